@@ -1,0 +1,126 @@
+//! # mayfly: gevent's green threads, in Rust, on one `may` worker thread
+//!
+//! mayfly gives Rust the gevent programming model — spawn a greenlet per task or per
+//! connection, write plain blocking code, let the hub switch on every blocking call — on the
+//! stackful coroutines of [`may`](https://docs.rs/may), with exactly one worker thread. There
+//! is no monkey-patching: the blocking calls that switch are mayfly's own ([`sleep`],
+//! [`Greenlet::join`], [`net`] sockets, …).
+//!
+//! | gevent | mayfly |
+//! |---|---|
+//! | `gevent.spawn(f, *args)` | [`spawn(move \|\| f(args))`](spawn) → [`Greenlet<T>`] |
+//! | `gevent.spawn_later(s, f)` | [`spawn_later(dur, f)`](spawn_later) |
+//! | `Greenlet(run=f, name=…)` | [`Builder::new().name(…).spawn(f)`](Builder) |
+//! | `g.join(timeout)` | [`g.join(timeout)`](Greenlet::join) → `bool` (finished?) |
+//! | `g.get()`, `g.get(timeout=…)` | [`g.get()`](Greenlet::get), [`g.get_timeout(d)`](Greenlet::get_timeout) → `Result<T, GreenletError>` |
+//! | `g.value`, `g.exception` | [`g.value()`](Greenlet::value), [`g.exception()`](Greenlet::exception) |
+//! | `g.ready()`, `g.successful()`, `g.dead` | [`g.ready()`](Greenlet::ready), [`g.successful()`](Greenlet::successful) |
+//! | `g.kill()`, `g.kill(block=False)` | [`g.kill()`](Greenlet::kill), [`g.kill_nowait()`](Greenlet::kill_nowait) |
+//! | `g.name`, `id(g)` | [`g.name()`](Greenlet::name), [`g.id()`](Greenlet::id) |
+//! | `gevent.getcurrent()` | [`getcurrent()`](getcurrent) → [`Current`] `{ id, name }` |
+//! | `gevent.joinall(gs, timeout, raise_error, count)` | [`joinall(&gs, JoinAll { timeout, raise_error, count })`](joinall) |
+//! | `gevent.iwait(gs)` | [`iwait(&gs)`](iwait) (completion order) |
+//! | `gevent.sleep(s)`, `gevent.sleep(0)` | [`sleep(dur)`](sleep), [`yield_now()`](yield_now) |
+//! | `gevent.Timeout(s)`, `with_timeout(s, f)` | [`Timeout::new(d).run(f)`](Timeout), [`with_timeout(d, f)`](with_timeout) → `Result<R, Timeout>` |
+//! | `gevent.socket.socket` (patched) | [`net::TcpStream`], [`net::TcpListener`], [`net::UdpSocket`], [`net::UnixStream`] |
+//! | `sock.recv(n)`, `sendall`, `settimeout` | [`recv(n)`](net::TcpStream::recv) → `Bytes`, [`sendall`](net::TcpStream::sendall), [`settimeout`](net::TcpStream::settimeout), plus [`recv_exact`](net::TcpStream::recv_exact) |
+//! | `gevent.server.StreamServer(addr, handle)` | [`server::StreamServer::bind(addr, handle)`](server::StreamServer) |
+//! | a script's top level | [`run(\|\| main())`](run) |
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! // The course's eat/play example: two tasks that each sleep, run concurrently.
+//! let took = mayfly::run(|| {
+//!     let t = Instant::now();
+//!     let eat = mayfly::spawn(|| { mayfly::sleep(Duration::from_millis(200)); "ate" });
+//!     let play = mayfly::spawn(|| { mayfly::sleep(Duration::from_millis(100)); "played" });
+//!     mayfly::joinall(&[eat, play], Default::default()).unwrap();
+//!     t.elapsed()
+//! });
+//! assert!(took < Duration::from_millis(290)); // the longest, not the sum
+//! ```
+//!
+//! ## One worker thread
+//!
+//! The runtime configures `may` with one worker before anything touches `may`: every public
+//! function starts it on first use ([`Config`] sets the stack size first, or the
+//! `MAYFLY_STACK_SIZE` environment variable). A process has the worker, may's timer thread (idle:
+//! mayfly never uses it), mayfly's timer thread, and your own threads. Use several processes sharing a port
+//! ([`net::Bind::reuse_port`]) to use several cores — "multi-process + coroutines".
+//!
+//! Greenlets are cooperative: one that computes for a long time, or calls a blocking
+//! function that is not mayfly's (`std::thread::sleep`, `std::fs`, `std::net`), stops every
+//! other greenlet until it returns.
+//!
+//! ## Soundness
+//!
+//! [`spawn`] is a safe function wrapping may's `unsafe` spawn. may states two hazards:
+//!
+//! 1. **Thread-local storage across a switch.** A coroutine resumed on another OS thread than
+//!    the one it yielded on would read another thread's thread-locals (the compiler may even
+//!    cache a thread-local's address across the switch). With one worker, the only ways a
+//!    coroutine can be resumed elsewhere are may's *timer thread*, which resumes coroutines
+//!    whose `sleep`/`park_timeout` expired, and may's cancellation, which resumes where it is
+//!    called from. mayfly closes both:
+//!    - No greenlet ever waits on may's timer. Every mayfly wait parks without a timeout and
+//!      registers its deadline with mayfly's own timer thread (`mayfly-timer`), which never
+//!      runs a coroutine: when a deadline passes it only *unparks* the greenlet, and an
+//!      unpark from a thread that is not a may worker pushes the greenlet onto the worker's
+//!      global queue. Socket timeouts use may's I/O timers, which the worker itself runs in
+//!      its event loop.
+//!    - [`Greenlet::kill`] (may's cancel) only queues the victim: on the worker's local queue
+//!      when called from a greenlet, on the worker's global queue when called from another OS
+//!      thread. Either way it resumes, and unwinds, on the worker.
+//!    - Other OS threads only ever *unpark* greenlets (which queues them for the worker).
+//!
+//!    Every blocking primitive additionally checks, after it resumes, that it is on the worker
+//!    and hops back if it is not (a no-op by the argument above). The test
+//!    `runtime/tests/thread_identity.rs` records the OS thread before and after every
+//!    blocking primitive — sleep, timeouts, joins with timeouts, socket timeouts, kills — and
+//!    asserts it is always the worker.
+//! 2. **Stack overflow.** may's stacks have a guard page below them; overflowing faults there
+//!    instead of writing over other memory. The default stack is 64 KiB
+//!    ([`hub::DEFAULT_STACK_SIZE`]); deep recursion needs [`Builder::stack_size`].
+//!
+//! You may still break the first rule yourself by calling `may`'s own timed APIs
+//! (`may::coroutine::sleep`, may's channels' `recv_timeout`) inside a greenlet: use mayfly's.
+//!
+//! ## Errors instead of may's panics
+//!
+//! may panics inside spawn when a stack cannot be mapped (each greenlet costs two of the
+//! process's `vm.max_map_count` mappings, ~30k greenlets at the default 65530):
+//! [`Builder::spawn`] returns [`SpawnError`] instead. A panicking greenlet never takes down
+//! another greenlet or the process; its message names it (`greenlet "conn-…" (#12)
+//! panicked at …`) and [`Greenlet::get`] returns [`GreenletError::Panicked`].
+
+#![warn(missing_docs)]
+
+mod error;
+mod greenlet;
+pub mod hub;
+mod join;
+pub mod net;
+mod panic_hook;
+mod run;
+pub mod server;
+mod sleep;
+mod timeout;
+mod timer;
+mod wait;
+
+pub use error::{GreenletError, SpawnError, StartError};
+pub use greenlet::{getcurrent, greenlets_alive, spawn, spawn_later, Builder, Current, Greenlet};
+pub use hub::Config;
+pub use join::{iwait, iwait_timeout, joinall, IWait, JoinAll};
+pub use run::run;
+pub use sleep::{sleep, yield_now};
+pub use timeout::{with_timeout, Timeout};
+
+/// Internal counters for tests and diagnostics.
+#[doc(hidden)]
+pub mod diag {
+    /// Deadlines registered with the timer driver and not yet fired or cancelled.
+    pub fn pending_timers() -> usize {
+        crate::timer::pending()
+    }
+}

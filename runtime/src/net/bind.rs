@@ -1,0 +1,116 @@
+//! Listening sockets made with socket2, then handed to may.
+//!
+//! may's own `TcpListener::bind` always sets SO_REUSEPORT with a backlog of 1024, so a second
+//! server on a busy port binds silently and steals half its connections. Here SO_REUSEADDR is
+//! on (restart while the port is in TIME_WAIT), SO_REUSEPORT is off unless asked for, and the
+//! backlog is yours to choose: binding a port in use is an `AddrInUse` error.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::{FromRawFd, IntoRawFd};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Options for binding a listening or datagram socket.
+///
+/// ```
+/// use mayfly::net::Bind;
+/// let a = Bind::new("127.0.0.1:0").backlog(128).tcp().unwrap();
+/// let port = a.local_addr().unwrap().port();
+/// // The port is taken: a second plain bind fails instead of sharing it.
+/// assert!(Bind::new(("127.0.0.1", port)).tcp().is_err());
+/// ```
+#[derive(Debug)]
+pub struct Bind {
+    addrs: io::Result<Vec<SocketAddr>>,
+    backlog: i32,
+    reuse_port: bool,
+    only_v6: Option<bool>,
+}
+
+/// The default listen backlog.
+pub const DEFAULT_BACKLOG: i32 = 1024;
+
+impl Bind {
+    /// Bind options for `addr` (the first address it resolves to that binds).
+    pub fn new(addr: impl ToSocketAddrs) -> Self {
+        Bind {
+            addrs: addr.to_socket_addrs().map(|a| a.collect()),
+            backlog: DEFAULT_BACKLOG,
+            reuse_port: false,
+            only_v6: None,
+        }
+    }
+
+    /// Sets the listen backlog (the queue of connections not yet accepted). Default 1024.
+    pub fn backlog(mut self, n: i32) -> Self {
+        self.backlog = n.max(1);
+        self
+    }
+
+    /// Sets SO_REUSEPORT, so several processes can share the port (multi-process + greenlets).
+    pub fn reuse_port(mut self, yes: bool) -> Self {
+        self.reuse_port = yes;
+        self
+    }
+
+    /// For IPv6 addresses, sets IPV6_V6ONLY.
+    pub fn only_v6(mut self, yes: bool) -> Self {
+        self.only_v6 = Some(yes);
+        self
+    }
+
+    fn socket(&self, addr: &SocketAddr, ty: Type, proto: Protocol) -> io::Result<Socket> {
+        let s = Socket::new(Domain::for_address(*addr), ty, Some(proto))?;
+        s.set_cloexec(true)?;
+        s.set_reuse_address(true)?;
+        if self.reuse_port {
+            s.set_reuse_port(true)?;
+        }
+        if let (SocketAddr::V6(_), Some(v6)) = (addr, self.only_v6) {
+            s.set_only_v6(v6)?;
+        }
+        s.bind(&(*addr).into())?;
+        Ok(s)
+    }
+
+    fn each<T>(&self, f: impl Fn(&SocketAddr) -> io::Result<T>) -> io::Result<T> {
+        let addrs = match &self.addrs {
+            Ok(a) => a,
+            Err(e) => return Err(io::Error::new(e.kind(), e.to_string())),
+        };
+        let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind");
+        for a in addrs {
+            match f(a) {
+                Ok(t) => return Ok(t),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Binds and listens: a coroutine [`crate::net::TcpListener`].
+    pub fn tcp(&self) -> io::Result<super::TcpListener> {
+        crate::hub::ensure_started();
+        self.each(|a| {
+            let s = self.socket(a, Type::STREAM, Protocol::TCP)?;
+            s.listen(self.backlog)?;
+            s.set_nonblocking(true)?;
+            let std: std::net::TcpListener = s.into();
+            Ok(super::TcpListener::from_std(std))
+        })
+    }
+
+    /// Binds a coroutine [`crate::net::UdpSocket`].
+    pub fn udp(&self) -> io::Result<super::UdpSocket> {
+        crate::hub::ensure_started();
+        self.each(|a| {
+            let s = self.socket(a, Type::DGRAM, Protocol::UDP)?;
+            s.set_nonblocking(true)?;
+            // SAFETY: `into_raw_fd` gives up ownership of a valid, open UDP socket fd, which
+            // may's UdpSocket takes over (and closes on drop).
+            let may_sock = unsafe { may::net::UdpSocket::from_raw_fd(s.into_raw_fd()) };
+            Ok(super::UdpSocket::from_may(may_sock))
+        })
+    }
+}

@@ -1,0 +1,88 @@
+//! Coroutine sockets: `TcpListener`, `TcpStream`, `UdpSocket`, `UnixStream`, `UnixListener`.
+//!
+//! No monkey-patching: these are the sockets. Every blocking call parks only the calling
+//! greenlet; the worker goes on running the others. Called from a plain OS thread they block
+//! that thread, like `std::net`.
+//!
+//! Python-socket conveniences are there: `recv(n)` returning [`bytes::Bytes`], `send`,
+//! `sendall`, `recv_exact`, `settimeout`, `connect_timeout`. Each socket's own timeout and the
+//! greenlet's active [`crate::Timeout`] both bound every call: a socket timeout returns
+//! `ErrorKind::TimedOut`; an expired `Timeout` unwinds to its `with_timeout`.
+//!
+//! ```
+//! use std::io::Write;
+//! use mayfly::net::{TcpListener, TcpStream};
+//!
+//! mayfly::run(|| -> std::io::Result<()> {
+//!     let listener = TcpListener::bind("127.0.0.1:0")?;
+//!     let addr = listener.local_addr()?;
+//!     let server = mayfly::spawn(move || -> std::io::Result<()> {
+//!         let (mut conn, _) = listener.accept()?;
+//!         let data = conn.recv(1024)?;
+//!         conn.sendall(&data.to_ascii_uppercase())
+//!     });
+//!     let mut client = TcpStream::connect(addr)?;
+//!     client.sendall(b"hello")?;
+//!     assert_eq!(&client.recv_exact(5)?[..], b"HELLO");
+//!     server.get().unwrap()
+//! }).unwrap();
+//! ```
+
+mod bind;
+mod tcp;
+mod udp;
+mod unix;
+
+pub use bind::Bind;
+pub use tcp::{TcpListener, TcpStream};
+pub use udp::UdpSocket;
+pub use unix::{UnixListener, UnixStream};
+
+use std::io;
+use std::time::{Duration, Instant};
+
+/// Runs one blocking socket operation under the socket's own timeout and the greenlet's
+/// active `Timeout`, whichever ends first.
+///
+/// `op` receives the time limit to apply (None: none) and performs the call. may's I/O timers
+/// can fire up to a millisecond early; an early expiry is retried with the time that is left.
+pub(crate) fn timed<R>(
+    sock_timeout: Option<Duration>,
+    mut op: impl FnMut(Option<Duration>) -> io::Result<R>,
+) -> io::Result<R> {
+    let own_deadline = sock_timeout.map(|t| Instant::now() + t);
+    loop {
+        let deadline = crate::timeout::effective_deadline(own_deadline);
+        let limit = deadline.map(|at| at.saturating_duration_since(Instant::now()));
+        if limit == Some(Duration::ZERO) {
+            crate::timeout::check_expired();
+            return Err(timed_out());
+        }
+        // may's I/O timers tick in milliseconds: round up so a sub-millisecond remainder
+        // neither spins nor is lost.
+        let r = op(limit.map(ceil_ms));
+        crate::hub::hop_to_worker();
+        match r {
+            Err(e) if limit.is_some() && is_timeout(&e) => {
+                crate::timeout::check_expired();
+                if own_deadline.is_some_and(|at| Instant::now() >= at) {
+                    return Err(timed_out());
+                }
+                // Fired early: go round again with what is left.
+            }
+            other => return other,
+        }
+    }
+}
+
+fn ceil_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_nanos().div_ceil(1_000_000) as u64)
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock)
+}
+
+pub(crate) fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "socket operation timed out")
+}

@@ -1,0 +1,222 @@
+//! TCP: a listener that accepts coroutine streams, and the stream itself.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+
+use super::{timed, Bind};
+
+/// A TCP listening socket whose `accept` parks only the calling greenlet.
+///
+/// ```
+/// let listener = mayfly::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// assert_ne!(listener.local_addr().unwrap().port(), 0);
+/// ```
+#[derive(Debug)]
+pub struct TcpListener {
+    inner: may::net::TcpListener,
+}
+
+impl TcpListener {
+    /// Binds with SO_REUSEADDR, no SO_REUSEPORT, backlog 1024. See [`Bind`] for options.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        Bind::new(addr).tcp()
+    }
+
+    /// Takes over a listening std socket.
+    pub fn from_std(l: std::net::TcpListener) -> TcpListener {
+        crate::hub::ensure_started();
+        let _ = l.set_nonblocking(true);
+        // SAFETY: `into_raw_fd` hands over ownership of an open listening socket; may's
+        // listener now owns (and will close) it.
+        let inner = unsafe { may::net::TcpListener::from_raw_fd(l.into_raw_fd()) };
+        TcpListener { inner }
+    }
+
+    /// Waits for a connection. Parks the greenlet; [`crate::Greenlet::kill`] interrupts it.
+    ///
+    /// Errors such as `EMFILE` (out of file descriptors) return at once without parking: a
+    /// loop around `accept` must back off (as [`crate::server::StreamServer`] does).
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let r = self.inner.accept();
+        crate::hub::hop_to_worker();
+        let (s, a) = r?;
+        Ok((TcpStream::from_may(s), a))
+    }
+
+    /// The address bound (read the port back after binding port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// Another handle to the same listening socket.
+    pub fn try_clone(&self) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            inner: self.inner.try_clone()?,
+        })
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
+/// A TCP connection whose reads and writes park only the calling greenlet.
+///
+/// ```no_run
+/// use mayfly::net::TcpStream;
+/// let mut s = TcpStream::connect("127.0.0.1:5000")?;
+/// s.settimeout(Some(std::time::Duration::from_secs(5)));
+/// s.sendall(b"Thread-1 say hello 0")?;
+/// let reply = s.recv_exact(20)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct TcpStream {
+    inner: may::net::TcpStream,
+    timeout: Option<Duration>,
+}
+
+impl TcpStream {
+    pub(crate) fn from_may(inner: may::net::TcpStream) -> Self {
+        TcpStream {
+            inner,
+            timeout: None,
+        }
+    }
+
+    /// Connects, honouring the greenlet's active `Timeout`.
+    pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        crate::hub::ensure_started();
+        let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
+        for a in addr.to_socket_addrs()? {
+            let r = match crate::timeout::remaining() {
+                None => may::net::TcpStream::connect(a),
+                Some(_) => timed(None, |limit| Self::connect_may(&a, limit)),
+            };
+            match r {
+                Ok(s) => return Ok(Self::from_may(s)),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Connects, giving up with `ErrorKind::TimedOut` after `timeout`.
+    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        crate::hub::ensure_started();
+        timed(Some(timeout), |limit| Self::connect_may(addr, limit)).map(Self::from_may)
+    }
+
+    fn connect_may(addr: &SocketAddr, limit: Option<Duration>) -> io::Result<may::net::TcpStream> {
+        match limit {
+            Some(t) => may::net::TcpStream::connect_timeout(addr, t.max(Duration::from_millis(1))),
+            None => may::net::TcpStream::connect(addr),
+        }
+    }
+
+    /// Sets the timeout of every later read and write (`None`: wait forever), like Python's
+    /// `settimeout`. An operation that exceeds it fails with `ErrorKind::TimedOut`.
+    pub fn settimeout(&mut self, t: Option<Duration>) {
+        self.timeout = t.filter(|d| !d.is_zero());
+    }
+
+    /// The timeout set by [`settimeout`](TcpStream::settimeout).
+    pub fn gettimeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// Reads at most `n` bytes; an empty result means the peer closed its side.
+    pub fn recv(&mut self, n: usize) -> io::Result<Bytes> {
+        let mut buf = BytesMut::zeroed(n);
+        let got = self.read(&mut buf)?;
+        buf.truncate(got);
+        Ok(buf.freeze())
+    }
+
+    /// Reads exactly `n` bytes (TCP is a stream: one send may arrive in many pieces).
+    /// Fails with `ErrorKind::UnexpectedEof` if the peer closes first.
+    pub fn recv_exact(&mut self, n: usize) -> io::Result<Bytes> {
+        let mut buf = BytesMut::zeroed(n);
+        self.read_exact(&mut buf)?;
+        Ok(buf.freeze())
+    }
+
+    /// Writes some of `data`; returns how much was written.
+    pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.write(data)
+    }
+
+    /// Writes all of `data` (Python's `sendall`).
+    pub fn sendall(&mut self, data: &[u8]) -> io::Result<()> {
+        self.write_all(data)
+    }
+
+    /// Sets TCP_NODELAY (disables Nagle's algorithm, which merges small writes).
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.inner.set_nodelay(on)
+    }
+
+    /// Shuts down the read side, the write side or both.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.shutdown(how)
+    }
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.peer_addr()
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// Another handle to the same connection (for a reader and a writer greenlet).
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            inner: self.inner.try_clone()?,
+            timeout: self.timeout,
+        })
+    }
+
+    /// Sets SO_LINGER (`Some(ZERO)` makes close send a reset).
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        socket2::SockRef::from(self.inner.inner()).set_linger(linger)
+    }
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let inner = &mut self.inner;
+        timed(self.timeout, |limit| {
+            inner.set_read_timeout(limit)?;
+            inner.read(buf)
+        })
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let inner = &mut self.inner;
+        timed(self.timeout, |limit| {
+            inner.set_write_timeout(limit)?;
+            inner.write(buf)
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}

@@ -1,0 +1,113 @@
+//! UDP: datagrams never "stick" — one `send_to` is one `recv_from`.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+
+use super::{timed, Bind};
+
+/// A UDP socket whose receives park only the calling greenlet.
+///
+/// ```
+/// use mayfly::net::UdpSocket;
+/// let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+/// let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+/// b.send_to(b"ping", a.local_addr().unwrap()).unwrap();
+/// let (data, from) = a.recvfrom(1500).unwrap();
+/// assert_eq!((&data[..], from), (&b"ping"[..], b.local_addr().unwrap()));
+/// ```
+#[derive(Debug)]
+pub struct UdpSocket {
+    inner: may::net::UdpSocket,
+    timeout: Option<Duration>,
+}
+
+impl UdpSocket {
+    pub(crate) fn from_may(inner: may::net::UdpSocket) -> Self {
+        UdpSocket {
+            inner,
+            timeout: None,
+        }
+    }
+
+    /// Binds with SO_REUSEADDR (see [`Bind`] for SO_REUSEPORT).
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        Bind::new(addr).udp()
+    }
+
+    /// Sets the timeout of later receives and sends (`None`: wait forever).
+    pub fn settimeout(&mut self, t: Option<Duration>) {
+        self.timeout = t.filter(|d| !d.is_zero());
+    }
+
+    /// Sets the default peer for [`send`](UdpSocket::send) and [`recv`](UdpSocket::recv).
+    pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        self.inner.connect(addr)
+    }
+
+    /// Sends one datagram to `addr`.
+    pub fn send_to(&self, data: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
+        let addr = addr
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
+        timed(self.timeout, |t| {
+            self.inner.set_write_timeout(t)?;
+            self.inner.send_to(data, addr)
+        })
+    }
+
+    /// Receives one datagram into `buf`: its length and sender.
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        timed(self.timeout, |t| {
+            self.inner.set_read_timeout(t)?;
+            self.inner.recv_from(buf)
+        })
+    }
+
+    /// Receives one datagram of at most `n` bytes (Python's `recvfrom(n)`).
+    pub fn recvfrom(&self, n: usize) -> io::Result<(Bytes, SocketAddr)> {
+        let mut buf = BytesMut::zeroed(n);
+        let (got, from) = self.recv_from(&mut buf)?;
+        buf.truncate(got);
+        Ok((buf.freeze(), from))
+    }
+
+    /// Sends to the connected peer.
+    pub fn send(&self, data: &[u8]) -> io::Result<usize> {
+        timed(self.timeout, |t| {
+            self.inner.set_write_timeout(t)?;
+            self.inner.send(data)
+        })
+    }
+
+    /// Receives from the connected peer.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        timed(self.timeout, |t| {
+            self.inner.set_read_timeout(t)?;
+            self.inner.recv(buf)
+        })
+    }
+
+    /// The address bound.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// Another handle to the same socket.
+    pub fn try_clone(&self) -> io::Result<UdpSocket> {
+        Ok(UdpSocket {
+            inner: self.inner.try_clone()?,
+            timeout: self.timeout,
+        })
+    }
+}
+
+impl AsRawFd for UdpSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}

@@ -1,0 +1,157 @@
+//! Unix-domain stream sockets, with the same parking and timeout rules as TCP.
+
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+
+use super::timed;
+
+/// A Unix-domain listening socket.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// let dir = std::env::temp_dir().join(format!("mayfly-doc-{}", std::process::id()));
+/// let _ = std::fs::remove_file(&dir);
+/// mayfly::run(move || {
+///     let l = mayfly::net::UnixListener::bind(&dir).unwrap();
+///     let p = dir.clone();
+///     let g = mayfly::spawn(move || {
+///         let mut c = mayfly::net::UnixStream::connect(&p).unwrap();
+///         c.write_all(b"hi").unwrap();
+///     });
+///     let mut s = l.accept().unwrap();
+///     assert_eq!(&s.recv_exact(2).unwrap()[..], b"hi");
+///     g.join(None);
+///     let _ = std::fs::remove_file(&dir);
+/// });
+/// ```
+#[derive(Debug)]
+pub struct UnixListener {
+    inner: may::os::unix::net::UnixListener,
+}
+
+impl UnixListener {
+    /// Binds to a filesystem path.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        crate::hub::ensure_started();
+        Ok(UnixListener {
+            inner: may::os::unix::net::UnixListener::bind(path)?,
+        })
+    }
+
+    /// Waits for a connection, parking the greenlet.
+    pub fn accept(&self) -> io::Result<UnixStream> {
+        let r = self.inner.accept();
+        crate::hub::hop_to_worker();
+        Ok(UnixStream {
+            inner: r?.0,
+            timeout: None,
+        })
+    }
+}
+
+impl AsRawFd for UnixListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
+/// A Unix-domain stream connection.
+#[derive(Debug)]
+pub struct UnixStream {
+    inner: may::os::unix::net::UnixStream,
+    timeout: Option<Duration>,
+}
+
+impl UnixStream {
+    /// Connects to the socket at `path`.
+    pub fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        crate::hub::ensure_started();
+        let inner = may::os::unix::net::UnixStream::connect(path)?;
+        crate::hub::hop_to_worker();
+        Ok(UnixStream {
+            inner,
+            timeout: None,
+        })
+    }
+
+    /// A connected pair.
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        crate::hub::ensure_started();
+        let (a, b) = may::os::unix::net::UnixStream::pair()?;
+        Ok((
+            UnixStream {
+                inner: a,
+                timeout: None,
+            },
+            UnixStream {
+                inner: b,
+                timeout: None,
+            },
+        ))
+    }
+
+    /// Sets the timeout of later reads and writes.
+    pub fn settimeout(&mut self, t: Option<Duration>) {
+        self.timeout = t.filter(|d| !d.is_zero());
+    }
+
+    /// Reads at most `n` bytes; empty means closed.
+    pub fn recv(&mut self, n: usize) -> io::Result<Bytes> {
+        let mut buf = BytesMut::zeroed(n);
+        let got = self.read(&mut buf)?;
+        buf.truncate(got);
+        Ok(buf.freeze())
+    }
+
+    /// Reads exactly `n` bytes.
+    pub fn recv_exact(&mut self, n: usize) -> io::Result<Bytes> {
+        let mut buf = BytesMut::zeroed(n);
+        self.read_exact(&mut buf)?;
+        Ok(buf.freeze())
+    }
+
+    /// Writes all of `data`.
+    pub fn sendall(&mut self, data: &[u8]) -> io::Result<()> {
+        self.write_all(data)
+    }
+
+    /// Shuts down one or both directions.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.shutdown(how)
+    }
+}
+
+impl Read for UnixStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let inner = &mut self.inner;
+        timed(self.timeout, |t| {
+            inner.set_read_timeout(t)?;
+            inner.read(buf)
+        })
+    }
+}
+
+impl Write for UnixStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let inner = &mut self.inner;
+        timed(self.timeout, |t| {
+            inner.set_write_timeout(t)?;
+            inner.write(buf)
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsRawFd for UnixStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}

@@ -1,0 +1,37 @@
+//! The panic hook: a greenlet's panic is reported with the greenlet's name and id.
+//!
+//! may's default output names only the OS thread (always the worker). This hook prints
+//! `greenlet "conn-127.0.0.1:5000" (#12) panicked at src/x.rs:3:5: boom` instead, stays quiet
+//! for kills (may's `Cancel` unwinds) and for may's failed stack allocations (which
+//! `Builder::spawn` returns as an error), and defers to the previous hook everywhere else.
+
+use std::panic;
+
+pub(crate) fn install() {
+    let prev = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        if info.payload().downcast_ref::<generator::Error>().is_some() {
+            return;
+        }
+        if crate::greenlet::SPAWNING.with(|s| s.get()) {
+            return;
+        }
+        if let Some(core) = crate::greenlet::current_core() {
+            let loc = info
+                .location()
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+                .unwrap_or_else(|| "<unknown>".into());
+            let msg = crate::greenlet::panic_message(info.payload());
+            eprintln!(
+                "greenlet {:?} (#{}) panicked at {loc}: {msg}",
+                core.name, core.id
+            );
+            *core
+                .panic_location
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(loc);
+            return;
+        }
+        prev(info);
+    }));
+}

@@ -1,0 +1,148 @@
+//! The soundness argument of `mayfly::spawn`, tested: user code only ever runs on may's one
+//! worker thread, before and after every blocking primitive — including those woken by timers.
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mayfly::net::{TcpListener, TcpStream, UdpSocket};
+
+fn me() -> usize {
+    // SAFETY: pthread_self has no preconditions.
+    unsafe { libc::pthread_self() as usize }
+}
+
+/// Records (label, thread) and checks every record is the worker.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<(String, usize)>>>);
+
+impl Log {
+    fn at(&self, label: &str) {
+        self.0.lock().unwrap().push((label.to_string(), me()));
+    }
+    fn assert_all_on_worker(&self, min_records: usize) {
+        let worker = mayfly::hub::worker_thread();
+        let log = self.0.lock().unwrap();
+        assert!(log.len() >= min_records, "only {} records", log.len());
+        let off: Vec<_> = log.iter().filter(|(_, t)| *t != worker).collect();
+        assert!(off.is_empty(), "ran off the worker: {off:?}");
+    }
+}
+
+#[test]
+fn every_blocking_primitive_resumes_on_the_worker() {
+    let log = Log::default();
+    let l = log.clone();
+    mayfly::run(move || {
+        let ms = Duration::from_millis;
+        l.at("start");
+        mayfly::sleep(ms(5));
+        l.at("after sleep");
+        mayfly::yield_now();
+        l.at("after yield_now");
+        mayfly::sleep(Duration::ZERO);
+        l.at("after sleep(0)");
+
+        let r = mayfly::with_timeout(ms(10), || mayfly::sleep(ms(500)));
+        assert!(r.is_err());
+        l.at("after Timeout interrupting sleep");
+
+        let slow = mayfly::spawn(move || mayfly::sleep(ms(300)));
+        assert!(!slow.join(ms(10)));
+        l.at("after join timeout");
+        assert!(slow.get_timeout(ms(10)).is_err());
+        l.at("after get_timeout");
+        slow.kill();
+        l.at("after kill");
+
+        let later = mayfly::spawn_later(ms(5), || me());
+        let t = later.get().unwrap();
+        l.0.lock().unwrap().push(("inside spawn_later".into(), t));
+        l.at("after get of spawn_later");
+
+        let gs: Vec<_> = (0..3u64)
+            .map(|i| mayfly::spawn(move || mayfly::sleep(ms(5 * (i + 1)))))
+            .collect();
+        let done = mayfly::joinall(&gs, mayfly::JoinAll::default().timeout(ms(8))).unwrap();
+        assert!(!done.is_empty() && done.len() < 3);
+        l.at("after joinall timeout");
+        for _ in mayfly::iwait(&gs) {
+            l.at("in iwait");
+        }
+
+        // Socket timeouts (may's I/O timers) and Timeout inside a read.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hold = mayfly::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            mayfly::sleep(ms(300));
+            drop(s);
+        });
+        let mut c = TcpStream::connect(addr).unwrap();
+        l.at("after connect");
+        c.settimeout(Some(ms(10)));
+        let mut buf = [0u8; 8];
+        let e = c.read(&mut buf).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        l.at("after socket read timeout");
+        c.settimeout(None);
+        let r = mayfly::with_timeout(ms(10), || c.read(&mut buf));
+        assert!(r.is_err());
+        l.at("after Timeout interrupting read");
+        c.write_all(b"x").unwrap();
+        l.at("after write");
+        hold.kill();
+
+        let mut u = UdpSocket::bind("127.0.0.1:0").unwrap();
+        u.settimeout(Some(ms(10)));
+        assert!(u.recvfrom(16).is_err());
+        l.at("after udp recv timeout");
+
+        let c2 = TcpStream::connect_timeout(&addr, ms(50));
+        let _ = c2;
+        l.at("after connect_timeout");
+    });
+    log.assert_all_on_worker(20);
+}
+
+#[test]
+fn many_timer_wakeups_all_land_on_the_worker() {
+    let log = Log::default();
+    let l = log.clone();
+    mayfly::run(move || {
+        let gs: Vec<_> = (0..200u64)
+            .map(|i| {
+                let l = l.clone();
+                mayfly::spawn(move || {
+                    for k in 0..5u64 {
+                        mayfly::sleep(Duration::from_micros(100 + (i * 37 + k * 11) % 900));
+                        l.at("woken");
+                    }
+                })
+            })
+            .collect();
+        mayfly::joinall(&gs, Default::default()).unwrap();
+    });
+    log.assert_all_on_worker(1000);
+}
+
+#[test]
+fn killed_greenlet_runs_its_destructors_on_the_worker() {
+    struct OnDrop(Arc<Mutex<Option<usize>>>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap() = Some(me());
+        }
+    }
+    let seen = Arc::new(Mutex::new(None));
+    let s = seen.clone();
+    let g = mayfly::spawn(move || {
+        let _guard = OnDrop(s);
+        mayfly::sleep(Duration::from_secs(30));
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    // Killed from a plain OS thread (not a greenlet): may queues it for the worker.
+    g.kill();
+    assert!(matches!(g.exception(), Some(mayfly::GreenletError::Killed { .. })));
+    assert_eq!(*seen.lock().unwrap(), Some(mayfly::hub::worker_thread()));
+}
