@@ -8,7 +8,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::error::{GreenletError, SpawnError};
@@ -16,12 +16,20 @@ use crate::wait::{park_until, WaitList};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 static ALIVE: AtomicU64 = AtomicU64::new(0);
+/// Spawned greenlets that have not started running yet (see `yield_now`).
+static UNSTARTED: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) fn unstarted() -> u64 {
+    UNSTARTED.load(Ordering::Acquire)
+}
 
 /// The untyped part of a greenlet, shared with the greenlet itself.
 #[derive(Debug)]
 pub(crate) struct Core {
     pub(crate) id: u64,
-    pub(crate) name: String,
+    /// Set by `Builder::name`, or `Greenlet-<id>` on first use (formatting it at every spawn
+    /// would cost more than the spawn's own bookkeeping).
+    name: OnceLock<String>,
     co: Mutex<Option<may::coroutine::Coroutine>>,
     killed: AtomicBool,
     done: AtomicBool,
@@ -30,6 +38,10 @@ pub(crate) struct Core {
 }
 
 impl Core {
+    pub(crate) fn name(&self) -> &str {
+        self.name.get_or_init(|| format!("Greenlet-{}", self.id))
+    }
+
     pub(crate) fn is_done(&self) -> bool {
         self.done.load(Ordering::Acquire)
     }
@@ -130,10 +142,13 @@ impl Builder {
     {
         crate::hub::ensure_started();
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let name = self.name.unwrap_or_else(|| format!("Greenlet-{id}"));
+        let name = OnceLock::new();
+        if let Some(n) = self.name {
+            let _ = name.set(n);
+        }
         let core = Arc::new(Core {
             id,
-            name: name.clone(),
+            name,
             co: Mutex::new(None),
             killed: AtomicBool::new(false),
             done: AtomicBool::new(false),
@@ -145,11 +160,12 @@ impl Builder {
             result: Mutex::new(None),
         });
         let theirs = shared.clone();
-        let mut b = may::coroutine::Builder::new().name(name);
+        let mut b = may::coroutine::Builder::new();
         if let Some(bytes) = self.stack_size {
             b = b.stack_size(bytes.div_ceil(std::mem::size_of::<usize>()));
         }
         ALIVE.fetch_add(1, Ordering::Relaxed);
+        UNSTARTED.fetch_add(1, Ordering::AcqRel);
         SPAWNING.with(|s| s.set(true));
         // SAFETY (may's two conditions for `spawn`):
         // 1. Thread-local storage across a yield: the body runs only on the one worker thread.
@@ -169,12 +185,14 @@ impl Builder {
             Ok(Ok(_detached)) => Ok(Greenlet { shared }),
             Ok(Err(e)) => {
                 ALIVE.fetch_sub(1, Ordering::Relaxed);
+                UNSTARTED.fetch_sub(1, Ordering::AcqRel);
                 Err(SpawnError {
                     reason: e.to_string(),
                 })
             }
             Err(p) => {
                 ALIVE.fetch_sub(1, Ordering::Relaxed);
+                UNSTARTED.fetch_sub(1, Ordering::AcqRel);
                 Err(SpawnError {
                     reason: format!(
                         "{} (out of memory mappings? see vm.max_map_count)",
@@ -190,6 +208,7 @@ fn run_body<T, F>(shared: Arc<Shared<T>>, f: F)
 where
     F: FnOnce() -> T,
 {
+    UNSTARTED.fetch_sub(1, Ordering::AcqRel);
     let core = shared.core.clone();
     CURRENT.with(|c| *c.borrow_mut() = Some(core.clone()));
     let start = {
@@ -204,7 +223,7 @@ where
         }
     } else {
         Err(GreenletError::Killed {
-            name: core.name.clone(),
+            name: core.name().to_string(),
             id: core.id,
         })
     };
@@ -213,13 +232,16 @@ where
     core.done.store(true, Ordering::Release);
     ALIVE.fetch_sub(1, Ordering::Relaxed);
     core.waiters.wake_all();
-    CURRENT.with(|c| c.borrow_mut().take());
+    // CURRENT is dropped with the coroutine's local storage.
 }
 
 fn error_from_payload(core: &Core, p: Box<dyn Any + Send>) -> GreenletError {
-    if matches!(p.downcast_ref::<generator::Error>(), Some(generator::Error::Cancel)) {
+    if matches!(
+        p.downcast_ref::<generator::Error>(),
+        Some(generator::Error::Cancel)
+    ) {
         return GreenletError::Killed {
-            name: core.name.clone(),
+            name: core.name().to_string(),
             id: core.id,
         };
     }
@@ -237,7 +259,7 @@ fn error_from_payload(core: &Core, p: Box<dyn Any + Send>) -> GreenletError {
         message = format!("{message} (at {loc})");
     }
     GreenletError::Panicked {
-        name: core.name.clone(),
+        name: core.name().to_string(),
         id: core.id,
         message,
     }
@@ -320,7 +342,7 @@ pub fn getcurrent() -> Current {
     match current_core() {
         Some(core) => Current {
             id: core.id,
-            name: core.name.clone(),
+            name: core.name().to_string(),
         },
         None => Current {
             id: 0,
@@ -342,7 +364,7 @@ impl<T> Greenlet<T> {
 
     /// The greenlet's name (`Greenlet-<id>` unless set with [`Builder::name`]).
     pub fn name(&self) -> &str {
-        &self.shared.core.name
+        self.shared.core.name()
     }
 
     /// True once the greenlet has finished: returned, panicked or been killed.
@@ -474,10 +496,7 @@ impl<T> Greenlet<T> {
     }
 
     fn lock_result(&self) -> std::sync::MutexGuard<'_, Option<Result<T, GreenletError>>> {
-        self.shared
-            .result
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.shared.result.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn result_now(&self) -> Result<T, GreenletError>

@@ -61,10 +61,10 @@ impl JoinAll {
 ///     gs[1].kill();
 /// });
 /// ```
-pub fn joinall<'a, T>(
-    greenlets: &'a [Greenlet<T>],
+pub fn joinall<T>(
+    greenlets: &[Greenlet<T>],
     opts: JoinAll,
-) -> Result<Vec<&'a Greenlet<T>>, GreenletError> {
+) -> Result<Vec<&Greenlet<T>>, GreenletError> {
     let until = opts.timeout.map(|t| Instant::now() + t);
     let want = opts.count.unwrap_or(greenlets.len()).min(greenlets.len());
     let mut it = IWait::new(greenlets, until);

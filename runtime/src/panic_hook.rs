@@ -24,7 +24,8 @@ pub(crate) fn install() {
             let msg = crate::greenlet::panic_message(info.payload());
             eprintln!(
                 "greenlet {:?} (#{}) panicked at {loc}: {msg}",
-                core.name, core.id
+                core.name(),
+                core.id
             );
             *core
                 .panic_location

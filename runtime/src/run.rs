@@ -26,10 +26,12 @@ where
     }
     let g = crate::Builder::new()
         .name("main")
-        .spawn(move || match panic::catch_unwind(panic::AssertUnwindSafe(main)) {
-            Ok(v) => Ok(v),
-            Err(p) => Err(crate::greenlet::SendPayload(p)),
-        })
+        .spawn(
+            move || match panic::catch_unwind(panic::AssertUnwindSafe(main)) {
+                Ok(v) => Ok(v),
+                Err(p) => Err(crate::greenlet::SendPayload(p)),
+            },
+        )
         .unwrap_or_else(|e| panic!("mayfly::run: {e}"));
     match g.into_result() {
         Ok(Ok(v)) => v,

@@ -43,6 +43,37 @@ pub fn sleep(dur: Duration) {
 #[inline]
 pub fn yield_now() {
     crate::hub::ensure_started();
-    // may re-queues the greenlet on the worker's own queue: it resumes on the worker.
+    if crate::greenlet::unstarted() > 0 && may::coroutine::is_coroutine() {
+        return yield_behind_new_greenlets();
+    }
+    // may re-queues the greenlet on the worker's own (local) queue: it resumes on the worker.
     may::coroutine::yield_now();
+}
+
+/// may puts new coroutines on the worker's *global* queue but a yielding one on its *local*
+/// queue, which the worker drains first: a plain yield would come straight back before any
+/// newly spawned greenlet started. gevent's `sleep(0)` lets them start, so: queue a tiny
+/// waker behind them on the global queue, and park until it runs.
+#[cold]
+fn yield_behind_new_greenlets() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let me = may::coroutine::current();
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = ran.clone();
+    // SAFETY: the waker touches no thread-locals and never blocks: it sets a flag and
+    // unparks a coroutine handle, both valid on any thread.
+    let spawned = unsafe {
+        may::coroutine::Builder::new().spawn(move || {
+            flag.store(true, Ordering::Release);
+            me.unpark();
+        })
+    };
+    if spawned.is_err() {
+        return may::coroutine::yield_now();
+    }
+    while !ran.load(Ordering::Acquire) {
+        may::coroutine::park();
+        crate::hub::hop_to_worker();
+    }
 }

@@ -80,13 +80,7 @@ pub fn with_timeout<R>(after: Duration, f: impl FnOnce() -> R) -> Result<R, Time
 
 /// The earlier of `until` and the innermost pending deadline of the caller.
 pub(crate) fn effective_deadline(until: Option<Instant>) -> Option<Instant> {
-    let nearest = DEADLINES.with(|d| {
-        d.borrow()
-            .iter()
-            .filter(|e| !e.fired)
-            .map(|e| e.at)
-            .min()
-    });
+    let nearest = DEADLINES.with(|d| d.borrow().iter().filter(|e| !e.fired).map(|e| e.at).min());
     match (until, nearest) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -103,9 +97,12 @@ pub(crate) fn check_expired() {
     if std::thread::panicking() {
         return;
     }
-    let now = Instant::now();
     let expired = DEADLINES.with(|d| {
         let mut d = d.borrow_mut();
+        if d.is_empty() {
+            return None;
+        }
+        let now = Instant::now();
         let idx = d
             .iter()
             .enumerate()

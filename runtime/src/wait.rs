@@ -99,38 +99,14 @@ impl WaitList {
 
     /// Wakes every waiter.
     pub(crate) fn wake_all(&self) {
-        let all: Vec<_> = self.lock().drain(..).collect();
-        for (_, w) in all {
+        // Waking only queues the waiter (it takes none of our locks): safe under the lock.
+        for (_, w) in self.lock().drain(..) {
             w.wake();
         }
     }
 
-    /// Wakes the longest-waiting waiter, if any. Returns whether one was woken.
-    pub(crate) fn wake_one(&self) -> bool {
-        let first = self.lock().pop_front();
-        match first {
-            Some((_, w)) => {
-                w.wake();
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Number of registered waiters.
-    pub(crate) fn len(&self) -> usize {
-        self.lock().len()
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(u64, Waker)>> {
         self.waiters.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl WaitSlot<'_> {
-    /// Whether this waiter is still queued (false once `wake_one`/`wake_all` took it).
-    pub(crate) fn is_queued(&self) -> bool {
-        self.list.lock().iter().any(|(id, _)| *id == self.id)
     }
 }
 

@@ -143,6 +143,9 @@ fn killed_greenlet_runs_its_destructors_on_the_worker() {
     std::thread::sleep(Duration::from_millis(20));
     // Killed from a plain OS thread (not a greenlet): may queues it for the worker.
     g.kill();
-    assert!(matches!(g.exception(), Some(mayfly::GreenletError::Killed { .. })));
+    assert!(matches!(
+        g.exception(),
+        Some(mayfly::GreenletError::Killed { .. })
+    ));
     assert_eq!(*seen.lock().unwrap(), Some(mayfly::hub::worker_thread()));
 }

@@ -63,7 +63,11 @@ impl Bind {
     fn socket(&self, addr: &SocketAddr, ty: Type, proto: Protocol) -> io::Result<Socket> {
         let s = Socket::new(Domain::for_address(*addr), ty, Some(proto))?;
         s.set_cloexec(true)?;
-        s.set_reuse_address(true)?;
+        // SO_REUSEADDR lets a TCP server restart while its port is in TIME_WAIT. For UDP it
+        // would let a second socket bind the same port silently, and UDP has no TIME_WAIT.
+        if ty == Type::STREAM {
+            s.set_reuse_address(true)?;
+        }
         if self.reuse_port {
             s.set_reuse_port(true)?;
         }
@@ -101,7 +105,8 @@ impl Bind {
         })
     }
 
-    /// Binds a coroutine [`crate::net::UdpSocket`].
+    /// Binds a coroutine [`crate::net::UdpSocket`] (without SO_REUSEADDR: a port in use is an
+    /// error).
     pub fn udp(&self) -> io::Result<super::UdpSocket> {
         crate::hub::ensure_started();
         self.each(|a| {

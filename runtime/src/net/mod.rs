@@ -24,7 +24,7 @@
 //!     let mut client = TcpStream::connect(addr)?;
 //!     client.sendall(b"hello")?;
 //!     assert_eq!(&client.recv_exact(5)?[..], b"HELLO");
-//!     server.get().unwrap()
+//!     server.into_result().unwrap()
 //! }).unwrap();
 //! ```
 
@@ -80,7 +80,10 @@ fn ceil_ms(d: Duration) -> Duration {
 }
 
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock)
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    )
 }
 
 pub(crate) fn timed_out() -> io::Error {

@@ -33,7 +33,7 @@ impl UdpSocket {
         }
     }
 
-    /// Binds with SO_REUSEADDR (see [`Bind`] for SO_REUSEPORT).
+    /// Binds; a port already in use is an error (see [`Bind`] for SO_REUSEPORT).
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         Bind::new(addr).udp()
     }
