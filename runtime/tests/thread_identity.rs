@@ -55,7 +55,7 @@ fn every_blocking_primitive_resumes_on_the_worker() {
         slow.kill();
         l.at("after kill");
 
-        let later = mayfly::spawn_later(ms(5), || me());
+        let later = mayfly::spawn_later(ms(5), me);
         let t = later.get().unwrap();
         l.0.lock().unwrap().push(("inside spawn_later".into(), t));
         l.at("after get of spawn_later");
