@@ -1,6 +1,6 @@
 //! Coroutine sockets and StreamServer over real loopback sockets.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read};
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
