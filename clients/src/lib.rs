@@ -1,1 +1,13 @@
-//! placeholder
+//! mayfly's clients: the course's load test and the tool that compares the server builds.
+//!
+//! - [`stress`]: N OS threads (or greenlets) each looping `Thread-<i> say hello <k>` against
+//!   an uppercase echo server, checking every reply and timing it.
+//! - [`compare`]: runs each echo-server build as its own process under the same load and
+//!   reports throughput, latency, CPU per request, memory and threads side by side.
+
+#![warn(missing_docs)]
+
+pub mod chart;
+pub mod compare;
+pub mod procfs;
+pub mod stress;

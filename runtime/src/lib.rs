@@ -22,6 +22,7 @@
 //! | `gevent.iwait(gs)` | [`iwait(&gs)`](iwait) (completion order) |
 //! | `gevent.sleep(s)`, `gevent.sleep(0)` | [`sleep(dur)`](sleep), [`yield_now()`](yield_now) |
 //! | `gevent.Timeout(s)`, `with_timeout(s, f)` | [`Timeout::new(d).run(f)`](Timeout), [`with_timeout(d, f)`](with_timeout) → `Result<R, Timeout>` |
+//! | `gevent.event.Event` | [`event::Event`] |
 //! | `gevent.socket.socket` (patched) | [`net::TcpStream`], [`net::TcpListener`], [`net::UdpSocket`], [`net::UnixStream`] |
 //! | `sock.recv(n)`, `sendall`, `settimeout` | [`recv(n)`](net::TcpStream::recv) → `Bytes`, [`sendall`](net::TcpStream::sendall), [`settimeout`](net::TcpStream::settimeout), plus [`recv_exact`](net::TcpStream::recv_exact) |
 //! | `gevent.server.StreamServer(addr, handle)` | [`server::StreamServer::bind(addr, handle)`](server::StreamServer) |
@@ -96,6 +97,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod event;
 mod greenlet;
 pub mod hub;
 mod join;

@@ -1,0 +1,499 @@
+//! `mayfly compare`: each echo-server build as its own process, the same client against it,
+//! one table.
+//!
+//! For every connection count in the sweep, the builds run one after another (coroutine,
+//! threads, epoll, then the next count), so slow drift of a noisy machine hits them alike.
+//! Server CPU time is read from `/proc` exactly when the client's measured window opens and
+//! closes (the client prints marks), so connection set-up is not billed to requests.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use mayfly_servers::echo::Mode;
+use serde::{Deserialize, Serialize};
+
+use crate::procfs::{self, ProcSample};
+use crate::stress::{ClientMode, StressReport};
+
+/// What to compare.
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    /// The `mayfly` binary to start servers and clients with.
+    pub exe: PathBuf,
+    /// Server builds, in order.
+    pub builds: Vec<Mode>,
+    /// Connection counts to sweep.
+    pub connections: Vec<usize>,
+    /// Measured window per run.
+    pub duration: Duration,
+    /// Server on CPU 0, client on CPU 1 (the same for every build).
+    pub pin: bool,
+    /// How the client drives connections.
+    pub client: ClientMode,
+    /// Client threads in threads mode.
+    pub client_threads: usize,
+    /// Write report.json, report.md and report.svg here.
+    pub out: Option<PathBuf>,
+    /// Print progress lines to stderr.
+    pub verbose: bool,
+}
+
+/// One build at one connection count.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Row {
+    /// Server build.
+    pub build: String,
+    /// Connections asked for.
+    pub connections: u64,
+    /// Connections established.
+    pub connected: u64,
+    /// Correct requests.
+    pub requests: u64,
+    /// Correct requests per second.
+    pub rps: f64,
+    /// Median latency, µs.
+    pub p50_us: u64,
+    /// 99th percentile latency, µs.
+    pub p99_us: u64,
+    /// Server CPU time per request in the measured window, µs.
+    pub cpu_us_per_req: f64,
+    /// Server CPU use in the window (1.0 = one core busy).
+    pub server_cpu: f64,
+    /// Client CPU use in the window.
+    pub client_cpu: f64,
+    /// Server peak resident memory, KiB.
+    pub server_peak_rss_kib: u64,
+    /// Server resident memory under load minus at idle, per connection, KiB.
+    pub rss_per_conn_kib: f64,
+    /// Most server OS threads seen.
+    pub server_threads: u64,
+    /// Connect errors + I/O errors + wrong replies.
+    pub errors: u64,
+    /// Wrong replies (a correctness failure, never a limit).
+    pub wrong_replies: u64,
+    /// Why the run could not do what was asked (fd, thread or port limits…), if so.
+    pub limit: Option<String>,
+    /// Set when the client, not the server, was the bottleneck.
+    pub bottleneck: Option<String>,
+}
+
+/// coroutine ÷ another build at one connection count.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ratio {
+    /// Connections.
+    pub connections: u64,
+    /// The other build.
+    pub versus: String,
+    /// coroutine rps ÷ other rps.
+    pub rps: Option<f64>,
+    /// coroutine CPU/request ÷ other CPU/request (lower is better).
+    pub cpu_per_req: Option<f64>,
+}
+
+/// The whole comparison.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    /// The rows, in run order.
+    pub rows: Vec<Row>,
+    /// coroutine/threads and coroutine/epoll.
+    pub ratios: Vec<Ratio>,
+    /// Run settings, for the record.
+    pub settings: Settings,
+}
+
+/// How the comparison was run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    /// Seconds per run.
+    pub duration_s: f64,
+    /// Pinned?
+    pub pin: bool,
+    /// Client mode.
+    pub client: ClientMode,
+    /// CPUs on the machine.
+    pub cpus: usize,
+}
+
+/// Runs the sweep and returns the report (and writes files if `out` is set).
+pub fn run(opts: &CompareOptions) -> Result<Report> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if opts.pin && cpus < 2 {
+        bail!("--pin needs two CPUs, this machine has {cpus}");
+    }
+    let mut rows = Vec::new();
+    for &n in &opts.connections {
+        for &build in &opts.builds {
+            if opts.verbose {
+                eprintln!("compare: {build} with {n} connections…");
+            }
+            let row = run_one(opts, build, n).unwrap_or_else(|e| Row {
+                build: build.to_string(),
+                connections: n as u64,
+                limit: Some(format!("{e:#}")),
+                ..Row::default()
+            });
+            if opts.verbose {
+                eprintln!("compare:   {}", one_line(&row));
+            }
+            rows.push(row);
+        }
+    }
+    let report = Report {
+        ratios: ratios(&rows),
+        rows,
+        settings: Settings {
+            duration_s: opts.duration.as_secs_f64(),
+            pin: opts.pin,
+            client: opts.client,
+            cpus,
+        },
+    };
+    if let Some(dir) = &opts.out {
+        write_files(&report, dir)?;
+    }
+    Ok(report)
+}
+
+fn one_line(r: &Row) -> String {
+    match &r.limit {
+        Some(l) if r.requests == 0 => format!("failed: {l}"),
+        _ => format!(
+            "{:.0} req/s, p99 {} µs, {:.2} µs CPU/req",
+            r.rps, r.p99_us, r.cpu_us_per_req
+        ),
+    }
+}
+
+fn pinned(cmd: &mut Command, cpu: usize) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: an all-zero cpu_set_t is the empty set; CPU_SET writes one bit of it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: the closure runs between fork and exec; it only calls sched_setaffinity, a raw
+    // system call that is async-signal-safe, on a value prepared before the fork, and
+    // allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(opts: &CompareOptions, build: Mode, connections: usize) -> Result<Server> {
+        let mut cmd = Command::new(&opts.exe);
+        cmd.args([
+            "serve",
+            "echo",
+            "--mode",
+            build.name(),
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .args(["--backlog", &connections.clamp(128, 65535).to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+        if opts.pin {
+            pinned(&mut cmd, 0);
+        }
+        let mut child = cmd.spawn().context("starting the server")?;
+        let stdout = child.stdout.take().expect("piped");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .ok_or_else(|| anyhow!("server said {line:?}, not `listening on ADDR`"))?
+            .to_string();
+        Ok(Server { child, addr })
+    }
+
+    /// SIGTERM, then wait (the server drains and exits 0); SIGKILL after 15 s.
+    fn stop(mut self) -> Result<()> {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(15) {
+            if let Some(st) = self.child.try_wait()? {
+                return if st.success() {
+                    Ok(())
+                } else {
+                    Err(anyhow!("server exited with {st} on SIGTERM"))
+                };
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        Err(anyhow!("server did not stop within 15 s of SIGTERM"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn run_one(opts: &CompareOptions, build: Mode, n: usize) -> Result<Row> {
+    let server = Server::start(opts, build, n)?;
+    let spid = server.child.id();
+    std::thread::sleep(Duration::from_millis(100));
+    let idle = procfs::sample(spid).ok_or_else(|| anyhow!("server died at start"))?;
+
+    let mut cmd = Command::new(&opts.exe);
+    cmd.args(["stress", "--addr", &server.addr, "--json", "--marks"])
+        .args([
+            "--mode",
+            if opts.client == ClientMode::Coroutine {
+                "coroutine"
+            } else {
+                "threads"
+            },
+        ])
+        .args(["--connections", &n.to_string()])
+        .args(["--threads", &opts.client_threads.min(n).to_string()])
+        .args(["--duration", &format!("{}ms", opts.duration.as_millis())])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if opts.pin {
+        pinned(&mut cmd, 1);
+    }
+    let mut client = cmd.spawn().context("starting the client")?;
+    let cpid = client.id();
+    let stderr = client.stderr.take().expect("piped");
+    let (tx, rx) = mpsc::channel::<(String, Instant)>();
+    let reader = std::thread::spawn(move || {
+        let mut other = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(what) = line.strip_prefix("mayfly-stress: window ") {
+                let _ = tx.send((what.to_string(), Instant::now()));
+            } else {
+                other.push_str(&line);
+                other.push('\n');
+            }
+        }
+        other
+    });
+
+    // Sample until the client exits; take exact readings at the window marks.
+    let mut start: Option<(ProcSample, ProcSample, Instant)> = None;
+    let mut end: Option<(ProcSample, ProcSample, Instant)> = None;
+    let mut max_threads = idle.threads;
+    let mut max_rss = idle.rss_kib;
+    loop {
+        while let Ok((what, at)) = rx.try_recv() {
+            let s = procfs::sample(spid).unwrap_or_default();
+            let c = procfs::sample(cpid).unwrap_or_default();
+            match what.as_str() {
+                "start" => start = Some((s, c, at)),
+                _ => end = Some((s, c, at)),
+            }
+        }
+        if let Some(s) = procfs::sample(spid) {
+            max_threads = max_threads.max(s.threads);
+            max_rss = max_rss.max(s.rss_kib);
+        }
+        if client.try_wait()?.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut out = String::new();
+    client
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut out)?;
+    let client_stderr = reader.join().unwrap_or_default();
+    while let Ok((what, at)) = rx.try_recv() {
+        if what == "end" && end.is_none() {
+            end = Some((
+                procfs::sample(spid).unwrap_or_default(),
+                ProcSample::default(),
+                at,
+            ));
+        }
+    }
+    let server_alive = procfs::sample(spid);
+    let peak = server_alive.map_or(max_rss, |s| s.peak_rss_kib.max(max_rss));
+    let stop = server.stop();
+
+    let rep: StressReport = serde_json::from_str(out.trim()).with_context(|| {
+        format!(
+            "the client printed no report: {}",
+            client_stderr.lines().last().unwrap_or("")
+        )
+    })?;
+    let mut row = Row {
+        build: build.to_string(),
+        connections: n as u64,
+        connected: rep.connected,
+        requests: rep.requests,
+        rps: rep.rps,
+        p50_us: rep.latency_us.p50,
+        p99_us: rep.latency_us.p99,
+        server_peak_rss_kib: peak,
+        rss_per_conn_kib: if rep.connected > 0 {
+            max_rss.saturating_sub(idle.rss_kib) as f64 / rep.connected as f64
+        } else {
+            0.0
+        },
+        server_threads: max_threads,
+        errors: rep.connect_errors + rep.io_errors + rep.wrong_replies,
+        wrong_replies: rep.wrong_replies,
+        ..Row::default()
+    };
+    if let (Some((s0, c0, t0)), Some((s1, c1, t1))) = (start, end) {
+        let wall = (t1 - t0).as_secs_f64().max(1e-9);
+        let scpu = s1.cpu.saturating_sub(s0.cpu).as_secs_f64();
+        row.server_cpu = scpu / wall;
+        if c1.cpu > c0.cpu {
+            row.client_cpu = (c1.cpu - c0.cpu).as_secs_f64() / wall;
+        }
+        if rep.requests > 0 {
+            row.cpu_us_per_req = scpu * 1e6 / rep.requests as f64;
+        }
+    }
+    let client_cap = if opts.pin { 1.0 } else { cpus_f64() };
+    if row.client_cpu >= 0.9 * client_cap.min(1.0) && row.client_cpu > row.server_cpu {
+        row.bottleneck = Some(format!(
+            "client-bound: client {:.0}% CPU, server {:.0}%",
+            row.client_cpu * 100.0,
+            row.server_cpu * 100.0
+        ));
+    }
+    let mut limits = Vec::new();
+    if rep.connect_errors > 0 {
+        limits.push(format!(
+            "{} of {} connections failed ({})",
+            rep.connect_errors,
+            n,
+            rep.first_error.clone().unwrap_or_default()
+        ));
+    } else if rep.io_errors > 0 {
+        limits.push(format!(
+            "{} connections broke ({})",
+            rep.io_errors,
+            rep.first_error.clone().unwrap_or_default()
+        ));
+    }
+    if server_alive.is_none() {
+        limits.push("the server died under load".into());
+    } else if let Err(e) = stop {
+        limits.push(format!("{e:#}"));
+    }
+    if !limits.is_empty() {
+        row.limit = Some(limits.join("; "));
+    }
+    Ok(row)
+}
+
+fn cpus_f64() -> f64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
+}
+
+fn ratios(rows: &[Row]) -> Vec<Ratio> {
+    let mut out = Vec::new();
+    let find = |b: &str, n: u64| rows.iter().find(|r| r.build == b && r.connections == n);
+    let mut counts: Vec<u64> = rows.iter().map(|r| r.connections).collect();
+    counts.dedup();
+    for n in counts {
+        let Some(co) = find("coroutine", n) else {
+            continue;
+        };
+        for other in ["threads", "epoll"] {
+            if let Some(o) = find(other, n) {
+                let div = |a: f64, b: f64| (a > 0.0 && b > 0.0).then(|| a / b);
+                out.push(Ratio {
+                    connections: n,
+                    versus: other.into(),
+                    rps: div(co.rps, o.rps),
+                    cpu_per_req: div(co.cpu_us_per_req, o.cpu_us_per_req),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The report as a Markdown table (also what `mayfly compare` prints).
+pub fn markdown(rep: &Report) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "mayfly compare: {:.0} s per run, client {:?}, {}, {} CPUs\n\n",
+        rep.settings.duration_s,
+        rep.settings.client,
+        if rep.settings.pin {
+            "server pinned to CPU 0, client to CPU 1"
+        } else {
+            "not pinned"
+        },
+        rep.settings.cpus
+    ));
+    s.push_str("| build | conns | req/s | p50 µs | p99 µs | server CPU µs/req | server CPU | client CPU | peak RSS MiB | KiB/conn | threads | errors | notes |\n");
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    for r in &rep.rows {
+        let notes: Vec<&str> = [r.limit.as_deref(), r.bottleneck.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        s.push_str(&format!(
+            "| {} | {} | {:.0} | {} | {} | {:.2} | {:.0}% | {:.0}% | {:.1} | {:.1} | {} | {} | {} |\n",
+            r.build,
+            r.connections,
+            r.rps,
+            r.p50_us,
+            r.p99_us,
+            r.cpu_us_per_req,
+            r.server_cpu * 100.0,
+            r.client_cpu * 100.0,
+            r.server_peak_rss_kib as f64 / 1024.0,
+            r.rss_per_conn_kib,
+            r.server_threads,
+            r.errors,
+            notes.join("; ")
+        ));
+    }
+    if !rep.ratios.is_empty() {
+        s.push_str(
+            "\n| conns | coroutine ÷ | req/s ratio | CPU/req ratio |\n|---:|---|---:|---:|\n",
+        );
+        let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.2}"));
+        for r in &rep.ratios {
+            s.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                r.connections,
+                r.versus,
+                f(r.rps),
+                f(r.cpu_per_req)
+            ));
+        }
+    }
+    s
+}
+
+fn write_files(rep: &Report, dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(rep)?)?;
+    std::fs::write(dir.join("report.md"), markdown(rep))?;
+    std::fs::write(dir.join("report.svg"), crate::chart::svg(rep))?;
+    Ok(())
+}

@@ -1,0 +1,231 @@
+//! The epoll build: one thread, a hand-written mio event loop — the course's IO-multiplexing
+//! server, and the one-thread limit the coroutine build is measured against.
+//!
+//! Each connection keeps the replies it could not send yet; when they exceed
+//! [`Options::max_pending`] the loop stops reading from that client until it drains, so a
+//! client that sends and never reads costs bounded memory.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use super::{Options, RunningEcho, READ_BUF};
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const WAKER: Token = Token(usize::MAX - 2);
+
+struct Conn {
+    stream: TcpStream,
+    pending: Vec<u8>,
+    interest: Interest,
+}
+
+struct Running {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    grace: Arc<std::sync::Mutex<Duration>>,
+    waker: Arc<Waker>,
+    thread: Option<JoinHandle<u64>>,
+}
+
+pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
+    let std_listener = super::bind_std(opts)?;
+    std_listener.set_nonblocking(true)?;
+    let addr = std_listener.local_addr()?;
+    let mut listener = TcpListener::from_std(std_listener);
+    let poll = Poll::new()?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let stop = Arc::new(AtomicBool::new(false));
+    let grace = Arc::new(std::sync::Mutex::new(Duration::ZERO));
+    let (s, g, o) = (stop.clone(), grace.clone(), opts.clone());
+    let thread = std::thread::Builder::new()
+        .name("epoll".into())
+        .spawn(move || event_loop(poll, listener, &s, &g, &o))?;
+    Ok(Box::new(Running {
+        addr,
+        stop,
+        grace,
+        waker,
+        thread: Some(thread),
+    }))
+}
+
+fn event_loop(
+    mut poll: Poll,
+    mut listener: TcpListener,
+    stop: &AtomicBool,
+    grace: &std::sync::Mutex<Duration>,
+    opts: &Options,
+) -> u64 {
+    let mut events = Events::with_capacity(1024);
+    let mut conns: HashMap<usize, Conn> = HashMap::new();
+    let mut next = 0usize;
+    let mut listening = true;
+    let mut accept_paused_until: Option<Instant> = None;
+    let mut deadline: Option<Instant> = None;
+    let mut buf = vec![0u8; READ_BUF];
+    loop {
+        if stop.load(Ordering::Acquire) && listening {
+            let _ = poll.registry().deregister(&mut listener);
+            listening = false;
+            deadline = Some(Instant::now() + *grace.lock().unwrap());
+        }
+        if !listening && (conns.is_empty() || deadline.is_some_and(|d| Instant::now() >= d)) {
+            return conns.len() as u64;
+        }
+        let timeout = if listening {
+            None
+        } else {
+            Some(Duration::from_millis(20))
+        };
+        let timeout = match accept_paused_until {
+            Some(t) => Some(t.saturating_duration_since(Instant::now())),
+            None => timeout,
+        };
+        if let Err(e) = poll.poll(&mut events, timeout) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            eprintln!("epoll: poll failed: {e}");
+            return conns.len() as u64;
+        }
+        if accept_paused_until.is_some_and(|t| Instant::now() >= t) {
+            accept_paused_until = None;
+        }
+        let full = |n: usize| opts.max_connections.is_some_and(|m| n as u64 >= m);
+        let mut try_accept = listening && accept_paused_until.is_none() && !full(conns.len());
+        for ev in events.iter() {
+            match ev.token() {
+                LISTENER => {}
+                WAKER => {}
+                Token(id) => {
+                    if service(&mut poll, &mut conns, id, &mut buf, opts.max_pending).is_err() {
+                        if let Some(mut c) = conns.remove(&id) {
+                            let _ = poll.registry().deregister(&mut c.stream);
+                        }
+                        try_accept = listening && accept_paused_until.is_none();
+                    }
+                }
+            }
+        }
+        // Accept everything waiting (edge-triggered: drain until WouldBlock).
+        while try_accept && !full(conns.len()) {
+            match listener.accept() {
+                Ok((mut stream, _)) => {
+                    let id = next;
+                    next = next.wrapping_add(1) % (usize::MAX - 3);
+                    if poll
+                        .registry()
+                        .register(&mut stream, Token(id), Interest::READABLE)
+                        .is_ok()
+                    {
+                        conns.insert(
+                            id,
+                            Conn {
+                                stream,
+                                pending: Vec::new(),
+                                interest: Interest::READABLE,
+                            },
+                        );
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    // EMFILE and friends: pause accepting instead of spinning on the error.
+                    eprintln!("epoll: accept failed: {e}; pausing accept for 100 ms");
+                    accept_paused_until = Some(Instant::now() + Duration::from_millis(100));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Reads what is there, answers it, and keeps what could not be written.
+fn service(
+    poll: &mut Poll,
+    conns: &mut HashMap<usize, Conn>,
+    id: usize,
+    buf: &mut [u8],
+    max_pending: usize,
+) -> io::Result<()> {
+    let Some(c) = conns.get_mut(&id) else {
+        return Ok(());
+    };
+    flush(c)?;
+    while c.pending.len() < max_pending {
+        match c.stream.read(buf) {
+            Ok(0) => {
+                if c.pending.is_empty() {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                break;
+            }
+            Ok(n) => {
+                super::uppercase(&mut buf[..n]);
+                if c.pending.is_empty() {
+                    match c.stream.write(&buf[..n]) {
+                        Ok(w) => c.pending.extend_from_slice(&buf[w..n]),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            c.pending.extend_from_slice(&buf[..n])
+                        }
+                        Err(e) => return Err(e),
+                    }
+                } else {
+                    c.pending.extend_from_slice(&buf[..n]);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    // Read only while the backlog of replies is bounded; write when there is a backlog.
+    let want = match (c.pending.len() < max_pending, c.pending.is_empty()) {
+        (true, true) => Interest::READABLE,
+        (true, false) => Interest::READABLE | Interest::WRITABLE,
+        (false, _) => Interest::WRITABLE,
+    };
+    if want != c.interest {
+        poll.registry().reregister(&mut c.stream, Token(id), want)?;
+        c.interest = want;
+    }
+    Ok(())
+}
+
+fn flush(c: &mut Conn) -> io::Result<()> {
+    while !c.pending.is_empty() {
+        match c.stream.write(&c.pending) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                c.pending.drain(..n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+impl RunningEcho for Running {
+    fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn shutdown(mut self: Box<Self>, grace: Duration) -> u64 {
+        *self.grace.lock().unwrap() = grace;
+        self.stop.store(true, Ordering::Release);
+        let _ = self.waker.wake();
+        self.thread.take().and_then(|t| t.join().ok()).unwrap_or(0)
+    }
+}

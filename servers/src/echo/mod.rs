@@ -1,0 +1,149 @@
+//! The course's uppercase echo server: read what arrives, answer it uppercased, until the
+//! client closes. Three builds of the same handler, same bytes on the wire:
+//!
+//! | build | model | threads |
+//! |---|---|---|
+//! | [`Mode::Coroutine`] | mayfly `StreamServer`, one greenlet per connection | one worker (+ timers) |
+//! | [`Mode::Threads`] | `std::net`, one OS thread per connection (`ThreadingTCPServer`) | one per connection |
+//! | [`Mode::Epoll`] | a hand-written mio loop (the course's epoll IO model) | one |
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use mayfly_servers::echo::{self, Mode, Options};
+//!
+//! for mode in [Mode::Coroutine, Mode::Threads, Mode::Epoll] {
+//!     let server = echo::start(mode, &Options::new("127.0.0.1:0")).unwrap();
+//!     let mut c = std::net::TcpStream::connect(server.local_addr()).unwrap();
+//!     c.write_all(b"hello").unwrap();
+//!     let mut got = [0u8; 5];
+//!     c.read_exact(&mut got).unwrap();
+//!     assert_eq!(&got, b"HELLO");
+//!     drop(c);
+//!     server.shutdown(std::time::Duration::from_secs(1));
+//! }
+//! ```
+
+mod coroutine;
+mod epoll;
+mod threads;
+
+use std::io;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Bytes read per `recv` (the course reads 1024; a larger buffer only means fewer calls).
+pub const READ_BUF: usize = 4096;
+/// Default for [`Options::max_pending`]: bytes the epoll build holds for a client that does
+/// not read its replies before it stops reading from that client.
+pub const DEFAULT_MAX_PENDING: usize = 256 * 1024;
+
+/// Which build of the echo server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// mayfly greenlets on one worker thread.
+    Coroutine,
+    /// One OS thread per connection.
+    Threads,
+    /// One thread running a mio (epoll) event loop.
+    Epoll,
+}
+
+impl Mode {
+    /// All builds, in report order.
+    pub const ALL: [Mode; 3] = [Mode::Coroutine, Mode::Threads, Mode::Epoll];
+
+    /// The build's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Coroutine => "coroutine",
+            Mode::Threads => "threads",
+            Mode::Epoll => "epoll",
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "coroutine" => Ok(Mode::Coroutine),
+            "threads" => Ok(Mode::Threads),
+            "epoll" => Ok(Mode::Epoll),
+            other => Err(format!(
+                "unknown build {other:?}: expected coroutine, threads or epoll"
+            )),
+        }
+    }
+}
+
+/// Server options shared by the three builds.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Address to listen on (port 0: any free port).
+    pub addr: String,
+    /// Listen backlog.
+    pub backlog: i32,
+    /// Stop accepting while this many connections are open (None: no cap).
+    pub max_connections: Option<u64>,
+    /// Stack size of each connection's thread (threads build).
+    pub thread_stack: usize,
+    /// Bytes of unsent replies held per connection before reading from it pauses (epoll).
+    pub max_pending: usize,
+}
+
+impl Options {
+    /// Defaults for `addr`.
+    pub fn new(addr: impl Into<String>) -> Self {
+        Options {
+            addr: addr.into(),
+            backlog: 1024,
+            max_connections: None,
+            thread_stack: 64 * 1024,
+            max_pending: DEFAULT_MAX_PENDING,
+        }
+    }
+}
+
+/// A running echo server of any build.
+pub trait RunningEcho: Send {
+    /// The address it listens on.
+    fn local_addr(&self) -> SocketAddr;
+    /// Stops accepting, lets open connections finish for up to `grace`, then closes the rest.
+    /// Returns how many connections had to be closed.
+    fn shutdown(self: Box<Self>, grace: Duration) -> u64;
+}
+
+/// Binds and starts the chosen build.
+pub fn start(mode: Mode, opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
+    match mode {
+        Mode::Coroutine => coroutine::start(opts),
+        Mode::Threads => threads::start(opts),
+        Mode::Epoll => epoll::start(opts),
+    }
+}
+
+/// The handler's one piece of logic, shared by all builds: ASCII-uppercase in place.
+#[inline]
+pub fn uppercase(buf: &mut [u8]) {
+    buf.make_ascii_uppercase();
+}
+
+/// A listening socket as every build binds it: SO_REUSEADDR, no SO_REUSEPORT, the backlog.
+pub(crate) fn bind_std(opts: &Options) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let addr: SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(&opts.addr)?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    s.set_reuse_address(true)?;
+    s.bind(&addr.into())?;
+    s.listen(opts.backlog)?;
+    Ok(s.into())
+}
