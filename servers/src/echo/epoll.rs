@@ -61,7 +61,7 @@ pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
 
 fn event_loop(
     mut poll: Poll,
-    mut listener: TcpListener,
+    listener: TcpListener,
     stop: &AtomicBool,
     grace: &std::sync::Mutex<Duration>,
     opts: &Options,
@@ -69,13 +69,17 @@ fn event_loop(
     let mut events = Events::with_capacity(1024);
     let mut conns: HashMap<usize, Conn> = HashMap::new();
     let mut next = 0usize;
+    // Closed (not just deregistered) on stop, so the kernel stops completing handshakes.
+    let mut listener = Some(listener);
     let mut listening = true;
     let mut accept_paused_until: Option<Instant> = None;
     let mut deadline: Option<Instant> = None;
     let mut buf = vec![0u8; READ_BUF];
     loop {
         if stop.load(Ordering::Acquire) && listening {
-            let _ = poll.registry().deregister(&mut listener);
+            if let Some(mut l) = listener.take() {
+                let _ = poll.registry().deregister(&mut l);
+            }
             listening = false;
             deadline = Some(Instant::now() + *grace.lock().unwrap());
         }
@@ -118,8 +122,8 @@ fn event_loop(
             }
         }
         // Accept everything waiting (edge-triggered: drain until WouldBlock).
-        while try_accept && !full(conns.len()) {
-            match listener.accept() {
+        while let (true, false, Some(l)) = (try_accept, full(conns.len()), listener.as_ref()) {
+            match l.accept() {
                 Ok((mut stream, _)) => {
                     let id = next;
                     next = next.wrapping_add(1) % (usize::MAX - 3);
