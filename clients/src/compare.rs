@@ -302,6 +302,8 @@ fn run_one(opts: &CompareOptions, build: Mode, n: usize) -> Result<Row> {
         while let Ok((what, at)) = rx.try_recv() {
             let s = procfs::sample(spid).unwrap_or_default();
             let c = procfs::sample(cpid).unwrap_or_default();
+            max_threads = max_threads.max(s.threads);
+            max_rss = max_rss.max(s.rss_kib);
             match what.as_str() {
                 "start" => start = Some((s, c, at)),
                 _ => end = Some((s, c, at)),

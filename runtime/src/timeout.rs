@@ -25,6 +25,9 @@ struct Entry {
 may::coroutine_local!(static DEADLINES: RefCell<Vec<Entry>> = RefCell::new(Vec::new()));
 
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+/// `with_timeout` scopes open in the whole process. While it is zero, no greenlet has a
+/// deadline, and the per-operation lookup of the caller's deadlines is skipped.
+static OPEN_SCOPES: AtomicU64 = AtomicU64::new(0);
 
 /// The unwind payload that carries an expired deadline to its `with_timeout`.
 struct Expired {
@@ -67,7 +70,9 @@ pub fn with_timeout<R>(after: Duration, f: impl FnOnce() -> R) -> Result<R, Time
             fired: false,
         })
     });
+    OPEN_SCOPES.fetch_add(1, Ordering::AcqRel);
     let result = panic::catch_unwind(AssertUnwindSafe(f));
+    OPEN_SCOPES.fetch_sub(1, Ordering::AcqRel);
     DEADLINES.with(|d| d.borrow_mut().retain(|e| e.token != token));
     match result {
         Ok(v) => Ok(v),
@@ -80,6 +85,9 @@ pub fn with_timeout<R>(after: Duration, f: impl FnOnce() -> R) -> Result<R, Time
 
 /// The earlier of `until` and the innermost pending deadline of the caller.
 pub(crate) fn effective_deadline(until: Option<Instant>) -> Option<Instant> {
+    if OPEN_SCOPES.load(Ordering::Acquire) == 0 {
+        return until;
+    }
     let nearest = DEADLINES.with(|d| d.borrow().iter().filter(|e| !e.fired).map(|e| e.at).min());
     match (until, nearest) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -94,7 +102,7 @@ pub(crate) fn remaining() -> Option<Duration> {
 
 /// Unwinds to the owning `with_timeout` if one of the caller's deadlines has passed.
 pub(crate) fn check_expired() {
-    if std::thread::panicking() {
+    if std::thread::panicking() || OPEN_SCOPES.load(Ordering::Acquire) == 0 {
         return;
     }
     let expired = DEADLINES.with(|d| {

@@ -39,6 +39,7 @@ pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Runs one blocking socket operation under the socket's own timeout and the greenlet's
@@ -72,6 +73,37 @@ pub(crate) fn timed<R>(
             }
             other => return other,
         }
+    }
+}
+
+/// The timeout last handed to may for one direction of a socket. may's `set_read_timeout`
+/// is a `setsockopt` system call besides storing the value, so calling it before every read
+/// would cost a syscall per read; this remembers what is in force and skips unchanged values.
+#[derive(Debug)]
+pub(crate) struct AppliedTimeout(AtomicU64);
+
+impl AppliedTimeout {
+    const UNKNOWN: u64 = u64::MAX;
+
+    pub(crate) fn new() -> Self {
+        AppliedTimeout(AtomicU64::new(Self::UNKNOWN))
+    }
+
+    /// Calls `set` only if `limit` differs from what was last applied.
+    pub(crate) fn apply(
+        &self,
+        limit: Option<Duration>,
+        set: impl FnOnce(Option<Duration>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        // Limits reach here rounded to whole milliseconds: 0 = none, ms + 1 otherwise.
+        let code = limit.map_or(0, |d| {
+            (d.as_millis() as u64).saturating_add(1).min(u64::MAX - 1)
+        });
+        if self.0.load(Ordering::Relaxed) != code {
+            set(limit)?;
+            self.0.store(code, Ordering::Relaxed);
+        }
+        Ok(())
     }
 }
 

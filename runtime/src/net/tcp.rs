@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{timed, Bind};
+use super::{timed, AppliedTimeout, Bind};
 
 /// A TCP listening socket whose `accept` parks only the calling greenlet.
 ///
@@ -80,6 +80,8 @@ impl AsRawFd for TcpListener {
 pub struct TcpStream {
     inner: may::net::TcpStream,
     timeout: Option<Duration>,
+    applied_read: AppliedTimeout,
+    applied_write: AppliedTimeout,
 }
 
 impl TcpStream {
@@ -87,6 +89,8 @@ impl TcpStream {
         TcpStream {
             inner,
             timeout: None,
+            applied_read: AppliedTimeout::new(),
+            applied_write: AppliedTimeout::new(),
         }
     }
 
@@ -182,6 +186,8 @@ impl TcpStream {
         Ok(TcpStream {
             inner: self.inner.try_clone()?,
             timeout: self.timeout,
+            applied_read: AppliedTimeout::new(),
+            applied_write: AppliedTimeout::new(),
         })
     }
 
@@ -193,9 +199,9 @@ impl TcpStream {
 
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let inner = &mut self.inner;
+        let (inner, applied) = (&mut self.inner, &self.applied_read);
         timed(self.timeout, |limit| {
-            inner.set_read_timeout(limit)?;
+            applied.apply(limit, |t| inner.set_read_timeout(t))?;
             inner.read(buf)
         })
     }
@@ -203,9 +209,9 @@ impl Read for TcpStream {
 
 impl Write for TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let inner = &mut self.inner;
+        let (inner, applied) = (&mut self.inner, &self.applied_write);
         timed(self.timeout, |limit| {
-            inner.set_write_timeout(limit)?;
+            applied.apply(limit, |t| inner.set_write_timeout(t))?;
             inner.write(buf)
         })
     }

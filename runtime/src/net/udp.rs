@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{timed, Bind};
+use super::{timed, AppliedTimeout, Bind};
 
 /// A UDP socket whose receives park only the calling greenlet.
 ///
@@ -23,6 +23,8 @@ use super::{timed, Bind};
 pub struct UdpSocket {
     inner: may::net::UdpSocket,
     timeout: Option<Duration>,
+    applied_read: AppliedTimeout,
+    applied_write: AppliedTimeout,
 }
 
 impl UdpSocket {
@@ -30,6 +32,8 @@ impl UdpSocket {
         UdpSocket {
             inner,
             timeout: None,
+            applied_read: AppliedTimeout::new(),
+            applied_write: AppliedTimeout::new(),
         }
     }
 
@@ -55,7 +59,8 @@ impl UdpSocket {
             .next()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
         timed(self.timeout, |t| {
-            self.inner.set_write_timeout(t)?;
+            self.applied_write
+                .apply(t, |t| self.inner.set_write_timeout(t))?;
             self.inner.send_to(data, addr)
         })
     }
@@ -63,7 +68,8 @@ impl UdpSocket {
     /// Receives one datagram into `buf`: its length and sender.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         timed(self.timeout, |t| {
-            self.inner.set_read_timeout(t)?;
+            self.applied_read
+                .apply(t, |t| self.inner.set_read_timeout(t))?;
             self.inner.recv_from(buf)
         })
     }
@@ -79,7 +85,8 @@ impl UdpSocket {
     /// Sends to the connected peer.
     pub fn send(&self, data: &[u8]) -> io::Result<usize> {
         timed(self.timeout, |t| {
-            self.inner.set_write_timeout(t)?;
+            self.applied_write
+                .apply(t, |t| self.inner.set_write_timeout(t))?;
             self.inner.send(data)
         })
     }
@@ -87,7 +94,8 @@ impl UdpSocket {
     /// Receives from the connected peer.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         timed(self.timeout, |t| {
-            self.inner.set_read_timeout(t)?;
+            self.applied_read
+                .apply(t, |t| self.inner.set_read_timeout(t))?;
             self.inner.recv(buf)
         })
     }
@@ -102,6 +110,8 @@ impl UdpSocket {
         Ok(UdpSocket {
             inner: self.inner.try_clone()?,
             timeout: self.timeout,
+            applied_read: AppliedTimeout::new(),
+            applied_write: AppliedTimeout::new(),
         })
     }
 }

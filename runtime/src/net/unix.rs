@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use super::timed;
+use super::{timed, AppliedTimeout};
 
 /// A Unix-domain listening socket.
 ///
@@ -50,6 +50,8 @@ impl UnixListener {
         Ok(UnixStream {
             inner: r?.0,
             timeout: None,
+            applied_read: AppliedTimeout::new(),
+            applied_write: AppliedTimeout::new(),
         })
     }
 }
@@ -65,6 +67,8 @@ impl AsRawFd for UnixListener {
 pub struct UnixStream {
     inner: may::os::unix::net::UnixStream,
     timeout: Option<Duration>,
+    applied_read: AppliedTimeout,
+    applied_write: AppliedTimeout,
 }
 
 impl UnixStream {
@@ -76,6 +80,8 @@ impl UnixStream {
         Ok(UnixStream {
             inner,
             timeout: None,
+            applied_read: AppliedTimeout::new(),
+            applied_write: AppliedTimeout::new(),
         })
     }
 
@@ -87,10 +93,14 @@ impl UnixStream {
             UnixStream {
                 inner: a,
                 timeout: None,
+                applied_read: AppliedTimeout::new(),
+                applied_write: AppliedTimeout::new(),
             },
             UnixStream {
                 inner: b,
                 timeout: None,
+                applied_read: AppliedTimeout::new(),
+                applied_write: AppliedTimeout::new(),
             },
         ))
     }
@@ -128,9 +138,9 @@ impl UnixStream {
 
 impl Read for UnixStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let inner = &mut self.inner;
+        let (inner, applied) = (&mut self.inner, &self.applied_read);
         timed(self.timeout, |t| {
-            inner.set_read_timeout(t)?;
+            applied.apply(t, |t| inner.set_read_timeout(t))?;
             inner.read(buf)
         })
     }
@@ -138,9 +148,9 @@ impl Read for UnixStream {
 
 impl Write for UnixStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let inner = &mut self.inner;
+        let (inner, applied) = (&mut self.inner, &self.applied_write);
         timed(self.timeout, |t| {
-            inner.set_write_timeout(t)?;
+            applied.apply(t, |t| inner.set_write_timeout(t))?;
             inner.write(buf)
         })
     }
