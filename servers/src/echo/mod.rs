@@ -32,8 +32,9 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// Bytes read per `recv` (the course reads 1024; a larger buffer only means fewer calls).
-pub const READ_BUF: usize = 4096;
+/// Bytes read per `recv`, as in the course (`recv(1024)`). It lives on each greenlet's stack,
+/// so it is also what a parked connection costs in touched stack pages.
+pub const READ_BUF: usize = 1024;
 /// Default for [`Options::max_pending`]: bytes the epoll build holds for a client that does
 /// not read its replies before it stops reading from that client.
 pub const DEFAULT_MAX_PENDING: usize = 256 * 1024;
