@@ -114,6 +114,9 @@ struct CompareArgs {
     /// Write report.json, report.md and report.svg into this directory.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Run the sweep this many times, interleaved, and report medians.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -243,6 +246,7 @@ fn run_compare(a: CompareArgs) -> Result<ExitCode> {
         client: a.client,
         client_threads: a.client_threads,
         out: a.out.clone(),
+        repeat: a.repeat,
         verbose: !a.json,
     };
     let report = compare::run(&opts)?;

@@ -228,7 +228,15 @@ fn sigterm_lets_open_connections_finish_and_exits_zero() {
 fn compare_writes_all_three_report_files() {
     let dir = std::env::temp_dir().join(format!("mayfly-compare-{}", std::process::id()));
     let out = mayfly()
-        .args(["compare", "--connections", "20,50", "--duration", "500ms"])
+        .args([
+            "compare",
+            "--connections",
+            "20,50",
+            "--duration",
+            "300ms",
+            "--repeat",
+            "2",
+        ])
         .args(["--out", dir.to_str().unwrap()])
         .output()
         .unwrap();
@@ -250,6 +258,11 @@ fn compare_writes_all_three_report_files() {
         assert_eq!(r["wrong_replies"], 0);
     }
     assert_eq!(json["ratios"].as_array().unwrap().len(), 4);
+    // Two interleaved repeats: every single run is kept beside the medians.
+    let runs = json["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 12);
+    assert_eq!(runs[0]["build"], "coroutine");
+    assert_eq!(runs[6]["build"], "coroutine");
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("| build | conns | req/s"));
     let svg = std::fs::read_to_string(dir.join("report.svg")).unwrap();

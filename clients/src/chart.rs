@@ -10,7 +10,7 @@ const H: f64 = 300.0;
 const PAD_L: f64 = 70.0;
 const PAD_B: f64 = 45.0;
 const PAD_T: f64 = 35.0;
-const PAD_R: f64 = 20.0;
+const PAD_R: f64 = 30.0;
 
 fn color(build: &str) -> &'static str {
     match build {
@@ -28,8 +28,9 @@ fn color(build: &str) -> &'static str {
 /// use mayfly_clients::stress::ClientMode;
 /// let rep = Report {
 ///     rows: vec![Row { build: "epoll".into(), connections: 10, rps: 5.0, cpu_us_per_req: 2.0, ..Row::default() }],
+///     runs: vec![],
 ///     ratios: vec![],
-///     settings: Settings { duration_s: 1.0, pin: false, client: ClientMode::Threads, cpus: 2 },
+///     settings: Settings { duration_s: 1.0, repeat: 1, pin: false, client: ClientMode::Threads, cpus: 2 },
 /// };
 /// let svg = mayfly_clients::chart::svg(&rep);
 /// assert!(svg.starts_with("<svg") && svg.contains("<polyline"));

@@ -38,6 +38,8 @@ pub struct CompareOptions {
     pub client_threads: usize,
     /// Write report.json, report.md and report.svg here.
     pub out: Option<PathBuf>,
+    /// Run the whole sweep this many times (interleaved) and report medians.
+    pub repeat: usize,
     /// Print progress lines to stderr.
     pub verbose: bool,
 }
@@ -97,8 +99,11 @@ pub struct Ratio {
 /// The whole comparison.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
-    /// The rows, in run order.
+    /// One row per build and connection count: the median over the repeats.
     pub rows: Vec<Row>,
+    /// Every single run, in run order (repeats interleaved: A B C A B C …).
+    #[serde(default)]
+    pub runs: Vec<Row>,
     /// coroutine/threads and coroutine/epoll.
     pub ratios: Vec<Ratio>,
     /// Run settings, for the record.
@@ -110,6 +115,9 @@ pub struct Report {
 pub struct Settings {
     /// Seconds per run.
     pub duration_s: f64,
+    /// Runs per build and connection count (the table shows medians).
+    #[serde(default = "one")]
+    pub repeat: usize,
     /// Pinned?
     pub pin: bool,
     /// Client mode.
@@ -124,29 +132,35 @@ pub fn run(opts: &CompareOptions) -> Result<Report> {
     if opts.pin && cpus < 2 {
         bail!("--pin needs two CPUs, this machine has {cpus}");
     }
-    let mut rows = Vec::new();
-    for &n in &opts.connections {
-        for &build in &opts.builds {
-            if opts.verbose {
-                eprintln!("compare: {build} with {n} connections…");
+    let mut runs = Vec::new();
+    let repeat = opts.repeat.max(1);
+    for round in 1..=repeat {
+        for &n in &opts.connections {
+            for &build in &opts.builds {
+                if opts.verbose {
+                    eprintln!("compare: {build} with {n} connections (run {round} of {repeat})…");
+                }
+                let row = run_one(opts, build, n).unwrap_or_else(|e| Row {
+                    build: build.to_string(),
+                    connections: n as u64,
+                    limit: Some(format!("{e:#}")),
+                    ..Row::default()
+                });
+                if opts.verbose {
+                    eprintln!("compare:   {}", one_line(&row));
+                }
+                runs.push(row);
             }
-            let row = run_one(opts, build, n).unwrap_or_else(|e| Row {
-                build: build.to_string(),
-                connections: n as u64,
-                limit: Some(format!("{e:#}")),
-                ..Row::default()
-            });
-            if opts.verbose {
-                eprintln!("compare:   {}", one_line(&row));
-            }
-            rows.push(row);
         }
     }
+    let rows = medians(&runs);
     let report = Report {
         ratios: ratios(&rows),
         rows,
+        runs,
         settings: Settings {
             duration_s: opts.duration.as_secs_f64(),
+            repeat,
             pin: opts.pin,
             client: opts.client,
             cpus,
@@ -408,6 +422,75 @@ fn run_one(opts: &CompareOptions, build: Mode, n: usize) -> Result<Row> {
     Ok(row)
 }
 
+fn one() -> usize {
+    1
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+/// One row per (build, connections): each measured figure is the median of its runs (runs
+/// that failed outright, with no requests, are left out of it); limits, errors, peak memory
+/// and threads are the worst seen.
+pub fn medians(runs: &[Row]) -> Vec<Row> {
+    let mut keys: Vec<(String, u64)> = Vec::new();
+    for r in runs {
+        let k = (r.build.clone(), r.connections);
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    keys.into_iter()
+        .map(|(build, n)| {
+            let all: Vec<&Row> = runs
+                .iter()
+                .filter(|r| r.build == build && r.connections == n)
+                .collect();
+            let ok: Vec<&Row> = all.iter().copied().filter(|r| r.requests > 0).collect();
+            let med = |f: fn(&Row) -> f64| median(ok.iter().map(|r| f(r)).collect());
+            let mut notes: Vec<String> = Vec::new();
+            for r in &all {
+                for n in [&r.limit].into_iter().flatten() {
+                    if !notes.contains(n) {
+                        notes.push(n.clone());
+                    }
+                }
+            }
+            let bound = ok.iter().filter(|r| r.bottleneck.is_some()).count();
+            Row {
+                build: build.clone(),
+                connections: n,
+                connected: med(|r| r.connected as f64) as u64,
+                requests: med(|r| r.requests as f64) as u64,
+                rps: med(|r| r.rps),
+                p50_us: med(|r| r.p50_us as f64) as u64,
+                p99_us: med(|r| r.p99_us as f64) as u64,
+                cpu_us_per_req: med(|r| r.cpu_us_per_req),
+                server_cpu: med(|r| r.server_cpu),
+                client_cpu: med(|r| r.client_cpu),
+                server_peak_rss_kib: all.iter().map(|r| r.server_peak_rss_kib).max().unwrap_or(0),
+                rss_per_conn_kib: med(|r| r.rss_per_conn_kib),
+                server_threads: all.iter().map(|r| r.server_threads).max().unwrap_or(0),
+                errors: all.iter().map(|r| r.errors).sum(),
+                wrong_replies: all.iter().map(|r| r.wrong_replies).sum(),
+                limit: (!notes.is_empty()).then(|| notes.join("; ")),
+                bottleneck: (bound * 2 > ok.len())
+                    .then(|| format!("client-bound in {bound} of {} runs", ok.len())),
+            }
+        })
+        .collect()
+}
+
 fn cpus_f64() -> f64 {
     std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
 }
@@ -440,8 +523,9 @@ fn ratios(rows: &[Row]) -> Vec<Ratio> {
 pub fn markdown(rep: &Report) -> String {
     let mut s = String::new();
     s.push_str(&format!(
-        "mayfly compare: {:.0} s per run, client {:?}, {}, {} CPUs\n\n",
+        "mayfly compare: {:.0} s per run, {} run(s) per cell (medians), client {:?}, {}, {} CPUs\n\n",
         rep.settings.duration_s,
+        rep.settings.repeat,
         rep.settings.client,
         if rep.settings.pin {
             "server pinned to CPU 0, client to CPU 1"
@@ -498,4 +582,44 @@ fn write_files(rep: &Report, dir: &std::path::Path) -> Result<()> {
     std::fs::write(dir.join("report.md"), markdown(rep))?;
     std::fs::write(dir.join("report.svg"), crate::chart::svg(rep))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(build: &str, n: u64, rps: f64, cpu: f64) -> Row {
+        Row {
+            build: build.into(),
+            connections: n,
+            requests: (rps * 10.0) as u64,
+            rps,
+            cpu_us_per_req: cpu,
+            ..Row::default()
+        }
+    }
+
+    #[test]
+    fn medians_take_each_figure_from_its_own_runs_and_skip_failed_runs() {
+        let runs = vec![
+            row("coroutine", 10, 100.0, 9.0),
+            row("epoll", 10, 50.0, 8.0),
+            row("coroutine", 10, 300.0, 7.0),
+            row("epoll", 10, 0.0, 0.0), // failed run: no requests
+            row("coroutine", 10, 200.0, 20.0),
+            row("epoll", 10, 70.0, 10.0),
+        ];
+        let m = medians(&runs);
+        assert_eq!(m.len(), 2);
+        assert_eq!(
+            (m[0].build.as_str(), m[0].rps, m[0].cpu_us_per_req),
+            ("coroutine", 200.0, 9.0)
+        );
+        assert_eq!((m[1].rps, m[1].cpu_us_per_req), (60.0, 9.0));
+        let r = ratios(&m);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].versus, "epoll");
+        assert!((r[0].rps.unwrap() - 200.0 / 60.0).abs() < 1e-9);
+        assert!((r[0].cpu_per_req.unwrap() - 1.0).abs() < 1e-9);
+    }
 }
