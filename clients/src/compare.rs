@@ -265,6 +265,14 @@ impl Drop for Server {
     }
 }
 
+/// A reading taken at a client window mark (or a plain periodic sample).
+struct Mark {
+    what: String,
+    at: Instant,
+    server: ProcSample,
+    client_cpu: Duration,
+}
+
 fn run_one(opts: &CompareOptions, build: Mode, n: usize) -> Result<Row> {
     let server = Server::start(opts, build, n)?;
     let spid = server.child.id();
@@ -291,14 +299,29 @@ fn run_one(opts: &CompareOptions, build: Mode, n: usize) -> Result<Row> {
         pinned(&mut cmd, 1);
     }
     let mut client = cmd.spawn().context("starting the client")?;
-    let cpid = client.id();
     let stderr = client.stderr.take().expect("piped");
-    let (tx, rx) = mpsc::channel::<(String, Instant)>();
+    // Marks are read on their own thread, and the server sampled right there, so the
+    // reading is taken within microseconds of the client's window opening or closing.
+    let (tx, rx) = mpsc::channel::<Mark>();
     let reader = std::thread::spawn(move || {
         let mut other = String::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(what) = line.strip_prefix("mayfly-stress: window ") {
-                let _ = tx.send((what.to_string(), Instant::now()));
+            if let Some(rest) = line.strip_prefix("mayfly-stress: window ") {
+                let server = procfs::sample(spid).unwrap_or_default();
+                let at = Instant::now();
+                let mut words = rest.split_whitespace();
+                let what = words.next().unwrap_or("").to_string();
+                let client_cpu = words
+                    .find_map(|w| w.strip_prefix("cpu_us="))
+                    .and_then(|v| v.parse().ok())
+                    .map(Duration::from_micros)
+                    .unwrap_or_default();
+                let _ = tx.send(Mark {
+                    what,
+                    at,
+                    server,
+                    client_cpu,
+                });
             } else {
                 other.push_str(&line);
                 other.push('\n');
@@ -307,25 +330,35 @@ fn run_one(opts: &CompareOptions, build: Mode, n: usize) -> Result<Row> {
         other
     });
 
-    // Sample until the client exits; take exact readings at the window marks.
-    let mut start: Option<(ProcSample, ProcSample, Instant)> = None;
-    let mut end: Option<(ProcSample, ProcSample, Instant)> = None;
+    // Sample until the client exits.
+    let mut start: Option<Mark> = None;
+    let mut end: Option<Mark> = None;
     let mut max_threads = idle.threads;
     let mut max_rss = idle.rss_kib;
+    let mut take = |m: Mark, start: &mut Option<Mark>, end: &mut Option<Mark>| {
+        max_threads = max_threads.max(m.server.threads);
+        max_rss = max_rss.max(m.server.rss_kib);
+        if m.what == "start" {
+            *start = Some(m);
+        } else {
+            *end = Some(m);
+        }
+    };
     loop {
-        while let Ok((what, at)) = rx.try_recv() {
-            let s = procfs::sample(spid).unwrap_or_default();
-            let c = procfs::sample(cpid).unwrap_or_default();
-            max_threads = max_threads.max(s.threads);
-            max_rss = max_rss.max(s.rss_kib);
-            match what.as_str() {
-                "start" => start = Some((s, c, at)),
-                _ => end = Some((s, c, at)),
-            }
+        while let Ok(m) = rx.try_recv() {
+            take(m, &mut start, &mut end);
         }
         if let Some(s) = procfs::sample(spid) {
-            max_threads = max_threads.max(s.threads);
-            max_rss = max_rss.max(s.rss_kib);
+            take(
+                Mark {
+                    what: "sample".into(),
+                    server: s,
+                    at: Instant::now(),
+                    client_cpu: Duration::ZERO,
+                },
+                &mut None,
+                &mut None,
+            );
         }
         if client.try_wait()?.is_some() {
             break;
@@ -339,14 +372,8 @@ fn run_one(opts: &CompareOptions, build: Mode, n: usize) -> Result<Row> {
         .expect("piped")
         .read_to_string(&mut out)?;
     let client_stderr = reader.join().unwrap_or_default();
-    while let Ok((what, at)) = rx.try_recv() {
-        if what == "end" && end.is_none() {
-            end = Some((
-                procfs::sample(spid).unwrap_or_default(),
-                ProcSample::default(),
-                at,
-            ));
-        }
+    while let Ok(m) = rx.try_recv() {
+        take(m, &mut start, &mut end);
     }
     let server_alive = procfs::sample(spid);
     let peak = server_alive.map_or(max_rss, |s| s.peak_rss_kib.max(max_rss));
@@ -377,13 +404,11 @@ fn run_one(opts: &CompareOptions, build: Mode, n: usize) -> Result<Row> {
         wrong_replies: rep.wrong_replies,
         ..Row::default()
     };
-    if let (Some((s0, c0, t0)), Some((s1, c1, t1))) = (start, end) {
-        let wall = (t1 - t0).as_secs_f64().max(1e-9);
-        let scpu = s1.cpu.saturating_sub(s0.cpu).as_secs_f64();
+    if let (Some(m0), Some(m1)) = (&start, &end) {
+        let wall = (m1.at - m0.at).as_secs_f64().max(1e-9);
+        let scpu = m1.server.cpu.saturating_sub(m0.server.cpu).as_secs_f64();
         row.server_cpu = scpu / wall;
-        if c1.cpu > c0.cpu {
-            row.client_cpu = (c1.cpu - c0.cpu).as_secs_f64() / wall;
-        }
+        row.client_cpu = m1.client_cpu.saturating_sub(m0.client_cpu).as_secs_f64() / wall;
         if rep.requests > 0 {
             row.cpu_us_per_req = scpu * 1e6 / rep.requests as f64;
         }

@@ -337,9 +337,12 @@ fn run_threads(opts: &StressOptions, tally: &Arc<Tally>) -> (Histogram<u64>, f64
     (hist, secs)
 }
 
+/// Prints `mayfly-stress: window <what> cpu_us=<this process's CPU time>`: the reader
+/// (`mayfly compare`) gets the client's CPU at the mark even if the client exits right after.
 fn mark(opts: &StressOptions, what: &str) {
     if opts.marks {
-        eprintln!("mayfly-stress: window {what}");
+        let cpu = crate::procfs::sample(std::process::id()).map_or(0, |s| s.cpu.as_micros());
+        eprintln!("mayfly-stress: window {what} cpu_us={cpu}");
     }
 }
 
