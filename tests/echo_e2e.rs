@@ -131,6 +131,70 @@ fn every_build_answers_200_concurrent_connections_correctly() {
 }
 
 #[test]
+fn more_connections_than_threads_are_spread_over_the_threads() {
+    let server = Server::start("epoll");
+    let (r, code) = stress_json(&server.addr, &["--threads", "10", "--connections", "100"]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(r["connections"], 100);
+    assert_eq!(r["connected"], 100, "{r}");
+    assert_eq!(r["io_errors"], 0, "{r}");
+    server.stop();
+}
+
+#[test]
+fn max_connections_holds_new_clients_until_a_slot_frees_in_every_build() {
+    for mode in ["coroutine", "threads", "epoll"] {
+        let mut child = mayfly()
+            .args(["serve", "echo", "--mode", mode, "--addr", "127.0.0.1:0"])
+            .args(["--max-connections", "2", "--grace", "1s"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let server = Server {
+            addr: line
+                .trim()
+                .strip_prefix("listening on ")
+                .unwrap()
+                .to_string(),
+            child,
+        };
+        let echo = |c: &mut TcpStream, b: u8| -> std::io::Result<u8> {
+            c.write_all(&[b])?;
+            let mut r = [0u8; 1];
+            c.read_exact(&mut r)?;
+            Ok(r[0])
+        };
+        let connect = || {
+            let c = TcpStream::connect(&server.addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+            c
+        };
+        let (mut a, mut b) = (connect(), connect());
+        assert_eq!(echo(&mut a, b'a').unwrap(), b'A', "{mode}");
+        assert_eq!(echo(&mut b, b'b').unwrap(), b'B', "{mode}");
+        // The third waits in the backlog: no answer while two are open.
+        let mut c = connect();
+        assert!(
+            echo(&mut c, b'c').is_err(),
+            "{mode}: third client served over the cap"
+        );
+        drop(a);
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut r = [0u8; 1];
+        c.read_exact(&mut r).unwrap();
+        assert_eq!(&r, b"C", "{mode}: served once a slot freed");
+        drop((b, c));
+        server.stop();
+    }
+}
+
+#[test]
 fn the_stress_client_reports_a_wrong_reply_and_fails() {
     // A deliberately wrong server: lowercases instead of uppercasing.
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
