@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::wait::{park_until, WaitList};
+use crate::wait::WaitList;
 
 /// A flag that starts cleared; [`wait`](Event::wait) blocks until it is [`set`](Event::set).
 /// Setting wakes every waiter.
@@ -52,17 +52,6 @@ impl Event {
     /// Waits until the flag is set or `timeout` passes; returns whether it is set.
     pub fn wait(&self, timeout: Option<Duration>) -> bool {
         let until = timeout.map(|t| Instant::now() + t);
-        while !self.is_set() {
-            if until.is_some_and(|u| Instant::now() >= u) {
-                return false;
-            }
-            let slot = self.waiters.register();
-            if self.is_set() {
-                break;
-            }
-            park_until(until);
-            drop(slot);
-        }
-        true
+        self.waiters.wait_until(until, || self.is_set())
     }
 }

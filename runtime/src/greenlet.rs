@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::error::{GreenletError, SpawnError};
-use crate::wait::{park_until, WaitList};
+use crate::wait::WaitList;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 static ALIVE: AtomicU64 = AtomicU64::new(0);
@@ -397,18 +397,7 @@ impl<T> Greenlet<T> {
 
     pub(crate) fn wait_until(&self, until: Option<Instant>) -> bool {
         let core = &self.shared.core;
-        while !core.is_done() {
-            if until.is_some_and(|u| Instant::now() >= u) {
-                return false;
-            }
-            let slot = core.waiters.register();
-            if core.is_done() {
-                break;
-            }
-            park_until(until);
-            drop(slot);
-        }
-        true
+        core.waiters.wait_until(until, || core.is_done())
     }
 
     /// Waits for the greenlet and returns a clone of its value, or why there is none.

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::net::{TcpListener, TcpStream};
-use crate::wait::{park_until, WaitList};
+use crate::wait::WaitList;
 use crate::{Builder, Greenlet};
 
 /// First pause after an accept error (gevent: 10 ms, doubling up to 1 s).
@@ -202,15 +202,12 @@ impl RunningServer {
     pub fn stop(&self, grace: Duration) -> u64 {
         self.shared.stopping.store(true, Ordering::Release);
         self.accept.kill();
-        let until = Instant::now() + grace;
-        while self.shared.stats.active.load(Ordering::Acquire) > 0 && Instant::now() < until {
-            let slot = self.shared.slot_free.register();
-            if self.shared.stats.active.load(Ordering::Acquire) == 0 {
-                break;
-            }
-            park_until(Some(until.min(Instant::now() + Duration::from_millis(50))));
-            drop(slot);
-        }
+        let active = &self.shared.stats.active;
+        self.shared
+            .slot_free
+            .wait_until(Some(Instant::now() + grace), || {
+                active.load(Ordering::Acquire) == 0
+            });
         let left: Vec<Greenlet<()>> = self
             .shared
             .conns
@@ -244,14 +241,10 @@ fn accept_loop(listener: TcpListener, handler: Arc<Handler>, shared: Arc<Shared>
     let mut in_episode = false;
     loop {
         if let Some(max) = shared.max {
-            while shared.stats.active.load(Ordering::Acquire) >= max {
-                let slot = shared.slot_free.register();
-                if shared.stats.active.load(Ordering::Acquire) < max {
-                    break;
-                }
-                park_until(None);
-                drop(slot);
-            }
+            let active = &shared.stats.active;
+            shared
+                .slot_free
+                .wait_until(None, || active.load(Ordering::Acquire) < max);
         }
         let (stream, peer) = match listener.accept() {
             Ok(c) => c,

@@ -97,6 +97,30 @@ impl WaitList {
         WaitSlot { list: self, id }
     }
 
+    /// Parks the caller until `ready()` is true (re-checked after every wake-up) or `until`
+    /// passes. Returns whether `ready()` held. The one wait loop every primitive shares:
+    /// register first, re-check, then park, so a wake-up between check and park is not lost.
+    pub(crate) fn wait_until(
+        &self,
+        until: Option<Instant>,
+        mut ready: impl FnMut() -> bool,
+    ) -> bool {
+        loop {
+            if ready() {
+                return true;
+            }
+            if until.is_some_and(|u| Instant::now() >= u) {
+                return false;
+            }
+            let slot = self.register();
+            if ready() {
+                return true;
+            }
+            park_until(until);
+            drop(slot);
+        }
+    }
+
     /// Wakes every waiter.
     pub(crate) fn wake_all(&self) {
         // Waking only queues the waiter (it takes none of our locks): safe under the lock.

@@ -107,6 +107,53 @@ impl AppliedTimeout {
     }
 }
 
+/// Python's `recv(n)` for any stream: at most `n` bytes; empty means the peer closed.
+pub(crate) fn recv_bytes(r: &mut impl io::Read, n: usize) -> io::Result<bytes::Bytes> {
+    let mut buf = bytes::BytesMut::zeroed(n);
+    let got = r.read(&mut buf)?;
+    buf.truncate(got);
+    Ok(buf.freeze())
+}
+
+/// Exactly `n` bytes, or `UnexpectedEof` if the peer closes first.
+pub(crate) fn recv_exact_bytes(r: &mut impl io::Read, n: usize) -> io::Result<bytes::Bytes> {
+    let mut buf = bytes::BytesMut::zeroed(n);
+    r.read_exact(&mut buf)?;
+    Ok(buf.freeze())
+}
+
+/// `Read` and `Write` for a stream wrapper with fields `inner` (a may stream with
+/// `set_read_timeout`/`set_write_timeout`), `timeout`, `applied_read` and `applied_write`:
+/// every call runs under [`timed`].
+macro_rules! timed_stream_io {
+    ($ty:ty) => {
+        impl std::io::Read for $ty {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let (inner, applied) = (&mut self.inner, &self.applied_read);
+                $crate::net::timed(self.timeout, |limit| {
+                    applied.apply(limit, |t| inner.set_read_timeout(t))?;
+                    std::io::Read::read(inner, buf)
+                })
+            }
+        }
+
+        impl std::io::Write for $ty {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                let (inner, applied) = (&mut self.inner, &self.applied_write);
+                $crate::net::timed(self.timeout, |limit| {
+                    applied.apply(limit, |t| inner.set_write_timeout(t))?;
+                    std::io::Write::write(inner, buf)
+                })
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use timed_stream_io;
+
 fn ceil_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_nanos().div_ceil(1_000_000) as u64)
 }

@@ -1,11 +1,11 @@
 //! TCP: a listener that accepts coroutine streams, and the stream itself.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::{timed, AppliedTimeout, Bind};
 
@@ -137,18 +137,13 @@ impl TcpStream {
 
     /// Reads at most `n` bytes; an empty result means the peer closed its side.
     pub fn recv(&mut self, n: usize) -> io::Result<Bytes> {
-        let mut buf = BytesMut::zeroed(n);
-        let got = self.read(&mut buf)?;
-        buf.truncate(got);
-        Ok(buf.freeze())
+        super::recv_bytes(self, n)
     }
 
     /// Reads exactly `n` bytes (TCP is a stream: one send may arrive in many pieces).
     /// Fails with `ErrorKind::UnexpectedEof` if the peer closes first.
     pub fn recv_exact(&mut self, n: usize) -> io::Result<Bytes> {
-        let mut buf = BytesMut::zeroed(n);
-        self.read_exact(&mut buf)?;
-        Ok(buf.freeze())
+        super::recv_exact_bytes(self, n)
     }
 
     /// Writes some of `data`; returns how much was written.
@@ -197,29 +192,7 @@ impl TcpStream {
     }
 }
 
-impl Read for TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let (inner, applied) = (&mut self.inner, &self.applied_read);
-        timed(self.timeout, |limit| {
-            applied.apply(limit, |t| inner.set_read_timeout(t))?;
-            inner.read(buf)
-        })
-    }
-}
-
-impl Write for TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let (inner, applied) = (&mut self.inner, &self.applied_write);
-        timed(self.timeout, |limit| {
-            applied.apply(limit, |t| inner.set_write_timeout(t))?;
-            inner.write(buf)
-        })
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+super::timed_stream_io!(TcpStream);
 
 impl AsRawFd for TcpStream {
     fn as_raw_fd(&self) -> RawFd {

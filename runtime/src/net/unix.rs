@@ -1,14 +1,14 @@
 //! Unix-domain stream sockets, with the same parking and timeout rules as TCP.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
-use super::{timed, AppliedTimeout};
+use super::AppliedTimeout;
 
 /// A Unix-domain listening socket.
 ///
@@ -112,17 +112,12 @@ impl UnixStream {
 
     /// Reads at most `n` bytes; empty means closed.
     pub fn recv(&mut self, n: usize) -> io::Result<Bytes> {
-        let mut buf = BytesMut::zeroed(n);
-        let got = self.read(&mut buf)?;
-        buf.truncate(got);
-        Ok(buf.freeze())
+        super::recv_bytes(self, n)
     }
 
     /// Reads exactly `n` bytes.
     pub fn recv_exact(&mut self, n: usize) -> io::Result<Bytes> {
-        let mut buf = BytesMut::zeroed(n);
-        self.read_exact(&mut buf)?;
-        Ok(buf.freeze())
+        super::recv_exact_bytes(self, n)
     }
 
     /// Writes all of `data`.
@@ -136,29 +131,7 @@ impl UnixStream {
     }
 }
 
-impl Read for UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let (inner, applied) = (&mut self.inner, &self.applied_read);
-        timed(self.timeout, |t| {
-            applied.apply(t, |t| inner.set_read_timeout(t))?;
-            inner.read(buf)
-        })
-    }
-}
-
-impl Write for UnixStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let (inner, applied) = (&mut self.inner, &self.applied_write);
-        timed(self.timeout, |t| {
-            applied.apply(t, |t| inner.set_write_timeout(t))?;
-            inner.write(buf)
-        })
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+super::timed_stream_io!(UnixStream);
 
 impl AsRawFd for UnixStream {
     fn as_raw_fd(&self) -> RawFd {

@@ -1,25 +1,17 @@
 //! The coroutine build: a mayfly `StreamServer`, one greenlet per connection, one worker.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use mayfly::net::{Bind, TcpStream};
 use mayfly::server::{RunningServer, StreamServer};
 
-use super::{Options, RunningEcho, READ_BUF};
+use super::{Options, RunningEcho};
 
-/// The course's `talk(conn)`: recv → uppercase → sendall, until the client closes.
+/// The course's `talk(conn)`, one greenlet per connection.
 pub(crate) fn talk(mut conn: TcpStream, _peer: SocketAddr) -> io::Result<()> {
-    let mut buf = [0u8; READ_BUF];
-    loop {
-        let n = conn.read(&mut buf)?;
-        if n == 0 {
-            return Ok(());
-        }
-        super::uppercase(&mut buf[..n]);
-        conn.write_all(&buf[..n])?;
-    }
+    super::echo_until_closed(&mut conn)
 }
 
 struct Running(RunningServer);

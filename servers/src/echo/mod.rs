@@ -130,6 +130,20 @@ pub fn start(mode: Mode, opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
     }
 }
 
+/// The course's communication loop, for any blocking stream (the coroutine and threads
+/// builds): recv → uppercase → sendall, until the client closes.
+pub fn echo_until_closed<S: std::io::Read + std::io::Write>(conn: &mut S) -> io::Result<()> {
+    let mut buf = [0u8; READ_BUF];
+    loop {
+        let n = conn.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        uppercase(&mut buf[..n]);
+        conn.write_all(&buf[..n])?;
+    }
+}
+
 /// The handler's one piece of logic, shared by all builds: ASCII-uppercase in place.
 #[inline]
 pub fn uppercase(buf: &mut [u8]) {

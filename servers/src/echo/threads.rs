@@ -2,7 +2,7 @@
 //! `socketserver.ThreadingTCPServer`, the model the coroutine build is compared against.
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{Options, RunningEcho, READ_BUF};
+use super::{Options, RunningEcho};
 
 struct Shared {
     stop: AtomicBool,
@@ -82,7 +82,8 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, opts: &Options) {
         let spawned = std::thread::Builder::new()
             .stack_size(opts.thread_stack)
             .spawn(move || {
-                let _ = talk(conn);
+                let mut conn = conn;
+                let _ = super::echo_until_closed(&mut conn);
                 s.conns.lock().unwrap().remove(&id);
                 s.active.fetch_sub(1, Ordering::AcqRel);
             });
@@ -95,18 +96,6 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, opts: &Options) {
             }
             std::thread::sleep(backoff);
         }
-    }
-}
-
-fn talk(mut conn: TcpStream) -> io::Result<()> {
-    let mut buf = [0u8; READ_BUF];
-    loop {
-        let n = conn.read(&mut buf)?;
-        if n == 0 {
-            return Ok(());
-        }
-        super::uppercase(&mut buf[..n]);
-        conn.write_all(&buf[..n])?;
     }
 }
 
