@@ -1,4 +1,5 @@
-//! `Event`: gevent's `gevent.event.Event` — a flag greenlets (or threads) wait on.
+//! `Event` and `AsyncResult` (gevent's `gevent.event`): a flag greenlets (or threads) wait
+//! on, and a value (or an error) delivered once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -53,5 +54,117 @@ impl Event {
     pub fn wait(&self, timeout: Option<Duration>) -> bool {
         let until = timeout.map(|t| Instant::now() + t);
         self.waiters.wait_until(until, || self.is_set())
+    }
+}
+
+/// A value delivered once, by any greenlet or OS thread, to anyone who waits (gevent's
+/// `AsyncResult`): `set` or `set_exception` once; `get` waits for it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use mayfly::event::{AsyncResult, AsyncError};
+/// let r = Arc::new(AsyncResult::new());
+/// let r2 = r.clone();
+/// std::thread::spawn(move || r2.set(42)); // an OS thread delivers…
+/// assert_eq!(mayfly::run(move || r.get(None)), Ok(42)); // …a greenlet receives
+/// let failed: AsyncResult<u8> = AsyncResult::new();
+/// failed.set_exception("no route to host");
+/// assert_eq!(failed.get(None), Err(AsyncError::Exception("no route to host".into())));
+/// ```
+#[derive(Debug)]
+pub struct AsyncResult<T> {
+    value: std::sync::Mutex<Option<Result<T, String>>>,
+    waiters: WaitList,
+}
+
+/// Why [`AsyncResult::get`] has no value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AsyncError {
+    /// `set_exception` was called with this message.
+    #[error("{0}")]
+    Exception(String),
+    /// Nothing was set within the timeout.
+    #[error("timed out waiting for the result")]
+    Timeout,
+}
+
+impl<T> Default for AsyncResult<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> AsyncResult<T> {
+    /// An empty result.
+    pub fn new() -> Self {
+        crate::hub::ensure_started();
+        AsyncResult {
+            value: std::sync::Mutex::new(None),
+            waiters: WaitList::new(),
+        }
+    }
+
+    fn store(&self, v: Result<T, String>) {
+        let mut slot = self.value.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(v);
+        }
+        drop(slot);
+        self.waiters.wake_all();
+    }
+
+    /// Delivers the value (only the first `set`/`set_exception` counts).
+    pub fn set(&self, value: T) {
+        self.store(Ok(value));
+    }
+
+    /// Delivers a failure.
+    pub fn set_exception(&self, message: impl Into<String>) {
+        self.store(Err(message.into()));
+    }
+
+    /// Whether something was delivered.
+    pub fn ready(&self) -> bool {
+        self.value
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    /// Whether a value (not a failure) was delivered.
+    pub fn successful(&self) -> bool {
+        matches!(
+            *self.value.lock().unwrap_or_else(|e| e.into_inner()),
+            Some(Ok(_))
+        )
+    }
+
+    /// Waits for the result (at most `timeout`) and returns a clone of it.
+    pub fn get(&self, timeout: Option<Duration>) -> Result<T, AsyncError>
+    where
+        T: Clone,
+    {
+        let until = timeout.map(|t| Instant::now() + t);
+        if !self.waiters.wait_until(until, || self.ready()) {
+            return Err(AsyncError::Timeout);
+        }
+        match &*self.value.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(Ok(v)) => Ok(v.clone()),
+            Some(Err(e)) => Err(AsyncError::Exception(e.clone())),
+            None => Err(AsyncError::Timeout),
+        }
+    }
+
+    /// Waits for the result and moves the value out (for values that are not `Clone`).
+    pub fn take(&self, timeout: Option<Duration>) -> Result<T, AsyncError> {
+        let until = timeout.map(|t| Instant::now() + t);
+        if !self.waiters.wait_until(until, || self.ready()) {
+            return Err(AsyncError::Timeout);
+        }
+        match self.value.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(e)) => Err(AsyncError::Exception(e)),
+            None => Err(AsyncError::Timeout),
+        }
     }
 }

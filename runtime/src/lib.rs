@@ -22,7 +22,10 @@
 //! | `gevent.iwait(gs)` | [`iwait(&gs)`](iwait) (completion order) |
 //! | `gevent.sleep(s)`, `gevent.sleep(0)` | [`sleep(dur)`](sleep), [`yield_now()`](yield_now) |
 //! | `gevent.Timeout(s)`, `with_timeout(s, f)` | [`Timeout::new(d).run(f)`](Timeout), [`with_timeout(d, f)`](with_timeout) → `Result<R, Timeout>` |
-//! | `gevent.event.Event` | [`event::Event`] |
+//! | `gevent.event.Event`, `AsyncResult` | [`event::Event`], [`event::AsyncResult`] |
+//! | `gevent.lock.Semaphore`, `BoundedSemaphore`, `Lock`, `RLock` | [`lock::Semaphore`], [`lock::BoundedSemaphore`], [`lock::Lock`], [`lock::RLock`] (guards release on drop) |
+//! | `gevent.queue.Queue(n)`, `LifoQueue`, `PriorityQueue`, `Channel` | [`queue::Queue::bounded(n)`](queue::OrderedQueue::bounded), [`queue::LifoQueue`], [`queue::PriorityQueue`], [`queue::Channel`] |
+//! | `gevent.threadpool.ThreadPool`, `get_hub().threadpool.apply(f)` | [`threadpool::ThreadPool`], [`threadpool::apply(f)`](threadpool::apply) |
 //! | `gevent.socket.socket` (patched) | [`net::TcpStream`], [`net::TcpListener`], [`net::UdpSocket`], [`net::UnixStream`] |
 //! | `sock.recv(n)`, `sendall`, `settimeout` | [`recv(n)`](net::TcpStream::recv) → `Bytes`, [`sendall`](net::TcpStream::sendall), [`settimeout`](net::TcpStream::settimeout), plus [`recv_exact`](net::TcpStream::recv_exact) |
 //! | `gevent.server.StreamServer(addr, handle)` | [`server::StreamServer::bind(addr, handle)`](server::StreamServer) |
@@ -101,11 +104,14 @@ pub mod event;
 mod greenlet;
 pub mod hub;
 mod join;
+pub mod lock;
 pub mod net;
 mod panic_hook;
+pub mod queue;
 mod run;
 pub mod server;
 mod sleep;
+pub mod threadpool;
 mod timeout;
 mod timer;
 mod wait;

@@ -121,6 +121,20 @@ impl WaitList {
         }
     }
 
+    /// Wakes the longest-waiting waiter, if any (FIFO among waiters). Returns whether one was
+    /// woken. A waiter woken this way that then unwinds (killed, or its `Timeout` fired)
+    /// without consuming what it was woken for passes the wake-up on to the next.
+    pub(crate) fn wake_one(&self) -> bool {
+        let first = self.lock().pop_front();
+        match first {
+            Some((_, w)) => {
+                w.wake();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Wakes every waiter.
     pub(crate) fn wake_all(&self) {
         // Waking only queues the waiter (it takes none of our locks): safe under the lock.
@@ -139,6 +153,11 @@ impl Drop for WaitSlot<'_> {
         let mut q = self.list.lock();
         if let Some(pos) = q.iter().position(|(id, _)| *id == self.id) {
             q.remove(pos);
+        } else if std::thread::panicking() {
+            // We were woken, and are unwinding instead of taking what we were woken for:
+            // hand the wake-up to the next waiter so it is not lost.
+            drop(q);
+            self.list.wake_one();
         }
     }
 }

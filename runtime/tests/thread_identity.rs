@@ -101,8 +101,22 @@ fn every_blocking_primitive_resumes_on_the_worker() {
         let c2 = TcpStream::connect_timeout(&addr, ms(50));
         let _ = c2;
         l.at("after connect_timeout");
+
+        // Synchronisation primitives: timed out, and woken by another OS thread.
+        let q: mayfly::queue::Queue<u8> = mayfly::queue::Queue::unbounded();
+        assert!(q.get_timeout(ms(5)).is_err());
+        l.at("after queue get timeout");
+        let sem = mayfly::lock::Semaphore::new(0);
+        assert!(sem.acquire_timeout(ms(5)).is_none());
+        l.at("after semaphore timeout");
+        let ev = mayfly::event::Event::new();
+        assert!(!ev.wait(Some(ms(5))));
+        l.at("after event wait timeout");
+        let r = mayfly::threadpool::apply(|| std::thread::sleep(Duration::from_millis(5)));
+        assert!(r.is_ok());
+        l.at("after threadpool apply (woken by a pool thread)");
     });
-    log.assert_all_on_worker(20);
+    log.assert_all_on_worker(24);
 }
 
 #[test]

@@ -1,0 +1,130 @@
+//! A small pool of OS threads for calls that would block the worker (gevent's `ThreadPool`):
+//! file I/O, DNS, subprocesses, CPU-heavy work. The calling greenlet parks until the result
+//! (or the panic) comes back; every other greenlet keeps running meanwhile.
+//!
+//! ```
+//! use std::time::Duration;
+//! let pool = mayfly::threadpool::ThreadPool::new(2).unwrap();
+//! let len = mayfly::run(move || {
+//!     // std::fs would block the one worker thread; on the pool it parks only this greenlet.
+//!     pool.apply(|| std::fs::read_to_string("/proc/self/status").map(|s| s.len()))
+//! });
+//! assert!(len.unwrap().unwrap() > 0);
+//! ```
+
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+
+use crate::event::{AsyncError, AsyncResult};
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// A fixed set of OS threads running submitted functions in order of submission.
+#[derive(Debug)]
+pub struct ThreadPool {
+    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// Threads of the pool behind [`apply`].
+pub const DEFAULT_THREADS: usize = 4;
+
+impl ThreadPool {
+    /// Starts `threads` OS threads (at least 1), named `mayfly-pool-<i>`.
+    pub fn new(threads: usize) -> io::Result<ThreadPool> {
+        crate::hub::ensure_started();
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let threads = (0..threads.max(1))
+            .map(|i| {
+                let rx = rx.clone();
+                std::thread::Builder::new()
+                    .name(format!("mayfly-pool-{i}"))
+                    .spawn(move || loop {
+                        let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return, // pool dropped
+                        }
+                    })
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(ThreadPool {
+            tx: Mutex::new(Some(tx)),
+            threads,
+        })
+    }
+
+    /// Threads in the pool.
+    pub fn size(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Queues `f` and returns at once; the result (or the panic's message) arrives in the
+    /// returned [`AsyncResult`].
+    pub fn spawn<F, T>(&self, f: F) -> Arc<AsyncResult<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let result = Arc::new(AsyncResult::new());
+        let r = result.clone();
+        let job: Job = Box::new(move || match panic::catch_unwind(AssertUnwindSafe(f)) {
+            Ok(v) => r.set(v),
+            Err(p) => r.set_exception(format!(
+                "the pool thread panicked: {}",
+                crate::greenlet::panic_message(&*p)
+            )),
+        });
+        let sent = self
+            .tx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|tx| tx.send(job));
+        if !matches!(sent, Some(Ok(()))) {
+            result.set_exception("the thread pool is shut down");
+        }
+        result
+    }
+
+    /// Runs `f` on the pool and waits for it, parking only the calling greenlet. A panic in
+    /// `f` comes back as [`AsyncError::Exception`].
+    pub fn apply<F, T>(&self, f: F) -> Result<T, AsyncError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawn(f).take(None)
+    }
+}
+
+impl Drop for ThreadPool {
+    /// Lets queued calls finish, then joins the threads.
+    fn drop(&mut self) {
+        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs `f` on a shared pool of [`DEFAULT_THREADS`] threads, started on first use.
+///
+/// ```
+/// let host = mayfly::run(|| mayfly::threadpool::apply(|| std::net::ToSocketAddrs::to_socket_addrs("localhost:80").map(|mut a| a.next())));
+/// assert!(host.unwrap().is_ok());
+/// ```
+pub fn apply<F, T>(f: F) -> Result<T, AsyncError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    static SHARED: OnceLock<ThreadPool> = OnceLock::new();
+    SHARED
+        .get_or_init(|| ThreadPool::new(DEFAULT_THREADS).expect("start the shared thread pool"))
+        .apply(f)
+}

@@ -1,0 +1,318 @@
+//! Queues, locks, events and the thread pool: blocking, timeouts, wake order, and what a
+//! kill of a waiting greenlet leaves behind.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mayfly::event::{AsyncError, AsyncResult, Event};
+use mayfly::lock::{BoundedSemaphore, Lock, RLock, Semaphore};
+use mayfly::queue::{Channel, Empty, Full, LifoQueue, PriorityQueue, Queue};
+use mayfly::{spawn, GreenletError};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn queue_orders_and_nowait_errors() {
+    let q: Queue<u32> = Queue::bounded(2);
+    assert_eq!(q.get_nowait(), Err(Empty));
+    q.put_nowait(1).unwrap();
+    q.put_nowait(2).unwrap();
+    assert!(q.full());
+    assert_eq!(q.put_nowait(3), Err(Full(3)));
+    assert_eq!((q.get(), q.get()), (1, 2));
+    assert!(q.empty());
+    let l = LifoQueue::unbounded();
+    let p = PriorityQueue::unbounded();
+    for i in [2, 9, 1] {
+        l.put(i);
+        p.put(i);
+    }
+    assert_eq!([l.get(), l.get(), l.get()], [1, 9, 2]);
+    assert_eq!([p.get(), p.get(), p.get()], [1, 2, 9]);
+}
+
+#[test]
+fn bounded_put_parks_until_a_get_and_timeouts_give_the_item_back() {
+    mayfly::run(|| {
+        let q = Arc::new(Queue::bounded(1));
+        q.put("a");
+        let t = Instant::now();
+        assert_eq!(q.put_timeout("b", ms(30)), Err(Full("b")));
+        assert!(t.elapsed() >= ms(29));
+        let q2 = q.clone();
+        let putter = spawn(move || {
+            q2.put("c"); // parks: full
+            Instant::now()
+        });
+        mayfly::sleep(ms(30));
+        assert!(!putter.ready(), "put must wait while full");
+        let got_at = Instant::now();
+        assert_eq!(q.get(), "a");
+        assert!(putter.get().unwrap() >= got_at);
+        assert_eq!(q.get(), "c");
+        let t = Instant::now();
+        assert_eq!(q.get_timeout(ms(30)), Err(Empty));
+        assert!(t.elapsed() >= ms(29));
+    });
+}
+
+#[test]
+fn waiting_getters_are_served_in_arrival_order() {
+    let order = mayfly::run(|| {
+        let q = Arc::new(Queue::unbounded());
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let gs: Vec<_> = (0..5)
+            .map(|i| {
+                let (q, order) = (q.clone(), order.clone());
+                let g = spawn(move || {
+                    let item: u32 = q.get();
+                    order.lock().unwrap().push((i, item));
+                });
+                g
+            })
+            .collect();
+        mayfly::sleep(ms(10)); // all five are waiting, in spawn order
+        for item in 100..105 {
+            q.put(item);
+        }
+        mayfly::joinall(&gs, Default::default()).unwrap();
+        Arc::try_unwrap(order).unwrap().into_inner().unwrap()
+    });
+    assert_eq!(order, [(0, 100), (1, 101), (2, 102), (3, 103), (4, 104)]);
+}
+
+#[test]
+fn a_killed_waiter_leaves_the_queue_consistent_and_loses_no_item() {
+    mayfly::run(|| {
+        let q = Arc::new(Queue::unbounded());
+        let (q1, q2) = (q.clone(), q.clone());
+        let first = spawn(move || q1.get());
+        let second = spawn(move || q2.get());
+        mayfly::sleep(ms(10));
+        // Wake the first waiter, then kill it before it runs: the wake-up must pass on.
+        q.put(7u32);
+        first.kill();
+        assert!(matches!(first.get(), Err(GreenletError::Killed { .. })));
+        assert_eq!(second.get_timeout(Duration::from_secs(2)), Ok(7));
+        assert!(q.empty());
+        // A killed putter on a full queue does not sneak its item in later.
+        let full = Arc::new(Queue::bounded(1));
+        full.put(1u32);
+        let f2 = full.clone();
+        let putter = spawn(move || f2.put(2));
+        mayfly::sleep(ms(10));
+        putter.kill();
+        assert_eq!(full.get(), 1);
+        assert_eq!(full.get_timeout(ms(20)), Err(Empty));
+    });
+}
+
+#[test]
+fn task_done_and_join() {
+    mayfly::run(|| {
+        let q = Arc::new(Queue::unbounded());
+        for i in 0..3 {
+            q.put(i);
+        }
+        assert!(!q.join(Some(ms(10))));
+        let q2 = q.clone();
+        let worker = spawn(move || {
+            for _ in 0..3 {
+                q2.get();
+                mayfly::sleep(ms(2));
+                q2.task_done();
+            }
+        });
+        assert!(q.join(Some(Duration::from_secs(5))));
+        worker.join(None);
+    });
+    let q: Queue<u8> = Queue::unbounded();
+    let r = std::panic::catch_unwind(|| q.task_done());
+    assert!(r.is_err(), "task_done without an item must complain");
+}
+
+#[test]
+fn channel_put_returns_only_after_a_get() {
+    mayfly::run(|| {
+        let ch = Arc::new(Channel::new());
+        assert_eq!(ch.put_timeout(1, ms(20)), Err(Full(1)));
+        assert_eq!(
+            ch.get_timeout(ms(10)),
+            Err(Empty),
+            "a withdrawn offer is gone"
+        );
+        let c2 = ch.clone();
+        let putter = spawn(move || {
+            c2.put(2);
+            Instant::now()
+        });
+        mayfly::sleep(ms(30));
+        assert!(!putter.ready(), "no getter yet: put waits");
+        let t = Instant::now();
+        assert_eq!(ch.get(), 2);
+        assert!(putter.get().unwrap() >= t);
+    });
+}
+
+#[test]
+fn semaphore_lock_and_timeouts() {
+    mayfly::run(|| {
+        let s = Semaphore::new(2);
+        let a = s.acquire();
+        let _b = s.acquire();
+        assert_eq!(s.available(), 0);
+        assert!(s.try_acquire().is_none());
+        let t = Instant::now();
+        assert!(s.acquire_timeout(ms(20)).is_none());
+        assert!(t.elapsed() >= ms(19));
+        drop(a);
+        assert!(s.try_acquire().is_some());
+
+        let b = BoundedSemaphore::new(1);
+        assert_eq!(b.release().unwrap_err().bound, 1);
+        b.acquire().forget();
+        assert!(b.release().is_ok());
+
+        let l = Lock::new();
+        let g = l.acquire();
+        assert!(l.locked() && l.acquire_timeout(ms(5)).is_none());
+        drop(g);
+        assert!(!l.locked());
+    });
+}
+
+#[test]
+fn a_killed_lock_holder_releases_and_a_killed_waiter_takes_nothing() {
+    mayfly::run(|| {
+        let lock = Arc::new(Lock::new());
+        let l2 = lock.clone();
+        let holder = spawn(move || {
+            let _held = l2.acquire();
+            mayfly::sleep(Duration::from_secs(30));
+        });
+        mayfly::sleep(ms(10));
+        assert!(lock.locked());
+        let l3 = lock.clone();
+        let waiter = spawn(move || {
+            let _g = l3.acquire();
+            "got it"
+        });
+        mayfly::sleep(ms(10));
+        waiter.kill();
+        holder.kill();
+        assert!(
+            !lock.locked(),
+            "the killed holder's guard released the lock"
+        );
+        assert!(lock.try_acquire().is_some());
+    });
+}
+
+#[test]
+fn rlock_reenters_for_its_owner_and_excludes_others() {
+    mayfly::run(|| {
+        let r = Arc::new(RLock::new());
+        let outer = r.acquire();
+        let inner = r.acquire();
+        assert_eq!(r.depth(), 2);
+        let r2 = r.clone();
+        let other = spawn(move || r2.acquire_timeout(ms(20)).is_some());
+        assert_eq!(other.get(), Ok(false), "another greenlet must wait");
+        drop(inner);
+        assert_eq!(r.depth(), 1);
+        let r3 = r.clone();
+        let other = spawn(move || {
+            let _g = r3.acquire();
+            r3.depth()
+        });
+        mayfly::sleep(ms(10));
+        assert!(!other.ready());
+        drop(outer);
+        assert_eq!(other.get(), Ok(1));
+        assert_eq!(r.depth(), 0);
+    });
+}
+
+#[test]
+fn event_and_async_result() {
+    mayfly::run(|| {
+        let ev = Arc::new(Event::new());
+        let woken = Arc::new(AtomicUsize::new(0));
+        let gs: Vec<_> = (0..10)
+            .map(|_| {
+                let (ev, woken) = (ev.clone(), woken.clone());
+                spawn(move || {
+                    if ev.wait(None) {
+                        woken.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        assert!(!ev.wait(Some(ms(10))));
+        ev.set();
+        mayfly::joinall(&gs, Default::default()).unwrap();
+        assert_eq!(woken.load(Ordering::SeqCst), 10);
+        ev.clear();
+        assert!(!ev.is_set());
+
+        let r: Arc<AsyncResult<String>> = Arc::new(AsyncResult::new());
+        assert_eq!(r.get(Some(ms(10))), Err(AsyncError::Timeout));
+        let r2 = r.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(ms(20));
+            r2.set("from a thread".into());
+            r2.set("ignored".into());
+        });
+        assert_eq!(r.get(None), Ok("from a thread".to_string()));
+        assert!(r.ready() && r.successful());
+    });
+}
+
+#[test]
+fn a_threadpool_call_does_not_stop_a_thousand_greenlets() {
+    let (ticks_during, result) = mayfly::run(|| {
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(Event::new());
+        let gs: Vec<_> = (0..1000)
+            .map(|_| {
+                let (t, s) = (ticks.clone(), stop.clone());
+                spawn(move || {
+                    while !s.wait(Some(ms(5))) {
+                        t.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        mayfly::sleep(ms(20));
+        let before = ticks.load(Ordering::Relaxed);
+        // 300 ms of blocking work: on the worker it would freeze all 1,000 greenlets.
+        let result = mayfly::threadpool::apply(|| {
+            std::thread::sleep(ms(300));
+            "slept on a pool thread"
+        });
+        let during = ticks.load(Ordering::Relaxed) - before;
+        stop.set();
+        mayfly::joinall(&gs, Default::default()).unwrap();
+        (during, result)
+    });
+    assert_eq!(result, Ok("slept on a pool thread"));
+    // Each greenlet ticks every ~5 ms: 300 ms is ~60 ticks each. Demand a fraction of that.
+    assert!(
+        ticks_during > 1000 * 10,
+        "only {ticks_during} ticks while the call ran"
+    );
+}
+
+#[test]
+fn a_panic_on_the_pool_comes_back_as_an_error() {
+    let pool = mayfly::threadpool::ThreadPool::new(1).unwrap();
+    let r: Result<u8, _> = pool.apply(|| panic!("disk on fire"));
+    match r {
+        Err(AsyncError::Exception(m)) => assert!(m.contains("disk on fire"), "{m}"),
+        other => panic!("expected an exception, got {other:?}"),
+    }
+    assert_eq!(pool.apply(|| 5), Ok(5), "the pool thread survived");
+}
