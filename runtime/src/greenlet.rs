@@ -38,6 +38,29 @@ pub(crate) struct Core {
 }
 
 impl Core {
+    /// Asks the greenlet to die at its next (or current) blocking call.
+    pub(crate) fn kill_nowait(&self) {
+        self.killed.store(true, Ordering::Release);
+        let co = self.co.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(co) = co {
+            if !self.is_done() {
+                // SAFETY: `cancel` makes the coroutine unwind from its next (or current)
+                // blocking may call, running its destructors — gevent's GreenletExit, which is
+                // what kill documents. The unwind happens where the coroutine is resumed: its
+                // cancel wake-up is queued from this thread (the worker, or another OS thread
+                // through the worker's global queue), so it runs on the worker. The handle
+                // belongs to this greenlet only (may creates a new one per spawn), so a
+                // finished greenlet's recycled stack is never cancelled by mistake.
+                unsafe { co.cancel() };
+            }
+        }
+    }
+
+    /// Waits until the greenlet finished or `until` passed; returns whether it finished.
+    pub(crate) fn join_until(&self, until: Option<Instant>) -> bool {
+        self.waiters.wait_until(until, || self.is_done())
+    }
+
     pub(crate) fn name(&self) -> &str {
         self.name.get_or_init(|| format!("Greenlet-{}", self.id))
     }
@@ -216,6 +239,7 @@ where
         *co = Some(may::coroutine::current());
         !core.killed.load(Ordering::Acquire)
     };
+    crate::monitor::resumed();
     let result = if start {
         match panic::catch_unwind(AssertUnwindSafe(f)) {
             Ok(v) => Ok(v),
@@ -396,8 +420,7 @@ impl<T> Greenlet<T> {
     }
 
     pub(crate) fn wait_until(&self, until: Option<Instant>) -> bool {
-        let core = &self.shared.core;
-        core.waiters.wait_until(until, || core.is_done())
+        self.shared.core.join_until(until)
     }
 
     /// Waits for the greenlet and returns a clone of its value, or why there is none.
@@ -467,21 +490,7 @@ impl<T> Greenlet<T> {
 
     /// Asks the greenlet to die and returns at once (gevent's `kill(block=False)`).
     pub fn kill_nowait(&self) {
-        let core = &self.shared.core;
-        core.killed.store(true, Ordering::Release);
-        let co = core.co.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if let Some(co) = co {
-            if !core.is_done() {
-                // SAFETY: `cancel` makes the coroutine unwind from its next (or current)
-                // blocking may call, running its destructors — gevent's GreenletExit, which is
-                // what kill documents. The unwind happens where the coroutine is resumed: its
-                // cancel wake-up is queued from this thread (the worker, or another OS thread
-                // through the worker's global queue), so it runs on the worker. The handle
-                // belongs to this greenlet only (may creates a new one per spawn), so a
-                // finished greenlet's recycled stack is never cancelled by mistake.
-                unsafe { co.cancel() };
-            }
-        }
+        self.shared.core.kill_nowait();
     }
 
     fn lock_result(&self) -> std::sync::MutexGuard<'_, Option<Result<T, GreenletError>>> {

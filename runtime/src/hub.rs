@@ -82,6 +82,7 @@ impl Config {
         learn_worker_identity()?;
         crate::timer::start_thread()?;
         let _ = STARTED.set(self);
+        crate::monitor::start_from_env();
         Ok(())
     }
 
@@ -151,6 +152,7 @@ pub(crate) fn hop_to_worker() {
     if may::coroutine::is_coroutine() && !on_worker() {
         hop_slow();
     }
+    crate::monitor::resumed();
 }
 
 #[cold]

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::error::GreenletError;
+use crate::greenlet::Core;
 use crate::wait::{park_until, WaitSlot};
 use crate::Greenlet;
 
@@ -124,23 +125,26 @@ impl<'a, T> Iterator for IWait<'a, T> {
     type Item = &'a Greenlet<T>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(pos) = self.pending.iter().position(|g| g.ready()) {
-                return Some(self.pending.remove(pos));
-            }
-            if self.pending.is_empty() || self.until.is_some_and(|u| Instant::now() >= u) {
-                return None;
-            }
-            // One registration per pending greenlet; any finishing one wakes us.
-            let slots: Vec<WaitSlot<'_>> = self
-                .pending
-                .iter()
-                .map(|g| g.core().waiters.register())
-                .collect();
-            if !self.pending.iter().any(|g| g.ready()) {
-                park_until(self.until);
-            }
-            drop(slots);
+        let cores: Vec<&Core> = self.pending.iter().map(|g| &**g.core()).collect();
+        let pos = wait_any(&cores, self.until)?;
+        Some(self.pending.remove(pos))
+    }
+}
+
+/// Waits until one of `cores` has finished (or `until` passes); returns its index.
+pub(crate) fn wait_any(cores: &[&Core], until: Option<Instant>) -> Option<usize> {
+    loop {
+        if let Some(pos) = cores.iter().position(|c| c.is_done()) {
+            return Some(pos);
         }
+        if cores.is_empty() || until.is_some_and(|u| Instant::now() >= u) {
+            return None;
+        }
+        // One registration per greenlet; any finishing one wakes us.
+        let slots: Vec<WaitSlot<'_>> = cores.iter().map(|c| c.waiters.register()).collect();
+        if !cores.iter().any(|c| c.is_done()) {
+            park_until(until);
+        }
+        drop(slots);
     }
 }

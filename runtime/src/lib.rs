@@ -25,7 +25,9 @@
 //! | `gevent.event.Event`, `AsyncResult` | [`event::Event`], [`event::AsyncResult`] |
 //! | `gevent.lock.Semaphore`, `BoundedSemaphore`, `Lock`, `RLock` | [`lock::Semaphore`], [`lock::BoundedSemaphore`], [`lock::Lock`], [`lock::RLock`] (guards release on drop) |
 //! | `gevent.queue.Queue(n)`, `LifoQueue`, `PriorityQueue`, `Channel` | [`queue::Queue::bounded(n)`](queue::OrderedQueue::bounded), [`queue::LifoQueue`], [`queue::PriorityQueue`], [`queue::Channel`] |
+//! | `gevent.pool.Pool(n)`, `Group` (`spawn`, `map`, `imap`, `imap_unordered`, `join`, `kill`, `free_count`, `wait_available`) | [`pool::Pool`], [`pool::Group`] |
 //! | `gevent.threadpool.ThreadPool`, `get_hub().threadpool.apply(f)` | [`threadpool::ThreadPool`], [`threadpool::apply(f)`](threadpool::apply) |
+//! | `gevent.config.monitor_thread`, `max_blocking_time` | [`monitor::start(threshold)`](monitor::start), `MAYFLY_MONITOR_MS=100` |
 //! | `gevent.socket.socket` (patched) | [`net::TcpStream`], [`net::TcpListener`], [`net::UdpSocket`], [`net::UnixStream`] |
 //! | `sock.recv(n)`, `sendall`, `settimeout` | [`recv(n)`](net::TcpStream::recv) → `Bytes`, [`sendall`](net::TcpStream::sendall), [`settimeout`](net::TcpStream::settimeout), plus [`recv_exact`](net::TcpStream::recv_exact) |
 //! | `gevent.server.StreamServer(addr, handle)` | [`server::StreamServer::bind(addr, handle)`](server::StreamServer) |
@@ -105,8 +107,10 @@ mod greenlet;
 pub mod hub;
 mod join;
 pub mod lock;
+pub mod monitor;
 pub mod net;
 mod panic_hook;
+pub mod pool;
 pub mod queue;
 mod run;
 pub mod server;

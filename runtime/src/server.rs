@@ -99,6 +99,7 @@ pub struct StreamServer {
     listener: TcpListener,
     handler: Arc<Handler>,
     max_connections: Option<u64>,
+    pool: Option<crate::pool::Pool>,
 }
 
 impl StreamServer {
@@ -111,6 +112,7 @@ impl StreamServer {
             listener,
             handler: Arc::new(handler),
             max_connections: None,
+            pool: None,
         }
     }
 
@@ -126,6 +128,18 @@ impl StreamServer {
     /// clients wait in the listen backlog). `None` (default): no cap.
     pub fn max_connections(mut self, n: Option<u64>) -> Self {
         self.max_connections = n.filter(|&n| n > 0);
+        self
+    }
+
+    /// Runs handlers in `pool` (gevent's `StreamServer(addr, handle, spawn=Pool(n))`): while
+    /// the pool is full the server stops accepting. The pool may be shared with other work.
+    ///
+    /// ```
+    /// use mayfly::{pool::Pool, server::StreamServer};
+    /// let server = StreamServer::bind("127.0.0.1:0", |_c, _p| Ok(())).unwrap().pool(Pool::new(100));
+    /// ```
+    pub fn pool(mut self, pool: crate::pool::Pool) -> Self {
+        self.pool = Some(pool);
         self
     }
 
@@ -145,6 +159,7 @@ impl StreamServer {
             slot_free: WaitList::new(),
             stopping: AtomicBool::new(false),
             max: self.max_connections,
+            pool: self.pool,
         });
         let s2 = shared.clone();
         let accept = Builder::new()
@@ -171,6 +186,7 @@ struct Shared {
     slot_free: WaitList,
     stopping: AtomicBool,
     max: Option<u64>,
+    pool: Option<crate::pool::Pool>,
 }
 
 /// A started server: its address, counters, and [`stop`](RunningServer::stop).
@@ -246,6 +262,9 @@ fn accept_loop(listener: TcpListener, handler: Arc<Handler>, shared: Arc<Shared>
                 .slot_free
                 .wait_until(None, || active.load(Ordering::Acquire) < max);
         }
+        if let Some(pool) = &shared.pool {
+            pool.wait_available(None);
+        }
         let (stream, peer) = match listener.accept() {
             Ok(c) => c,
             Err(e) => {
@@ -274,9 +293,12 @@ fn accept_loop(listener: TcpListener, handler: Arc<Handler>, shared: Arc<Shared>
         shared.stats.active.fetch_add(1, Ordering::AcqRel);
         let h = handler.clone();
         let sh = shared.clone();
-        let spawned = Builder::new()
-            .name(format!("conn-{peer}"))
-            .spawn(move || serve_conn(stream, peer, h, sh));
+        let builder = Builder::new().name(format!("conn-{peer}"));
+        let body = move || serve_conn(stream, peer, h, sh);
+        let spawned = match &shared.pool {
+            Some(pool) => pool.spawn_with(builder, body),
+            None => builder.spawn(body),
+        };
         match spawned {
             Ok(g) => {
                 if !g.ready() {

@@ -48,6 +48,7 @@ pub fn yield_now() {
     }
     // may re-queues the greenlet on the worker's own (local) queue: it resumes on the worker.
     may::coroutine::yield_now();
+    crate::monitor::resumed();
 }
 
 /// may puts new coroutines on the worker's *global* queue but a yielding one on its *local*
@@ -76,4 +77,5 @@ fn yield_behind_new_greenlets() {
         may::coroutine::park();
         crate::hub::hop_to_worker();
     }
+    crate::monitor::resumed();
 }

@@ -316,3 +316,94 @@ fn a_panic_on_the_pool_comes_back_as_an_error() {
     }
     assert_eq!(pool.apply(|| 5), Ok(5), "the pool thread survived");
 }
+
+#[test]
+fn pool_limits_concurrency_and_map_keeps_order() {
+    use mayfly::pool::{Group, Pool};
+    mayfly::run(|| {
+        let pool = Pool::new(3);
+        let inside = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let (i, m) = (inside.clone(), most.clone());
+        let out = pool
+            .map(
+                move |x: u64| {
+                    let now = i.fetch_add(1, Ordering::SeqCst) + 1;
+                    m.fetch_max(now, Ordering::SeqCst);
+                    mayfly::sleep(ms(5 + (x * 7) % 11));
+                    i.fetch_sub(1, Ordering::SeqCst);
+                    x * 10
+                },
+                0..10,
+            )
+            .unwrap();
+        assert_eq!(out, (0..10).map(|x| x * 10).collect::<Vec<_>>());
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            3,
+            "never more than the pool size"
+        );
+        assert_eq!(pool.free_count(), 3);
+
+        // spawn waits while full; wait_available times out while full.
+        let blockers: Vec<_> = (0..3)
+            .map(|_| pool.spawn(|| mayfly::sleep(ms(60))))
+            .collect();
+        assert_eq!(pool.free_count(), 0);
+        assert!(!pool.wait_available(Some(ms(10))));
+        let t = Instant::now();
+        pool.spawn(|| ()).join(None);
+        assert!(t.elapsed() >= ms(40), "spawn must wait for a free slot");
+        for b in &blockers {
+            assert!(b.ready());
+        }
+
+        // A failure surfaces from map; kill empties a group.
+        let r = pool.map(
+            |x: u32| if x == 2 { panic!("bad input {x}") } else { x },
+            0..4,
+        );
+        assert!(matches!(r, Err(GreenletError::Panicked { .. })));
+        let group = Group::new();
+        for _ in 0..5 {
+            group.spawn(|| mayfly::sleep(Duration::from_secs(30)));
+        }
+        assert_eq!(group.len(), 5);
+        assert!(!group.join(Some(ms(10))));
+        group.kill();
+        assert!(group.is_empty() && group.join(Some(ms(10))));
+    });
+}
+
+#[test]
+fn stream_server_with_a_pool_stops_accepting_while_full() {
+    use mayfly::net::TcpStream;
+    mayfly::run(|| {
+        let pool = mayfly::pool::Pool::new(1);
+        let server = mayfly::server::StreamServer::bind("127.0.0.1:0", |mut c, _| {
+            let d = c.recv(16)?;
+            c.sendall(&d.to_ascii_uppercase())?;
+            c.recv(16).map(|_| ())
+        })
+        .unwrap()
+        .pool(pool.clone())
+        .start();
+        let addr = server.local_addr();
+        let mut a = TcpStream::connect(addr).unwrap();
+        a.sendall(b"a").unwrap();
+        assert_eq!(&a.recv_exact(1).unwrap()[..], b"A");
+        assert_eq!(pool.free_count(), 0);
+        let mut b = TcpStream::connect(addr).unwrap();
+        b.sendall(b"b").unwrap();
+        b.settimeout(Some(ms(100)));
+        assert!(
+            b.recv(1).is_err(),
+            "the pool is full: b waits in the backlog"
+        );
+        drop(a);
+        b.settimeout(Some(Duration::from_secs(5)));
+        assert_eq!(&b.recv_exact(1).unwrap()[..], b"B");
+        drop(b);
+        server.stop(ms(100));
+    });
+}

@@ -1,0 +1,304 @@
+//! Groups and pools of greenlets (gevent's `gevent.pool`): a [`Group`] tracks the greenlets
+//! spawned through it (join them all, kill them all); a [`Pool`] is a group with a size limit
+//! whose `spawn` waits while it is full.
+//!
+//! The course's `Pool(3)` over ten inputs:
+//!
+//! ```
+//! use std::time::Duration;
+//! use mayfly::pool::Pool;
+//!
+//! let squares = mayfly::run(|| {
+//!     let pool = Pool::new(3);
+//!     pool.map(|x: u64| { mayfly::sleep(Duration::from_millis(10)); x * x }, 0..10)
+//! });
+//! assert_eq!(squares.unwrap(), [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]);
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::error::{GreenletError, SpawnError};
+use crate::greenlet::Core;
+use crate::wait::WaitList;
+use crate::{Builder, Greenlet};
+
+struct Members {
+    live: Mutex<HashMap<u64, Arc<Core>>>,
+    /// Signalled whenever a member finishes.
+    changed: WaitList,
+}
+
+impl Members {
+    fn len(&self) -> usize {
+        self.live.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    fn remove(&self, id: u64) {
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        self.changed.wake_all();
+    }
+}
+
+/// A set of greenlets spawned through it (gevent's `Group`).
+///
+/// ```
+/// let g = mayfly::pool::Group::new();
+/// let a = g.spawn(|| 1);
+/// let b = g.spawn(|| 2);
+/// assert!(g.join(None));
+/// assert_eq!((a.get(), b.get(), g.len()), (Ok(1), Ok(2), 0));
+/// ```
+#[derive(Clone)]
+pub struct Group {
+    members: Arc<Members>,
+    limit: Option<usize>,
+}
+
+impl std::fmt::Debug for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Group")
+            .field("len", &self.len())
+            .field("limit", &self.limit)
+            .finish()
+    }
+}
+
+impl Default for Group {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Group {
+    /// An empty group without a size limit.
+    pub fn new() -> Self {
+        crate::hub::ensure_started();
+        Group {
+            members: Arc::new(Members {
+                live: Mutex::new(HashMap::new()),
+                changed: WaitList::new(),
+            }),
+            limit: None,
+        }
+    }
+
+    /// Greenlets of the group still running.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether no greenlet of the group is running.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Spawns `f` into the group (waiting for a free slot in a [`Pool`]).
+    pub fn spawn<F, T>(&self, f: F) -> Greenlet<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawn_with(Builder::new(), f)
+            .unwrap_or_else(|e| panic!("mayfly::pool: {e}"))
+    }
+
+    /// Like [`spawn`](Group::spawn) with a [`Builder`] (name, stack size); returns the
+    /// error instead of panicking when no stack can be had.
+    pub fn spawn_with<F, T>(&self, builder: Builder, f: F) -> Result<Greenlet<T>, SpawnError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        if let Some(limit) = self.limit {
+            self.members
+                .changed
+                .wait_until(None, || self.members.len() < limit);
+        }
+        let members = self.members.clone();
+        let g = builder.spawn(move || {
+            // Leave the group however the greenlet ends: returned, panicked or killed.
+            struct Leave(Arc<Members>);
+            impl Drop for Leave {
+                fn drop(&mut self) {
+                    self.0.remove(crate::getcurrent().id);
+                }
+            }
+            let _leave = Leave(members);
+            f()
+        })?;
+        let mut live = self.members.live.lock().unwrap_or_else(|e| e.into_inner());
+        if !g.ready() {
+            live.insert(g.id(), g.core().clone());
+        }
+        Ok(g)
+    }
+
+    fn snapshot(&self) -> Vec<Arc<Core>> {
+        self.members
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until every greenlet of the group has finished, or `timeout` passes. Returns
+    /// whether the group is empty.
+    pub fn join(&self, timeout: Option<Duration>) -> bool {
+        let until = timeout.map(|t| Instant::now() + t);
+        self.members.changed.wait_until(until, || self.is_empty())
+    }
+
+    /// Kills every greenlet of the group and waits until they are gone.
+    pub fn kill(&self) {
+        let all = self.snapshot();
+        for c in &all {
+            c.kill_nowait();
+        }
+        for c in &all {
+            c.join_until(None);
+        }
+    }
+
+    /// Runs `f` over `items` in the group and returns the results in input order; the
+    /// first failure (panic or kill) is returned instead.
+    pub fn map<I, F, R>(&self, f: F, items: I) -> Result<Vec<R>, GreenletError>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> R + Send + Sync + 'static,
+        R: Send + 'static,
+    {
+        self.imap(f, items).collect()
+    }
+
+    /// Like [`map`](Group::map) but yields results as an iterator, in input order, starting
+    /// greenlets only as the pool has room (at most its size at once).
+    pub fn imap<I, F, R>(&self, f: F, items: I) -> IMap<I::IntoIter, F, R>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> R + Send + Sync + 'static,
+        R: Send + 'static,
+    {
+        IMap {
+            group: self.clone(),
+            f: Arc::new(f),
+            items: items.into_iter(),
+            pending: VecDeque::new(),
+            ordered: true,
+        }
+    }
+
+    /// Like [`imap`](Group::imap) but yields each result as soon as it is ready.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let order: Vec<u64> = mayfly::run(|| {
+    ///     let pool = mayfly::pool::Pool::new(10);
+    ///     pool.imap_unordered(|ms: u64| { mayfly::sleep(Duration::from_millis(ms)); ms }, [30, 10, 20])
+    ///         .map(Result::unwrap)
+    ///         .collect()
+    /// });
+    /// assert_eq!(order, [10, 20, 30]);
+    /// ```
+    pub fn imap_unordered<I, F, R>(&self, f: F, items: I) -> IMap<I::IntoIter, F, R>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> R + Send + Sync + 'static,
+        R: Send + 'static,
+    {
+        let mut it = self.imap(f, items);
+        it.ordered = false;
+        it
+    }
+}
+
+/// The iterator of [`Group::imap`] and [`Group::imap_unordered`].
+pub struct IMap<I, F, R> {
+    group: Group,
+    f: Arc<F>,
+    items: I,
+    pending: VecDeque<Greenlet<R>>,
+    ordered: bool,
+}
+
+impl<I, F, R> Iterator for IMap<I, F, R>
+where
+    I: Iterator,
+    I::Item: Send + 'static,
+    F: Fn(I::Item) -> R + Send + Sync + 'static,
+    R: Send + 'static,
+{
+    type Item = Result<R, GreenletError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // Keep the pool busy: start work while it has room (at least one item in flight).
+        let room = |g: &Group| g.limit.is_none_or(|l| g.len() < l);
+        while self.pending.is_empty() || room(&self.group) {
+            let Some(item) = self.items.next() else { break };
+            let f = self.f.clone();
+            self.pending.push_back(self.group.spawn(move || f(item)));
+        }
+        let g = if self.ordered {
+            self.pending.pop_front()?
+        } else {
+            let cores: Vec<&Core> = self.pending.iter().map(|g| &**g.core()).collect();
+            let pos = crate::join::wait_any(&cores, None)?;
+            self.pending.remove(pos)?
+        };
+        Some(g.into_result())
+    }
+}
+
+/// A group with a size limit (gevent's `Pool(n)`): `spawn` waits while `n` of its greenlets
+/// are running.
+///
+/// ```
+/// let pool = mayfly::pool::Pool::new(2);
+/// assert_eq!(pool.free_count(), 2);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Pool(Group);
+
+impl Pool {
+    /// A pool of at most `size` concurrent greenlets (at least 1).
+    pub fn new(size: usize) -> Self {
+        let mut g = Group::new();
+        g.limit = Some(size.max(1));
+        Pool(g)
+    }
+
+    /// The size limit.
+    pub fn size(&self) -> usize {
+        self.0.limit.expect("a pool has a limit")
+    }
+
+    /// Slots free now.
+    pub fn free_count(&self) -> usize {
+        self.size().saturating_sub(self.0.len())
+    }
+
+    /// Waits until a slot is free, or `timeout` passes; returns whether one is.
+    pub fn wait_available(&self, timeout: Option<Duration>) -> bool {
+        let until = timeout.map(|t| Instant::now() + t);
+        self.0
+            .members
+            .changed
+            .wait_until(until, || self.free_count() > 0)
+    }
+}
+
+impl std::ops::Deref for Pool {
+    type Target = Group;
+    fn deref(&self) -> &Group {
+        &self.0
+    }
+}
