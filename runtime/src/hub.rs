@@ -29,6 +29,8 @@ pub const STACK_SIZE_ENV: &str = "MAYFLY_STACK_SIZE";
 pub struct Config {
     /// Bytes of stack per greenlet (rounded up to a page by `may`).
     pub stack_size: usize,
+    /// Start the loop [`crate::monitor`] with this threshold (also `MAYFLY_MONITOR_MS`).
+    pub monitor: Option<Duration>,
 }
 
 static STARTED: OnceLock<Config> = OnceLock::new();
@@ -50,12 +52,26 @@ impl Config {
             .and_then(|v| v.trim().parse::<usize>().ok())
             .filter(|&n| n >= 4096)
             .unwrap_or(DEFAULT_STACK_SIZE);
-        Config { stack_size }
+        let monitor = std::env::var(crate::monitor::MONITOR_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_millis);
+        Config {
+            stack_size,
+            monitor,
+        }
     }
 
     /// Sets the stack size in bytes (at least 4096).
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = bytes.max(4096);
+        self
+    }
+
+    /// Turns on the loop monitor: greenlets that hold the worker longer than `threshold`
+    /// are reported by name (see [`crate::monitor`]).
+    pub fn monitor(mut self, threshold: Option<Duration>) -> Self {
+        self.monitor = threshold;
         self
     }
 
@@ -82,7 +98,9 @@ impl Config {
         learn_worker_identity()?;
         crate::timer::start_thread()?;
         let _ = STARTED.set(self);
-        crate::monitor::start_from_env();
+        if let Some(threshold) = self.monitor {
+            crate::monitor::start(threshold).map_err(StartError::Spawn)?;
+        }
         Ok(())
     }
 

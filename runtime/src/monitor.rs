@@ -92,18 +92,6 @@ pub fn start(threshold: Duration) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Starts the monitor if `MAYFLY_MONITOR_MS` is set.
-pub(crate) fn start_from_env() {
-    if let Some(ms) = std::env::var(MONITOR_ENV)
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    {
-        if let Err(e) = start(Duration::from_millis(ms)) {
-            eprintln!("mayfly: the monitor could not start: {e}");
-        }
-    }
-}
-
 /// Every episode reported so far.
 pub fn reports() -> Vec<Report> {
     REPORTS.lock().unwrap_or_else(|e| e.into_inner()).clone()

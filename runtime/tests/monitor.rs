@@ -5,7 +5,11 @@ use std::time::Duration;
 
 #[test]
 fn a_greenlet_blocking_the_worker_is_named_and_busy_switching_is_not() {
-    mayfly::monitor::start(Duration::from_millis(50)).unwrap();
+    // On through the builder, before first use.
+    mayfly::Config::new()
+        .monitor(Some(Duration::from_millis(50)))
+        .start()
+        .unwrap();
     mayfly::run(|| {
         // Busy but cooperative: 200 greenlets yielding for 300 ms — nothing to report.
         let t = std::time::Instant::now();
