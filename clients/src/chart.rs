@@ -50,7 +50,6 @@ pub fn svg(rep: &Report) -> String {
     });
     // Legend.
     let mut builds: Vec<&str> = rep.rows.iter().map(|r| r.build.as_str()).collect();
-    builds.dedup();
     builds.sort();
     builds.dedup();
     for (i, b) in builds.iter().enumerate() {

@@ -184,5 +184,4 @@ fn hop_slow() {
             return;
         }
     }
-    std::thread::sleep(Duration::from_micros(1));
 }

@@ -127,12 +127,3 @@ pub use join::{iwait, iwait_timeout, joinall, IWait, JoinAll};
 pub use run::run;
 pub use sleep::{sleep, yield_now};
 pub use timeout::{with_timeout, Timeout};
-
-/// Internal counters for tests and diagnostics.
-#[doc(hidden)]
-pub mod diag {
-    /// Deadlines registered with the timer driver and not yet fired or cancelled.
-    pub fn pending_timers() -> usize {
-        crate::timer::pending()
-    }
-}

@@ -89,11 +89,6 @@ pub(crate) fn cancel(id: TimerId) {
     }
 }
 
-/// Number of deadlines registered and not yet fired or cancelled.
-pub(crate) fn pending() -> usize {
-    lock(timers()).live.len()
-}
-
 fn run() {
     let t = TIMERS.get().expect("set before the thread starts");
     let mut due = Vec::new();
