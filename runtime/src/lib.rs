@@ -103,6 +103,7 @@
 
 mod error;
 pub mod event;
+pub mod frame;
 mod greenlet;
 pub mod hub;
 mod join;
