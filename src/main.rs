@@ -4,6 +4,8 @@
 //! mayfly serve echo --mode coroutine|threads|epoll --addr 127.0.0.1:8080
 //! mayfly stress --addr 127.0.0.1:8080 --threads 500 --duration 10s
 //! mayfly compare --connections 500,2000,10000 --duration 10s --pin --out report
+//! mayfly serve file --root ./files --addr 127.0.0.1:9000
+//! mayfly file --addr 127.0.0.1:9000 put ./big.iso
 //! ```
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -16,6 +18,7 @@ use clap::{Parser, Subcommand};
 use mayfly_clients::compare::{self, CompareOptions};
 use mayfly_clients::stress::{self, ClientMode, StressOptions};
 use mayfly_servers::echo::{self, Mode};
+use mayfly_servers::file;
 
 #[derive(Parser)]
 #[command(
@@ -39,12 +42,98 @@ enum Cmd {
     Stress(StressArgs),
     /// Run each echo-server build under the same load and compare them.
     Compare(CompareArgs),
+    /// The file server's client: put, get, list, stat.
+    File(FileArgs),
 }
 
 #[derive(Subcommand)]
 enum Serve {
     /// The uppercase echo server.
     Echo(EchoArgs),
+    /// The framed-protocol file server (the course's FTP homework).
+    File(ServeFileArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeFileArgs {
+    /// Directory to serve (must exist). Only plain names directly inside it are reachable.
+    #[arg(long)]
+    root: PathBuf,
+    /// Address to listen on; port 0 picks a free port (printed as `listening on ADDR`).
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    addr: String,
+    /// Listen backlog.
+    #[arg(long, default_value_t = 1024)]
+    backlog: i32,
+    /// Stop accepting while this many connections are open.
+    #[arg(long)]
+    max_connections: Option<u64>,
+    /// Largest upload accepted, in bytes (suffixes K, M, G, T: powers of 1024).
+    #[arg(long, default_value = "16G", value_parser = parse_size)]
+    max_file_size: u64,
+    /// Close a connection that sends no request for this long.
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// Drop a request whose bytes stop flowing for this long.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    io_timeout: Duration,
+    /// fsync each upload before renaming it into place.
+    #[arg(long)]
+    fsync: bool,
+    /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    grace: Duration,
+}
+
+#[derive(clap::Args)]
+struct FileArgs {
+    /// The file server.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    addr: String,
+    /// Print results as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(subcommand)]
+    op: FileOp,
+}
+
+#[derive(Subcommand)]
+enum FileOp {
+    /// Upload a file.
+    Put {
+        /// Local file.
+        path: PathBuf,
+        /// Name on the server (default: the local file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Ask the server to keep the bytes if the upload is cut off.
+        #[arg(long)]
+        resumable: bool,
+        /// Continue a cut-off resumable upload.
+        #[arg(long)]
+        resume: bool,
+        /// Do not hash the file before sending (the hash is still checked after).
+        #[arg(long)]
+        no_prehash: bool,
+    },
+    /// Download a file (through NAME.part, renamed once the sha256 matches).
+    Get {
+        /// Name on the server.
+        name: String,
+        /// Local path (default: the name, in the current directory).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Continue from an existing OUT.part.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// List the server's files.
+    List,
+    /// Size, time and sha256 of one file, and any partial upload of it.
+    Stat {
+        /// Name on the server.
+        name: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -142,6 +231,31 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((s, ""), |i| (&s[..i], &s[i..]));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 1048576, 512K, 16G"))?;
+    let shift = match unit
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(format!("unknown unit in {s:?}: use K, M, G or T")),
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
@@ -157,36 +271,181 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Serve {
             server: Serve::Echo(a),
         } => serve_echo(a),
+        Cmd::Serve {
+            server: Serve::File(a),
+        } => serve_file(a),
+        Cmd::File(a) => run_file(a),
         Cmd::Stress(a) => run_stress(a),
         Cmd::Compare(a) => run_compare(a),
     }
 }
 
-fn serve_echo(a: EchoArgs) -> Result<ExitCode> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
+/// Prints `listening on ADDR`, waits for SIGINT/SIGTERM, then calls `stop(grace)`, which
+/// returns how many connections it had to close.
+fn serve_until_signal(
+    signals: &mut signal_hook::iterator::Signals,
+    addr: SocketAddr,
+    grace: Duration,
+    stop: impl FnOnce(Duration) -> u64,
+) -> Result<ExitCode> {
     use std::io::Write;
-    let _ = mayfly_servers::limits::raise_nofile();
-    // Block on signals on this (main) thread; the server runs on its own threads.
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
-    let mut opts = echo::Options::new(a.addr.clone());
-    opts.backlog = a.backlog;
-    opts.max_connections = a.max_connections;
-    let server = echo::start(a.mode, &opts).with_context(|| format!("binding {}", a.addr))?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "listening on {}", server.local_addr())?;
+    writeln!(out, "listening on {addr}")?;
     out.flush()?;
     drop(out);
     let sig = signals.forever().next();
     eprintln!(
         "mayfly: signal {}; draining for up to {:?}",
         sig.unwrap_or(0),
-        a.grace
+        grace
     );
-    let closed = server.shutdown(a.grace);
+    let closed = stop(grace);
     if closed > 0 {
         eprintln!("mayfly: closed {closed} connections still open after the grace period");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Signals a server waits for; registered before the server starts so none is missed.
+fn stop_signals() -> Result<signal_hook::iterator::Signals> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    Ok(signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?)
+}
+
+fn serve_echo(a: EchoArgs) -> Result<ExitCode> {
+    let _ = mayfly_servers::limits::raise_nofile();
+    let mut signals = stop_signals()?;
+    let mut opts = echo::Options::new(a.addr.clone());
+    opts.backlog = a.backlog;
+    opts.max_connections = a.max_connections;
+    let server = echo::start(a.mode, &opts).with_context(|| format!("binding {}", a.addr))?;
+    serve_until_signal(&mut signals, server.local_addr(), a.grace, |g| {
+        server.shutdown(g)
+    })
+}
+
+fn serve_file(a: ServeFileArgs) -> Result<ExitCode> {
+    let _ = mayfly_servers::limits::raise_nofile();
+    // Past RLIMIT_FSIZE a write must fail with EFBIG (an error reply), not kill the server.
+    // SAFETY: SIG_IGN installs no handler code; setting a disposition has no other effect.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+    let mut signals = stop_signals()?;
+    let mut opts = file::Options::new(a.addr.clone(), &a.root);
+    opts.backlog = a.backlog;
+    opts.max_connections = a.max_connections;
+    opts.max_file_size = a.max_file_size;
+    opts.idle_timeout = a.idle_timeout;
+    opts.io_timeout = a.io_timeout;
+    opts.fsync = a.fsync;
+    let server = file::start(&opts)
+        .with_context(|| format!("serving {} on {}", a.root.display(), a.addr))?;
+    serve_until_signal(&mut signals, server.local_addr(), a.grace, |g| {
+        server.stop(g)
+    })
+}
+
+fn run_file(a: FileArgs) -> Result<ExitCode> {
+    use mayfly_clients::file::{FileClient, PutOptions};
+    let mut c = FileClient::connect(a.addr.as_str())?;
+    match a.op {
+        FileOp::List => {
+            let entries = c.list()?;
+            if a.json {
+                println!("{}", serde_json::to_string(&entries)?);
+            } else {
+                for e in entries {
+                    println!("{:>14}  {}", e.filesize, e.filename);
+                }
+            }
+        }
+        FileOp::Stat { name } => {
+            let st = c.stat(&name)?;
+            if a.json {
+                println!("{}", serde_json::to_string(&st)?);
+            } else {
+                match (st.filesize, &st.sha256) {
+                    (Some(size), Some(sha)) => println!("{name}: {size} bytes, sha256 {sha}"),
+                    _ => println!("{name}: no such file"),
+                }
+                if let Some(p) = st.partial_size {
+                    println!("{name}: {p} bytes of a cut-off upload kept for --resume");
+                }
+            }
+            if st.filesize.is_none() {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        FileOp::Put {
+            path,
+            name,
+            resumable,
+            resume,
+            no_prehash,
+        } => {
+            let name = match name {
+                Some(n) => n,
+                None => path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .ok_or_else(|| {
+                        anyhow!("{} has no usable file name; pass --name", path.display())
+                    })?
+                    .to_owned(),
+            };
+            let size = std::fs::metadata(&path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .len();
+            let bar = progress_bar(size, a.json);
+            let opts = PutOptions {
+                no_prehash,
+                resumable,
+                resume,
+            };
+            let t = c.put_file(&path, &name, &opts, &mut |done| bar.set_position(done))?;
+            bar.finish_and_clear();
+            report_transfer("sent", &t, a.json)?;
+        }
+        FileOp::Get { name, out, resume } => {
+            let dest = out.unwrap_or_else(|| PathBuf::from(&name));
+            let st = c.stat(&name)?;
+            let bar = progress_bar(st.filesize.unwrap_or(0), a.json);
+            let t = c.get_file(&name, &dest, resume, &mut |done| bar.set_position(done))?;
+            bar.finish_and_clear();
+            report_transfer("received", &t, a.json)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A progress bar (bytes, rate, ETA) on a terminal; hidden otherwise.
+fn progress_bar(total: u64, json: bool) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if json || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+        )
+        .expect("a valid template"),
+    );
+    bar
+}
+
+fn report_transfer(verb: &str, t: &mayfly_clients::file::Transfer, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(t)?);
+    } else {
+        let rate = t.transferred as f64 / t.seconds.max(1e-9) / 1e6;
+        println!(
+            "{verb} {} ({} bytes, {} this time) in {:.2} s, {rate:.0} MB/s; sha256 {} verified",
+            t.filename, t.filesize, t.transferred, t.seconds, t.sha256
+        );
+    }
+    Ok(())
 }
 
 fn resolve(addr: &str) -> Result<SocketAddr> {

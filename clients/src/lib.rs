@@ -4,10 +4,12 @@
 //!   an uppercase echo server, checking every reply and timing it.
 //! - [`compare`]: runs each echo-server build as its own process under the same load and
 //!   reports throughput, latency, CPU per request, memory and threads side by side.
+//! - [`file`]: the file server's client (put, get, list, stat, resume, sha256 check).
 
 #![warn(missing_docs)]
 
 pub mod chart;
 pub mod compare;
+pub mod file;
 pub mod procfs;
 pub mod stress;

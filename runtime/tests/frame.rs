@@ -176,19 +176,19 @@ fn every_error_names_its_problem() {
         ),
         (
             raw_frame(br#"{"size":"ten"}"#),
-            FrameError::WrongType {
+            FrameError::UnknownBodyLength(Box::new(FrameError::WrongType {
                 field: "size".into(),
                 expected: "a non-negative integer",
-            },
-            "header field \"size\" must be a non-negative integer",
+            })),
+            "cannot tell the body's length: header field \"size\" must be a non-negative integer",
         ),
         (
             raw_frame(br#"{"size":-1}"#),
-            FrameError::WrongType {
+            FrameError::UnknownBodyLength(Box::new(FrameError::WrongType {
                 field: "size".into(),
                 expected: "a non-negative integer",
-            },
-            "header field \"size\" must be a non-negative integer",
+            })),
+            "cannot tell the body's length: header field \"size\" must be a non-negative integer",
         ),
         (
             raw_frame(br#"{"size":101}"#),

@@ -4,8 +4,11 @@
 //! - [`echo`]: the course's uppercase echo server in three builds of one handler —
 //!   [`echo::Mode::Coroutine`] (greenlets on one thread), [`echo::Mode::Threads`] (one OS
 //!   thread per connection) and [`echo::Mode::Epoll`] (a hand-written mio event loop).
+//! - [`file`]: the course's FTP homework over the framed protocol: put, get, list, stat,
+//!   atomic uploads, resume, integrity hashes.
 
 #![warn(missing_docs)]
 
 pub mod echo;
+pub mod file;
 pub mod limits;

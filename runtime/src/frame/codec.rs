@@ -6,7 +6,8 @@ use serde_json::Value;
 
 use super::{FrameError, Header, Limits, PREFIX_LEN};
 
-/// How many body bytes follow a header. Errors here are fatal: the stream cannot be followed.
+/// How many body bytes follow a header. An error here is fatal (it comes back as
+/// [`FrameError::UnknownBodyLength`]): the stream cannot be followed past that header.
 pub trait BodyLen: Fn(&Header) -> Result<u64, FrameError> {}
 impl<F: Fn(&Header) -> Result<u64, FrameError>> BodyLen for F {}
 
@@ -138,7 +139,8 @@ impl<F: BodyLen> Decoder<F> {
                     let raw = buf.split_to(n);
                     self.state = State::Prefix;
                     let header = parse_header(&raw)?;
-                    let body_len = (self.rule)(&header).map_err(|e| self.fatal(e))?;
+                    let body_len = (self.rule)(&header)
+                        .map_err(|e| self.fatal(FrameError::UnknownBodyLength(Box::new(e))))?;
                     if body_len > self.limits.max_body {
                         return Err(self.fatal(FrameError::BodyTooLong {
                             len: body_len,

@@ -64,6 +64,10 @@ pub enum FrameError {
         /// The limit.
         limit: u64,
     },
+    /// The header is fine but the [`super::BodyLen`] rule could not tell how long its body
+    /// is (a missing or bad size field), so the next frame cannot be found.
+    #[error("cannot tell the body's length: {0}")]
+    UnknownBodyLength(Box<FrameError>),
     /// An earlier fatal error left the stream out of step; nothing more can be decoded.
     #[error("stream is out of step after an earlier protocol error")]
     Desynced,
@@ -77,6 +81,7 @@ impl FrameError {
             FrameError::NegativeLength(_)
                 | FrameError::HeaderTooLong { .. }
                 | FrameError::BodyTooLong { .. }
+                | FrameError::UnknownBodyLength(_)
                 | FrameError::Desynced
         )
     }

@@ -1,0 +1,122 @@
+//! The course's FTP homework, done properly: a file server over the framed protocol
+//! (`shared/PROTOCOL.md`), one greenlet per connection on the one worker.
+//!
+//! Every request is a frame; only `put` carries a body. Replies always have `status`
+//! (`"ok"` or `"error"`); errors add `code` (machine-readable) and `error` (words).
+//!
+//! | request header | body | reply header | reply body |
+//! |---|---|---|---|
+//! | `{"cmd":"put","filename","filesize"[,"sha256"][,"resumable"][,"offset"]}` | `filesize - offset` bytes | `filename`, `filesize`, `sha256` | — |
+//! | `{"cmd":"get","filename"[,"offset"]}` | — | `filename`, `filesize`, `offset`, `sha256`, `total_size` | `total_size` bytes from `offset` |
+//! | `{"cmd":"list"}` | — | `count`, `total_size` | JSON array of `{filename, filesize, mtime}` |
+//! | `{"cmd":"stat","filename"}` | — | `filename`, `filesize`, `mtime`, `sha256`[, `partial_size`] | — |
+//!
+//! A `put` is exactly what the course's client sends (`{"cmd":"put","filename","filesize"}`
+//! and the bytes). What the server promises:
+//! - **Nothing half-written is ever visible.** An upload goes to a temporary file and is
+//!   renamed onto its name only when every byte arrived and, if the client sent `sha256`,
+//!   matched it. A cut connection, a write error (disk full), a hash mismatch or a killed
+//!   greenlet removes the temporary file and leaves the old file as it was.
+//! - **Resume.** `"resumable": true` keeps a cut-off upload's bytes; `stat` reports them as
+//!   `partial_size` and `put` with that `offset` sends only the rest. `get` with `offset`
+//!   sends the file from there; `sha256` is always of the whole file.
+//! - **Names.** Plain names only (see [`names::check`]); symlinks are never followed and
+//!   anything but a regular file is refused, so nothing outside `--root` is reachable.
+//! - **Limits.** Headers ≤ 64 KiB, files ≤ [`Options::max_file_size`]; a client idle
+//!   between requests for [`Options::idle_timeout`], or stalled inside one for
+//!   [`Options::io_timeout`], is disconnected. A bad header gets an error reply and the
+//!   connection goes on when the stream is still in step; otherwise the error reply is sent,
+//!   the rest is drained for a moment, and the connection closed. The server goes on.
+//! - File reads and writes run on the worker in 256 KiB pieces (page-cache speed); hashing
+//!   a file not seen before runs on the thread pool.
+//!
+//! ```
+//! use mayfly_servers::file::{self, Options};
+//! let dir = std::env::temp_dir().join(format!("mayfly-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let server = file::start(&Options::new("127.0.0.1:0", &dir)).unwrap();
+//! assert_ne!(server.local_addr().port(), 0);
+//! server.stop(std::time::Duration::from_secs(1));
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! ```
+
+pub mod names;
+mod session;
+mod store;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mayfly::net::Bind;
+use mayfly::server::{RunningServer, StreamServer};
+
+pub use session::{request_body_len, CHUNK, LINGER_BYTES, LINGER_TIME};
+pub use store::{hex, is_sha256_hex, Entry};
+
+/// Default [`Options::max_file_size`]: 16 GiB.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 16 << 30;
+/// Default [`Options::idle_timeout`].
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default [`Options::io_timeout`].
+pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How to run the file server.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Address to listen on (port 0: any free port).
+    pub addr: String,
+    /// Directory served; must exist.
+    pub root: PathBuf,
+    /// Listen backlog.
+    pub backlog: i32,
+    /// Stop accepting while this many connections are open.
+    pub max_connections: Option<u64>,
+    /// Largest file accepted by `put`; a bigger `filesize` is refused before any byte.
+    pub max_file_size: u64,
+    /// A connection with no request for this long is closed.
+    pub idle_timeout: Duration,
+    /// A request whose next bytes do not arrive (or cannot be sent) for this long is dropped.
+    pub io_timeout: Duration,
+    /// fsync every upload before it is renamed into place (durable, slower).
+    pub fsync: bool,
+}
+
+impl Options {
+    /// Defaults for serving `root` on `addr`.
+    pub fn new(addr: impl Into<String>, root: impl AsRef<Path>) -> Self {
+        Options {
+            addr: addr.into(),
+            root: root.as_ref().to_path_buf(),
+            backlog: 1024,
+            max_connections: None,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            io_timeout: DEFAULT_IO_TIMEOUT,
+            fsync: false,
+        }
+    }
+}
+
+pub(crate) struct Settings {
+    max_file_size: u64,
+    idle_timeout: Duration,
+    io_timeout: Duration,
+}
+
+/// Starts the file server; it runs on the mayfly worker until stopped.
+pub fn start(opts: &Options) -> io::Result<RunningServer> {
+    let store = store::Store::open(&opts.root, opts.fsync)?;
+    let settings = Arc::new(Settings {
+        max_file_size: opts.max_file_size,
+        idle_timeout: opts.idle_timeout,
+        io_timeout: opts.io_timeout,
+    });
+    let listener = Bind::new(opts.addr.as_str()).backlog(opts.backlog).tcp()?;
+    let server = StreamServer::new(listener, move |conn, _peer| {
+        session::serve(store.clone(), settings.clone(), conn)
+    })
+    .max_connections(opts.max_connections);
+    Ok(server.start())
+}

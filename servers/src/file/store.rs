@@ -1,0 +1,372 @@
+//! The file server's directory: opening files without following symlinks, uploads that
+//! land atomically or not at all, resumable partial uploads, and a cache of content hashes.
+//!
+//! Layout under the root:
+//! - `NAME`: finished files, the only thing `list` shows and `get` serves.
+//! - `.mayfly-upload.<pid>.<n>.NAME`: an upload in progress; removed on any failure, renamed
+//!   onto `NAME` only when complete (and verified if the client sent a hash). Leftovers from
+//!   a crashed server are removed at start.
+//! - `.mayfly-partial/NAME`: a resumable upload that was cut off, kept for `put` with
+//!   `offset`. Only uploads that ask for it (`"resumable": true`) leave one.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+
+const UPLOAD_PREFIX: &str = ".mayfly-upload.";
+const PARTIAL_DIR: &str = ".mayfly-partial";
+
+/// Lowercase hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// True if `s` looks like a sha256 in hex (64 hex digits, any case).
+pub fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// One finished file, as `list` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Entry {
+    /// Its name.
+    pub filename: String,
+    /// Its size in bytes.
+    pub filesize: u64,
+    /// Last modification, seconds since the epoch.
+    pub mtime: i64,
+}
+
+#[derive(Clone)]
+struct Cached {
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+    sha256: String,
+}
+
+fn mtime_ns(m: &Metadata) -> i128 {
+    m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128
+}
+
+/// The directory a file server serves.
+pub(crate) struct Store {
+    root: PathBuf,
+    fsync: bool,
+    hashes: Mutex<HashMap<String, Cached>>,
+    busy_partials: Mutex<HashSet<String>>,
+    seq: AtomicU64,
+}
+
+impl Store {
+    /// Opens `root` (which must be a directory) and removes upload leftovers.
+    pub fn open(root: &Path, fsync: bool) -> io::Result<Arc<Store>> {
+        let root = root
+            .canonicalize()
+            .map_err(|e| io::Error::new(e.kind(), format!("root {}: {e}", root.display())))?;
+        if !root.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("root {} is not a directory", root.display()),
+            ));
+        }
+        for entry in fs::read_dir(&root)?.flatten() {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(UPLOAD_PREFIX)
+            {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        Ok(Arc::new(Store {
+            root,
+            fsync,
+            hashes: Mutex::new(HashMap::new()),
+            busy_partials: Mutex::new(HashSet::new()),
+            seq: AtomicU64::new(0),
+        }))
+    }
+
+    /// Opens a finished file for reading. Symlinks are never followed (ELOOP becomes a
+    /// refusal), and anything but a regular file is refused.
+    pub fn open_file(&self, name: &str) -> io::Result<(File, Metadata)> {
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(self.root.join(name))
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!("{name:?} is a symlink; symlinks are not served"),
+                ),
+                _ => e,
+            })?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("{name:?} is not a regular file"),
+            ));
+        }
+        Ok((file, meta))
+    }
+
+    /// The sha256 of an open file: from the cache if the file is unchanged since it was
+    /// hashed, else computed on the thread pool (never on the worker) from the same inode.
+    pub fn sha256(&self, name: &str, file: &File, meta: &Metadata) -> io::Result<String> {
+        if let Some(c) = self.hashes.lock().unwrap().get(name) {
+            if c.ino == meta.ino() && c.len == meta.len() && c.mtime_ns == mtime_ns(meta) {
+                return Ok(c.sha256.clone());
+            }
+        }
+        let mut dup = file.try_clone()?;
+        let sha = mayfly::threadpool::apply(move || -> io::Result<String> {
+            dup.seek(SeekFrom::Start(0))?;
+            let mut h = Sha256::new();
+            io::copy(&mut dup, &mut HashWriter(&mut h))?;
+            Ok(hex(&h.finalize()))
+        })
+        .map_err(|e| io::Error::other(e.to_string()))??;
+        self.remember(name, meta, &sha);
+        Ok(sha)
+    }
+
+    fn remember(&self, name: &str, meta: &Metadata, sha256: &str) {
+        self.hashes.lock().unwrap().insert(
+            name.to_owned(),
+            Cached {
+                ino: meta.ino(),
+                len: meta.len(),
+                mtime_ns: mtime_ns(meta),
+                sha256: sha256.to_owned(),
+            },
+        );
+    }
+
+    /// Finished files, sorted by name. Hidden entries, symlinks and directories are left out.
+    pub fn list(&self) -> io::Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.root)? {
+            let entry = entry?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if super::names::check(&name).is_err() {
+                continue;
+            }
+            let Ok(meta) = fs::symlink_metadata(entry.path()) else {
+                continue;
+            };
+            if meta.is_file() {
+                out.push(Entry {
+                    filename: name,
+                    filesize: meta.len(),
+                    mtime: meta.mtime(),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.filename.cmp(&b.filename));
+        Ok(out)
+    }
+
+    fn partial_path(&self, name: &str) -> PathBuf {
+        self.root.join(PARTIAL_DIR).join(name)
+    }
+
+    /// Bytes kept from a cut-off resumable upload of `name`, if any.
+    pub fn partial_len(&self, name: &str) -> Option<u64> {
+        fs::symlink_metadata(self.partial_path(name))
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+    }
+
+    /// Starts an upload of `name`. A resumable upload writes to the partial file and, with
+    /// `offset > 0`, continues one that holds exactly `offset` bytes.
+    pub fn begin_upload(
+        self: &Arc<Self>,
+        name: &str,
+        resumable: bool,
+        offset: u64,
+    ) -> Result<Upload, UploadError> {
+        if !resumable {
+            if offset != 0 {
+                return Err(UploadError::Offset(format!(
+                    "offset {offset} needs \"resumable\": true"
+                )));
+            }
+            let n = self.seq.fetch_add(1, Ordering::Relaxed);
+            let path = self
+                .root
+                .join(format!("{UPLOAD_PREFIX}{}.{n}.{name}", std::process::id()));
+            let file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .open(&path)
+                .map_err(UploadError::Io)?;
+            return Ok(Upload {
+                store: self.clone(),
+                name: name.to_owned(),
+                path,
+                file,
+                hasher: Sha256::new(),
+                resumable,
+                holds_partial: false,
+                done: false,
+            });
+        }
+        if !self.busy_partials.lock().unwrap().insert(name.to_owned()) {
+            return Err(UploadError::Busy(name.to_owned()));
+        }
+        let release = BusyRelease(self.clone(), name.to_owned());
+        let dir = self.root.join(PARTIAL_DIR);
+        fs::create_dir_all(&dir).map_err(UploadError::Io)?;
+        let path = self.partial_path(name);
+        let have = self.partial_len(name).unwrap_or(0);
+        if offset != have {
+            return Err(UploadError::Offset(format!(
+                "offset {offset} does not match the {have} bytes already received"
+            )));
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(offset == 0)
+            .custom_flags(libc::O_NOFOLLOW)
+            .mode(0o644)
+            .open(&path)
+            .map_err(UploadError::Io)?;
+        let mut hasher = Sha256::new();
+        if offset > 0 {
+            let mut dup = file.try_clone().map_err(UploadError::Io)?;
+            hasher = mayfly::threadpool::apply(move || -> io::Result<Sha256> {
+                let mut h = Sha256::new();
+                dup.seek(SeekFrom::Start(0))?;
+                io::copy(&mut (&mut dup).take(offset), &mut HashWriter(&mut h))?;
+                Ok(h)
+            })
+            .map_err(|e| UploadError::Io(io::Error::other(e.to_string())))?
+            .map_err(UploadError::Io)?;
+        }
+        file.seek(SeekFrom::Start(offset))
+            .map_err(UploadError::Io)?;
+        std::mem::forget(release);
+        Ok(Upload {
+            store: self.clone(),
+            name: name.to_owned(),
+            path,
+            file,
+            hasher,
+            resumable,
+            holds_partial: true,
+            done: false,
+        })
+    }
+}
+
+struct BusyRelease(Arc<Store>, String);
+
+impl Drop for BusyRelease {
+    fn drop(&mut self) {
+        self.0.busy_partials.lock().unwrap().remove(&self.1);
+    }
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0.update(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Why an upload did not land. Every variant leaves the old file, if any, untouched.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UploadError {
+    #[error("{0}")]
+    Io(io::Error),
+    #[error("{0}")]
+    Offset(String),
+    #[error("another upload of {0:?} is resuming right now")]
+    Busy(String),
+    #[error("sha256 mismatch: the client said {expected}, the bytes received hash to {got}")]
+    HashMismatch { expected: String, got: String },
+}
+
+/// An upload in progress. Dropped without [`finish`](Upload::finish) (connection lost, write
+/// error, the greenlet killed), it removes its temporary file, or keeps a resumable partial.
+pub(crate) struct Upload {
+    store: Arc<Store>,
+    name: String,
+    path: PathBuf,
+    file: File,
+    hasher: Sha256,
+    resumable: bool,
+    holds_partial: bool,
+    done: bool,
+}
+
+impl Upload {
+    /// Appends body bytes.
+    pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.hasher.update(data);
+        self.file.write_all(data)
+    }
+
+    /// Drops a resumable partial too: used when what was received is known to be bad.
+    pub fn discard(mut self) {
+        self.resumable = false;
+    }
+
+    /// Verifies against `expected` (if given) and renames the file into place.
+    pub fn finish(mut self, expected: Option<&str>) -> Result<(String, u64), UploadError> {
+        let got = hex(&std::mem::take(&mut self.hasher).finalize());
+        if let Some(want) = expected {
+            if !want.eq_ignore_ascii_case(&got) {
+                self.resumable = false;
+                return Err(UploadError::HashMismatch {
+                    expected: want.to_owned(),
+                    got,
+                });
+            }
+        }
+        if self.store.fsync {
+            self.file.sync_all().map_err(UploadError::Io)?;
+        }
+        let meta = self.file.metadata().map_err(UploadError::Io)?;
+        let dest = self.store.root.join(&self.name);
+        fs::rename(&self.path, &dest).map_err(UploadError::Io)?;
+        self.done = true;
+        self.store.remember(&self.name, &meta, &got);
+        Ok((got, meta.len()))
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if !self.done && !self.resumable {
+            let _ = fs::remove_file(&self.path);
+        }
+        if self.holds_partial {
+            self.store.busy_partials.lock().unwrap().remove(&self.name);
+        }
+    }
+}

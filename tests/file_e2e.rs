@@ -1,0 +1,761 @@
+//! End-to-end tests of `mayfly serve file` and `mayfly file` over loopback: transfers with
+//! every sha256 checked, nothing half-written ever visible, every bad request answered and
+//! survived, resume both ways, a full disk, and the course's Python client as a peer.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mayfly::frame::{self, FrameReader, Header, Limits};
+use mayfly_clients::file::{FileClient, PutOptions, PutRequest, ServerError};
+use sha2::{Digest, Sha256};
+
+fn mayfly() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mayfly"))
+}
+
+/// A `mayfly serve file` child serving a fresh temporary root.
+struct Server {
+    child: Child,
+    addr: String,
+    root: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        Server::start_with(extra, |_| {})
+    }
+
+    fn start_with(extra: &[&str], tweak: impl FnOnce(&mut Command)) -> Server {
+        let root = tempfile::tempdir().unwrap();
+        let mut cmd = mayfly();
+        cmd.args([
+            "serve",
+            "file",
+            "--addr",
+            "127.0.0.1:0",
+            "--grace",
+            "1s",
+            "--root",
+        ])
+        .arg(root.path())
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+        tweak(&mut cmd);
+        let mut child = cmd.spawn().expect("mayfly runs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("first line was {line:?}"))
+            .to_string();
+        Server { child, addr, root }
+    }
+
+    fn client(&self) -> FileClient<TcpStream> {
+        FileClient::connect(self.addr.as_str()).unwrap()
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.root.path().join(name)
+    }
+
+    /// Names in the root (hidden ones included), sorted.
+    fn entries(&self) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(self.root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    fn fds(&self) -> usize {
+        fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .unwrap()
+            .count()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so a failure is reproducible.
+fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn sha(data: &[u8]) -> String {
+    mayfly_servers::file::hex(&Sha256::digest(data))
+}
+
+fn server_error(e: &anyhow::Error) -> &ServerError {
+    e.downcast_ref::<ServerError>()
+        .unwrap_or_else(|| panic!("expected a server refusal, got {e:#}"))
+}
+
+/// Sends raw bytes and reads one reply header (body dropped).
+fn raw_request(conn: &mut TcpStream, bytes: &[u8]) -> Option<Header> {
+    conn.write_all(bytes).unwrap();
+    read_reply(conn)
+}
+
+fn read_reply(conn: &mut TcpStream) -> Option<Header> {
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut r = FrameReader::new(
+        &mut *conn,
+        Limits::default(),
+        frame::body_from("total_size"),
+    );
+    let got = r.read_header().ok().flatten().map(|(h, _)| h);
+    if got.is_some() {
+        r.body().skip().unwrap();
+    }
+    got
+}
+
+fn frame_bytes(h: &Header, body: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    frame::write_frame(&mut v, h, body).unwrap();
+    v
+}
+
+fn raw(header_json: &[u8]) -> Vec<u8> {
+    let mut v = (header_json.len() as i32).to_le_bytes().to_vec();
+    v.extend_from_slice(header_json);
+    v
+}
+
+#[test]
+fn cli_put_list_stat_get_roundtrip() {
+    let s = Server::start(&[]);
+    let local = tempfile::tempdir().unwrap();
+    let data = random_bytes(1, 700_001);
+    let src = local.path().join("data.bin");
+    fs::write(&src, &data).unwrap();
+    let put = mayfly()
+        .args(["file", "--json", "--addr", &s.addr, "put"])
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    let put: serde_json::Value = serde_json::from_slice(&put.stdout).unwrap();
+    assert_eq!(put["sha256"], sha(&data));
+    assert_eq!(put["filesize"], 700_001);
+    assert_eq!(fs::read(s.path("data.bin")).unwrap(), data);
+
+    let list = mayfly()
+        .args(["file", "--json", "--addr", &s.addr, "list"])
+        .output()
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list[0]["filename"], "data.bin");
+    assert_eq!(list[0]["filesize"], 700_001);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+
+    let stat = mayfly()
+        .args(["file", "--json", "--addr", &s.addr, "stat", "data.bin"])
+        .output()
+        .unwrap();
+    let stat: serde_json::Value = serde_json::from_slice(&stat.stdout).unwrap();
+    assert_eq!(stat["sha256"], sha(&data));
+
+    let dest = local.path().join("copy.bin");
+    let get = mayfly()
+        .args(["file", "--addr", &s.addr, "get", "data.bin", "--out"])
+        .arg(&dest)
+        .output()
+        .unwrap();
+    assert!(
+        get.status.success(),
+        "{}",
+        String::from_utf8_lossy(&get.stderr)
+    );
+    assert!(String::from_utf8_lossy(&get.stdout).contains("verified"));
+    assert_eq!(fs::read(&dest).unwrap(), data);
+    assert!(!mayfly_clients::file::part_path(&dest).exists());
+
+    let missing = mayfly()
+        .args(["file", "--addr", &s.addr, "get", "nope.bin", "--out"])
+        .arg(local.path().join("nope"))
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no such file (not_found)"));
+}
+
+#[test]
+fn hundred_concurrent_uploads_and_downloads_all_hashes_match() {
+    let s = Server::start(&[]);
+    let local = tempfile::tempdir().unwrap();
+    // Sizes log-uniform from 0 to 50 MiB, with the edges of the 256 KiB chunk and the
+    // 64 KiB write coalescing, and one file of exactly 50 MiB.
+    let mut sizes: Vec<usize> = vec![0, 1, 65_535, 65_536, 65_537, 262_144, 262_145, 50 << 20];
+    let mut x = 12345u64;
+    while sizes.len() < 100 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let exp = (x >> 11) as f64 / (1u64 << 53) as f64 * (50.0f64 * 1024.0 * 1024.0).ln();
+        sizes.push(exp.exp() as usize);
+    }
+    let files: Vec<(String, PathBuf, String)> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            let data = random_bytes(i as u64 + 100, n);
+            let name = format!("f{i:03}.bin");
+            let path = local.path().join(&name);
+            fs::write(&path, &data).unwrap();
+            (name, path, sha(&data))
+        })
+        .collect();
+    let total: usize = sizes.iter().sum();
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for (name, path, want) in &files {
+            let s = &s;
+            let local = local.path();
+            scope.spawn(move || {
+                let mut c = s.client();
+                let up = c
+                    .put_file(path, name, &PutOptions::default(), &mut |_| {})
+                    .unwrap_or_else(|e| panic!("put {name}: {e:#}"));
+                assert_eq!(&up.sha256, want);
+                let dest = local.join(format!("{name}.down"));
+                let down = c
+                    .get_file(name, &dest, false, &mut |_| {})
+                    .unwrap_or_else(|e| panic!("get {name}: {e:#}"));
+                assert_eq!(&down.sha256, want);
+                let mut h = Sha256::new();
+                h.update(fs::read(&dest).unwrap());
+                assert_eq!(
+                    &mayfly_servers::file::hex(&h.finalize()),
+                    want,
+                    "{name} on disk"
+                );
+            });
+        }
+    });
+    eprintln!(
+        "100 files, {} MiB each way, in {:.1} s",
+        total >> 20,
+        started.elapsed().as_secs_f64()
+    );
+    for (name, _, want) in &files {
+        assert_eq!(
+            &sha(&fs::read(s.path(name)).unwrap()),
+            want,
+            "{name} on the server"
+        );
+    }
+    assert_eq!(
+        s.entries().len(),
+        100,
+        "no temp files left: {:?}",
+        s.entries()
+    );
+}
+
+#[test]
+fn a_cut_upload_leaves_the_old_file_and_no_temp_file() {
+    let mut s = Server::start(&[]);
+    let old = random_bytes(7, 100_000);
+    fs::write(s.path("keep.bin"), &old).unwrap();
+    let baseline_fds = s.fds();
+    for reset in [false, true] {
+        let mut conn = TcpStream::connect(&s.addr).unwrap();
+        let h = Header::new()
+            .with("cmd", "put")
+            .with("filename", "keep.bin")
+            .with("filesize", 10u64 << 20);
+        conn.write_all(&frame_bytes(&h, b"")).unwrap();
+        conn.write_all(&random_bytes(8, 3 << 20)).unwrap();
+        if reset {
+            socket2::SockRef::from(&conn)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+        }
+        drop(conn);
+        // The server notices, removes its temp file and closes its side.
+        let t = Instant::now();
+        while s.entries() != ["keep.bin"] || s.fds() > baseline_fds {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "left behind: {:?}, fds {} > {baseline_fds}",
+                s.entries(),
+                s.fds()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(fs::read(s.path("keep.bin")).unwrap(), old);
+    }
+    // A killed client process: the real CLI, SIGKILLed in mid-upload.
+    let local = tempfile::tempdir().unwrap();
+    let big = local.path().join("keep.bin");
+    fs::write(&big, random_bytes(9, 64 << 20)).unwrap();
+    let mut child = mayfly()
+        .args(["file", "--addr", &s.addr, "put", "--no-prehash"])
+        .arg(&big)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it as soon as its upload file appears on the server.
+    let t = Instant::now();
+    while !s.entries().iter().any(|e| e.starts_with(".mayfly-upload.")) {
+        if child.try_wait().unwrap().is_some() || t.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let t = Instant::now();
+    while s.entries() != ["keep.bin"] {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "left: {:?}",
+            s.entries()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let now = fs::read(s.path("keep.bin")).unwrap();
+    // Either the upload was cut (old content) or it had finished before the kill.
+    assert!(now == old || now == fs::read(&big).unwrap());
+    assert!(s.alive());
+}
+
+#[test]
+fn a_wrong_hash_is_refused_and_the_old_file_kept() {
+    let s = Server::start(&[]);
+    let old = b"the good version".to_vec();
+    fs::write(s.path("doc.txt"), &old).unwrap();
+    let mut c = s.client();
+    let bad = "0".repeat(64);
+    let err = c
+        .put_stream(
+            &PutRequest {
+                sha256: Some(bad.clone()),
+                ..PutRequest::new("doc.txt", 17)
+            },
+            &mut &b"a damaged version"[..],
+            &mut |_| {},
+        )
+        .unwrap_err();
+    let e = server_error(&err);
+    assert_eq!(e.code, "hash_mismatch");
+    assert!(e.error.contains(&bad), "{}", e.error);
+    assert_eq!(fs::read(s.path("doc.txt")).unwrap(), old);
+    assert_eq!(s.entries(), ["doc.txt"]);
+    // Same connection, still usable.
+    assert_eq!(c.list().unwrap().len(), 1);
+}
+
+#[test]
+fn every_bad_request_gets_an_error_reply_and_the_connection_survives() {
+    let s = Server::start(&[]);
+    fs::write(s.path("real.txt"), b"x").unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("secret"), b"secret").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret"), s.path("link")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), s.path("dirlink")).unwrap();
+
+    let mut conn = TcpStream::connect(&s.addr).unwrap();
+    let put = |name: &str| {
+        frame_bytes(
+            &Header::new()
+                .with("cmd", "put")
+                .with("filename", name)
+                .with("filesize", 3),
+            b"abc",
+        )
+    };
+    let get = |name: &str| {
+        frame_bytes(
+            &Header::new().with("cmd", "get").with("filename", name),
+            b"",
+        )
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("not JSON", raw(b"{cmd: put}"), "bad_frame"),
+        ("not UTF-8", raw(b"{\"cmd\":\"\xff\"}"), "bad_frame"),
+        ("not an object", raw(b"[1,2,3]"), "bad_frame"),
+        ("no cmd", raw(br#"{"filename":"a"}"#), "bad_request"),
+        (
+            "unknown cmd",
+            raw(br#"{"cmd":"rm","filename":"real.txt"}"#),
+            "bad_request",
+        ),
+        (
+            "put without filename",
+            frame_bytes(&Header::new().with("cmd", "put").with("filesize", 2), b"hi"),
+            "bad_request",
+        ),
+        (
+            "filename not a string",
+            frame_bytes(
+                &Header::new()
+                    .with("cmd", "put")
+                    .with("filename", 5)
+                    .with("filesize", 1),
+                b"z",
+            ),
+            "bad_request",
+        ),
+        (
+            "bad sha256",
+            frame_bytes(
+                &Header::new()
+                    .with("cmd", "put")
+                    .with("filename", "a")
+                    .with("filesize", 1)
+                    .with("sha256", "xyz"),
+                b"z",
+            ),
+            "bad_request",
+        ),
+        ("put ..", put(".."), "bad_name"),
+        ("put ../x", put("../escape.txt"), "bad_name"),
+        ("put absolute", put("/tmp/escape.txt"), "bad_name"),
+        ("put subdir", put("a/b"), "bad_name"),
+        ("put NUL", put("a\0b"), "bad_name"),
+        ("put hidden", put(".mayfly-upload.1.2.x"), "bad_name"),
+        ("put empty", put(""), "bad_name"),
+        ("put backslash", put("..\\x"), "bad_name"),
+        ("get ../", get("../etc/passwd"), "bad_name"),
+        ("get /etc/passwd", get("/etc/passwd"), "bad_name"),
+        ("get symlink out", get("link"), "forbidden"),
+        ("get symlink dir", get("dirlink"), "forbidden"),
+        ("get missing", get("missing"), "not_found"),
+        (
+            "get offset past end",
+            frame_bytes(
+                &Header::new()
+                    .with("cmd", "get")
+                    .with("filename", "real.txt")
+                    .with("offset", 2),
+                b"",
+            ),
+            "bad_offset",
+        ),
+        (
+            "put offset without resumable",
+            frame_bytes(
+                &Header::new()
+                    .with("cmd", "put")
+                    .with("filename", "r")
+                    .with("filesize", 3)
+                    .with("offset", 1),
+                b"bc",
+            ),
+            "bad_offset",
+        ),
+    ];
+    for (what, bytes, code) in &cases {
+        let h = raw_request(&mut conn, bytes).unwrap_or_else(|| panic!("{what}: no reply"));
+        assert_eq!(h.str("status").unwrap(), "error", "{what}");
+        assert_eq!(h.str("code").unwrap(), *code, "{what}: {h:?}");
+        assert!(!h.str("error").unwrap().is_empty(), "{what}");
+    }
+    // After all of that the same connection still works, and nothing was written or leaked.
+    let h = raw_request(
+        &mut conn,
+        &frame_bytes(&Header::new().with("cmd", "list"), b""),
+    )
+    .unwrap();
+    assert_eq!(h.str("status").unwrap(), "ok");
+    assert_eq!(h.u64("count").unwrap(), 1, "only real.txt is listed");
+    assert!(!outside.path().join("escape.txt").exists());
+    assert!(!Path::new("/tmp/escape.txt").exists());
+    assert_eq!(s.entries(), ["dirlink", "link", "real.txt"]);
+}
+
+#[test]
+fn fatal_frame_errors_get_a_reply_then_close_and_the_server_goes_on() {
+    let mut s = Server::start(&["--max-file-size", "1M"]);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "negative length",
+            (-7i32).to_le_bytes().to_vec(),
+            "header length -7 is negative",
+        ),
+        (
+            "header over 64 KiB",
+            (1i32 << 20).to_le_bytes().to_vec(),
+            "over the limit of 65536",
+        ),
+        (
+            "file over --max-file-size",
+            frame_bytes(
+                &Header::new()
+                    .with("cmd", "put")
+                    .with("filename", "big")
+                    .with("filesize", 2u64 << 20),
+                b"",
+            ),
+            "over the limit of 1048576",
+        ),
+        (
+            "put without filesize",
+            raw(br#"{"cmd":"put","filename":"a"}"#),
+            "\"filesize\" is missing",
+        ),
+        (
+            "filesize negative",
+            raw(br#"{"cmd":"put","filename":"a","filesize":-5}"#),
+            "non-negative integer",
+        ),
+    ];
+    for (what, bytes, text) in cases {
+        let mut conn = TcpStream::connect(&s.addr).unwrap();
+        let h = raw_request(&mut conn, &bytes).unwrap_or_else(|| panic!("{what}: no reply"));
+        assert_eq!(h.str("status").unwrap(), "error", "{what}");
+        assert!(h.str("error").unwrap().contains(text), "{what}: {h:?}");
+        // Then the server closes this connection.
+        let mut rest = Vec::new();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let _ = conn.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "{what}: more after the error: {rest:?}");
+    }
+    // Oversized upload through the client: the refusal comes back, not a broken pipe.
+    let err = s
+        .client()
+        .put_stream(
+            &PutRequest::new("big", 2 << 20),
+            &mut &vec![0u8; 2 << 20][..],
+            &mut |_| {},
+        )
+        .unwrap_err();
+    assert_eq!(server_error(&err).code, "too_large");
+    assert!(s.alive());
+    assert_eq!(s.client().list().unwrap().len(), 0);
+    assert!(s.entries().is_empty(), "{:?}", s.entries());
+}
+
+#[test]
+fn a_resumable_upload_continues_where_it_was_cut() {
+    let s = Server::start(&[]);
+    let data = random_bytes(21, 3_000_000);
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("movie.bin");
+    fs::write(&src, &data).unwrap();
+    // First attempt: a resumable put cut after 1,000,000 bytes.
+    let mut conn = TcpStream::connect(&s.addr).unwrap();
+    let h = Header::new()
+        .with("cmd", "put")
+        .with("filename", "movie.bin")
+        .with("filesize", data.len())
+        .with("resumable", true);
+    conn.write_all(&frame_bytes(&h, b"")).unwrap();
+    conn.write_all(&data[..1_000_000]).unwrap();
+    drop(conn);
+    let t = Instant::now();
+    let partial = loop {
+        let st = s.client().stat("movie.bin").unwrap();
+        if st.partial_size == Some(1_000_000) {
+            break st;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "{st:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(partial.filesize, None, "nothing visible under the name yet");
+    assert!(s.client().list().unwrap().is_empty());
+
+    // The CLI resumes and sends only the rest.
+    let out = mayfly()
+        .args(["file", "--json", "--addr", &s.addr, "put", "--resume"])
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(t["transferred"], 2_000_000);
+    assert_eq!(t["sha256"], sha(&data));
+    assert_eq!(fs::read(s.path("movie.bin")).unwrap(), data);
+    assert_eq!(s.client().stat("movie.bin").unwrap().partial_size, None);
+
+    // A resume with the wrong offset is refused.
+    let mut c = s.client();
+    let err = c
+        .put_stream(
+            &PutRequest {
+                offset: 5,
+                resumable: true,
+                ..PutRequest::new("movie.bin", 10)
+            },
+            &mut &data[5..10][..],
+            &mut |_| {},
+        )
+        .unwrap_err();
+    assert_eq!(server_error(&err).code, "bad_offset");
+}
+
+#[test]
+fn a_download_resumes_from_the_part_file() {
+    let s = Server::start(&[]);
+    let data = random_bytes(31, 2_500_000);
+    fs::write(s.path("iso.bin"), &data).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let dest = local.path().join("iso.bin");
+    fs::write(mayfly_clients::file::part_path(&dest), &data[..900_000]).unwrap();
+    let out = mayfly()
+        .args([
+            "file", "--json", "--addr", &s.addr, "get", "iso.bin", "--resume", "--out",
+        ])
+        .arg(&dest)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(t["transferred"], 1_600_000);
+    assert_eq!(fs::read(&dest).unwrap(), data);
+
+    // A corrupt part file is caught by the hash and not renamed into place.
+    let mut bad = data[..900_000].to_vec();
+    bad[10] ^= 1;
+    let dest2 = local.path().join("iso2.bin");
+    fs::write(mayfly_clients::file::part_path(&dest2), &bad).unwrap();
+    let out = mayfly()
+        .args([
+            "file", "--addr", &s.addr, "get", "iso.bin", "--resume", "--out",
+        ])
+        .arg(&dest2)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sha256 mismatch"));
+    assert!(!dest2.exists());
+    assert!(!mayfly_clients::file::part_path(&dest2).exists());
+}
+
+#[test]
+fn a_full_disk_is_an_error_reply_and_the_server_goes_on() {
+    use std::os::unix::process::CommandExt;
+    // RLIMIT_FSIZE in the server process: a write past 1 MiB fails (EFBIG), as a full disk
+    // fails a write with ENOSPC; both take the same path.
+    let mut s = Server::start_with(&[], |cmd| {
+        // SAFETY: setrlimit is async-signal-safe; it only changes the child's own limit.
+        unsafe {
+            cmd.pre_exec(|| {
+                let lim = libc::rlimit {
+                    rlim_cur: 1 << 20,
+                    rlim_max: 1 << 20,
+                };
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    let old = b"old".to_vec();
+    fs::write(s.path("big.bin"), &old).unwrap();
+    let mut c = s.client();
+    let data = random_bytes(41, 3 << 20);
+    let err = c
+        .put_stream(
+            &PutRequest::new("big.bin", data.len() as u64),
+            &mut &data[..],
+            &mut |_| {},
+        )
+        .unwrap_err();
+    let e = server_error(&err);
+    assert_eq!(e.code, "too_large", "{e:?}");
+    assert!(s.alive());
+    assert_eq!(fs::read(s.path("big.bin")).unwrap(), old);
+    assert_eq!(s.entries(), ["big.bin"]);
+    // Same connection: a small file still goes through.
+    let small = random_bytes(42, 1000);
+    let h = c
+        .put_stream(
+            &PutRequest {
+                sha256: Some(sha(&small)),
+                ..PutRequest::new("small.bin", 1000)
+            },
+            &mut &small[..],
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(h.str("sha256").unwrap(), sha(&small));
+}
+
+#[test]
+fn the_courses_python_put_client_is_a_real_peer() {
+    let s = Server::start(&[]);
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("homework.txt");
+    let data = random_bytes(51, 200_000);
+    fs::write(&src, &data).unwrap();
+    // The course's FTP client, as written there: header dict, struct.pack('i'), then the file.
+    let script = r#"
+import json, os, socket, struct, sys
+host, port = sys.argv[1].rsplit(":", 1)
+path = sys.argv[2]
+client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+client.connect((host, int(port)))
+filesize = os.path.getsize(path)
+head = {"cmd": "put", "filename": os.path.basename(path), "filesize": filesize, "md5": None}
+head_bytes = json.dumps(head).encode("utf-8")
+client.send(struct.pack("i", len(head_bytes)))
+client.send(head_bytes)
+with open(path, "rb") as f:
+    for line in f:
+        client.send(line)
+n = struct.unpack("i", client.recv(4))[0]
+print(client.recv(n).decode("utf-8"))
+client.close()
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &s.addr])
+        .arg(&src)
+        .output()
+        .expect("python3 is installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reply["status"], "ok");
+    assert_eq!(reply["sha256"], sha(&data));
+    assert_eq!(fs::read(s.path("homework.txt")).unwrap(), data);
+}
