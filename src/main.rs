@@ -44,6 +44,34 @@ enum Cmd {
     Compare(CompareArgs),
     /// The file server's client: put, get, list, stat.
     File(FileArgs),
+    /// Measure the file server: one big file up and down, then many small files at once.
+    FileBench(FileBenchArgs),
+}
+
+#[derive(clap::Args)]
+struct FileBenchArgs {
+    /// Scratch directory for the server's root and the local files (default: the system
+    /// temp directory). Put it on tmpfs (/dev/shm) to measure the protocol, not the disk.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Size of the big file (K, M, G suffixes: powers of 1024).
+    #[arg(long, default_value = "1G", value_parser = parse_size)]
+    size: u64,
+    /// Timed rounds each way (after one warm-up round).
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Number of small files.
+    #[arg(long, default_value_t = 1000)]
+    small_files: usize,
+    /// Largest small file (K, M suffixes).
+    #[arg(long, default_value = "64K", value_parser = parse_size)]
+    small_max: u64,
+    /// Greenlets moving the small files at once.
+    #[arg(long, default_value_t = 100)]
+    greenlets: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -275,6 +303,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             server: Serve::File(a),
         } => serve_file(a),
         Cmd::File(a) => run_file(a),
+        Cmd::FileBench(a) => run_file_bench(a),
         Cmd::Stress(a) => run_stress(a),
         Cmd::Compare(a) => run_compare(a),
     }
@@ -415,6 +444,53 @@ fn run_file(a: FileArgs) -> Result<ExitCode> {
             bar.finish_and_clear();
             report_transfer("received", &t, a.json)?;
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_file_bench(a: FileBenchArgs) -> Result<ExitCode> {
+    use mayfly_clients::file_bench::{self, FileBenchOptions};
+    let base = a.dir.unwrap_or_else(std::env::temp_dir);
+    let dir = base.join(format!("mayfly-file-bench-{}", std::process::id()));
+    let o = FileBenchOptions {
+        exe: std::env::current_exe().context("finding the mayfly binary")?,
+        dir: dir.clone(),
+        size: a.size,
+        rounds: a.rounds.max(1),
+        small_files: a.small_files,
+        small_max: a.small_max.max(1) as usize,
+        greenlets: a.greenlets.max(1),
+    };
+    let json = a.json;
+    let r = file_bench::run(&o, &mut |line| {
+        if !json {
+            eprintln!("{line}");
+        }
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let r = r?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "{} MiB file, median of {} rounds: put {:.0} MB/s, get {:.0} MB/s",
+            r.size >> 20,
+            r.put_mb_s.len(),
+            r.put_median_mb_s,
+            r.get_median_mb_s
+        );
+        println!(
+            "{} small files ({} KiB) from {} greenlets: put {:.0} files/s, get {:.0} files/s",
+            r.small_files,
+            r.small_bytes >> 10,
+            r.greenlets,
+            r.small_put_files_s,
+            r.small_get_files_s
+        );
+        println!(
+            "server peak RSS {:.1} MiB",
+            r.server_peak_rss_kib as f64 / 1024.0
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

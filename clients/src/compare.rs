@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use mayfly_servers::echo::Mode;
 use serde::{Deserialize, Serialize};
 
+use crate::child::ServerProcess;
 use crate::procfs::{self, ProcSample};
 use crate::stress::{ClientMode, StressReport};
 
@@ -200,69 +201,22 @@ fn pinned(cmd: &mut Command, cpu: usize) {
     }
 }
 
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(opts: &CompareOptions, build: Mode, connections: usize) -> Result<Server> {
-        let mut cmd = Command::new(&opts.exe);
-        cmd.args([
-            "serve",
-            "echo",
-            "--mode",
-            build.name(),
-            "--addr",
-            "127.0.0.1:0",
-        ])
-        .args(["--backlog", &connections.clamp(128, 65535).to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-        if opts.pin {
-            pinned(&mut cmd, 0);
-        }
-        let mut child = cmd.spawn().context("starting the server")?;
-        let stdout = child.stdout.take().expect("piped");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .ok_or_else(|| anyhow!("server said {line:?}, not `listening on ADDR`"))?
-            .to_string();
-        Ok(Server { child, addr })
+fn start_server(opts: &CompareOptions, build: Mode, connections: usize) -> Result<ServerProcess> {
+    let mut cmd = Command::new(&opts.exe);
+    cmd.args([
+        "serve",
+        "echo",
+        "--mode",
+        build.name(),
+        "--addr",
+        "127.0.0.1:0",
+    ])
+    .args(["--backlog", &connections.clamp(128, 65535).to_string()])
+    .stderr(Stdio::inherit());
+    if opts.pin {
+        pinned(&mut cmd, 0);
     }
-
-    /// SIGTERM, then wait (the server drains and exits 0); SIGKILL after 15 s.
-    fn stop(mut self) -> Result<()> {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(15) {
-            if let Some(st) = self.child.try_wait()? {
-                return if st.success() {
-                    Ok(())
-                } else {
-                    Err(anyhow!("server exited with {st} on SIGTERM"))
-                };
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        Err(anyhow!("server did not stop within 15 s of SIGTERM"))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+    ServerProcess::spawn(cmd)
 }
 
 /// The most server threads and resident memory seen during a run.
@@ -287,8 +241,8 @@ struct Mark {
 }
 
 fn run_one(opts: &CompareOptions, build: Mode, n: usize) -> Result<Row> {
-    let server = Server::start(opts, build, n)?;
-    let spid = server.child.id();
+    let server = start_server(opts, build, n)?;
+    let spid = server.pid();
     std::thread::sleep(Duration::from_millis(100));
     let idle = procfs::sample(spid).ok_or_else(|| anyhow!("server died at start"))?;
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use mayfly::frame::{self, FrameError, FrameReader, Header, Limits};
-use mayfly_servers::file::{hex, Entry, CHUNK};
+use mayfly_servers::file::{hex, Entry, HashPipeline, CHUNK};
 use sha2::{Digest, Sha256};
 
 /// Largest reply body the client accepts for `list` (a transfer's body is streamed instead).
@@ -264,23 +264,31 @@ impl<S: Read + Write> FileClient<S> {
             h.set("offset", offset);
         }
         let sent = (|| -> io::Result<()> {
-            frame::write_header(self.r.get_mut(), &h)?;
-            let mut buf = vec![0u8; CHUNK];
+            // The header and the first chunk go out in one write: a small file is one
+            // segment, never a header held back by Nagle waiting for a delayed ACK.
+            let mut head = bytes::BytesMut::new();
+            frame::encode_header(&h, frame::MAX_HEADER, &mut head)?;
+            let mut buf = head.to_vec();
+            let mut start = buf.len();
+            buf.resize(start + CHUNK, 0);
             let mut left = filesize - offset;
-            while left > 0 {
-                let want = (buf.len() as u64).min(left) as usize;
-                let n = src.read(&mut buf[..want])?;
-                if n == 0 {
+            loop {
+                let want = ((buf.len() - start) as u64).min(left) as usize;
+                let n = read_full(src, &mut buf[start..start + want])?;
+                if n < want {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         "the local file shrank during the upload",
                     ));
                 }
-                self.r.get_mut().write_all(&buf[..n])?;
+                self.r.get_mut().write_all(&buf[..start + n])?;
                 left -= n as u64;
                 progress(filesize - left);
+                if left == 0 {
+                    return Ok(());
+                }
+                start = 0;
             }
-            Ok(())
         })();
         match sent {
             Ok(()) => Ok(self.read_reply()?.0),
@@ -373,16 +381,18 @@ impl<S: Read + Write> FileClient<S> {
         let mut buf = vec![0u8; CHUNK];
         let mut done = offset;
         let mut body = self.r.body();
+        let mut pipeline = HashPipeline::new(std::mem::take(hasher));
         loop {
-            let n = body.read(&mut buf).context("receiving the file")?;
+            let n = read_full(&mut body, &mut buf).context("receiving the file")?;
             if n == 0 {
                 break;
             }
-            hasher.update(&buf[..n]);
             dst.write_all(&buf[..n]).context("writing the local file")?;
+            buf = pipeline.feed(buf, n)?;
             done += n as u64;
             progress(done);
         }
+        *hasher = pipeline.finish()?;
         Ok(reply)
     }
 
@@ -430,6 +440,18 @@ impl<S: Read + Write> FileClient<S> {
             seconds,
         })
     }
+}
+
+/// Reads until `buf` is full or the reader ends.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            got => n += got,
+        }
+    }
+    Ok(n)
 }
 
 /// Where a download in progress goes: `dest` with `.part` appended.

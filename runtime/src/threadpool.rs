@@ -112,7 +112,14 @@ impl Drop for ThreadPool {
     }
 }
 
-/// Runs `f` on a shared pool of [`DEFAULT_THREADS`] threads, started on first use.
+/// The shared pool of [`DEFAULT_THREADS`] threads behind [`apply`] and [`spawn`], started on
+/// first use.
+pub fn shared() -> &'static ThreadPool {
+    static SHARED: OnceLock<ThreadPool> = OnceLock::new();
+    SHARED.get_or_init(|| ThreadPool::new(DEFAULT_THREADS).expect("start the shared thread pool"))
+}
+
+/// Runs `f` on the [`shared`] pool and waits for it, parking only the calling greenlet.
 ///
 /// ```
 /// let host = mayfly::run(|| mayfly::threadpool::apply(|| std::net::ToSocketAddrs::to_socket_addrs("localhost:80").map(|mut a| a.next())));
@@ -123,8 +130,24 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    static SHARED: OnceLock<ThreadPool> = OnceLock::new();
-    SHARED
-        .get_or_init(|| ThreadPool::new(DEFAULT_THREADS).expect("start the shared thread pool"))
-        .apply(f)
+    shared().apply(f)
+}
+
+/// Queues `f` on the [`shared`] pool and returns at once: the greenlet goes on working
+/// while `f` runs (a pipeline: hash one chunk while receiving the next).
+///
+/// ```
+/// let sum = mayfly::run(|| {
+///     let pending = mayfly::threadpool::spawn(|| (1..=100u64).sum::<u64>());
+///     // ... other work on the worker meanwhile ...
+///     pending.take(None)
+/// });
+/// assert_eq!(sum.unwrap(), 5050);
+/// ```
+pub fn spawn<F, T>(f: F) -> Arc<AsyncResult<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    shared().spawn(f)
 }

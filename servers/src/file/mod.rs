@@ -40,6 +40,7 @@
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 
+mod hashing;
 pub mod names;
 mod session;
 mod store;
@@ -52,6 +53,7 @@ use std::time::Duration;
 use mayfly::net::Bind;
 use mayfly::server::{RunningServer, StreamServer};
 
+pub use hashing::{HashPipeline, PIPELINE_MIN};
 pub use session::{request_body_len, CHUNK, LINGER_BYTES, LINGER_TIME};
 pub use store::{hex, is_sha256_hex, Entry};
 

@@ -214,18 +214,26 @@ fn put(store: &Arc<Store>, r: &mut Reader, h: &Header) -> io::Result<Outcome> {
             return Ok(Outcome::Refused(refusal));
         }
     };
-    let mut buf = vec![0u8; CHUNK];
+    let mut buf = vec![0u8; CHUNK.min(r.body().remaining() as usize).max(1)];
     let mut write_error = None;
     loop {
-        // A read error (reset, timeout) drops `upload`: its temp file goes, the old file stays.
-        let n = r.body().read(&mut buf)?;
+        let (n, cut) = read_full(&mut r.body(), &mut buf);
+        if n > 0 && write_error.is_none() {
+            match upload.write_chunk(buf, n) {
+                Ok(next) => buf = next,
+                Err(e) => {
+                    write_error = Some(e);
+                    buf = vec![0u8; CHUNK];
+                }
+            }
+        }
+        if let Some(e) = cut {
+            // Reset, timeout, close: dropping `upload` removes its temp file (the old file
+            // stays) or, for a resumable upload, keeps every byte that arrived.
+            return Err(e);
+        }
         if n == 0 {
             break;
-        }
-        if write_error.is_none() {
-            if let Err(e) = upload.write(&buf[..n]) {
-                write_error = Some(e);
-            }
         }
     }
     if let Some(e) = write_error {
@@ -242,6 +250,20 @@ fn put(store: &Arc<Store>, r: &mut Reader, h: &Header) -> io::Result<Outcome> {
         ),
         Err(e) => Outcome::Refused(upload_refusal(&e)),
     })
+}
+
+/// Reads until `buf` is full or the reader ends; returns the bytes read and, if reading
+/// failed part-way, the error (the bytes before it are still good).
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(got) => n += got,
+            Err(e) => return (n, Some(e)),
+        }
+    }
+    (n, None)
 }
 
 fn upload_refusal(e: &UploadError) -> Refusal {

@@ -19,6 +19,8 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
+use super::HashPipeline;
+
 const UPLOAD_PREFIX: &str = ".mayfly-upload.";
 const PARTIAL_DIR: &str = ".mayfly-partial";
 
@@ -222,7 +224,7 @@ impl Store {
                 name: name.to_owned(),
                 path,
                 file,
-                hasher: Sha256::new(),
+                hashing: Some(HashPipeline::new(Sha256::new())),
                 resumable,
                 holds_partial: false,
                 done: false,
@@ -270,7 +272,7 @@ impl Store {
             name: name.to_owned(),
             path,
             file,
-            hasher,
+            hashing: Some(HashPipeline::new(hasher)),
             resumable,
             holds_partial: true,
             done: false,
@@ -313,22 +315,28 @@ pub(crate) enum UploadError {
 
 /// An upload in progress. Dropped without [`finish`](Upload::finish) (connection lost, write
 /// error, the greenlet killed), it removes its temporary file, or keeps a resumable partial.
+///
+/// Hashing is pipelined ([`super::HashPipeline`]): the previous chunk is hashed on the thread
+/// pool while this one is received and written.
 pub(crate) struct Upload {
     store: Arc<Store>,
     name: String,
     path: PathBuf,
     file: File,
-    hasher: Sha256,
+    hashing: Option<HashPipeline>,
     resumable: bool,
     holds_partial: bool,
     done: bool,
 }
 
 impl Upload {
-    /// Appends body bytes.
-    pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        self.hasher.update(data);
-        self.file.write_all(data)
+    /// Writes `buf[..n]` and hashes it; returns a buffer to receive the next chunk into.
+    pub fn write_chunk(&mut self, buf: Vec<u8>, n: usize) -> io::Result<Vec<u8>> {
+        self.file.write_all(&buf[..n])?;
+        self.hashing
+            .as_mut()
+            .expect("upload not finished")
+            .feed(buf, n)
     }
 
     /// Drops a resumable partial too: used when what was received is known to be bad.
@@ -338,7 +346,9 @@ impl Upload {
 
     /// Verifies against `expected` (if given) and renames the file into place.
     pub fn finish(mut self, expected: Option<&str>) -> Result<(String, u64), UploadError> {
-        let got = hex(&std::mem::take(&mut self.hasher).finalize());
+        let pipeline = self.hashing.take().expect("upload not finished");
+        let hasher = pipeline.finish().map_err(UploadError::Io)?;
+        let got = hex(&hasher.finalize());
         if let Some(want) = expected {
             if !want.eq_ignore_ascii_case(&got) {
                 self.resumable = false;

@@ -1,0 +1,233 @@
+//! `mayfly file-bench`: the file server's throughput, measured end to end. Starts
+//! `mayfly serve file` as its own process on a scratch directory, then
+//! 1. moves one big file (1 GiB by default) up and down `rounds` times after one warm-up
+//!    round, timing each transfer (sha256 checked on both ends every time), and
+//! 2. moves many small files from many greenlets on one client thread, all at once.
+//!
+//! It reports MB/s per round and their median, files per second, and the server's peak RSS.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{anyhow, Context, Result};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::child::ServerProcess;
+use crate::file::{FileClient, PutOptions, PutRequest};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct FileBenchOptions {
+    /// The `mayfly` binary (for `serve file`).
+    pub exe: PathBuf,
+    /// Scratch directory (the server's root and the local files go under it; removed after).
+    pub dir: PathBuf,
+    /// Size of the big file.
+    pub size: u64,
+    /// Timed rounds of the big file, each way.
+    pub rounds: usize,
+    /// Number of small files.
+    pub small_files: usize,
+    /// Largest small file (sizes are spread from 1 byte up to it).
+    pub small_max: usize,
+    /// Greenlets moving the small files at once.
+    pub greenlets: usize,
+}
+
+/// The results.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileBenchReport {
+    /// Big file size, bytes.
+    pub size: u64,
+    /// MB/s (10^6 bytes) of each timed upload.
+    pub put_mb_s: Vec<f64>,
+    /// MB/s of each timed download.
+    pub get_mb_s: Vec<f64>,
+    /// Median of `put_mb_s`.
+    pub put_median_mb_s: f64,
+    /// Median of `get_mb_s`.
+    pub get_median_mb_s: f64,
+    /// Small files moved each way.
+    pub small_files: usize,
+    /// Greenlets moving them.
+    pub greenlets: usize,
+    /// Small-file bytes each way.
+    pub small_bytes: u64,
+    /// Uploads of all small files, per second.
+    pub small_put_files_s: f64,
+    /// Downloads of all small files, per second.
+    pub small_get_files_s: f64,
+    /// Server peak resident memory over the whole run, KiB.
+    pub server_peak_rss_kib: u64,
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
+}
+
+/// Deterministic filler: xorshift, so runs move the same bytes.
+fn fill(seed: u64, out: &mut [u8]) {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for chunk in out.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+}
+
+/// Runs the benchmark.
+pub fn run(o: &FileBenchOptions, log: &mut dyn FnMut(&str)) -> Result<FileBenchReport> {
+    let root = o.dir.join("root");
+    let local = o.dir.join("local");
+    fs::create_dir_all(&root)?;
+    fs::create_dir_all(&local)?;
+    let mut cmd = Command::new(&o.exe);
+    cmd.args(["serve", "file", "--addr", "127.0.0.1:0", "--root"])
+        .arg(&root)
+        .stderr(Stdio::inherit());
+    let server = ServerProcess::spawn(cmd)?;
+    let result = measure(o, &server, &local, log);
+    let peak = crate::procfs::sample(server.pid()).map_or(0, |s| s.peak_rss_kib);
+    server.stop()?;
+    let _ = fs::remove_dir_all(&root);
+    let _ = fs::remove_dir_all(&local);
+    let mut r = result?;
+    r.server_peak_rss_kib = peak;
+    Ok(r)
+}
+
+fn measure(
+    o: &FileBenchOptions,
+    server: &ServerProcess,
+    local: &std::path::Path,
+    log: &mut dyn FnMut(&str),
+) -> Result<FileBenchReport> {
+    let big = local.join("big.bin");
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(fs::File::create(&big)?);
+        let mut buf = vec![0u8; 1 << 20];
+        let mut left = o.size;
+        let mut seed = 1;
+        while left > 0 {
+            let n = left.min(buf.len() as u64) as usize;
+            fill(seed, &mut buf[..n]);
+            f.write_all(&buf[..n])?;
+            left -= n as u64;
+            seed += 1;
+        }
+        f.flush()?;
+    }
+    let mut c = FileClient::connect(server.addr.as_str())?;
+    let back = local.join("back.bin");
+    let (mut puts, mut gets) = (Vec::new(), Vec::new());
+    for round in 0..=o.rounds {
+        let up = c.put_file(&big, "big.bin", &PutOptions::default(), &mut |_| {})?;
+        let down = c.get_file("big.bin", &back, false, &mut |_| {})?;
+        let (p, g) = (
+            o.size as f64 / up.seconds / 1e6,
+            o.size as f64 / down.seconds / 1e6,
+        );
+        if round == 0 {
+            log(&format!("warm-up: put {p:.0} MB/s, get {g:.0} MB/s"));
+        } else {
+            log(&format!("round {round}: put {p:.0} MB/s, get {g:.0} MB/s"));
+            puts.push(p);
+            gets.push(g);
+        }
+    }
+    let _ = fs::remove_file(&back);
+    let (small_bytes, put_s, get_s) = small_files(o, &server.addr)?;
+    let n = o.small_files as f64;
+    log(&format!(
+        "{} small files from {} greenlets: put {:.0} files/s, get {:.0} files/s",
+        o.small_files,
+        o.greenlets,
+        n / put_s,
+        n / get_s
+    ));
+    Ok(FileBenchReport {
+        size: o.size,
+        put_median_mb_s: median(&puts),
+        get_median_mb_s: median(&gets),
+        put_mb_s: puts,
+        get_mb_s: gets,
+        small_files: o.small_files,
+        greenlets: o.greenlets,
+        small_bytes,
+        small_put_files_s: n / put_s,
+        small_get_files_s: n / get_s,
+        server_peak_rss_kib: 0,
+    })
+}
+
+/// All small files up from `greenlets` greenlets at once, then all down; every hash checked.
+/// Returns (bytes each way, upload seconds, download seconds).
+fn small_files(o: &FileBenchOptions, addr: &str) -> Result<(u64, f64, f64)> {
+    let files: Vec<(String, Vec<u8>)> = (0..o.small_files)
+        .map(|i| {
+            let len = 1 + (i * 7919) % o.small_max.max(1);
+            let mut data = vec![0u8; len];
+            fill(1000 + i as u64, &mut data);
+            (format!("small-{i:05}.bin"), data)
+        })
+        .collect();
+    let bytes = files.iter().map(|f| f.1.len() as u64).sum();
+    let files = std::sync::Arc::new(files);
+    let addr: std::net::SocketAddr = addr.parse()?;
+    let greenlets = o.greenlets.max(1);
+    let phase = |upload: bool| -> Result<f64> {
+        let files = files.clone();
+        mayfly::run(move || -> Result<f64> {
+            let started = Instant::now();
+            let workers: Vec<_> = (0..greenlets)
+                .map(|g| {
+                    let files = files.clone();
+                    mayfly::spawn(move || -> Result<()> {
+                        let conn = mayfly::net::TcpStream::connect(addr)?;
+                        conn.set_nodelay(true)?;
+                        let mut c = FileClient::new(conn);
+                        for (name, data) in files.iter().skip(g).step_by(greenlets) {
+                            let want = mayfly_servers::file::hex(&Sha256::digest(data));
+                            if upload {
+                                let req = PutRequest {
+                                    sha256: Some(want.clone()),
+                                    ..PutRequest::new(name, data.len() as u64)
+                                };
+                                c.put_stream(&req, &mut &data[..], &mut |_| {})?;
+                            } else {
+                                let mut got = Vec::with_capacity(data.len());
+                                let mut h = Sha256::new();
+                                let reply = c.get_stream(name, 0, &mut got, &mut h, &mut |_| {})?;
+                                let sha = mayfly_servers::file::hex(&h.finalize());
+                                if sha != want || reply.str("sha256")? != want {
+                                    return Err(anyhow!("{name}: sha256 mismatch"));
+                                }
+                            }
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            for w in workers {
+                w.into_result()
+                    .map_err(|e| anyhow!("greenlet failed: {e}"))?
+                    .context("small-file transfer")?;
+            }
+            Ok(started.elapsed().as_secs_f64())
+        })
+    };
+    let put_s = phase(true)?;
+    let get_s = phase(false)?;
+    Ok((bytes, put_s, get_s))
+}

@@ -1,0 +1,82 @@
+//! sha256 off the worker: [`HashPipeline`] hashes chunk N on the thread pool while the caller
+//! receives and writes chunk N+1, so a transfer costs max(hash, I/O) per chunk, not the sum.
+
+use std::io;
+use std::sync::Arc;
+
+use mayfly::event::AsyncResult;
+use sha2::{Digest, Sha256};
+
+/// Chunks at least this long are hashed on the thread pool; shorter ones in place, where a
+/// hop to another thread would cost more than the hash.
+pub const PIPELINE_MIN: usize = 64 * 1024;
+
+type Hashed = (Sha256, Vec<u8>);
+
+/// A running sha256 fed with owned buffers, one chunk in flight at a time.
+///
+/// The hash state is only ever in one place (here, or inside the one pending job), so the
+/// chunks are hashed in the order they were fed. Works from a greenlet (the wait parks only
+/// that greenlet) and from a plain thread.
+///
+/// ```
+/// use mayfly_servers::file::HashPipeline;
+/// use sha2::{Digest, Sha256};
+///
+/// let data = vec![7u8; 300_000];
+/// let mut p = HashPipeline::new(Sha256::new());
+/// let mut buf = vec![0u8; 100_000];
+/// for chunk in data.chunks(100_000) {
+///     buf[..chunk.len()].copy_from_slice(chunk);
+///     buf = p.feed(buf, chunk.len()).unwrap(); // a free buffer for the next chunk
+/// }
+/// assert_eq!(p.finish().unwrap().finalize(), Sha256::digest(&data));
+/// ```
+pub struct HashPipeline {
+    idle: Option<Sha256>,
+    pending: Option<Arc<AsyncResult<Hashed>>>,
+}
+
+impl HashPipeline {
+    /// Continues from `hasher` (a fresh one, or one that already saw a prefix).
+    pub fn new(hasher: Sha256) -> Self {
+        HashPipeline {
+            idle: Some(hasher),
+            pending: None,
+        }
+    }
+
+    /// Hashes `buf[..n]` after everything fed before; returns a buffer of the same length to
+    /// fill next (this one if it was hashed in place, else the previous chunk's).
+    pub fn feed(&mut self, buf: Vec<u8>, n: usize) -> io::Result<Vec<u8>> {
+        let (mut hasher, spare) = self.settle()?;
+        if n < PIPELINE_MIN {
+            hasher.update(&buf[..n]);
+            self.idle = Some(hasher);
+            return Ok(buf);
+        }
+        let spare = spare.unwrap_or_else(|| vec![0u8; buf.len()]);
+        self.pending = Some(mayfly::threadpool::spawn(move || {
+            hasher.update(&buf[..n]);
+            (hasher, buf)
+        }));
+        Ok(spare)
+    }
+
+    /// Waits for the last chunk and returns the hash state.
+    pub fn finish(mut self) -> io::Result<Sha256> {
+        Ok(self.settle()?.0)
+    }
+
+    fn settle(&mut self) -> io::Result<(Sha256, Option<Vec<u8>>)> {
+        match self.pending.take() {
+            Some(job) => {
+                let (h, buf) = job
+                    .take(None)
+                    .map_err(|e| io::Error::other(format!("hashing: {e}")))?;
+                Ok((h, Some(buf)))
+            }
+            None => Ok((self.idle.take().expect("hash state present"), None)),
+        }
+    }
+}
