@@ -46,6 +46,61 @@ enum Cmd {
     File(FileArgs),
     /// Measure the file server: one big file up and down, then many small files at once.
     FileBench(FileBenchArgs),
+    /// Run a shell command on a `mayfly serve cmd` server.
+    Cmd(CmdArgs),
+}
+
+#[derive(clap::Args)]
+struct CmdArgs {
+    /// The command server.
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    addr: String,
+    /// File holding the shared secret (default: the MAYFLY_CMD_SECRET variable).
+    #[arg(long)]
+    secret_file: Option<PathBuf>,
+    /// The command (run by the server's /bin/sh -c).
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct ServeCmdArgs {
+    /// Address to listen on; loopback only unless --allow-remote.
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    addr: String,
+    /// File holding the shared secret, at least 16 bytes (default: the MAYFLY_CMD_SECRET variable).
+    #[arg(long)]
+    secret_file: Option<PathBuf>,
+    /// Listen on a non-loopback address (anyone who has the secret can run commands).
+    #[arg(long)]
+    allow_remote: bool,
+    /// Kill a command (and everything it started) after this long.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Kill a command once it has printed this much (K, M suffixes).
+    #[arg(long, default_value = "1M", value_parser = parse_size)]
+    max_output: u64,
+    /// Stop accepting while this many connections are open.
+    #[arg(long)]
+    max_connections: Option<u64>,
+    /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    grace: Duration,
+}
+
+/// The shared secret from `--secret-file` or MAYFLY_CMD_SECRET.
+fn cmd_secret(file: Option<&std::path::Path>) -> Result<Vec<u8>> {
+    use mayfly_servers::cmd::auth;
+    match file {
+        Some(p) => Ok(auth::read_secret(p)?),
+        None => {
+            let s = std::env::var("MAYFLY_CMD_SECRET").map_err(|_| {
+                anyhow!("no secret: pass --secret-file FILE or set MAYFLY_CMD_SECRET")
+            })?;
+            auth::check_secret(s.as_bytes())?;
+            Ok(s.into_bytes())
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -80,6 +135,8 @@ enum Serve {
     Echo(EchoArgs),
     /// The framed-protocol file server (the course's FTP homework).
     File(ServeFileArgs),
+    /// The course's remote-command server, behind an HMAC challenge.
+    Cmd(ServeCmdArgs),
 }
 
 #[derive(clap::Args)]
@@ -304,6 +361,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => serve_file(a),
         Cmd::File(a) => run_file(a),
         Cmd::FileBench(a) => run_file_bench(a),
+        Cmd::Serve {
+            server: Serve::Cmd(a),
+        } => serve_cmd(a),
+        Cmd::Cmd(a) => run_cmd(a),
         Cmd::Stress(a) => run_stress(a),
         Cmd::Compare(a) => run_compare(a),
     }
@@ -372,6 +433,41 @@ fn serve_file(a: ServeFileArgs) -> Result<ExitCode> {
         .with_context(|| format!("serving {} on {}", a.root.display(), a.addr))?;
     serve_until_signal(&mut signals, server.local_addr(), a.grace, |g| {
         server.stop(g)
+    })
+}
+
+fn serve_cmd(a: ServeCmdArgs) -> Result<ExitCode> {
+    use mayfly_servers::cmd;
+    let mut signals = stop_signals()?;
+    let mut opts = cmd::Options::new(a.addr.clone(), cmd_secret(a.secret_file.as_deref())?);
+    opts.allow_remote = a.allow_remote;
+    opts.timeout = a.timeout;
+    opts.max_output = a.max_output as usize;
+    opts.max_connections = a.max_connections;
+    let server = cmd::start(&opts).with_context(|| format!("serving commands on {}", a.addr))?;
+    serve_until_signal(&mut signals, server.local_addr(), a.grace, |g| {
+        server.stop(g)
+    })
+}
+
+/// Prints the remote output; exits with the remote exit code (124 on the server's timeout,
+/// like `timeout(1)`; 125 if it was killed otherwise).
+fn run_cmd(a: CmdArgs) -> Result<ExitCode> {
+    use std::io::Write;
+    let secret = cmd_secret(a.secret_file.as_deref())?;
+    let mut c = mayfly_clients::cmd::CmdClient::connect(&a.addr, &secret)?;
+    let out = c.run(&a.command.join(" "))?;
+    std::io::stdout().write_all(&out.output)?;
+    if out.truncated {
+        eprintln!("mayfly: output cut at the server's cap; the command was killed");
+    }
+    if out.timed_out {
+        eprintln!("mayfly: the command ran past the server's time limit and was killed");
+        return Ok(ExitCode::from(124));
+    }
+    Ok(match out.exit_code {
+        Some(c) => ExitCode::from(c.clamp(0, 255) as u8),
+        None => ExitCode::from(125),
     })
 }
 

@@ -5,12 +5,14 @@
 //! - [`compare`]: runs each echo-server build as its own process under the same load and
 //!   reports throughput, latency, CPU per request, memory and threads side by side.
 //! - [`file`]: the file server's client (put, get, list, stat, resume, sha256 check).
+//! - [`cmd`]: the remote-command client (HMAC challenge, then commands).
 //! - [`file_bench`]: the file server's throughput, big files and many small ones.
 
 #![warn(missing_docs)]
 
 pub mod chart;
 pub mod child;
+pub mod cmd;
 pub mod compare;
 pub mod file;
 pub mod file_bench;

@@ -6,9 +6,12 @@
 //!   thread per connection) and [`echo::Mode::Epoll`] (a hand-written mio event loop).
 //! - [`file`]: the course's FTP homework over the framed protocol: put, get, list, stat,
 //!   atomic uploads, resume, integrity hashes.
+//! - [`cmd`]: the course's remote-command server behind an HMAC challenge, with a time
+//!   limit and an output cap per command.
 
 #![warn(missing_docs)]
 
+pub mod cmd;
 pub mod echo;
 pub mod file;
 pub mod limits;
