@@ -47,7 +47,7 @@ pub fn verify(secret: &[u8], challenge: &[u8], answer_hex: &str) -> bool {
 
 /// Hex to bytes; `None` if it is not even-length hex.
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
