@@ -28,11 +28,11 @@ use mayfly_servers::file;
 )]
 struct Cli {
     #[command(subcommand)]
-    cmd: Cmd,
+    cmd: Commands,
 }
 
 #[derive(Subcommand)]
-enum Cmd {
+enum Commands {
     /// Run a demo server until SIGINT/SIGTERM.
     Serve {
         #[command(subcommand)]
@@ -353,20 +353,20 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
-        Cmd::Serve {
+        Commands::Serve {
             server: Serve::Echo(a),
         } => serve_echo(a),
-        Cmd::Serve {
+        Commands::Serve {
             server: Serve::File(a),
         } => serve_file(a),
-        Cmd::File(a) => run_file(a),
-        Cmd::FileBench(a) => run_file_bench(a),
-        Cmd::Serve {
+        Commands::File(a) => run_file(a),
+        Commands::FileBench(a) => run_file_bench(a),
+        Commands::Serve {
             server: Serve::Cmd(a),
         } => serve_cmd(a),
-        Cmd::Cmd(a) => run_cmd(a),
-        Cmd::Stress(a) => run_stress(a),
-        Cmd::Compare(a) => run_compare(a),
+        Commands::Cmd(a) => run_cmd(a),
+        Commands::Stress(a) => run_stress(a),
+        Commands::Compare(a) => run_compare(a),
     }
 }
 
