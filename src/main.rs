@@ -235,9 +235,25 @@ struct EchoArgs {
     /// Stop accepting while this many connections are open.
     #[arg(long)]
     max_connections: Option<u64>,
+    /// Close a connection that sends nothing for this long (idle or slowloris); 0: never.
+    /// Echo has no message boundary, so this is also the idle timeout.
+    #[arg(long, visible_alias = "idle-timeout", default_value = "300s", value_parser = parse_duration)]
+    read_timeout: Duration,
+    /// Close a connection whose replies cannot be sent for this long (it does not read); 0: never.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    write_timeout: Duration,
+    /// epoll build: reply bytes held for a client that does not read before reading from it
+    /// pauses (K, M suffixes).
+    #[arg(long, default_value = "256K", value_parser = parse_size)]
+    max_pending: u64,
     /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     grace: Duration,
+}
+
+/// A zero duration on the command line means "no limit".
+fn limit(d: Duration) -> Option<Duration> {
+    (!d.is_zero()).then_some(d)
 }
 
 #[derive(clap::Args)]
@@ -408,6 +424,9 @@ fn serve_echo(a: EchoArgs) -> Result<ExitCode> {
     let mut opts = echo::Options::new(a.addr.clone());
     opts.backlog = a.backlog;
     opts.max_connections = a.max_connections;
+    opts.read_timeout = limit(a.read_timeout);
+    opts.write_timeout = limit(a.write_timeout);
+    opts.max_pending = a.max_pending as usize;
     let server = echo::start(a.mode, &opts).with_context(|| format!("binding {}", a.addr))?;
     serve_until_signal(&mut signals, server.local_addr(), a.grace, |g| {
         server.shutdown(g)

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::net::{TcpListener, TcpStream};
+use crate::net::{ByteCounters, TcpListener, TcpStream};
 use crate::wait::WaitList;
 use crate::{Builder, Greenlet};
 
@@ -20,28 +20,64 @@ pub const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
 pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// Counters a server keeps; read a consistent-enough copy with [`ServerStats::snapshot`].
-#[derive(Debug, Default)]
+///
+/// [`StreamServer`] keeps them itself. Other servers (the threads and epoll echo builds)
+/// record into one with [`conn_opened`](ServerStats::conn_opened),
+/// [`conn_closed`](ServerStats::conn_closed) and friends, so every build reports the same.
+///
+/// ```
+/// use mayfly::server::ServerStats;
+/// let stats = ServerStats::new();
+/// stats.conn_opened();
+/// stats.bytes().add_read(5);
+/// stats.conn_closed(&Err(std::io::ErrorKind::TimedOut.into()));
+/// let s = stats.snapshot();
+/// assert_eq!((s.accepted, s.active, s.closed, s.timeouts, s.bytes_in), (1, 0, 1, 1, 5));
+/// ```
+#[derive(Debug)]
 pub struct ServerStats {
+    started: Instant,
     accepted: AtomicU64,
     active: AtomicU64,
     closed: AtomicU64,
-    handler_errors: AtomicU64,
+    requests: AtomicU64,
+    timeouts: AtomicU64,
+    resets: AtomicU64,
+    protocol_errors: AtomicU64,
+    other_errors: AtomicU64,
     panics: AtomicU64,
     accept_errors: AtomicU64,
     spawn_errors: AtomicU64,
     killed: AtomicU64,
+    bytes: Arc<ByteCounters>,
 }
 
 /// A copy of a server's counters at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
+    /// Milliseconds since the counters started.
+    pub uptime_ms: u64,
     /// Connections accepted.
     pub accepted: u64,
     /// Connections being handled now.
     pub active: u64,
     /// Connections finished (any way).
     pub closed: u64,
-    /// Handlers that returned an error.
+    /// Requests served (for the echo server: replies sent).
+    pub requests: u64,
+    /// Bytes read from clients.
+    pub bytes_in: u64,
+    /// Bytes written to clients.
+    pub bytes_out: u64,
+    /// Connections ended by a read or write timeout (idle, slow or not-reading clients).
+    pub timeouts: u64,
+    /// Connections the peer reset or broke (ECONNRESET, EPIPE, ECONNABORTED).
+    pub resets: u64,
+    /// Connections ended by bad input (`InvalidData`, a peer closing mid-message).
+    pub protocol_errors: u64,
+    /// Connections ended by any other error.
+    pub other_errors: u64,
+    /// Handlers that returned an error: the four kinds above together.
     pub handler_errors: u64,
     /// Handlers that panicked.
     pub panics: u64,
@@ -53,20 +89,150 @@ pub struct StatsSnapshot {
     pub killed: u64,
 }
 
+/// How a connection ended, by the error that ended it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// A read or write timed out.
+    Timeout,
+    /// The peer reset or broke the connection.
+    Reset,
+    /// Bad input.
+    Protocol,
+    /// Anything else.
+    Other,
+}
+
+impl ErrorClass {
+    /// Classifies an I/O error.
+    ///
+    /// ```
+    /// use mayfly::server::ErrorClass;
+    /// use std::io::ErrorKind;
+    /// assert_eq!(ErrorClass::of(&ErrorKind::ConnectionReset.into()), ErrorClass::Reset);
+    /// assert_eq!(ErrorClass::of(&ErrorKind::WouldBlock.into()), ErrorClass::Timeout);
+    /// ```
+    pub fn of(e: &io::Error) -> ErrorClass {
+        use io::ErrorKind::*;
+        match e.kind() {
+            TimedOut | WouldBlock => ErrorClass::Timeout,
+            ConnectionReset | ConnectionAborted | BrokenPipe | NotConnected => ErrorClass::Reset,
+            InvalidData | InvalidInput | UnexpectedEof => ErrorClass::Protocol,
+            _ => ErrorClass::Other,
+        }
+    }
+}
+
+impl Default for ServerStats {
+    fn default() -> Self {
+        ServerStats::new()
+    }
+}
+
 impl ServerStats {
+    /// Zeroed counters; uptime starts now.
+    pub fn new() -> Self {
+        let z = || AtomicU64::new(0);
+        ServerStats {
+            started: Instant::now(),
+            accepted: z(),
+            active: z(),
+            closed: z(),
+            requests: z(),
+            timeouts: z(),
+            resets: z(),
+            protocol_errors: z(),
+            other_errors: z(),
+            panics: z(),
+            accept_errors: z(),
+            spawn_errors: z(),
+            killed: z(),
+            bytes: Arc::new(ByteCounters::default()),
+        }
+    }
+
     /// The counters now.
     pub fn snapshot(&self) -> StatsSnapshot {
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (timeouts, resets, protocol_errors, other_errors) = (
+            l(&self.timeouts),
+            l(&self.resets),
+            l(&self.protocol_errors),
+            l(&self.other_errors),
+        );
         StatsSnapshot {
+            uptime_ms: self.started.elapsed().as_millis() as u64,
             accepted: l(&self.accepted),
             active: l(&self.active),
             closed: l(&self.closed),
-            handler_errors: l(&self.handler_errors),
+            requests: l(&self.requests),
+            bytes_in: self.bytes.read(),
+            bytes_out: self.bytes.written(),
+            timeouts,
+            resets,
+            protocol_errors,
+            other_errors,
+            handler_errors: timeouts + resets + protocol_errors + other_errors,
             panics: l(&self.panics),
             accept_errors: l(&self.accept_errors),
             spawn_errors: l(&self.spawn_errors),
             killed: l(&self.killed),
         }
+    }
+
+    /// The byte counters (attach them to a stream with `count_bytes`, or add to them).
+    pub fn bytes(&self) -> Arc<ByteCounters> {
+        self.bytes.clone()
+    }
+
+    /// A connection was accepted and is being served.
+    pub fn conn_opened(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        self.active.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A connection ended, with its handler's result.
+    pub fn conn_closed(&self, outcome: &io::Result<()>) {
+        if let Err(e) = outcome {
+            self.error(ErrorClass::of(e));
+        }
+        self.active.fetch_sub(1, Ordering::AcqRel);
+        self.closed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one error of `class`.
+    pub fn error(&self, class: ErrorClass) {
+        let c = match class {
+            ErrorClass::Timeout => &self.timeouts,
+            ErrorClass::Reset => &self.resets,
+            ErrorClass::Protocol => &self.protocol_errors,
+            ErrorClass::Other => &self.other_errors,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts `n` requests served.
+    pub fn requests(&self, n: u64) {
+        self.requests.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A handler panicked.
+    pub fn panicked(&self) {
+        self.panics.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An `accept` failed.
+    pub fn accept_error(&self) {
+        self.accept_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections killed after the grace period.
+    pub fn killed(&self, n: u64) {
+        self.killed.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Connections open now.
+    pub fn active(&self) -> u64 {
+        self.active.load(Ordering::Acquire)
     }
 }
 
@@ -100,6 +266,9 @@ pub struct StreamServer {
     handler: Arc<Handler>,
     max_connections: Option<u64>,
     pool: Option<crate::pool::Pool>,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    stats: Option<Arc<ServerStats>>,
 }
 
 impl StreamServer {
@@ -113,7 +282,41 @@ impl StreamServer {
             handler: Arc::new(handler),
             max_connections: None,
             pool: None,
+            read_timeout: None,
+            write_timeout: None,
+            stats: None,
         }
+    }
+
+    /// Every read on a connection gives up after `t` (`TimedOut`, ending the handler unless
+    /// it handles that): an idle client, or one that trickles bytes slower than one per `t`
+    /// (slowloris), is cut off. `None` (default): wait forever.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mayfly::server::StreamServer;
+    /// let server = StreamServer::bind("127.0.0.1:0", |_c, _p| Ok(())).unwrap()
+    ///     .read_timeout(Some(Duration::from_secs(30)))
+    ///     .write_timeout(Some(Duration::from_secs(10)));
+    /// ```
+    pub fn read_timeout(mut self, t: Option<Duration>) -> Self {
+        self.read_timeout = t;
+        self
+    }
+
+    /// Every write on a connection gives up after `t`: a client that sends but never reads
+    /// fills its window and our socket buffer, then is cut off, instead of holding the
+    /// greenlet and its memory forever. `None` (default): wait forever.
+    pub fn write_timeout(mut self, t: Option<Duration>) -> Self {
+        self.write_timeout = t;
+        self
+    }
+
+    /// Records into `stats` instead of fresh counters (to share them with a stats page
+    /// started before the server).
+    pub fn stats(mut self, stats: Arc<ServerStats>) -> Self {
+        self.stats = Some(stats);
+        self
     }
 
     /// Binds `addr` (see [`crate::net::Bind`]) and makes a server.
@@ -154,7 +357,9 @@ impl StreamServer {
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         let shared = Arc::new(Shared {
-            stats: Arc::new(ServerStats::default()),
+            stats: self.stats.unwrap_or_default(),
+            read_timeout: self.read_timeout,
+            write_timeout: self.write_timeout,
             conns: Mutex::new(HashMap::new()),
             slot_free: WaitList::new(),
             stopping: AtomicBool::new(false),
@@ -182,6 +387,8 @@ impl StreamServer {
 
 struct Shared {
     stats: Arc<ServerStats>,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
     conns: Mutex<HashMap<u64, Greenlet<()>>>,
     slot_free: WaitList,
     stopping: AtomicBool,
@@ -239,10 +446,7 @@ impl RunningServer {
                 killed += 1;
             }
         }
-        self.shared
-            .stats
-            .killed
-            .fetch_add(killed, Ordering::Relaxed);
+        self.shared.stats.killed(killed);
         killed
     }
 
@@ -265,13 +469,16 @@ fn accept_loop(listener: TcpListener, handler: Arc<Handler>, shared: Arc<Shared>
         if let Some(pool) = &shared.pool {
             pool.wait_available(None);
         }
-        let (stream, peer) = match listener.accept() {
+        let (mut stream, peer) = match listener.accept() {
             Ok(c) => c,
             Err(e) => {
                 if shared.stopping.load(Ordering::Acquire) {
                     return;
                 }
-                shared.stats.accept_errors.fetch_add(1, Ordering::Relaxed);
+                shared.stats.accept_error();
+                if accept_error_is_transient(&e) {
+                    continue; // one connection went away before we took it: take the next
+                }
                 if !in_episode {
                     eprintln!(
                         "mayfly: accept on {:?} failed: {e}; backing off (10 ms doubling to 1 s)",
@@ -289,8 +496,10 @@ fn accept_loop(listener: TcpListener, handler: Arc<Handler>, shared: Arc<Shared>
         }
         in_episode = false;
         backoff = ACCEPT_BACKOFF_MIN;
-        shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
-        shared.stats.active.fetch_add(1, Ordering::AcqRel);
+        shared.stats.conn_opened();
+        stream.set_read_timeout(shared.read_timeout);
+        stream.set_write_timeout(shared.write_timeout);
+        stream.count_bytes(shared.stats.bytes());
         let h = handler.clone();
         let sh = shared.clone();
         let builder = Builder::new().name(format!("conn-{peer}"));
@@ -320,6 +529,22 @@ fn accept_loop(listener: TcpListener, handler: Arc<Handler>, shared: Arc<Shared>
     }
 }
 
+/// True for accept errors that concern one connection, not the server (ECONNABORTED, EINTR,
+/// EPROTO, EPERM, EAGAIN): retry at once, no back-off. EMFILE, ENFILE, ENOBUFS and ENOMEM
+/// are not: they back off.
+///
+/// ```
+/// use std::io::Error;
+/// assert!(mayfly::server::accept_error_is_transient(&Error::from_raw_os_error(libc::ECONNABORTED)));
+/// assert!(!mayfly::server::accept_error_is_transient(&Error::from_raw_os_error(libc::EMFILE)));
+/// ```
+pub fn accept_error_is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ECONNABORTED) | Some(libc::EINTR) | Some(libc::EPROTO) | Some(libc::EPERM)
+    ) || e.kind() == io::ErrorKind::WouldBlock
+}
+
 fn serve_conn(stream: TcpStream, peer: SocketAddr, handler: Arc<Handler>, shared: Arc<Shared>) {
     struct Done<'a>(&'a Shared);
     impl Drop for Done<'_> {
@@ -331,14 +556,12 @@ fn serve_conn(stream: TcpStream, peer: SocketAddr, handler: Arc<Handler>, shared
     let _done = Done(&shared);
     match panic::catch_unwind(AssertUnwindSafe(|| handler(stream, peer))) {
         Ok(Ok(())) => {}
-        Ok(Err(_)) => {
-            shared.stats.handler_errors.fetch_add(1, Ordering::Relaxed);
-        }
+        Ok(Err(e)) => shared.stats.error(ErrorClass::of(&e)),
         Err(p) => {
             if p.downcast_ref::<generator::Error>().is_some() {
                 panic::resume_unwind(p); // killed: let the greenlet die as killed
             }
-            shared.stats.panics.fetch_add(1, Ordering::Relaxed);
+            shared.stats.panicked();
         }
     }
 }
@@ -351,7 +574,6 @@ fn finish_conn(shared: &Shared, id: Option<u64>) {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
     }
-    shared.stats.active.fetch_sub(1, Ordering::AcqRel);
-    shared.stats.closed.fetch_add(1, Ordering::Relaxed);
+    shared.stats.conn_closed(&Ok(()));
     shared.slot_free.wake_all();
 }

@@ -38,6 +38,75 @@ pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};
 
+/// Byte totals that many sockets add to: a server's bytes in and out.
+///
+/// ```
+/// use std::sync::Arc;
+/// use mayfly::net::ByteCounters;
+/// let c = Arc::new(ByteCounters::default());
+/// c.add_read(3);
+/// assert_eq!((c.read(), c.written()), (3, 0));
+/// ```
+#[derive(Debug, Default)]
+pub struct ByteCounters {
+    read: AtomicU64,
+    written: AtomicU64,
+}
+
+impl ByteCounters {
+    /// Bytes read so far.
+    pub fn read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+    /// Counts `n` bytes read.
+    pub fn add_read(&self, n: u64) {
+        self.read.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Counts `n` bytes written.
+    pub fn add_written(&self, n: u64) {
+        self.written.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// What a coroutine stream keeps besides its may socket: per-direction timeouts, the
+/// timeouts last applied to the fd, and the counters its bytes go to.
+#[derive(Debug)]
+pub(crate) struct StreamState {
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    applied_read: AppliedTimeout,
+    applied_write: AppliedTimeout,
+    counters: Option<std::sync::Arc<ByteCounters>>,
+}
+
+impl StreamState {
+    pub(crate) fn new() -> Self {
+        StreamState {
+            read_timeout: None,
+            write_timeout: None,
+            applied_read: AppliedTimeout::new(),
+            applied_write: AppliedTimeout::new(),
+            counters: None,
+        }
+    }
+
+    /// The same settings for another handle on the same socket (a fresh applied cache: the
+    /// new fd has no timeouts set yet).
+    pub(crate) fn for_clone(&self) -> Self {
+        StreamState {
+            read_timeout: self.read_timeout,
+            write_timeout: self.write_timeout,
+            applied_read: AppliedTimeout::new(),
+            applied_write: AppliedTimeout::new(),
+            counters: self.counters.clone(),
+        }
+    }
+}
+
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -123,31 +192,74 @@ pub(crate) fn recv_exact_bytes(r: &mut impl io::Read, n: usize) -> io::Result<by
 }
 
 /// `Read` and `Write` for a stream wrapper with fields `inner` (a may stream with
-/// `set_read_timeout`/`set_write_timeout`), `timeout`, `applied_read` and `applied_write`:
-/// every call runs under [`timed`].
+/// `set_read_timeout`/`set_write_timeout`) and `st` (a [`StreamState`]): every call runs
+/// under [`timed`] and counts its bytes; and the timeout/counter setters.
 macro_rules! timed_stream_io {
     ($ty:ty) => {
         impl std::io::Read for $ty {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                let (inner, applied) = (&mut self.inner, &self.applied_read);
-                $crate::net::timed(self.timeout, |limit| {
-                    applied.apply(limit, |t| inner.set_read_timeout(t))?;
+                let (inner, st) = (&mut self.inner, &self.st);
+                let n = $crate::net::timed(st.read_timeout, |limit| {
+                    st.applied_read
+                        .apply(limit, |t| inner.set_read_timeout(t))?;
                     std::io::Read::read(inner, buf)
-                })
+                })?;
+                if let Some(c) = &st.counters {
+                    c.add_read(n as u64);
+                }
+                Ok(n)
             }
         }
 
         impl std::io::Write for $ty {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                let (inner, applied) = (&mut self.inner, &self.applied_write);
-                $crate::net::timed(self.timeout, |limit| {
-                    applied.apply(limit, |t| inner.set_write_timeout(t))?;
+                let (inner, st) = (&mut self.inner, &self.st);
+                let n = $crate::net::timed(st.write_timeout, |limit| {
+                    st.applied_write
+                        .apply(limit, |t| inner.set_write_timeout(t))?;
                     std::io::Write::write(inner, buf)
-                })
+                })?;
+                if let Some(c) = &st.counters {
+                    c.add_written(n as u64);
+                }
+                Ok(n)
             }
 
             fn flush(&mut self) -> std::io::Result<()> {
                 Ok(())
+            }
+        }
+
+        impl $ty {
+            /// Sets the timeout of every later read and write (`None`: wait forever), like
+            /// Python's `settimeout`. An operation that exceeds it fails with
+            /// `ErrorKind::TimedOut`.
+            pub fn settimeout(&mut self, t: Option<std::time::Duration>) {
+                self.set_read_timeout(t);
+                self.set_write_timeout(t);
+            }
+
+            /// The read timeout (what [`settimeout`](Self::settimeout) set, unless
+            /// [`set_write_timeout`](Self::set_write_timeout) changed writes since).
+            pub fn gettimeout(&self) -> Option<std::time::Duration> {
+                self.st.read_timeout
+            }
+
+            /// Sets the timeout of every later read only: a peer that sends nothing for
+            /// this long makes the read fail with `ErrorKind::TimedOut`.
+            pub fn set_read_timeout(&mut self, t: Option<std::time::Duration>) {
+                self.st.read_timeout = t.filter(|d| !d.is_zero());
+            }
+
+            /// Sets the timeout of every later write only: a peer that reads nothing for
+            /// this long (its window and our buffer full) makes the write fail.
+            pub fn set_write_timeout(&mut self, t: Option<std::time::Duration>) {
+                self.st.write_timeout = t.filter(|d| !d.is_zero());
+            }
+
+            /// Adds every byte read and written from now on to `counters` (clones share them).
+            pub fn count_bytes(&mut self, counters: std::sync::Arc<$crate::net::ByteCounters>) {
+                self.st.counters = Some(counters);
             }
         }
     };

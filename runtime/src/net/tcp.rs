@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{timed, AppliedTimeout, Bind};
+use super::{timed, Bind, StreamState};
 
 /// A TCP listening socket whose `accept` parks only the calling greenlet.
 ///
@@ -79,18 +79,14 @@ impl AsRawFd for TcpListener {
 #[derive(Debug)]
 pub struct TcpStream {
     inner: may::net::TcpStream,
-    timeout: Option<Duration>,
-    applied_read: AppliedTimeout,
-    applied_write: AppliedTimeout,
+    st: StreamState,
 }
 
 impl TcpStream {
     pub(crate) fn from_may(inner: may::net::TcpStream) -> Self {
         TcpStream {
             inner,
-            timeout: None,
-            applied_read: AppliedTimeout::new(),
-            applied_write: AppliedTimeout::new(),
+            st: StreamState::new(),
         }
     }
 
@@ -122,17 +118,6 @@ impl TcpStream {
             Some(t) => may::net::TcpStream::connect_timeout(addr, t.max(Duration::from_millis(1))),
             None => may::net::TcpStream::connect(addr),
         }
-    }
-
-    /// Sets the timeout of every later read and write (`None`: wait forever), like Python's
-    /// `settimeout`. An operation that exceeds it fails with `ErrorKind::TimedOut`.
-    pub fn settimeout(&mut self, t: Option<Duration>) {
-        self.timeout = t.filter(|d| !d.is_zero());
-    }
-
-    /// The timeout set by [`settimeout`](TcpStream::settimeout).
-    pub fn gettimeout(&self) -> Option<Duration> {
-        self.timeout
     }
 
     /// Reads at most `n` bytes; an empty result means the peer closed its side.
@@ -180,9 +165,7 @@ impl TcpStream {
     pub fn try_clone(&self) -> io::Result<TcpStream> {
         Ok(TcpStream {
             inner: self.inner.try_clone()?,
-            timeout: self.timeout,
-            applied_read: AppliedTimeout::new(),
-            applied_write: AppliedTimeout::new(),
+            st: self.st.for_clone(),
         })
     }
 

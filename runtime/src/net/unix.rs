@@ -4,11 +4,10 @@ use std::io::{self, Write};
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
-use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::AppliedTimeout;
+use super::StreamState;
 
 /// A Unix-domain listening socket.
 ///
@@ -49,9 +48,7 @@ impl UnixListener {
         crate::hub::hop_to_worker();
         Ok(UnixStream {
             inner: r?.0,
-            timeout: None,
-            applied_read: AppliedTimeout::new(),
-            applied_write: AppliedTimeout::new(),
+            st: StreamState::new(),
         })
     }
 }
@@ -66,9 +63,7 @@ impl AsRawFd for UnixListener {
 #[derive(Debug)]
 pub struct UnixStream {
     inner: may::os::unix::net::UnixStream,
-    timeout: Option<Duration>,
-    applied_read: AppliedTimeout,
-    applied_write: AppliedTimeout,
+    st: StreamState,
 }
 
 impl UnixStream {
@@ -79,9 +74,7 @@ impl UnixStream {
         crate::hub::hop_to_worker();
         Ok(UnixStream {
             inner,
-            timeout: None,
-            applied_read: AppliedTimeout::new(),
-            applied_write: AppliedTimeout::new(),
+            st: StreamState::new(),
         })
     }
 
@@ -92,22 +85,13 @@ impl UnixStream {
         Ok((
             UnixStream {
                 inner: a,
-                timeout: None,
-                applied_read: AppliedTimeout::new(),
-                applied_write: AppliedTimeout::new(),
+                st: StreamState::new(),
             },
             UnixStream {
                 inner: b,
-                timeout: None,
-                applied_read: AppliedTimeout::new(),
-                applied_write: AppliedTimeout::new(),
+                st: StreamState::new(),
             },
         ))
-    }
-
-    /// Sets the timeout of later reads and writes.
-    pub fn settimeout(&mut self, t: Option<Duration>) {
-        self.timeout = t.filter(|d| !d.is_zero());
     }
 
     /// Reads at most `n` bytes; empty means closed.

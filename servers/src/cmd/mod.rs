@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use mayfly::frame::{self, FrameError, FrameReader, Header, Limits};
 use mayfly::net::{Bind, TcpStream};
-use mayfly::server::{RunningServer, StreamServer};
+use mayfly::server::{RunningServer, ServerStats, StreamServer};
 
 /// Default [`Options::timeout`].
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -105,8 +105,11 @@ pub fn start(opts: &Options) -> io::Result<RunningServer> {
         max_output: opts.max_output,
     });
     let listener = Bind::new(opts.addr.as_str()).tcp()?;
-    let server = StreamServer::new(listener, move |conn, _| serve(&settings, conn))
-        .max_connections(opts.max_connections);
+    let stats = Arc::new(ServerStats::new());
+    let s2 = stats.clone();
+    let server = StreamServer::new(listener, move |conn, _| serve(&settings, &s2, conn))
+        .max_connections(opts.max_connections)
+        .stats(stats);
     Ok(server.start())
 }
 
@@ -117,7 +120,7 @@ fn error(code: &str, msg: impl ToString) -> Header {
         .with("error", msg.to_string())
 }
 
-fn serve(settings: &Settings, conn: TcpStream) -> io::Result<()> {
+fn serve(settings: &Settings, stats: &ServerStats, conn: TcpStream) -> io::Result<()> {
     let _ = conn.set_nodelay(true);
     let mut r = FrameReader::new(
         conn,
@@ -179,6 +182,7 @@ fn serve(settings: &Settings, conn: TcpStream) -> io::Result<()> {
                 continue;
             }
         };
+        stats.requests(1);
         let (timeout, cap) = (settings.timeout, settings.max_output);
         let out = mayfly::threadpool::apply(move || shell::run(&command, timeout, cap));
         let reply = match out {

@@ -2,23 +2,30 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mayfly::net::{Bind, TcpStream};
-use mayfly::server::{RunningServer, StreamServer};
+use mayfly::server::{RunningServer, ServerStats, StreamServer};
 
 use super::{Options, RunningEcho};
 
 /// The course's `talk(conn)`, one greenlet per connection.
-pub(crate) fn talk(mut conn: TcpStream, _peer: SocketAddr) -> io::Result<()> {
-    super::echo_until_closed(&mut conn)
+pub(crate) fn talk(mut conn: TcpStream, stats: &ServerStats) -> io::Result<()> {
+    super::echo_until_closed(&mut conn, stats)
 }
 
 struct Running(RunningServer);
 
 pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
     let listener = Bind::new(opts.addr.as_str()).backlog(opts.backlog).tcp()?;
-    let server = StreamServer::new(listener, talk).max_connections(opts.max_connections);
+    let stats = Arc::new(ServerStats::new());
+    let s2 = stats.clone();
+    let server = StreamServer::new(listener, move |conn, _peer| talk(conn, &s2))
+        .max_connections(opts.max_connections)
+        .read_timeout(opts.read_timeout)
+        .write_timeout(opts.write_timeout)
+        .stats(stats);
     Ok(Box::new(Running(server.start())))
 }
 
@@ -29,5 +36,9 @@ impl RunningEcho for Running {
 
     fn shutdown(self: Box<Self>, grace: Duration) -> u64 {
         self.0.stop(grace)
+    }
+
+    fn stats(&self) -> Arc<ServerStats> {
+        self.0.stats_handle()
     }
 }

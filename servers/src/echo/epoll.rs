@@ -3,7 +3,10 @@
 //!
 //! Each connection keeps the replies it could not send yet; when they exceed
 //! [`Options::max_pending`] the loop stops reading from that client until it drains, so a
-//! client that sends and never reads costs bounded memory.
+//! client that sends and never reads costs bounded memory, and after
+//! [`Options::write_timeout`] without progress it is closed. A client that sends nothing for
+//! [`Options::read_timeout`] is closed too. Timeouts are checked by a sweep at most every
+//! [`SWEEP_MAX`], so they fire up to that late.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -16,15 +19,24 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use mayfly::server::{accept_error_is_transient, ServerStats};
+
 use super::{Options, RunningEcho, READ_BUF};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
 
+/// Longest gap between two timeout sweeps.
+pub const SWEEP_MAX: Duration = Duration::from_millis(250);
+
 struct Conn {
     stream: TcpStream,
     pending: Vec<u8>,
     interest: Interest,
+    /// Last time bytes arrived (or the connection opened).
+    last_read: Instant,
+    /// Last time replies moved out (or the backlog became non-empty).
+    last_write: Instant,
 }
 
 struct Running {
@@ -33,6 +45,7 @@ struct Running {
     grace: Arc<std::sync::Mutex<Duration>>,
     waker: Arc<Waker>,
     thread: Option<JoinHandle<u64>>,
+    stats: Arc<ServerStats>,
 }
 
 pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
@@ -46,16 +59,18 @@ pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let stop = Arc::new(AtomicBool::new(false));
     let grace = Arc::new(std::sync::Mutex::new(Duration::ZERO));
-    let (s, g, o) = (stop.clone(), grace.clone(), opts.clone());
+    let stats = Arc::new(ServerStats::new());
+    let (s, g, o, st) = (stop.clone(), grace.clone(), opts.clone(), stats.clone());
     let thread = std::thread::Builder::new()
         .name("epoll".into())
-        .spawn(move || event_loop(poll, listener, &s, &g, &o))?;
+        .spawn(move || event_loop(poll, listener, &s, &g, &o, &st))?;
     Ok(Box::new(Running {
         addr,
         stop,
         grace,
         waker,
         thread: Some(thread),
+        stats,
     }))
 }
 
@@ -65,6 +80,7 @@ fn event_loop(
     stop: &AtomicBool,
     grace: &std::sync::Mutex<Duration>,
     opts: &Options,
+    stats: &ServerStats,
 ) -> u64 {
     let mut events = Events::with_capacity(1024);
     let mut conns: HashMap<usize, Conn> = HashMap::new();
@@ -75,6 +91,12 @@ fn event_loop(
     let mut accept_paused_until: Option<Instant> = None;
     let mut deadline: Option<Instant> = None;
     let mut buf = vec![0u8; READ_BUF];
+    let sweep_every = [opts.read_timeout, opts.write_timeout]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|t| (t / 4).clamp(Duration::from_millis(10), SWEEP_MAX));
+    let mut next_sweep = sweep_every.map(|d| Instant::now() + d);
     loop {
         if stop.load(Ordering::Acquire) && listening {
             if let Some(mut l) = listener.take() {
@@ -84,7 +106,14 @@ fn event_loop(
             deadline = Some(Instant::now() + *grace.lock().unwrap());
         }
         if !listening && (conns.is_empty() || deadline.is_some_and(|d| Instant::now() >= d)) {
+            stats.killed(conns.len() as u64);
             return conns.len() as u64;
+        }
+        if let (Some(at), Some(every)) = (next_sweep, sweep_every) {
+            if Instant::now() >= at {
+                sweep(&mut poll, &mut conns, opts, stats);
+                next_sweep = Some(Instant::now() + every);
+            }
         }
         let timeout = if listening {
             None
@@ -94,6 +123,11 @@ fn event_loop(
         let timeout = match accept_paused_until {
             Some(t) => Some(t.saturating_duration_since(Instant::now())),
             None => timeout,
+        };
+        let timeout = match (timeout, next_sweep) {
+            (t, None) => t,
+            (None, Some(s)) => Some(s.saturating_duration_since(Instant::now())),
+            (Some(t), Some(s)) => Some(t.min(s.saturating_duration_since(Instant::now()))),
         };
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
@@ -112,9 +146,13 @@ fn event_loop(
                 LISTENER => {}
                 WAKER => {}
                 Token(id) => {
-                    if service(&mut poll, &mut conns, id, &mut buf, opts.max_pending).is_err() {
+                    let r = service(&mut poll, &mut conns, id, &mut buf, opts.max_pending, stats);
+                    if let Err(e) = r {
                         if let Some(mut c) = conns.remove(&id) {
                             let _ = poll.registry().deregister(&mut c.stream);
+                            let clean =
+                                e.kind() == io::ErrorKind::UnexpectedEof && c.pending.is_empty();
+                            stats.conn_closed(&if clean { Ok(()) } else { Err(e) });
                         }
                         try_accept = listening && accept_paused_until.is_none();
                     }
@@ -125,31 +163,62 @@ fn event_loop(
         while let (true, false, Some(l)) = (try_accept, full(conns.len()), listener.as_ref()) {
             match l.accept() {
                 Ok((mut stream, _)) => {
+                    stats.conn_opened();
                     let id = next;
                     next = next.wrapping_add(1) % (usize::MAX - 3);
-                    if poll
+                    match poll
                         .registry()
                         .register(&mut stream, Token(id), Interest::READABLE)
-                        .is_ok()
                     {
-                        conns.insert(
-                            id,
-                            Conn {
-                                stream,
-                                pending: Vec::new(),
-                                interest: Interest::READABLE,
-                            },
-                        );
+                        Ok(()) => {
+                            let now = Instant::now();
+                            conns.insert(
+                                id,
+                                Conn {
+                                    stream,
+                                    pending: Vec::new(),
+                                    interest: Interest::READABLE,
+                                    last_read: now,
+                                    last_write: now,
+                                },
+                            );
+                        }
+                        Err(e) => stats.conn_closed(&Err(e)),
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if accept_error_is_transient(&e) => stats.accept_error(),
                 Err(e) => {
+                    stats.accept_error();
                     // EMFILE and friends: pause accepting instead of spinning on the error.
                     eprintln!("epoll: accept failed: {e}; pausing accept for 100 ms");
                     accept_paused_until = Some(Instant::now() + Duration::from_millis(100));
                     break;
                 }
             }
+        }
+    }
+}
+
+/// Closes connections idle past the read timeout or stuck past the write timeout.
+fn sweep(poll: &mut Poll, conns: &mut HashMap<usize, Conn>, opts: &Options, stats: &ServerStats) {
+    let now = Instant::now();
+    let expired = |c: &Conn| {
+        let idle =
+            c.pending.is_empty() && opts.read_timeout.is_some_and(|t| now - c.last_read >= t);
+        let stuck =
+            !c.pending.is_empty() && opts.write_timeout.is_some_and(|t| now - c.last_write >= t);
+        idle || stuck
+    };
+    let dead: Vec<usize> = conns
+        .iter()
+        .filter(|(_, c)| expired(c))
+        .map(|(id, _)| *id)
+        .collect();
+    for id in dead {
+        if let Some(mut c) = conns.remove(&id) {
+            let _ = poll.registry().deregister(&mut c.stream);
+            stats.conn_closed(&Err(io::ErrorKind::TimedOut.into()));
         }
     }
 }
@@ -161,11 +230,18 @@ fn service(
     id: usize,
     buf: &mut [u8],
     max_pending: usize,
+    stats: &ServerStats,
 ) -> io::Result<()> {
     let Some(c) = conns.get_mut(&id) else {
         return Ok(());
     };
+    let bytes = stats.bytes();
+    let had = c.pending.len();
     flush(c)?;
+    if c.pending.len() < had {
+        bytes.add_written((had - c.pending.len()) as u64);
+        c.last_write = Instant::now();
+    }
     while c.pending.len() < max_pending {
         match c.stream.read(buf) {
             Ok(0) => {
@@ -175,10 +251,17 @@ fn service(
                 break;
             }
             Ok(n) => {
+                bytes.add_read(n as u64);
+                stats.requests(1);
+                c.last_read = Instant::now();
                 super::uppercase(&mut buf[..n]);
                 if c.pending.is_empty() {
+                    c.last_write = c.last_read;
                     match c.stream.write(&buf[..n]) {
-                        Ok(w) => c.pending.extend_from_slice(&buf[w..n]),
+                        Ok(w) => {
+                            bytes.add_written(w as u64);
+                            c.pending.extend_from_slice(&buf[w..n]);
+                        }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                             c.pending.extend_from_slice(&buf[..n])
                         }
@@ -231,5 +314,9 @@ impl RunningEcho for Running {
         self.stop.store(true, Ordering::Release);
         let _ = self.waker.wake();
         self.thread.take().and_then(|t| t.join().ok()).unwrap_or(0)
+    }
+
+    fn stats(&self) -> Arc<ServerStats> {
+        self.stats.clone()
     }
 }

@@ -30,7 +30,10 @@ mod threads;
 use std::io;
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use mayfly::server::ServerStats;
 
 /// Bytes read per `recv`, as in the course (`recv(1024)`). It lives on each greenlet's stack,
 /// so it is also what a parked connection costs in touched stack pages.
@@ -38,6 +41,11 @@ pub const READ_BUF: usize = 1024;
 /// Default for [`Options::max_pending`]: bytes the epoll build holds for a client that does
 /// not read its replies before it stops reading from that client.
 pub const DEFAULT_MAX_PENDING: usize = 256 * 1024;
+
+/// Default [`Options::read_timeout`] (also the idle timeout: echo has no message boundary).
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default [`Options::write_timeout`].
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Which build of the echo server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,6 +105,11 @@ pub struct Options {
     pub thread_stack: usize,
     /// Bytes of unsent replies held per connection before reading from it pauses (epoll).
     pub max_pending: usize,
+    /// A connection that sends nothing for this long is closed (idle and slowloris clients).
+    pub read_timeout: Option<Duration>,
+    /// A connection whose replies cannot be written for this long (it does not read) is
+    /// closed.
+    pub write_timeout: Option<Duration>,
 }
 
 impl Options {
@@ -108,6 +121,8 @@ impl Options {
             max_connections: None,
             thread_stack: 64 * 1024,
             max_pending: DEFAULT_MAX_PENDING,
+            read_timeout: Some(DEFAULT_READ_TIMEOUT),
+            write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
         }
     }
 }
@@ -119,6 +134,8 @@ pub trait RunningEcho: Send {
     /// Stops accepting, lets open connections finish for up to `grace`, then closes the rest.
     /// Returns how many connections had to be closed.
     fn shutdown(self: Box<Self>, grace: Duration) -> u64;
+    /// The live counters (every build keeps the same ones).
+    fn stats(&self) -> Arc<ServerStats>;
 }
 
 /// Binds and starts the chosen build.
@@ -131,8 +148,12 @@ pub fn start(mode: Mode, opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
 }
 
 /// The course's communication loop, for any blocking stream (the coroutine and threads
-/// builds): recv → uppercase → sendall, until the client closes.
-pub fn echo_until_closed<S: std::io::Read + std::io::Write>(conn: &mut S) -> io::Result<()> {
+/// builds): recv → uppercase → sendall, until the client closes. Each reply counts as one
+/// request in `stats`.
+pub fn echo_until_closed<S: std::io::Read + std::io::Write>(
+    conn: &mut S,
+    stats: &ServerStats,
+) -> io::Result<()> {
     let mut buf = [0u8; READ_BUF];
     loop {
         let n = conn.read(&mut buf)?;
@@ -141,6 +162,7 @@ pub fn echo_until_closed<S: std::io::Read + std::io::Write>(conn: &mut S) -> io:
         }
         uppercase(&mut buf[..n]);
         conn.write_all(&buf[..n])?;
+        stats.requests(1);
     }
 }
 

@@ -2,7 +2,7 @@
 //! `socketserver.ThreadingTCPServer`, the model the coroutine build is compared against.
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -10,15 +10,45 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use mayfly::net::ByteCounters;
+use mayfly::server::{
+    accept_error_is_transient, ServerStats, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN,
+};
+
 use super::{Options, RunningEcho};
 
 struct Shared {
     stop: AtomicBool,
-    active: AtomicU64,
     next_id: AtomicU64,
     /// A second handle to every open connection, so shutdown can close the stragglers.
     conns: Mutex<HashMap<u64, TcpStream>>,
     spawn_errors: AtomicU64,
+    stats: Arc<ServerStats>,
+}
+
+/// A std stream that adds its bytes to a server's counters.
+struct Counted<'a> {
+    inner: TcpStream,
+    bytes: &'a ByteCounters,
+}
+
+impl Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes.add_read(n as u64);
+        Ok(n)
+    }
+}
+
+impl Write for Counted<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes.add_written(n as u64);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 struct Running {
@@ -33,10 +63,10 @@ pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
     let addr = listener.local_addr()?;
     let shared = Arc::new(Shared {
         stop: AtomicBool::new(false),
-        active: AtomicU64::new(0),
         next_id: AtomicU64::new(0),
         conns: Mutex::new(HashMap::new()),
         spawn_errors: AtomicU64::new(0),
+        stats: Arc::new(ServerStats::new()),
     });
     let (l, s, o) = (listener.clone(), shared.clone(), opts.clone());
     let accept = std::thread::Builder::new()
@@ -51,12 +81,11 @@ pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
 }
 
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, opts: &Options) {
-    let mut backoff = Duration::from_millis(10);
+    let mut backoff = ACCEPT_BACKOFF_MIN;
+    let mut in_episode = false;
     loop {
         if let Some(max) = opts.max_connections {
-            while shared.active.load(Ordering::Acquire) >= max
-                && !shared.stop.load(Ordering::Acquire)
-            {
+            while shared.stats.active() >= max && !shared.stop.load(Ordering::Acquire) {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
@@ -66,31 +95,50 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, opts: &Options) {
                 if shared.stop.load(Ordering::Acquire) {
                     return;
                 }
-                eprintln!("threads: accept failed: {e}; retrying in {backoff:?}");
+                shared.stats.accept_error();
+                if accept_error_is_transient(&e) {
+                    continue;
+                }
+                if !in_episode {
+                    eprintln!("threads: accept failed: {e}; backing off (10 ms doubling to 1 s)");
+                    in_episode = true;
+                }
                 std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                 continue;
             }
         };
-        backoff = Duration::from_millis(10);
+        if in_episode {
+            eprintln!("threads: accepting again after {backoff:?} back-off");
+            in_episode = false;
+        }
+        backoff = ACCEPT_BACKOFF_MIN;
+        let _ = conn.set_read_timeout(opts.read_timeout);
+        let _ = conn.set_write_timeout(opts.write_timeout);
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(second) = conn.try_clone() {
             shared.conns.lock().unwrap().insert(id, second);
         }
-        shared.active.fetch_add(1, Ordering::AcqRel);
+        shared.stats.conn_opened();
         let s = shared.clone();
         let spawned = std::thread::Builder::new()
             .stack_size(opts.thread_stack)
             .spawn(move || {
-                let mut conn = conn;
-                let _ = super::echo_until_closed(&mut conn);
+                let bytes = s.stats.bytes();
+                let mut conn = Counted {
+                    inner: conn,
+                    bytes: &bytes,
+                };
+                let outcome = super::echo_until_closed(&mut conn, &s.stats);
                 s.conns.lock().unwrap().remove(&id);
-                s.active.fetch_sub(1, Ordering::AcqRel);
+                s.stats.conn_closed(&outcome);
             });
         if let Err(e) = spawned {
             // Out of threads (EAGAIN) or memory: this client is dropped, the server lives.
             shared.conns.lock().unwrap().remove(&id);
-            shared.active.fetch_sub(1, Ordering::AcqRel);
+            shared
+                .stats
+                .conn_closed(&Err(io::Error::other("no thread")));
             if shared.spawn_errors.fetch_add(1, Ordering::Relaxed) == 0 {
                 eprintln!("threads: cannot start a thread per connection: {e}");
             }
@@ -113,7 +161,7 @@ impl RunningEcho for Running {
             let _ = h.join();
         }
         let until = Instant::now() + grace;
-        while self.shared.active.load(Ordering::Acquire) > 0 && Instant::now() < until {
+        while self.shared.stats.active() > 0 && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(5));
         }
         let left: Vec<TcpStream> = self
@@ -128,9 +176,14 @@ impl RunningEcho for Running {
             let _ = c.shutdown(Shutdown::Both);
         }
         let until = Instant::now() + Duration::from_secs(2);
-        while self.shared.active.load(Ordering::Acquire) > 0 && Instant::now() < until {
+        while self.shared.stats.active() > 0 && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(5));
         }
+        self.shared.stats.killed(left.len() as u64);
         left.len() as u64
+    }
+
+    fn stats(&self) -> Arc<ServerStats> {
+        self.shared.stats.clone()
     }
 }

@@ -51,7 +51,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mayfly::net::Bind;
-use mayfly::server::{RunningServer, StreamServer};
+use mayfly::server::{RunningServer, ServerStats, StreamServer};
 
 pub use hashing::{HashPipeline, PIPELINE_MIN};
 pub use session::{request_body_len, CHUNK, LINGER_BYTES, LINGER_TIME};
@@ -116,9 +116,12 @@ pub fn start(opts: &Options) -> io::Result<RunningServer> {
         io_timeout: opts.io_timeout,
     });
     let listener = Bind::new(opts.addr.as_str()).backlog(opts.backlog).tcp()?;
+    let stats = Arc::new(ServerStats::new());
+    let s2 = stats.clone();
     let server = StreamServer::new(listener, move |conn, _peer| {
-        session::serve(store.clone(), settings.clone(), conn)
+        session::serve(store.clone(), settings.clone(), &s2, conn)
     })
-    .max_connections(opts.max_connections);
+    .max_connections(opts.max_connections)
+    .stats(stats);
     Ok(server.start())
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use mayfly::frame::{self, FrameError, FrameReader, Header, Limits};
 use mayfly::net::TcpStream;
+use mayfly::server::ServerStats;
 
 use super::names;
 use super::store::{is_sha256_hex, Store, UploadError};
@@ -68,7 +69,12 @@ fn io_refusal(e: &io::Error) -> Refusal {
 }
 
 /// Serves one connection until the client closes, idles out, or breaks the protocol.
-pub(crate) fn serve(store: Arc<Store>, settings: Arc<Settings>, conn: TcpStream) -> io::Result<()> {
+pub(crate) fn serve(
+    store: Arc<Store>,
+    settings: Arc<Settings>,
+    stats: &ServerStats,
+    conn: TcpStream,
+) -> io::Result<()> {
     let _ = conn.set_nodelay(true);
     let limits = Limits::default().max_body(settings.max_file_size);
     let rule: fn(&Header) -> Result<u64, FrameError> = request_body_len;
@@ -101,6 +107,7 @@ pub(crate) fn serve(store: Arc<Store>, settings: Arc<Settings>, conn: TcpStream)
             }
         };
         r.get_mut().settimeout(Some(settings.io_timeout));
+        stats.requests(1);
         let cmd = h.get("cmd").and_then(|c| c.as_str()).unwrap_or("");
         let outcome = match cmd {
             "put" => put(&store, &mut r, &h),
