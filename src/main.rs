@@ -279,6 +279,10 @@ struct StressArgs {
     /// Print window start/end marks on stderr (used by `mayfly compare`).
     #[arg(long, hide = true)]
     marks: bool,
+    /// Threads mode: after each request, drop the connection with this probability (a clean
+    /// close, a reset, or a reset mid-message, in turn) and reconnect. For soak tests.
+    #[arg(long, default_value_t = 0.0)]
+    disconnect_rate: f64,
 }
 
 #[derive(clap::Args)]
@@ -654,6 +658,10 @@ fn run_stress(a: StressArgs) -> Result<ExitCode> {
     o.duration = a.duration;
     o.mode = a.mode;
     o.marks = a.marks;
+    if !(0.0..=1.0).contains(&a.disconnect_rate) {
+        return Err(anyhow!("--disconnect-rate must be between 0 and 1"));
+    }
+    o.disconnect_rate = a.disconnect_rate;
     o.progress = !a.json && std::io::stderr().is_terminal();
     let r = stress::run(&o);
     if a.json {
@@ -667,6 +675,12 @@ fn run_stress(a: StressArgs) -> Result<ExitCode> {
             "latency µs: p50 {}  p99 {}  p99.9 {}  max {}",
             r.latency_us.p50, r.latency_us.p99, r.latency_us.p999, r.latency_us.max
         );
+        if r.reconnects > 0 {
+            println!(
+                "{} deliberate disconnects, each followed by a new connection",
+                r.reconnects
+            );
+        }
         println!(
             "errors: {} connect, {} i/o, {} wrong replies{}",
             r.connect_errors,

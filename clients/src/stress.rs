@@ -63,6 +63,10 @@ pub struct StressOptions {
     /// Print `mayfly-stress: window start|end` to stderr when the measured window opens and
     /// closes (`mayfly compare` reads the servers' CPU time at those instants).
     pub marks: bool,
+    /// Threads mode: after each request, with this probability, drop the connection — a
+    /// clean close, a reset (SO_LINGER 0) or a reset in the middle of a message, in turn —
+    /// and connect again. 0 (default): never. For soak tests.
+    pub disconnect_rate: f64,
 }
 
 impl StressOptions {
@@ -78,6 +82,7 @@ impl StressOptions {
             io_timeout: Duration::from_secs(10),
             progress: false,
             marks: false,
+            disconnect_rate: 0.0,
         }
     }
 }
@@ -112,6 +117,9 @@ pub struct StressReport {
     pub io_errors: u64,
     /// Replies that were not the uppercase of the request.
     pub wrong_replies: u64,
+    /// Deliberate disconnects followed by a new connection (`disconnect_rate`).
+    #[serde(default)]
+    pub reconnects: u64,
     /// Round-trip times of correct requests.
     pub latency_us: Latency,
     /// Length of the measured window in seconds.
@@ -127,6 +135,7 @@ struct Tally {
     connect_errors: AtomicU64,
     io_errors: AtomicU64,
     wrong: AtomicU64,
+    reconnects: AtomicU64,
     first_error: Mutex<Option<String>>,
 }
 
@@ -151,6 +160,7 @@ fn histogram() -> Histogram<u64> {
 /// One connection's request loop, generic over std and mayfly streams.
 struct Session<S> {
     stream: S,
+    index: usize,
     name: String,
     k: u64,
     out: Vec<u8>,
@@ -166,6 +176,7 @@ impl<S: Read + Write> Session<S> {
     fn new(stream: S, index: usize) -> Self {
         Session {
             stream,
+            index,
             name: format!("Thread-{index}"),
             k: 0,
             out: Vec::with_capacity(64),
@@ -232,6 +243,7 @@ pub fn run(opts: &StressOptions) -> StressReport {
         connect_errors: tally.connect_errors.load(Ordering::Relaxed),
         io_errors: tally.io_errors.load(Ordering::Relaxed),
         wrong_replies: tally.wrong.load(Ordering::Relaxed),
+        reconnects: tally.reconnects.load(Ordering::Relaxed),
         latency_us: Latency {
             p50: q(0.5),
             p99: q(0.99),
@@ -368,6 +380,7 @@ fn client_thread(
     }
     let end = gate.arrive_and_wait() + opts.duration;
     let mut hist = histogram();
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1));
     while !sessions.is_empty() && Instant::now() < end {
         let mut k = 0;
         while k < sessions.len() {
@@ -375,6 +388,19 @@ fn client_thread(
                 Ok(Step::Ok(d)) => {
                     tally.requests.fetch_add(1, Ordering::Relaxed);
                     let _ = hist.record(d.as_micros().max(1) as u64);
+                    if opts.disconnect_rate > 0.0 && rng.chance(opts.disconnect_rate) {
+                        let how = rng.next() % 3;
+                        match disconnect_and_reconnect(&mut sessions[k], how, opts) {
+                            Ok(()) => {
+                                tally.reconnects.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(e) => {
+                                tally.error(&tally.connect_errors, "reconnect", &e);
+                                sessions.swap_remove(k);
+                                continue;
+                            }
+                        }
+                    }
                     k += 1;
                 }
                 Ok(Step::Wrong) => {
@@ -389,6 +415,45 @@ fn client_thread(
         }
     }
     hist
+}
+
+/// A tiny PRNG for the disconnect schedule (reproducible per thread).
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+}
+
+/// Drops `s`'s connection — 0: clean close, 1: reset, 2: half a message then reset — and
+/// puts a fresh connection in its place.
+fn disconnect_and_reconnect(
+    s: &mut Session<TcpStream>,
+    how: u64,
+    opts: &StressOptions,
+) -> io::Result<()> {
+    if how >= 1 {
+        if how == 2 {
+            let _ = s.stream.write_all(format!("{} say hel", s.name).as_bytes());
+        }
+        let _ = socket2::SockRef::from(&s.stream).set_linger(Some(Duration::ZERO));
+    }
+    let fresh = TcpStream::connect_timeout(&opts.addr, opts.connect_timeout)?;
+    fresh.set_nodelay(true)?;
+    fresh.set_read_timeout(Some(opts.io_timeout))?;
+    fresh.set_write_timeout(Some(opts.io_timeout))?;
+    let k = s.k;
+    *s = Session::new(fresh, s.index);
+    s.k = k;
+    Ok(())
 }
 
 /// Coroutine mode: one greenlet per connection on mayfly's one worker thread.
