@@ -11,10 +11,12 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand};
+use mayfly::server::ServerStats;
 use mayfly_clients::compare::{self, CompareOptions};
 use mayfly_clients::stress::{self, ClientMode, StressOptions};
 use mayfly_servers::echo::{self, Mode};
@@ -86,6 +88,8 @@ struct ServeCmdArgs {
     /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     grace: Duration,
+    #[command(flatten)]
+    stats: StatsArgs,
 }
 
 /// The shared secret from `--secret-file` or MAYFLY_CMD_SECRET.
@@ -168,6 +172,8 @@ struct ServeFileArgs {
     /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     grace: Duration,
+    #[command(flatten)]
+    stats: StatsArgs,
 }
 
 #[derive(clap::Args)]
@@ -249,6 +255,26 @@ struct EchoArgs {
     /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     grace: Duration,
+    #[command(flatten)]
+    stats: StatsArgs,
+}
+
+/// The stats page every server can publish (`--stats-addr`).
+#[derive(clap::Args)]
+struct StatsArgs {
+    /// Serve /stats (JSON), /metrics (Prometheus) and a live dashboard at / on this address
+    /// (port 0: any free port, printed as `stats on ADDR`).
+    #[arg(long)]
+    stats_addr: Option<String>,
+    /// Stats page: HTTP connections served at once (more wait in the backlog).
+    #[arg(long, default_value_t = mayfly_servers::http::DEFAULT_MAX_CONNECTIONS)]
+    stats_max_connections: u64,
+    /// Stats page: time a client gets to send each request head.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    stats_idle_timeout: Duration,
+    /// Stats page: longest request head, bytes (K suffix).
+    #[arg(long, default_value = "8K", value_parser = parse_size)]
+    stats_max_request: u64,
 }
 
 /// A zero duration on the command line means "no limit".
@@ -396,11 +422,30 @@ fn serve_until_signal(
     signals: &mut signal_hook::iterator::Signals,
     addr: SocketAddr,
     grace: Duration,
+    stats: (&StatsArgs, &str, Arc<ServerStats>),
     stop: impl FnOnce(Duration) -> u64,
 ) -> Result<ExitCode> {
     use std::io::Write;
+    let (stats_args, name, counters) = stats;
+    let page = match &stats_args.stats_addr {
+        Some(a) => {
+            let mut o = mayfly_servers::http::Options::new(a.clone());
+            o.max_connections = stats_args.stats_max_connections;
+            o.idle_timeout = stats_args.stats_idle_timeout;
+            o.max_request = stats_args.stats_max_request as usize;
+            let page = mayfly_servers::http::Page::new(name, counters);
+            Some(
+                mayfly_servers::http::start(&o, page)
+                    .with_context(|| format!("serving stats on {a}"))?,
+            )
+        }
+        None => None,
+    };
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on {addr}")?;
+    if let Some(p) = &page {
+        writeln!(out, "stats on {}", p.local_addr())?;
+    }
     out.flush()?;
     drop(out);
     let sig = signals.forever().next();
@@ -432,9 +477,15 @@ fn serve_echo(a: EchoArgs) -> Result<ExitCode> {
     opts.write_timeout = limit(a.write_timeout);
     opts.max_pending = a.max_pending as usize;
     let server = echo::start(a.mode, &opts).with_context(|| format!("binding {}", a.addr))?;
-    serve_until_signal(&mut signals, server.local_addr(), a.grace, |g| {
-        server.shutdown(g)
-    })
+    let name = format!("echo/{}", a.mode);
+    let counters = server.stats();
+    serve_until_signal(
+        &mut signals,
+        server.local_addr(),
+        a.grace,
+        (&a.stats, &name, counters),
+        |g| server.shutdown(g),
+    )
 }
 
 fn serve_file(a: ServeFileArgs) -> Result<ExitCode> {
@@ -454,9 +505,14 @@ fn serve_file(a: ServeFileArgs) -> Result<ExitCode> {
     opts.fsync = a.fsync;
     let server = file::start(&opts)
         .with_context(|| format!("serving {} on {}", a.root.display(), a.addr))?;
-    serve_until_signal(&mut signals, server.local_addr(), a.grace, |g| {
-        server.stop(g)
-    })
+    let counters = server.stats_handle();
+    serve_until_signal(
+        &mut signals,
+        server.local_addr(),
+        a.grace,
+        (&a.stats, "file", counters),
+        |g| server.stop(g),
+    )
 }
 
 fn serve_cmd(a: ServeCmdArgs) -> Result<ExitCode> {
@@ -468,9 +524,14 @@ fn serve_cmd(a: ServeCmdArgs) -> Result<ExitCode> {
     opts.max_output = a.max_output as usize;
     opts.max_connections = a.max_connections;
     let server = cmd::start(&opts).with_context(|| format!("serving commands on {}", a.addr))?;
-    serve_until_signal(&mut signals, server.local_addr(), a.grace, |g| {
-        server.stop(g)
-    })
+    let counters = server.stats_handle();
+    serve_until_signal(
+        &mut signals,
+        server.local_addr(),
+        a.grace,
+        (&a.stats, "cmd", counters),
+        |g| server.stop(g),
+    )
 }
 
 /// Prints the remote output; exits with the remote exit code (124 on the server's timeout,

@@ -6,6 +6,8 @@
 //!   thread per connection) and [`echo::Mode::Epoll`] (a hand-written mio event loop).
 //! - [`file`]: the course's FTP homework over the framed protocol: put, get, list, stat,
 //!   atomic uploads, resume, integrity hashes.
+//! - [`http`]: the stats page every server can publish (`/stats`, `/metrics`, a dashboard),
+//!   on may_minihttp behind a guard that enforces limits.
 //! - [`cmd`]: the course's remote-command server behind an HMAC challenge, with a time
 //!   limit and an output cap per command.
 
@@ -14,4 +16,6 @@
 pub mod cmd;
 pub mod echo;
 pub mod file;
+pub mod http;
 pub mod limits;
+pub mod procfs;

@@ -19,7 +19,7 @@ pub struct ProcSample {
 /// Reads `/proc/<pid>/stat` and `/proc/<pid>/status`; `None` once the process is gone.
 ///
 /// ```
-/// let me = mayfly_clients::procfs::sample(std::process::id()).unwrap();
+/// let me = mayfly_servers::procfs::sample(std::process::id()).unwrap();
 /// assert!(me.threads >= 1 && me.rss_kib > 0);
 /// ```
 pub fn sample(pid: u32) -> Option<ProcSample> {

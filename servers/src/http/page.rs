@@ -1,0 +1,209 @@
+//! What the stats page says: a server's counters plus process readings, as JSON (`/stats`)
+//! and as Prometheus text (`/metrics`), and the last minutes of history for the dashboard.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mayfly::server::{ServerStats, StatsSnapshot};
+use serde_json::json;
+
+/// Samples kept: one per second, five minutes.
+pub const HISTORY: usize = 300;
+/// Time between samples.
+pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+/// One point of the dashboard's charts.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Sample {
+    /// Seconds since the server started.
+    pub t: f64,
+    /// Connections open.
+    pub active: u64,
+    /// Requests per second over the last sample period.
+    pub rps: f64,
+}
+
+/// The stats page's state: the server's counters and a ring of recent samples.
+pub struct Page {
+    server: String,
+    stats: Arc<ServerStats>,
+    history: Mutex<VecDeque<Sample>>,
+    last: Mutex<(Instant, u64)>,
+}
+
+impl Page {
+    /// A page for `stats`, naming the server (`echo/coroutine`, `file`, …).
+    pub fn new(server: impl Into<String>, stats: Arc<ServerStats>) -> Arc<Page> {
+        let requests = stats.snapshot().requests;
+        Arc::new(Page {
+            server: server.into(),
+            stats,
+            history: Mutex::new(VecDeque::with_capacity(HISTORY)),
+            last: Mutex::new((Instant::now(), requests)),
+        })
+    }
+
+    /// Takes a sample (called every [`SAMPLE_EVERY`] by the page's sampler greenlet).
+    pub fn sample(&self) {
+        let s = self.stats.snapshot();
+        let now = Instant::now();
+        let mut last = self.last.lock().unwrap();
+        let dt = now.duration_since(last.0).as_secs_f64();
+        let rps = if dt > 0.0 {
+            s.requests.saturating_sub(last.1) as f64 / dt
+        } else {
+            0.0
+        };
+        *last = (now, s.requests);
+        let mut h = self.history.lock().unwrap();
+        if h.len() == HISTORY {
+            h.pop_front();
+        }
+        h.push_back(Sample {
+            t: s.uptime_ms as f64 / 1000.0,
+            active: s.active,
+            rps,
+        });
+    }
+
+    /// Requests per second averaged over the last `n` samples.
+    fn recent_rps(&self, n: usize) -> f64 {
+        let h = self.history.lock().unwrap();
+        let k = h.len().min(n);
+        if k == 0 {
+            return 0.0;
+        }
+        h.iter().rev().take(k).map(|s| s.rps).sum::<f64>() / k as f64
+    }
+
+    /// `/stats`: everything, as one JSON object.
+    pub fn json(&self) -> Vec<u8> {
+        let s = self.stats.snapshot();
+        let proc = crate::procfs::sample(std::process::id()).unwrap_or_default();
+        let history: Vec<Sample> = self.history.lock().unwrap().iter().copied().collect();
+        let v = json!({
+            "server": self.server,
+            "uptime_s": s.uptime_ms as f64 / 1000.0,
+            "connections": {"active": s.active, "accepted": s.accepted, "closed": s.closed},
+            "requests": s.requests,
+            "requests_per_s": {"last_1s": self.recent_rps(1), "last_10s": self.recent_rps(10)},
+            "bytes": {"in": s.bytes_in, "out": s.bytes_out},
+            "errors": {
+                "timeout": s.timeouts, "reset": s.resets, "protocol": s.protocol_errors,
+                "other": s.other_errors, "panic": s.panics, "accept": s.accept_errors,
+                "spawn": s.spawn_errors,
+            },
+            "killed_at_shutdown": s.killed,
+            "greenlets_alive": mayfly::greenlets_alive(),
+            "rss_bytes": proc.rss_kib * 1024,
+            "cpu_seconds": proc.cpu.as_secs_f64(),
+            "os_threads": proc.threads,
+            "history": history,
+        });
+        serde_json::to_vec(&v).expect("JSON values serialize")
+    }
+
+    /// `/metrics`: Prometheus text exposition format 0.0.4.
+    pub fn prometheus(&self) -> Vec<u8> {
+        let s: StatsSnapshot = self.stats.snapshot();
+        let proc = crate::procfs::sample(std::process::id()).unwrap_or_default();
+        let mut out = String::with_capacity(2048);
+        let mut one = |name: &str, kind: &str, help: &str, value: String| {
+            let _ = write!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            );
+        };
+        one(
+            "mayfly_uptime_seconds",
+            "gauge",
+            "Seconds since the server started.",
+            (s.uptime_ms as f64 / 1000.0).to_string(),
+        );
+        one(
+            "mayfly_connections_active",
+            "gauge",
+            "Connections being served now.",
+            s.active.to_string(),
+        );
+        one(
+            "mayfly_connections_accepted_total",
+            "counter",
+            "Connections accepted.",
+            s.accepted.to_string(),
+        );
+        one(
+            "mayfly_connections_closed_total",
+            "counter",
+            "Connections finished, any way.",
+            s.closed.to_string(),
+        );
+        one(
+            "mayfly_requests_total",
+            "counter",
+            "Requests served (echo: replies sent).",
+            s.requests.to_string(),
+        );
+        one(
+            "mayfly_requests_per_second",
+            "gauge",
+            "Requests per second over the last 10 seconds.",
+            self.recent_rps(10).to_string(),
+        );
+        one(
+            "mayfly_received_bytes_total",
+            "counter",
+            "Bytes read from clients.",
+            s.bytes_in.to_string(),
+        );
+        one(
+            "mayfly_sent_bytes_total",
+            "counter",
+            "Bytes written to clients.",
+            s.bytes_out.to_string(),
+        );
+        one(
+            "mayfly_handler_panics_total",
+            "counter",
+            "Connection handlers that panicked.",
+            s.panics.to_string(),
+        );
+        one(
+            "mayfly_accept_errors_total",
+            "counter",
+            "Failed accept calls (EMFILE and friends).",
+            s.accept_errors.to_string(),
+        );
+        one(
+            "mayfly_greenlets_alive",
+            "gauge",
+            "Greenlets alive in the process.",
+            mayfly::greenlets_alive().to_string(),
+        );
+        one(
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+            (proc.rss_kib * 1024).to_string(),
+        );
+        one(
+            "process_cpu_seconds_total",
+            "counter",
+            "User and system CPU time in seconds.",
+            proc.cpu.as_secs_f64().to_string(),
+        );
+        let _ = write!(
+            out,
+            "# HELP mayfly_connection_errors_total Connections ended by an error, by kind.\n\
+             # TYPE mayfly_connection_errors_total counter\n\
+             mayfly_connection_errors_total{{kind=\"timeout\"}} {}\n\
+             mayfly_connection_errors_total{{kind=\"reset\"}} {}\n\
+             mayfly_connection_errors_total{{kind=\"protocol\"}} {}\n\
+             mayfly_connection_errors_total{{kind=\"other\"}} {}\n",
+            s.timeouts, s.resets, s.protocol_errors, s.other_errors
+        );
+        out.into_bytes()
+    }
+}
