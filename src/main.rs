@@ -331,7 +331,7 @@ struct CompareArgs {
     /// Client threads in threads mode.
     #[arg(long, default_value_t = 500)]
     client_threads: usize,
-    /// Write report.json, report.md and report.svg into this directory.
+    /// Write report.json, report.md, report.svg and report.html into this directory.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Run the sweep this many times, interleaved, and report medians.
@@ -781,7 +781,7 @@ fn run_compare(a: CompareArgs) -> Result<ExitCode> {
         println!("{}", compare::markdown(&report));
         if let Some(dir) = &a.out {
             println!(
-                "wrote {0}/report.json, {0}/report.md, {0}/report.svg",
+                "wrote {0}/report.json, {0}/report.md, {0}/report.svg, {0}/report.html",
                 dir.display()
             );
         }

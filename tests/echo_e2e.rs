@@ -331,5 +331,10 @@ fn compare_writes_all_three_report_files() {
     assert!(md.contains("| build | conns | req/s"));
     let svg = std::fs::read_to_string(dir.join("report.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.matches("<polyline").count() >= 6);
+    // report.html carries the same chart inline and the tables as HTML.
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains(&svg), "report.html embeds report.svg as is");
+    assert!(html.contains("<th>build</th>") && html.contains("<td>coroutine</td>"));
+    assert!(!html.contains("<script src") && !html.contains("<link"), "no external assets");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -37,7 +37,7 @@ pub struct CompareOptions {
     pub client: ClientMode,
     /// Client threads in threads mode.
     pub client_threads: usize,
-    /// Write report.json, report.md and report.svg here.
+    /// Write report.json, report.md, report.svg and report.html here.
     pub out: Option<PathBuf>,
     /// Run the whole sweep this many times (interleaved) and report medians.
     pub repeat: usize,
@@ -562,6 +562,7 @@ fn write_files(rep: &Report, dir: &std::path::Path) -> Result<()> {
     std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(rep)?)?;
     std::fs::write(dir.join("report.md"), markdown(rep))?;
     std::fs::write(dir.join("report.svg"), crate::chart::svg(rep))?;
+    std::fs::write(dir.join("report.html"), crate::html::report_html(rep))?;
     Ok(())
 }
 

@@ -16,6 +16,7 @@ pub mod cmd;
 pub mod compare;
 pub mod file;
 pub mod file_bench;
+pub mod html;
 /// Process readings from /proc (moved to `mayfly_servers`, which the stats page needs).
 pub use mayfly_servers::procfs;
 pub mod stress;
