@@ -335,6 +335,9 @@ fn compare_writes_all_three_report_files() {
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(html.contains(&svg), "report.html embeds report.svg as is");
     assert!(html.contains("<th>build</th>") && html.contains("<td>coroutine</td>"));
-    assert!(!html.contains("<script src") && !html.contains("<link"), "no external assets");
+    assert!(
+        !html.contains("<script src") && !html.contains("<link"),
+        "no external assets"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

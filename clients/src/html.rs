@@ -4,7 +4,9 @@
 use crate::compare::{markdown, Report};
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Turns the Markdown of [`markdown`] (paragraphs and pipe tables) into HTML.

@@ -1,0 +1,495 @@
+//! The stats page (`--stats-addr`) end to end: its numbers follow real clients, /metrics
+//! parses as Prometheus text, the guard's limits hold without touching the echo traffic,
+//! and the dashboard renders with data in headless Chromium.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn mayfly() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mayfly"))
+}
+
+/// A server child started with `--stats-addr 127.0.0.1:0`.
+struct Server {
+    child: Child,
+    addr: String,
+    stats: String,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = mayfly()
+            .arg("serve")
+            .args(args)
+            .args(["--addr", "127.0.0.1:0", "--stats-addr", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .to_owned();
+        line.clear();
+        out.read_line(&mut line).unwrap();
+        let stats = line
+            .trim()
+            .strip_prefix("stats on ")
+            .unwrap_or_else(|| panic!("second line was {line:?}"))
+            .to_owned();
+        Server { child, addr, stats }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection; returns (status, headers+body text).
+fn http(addr: &str, raw: &str) -> (u16, String) {
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(raw.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+fn get(addr: &str, path: &str) -> (u16, String) {
+    http(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+fn body(text: &str) -> &str {
+    text.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+fn stats(s: &Server) -> serde_json::Value {
+    let (code, text) = get(&s.stats, "/stats");
+    assert_eq!(code, 200, "{text}");
+    serde_json::from_str(body(&text)).unwrap()
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !ok() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn stats_and_metrics_follow_the_clients() {
+    let s = Server::start(&["echo", "--mode", "coroutine"]);
+    let v = stats(&s);
+    assert_eq!(v["server"], "echo/coroutine");
+    assert_eq!(v["connections"]["accepted"], 0);
+
+    // Held connections show as active, then leave.
+    let mut held: Vec<TcpStream> = (0..7)
+        .map(|_| TcpStream::connect(&s.addr).unwrap())
+        .collect();
+    for c in &mut held {
+        c.write_all(b"hi").unwrap();
+        let mut b = [0u8; 2];
+        c.read_exact(&mut b).unwrap();
+    }
+    wait_for("7 active", || stats(&s)["connections"]["active"] == 7);
+    drop(held);
+    wait_for("0 active", || stats(&s)["connections"]["active"] == 0);
+
+    // The stress client's own counts match the server's.
+    let out = mayfly()
+        .args([
+            "stress",
+            "--addr",
+            &s.addr,
+            "--threads",
+            "20",
+            "--duration",
+            "1s",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["wrong_replies"], 0);
+    wait_for("the stress connections to close", || {
+        stats(&s)["connections"]["active"] == 0
+    });
+    let v = stats(&s);
+    assert_eq!(v["connections"]["accepted"], 7 + 20, "{v}");
+    assert_eq!(v["connections"]["closed"], 7 + 20, "{v}");
+    assert_eq!(
+        v["requests"].as_u64().unwrap(),
+        7 + r["requests"].as_u64().unwrap(),
+        "{v}"
+    );
+    assert!(v["bytes"]["in"].as_u64().unwrap() > 0);
+    assert_eq!(
+        v["bytes"]["in"], v["bytes"]["out"],
+        "echo sends back what it gets"
+    );
+    assert!(v["rss_bytes"].as_u64().unwrap() > 1 << 20);
+    assert!(v["cpu_seconds"].as_f64().unwrap() > 0.0);
+    assert!(v["greenlets_alive"].as_u64().unwrap() >= 1);
+    wait_for("a history sample with requests", || {
+        stats(&s)["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["rps"].as_f64().unwrap() > 0.0)
+    });
+
+    // /metrics says the same, in a form a Prometheus parser accepts.
+    let (code, text) = get(&s.stats, "/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        text.contains("Content-Type: text/plain; version=0.0.4"),
+        "{text}"
+    );
+    let lines = body(&text).lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text");
+    let value = |name: &str| {
+        scrape
+            .samples
+            .iter()
+            .find(|m| m.metric == name)
+            .map(|m| match m.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
+                ref other => panic!("{name}: {other:?}"),
+            })
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    assert_eq!(value("mayfly_connections_accepted_total"), 27.0);
+    assert_eq!(value("mayfly_connections_active"), 0.0);
+    assert_eq!(
+        value("mayfly_requests_total"),
+        v["requests"].as_u64().unwrap() as f64
+    );
+    assert!(matches!(
+        scrape
+            .samples
+            .iter()
+            .find(|m| m.metric == "mayfly_requests_total")
+            .unwrap()
+            .value,
+        prometheus_parse::Value::Counter(_)
+    ));
+    assert!(matches!(
+        scrape
+            .samples
+            .iter()
+            .find(|m| m.metric == "mayfly_connections_active")
+            .unwrap()
+            .value,
+        prometheus_parse::Value::Gauge(_)
+    ));
+    for name in [
+        "mayfly_requests_total",
+        "process_resident_memory_bytes",
+        "mayfly_connection_errors_total",
+    ] {
+        assert!(scrape.docs.contains_key(name), "no HELP for {name}");
+    }
+    let kinds = scrape
+        .samples
+        .iter()
+        .filter(|m| m.metric == "mayfly_connection_errors_total")
+        .count();
+    assert_eq!(kinds, 4);
+}
+
+#[test]
+fn every_server_kind_publishes_stats() {
+    let root = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["echo", "--mode", "threads"],
+        vec!["echo", "--mode", "epoll"],
+        vec!["file", "--root", root.path().to_str().unwrap()],
+    ] {
+        let s = Server::start(&args);
+        let mut c = TcpStream::connect(&s.addr).unwrap();
+        if args[0] == "echo" {
+            c.write_all(b"x").unwrap();
+            let mut b = [0u8; 1];
+            c.read_exact(&mut b).unwrap();
+        }
+        wait_for("the connection to show", || {
+            stats(&s)["connections"]["accepted"] == 1
+        });
+        drop(c);
+        wait_for("it to leave", || stats(&s)["connections"]["active"] == 0);
+    }
+}
+
+#[test]
+fn the_guard_answers_bad_http_and_keeps_its_limits() {
+    let s = Server::start(&[
+        "echo",
+        "--stats-idle-timeout",
+        "1s",
+        "--stats-max-connections",
+        "4",
+    ]);
+    assert_eq!(get(&s.stats, "/nope").0, 404);
+    assert_eq!(
+        http(
+            &s.stats,
+            "POST /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .0,
+        405, // no body: the method is what is wrong
+    );
+    let (code, text) = http(
+        &s.stats,
+        "DELETE /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(code, 405);
+    assert!(text.contains("Allow: GET"));
+    assert_eq!(
+        http(
+            &s.stats,
+            "POST /stats HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+        )
+        .0,
+        413
+    );
+    assert_eq!(
+        http(
+            &s.stats,
+            "GET /stats HTTP/1.1\r\nContent-Length: banana\r\n\r\n"
+        )
+        .0,
+        413
+    );
+    let big = format!(
+        "GET /stats HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    assert_eq!(http(&s.stats, &big).0, 431);
+    let many: String = (0..20).map(|i| format!("X-H{i}: v\r\n")).collect();
+    assert_eq!(
+        http(&s.stats, &format!("GET /stats HTTP/1.1\r\n{many}\r\n")).0,
+        400
+    );
+    assert_eq!(
+        http(&s.stats, "\x16\x03\x01 not http at all\r\n\r\n").0,
+        400
+    );
+
+    // Keep-alive works: two requests on one connection.
+    let mut c = TcpStream::connect(&s.stats).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut all = String::new();
+    let _ = c.read_to_string(&mut all);
+    assert_eq!(all.matches("HTTP/1.1 ").count(), 2, "{all}");
+    assert!(all.contains("HTTP/1.1 404"));
+
+    // An idle or trickling client is cut after the idle timeout.
+    let mut slow = TcpStream::connect(&s.stats).unwrap();
+    slow.write_all(b"GET /st").unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let t = Instant::now();
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest);
+    assert!(rest.is_empty());
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "cut after {:?}",
+        t.elapsed()
+    );
+
+    // The connection cap: 4 idle clients fill it, a fifth waits until one times out.
+    let idle: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(&s.stats).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    assert_eq!(get(&s.stats, "/stats").0, 200);
+    assert!(
+        t.elapsed() >= Duration::from_millis(500),
+        "the fifth was served at once"
+    );
+    drop(idle);
+}
+
+#[test]
+fn a_misbehaving_http_client_does_not_disturb_the_echo_traffic() {
+    let s = Server::start(&["echo", "--stats-idle-timeout", "1s"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stats_addr = s.stats.clone();
+    let stop2 = stop.clone();
+    let abuser = std::thread::spawn(move || {
+        let mut n = 0;
+        while !stop2.load(std::sync::atomic::Ordering::Acquire) {
+            // Garbage, oversized heads, half requests, and plain hammering of /stats.
+            let _ = http(&stats_addr, "BLAH\r\n\r\n");
+            let _ = http(
+                &stats_addr,
+                &format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "z".repeat(9000)),
+            );
+            if let Ok(mut c) = TcpStream::connect(&stats_addr) {
+                let _ = c.write_all(b"GET /stats HTTP/1.1\r\n");
+            }
+            let _ = get(&stats_addr, "/stats");
+            n += 1;
+        }
+        n
+    });
+    let out = mayfly()
+        .args([
+            "stress",
+            "--addr",
+            &s.addr,
+            "--threads",
+            "50",
+            "--duration",
+            "3s",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let rounds = abuser.join().unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(rounds > 10, "the abuser hardly ran ({rounds} rounds)");
+    assert_eq!(r["io_errors"], 0, "{r}");
+    assert_eq!(r["wrong_replies"], 0, "{r}");
+    assert!(r["requests"].as_u64().unwrap() > 1000, "{r}");
+}
+
+/// Debian's Chromium, if installed (.ci/run installs it).
+fn chromium() -> Option<&'static str> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+}
+
+fn chromium_cmd(bin: &str, profile: &std::path::Path) -> Command {
+    let mut c = Command::new(bin);
+    c.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--window-size=1000,900",
+        "--virtual-time-budget=4000",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .stderr(Stdio::null());
+    c
+}
+
+#[test]
+fn the_dashboard_renders_its_charts_in_headless_chromium() {
+    let Some(bin) = chromium() else {
+        eprintln!(
+            "SKIPPED the_dashboard_renders_its_charts_in_headless_chromium: Chromium is not \
+             installed (apt-get install chromium chromium-driver; .ci/run does this)"
+        );
+        return;
+    };
+    let s = Server::start(&["echo"]);
+    // Two seconds of traffic, so the history has points to draw.
+    let out = mayfly()
+        .args([
+            "stress",
+            "--addr",
+            &s.addr,
+            "--threads",
+            "10",
+            "--duration",
+            "2s",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let url = format!("http://{}/", s.stats);
+    let dir = tempfile::tempdir().unwrap();
+
+    // The DOM after the page's script ran: both canvases say how many points they drew.
+    let dom = chromium_cmd(bin, &dir.path().join("p1"))
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    for id in ["chart-active", "chart-rps"] {
+        let at = dom
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("no {id} in {dom}"));
+        let tail = &dom[at..];
+        let n: u64 = tail
+            .split("data-points=\"")
+            .nth(1)
+            .and_then(|t| t.split('"').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        assert!(n >= 2, "{id} drew {n} points");
+    }
+    assert!(
+        dom.contains("echo/coroutine"),
+        "the page shows the server's name"
+    );
+
+    // A screenshot: the chart area holds drawn (non-background) pixels.
+    let shot = dir.path().join("dashboard.png");
+    let st = chromium_cmd(bin, &dir.path().join("p2"))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&url)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut img = vec![0u8; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut img).unwrap();
+    let channels = info.color_type.samples();
+    let (w, h) = (info.width as usize, info.height as usize);
+    // Count strongly coloured pixels (the blue and red chart lines and fills) in the lower
+    // two thirds of the page, where the charts are.
+    let mut coloured = 0;
+    for y in h / 3..h {
+        for x in 0..w {
+            let p = &img[(y * w + x) * channels..][..3];
+            let (r, g, b) = (p[0] as i32, p[1] as i32, p[2] as i32);
+            if (b - r > 60 && b - g > 20) || (r - g > 60 && r - b > 60) {
+                coloured += 1;
+            }
+        }
+    }
+    assert!(
+        coloured > 500,
+        "only {coloured} chart-coloured pixels in the screenshot"
+    );
+    let _ = std::fs::copy(&shot, std::env::temp_dir().join("mayfly-dashboard.png"));
+}
