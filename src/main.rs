@@ -275,6 +275,10 @@ struct StatsArgs {
     /// Stats page: longest request head, bytes (K suffix).
     #[arg(long, default_value = "8K", value_parser = parse_size)]
     stats_max_request: u64,
+    /// Stats page: requests per second answered in all (more wait), which bounds the
+    /// worker time HTTP can take from the server.
+    #[arg(long, default_value_t = mayfly_servers::http::DEFAULT_MAX_RPS)]
+    stats_max_rps: u64,
 }
 
 /// A zero duration on the command line means "no limit".
@@ -433,6 +437,7 @@ fn serve_until_signal(
             o.max_connections = stats_args.stats_max_connections;
             o.idle_timeout = stats_args.stats_idle_timeout;
             o.max_request = stats_args.stats_max_request as usize;
+            o.max_rps = stats_args.stats_max_rps;
             let page = mayfly_servers::http::Page::new(name, counters);
             Some(
                 mayfly_servers::http::start(&o, page)

@@ -493,3 +493,50 @@ fn the_dashboard_renders_its_charts_in_headless_chromium() {
     );
     let _ = std::fs::copy(&shot, std::env::temp_dir().join("mayfly-dashboard.png"));
 }
+
+#[test]
+fn the_page_answers_at_most_its_rate_however_hard_it_is_hit() {
+    let s = Server::start(&["echo", "--stats-max-rps", "100"]);
+    let until = Instant::now() + Duration::from_secs(2);
+    let answered: u64 = std::thread::scope(|scope| {
+        let hs: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut c = TcpStream::connect(&s.stats).unwrap();
+                    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    let mut n = 0u64;
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while Instant::now() < until {
+                        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                            .unwrap();
+                        // Read until this response's body is complete.
+                        let mut got = Vec::new();
+                        loop {
+                            let k = c.read(&mut buf).unwrap();
+                            got.extend_from_slice(&buf[..k]);
+                            if let Some(p) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                                let head = String::from_utf8_lossy(&got[..p]).to_ascii_lowercase();
+                                let len: usize = head
+                                    .lines()
+                                    .find_map(|l| l.strip_prefix("content-length:"))
+                                    .unwrap()
+                                    .trim()
+                                    .parse()
+                                    .unwrap();
+                                if got.len() >= p + 4 + len {
+                                    break;
+                                }
+                            }
+                        }
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    // 2 s at 100/s plus a burst of 10, and the requests in flight at the deadline.
+    assert!(answered <= 2 * 100 + 10 + 8, "{answered} answered");
+    assert!(answered >= 150, "only {answered} answered");
+}

@@ -19,12 +19,60 @@ pub const MAX_HEADERS: usize = 16;
 const MAX_RESPONSE: usize = 4 << 20;
 
 /// Limits the guard applies to each client connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// Longest request head (request line + headers), bytes.
     pub max_request: usize,
     /// Time allowed for a request to arrive once the previous one is answered.
     pub idle_timeout: Duration,
+    /// Requests per second the whole page answers; more wait their turn.
+    pub rate: std::sync::Arc<RateLimit>,
+}
+
+/// A token bucket shared by every connection of the stats page: it bounds the worker time
+/// HTTP can take from the server beside it, however many clients hammer it.
+///
+/// ```
+/// use std::time::Duration;
+/// let r = mayfly_servers::http::guard::RateLimit::new(100);
+/// // A burst of up to a tenth of a second's worth goes through at once.
+/// assert!((0..10).all(|_| r.delay().is_zero()));
+/// assert!(r.delay() > Duration::ZERO);
+/// ```
+#[derive(Debug)]
+pub struct RateLimit {
+    per_sec: f64,
+    state: std::sync::Mutex<(f64, std::time::Instant)>,
+}
+
+impl RateLimit {
+    /// `per_sec` requests per second, bursts of a tenth of that.
+    pub fn new(per_sec: u64) -> Self {
+        let per_sec = per_sec.max(1) as f64;
+        RateLimit {
+            per_sec,
+            state: std::sync::Mutex::new((Self::burst(per_sec), std::time::Instant::now())),
+        }
+    }
+
+    fn burst(per_sec: f64) -> f64 {
+        (per_sec / 10.0).max(1.0)
+    }
+
+    /// Takes one token; returns how long the caller must wait before going on.
+    pub fn delay(&self) -> Duration {
+        let mut st = self.state.lock().unwrap();
+        let now = std::time::Instant::now();
+        let refill = now.duration_since(st.1).as_secs_f64() * self.per_sec;
+        st.0 = (st.0 + refill).min(Self::burst(self.per_sec));
+        st.1 = now;
+        st.0 -= 1.0;
+        if st.0 >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-st.0 / self.per_sec)
+        }
+    }
 }
 
 fn simple(status: &str, extra: &str, close: bool) -> Vec<u8> {
@@ -38,7 +86,7 @@ fn simple(status: &str, extra: &str, close: bool) -> Vec<u8> {
 }
 
 /// Serves one client connection until it closes, idles out or breaks a limit.
-pub fn serve(mut client: TcpStream, inner_addr: SocketAddr, limits: Limits) -> io::Result<()> {
+pub fn serve(mut client: TcpStream, inner_addr: SocketAddr, limits: &Limits) -> io::Result<()> {
     let _ = client.set_nodelay(true);
     let mut inner: Option<TcpStream> = None;
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
@@ -72,6 +120,10 @@ pub fn serve(mut client: TcpStream, inner_addr: SocketAddr, limits: Limits) -> i
                 return Ok(());
             }
         };
+        let wait = limits.rate.delay();
+        if !wait.is_zero() {
+            mayfly::sleep(wait);
+        }
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut headers);
         let (path, close, has_body, method_ok) = match req.parse(&buf[..head_len]) {

@@ -12,8 +12,9 @@
 //! ([`guard`]) that caps connections ([`Options::max_connections`]; more wait in the
 //! backlog), gives each request head [`Options::idle_timeout`] to arrive in full and
 //! [`Options::max_request`] bytes at most, refuses bodies, answers unknown paths with 404
-//! and other methods with 405, and forwards the rest to may_minihttp on an internal
-//! loopback port. A misbehaving HTTP client costs at most one guard greenlet and its
+//! and other methods with 405, holds the whole page to [`Options::max_rps`] requests per
+//! second (so HTTP can take only a bounded share of the worker), and forwards the rest to
+//! may_minihttp on an internal loopback port. A misbehaving HTTP client costs at most one guard greenlet and its
 //! bounded buffer until it times out; the echo traffic never waits on it.
 //!
 //! ```
@@ -53,6 +54,8 @@ pub const DEFAULT_MAX_REQUEST: usize = 8 * 1024;
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default [`Options::max_connections`].
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 64;
+/// Default [`Options::max_rps`].
+pub const DEFAULT_MAX_RPS: u64 = 500;
 
 /// The dashboard page.
 pub const DASHBOARD: &str = include_str!("dashboard.html");
@@ -68,6 +71,9 @@ pub struct Options {
     pub idle_timeout: Duration,
     /// HTTP connections served at once; more wait in the listen backlog.
     pub max_connections: u64,
+    /// Requests per second the page answers in all; more wait their turn. Each costs the
+    /// worker ~50 µs, so the default holds the page to ~2.5% of the worker.
+    pub max_rps: u64,
 }
 
 impl Options {
@@ -78,6 +84,7 @@ impl Options {
             max_request: DEFAULT_MAX_REQUEST,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_rps: DEFAULT_MAX_RPS,
         }
     }
 }
@@ -139,8 +146,9 @@ pub fn start(opts: &Options, page: Arc<Page>) -> io::Result<RunningStats> {
     let limits = guard::Limits {
         max_request: opts.max_request,
         idle_timeout: opts.idle_timeout,
+        rate: Arc::new(guard::RateLimit::new(opts.max_rps)),
     };
-    let guard = StreamServer::new(listener, move |conn, _| guard::serve(conn, inner, limits))
+    let guard = StreamServer::new(listener, move |conn, _| guard::serve(conn, inner, &limits))
         .max_connections(Some(opts.max_connections.max(1)))
         .write_timeout(Some(opts.idle_timeout))
         .start();
