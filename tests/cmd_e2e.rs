@@ -2,9 +2,9 @@
 //! before the HMAC challenge is answered, commands are bounded in time and output, and a
 //! slow command does not hold up anyone else.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use mayfly::frame::{self, FrameReader, Header, Limits};
@@ -13,12 +13,11 @@ use mayfly_clients::file::ServerError;
 
 const SECRET: &[u8] = b"correct horse battery staple";
 
-fn mayfly() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mayfly"))
-}
+mod common;
+use common::{mayfly, ServerChild};
 
 struct Server {
-    child: Child,
+    _srv: ServerChild,
     addr: String,
     _secret: tempfile::NamedTempFile,
 }
@@ -28,35 +27,18 @@ impl Server {
         let mut secret = tempfile::NamedTempFile::new().unwrap();
         secret.write_all(SECRET).unwrap();
         secret.write_all(b"\n").unwrap();
-        let mut child = mayfly()
-            .args(["serve", "cmd", "--addr", "127.0.0.1:0", "--secret-file"])
+        let mut cmd = mayfly();
+        cmd.args(["serve", "cmd", "--addr", "127.0.0.1:0", "--secret-file"])
             .arg(secret.path())
             .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .to_string();
+            .stderr(Stdio::null());
+        let srv = ServerChild::spawn(cmd, false);
+        let addr = srv.addr.clone();
         Server {
-            child,
+            _srv: srv,
             addr,
             _secret: secret,
         }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -1,82 +1,48 @@
 //! End-to-end tests of the real `mayfly` binary over loopback: the three echo builds, the
 //! stress client, and compare.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
-fn mayfly() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mayfly"))
-}
+mod common;
+use common::{mayfly, ServerChild};
 
 /// A `mayfly serve echo` child; SIGTERM'd (and checked to exit 0) by `stop`.
-struct Server {
-    child: Child,
-    addr: String,
+struct Server(ServerChild);
+
+impl std::ops::Deref for Server {
+    type Target = ServerChild;
+    fn deref(&self) -> &ServerChild {
+        &self.0
+    }
 }
 
 impl Server {
     fn start(mode: &str) -> Server {
-        let mut child = mayfly()
-            .args([
-                "serve",
-                "echo",
-                "--mode",
-                mode,
-                "--addr",
-                "127.0.0.1:0",
-                "--grace",
-                "2s",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mayfly runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first line was {line:?}"))
-            .to_string();
-        Server { child, addr }
+        let mut cmd = mayfly();
+        cmd.args([
+            "serve",
+            "echo",
+            "--mode",
+            mode,
+            "--addr",
+            "127.0.0.1:0",
+            "--grace",
+            "2s",
+        ])
+        .stderr(Stdio::null());
+        Server(ServerChild::spawn(cmd, false))
     }
 
     fn threads(&self) -> u64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        s.lines()
-            .find_map(|l| l.strip_prefix("Threads:"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
+        self.0.status("Threads:")
     }
 
     fn stop(mut self) {
-        // SAFETY: kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let t = Instant::now();
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                assert!(st.success(), "server exited with {st}");
-                return;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(20),
-                "no exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let st = self.0.sigterm_and_wait(Duration::from_secs(20));
+        assert!(st.success(), "server exited with {st}");
     }
 }
 
@@ -144,25 +110,11 @@ fn more_connections_than_threads_are_spread_over_the_threads() {
 #[test]
 fn max_connections_holds_new_clients_until_a_slot_frees_in_every_build() {
     for mode in ["coroutine", "threads", "epoll"] {
-        let mut child = mayfly()
-            .args(["serve", "echo", "--mode", mode, "--addr", "127.0.0.1:0"])
+        let mut cmd = mayfly();
+        cmd.args(["serve", "echo", "--mode", mode, "--addr", "127.0.0.1:0"])
             .args(["--max-connections", "2", "--grace", "1s"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let server = Server {
-            addr: line
-                .trim()
-                .strip_prefix("listening on ")
-                .unwrap()
-                .to_string(),
-            child,
-        };
+            .stderr(Stdio::null());
+        let server = Server(ServerChild::spawn(cmd, false));
         let echo = |c: &mut TcpStream, b: u8| -> std::io::Result<u8> {
             c.write_all(&[b])?;
             let mut r = [0u8; 1];
@@ -269,7 +221,7 @@ fn sigterm_lets_open_connections_finish_and_exits_zero() {
         c.write_all(b"x").unwrap();
         let mut b = [0u8; 1];
         c.read_exact(&mut b).unwrap();
-        let pid = server.child.id();
+        let pid = server.pid();
         // SAFETY: kill(2) on our own child.
         unsafe { libc::kill(pid as i32, libc::SIGTERM) };
         std::thread::sleep(Duration::from_millis(200));

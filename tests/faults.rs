@@ -2,24 +2,33 @@
 //! bounded in time and count. Each test says what it throws at the server and what must
 //! hold afterwards; docs/RELIABILITY.md tabulates them.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mayfly_servers::echo::{self, Mode, Options};
 
-fn mayfly() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mayfly"))
-}
+mod common;
+use common::{mayfly, ServerChild};
 
 /// A `mayfly serve echo` child with its /proc readings.
-struct Server {
-    child: Child,
-    addr: String,
+struct Server(ServerChild);
+
+impl std::ops::Deref for Server {
+    type Target = ServerChild;
+    fn deref(&self) -> &ServerChild {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut ServerChild {
+        &mut self.0
+    }
 }
 
 impl Server {
@@ -32,7 +41,6 @@ impl Server {
         let mut cmd = mayfly();
         cmd.args(["serve", "echo", "--addr", "127.0.0.1:0", "--grace", "1s"])
             .args(args)
-            .stdout(Stdio::piped())
             .stderr(Stdio::null());
         if let Some(n) = nofile {
             // SAFETY: setrlimit is async-signal-safe and only changes the child's own limit.
@@ -49,38 +57,11 @@ impl Server {
                 });
             }
         }
-        let mut child = cmd.spawn().expect("mayfly runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first line was {line:?}"))
-            .to_string();
-        Server { child, addr }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
-            .unwrap()
-            .count()
+        Server(ServerChild::spawn(cmd, false))
     }
 
     fn status_kib(&self, field: &str) -> u64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
-        s.lines()
-            .find_map(|l| l.strip_prefix(field))
-            .unwrap()
-            .trim()
-            .trim_end_matches(" kB")
-            .parse()
-            .unwrap()
+        self.0.status(field)
     }
 
     /// User + system CPU time, in clock ticks (1/100 s).
@@ -88,10 +69,6 @@ impl Server {
         let s = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
         let f: Vec<&str> = s[s.rfind(')').unwrap() + 2..].split_whitespace().collect();
         f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
     }
 
     /// Waits until the fd count is back to `baseline` (connections all closed).
@@ -104,13 +81,6 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -501,37 +471,19 @@ fn every_server_drains_and_exits_0_on_sigterm() {
         vec!["cmd"],
     ];
     for args in servers {
-        let mut child = mayfly()
-            .arg("serve")
+        let mut cmd = mayfly();
+        cmd.arg("serve")
             .args(&args)
             .args(["--addr", "127.0.0.1:0", "--grace", "1s"])
             .env("MAYFLY_CMD_SECRET", "a secret long enough")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .to_owned();
+            .stderr(Stdio::null());
+        let mut server = ServerChild::spawn(cmd, false);
+        let addr = server.addr.clone();
         // An idle client holds a connection open past the grace period.
         let idle = TcpStream::connect(&addr).unwrap();
         std::thread::sleep(Duration::from_millis(100));
         let t = Instant::now();
-        // SAFETY: kill(2) on our own child.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let status = loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                break st;
-            }
-            assert!(t.elapsed() < Duration::from_secs(10), "{args:?}: no exit");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = server.sigterm_and_wait(Duration::from_secs(10));
         assert!(status.success(), "{args:?}: {status}");
         assert!(
             t.elapsed() >= Duration::from_millis(900),

@@ -3,23 +3,23 @@
 //! survived, resume both ways, a full disk, and the course's Python client as a peer.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mayfly::frame::{self, FrameReader, Header, Limits};
 use mayfly_clients::file::{FileClient, PutOptions, PutRequest, ServerError};
 use sha2::{Digest, Sha256};
 
-fn mayfly() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mayfly"))
-}
+mod common;
+use common::{mayfly, ServerChild};
 
-/// A `mayfly serve file` child serving a fresh temporary root.
+/// A `mayfly serve file` child serving a fresh temporary root. (Field order: the server
+/// goes before its root is removed.)
 struct Server {
-    child: Child,
+    srv: ServerChild,
     addr: String,
     root: tempfile::TempDir,
 }
@@ -43,20 +43,11 @@ impl Server {
         ])
         .arg(root.path())
         .args(extra)
-        .stdout(Stdio::piped())
         .stderr(Stdio::null());
         tweak(&mut cmd);
-        let mut child = cmd.spawn().expect("mayfly runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first line was {line:?}"))
-            .to_string();
-        Server { child, addr, root }
+        let srv = ServerChild::spawn(cmd, false);
+        let addr = srv.addr.clone();
+        Server { srv, addr, root }
     }
 
     fn client(&self) -> FileClient<TcpStream> {
@@ -78,20 +69,11 @@ impl Server {
     }
 
     fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
+        self.srv.alive()
     }
 
     fn fds(&self) -> usize {
-        fs::read_dir(format!("/proc/{}/fd", self.child.id()))
-            .unwrap()
-            .count()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.srv.fds()
     }
 }
 

@@ -2,55 +2,34 @@
 //! parses as Prometheus text, the guard's limits hold without touching the echo traffic,
 //! and the dashboard renders with data in headless Chromium.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn mayfly() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mayfly"))
-}
+mod common;
+use common::{mayfly, ServerChild};
 
 /// A server child started with `--stats-addr 127.0.0.1:0`.
 struct Server {
-    child: Child,
+    _srv: ServerChild,
     addr: String,
     stats: String,
 }
 
 impl Server {
     fn start(args: &[&str]) -> Server {
-        let mut child = mayfly()
-            .arg("serve")
+        let mut cmd = mayfly();
+        cmd.arg("serve")
             .args(args)
             .args(["--addr", "127.0.0.1:0", "--stats-addr", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .to_owned();
-        line.clear();
-        out.read_line(&mut line).unwrap();
-        let stats = line
-            .trim()
-            .strip_prefix("stats on ")
-            .unwrap_or_else(|| panic!("second line was {line:?}"))
-            .to_owned();
-        Server { child, addr, stats }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+            .stderr(Stdio::null());
+        let srv = ServerChild::spawn(cmd, true);
+        Server {
+            addr: srv.addr.clone(),
+            stats: srv.stats.clone().unwrap(),
+            _srv: srv,
+        }
     }
 }
 
