@@ -95,6 +95,17 @@ fn sha(data: &[u8]) -> String {
     mayfly_servers::file::hex(&Sha256::digest(data))
 }
 
+/// Runs a `mayfly … --json` command that must succeed; returns what it printed.
+fn run_json(cmd: &mut Command) -> serde_json::Value {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn server_error(e: &anyhow::Error) -> &ServerError {
     e.downcast_ref::<ServerError>()
         .unwrap_or_else(|| panic!("expected a server refusal, got {e:#}"))
@@ -576,17 +587,11 @@ fn a_resumable_upload_continues_where_it_was_cut() {
     assert!(s.client().list().unwrap().is_empty());
 
     // The CLI resumes and sends only the rest.
-    let out = mayfly()
-        .args(["file", "--json", "--addr", &s.addr, "put", "--resume"])
-        .arg(&src)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let t = run_json(
+        mayfly()
+            .args(["file", "--json", "--addr", &s.addr, "put", "--resume"])
+            .arg(&src),
     );
-    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(t["transferred"], 2_000_000);
     assert_eq!(t["sha256"], sha(&data));
     assert_eq!(fs::read(s.path("movie.bin")).unwrap(), data);
@@ -616,19 +621,13 @@ fn a_download_resumes_from_the_part_file() {
     let local = tempfile::tempdir().unwrap();
     let dest = local.path().join("iso.bin");
     fs::write(mayfly_clients::file::part_path(&dest), &data[..900_000]).unwrap();
-    let out = mayfly()
-        .args([
-            "file", "--json", "--addr", &s.addr, "get", "iso.bin", "--resume", "--out",
-        ])
-        .arg(&dest)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let t = run_json(
+        mayfly()
+            .args([
+                "file", "--json", "--addr", &s.addr, "get", "iso.bin", "--resume", "--out",
+            ])
+            .arg(&dest),
     );
-    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(t["transferred"], 1_600_000);
     assert_eq!(fs::read(&dest).unwrap(), data);
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use mayfly::frame::{self, FrameError, FrameReader, Header, Limits};
-use mayfly_servers::file::{hex, Entry, HashPipeline, CHUNK};
+use mayfly_servers::file::{hex, Entry, HashPipeline, HashSink, CHUNK};
 use sha2::{Digest, Sha256};
 
 /// Largest reply body the client accepts for `list` (a transfer's body is streamed instead).
@@ -467,18 +467,6 @@ pub fn hash_prefix(file: &mut File, len: u64) -> io::Result<String> {
     let mut h = Sha256::new();
     io::copy(&mut file.take(len), &mut HashSink(&mut h))?;
     Ok(hex(&h.finalize()))
-}
-
-struct HashSink<'a>(&'a mut Sha256);
-
-impl Write for HashSink<'_> {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.0.update(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 struct HashingReader<'a, R> {

@@ -13,6 +13,26 @@ pub const PIPELINE_MIN: usize = 64 * 1024;
 
 type Hashed = (Sha256, Vec<u8>);
 
+/// `io::Write` into a running sha256, for `io::copy` from a file or a `take`.
+///
+/// ```
+/// use sha2::{Digest, Sha256};
+/// let mut h = Sha256::new();
+/// std::io::copy(&mut &b"abc"[..], &mut mayfly_servers::file::HashSink(&mut h)).unwrap();
+/// assert_eq!(h.finalize(), Sha256::digest(b"abc"));
+/// ```
+pub struct HashSink<'a>(pub &'a mut Sha256);
+
+impl io::Write for HashSink<'_> {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0.update(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A running sha256 fed with owned buffers, one chunk in flight at a time.
 ///
 /// The hash state is only ever in one place (here, or inside the one pending job), so the

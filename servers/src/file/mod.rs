@@ -53,7 +53,7 @@ use std::time::Duration;
 use mayfly::net::Bind;
 use mayfly::server::{RunningServer, ServerStats, StreamServer};
 
-pub use hashing::{HashPipeline, PIPELINE_MIN};
+pub use hashing::{HashPipeline, HashSink, PIPELINE_MIN};
 pub use session::{request_body_len, CHUNK, LINGER_BYTES, LINGER_TIME};
 pub use store::{hex, is_sha256_hex, Entry};
 

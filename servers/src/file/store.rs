@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
-use super::HashPipeline;
+use super::{HashPipeline, HashSink};
 
 const UPLOAD_PREFIX: &str = ".mayfly-upload.";
 const PARTIAL_DIR: &str = ".mayfly-partial";
@@ -137,7 +137,7 @@ impl Store {
         let sha = mayfly::threadpool::apply(move || -> io::Result<String> {
             dup.seek(SeekFrom::Start(0))?;
             let mut h = Sha256::new();
-            io::copy(&mut dup, &mut HashWriter(&mut h))?;
+            io::copy(&mut dup, &mut HashSink(&mut h))?;
             Ok(hex(&h.finalize()))
         })
         .map_err(|e| io::Error::other(e.to_string()))??;
@@ -258,7 +258,7 @@ impl Store {
             hasher = mayfly::threadpool::apply(move || -> io::Result<Sha256> {
                 let mut h = Sha256::new();
                 dup.seek(SeekFrom::Start(0))?;
-                io::copy(&mut (&mut dup).take(offset), &mut HashWriter(&mut h))?;
+                io::copy(&mut (&mut dup).take(offset), &mut HashSink(&mut h))?;
                 Ok(h)
             })
             .map_err(|e| UploadError::Io(io::Error::other(e.to_string())))?
@@ -285,18 +285,6 @@ struct BusyRelease(Arc<Store>, String);
 impl Drop for BusyRelease {
     fn drop(&mut self) {
         self.0.busy_partials.lock().unwrap().remove(&self.1);
-    }
-}
-
-struct HashWriter<'a>(&'a mut Sha256);
-
-impl Write for HashWriter<'_> {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.0.update(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
