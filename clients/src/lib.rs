@@ -4,7 +4,7 @@
 //!   an uppercase echo server, checking every reply and timing it.
 //! - [`compare`]: runs each echo-server build as its own process under the same load and
 //!   reports throughput, latency, CPU per request, memory and threads side by side.
-//! - [`file`]: the file server's client (put, get, list, stat, resume, sha256 check).
+//! - [`file`](mod@file): the file server's client (put, get, list, stat, resume, sha256 check).
 //! - [`cmd`]: the remote-command client (HMAC challenge, then commands).
 //! - [`file_bench`]: the file server's throughput, big files and many small ones.
 

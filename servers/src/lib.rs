@@ -4,7 +4,7 @@
 //! - [`echo`]: the course's uppercase echo server in three builds of one handler —
 //!   [`echo::Mode::Coroutine`] (greenlets on one thread), [`echo::Mode::Threads`] (one OS
 //!   thread per connection) and [`echo::Mode::Epoll`] (a hand-written mio event loop).
-//! - [`file`]: the course's FTP homework over the framed protocol: put, get, list, stat,
+//! - [`file`](mod@file): the course's FTP homework over the framed protocol: put, get, list, stat,
 //!   atomic uploads, resume, integrity hashes.
 //! - [`http`]: the stats page every server can publish (`/stats`, `/metrics`, a dashboard),
 //!   on may_minihttp behind a guard that enforces limits.
