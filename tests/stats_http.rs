@@ -519,3 +519,55 @@ fn the_page_answers_at_most_its_rate_however_hard_it_is_hit() {
     assert!(answered <= 2 * 100 + 10 + 8, "{answered} answered");
     assert!(answered >= 150, "only {answered} answered");
 }
+
+#[test]
+fn the_internal_port_answers_only_the_guard() {
+    use mayfly_servers::http::{self, Options, Page};
+    let page = Page::new(
+        "in-process",
+        std::sync::Arc::new(mayfly::server::ServerStats::new()),
+    );
+    let running = http::start(&Options::new("127.0.0.1:0"), page).unwrap();
+    let public = running.local_addr().to_string();
+    let internal = running.internal_addr().to_string();
+    assert_ne!(public, internal);
+    // may_minihttp keeps every connection alive: read one response by its Content-Length.
+    let one = |raw: &str| -> String {
+        let mut c = TcpStream::connect(&internal).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(raw.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = c.read(&mut buf).unwrap();
+            assert!(n > 0, "closed early");
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got).into_owned();
+            if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().to_owned())
+                    })
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                if rest.len() >= len {
+                    return text;
+                }
+            }
+        }
+    };
+    let text = one("GET /stats HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+    // A guessed token does not help either.
+    let text =
+        one("GET /stats HTTP/1.1\r\nX-Mayfly-Guard: 00000000000000000000000000000000\r\n\r\n");
+    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+    let (code, text) = get(&public, "/stats");
+    assert_eq!(code, 200);
+    assert!(body(&text).contains("\"server\":\"in-process\""));
+    running.stop();
+}

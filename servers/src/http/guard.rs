@@ -27,7 +27,13 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Requests per second the whole page answers; more wait their turn.
     pub rate: std::sync::Arc<RateLimit>,
+    /// The header line (`X-Mayfly-Guard: <random>`) added to every forwarded request; the
+    /// internal server refuses requests without it, so its port is no way around the guard.
+    pub token_header: std::sync::Arc<str>,
 }
+
+/// The name of the header that proves a request came through the guard.
+pub const TOKEN_HEADER: &str = "X-Mayfly-Guard";
 
 /// A token bucket shared by every connection of the stats page: it bounds the worker time
 /// HTTP can take from the server beside it, however many clients hammer it.
@@ -173,7 +179,7 @@ pub fn serve(mut client: TcpStream, inner_addr: SocketAddr, limits: &Limits) -> 
                     inner.insert(c)
                 }
             };
-            let response = forward(conn, &buf[..head_len])?;
+            let response = forward(conn, &buf[..head_len], &limits.token_header)?;
             client.write_all(&response)?;
         }
         buf.drain(..head_len);
@@ -184,8 +190,13 @@ pub fn serve(mut client: TcpStream, inner_addr: SocketAddr, limits: &Limits) -> 
 }
 
 /// Sends one request head to may_minihttp and reads its whole response.
-fn forward(inner: &mut TcpStream, head: &[u8]) -> io::Result<Vec<u8>> {
-    inner.write_all(head)?;
+fn forward(inner: &mut TcpStream, head: &[u8], token_header: &str) -> io::Result<Vec<u8>> {
+    // The head ends in CRLF CRLF: put the token line before the blank line.
+    let mut out = Vec::with_capacity(head.len() + token_header.len() + 2);
+    out.extend_from_slice(&head[..head.len() - 2]);
+    out.extend_from_slice(token_header.as_bytes());
+    out.extend_from_slice(b"\r\n\r\n");
+    inner.write_all(&out)?;
     let mut resp: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = [0u8; 16 * 1024];
     loop {

@@ -14,7 +14,8 @@
 //! [`Options::max_request`] bytes at most, refuses bodies, answers unknown paths with 404
 //! and other methods with 405, holds the whole page to [`Options::max_rps`] requests per
 //! second (so HTTP can take only a bounded share of the worker), and forwards the rest to
-//! may_minihttp on an internal loopback port. A misbehaving HTTP client costs at most one guard greenlet and its
+//! may_minihttp on an internal loopback port, with a random per-process token header that
+//! may_minihttp checks (403 without it), so the internal port is no way around the guard. A misbehaving HTTP client costs at most one guard greenlet and its
 //! bounded buffer until it times out; the echo traffic never waits on it.
 //!
 //! ```
@@ -89,12 +90,20 @@ impl Options {
     }
 }
 
-/// may_minihttp's side: renders the three pages.
+/// may_minihttp's side: renders the three pages, for requests that carry the guard's token.
 #[derive(Clone)]
-struct StatsService(Arc<Page>);
+struct StatsService(Arc<Page>, Arc<str>);
 
 impl HttpService for StatsService {
     fn call(&mut self, req: Request, rsp: &mut Response) -> io::Result<()> {
+        let through_guard = req.headers().iter().any(|h| {
+            h.name.eq_ignore_ascii_case(guard::TOKEN_HEADER) && h.value == self.1.as_bytes()
+        });
+        if !through_guard {
+            rsp.status_code(403, "Forbidden");
+            rsp.body("403 Forbidden: use the public stats address\n");
+            return Ok(());
+        }
         match req.path().split('?').next().unwrap_or("/") {
             "/stats" => {
                 rsp.header("Content-Type: application/json")
@@ -123,6 +132,7 @@ impl HttpService for StatsService {
 pub struct RunningStats {
     guard: RunningServer,
     sampling: Arc<AtomicBool>,
+    internal: SocketAddr,
 }
 
 impl RunningStats {
@@ -131,8 +141,13 @@ impl RunningStats {
         self.guard.local_addr()
     }
 
+    /// may_minihttp's internal loopback address (it answers only the guard: 403 otherwise).
+    pub fn internal_addr(&self) -> SocketAddr {
+        self.internal
+    }
+
     /// Stops the public port and the sampler. (may_minihttp's internal listener has no stop
-    /// of its own; it goes with the process.)
+    /// of its own; it goes with the process, answering 403 to anything but the guard.)
     pub fn stop(&self) {
         self.sampling.store(false, Ordering::Release);
         self.guard.stop(Duration::from_millis(100));
@@ -142,11 +157,15 @@ impl RunningStats {
 /// Starts the stats page for `page` (and its once-a-second sampler).
 pub fn start(opts: &Options, page: Arc<Page>) -> io::Result<RunningStats> {
     let listener = Bind::new(opts.addr.as_str()).tcp()?;
-    let inner = start_minihttp(page.clone())?;
+    let mut random = [0u8; 16];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut random)?;
+    let token: Arc<str> = crate::file::hex(&random).into();
+    let inner = start_minihttp(page.clone(), token.clone())?;
     let limits = guard::Limits {
         max_request: opts.max_request,
         idle_timeout: opts.idle_timeout,
         rate: Arc::new(guard::RateLimit::new(opts.max_rps)),
+        token_header: format!("{}: {token}", guard::TOKEN_HEADER).into(),
     };
     let guard = StreamServer::new(listener, move |conn, _| guard::serve(conn, inner, &limits))
         .max_connections(Some(opts.max_connections.max(1)))
@@ -163,18 +182,22 @@ pub fn start(opts: &Options, page: Arc<Page>) -> io::Result<RunningStats> {
             }
         })
         .map_err(io::Error::other)?;
-    Ok(RunningStats { guard, sampling })
+    Ok(RunningStats {
+        guard,
+        sampling,
+        internal: inner,
+    })
 }
 
 /// Starts may_minihttp on a free loopback port and returns it. may_minihttp binds by itself
 /// and does not say which port it got, so a free one is found first (and tried again if
 /// another process takes it in between).
-fn start_minihttp(page: Arc<Page>) -> io::Result<SocketAddr> {
+fn start_minihttp(page: Arc<Page>, token: Arc<str>) -> io::Result<SocketAddr> {
     mayfly::hub::ensure_started();
     let mut last = None;
     for _ in 0..10 {
         let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-        match HttpServer(StatsService(page.clone())).start(addr) {
+        match HttpServer(StatsService(page.clone(), token.clone())).start(addr) {
             Ok(_handle) => return Ok(addr),
             Err(e) => last = Some(e),
         }
