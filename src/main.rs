@@ -169,6 +169,9 @@ struct ServeFileArgs {
     /// fsync each upload before renaming it into place.
     #[arg(long)]
     fsync: bool,
+    /// Delete a cut-off resumable upload not resumed for this long.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    partial_ttl: Duration,
     /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     grace: Duration,
@@ -353,12 +356,13 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_or((s, "s"), |i| (&s[..i], &s[i..]));
     let n: f64 = num
         .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 10s, 500ms or 2m"))?;
+        .map_err(|_| format!("{s:?} is not a duration like 10s, 500ms, 2m or 24h"))?;
     let secs = match unit {
         "s" | "" => n,
         "ms" => n / 1000.0,
         "m" => n * 60.0,
-        _ => return Err(format!("unknown unit in {s:?}: use ms, s or m")),
+        "h" => n * 3600.0,
+        _ => return Err(format!("unknown unit in {s:?}: use ms, s, m or h")),
     };
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("{s:?} is not a valid duration"));
@@ -508,6 +512,7 @@ fn serve_file(a: ServeFileArgs) -> Result<ExitCode> {
     opts.idle_timeout = a.idle_timeout;
     opts.io_timeout = a.io_timeout;
     opts.fsync = a.fsync;
+    opts.partial_ttl = a.partial_ttl;
     let server = file::start(&opts)
         .with_context(|| format!("serving {} on {}", a.root.display(), a.addr))?;
     let counters = server.stats_handle();

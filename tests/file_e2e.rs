@@ -741,3 +741,31 @@ client.close()
     assert_eq!(reply["sha256"], sha(&data));
     assert_eq!(fs::read(s.path("homework.txt")).unwrap(), data);
 }
+
+#[test]
+fn cut_off_resumable_uploads_expire_after_the_partial_ttl() {
+    let s = Server::start(&["--partial-ttl", "5s"]);
+    let dir = s.path(".mayfly-partial");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("old.bin"), b"left two days ago").unwrap();
+    let two_days = std::time::SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
+    fs::File::options()
+        .write(true)
+        .open(dir.join("old.bin"))
+        .unwrap()
+        .set_modified(two_days)
+        .unwrap();
+    fs::write(dir.join("new.bin"), b"just cut").unwrap();
+    assert_eq!(s.client().stat("old.bin").unwrap().partial_size, Some(17));
+    let t = Instant::now();
+    while dir.join("old.bin").exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the old partial was never expired"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(dir.join("new.bin").exists(), "a fresh partial was expired");
+    assert_eq!(s.client().stat("old.bin").unwrap().partial_size, None);
+    assert_eq!(s.client().stat("new.bin").unwrap().partial_size, Some(8));
+}

@@ -17,8 +17,9 @@
 //!   renamed onto its name only when every byte arrived and, if the client sent `sha256`,
 //!   matched it. A cut connection, a write error (disk full), a hash mismatch or a killed
 //!   greenlet removes the temporary file and leaves the old file as it was.
-//! - **Resume.** `"resumable": true` keeps a cut-off upload's bytes; `stat` reports them as
-//!   `partial_size` and `put` with that `offset` sends only the rest. `get` with `offset`
+//! - **Resume.** `"resumable": true` keeps a cut-off upload's bytes (for
+//!   [`Options::partial_ttl`]); `stat` reports them as `partial_size` and `put` with that
+//!   `offset` sends only the rest. `get` with `offset`
 //!   sends the file from there; `sha256` is always of the whole file.
 //! - **Names.** Plain names only (see [`names::check`]); symlinks are never followed and
 //!   anything but a regular file is refused, so nothing outside `--root` is reachable.
@@ -63,6 +64,8 @@ pub const DEFAULT_MAX_FILE_SIZE: u64 = 16 << 30;
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Default [`Options::io_timeout`].
 pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default [`Options::partial_ttl`]: a day.
+pub const DEFAULT_PARTIAL_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// How to run the file server.
 #[derive(Debug, Clone)]
@@ -83,6 +86,9 @@ pub struct Options {
     pub io_timeout: Duration,
     /// fsync every upload before it is renamed into place (durable, slower).
     pub fsync: bool,
+    /// A cut-off resumable upload not resumed for this long is deleted (checked at start and
+    /// every `partial_ttl / 4`, at most hourly).
+    pub partial_ttl: Duration,
 }
 
 impl Options {
@@ -97,6 +103,7 @@ impl Options {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             io_timeout: DEFAULT_IO_TIMEOUT,
             fsync: false,
+            partial_ttl: DEFAULT_PARTIAL_TTL,
         }
     }
 }
@@ -110,6 +117,18 @@ pub(crate) struct Settings {
 /// Starts the file server; it runs on the mayfly worker until stopped.
 pub fn start(opts: &Options) -> io::Result<RunningServer> {
     let store = store::Store::open(&opts.root, opts.fsync)?;
+    store.expire_partials(opts.partial_ttl);
+    let (weak, ttl) = (Arc::downgrade(&store), opts.partial_ttl);
+    mayfly::Builder::new()
+        .name("file-partial-expiry")
+        .spawn(move || loop {
+            mayfly::sleep((ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(3600)));
+            match weak.upgrade() {
+                Some(store) => store.expire_partials(ttl),
+                None => return, // the server is gone
+            };
+        })
+        .map_err(io::Error::other)?;
     let settings = Arc::new(Settings {
         max_file_size: opts.max_file_size,
         idle_timeout: opts.idle_timeout,

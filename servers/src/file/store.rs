@@ -101,6 +101,32 @@ impl Store {
         }))
     }
 
+    /// Removes resumable partial uploads untouched for `ttl` (except ones being resumed now).
+    /// Returns how many went.
+    pub fn expire_partials(&self, ttl: std::time::Duration) -> usize {
+        let Ok(entries) = fs::read_dir(self.root.join(PARTIAL_DIR)) else {
+            return 0;
+        };
+        let now = std::time::SystemTime::now();
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if self.busy_partials.lock().unwrap().contains(&name) {
+                continue;
+            }
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age >= ttl);
+            if old && fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     /// Opens a finished file for reading. Symlinks are never followed (ELOOP becomes a
     /// refusal), and anything but a regular file is refused.
     pub fn open_file(&self, name: &str) -> io::Result<(File, Metadata)> {
