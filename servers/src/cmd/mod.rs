@@ -135,7 +135,8 @@ fn serve(settings: &Settings, stats: &ServerStats, conn: TcpStream) -> io::Resul
             .with("algorithm", "hmac-sha256"),
     )?;
     r.get_mut().settimeout(Some(AUTH_TIMEOUT));
-    let Some((h, _)) = r.read_header().or_else(quiet)? else {
+    // Disconnects and timeouts go back to the StreamServer, which counts them by kind.
+    let Some((h, _)) = r.read_header()? else {
         return Ok(());
     };
     let answer = h.opt_str("hmac").ok().flatten().unwrap_or("");
@@ -159,7 +160,7 @@ fn serve(settings: &Settings, stats: &ServerStats, conn: TcpStream) -> io::Resul
                     let _ = frame::write_header(r.get_mut(), &error("bad_frame", fe));
                     return Ok(());
                 }
-                None => return quiet::<()>(e),
+                None => return Err(e),
             },
         };
         let command = match (h.opt_str("cmd"), h.opt_str("command")) {
@@ -199,16 +200,5 @@ fn serve(settings: &Settings, stats: &ServerStats, conn: TcpStream) -> io::Resul
             Err(e) => frame::write_header(r.get_mut(), &error("spawn", e)),
         };
         reply?;
-    }
-}
-
-/// Disconnects and timeouts end a session quietly.
-fn quiet<T: Default>(e: io::Error) -> io::Result<T> {
-    use io::ErrorKind::*;
-    match e.kind() {
-        UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe | TimedOut => {
-            Ok(T::default())
-        }
-        _ => Err(e),
     }
 }

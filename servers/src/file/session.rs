@@ -86,8 +86,9 @@ pub(crate) fn serve(
             Ok(None) => return Ok(()),
             Err(e) => {
                 let Some(fe) = FrameError::from_io(&e) else {
-                    // Reset, idle timeout, close in mid-header: nothing to answer.
-                    return ignore_disconnect(e);
+                    // Reset, idle timeout, close in mid-header: nothing to answer. The
+                    // StreamServer counts it by kind.
+                    return Err(e);
                 };
                 let fatal = fe.is_fatal();
                 let refusal = refuse(
@@ -127,7 +128,7 @@ pub(crate) fn serve(
             Ok(Outcome::Sent) => {}
             Ok(Outcome::Reply(h)) => frame::write_header(r.get_mut(), &h)?,
             Ok(Outcome::Refused(x)) => frame::write_header(r.get_mut(), &error_header(&x))?,
-            Err(e) => return ignore_disconnect(e),
+            Err(e) => return Err(e),
         }
     }
 }
@@ -156,14 +157,6 @@ macro_rules! or_refuse {
             Err(refusal) => return Ok(Outcome::Refused(refusal)),
         }
     };
-}
-
-fn ignore_disconnect(e: io::Error) -> io::Result<()> {
-    use io::ErrorKind::*;
-    match e.kind() {
-        UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe | TimedOut => Ok(()),
-        _ => Err(e),
-    }
 }
 
 /// Half-closes, then reads and drops a bounded amount before the socket is closed.
