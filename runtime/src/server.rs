@@ -457,8 +457,10 @@ impl RunningServer {
 }
 
 fn accept_loop(listener: TcpListener, handler: Arc<Handler>, shared: Arc<Shared>) {
-    let mut backoff = ACCEPT_BACKOFF_MIN;
-    let mut in_episode = false;
+    let mut backoff = AcceptBackoff::new(format!(
+        "mayfly: accept on {:?}",
+        listener.local_addr().ok()
+    ));
     loop {
         if let Some(max) = shared.max {
             let active = &shared.stats.active;
@@ -476,26 +478,13 @@ fn accept_loop(listener: TcpListener, handler: Arc<Handler>, shared: Arc<Shared>
                     return;
                 }
                 shared.stats.accept_error();
-                if accept_error_is_transient(&e) {
-                    continue; // one connection went away before we took it: take the next
+                if let Some(pause) = backoff.failed(&e) {
+                    crate::sleep(pause);
                 }
-                if !in_episode {
-                    eprintln!(
-                        "mayfly: accept on {:?} failed: {e}; backing off (10 ms doubling to 1 s)",
-                        listener.local_addr().ok()
-                    );
-                    in_episode = true;
-                }
-                crate::sleep(backoff);
-                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                 continue;
             }
         };
-        if in_episode {
-            eprintln!("mayfly: accepting again after {backoff:?} back-off");
-        }
-        in_episode = false;
-        backoff = ACCEPT_BACKOFF_MIN;
+        backoff.succeeded();
         shared.stats.conn_opened();
         stream.set_read_timeout(shared.read_timeout);
         stream.set_write_timeout(shared.write_timeout);
@@ -522,10 +511,78 @@ fn accept_loop(listener: TcpListener, handler: Arc<Handler>, shared: Arc<Shared>
                 shared.stats.spawn_errors.fetch_add(1, Ordering::Relaxed);
                 finish_conn(&shared, None);
                 eprintln!("mayfly: dropped a connection from {peer}: {e}");
-                crate::sleep(backoff);
-                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                crate::sleep(backoff.pause());
             }
         }
+    }
+}
+
+/// The pause between accepts after errors, for any accept loop (StreamServer's, the threads
+/// echo build's): [`ACCEPT_BACKOFF_MIN`] doubling to [`ACCEPT_BACKOFF_MAX`], reset by a
+/// successful accept; the start and the end of each episode of errors are logged once.
+///
+/// ```
+/// use std::io::Error;
+/// use std::time::Duration;
+/// use mayfly::server::AcceptBackoff;
+/// let mut b = AcceptBackoff::new("example: accept");
+/// assert_eq!(b.failed(&Error::from_raw_os_error(libc::ECONNABORTED)), None); // retry now
+/// assert_eq!(b.failed(&Error::from_raw_os_error(libc::EMFILE)), Some(Duration::from_millis(10)));
+/// assert_eq!(b.failed(&Error::from_raw_os_error(libc::EMFILE)), Some(Duration::from_millis(20)));
+/// b.succeeded();
+/// assert_eq!(b.pause(), Duration::from_millis(10));
+/// ```
+#[derive(Debug)]
+pub struct AcceptBackoff {
+    what: String,
+    delay: Duration,
+    in_episode: bool,
+}
+
+impl AcceptBackoff {
+    /// `what` starts the log lines (`"mayfly: accept on 127.0.0.1:8080"`).
+    pub fn new(what: impl Into<String>) -> Self {
+        AcceptBackoff {
+            what: what.into(),
+            delay: ACCEPT_BACKOFF_MIN,
+            in_episode: false,
+        }
+    }
+
+    /// An accept failed with `e`: `None` to retry at once (a transient error, see
+    /// [`accept_error_is_transient`]), else how long to pause first.
+    pub fn failed(&mut self, e: &io::Error) -> Option<Duration> {
+        if accept_error_is_transient(e) {
+            return None;
+        }
+        if !self.in_episode {
+            eprintln!(
+                "{} failed: {e}; backing off (10 ms doubling to 1 s)",
+                self.what
+            );
+            self.in_episode = true;
+        }
+        Some(self.pause())
+    }
+
+    /// The next pause, doubling the one after (also for failures other than accept's, such
+    /// as no thread or greenlet for a connection).
+    pub fn pause(&mut self) -> Duration {
+        let d = self.delay;
+        self.delay = (d * 2).min(ACCEPT_BACKOFF_MAX);
+        d
+    }
+
+    /// An accept succeeded: the next pause is the shortest again.
+    pub fn succeeded(&mut self) {
+        if self.in_episode {
+            eprintln!(
+                "{}: accepting again after {:?} back-off",
+                self.what, self.delay
+            );
+            self.in_episode = false;
+        }
+        self.delay = ACCEPT_BACKOFF_MIN;
     }
 }
 

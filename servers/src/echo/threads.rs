@@ -11,9 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use mayfly::net::ByteCounters;
-use mayfly::server::{
-    accept_error_is_transient, ServerStats, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN,
-};
+use mayfly::server::{AcceptBackoff, ServerStats};
 
 use super::{Options, RunningEcho};
 
@@ -81,8 +79,10 @@ pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
 }
 
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, opts: &Options) {
-    let mut backoff = ACCEPT_BACKOFF_MIN;
-    let mut in_episode = false;
+    let mut backoff = AcceptBackoff::new(format!(
+        "threads: accept on {:?}",
+        listener.local_addr().ok()
+    ));
     loop {
         if let Some(max) = opts.max_connections {
             while shared.stats.active() >= max && !shared.stop.load(Ordering::Acquire) {
@@ -96,23 +96,13 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, opts: &Options) {
                     return;
                 }
                 shared.stats.accept_error();
-                if accept_error_is_transient(&e) {
-                    continue;
+                if let Some(pause) = backoff.failed(&e) {
+                    std::thread::sleep(pause);
                 }
-                if !in_episode {
-                    eprintln!("threads: accept failed: {e}; backing off (10 ms doubling to 1 s)");
-                    in_episode = true;
-                }
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                 continue;
             }
         };
-        if in_episode {
-            eprintln!("threads: accepting again after {backoff:?} back-off");
-            in_episode = false;
-        }
-        backoff = ACCEPT_BACKOFF_MIN;
+        backoff.succeeded();
         let _ = conn.set_read_timeout(opts.read_timeout);
         let _ = conn.set_write_timeout(opts.write_timeout);
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
@@ -142,7 +132,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, opts: &Options) {
             if shared.spawn_errors.fetch_add(1, Ordering::Relaxed) == 0 {
                 eprintln!("threads: cannot start a thread per connection: {e}");
             }
-            std::thread::sleep(backoff);
+            std::thread::sleep(backoff.pause());
         }
     }
 }
