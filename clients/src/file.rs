@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use mayfly::frame::{self, FrameError, FrameReader, Header, Limits};
-use mayfly_servers::file::{hex, Entry, HashPipeline, HashSink, CHUNK};
+use mayfly_servers::file::{hex, read_full, Entry, HashPipeline, HashSink, CHUNK};
 use sha2::{Digest, Sha256};
 
 /// Largest reply body the client accepts for `list` (a transfer's body is streamed instead).
@@ -274,7 +274,10 @@ impl<S: Read + Write> FileClient<S> {
             let mut left = filesize - offset;
             loop {
                 let want = ((buf.len() - start) as u64).min(left) as usize;
-                let n = read_full(src, &mut buf[start..start + want])?;
+                let (n, failed) = read_full(src, &mut buf[start..start + want]);
+                if let Some(e) = failed {
+                    return Err(e);
+                }
                 if n < want {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -383,11 +386,15 @@ impl<S: Read + Write> FileClient<S> {
         let mut body = self.r.body();
         let mut pipeline = HashPipeline::new(std::mem::take(hasher));
         loop {
-            let n = read_full(&mut body, &mut buf).context("receiving the file")?;
+            let (n, cut) = read_full(&mut body, &mut buf);
+            // Bytes that arrived before a cut are kept, so a resume starts after them.
+            dst.write_all(&buf[..n]).context("writing the local file")?;
+            if let Some(e) = cut {
+                return Err(anyhow!(e).context("receiving the file"));
+            }
             if n == 0 {
                 break;
             }
-            dst.write_all(&buf[..n]).context("writing the local file")?;
             buf = pipeline.feed(buf, n)?;
             done += n as u64;
             progress(done);
@@ -440,18 +447,6 @@ impl<S: Read + Write> FileClient<S> {
             seconds,
         })
     }
-}
-
-/// Reads until `buf` is full or the reader ends.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            got => n += got,
-        }
-    }
-    Ok(n)
 }
 
 /// Where a download in progress goes: `dest` with `.part` appended.

@@ -108,6 +108,27 @@ impl Options {
     }
 }
 
+/// Reads until `buf` is full or the reader ends; returns the bytes read and, if reading
+/// failed part-way, the error (the bytes before it are still good: a cut upload or download
+/// keeps them).
+///
+/// ```
+/// let mut buf = [0u8; 8];
+/// let (n, err) = mayfly_servers::file::read_full(&mut &b"abc"[..], &mut buf);
+/// assert_eq!((n, err.is_none()), (3, true));
+/// ```
+pub fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(got) => n += got,
+            Err(e) => return (n, Some(e)),
+        }
+    }
+    (n, None)
+}
+
 pub(crate) struct Settings {
     max_file_size: u64,
     idle_timeout: Duration,

@@ -8,9 +8,9 @@ use mayfly::frame::{self, FrameError, FrameReader, Header, Limits};
 use mayfly::net::TcpStream;
 use mayfly::server::ServerStats;
 
-use super::names;
 use super::store::{is_sha256_hex, Store, UploadError};
 use super::Settings;
+use super::{names, read_full};
 
 /// Bytes moved per read/write of a body.
 pub const CHUNK: usize = 256 * 1024;
@@ -250,20 +250,6 @@ fn put(store: &Arc<Store>, r: &mut Reader, h: &Header) -> io::Result<Outcome> {
         ),
         Err(e) => Outcome::Refused(upload_refusal(&e)),
     })
-}
-
-/// Reads until `buf` is full or the reader ends; returns the bytes read and, if reading
-/// failed part-way, the error (the bytes before it are still good).
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(got) => n += got,
-            Err(e) => return (n, Some(e)),
-        }
-    }
-    (n, None)
 }
 
 fn upload_refusal(e: &UploadError) -> Refusal {
