@@ -622,15 +622,17 @@ fn run_file(a: FileArgs) -> Result<ExitCode> {
                 resumable,
                 resume,
             };
-            let t = c.put_file(&path, &name, &opts, &mut |done| bar.set_position(done))?;
+            let t = c.put_file(&path, &name, &opts, &mut |done, _| bar.set_position(done))?;
             bar.finish_and_clear();
             report_transfer("sent", &t, a.json)?;
         }
         FileOp::Get { name, out, resume } => {
             let dest = out.unwrap_or_else(|| PathBuf::from(&name));
-            let st = c.stat(&name)?;
-            let bar = progress_bar(st.filesize.unwrap_or(0), a.json);
-            let t = c.get_file(&name, &dest, resume, &mut |done| bar.set_position(done))?;
+            let bar = progress_bar(0, a.json);
+            let t = c.get_file(&name, &dest, resume, &mut |done, total| {
+                bar.set_length(total);
+                bar.set_position(done)
+            })?;
             bar.finish_and_clear();
             report_transfer("received", &t, a.json)?;
         }

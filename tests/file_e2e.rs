@@ -241,12 +241,12 @@ fn hundred_concurrent_uploads_and_downloads_all_hashes_match() {
             scope.spawn(move || {
                 let mut c = s.client();
                 let up = c
-                    .put_file(path, name, &PutOptions::default(), &mut |_| {})
+                    .put_file(path, name, &PutOptions::default(), &mut |_, _| {})
                     .unwrap_or_else(|e| panic!("put {name}: {e:#}"));
                 assert_eq!(&up.sha256, want);
                 let dest = local.join(format!("{name}.down"));
                 let down = c
-                    .get_file(name, &dest, false, &mut |_| {})
+                    .get_file(name, &dest, false, &mut |_, _| {})
                     .unwrap_or_else(|e| panic!("get {name}: {e:#}"));
                 assert_eq!(&down.sha256, want);
                 let mut h = Sha256::new();
@@ -363,7 +363,7 @@ fn a_wrong_hash_is_refused_and_the_old_file_kept() {
                 ..PutRequest::new("doc.txt", 17)
             },
             &mut &b"a damaged version"[..],
-            &mut |_| {},
+            &mut |_, _| {},
         )
         .unwrap_err();
     let e = server_error(&err);
@@ -548,7 +548,7 @@ fn fatal_frame_errors_get_a_reply_then_close_and_the_server_goes_on() {
         .put_stream(
             &PutRequest::new("big", 2 << 20),
             &mut &vec![0u8; 2 << 20][..],
-            &mut |_| {},
+            &mut |_, _| {},
         )
         .unwrap_err();
     assert_eq!(server_error(&err).code, "too_large");
@@ -607,7 +607,7 @@ fn a_resumable_upload_continues_where_it_was_cut() {
                 ..PutRequest::new("movie.bin", 10)
             },
             &mut &data[5..10][..],
-            &mut |_| {},
+            &mut |_, _| {},
         )
         .unwrap_err();
     assert_eq!(server_error(&err).code, "bad_offset");
@@ -677,7 +677,7 @@ fn a_full_disk_is_an_error_reply_and_the_server_goes_on() {
         .put_stream(
             &PutRequest::new("big.bin", data.len() as u64),
             &mut &data[..],
-            &mut |_| {},
+            &mut |_, _| {},
         )
         .unwrap_err();
     let e = server_error(&err);
@@ -694,7 +694,7 @@ fn a_full_disk_is_an_error_reply_and_the_server_goes_on() {
                 ..PutRequest::new("small.bin", 1000)
             },
             &mut &small[..],
-            &mut |_| {},
+            &mut |_, _| {},
         )
         .unwrap();
     assert_eq!(h.str("sha256").unwrap(), sha(&small));

@@ -5,8 +5,8 @@
 //! ```no_run
 //! use mayfly_clients::file::FileClient;
 //! let mut c = FileClient::connect("127.0.0.1:9000").unwrap();
-//! let sent = c.put_file("notes.txt".as_ref(), "notes.txt", &Default::default(), &mut |_| {}).unwrap();
-//! let got = c.get_file("notes.txt", "copy.txt".as_ref(), false, &mut |_| {}).unwrap();
+//! let sent = c.put_file("notes.txt".as_ref(), "notes.txt", &Default::default(), &mut |_, _| {}).unwrap();
+//! let got = c.get_file("notes.txt", "copy.txt".as_ref(), false, &mut |_, _| {}).unwrap();
 //! assert_eq!(sent.sha256, got.sha256);
 //! for e in c.list().unwrap() {
 //!     println!("{} {}", e.filename, e.filesize);
@@ -242,12 +242,13 @@ impl<S: Read + Write> FileClient<S> {
     }
 
     /// Sends `req` and then `req.filesize - req.offset` bytes from `src`; returns the
-    /// server's reply header.
+    /// server's reply header. `progress(done, total)` is called after every chunk with the
+    /// bytes of the whole file done so far and its size (so also in the other methods).
     pub fn put_stream(
         &mut self,
         req: &PutRequest,
         src: &mut impl Read,
-        progress: &mut dyn FnMut(u64),
+        progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Header> {
         let (filesize, offset) = (req.filesize, req.offset);
         let mut h = Header::new()
@@ -286,7 +287,7 @@ impl<S: Read + Write> FileClient<S> {
                 }
                 self.r.get_mut().write_all(&buf[..start + n])?;
                 left -= n as u64;
-                progress(filesize - left);
+                progress(filesize - left, filesize);
                 if left == 0 {
                     return Ok(());
                 }
@@ -309,7 +310,7 @@ impl<S: Read + Write> FileClient<S> {
         path: &Path,
         name: &str,
         opts: &PutOptions,
-        progress: &mut dyn FnMut(u64),
+        progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Transfer> {
         let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
         let filesize = file.metadata()?.len();
@@ -370,7 +371,7 @@ impl<S: Read + Write> FileClient<S> {
         offset: u64,
         dst: &mut impl Write,
         hasher: &mut Sha256,
-        progress: &mut dyn FnMut(u64),
+        progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Header> {
         let mut h = Header::new().with("cmd", "get").with("filename", name);
         if offset > 0 {
@@ -397,7 +398,7 @@ impl<S: Read + Write> FileClient<S> {
             }
             buf = pipeline.feed(buf, n)?;
             done += n as u64;
-            progress(done);
+            progress(done, filesize);
         }
         *hasher = pipeline.finish()?;
         Ok(reply)
@@ -410,7 +411,7 @@ impl<S: Read + Write> FileClient<S> {
         name: &str,
         dest: &Path,
         resume: bool,
-        progress: &mut dyn FnMut(u64),
+        progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Transfer> {
         let part = part_path(dest);
         let mut file = OpenOptions::new()

@@ -132,8 +132,8 @@ fn measure(
     let back = local.join("back.bin");
     let (mut puts, mut gets) = (Vec::new(), Vec::new());
     for round in 0..=o.rounds {
-        let up = c.put_file(&big, "big.bin", &PutOptions::default(), &mut |_| {})?;
-        let down = c.get_file("big.bin", &back, false, &mut |_| {})?;
+        let up = c.put_file(&big, "big.bin", &PutOptions::default(), &mut |_, _| {})?;
+        let down = c.get_file("big.bin", &back, false, &mut |_, _| {})?;
         let (p, g) = (
             o.size as f64 / up.seconds / 1e6,
             o.size as f64 / down.seconds / 1e6,
@@ -204,11 +204,12 @@ fn small_files(o: &FileBenchOptions, addr: &str) -> Result<(u64, f64, f64)> {
                                     sha256: Some(want.clone()),
                                     ..PutRequest::new(name, data.len() as u64)
                                 };
-                                c.put_stream(&req, &mut &data[..], &mut |_| {})?;
+                                c.put_stream(&req, &mut &data[..], &mut |_, _| {})?;
                             } else {
                                 let mut got = Vec::with_capacity(data.len());
                                 let mut h = Sha256::new();
-                                let reply = c.get_stream(name, 0, &mut got, &mut h, &mut |_| {})?;
+                                let reply =
+                                    c.get_stream(name, 0, &mut got, &mut h, &mut |_, _| {})?;
                                 let sha = mayfly_servers::file::hex(&h.finalize());
                                 if sha != want || reply.str("sha256")? != want {
                                     return Err(anyhow!("{name}: sha256 mismatch"));
