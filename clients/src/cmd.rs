@@ -11,7 +11,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use mayfly::frame::{self, FrameError, FrameReader, Header, Limits};
+use mayfly::frame::{self, FrameReader, Header, Limits};
 use mayfly_servers::cmd::auth;
 
 use crate::file::ServerError;
@@ -29,15 +29,9 @@ pub struct CmdOutput {
     pub truncated: bool,
 }
 
-type Rule = fn(&Header) -> Result<u64, FrameError>;
-
-fn reply_body_len(h: &Header) -> Result<u64, FrameError> {
-    Ok(h.opt_u64("total_size")?.unwrap_or(0))
-}
-
 /// An authenticated connection to `mayfly serve cmd`.
 pub struct CmdClient {
-    r: FrameReader<TcpStream, Rule>,
+    r: FrameReader<TcpStream>,
 }
 
 impl CmdClient {
@@ -46,7 +40,7 @@ impl CmdClient {
         let s = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
         s.set_read_timeout(Some(Duration::from_secs(120)))?;
         s.set_nodelay(true)?;
-        let mut r = FrameReader::new(s, Limits::default(), reply_body_len as Rule);
+        let mut r = FrameReader::new(s, Limits::default(), frame::total_size as _);
         let (h, _) = r
             .read_header()?
             .ok_or_else(|| anyhow!("the server closed before its challenge"))?;
@@ -66,13 +60,9 @@ impl CmdClient {
             .r
             .read_header()?
             .ok_or_else(|| anyhow!("the server closed the connection"))?;
-        if h.opt_str("status")? != Some("ok") {
+        if let Some(err) = ServerError::from_reply(&h) {
             self.r.body().skip()?;
-            return Err(ServerError {
-                code: h.opt_str("code")?.unwrap_or("unknown").to_owned(),
-                error: h.opt_str("error")?.unwrap_or("").to_owned(),
-            }
-            .into());
+            return Err(err.into());
         }
         Ok(h)
     }

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use mayfly::frame::{self, FrameError, FrameReader, Header, Limits};
+use mayfly::frame::{self, FrameReader, Header, Limits};
 use mayfly_servers::file::{hex, read_full, Entry, HashPipeline, HashSink, CHUNK};
 use sha2::{Digest, Sha256};
 
@@ -28,6 +28,33 @@ use sha2::{Digest, Sha256};
 pub const MAX_LISTING: u64 = 256 << 20;
 /// Default timeout for each read or write on the connection.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl ServerError {
+    /// The refusal in a reply header, or `None` if its `status` is `"ok"`.
+    ///
+    /// ```
+    /// use mayfly::frame::Header;
+    /// use mayfly_clients::file::ServerError;
+    /// assert!(ServerError::from_reply(&Header::new().with("status", "ok")).is_none());
+    /// let e = ServerError::from_reply(&Header::new().with("status", "error").with("code", "auth")).unwrap();
+    /// assert_eq!((e.code.as_str(), e.error.as_str()), ("auth", "no reason given"));
+    /// ```
+    pub fn from_reply(h: &Header) -> Option<ServerError> {
+        if h.get("status").and_then(|s| s.as_str()) == Some("ok") {
+            return None;
+        }
+        let field = |name: &str, default: &str| {
+            h.get(name)
+                .and_then(|v| v.as_str())
+                .unwrap_or(default)
+                .to_owned()
+        };
+        Some(ServerError {
+            code: field("code", "unknown"),
+            error: field("error", "no reason given"),
+        })
+    }
+}
 
 /// The server refused a request; `code` is machine-readable (`not_found`, `bad_name`,
 /// `hash_mismatch`, `disk_full`, `too_large`, `bad_frame`, …).
@@ -126,16 +153,9 @@ pub struct Stat {
     pub partial_size: Option<u64>,
 }
 
-type Rule = fn(&Header) -> Result<u64, FrameError>;
-
-/// Replies carry a body of `total_size` bytes when the field is there.
-fn reply_body_len(h: &Header) -> Result<u64, FrameError> {
-    Ok(h.opt_u64("total_size")?.unwrap_or(0))
-}
-
 /// A connection to a file server.
 pub struct FileClient<S: Read + Write> {
-    r: FrameReader<S, Rule>,
+    r: FrameReader<S>,
 }
 
 impl FileClient<std::net::TcpStream> {
@@ -161,9 +181,12 @@ impl FileClient<std::net::TcpStream> {
 impl<S: Read + Write> FileClient<S> {
     /// A client on an open stream.
     pub fn new(stream: S) -> Self {
-        let rule: Rule = reply_body_len;
         FileClient {
-            r: FrameReader::new(stream, Limits::default().max_body(u64::MAX), rule),
+            r: FrameReader::new(
+                stream,
+                Limits::default().max_body(u64::MAX),
+                frame::total_size as _,
+            ),
         }
     }
 
@@ -178,21 +201,7 @@ impl<S: Read + Write> FileClient<S> {
             .read_header()
             .context("reading the reply")?
             .ok_or_else(|| anyhow!("the server closed the connection without a reply"))?;
-        if h.get("status").and_then(|s| s.as_str()) != Some("ok") {
-            let err = ServerError {
-                code: h
-                    .opt_str("code")
-                    .ok()
-                    .flatten()
-                    .unwrap_or("unknown")
-                    .to_owned(),
-                error: h
-                    .opt_str("error")
-                    .ok()
-                    .flatten()
-                    .unwrap_or("no reason given")
-                    .to_owned(),
-            };
+        if let Some(err) = ServerError::from_reply(&h) {
             self.r.body().skip()?;
             return Err(err.into());
         }
@@ -224,13 +233,9 @@ impl<S: Read + Write> FileClient<S> {
             .r
             .read_header()?
             .ok_or_else(|| anyhow!("the server closed the connection without a reply"))?;
-        let ok = h.get("status").and_then(|s| s.as_str()) == Some("ok");
-        if !ok && h.opt_str("code")? != Some("not_found") {
-            return Err(ServerError {
-                code: h.opt_str("code")?.unwrap_or("unknown").to_owned(),
-                error: h.opt_str("error")?.unwrap_or("").to_owned(),
-            }
-            .into());
+        // Not found is an answer here (a partial upload may still exist), not a failure.
+        if let Some(err) = ServerError::from_reply(&h).filter(|e| e.code != "not_found") {
+            return Err(err.into());
         }
         Ok(Stat {
             filename: name.to_owned(),

@@ -29,6 +29,19 @@ pub fn body_from(field: &'static str) -> impl Fn(&Header) -> Result<u64, FrameEr
     move |h| Ok(h.opt_u64(field)?.unwrap_or(0))
 }
 
+/// The course's rule for replies (command output, and mayfly's file server): a body of
+/// `total_size` bytes when the field is there, none otherwise. A plain function, so it fits
+/// [`Decoder`]'s and [`super::FrameReader`]'s default rule type.
+///
+/// ```
+/// use mayfly::frame::{total_size, Header};
+/// assert_eq!(total_size(&Header::new().with("total_size", 3)).unwrap(), 3);
+/// assert_eq!(total_size(&Header::new().with("status", "ok")).unwrap(), 0);
+/// ```
+pub fn total_size(h: &Header) -> Result<u64, FrameError> {
+    Ok(h.opt_u64("total_size")?.unwrap_or(0))
+}
+
 /// One decoded piece of the stream.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {

@@ -52,7 +52,7 @@ mod error;
 mod header;
 mod io;
 
-pub use codec::{body_from, encode_header, no_body, BodyLen, Decoder, Item};
+pub use codec::{body_from, encode_header, no_body, total_size, BodyLen, Decoder, Item};
 pub use error::FrameError;
 pub use header::Header;
 pub use io::{write_frame, write_header, BodyReader, FrameReader};
