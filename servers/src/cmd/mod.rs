@@ -78,12 +78,6 @@ impl Options {
     }
 }
 
-struct Settings {
-    secret: Vec<u8>,
-    timeout: Duration,
-    max_output: usize,
-}
-
 /// Starts the command server. Fails if the secret is too short, or the address is not
 /// loopback and `allow_remote` is off.
 pub fn start(opts: &Options) -> io::Result<RunningServer> {
@@ -99,11 +93,7 @@ pub fn start(opts: &Options) -> io::Result<RunningServer> {
             ),
         ));
     }
-    let settings = Arc::new(Settings {
-        secret: opts.secret.clone(),
-        timeout: opts.timeout,
-        max_output: opts.max_output,
-    });
+    let settings = Arc::new(opts.clone());
     let listener = Bind::new(opts.addr.as_str()).tcp()?;
     let stats = Arc::new(ServerStats::new());
     let s2 = stats.clone();
@@ -120,7 +110,7 @@ fn error(code: &str, msg: impl ToString) -> Header {
         .with("error", msg.to_string())
 }
 
-fn serve(settings: &Settings, stats: &ServerStats, conn: TcpStream) -> io::Result<()> {
+fn serve(settings: &Options, stats: &ServerStats, conn: TcpStream) -> io::Result<()> {
     let _ = conn.set_nodelay(true);
     let mut r = FrameReader::new(
         conn,

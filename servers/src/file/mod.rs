@@ -129,12 +129,6 @@ pub fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> (usize, Option<i
     (n, None)
 }
 
-pub(crate) struct Settings {
-    max_file_size: u64,
-    idle_timeout: Duration,
-    io_timeout: Duration,
-}
-
 /// Starts the file server; it runs on the mayfly worker until stopped.
 pub fn start(opts: &Options) -> io::Result<RunningServer> {
     let store = store::Store::open(&opts.root, opts.fsync)?;
@@ -150,11 +144,7 @@ pub fn start(opts: &Options) -> io::Result<RunningServer> {
             };
         })
         .map_err(io::Error::other)?;
-    let settings = Arc::new(Settings {
-        max_file_size: opts.max_file_size,
-        idle_timeout: opts.idle_timeout,
-        io_timeout: opts.io_timeout,
-    });
+    let settings = Arc::new(opts.clone());
     let listener = Bind::new(opts.addr.as_str()).backlog(opts.backlog).tcp()?;
     let stats = Arc::new(ServerStats::new());
     let s2 = stats.clone();

@@ -9,7 +9,7 @@ use mayfly::net::TcpStream;
 use mayfly::server::ServerStats;
 
 use super::store::{is_sha256_hex, Store, UploadError};
-use super::Settings;
+use super::Options;
 use super::{names, read_full};
 
 /// Bytes moved per read/write of a body.
@@ -71,7 +71,7 @@ fn io_refusal(e: &io::Error) -> Refusal {
 /// Serves one connection until the client closes, idles out, or breaks the protocol.
 pub(crate) fn serve(
     store: Arc<Store>,
-    settings: Arc<Settings>,
+    settings: Arc<Options>,
     stats: &ServerStats,
     conn: TcpStream,
 ) -> io::Result<()> {
