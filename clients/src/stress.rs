@@ -367,11 +367,8 @@ fn client_thread(
 ) -> Histogram<u64> {
     let mut sessions = Vec::new();
     for c in (i..opts.connections).step_by(threads) {
-        match TcpStream::connect_timeout(&opts.addr, opts.connect_timeout) {
+        match connect_std(opts) {
             Ok(s) => {
-                let _ = s.set_nodelay(true);
-                let _ = s.set_read_timeout(Some(opts.io_timeout));
-                let _ = s.set_write_timeout(Some(opts.io_timeout));
                 tally.connected.fetch_add(1, Ordering::Relaxed);
                 sessions.push(Session::new(s, c));
             }
@@ -417,6 +414,15 @@ fn client_thread(
     hist
 }
 
+/// A threads-mode connection: connect timeout, TCP_NODELAY, the I/O timeout both ways.
+fn connect_std(opts: &StressOptions) -> io::Result<TcpStream> {
+    let s = TcpStream::connect_timeout(&opts.addr, opts.connect_timeout)?;
+    s.set_nodelay(true)?;
+    s.set_read_timeout(Some(opts.io_timeout))?;
+    s.set_write_timeout(Some(opts.io_timeout))?;
+    Ok(s)
+}
+
 /// A tiny PRNG for the disconnect schedule (reproducible per thread).
 struct XorShift(u64);
 
@@ -446,10 +452,7 @@ fn disconnect_and_reconnect(
         }
         let _ = socket2::SockRef::from(&s.stream).set_linger(Some(Duration::ZERO));
     }
-    let fresh = TcpStream::connect_timeout(&opts.addr, opts.connect_timeout)?;
-    fresh.set_nodelay(true)?;
-    fresh.set_read_timeout(Some(opts.io_timeout))?;
-    fresh.set_write_timeout(Some(opts.io_timeout))?;
+    let fresh = connect_std(opts)?;
     let k = s.k;
     *s = Session::new(fresh, s.index);
     s.k = k;
