@@ -64,7 +64,7 @@ fn stress_json(addr: &str, extra: &[&str]) -> (serde_json::Value, i32) {
 
 #[test]
 fn every_build_answers_200_concurrent_connections_correctly() {
-    for mode in ["coroutine", "threads", "epoll"] {
+    for mode in ["coroutine", "threads", "epoll", "tokio", "may"] {
         let server = Server::start(mode);
         for client in ["threads", "coroutine"] {
             let (r, code) = stress_json(
@@ -109,7 +109,7 @@ fn more_connections_than_threads_are_spread_over_the_threads() {
 
 #[test]
 fn max_connections_holds_new_clients_until_a_slot_frees_in_every_build() {
-    for mode in ["coroutine", "threads", "epoll"] {
+    for mode in ["coroutine", "threads", "epoll", "tokio", "may"] {
         let mut cmd = mayfly();
         cmd.args(["serve", "echo", "--mode", mode, "--addr", "127.0.0.1:0"])
             .args(["--max-connections", "2", "--grace", "1s"])
@@ -171,7 +171,7 @@ fn the_stress_client_reports_a_wrong_reply_and_fails() {
 
 #[test]
 fn split_and_coalesced_writes_get_the_same_bytes_back() {
-    for mode in ["coroutine", "threads", "epoll"] {
+    for mode in ["coroutine", "threads", "epoll", "tokio", "may"] {
         let server = Server::start(mode);
         let mut c = TcpStream::connect(&server.addr).unwrap();
         c.set_nodelay(true).unwrap();
@@ -215,7 +215,7 @@ fn split_and_coalesced_writes_get_the_same_bytes_back() {
 
 #[test]
 fn sigterm_lets_open_connections_finish_and_exits_zero() {
-    for mode in ["coroutine", "threads", "epoll"] {
+    for mode in ["coroutine", "threads", "epoll", "tokio", "may"] {
         let server = Server::start(mode);
         let mut c = TcpStream::connect(&server.addr).unwrap();
         c.write_all(b"x").unwrap();

@@ -232,7 +232,7 @@ fn slowloris_clients_are_timed_out_and_others_are_unaffected() {
 
 #[test]
 fn a_client_that_never_reads_is_cut_off_with_bounded_memory_in_every_build() {
-    for mode in ["coroutine", "threads", "epoll"] {
+    for mode in ["coroutine", "threads", "epoll", "tokio", "may"] {
         let server = Server::start(&["--mode", mode, "--write-timeout", "1s"]);
         let rss0 = server.status_kib("VmRSS:");
         let mut c = TcpStream::connect(&server.addr).unwrap();
@@ -273,7 +273,7 @@ fn a_client_that_never_reads_is_cut_off_with_bounded_memory_in_every_build() {
 #[test]
 fn resets_half_closes_garbage_and_empty_connections_leak_nothing() {
     let _ = mayfly_servers::limits::raise_nofile();
-    for mode in Mode::ALL {
+    for mode in Mode::ALL.into_iter().chain(Mode::REFERENCE) {
         let server = echo::start(mode, &Options::new("127.0.0.1:0")).unwrap();
         let addr = server.local_addr();
         let stats = server.stats();

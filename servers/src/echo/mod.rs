@@ -1,11 +1,16 @@
 //! The course's uppercase echo server: read what arrives, answer it uppercased, until the
-//! client closes. Three builds of the same handler, same bytes on the wire:
+//! client closes. Five builds of the same handler, same bytes on the wire:
 //!
 //! | build | model | threads |
 //! |---|---|---|
 //! | [`Mode::Coroutine`] | mayfly `StreamServer`, one greenlet per connection | one worker (+ timers) |
 //! | [`Mode::Threads`] | `std::net`, one OS thread per connection (`ThreadingTCPServer`) | one per connection |
 //! | [`Mode::Epoll`] | a hand-written mio loop (the course's epoll IO model) | one |
+//! | [`Mode::Tokio`] | reference: tokio's current-thread runtime, one task per connection | one |
+//! | [`Mode::May`] | reference: raw may, one coroutine per connection, no mayfly layer | one worker |
+//!
+//! The last two are what a Rust user would pick instead; `mayfly compare --builds …,tokio,may`
+//! measures against them.
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -25,7 +30,10 @@
 
 mod coroutine;
 mod epoll;
+mod raw_may;
+mod registry;
 mod threads;
+mod tokio_rt;
 
 use std::io;
 use std::net::SocketAddr;
@@ -33,6 +41,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mayfly::net::ByteCounters;
 use mayfly::server::ServerStats;
 
 /// Bytes read per `recv`, as in the course (`recv(1024)`). It lives on each greenlet's stack,
@@ -56,11 +65,17 @@ pub enum Mode {
     Threads,
     /// One thread running a mio (epoll) event loop.
     Epoll,
+    /// Reference: tokio's current-thread runtime, one task per connection.
+    Tokio,
+    /// Reference: raw may coroutines on one worker, without mayfly's layer.
+    May,
 }
 
 impl Mode {
-    /// All builds, in report order.
+    /// The course's three builds, in report order (what `compare` runs by default).
     pub const ALL: [Mode; 3] = [Mode::Coroutine, Mode::Threads, Mode::Epoll];
+    /// The reference builds a Rust user would pick instead.
+    pub const REFERENCE: [Mode; 2] = [Mode::Tokio, Mode::May];
 
     /// The build's name on the command line.
     pub fn name(self) -> &'static str {
@@ -68,6 +83,8 @@ impl Mode {
             Mode::Coroutine => "coroutine",
             Mode::Threads => "threads",
             Mode::Epoll => "epoll",
+            Mode::Tokio => "tokio",
+            Mode::May => "may",
         }
     }
 }
@@ -85,14 +102,16 @@ impl FromStr for Mode {
             "coroutine" => Ok(Mode::Coroutine),
             "threads" => Ok(Mode::Threads),
             "epoll" => Ok(Mode::Epoll),
+            "tokio" => Ok(Mode::Tokio),
+            "may" => Ok(Mode::May),
             other => Err(format!(
-                "unknown build {other:?}: expected coroutine, threads or epoll"
+                "unknown build {other:?}: expected coroutine, threads, epoll, tokio or may"
             )),
         }
     }
 }
 
-/// Server options shared by the three builds.
+/// Server options shared by every build.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Address to listen on (port 0: any free port).
@@ -144,6 +163,8 @@ pub fn start(mode: Mode, opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
         Mode::Coroutine => coroutine::start(opts),
         Mode::Threads => threads::start(opts),
         Mode::Epoll => epoll::start(opts),
+        Mode::Tokio => tokio_rt::start(opts),
+        Mode::May => raw_may::start(opts),
     }
 }
 
@@ -163,6 +184,38 @@ pub fn echo_until_closed<S: std::io::Read + std::io::Write>(
         uppercase(&mut buf[..n]);
         conn.write_all(&buf[..n])?;
         stats.requests(1);
+    }
+}
+
+/// A blocking stream that adds its bytes to a server's counters (the builds whose sockets
+/// are not mayfly's, which count on their own).
+pub(crate) struct Counted<'a, S> {
+    inner: S,
+    bytes: &'a ByteCounters,
+}
+
+impl<'a, S> Counted<'a, S> {
+    pub(crate) fn new(inner: S, bytes: &'a ByteCounters) -> Self {
+        Counted { inner, bytes }
+    }
+}
+
+impl<S: std::io::Read> std::io::Read for Counted<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes.add_read(n as u64);
+        Ok(n)
+    }
+}
+
+impl<S: std::io::Write> std::io::Write for Counted<'_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes.add_written(n as u64);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 

@@ -1,0 +1,167 @@
+//! The tokio reference build: tokio's current-thread runtime on one OS thread, one task per
+//! connection, the same handler — what a Rust user would pick instead of mayfly. The read
+//! buffer is the same 1 KiB ([`READ_BUF`]); read and write timeouts, the connection cap and
+//! the counters are the same as the other builds'.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use mayfly::server::{AcceptBackoff, ServerStats};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use super::{Options, RunningEcho, READ_BUF};
+
+struct Running {
+    addr: SocketAddr,
+    /// Sending the grace period stops the server; the thread returns how many it closed.
+    stop: watch::Sender<Option<Duration>>,
+    thread: Option<JoinHandle<u64>>,
+    stats: Arc<ServerStats>,
+}
+
+pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
+    let listener = super::bind_std(opts)?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let stats = Arc::new(ServerStats::new());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()?;
+    let (stop, stop_rx) = watch::channel(None);
+    let (s, o) = (stats.clone(), opts.clone());
+    let thread = std::thread::Builder::new()
+        .name("tokio-echo".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                Ok::<u64, io::Error>(serve(listener, s, o, stop_rx).await)
+            })
+            .unwrap_or_else(|e| {
+                eprintln!("tokio: {e}");
+                0
+            })
+        })?;
+    Ok(Box::new(Running {
+        addr,
+        stop,
+        thread: Some(thread),
+        stats,
+    }))
+}
+
+async fn serve(
+    listener: tokio::net::TcpListener,
+    stats: Arc<ServerStats>,
+    opts: Options,
+    mut stop: watch::Receiver<Option<Duration>>,
+) -> u64 {
+    let mut backoff = AcceptBackoff::new(format!("tokio: accept on {:?}", listener.local_addr()));
+    let cap = opts
+        .max_connections
+        .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS as u64) as usize)));
+    let mut tasks = JoinSet::new();
+    loop {
+        let permit = match &cap {
+            Some(cap) => tokio::select! {
+                _ = stop.changed() => break,
+                p = cap.clone().acquire_owned() => Some(p.expect("never closed")),
+            },
+            None => None,
+        };
+        let conn = tokio::select! {
+            _ = stop.changed() => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+            r = listener.accept() => r,
+        };
+        let conn = match conn {
+            Ok((conn, _)) => conn,
+            Err(e) => {
+                stats.accept_error();
+                if let Some(pause) = backoff.failed(&e) {
+                    tokio::time::sleep(pause).await;
+                }
+                continue;
+            }
+        };
+        backoff.succeeded();
+        stats.conn_opened();
+        let s = stats.clone();
+        let (rt, wt) = (opts.read_timeout, opts.write_timeout);
+        tasks.spawn(async move {
+            let outcome = talk(conn, &s, rt, wt).await;
+            s.conn_closed(&outcome);
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let grace = (*stop.borrow()).unwrap_or_default();
+    let _ = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    let left = tasks.len() as u64;
+    tasks.shutdown().await;
+    for _ in 0..left {
+        // Aborted handlers never reached their own `conn_closed`.
+        stats.conn_closed(&Ok(()));
+    }
+    stats.killed(left);
+    left
+}
+
+/// The course's communication loop as a tokio task: recv → uppercase → sendall.
+async fn talk(
+    mut conn: TcpStream,
+    stats: &ServerStats,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+) -> io::Result<()> {
+    let bytes = stats.bytes();
+    let mut buf = [0u8; READ_BUF];
+    loop {
+        let n = limit(read_timeout, conn.read(&mut buf)).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        bytes.add_read(n as u64);
+        super::uppercase(&mut buf[..n]);
+        limit(write_timeout, conn.write_all(&buf[..n])).await?;
+        bytes.add_written(n as u64);
+        stats.requests(1);
+    }
+}
+
+/// `fut` with an optional time limit; past it, a `TimedOut` error like a socket timeout's.
+async fn limit<T>(
+    t: Option<Duration>,
+    fut: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    match t {
+        Some(t) => tokio::time::timeout(t, fut)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "timed out"))?,
+        None => fut.await,
+    }
+}
+
+impl RunningEcho for Running {
+    fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn shutdown(mut self: Box<Self>, grace: Duration) -> u64 {
+        let _ = self.stop.send(Some(grace));
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+
+    fn stats(&self) -> Arc<ServerStats> {
+        self.stats.clone()
+    }
+}
