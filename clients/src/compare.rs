@@ -20,6 +20,17 @@ use crate::child::ServerProcess;
 use crate::procfs::{self, ProcSample};
 use crate::stress::{ClientMode, StressReport};
 
+/// Default [`CompareOptions::connections`]: the sweep.
+pub const DEFAULT_CONNECTIONS: [usize; 3] = [500, 2000, 10000];
+/// Default [`CompareOptions::duration`].
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+/// Default [`CompareOptions::client`]: greenlets drive 10,000+ connections from one thread.
+pub const DEFAULT_CLIENT: ClientMode = ClientMode::Coroutine;
+/// Default [`CompareOptions::client_threads`].
+pub const DEFAULT_CLIENT_THREADS: usize = crate::stress::DEFAULT_THREADS;
+/// Default [`CompareOptions::repeat`].
+pub const DEFAULT_REPEAT: usize = 1;
+
 /// What to compare.
 #[derive(Debug, Clone)]
 pub struct CompareOptions {

@@ -77,6 +77,30 @@ pub struct HashMismatch {
     pub remote: String,
 }
 
+/// A local path has no file name that can name it on the server.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{} has no usable file name; pass --name", .0.display())]
+pub struct NoRemoteName(pub std::path::PathBuf);
+
+/// The name an upload of `path` gets on the server when none is given: its file name.
+///
+/// # Errors
+///
+/// [`NoRemoteName`] if `path` has no file name (`..`, `/`) or it is not UTF-8.
+///
+/// ```
+/// use std::path::Path;
+/// use mayfly_clients::file::remote_name;
+/// assert_eq!(remote_name(Path::new("/tmp/big.iso")).unwrap(), "big.iso");
+/// assert!(remote_name(Path::new("/")).is_err());
+/// ```
+pub fn remote_name(path: &std::path::Path) -> Result<String, NoRemoteName> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_owned)
+        .ok_or_else(|| NoRemoteName(path.to_path_buf()))
+}
+
 /// How to upload.
 #[derive(Debug, Clone, Default)]
 pub struct PutOptions {

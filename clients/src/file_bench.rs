@@ -18,6 +18,40 @@ use sha2::{Digest, Sha256};
 use crate::child::ServerProcess;
 use crate::file::{FileClient, PutOptions, PutRequest};
 
+/// Default [`FileBenchOptions::size`]: 1 GiB.
+pub const DEFAULT_SIZE: u64 = 1 << 30;
+/// Default [`FileBenchOptions::rounds`].
+pub const DEFAULT_ROUNDS: usize = 5;
+/// Default [`FileBenchOptions::small_files`].
+pub const DEFAULT_SMALL_FILES: usize = 1000;
+/// Default [`FileBenchOptions::small_max`]: 64 KiB.
+pub const DEFAULT_SMALL_MAX: usize = 64 << 10;
+/// Default [`FileBenchOptions::greenlets`].
+pub const DEFAULT_GREENLETS: usize = 100;
+
+/// A scratch directory for one run, `mayfly-file-bench-PID` under `base` (default: the
+/// system temp directory). [`run_in_scratch`] removes it afterwards.
+pub fn scratch_dir(base: Option<&std::path::Path>) -> PathBuf {
+    let base = base.map_or_else(std::env::temp_dir, std::path::Path::to_path_buf);
+    base.join(format!("mayfly-file-bench-{}", std::process::id()))
+}
+
+/// [`run`] with at least one round, one greenlet and small files of at least one byte,
+/// then removes `o.dir` (a [`scratch_dir`]) whether or not the run succeeded.
+///
+/// # Errors
+///
+/// As [`run`].
+pub fn run_in_scratch(o: &FileBenchOptions, log: &mut dyn FnMut(&str)) -> Result<FileBenchReport> {
+    let mut o = o.clone();
+    o.rounds = o.rounds.max(1);
+    o.small_max = o.small_max.max(1);
+    o.greenlets = o.greenlets.max(1);
+    let r = run(&o, log);
+    let _ = fs::remove_dir_all(&o.dir);
+    r
+}
+
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct FileBenchOptions {

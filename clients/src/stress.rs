@@ -41,6 +41,28 @@ impl std::str::FromStr for ClientMode {
     }
 }
 
+impl std::fmt::Display for ClientMode {
+    /// The mode's name on the command line (what `from_str` reads).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ClientMode::Threads => "threads",
+            ClientMode::Coroutine => "coroutine",
+        })
+    }
+}
+
+/// Default [`StressOptions::threads`] (and connections): the course's 500.
+pub const DEFAULT_THREADS: usize = 500;
+/// Default [`StressOptions::duration`].
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+/// Default [`StressOptions::mode`]: the course's client.
+pub const DEFAULT_MODE: ClientMode = ClientMode::Threads;
+
+/// [`StressOptions::disconnect_rate`] is not a probability.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[error("--disconnect-rate must be between 0 and 1")]
+pub struct DisconnectRateError(pub f64);
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct StressOptions {
@@ -74,16 +96,30 @@ impl StressOptions {
     pub fn new(addr: SocketAddr) -> Self {
         StressOptions {
             addr,
-            threads: 500,
-            connections: 500,
-            duration: Duration::from_secs(10),
-            mode: ClientMode::Threads,
+            threads: DEFAULT_THREADS,
+            connections: DEFAULT_THREADS,
+            duration: DEFAULT_DURATION,
+            mode: DEFAULT_MODE,
             connect_timeout: Duration::from_secs(10),
             io_timeout: Duration::from_secs(10),
             progress: false,
             marks: false,
             disconnect_rate: 0.0,
         }
+    }
+
+    /// These options with at least one thread and one connection.
+    ///
+    /// # Errors
+    ///
+    /// [`DisconnectRateError`] if `disconnect_rate` is not within 0..=1.
+    pub fn checked(mut self) -> Result<Self, DisconnectRateError> {
+        self.threads = self.threads.max(1);
+        self.connections = self.connections.max(1);
+        if !(0.0..=1.0).contains(&self.disconnect_rate) {
+            return Err(DisconnectRateError(self.disconnect_rate));
+        }
+        Ok(self)
     }
 }
 

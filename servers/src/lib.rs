@@ -19,3 +19,8 @@ pub mod file;
 pub mod http;
 pub mod limits;
 pub mod procfs;
+
+/// Default listen backlog of every TCP server here (the same as `mayfly::net::Bind`'s).
+pub const DEFAULT_BACKLOG: i32 = 1024;
+/// Default time a stopping server gives open connections to finish before it closes them.
+pub const DEFAULT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);

@@ -25,6 +25,7 @@
 //! ```
 
 pub mod auth;
+pub mod secret;
 pub mod shell;
 
 use std::io;
@@ -36,6 +37,8 @@ use mayfly::frame::{self, FrameError, FrameReader, Header, Limits};
 use mayfly::net::{Bind, TcpStream};
 use mayfly::server::{RunningServer, ServerStats, StreamServer};
 
+/// Default address, loopback (see [`Options::allow_remote`]).
+pub const DEFAULT_ADDR: &str = "127.0.0.1:9100";
 /// Default [`Options::timeout`].
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default [`Options::max_output`]: 1 MiB.

@@ -51,6 +51,9 @@ pub const READ_BUF: usize = 1024;
 /// not read its replies before it stops reading from that client.
 pub const DEFAULT_MAX_PENDING: usize = 256 * 1024;
 
+/// Default address: the course's port, loopback.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+
 /// Default [`Options::read_timeout`] (also the idle timeout: echo has no message boundary).
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(300);
 /// Default [`Options::write_timeout`].
@@ -136,7 +139,7 @@ impl Options {
     pub fn new(addr: impl Into<String>) -> Self {
         Options {
             addr: addr.into(),
-            backlog: 1024,
+            backlog: crate::DEFAULT_BACKLOG,
             max_connections: None,
             thread_stack: 64 * 1024,
             max_pending: DEFAULT_MAX_PENDING,

@@ -58,6 +58,8 @@ pub use hashing::{HashPipeline, HashSink, PIPELINE_MIN};
 pub use session::{request_body_len, CHUNK, LINGER_BYTES, LINGER_TIME};
 pub use store::{hex, is_sha256_hex, Entry};
 
+/// Default address, loopback.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:9000";
 /// Default [`Options::max_file_size`]: 16 GiB.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 16 << 30;
 /// Default [`Options::idle_timeout`].
@@ -97,7 +99,7 @@ impl Options {
         Options {
             addr: addr.into(),
             root: root.as_ref().to_path_buf(),
-            backlog: 1024,
+            backlog: crate::DEFAULT_BACKLOG,
             max_connections: None,
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,

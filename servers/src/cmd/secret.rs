@@ -1,0 +1,58 @@
+//! Where the command server and its client get the shared secret: a file named on the
+//! command line, else the [`SECRET_ENV`] variable; either way at least
+//! [`auth::MIN_SECRET_LEN`] bytes.
+
+use std::io;
+use std::path::Path;
+
+use super::auth;
+
+/// The variable read when no secret file is given.
+pub const SECRET_ENV: &str = "MAYFLY_CMD_SECRET";
+
+/// Why no usable secret was found.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretError {
+    /// No file was given and [`SECRET_ENV`] is unset (or not UTF-8).
+    #[error("no secret: pass --secret-file FILE or set MAYFLY_CMD_SECRET")]
+    Missing,
+    /// The file could not be read, or holds a secret that is too short (the message names
+    /// the file, or the length).
+    #[error(transparent)]
+    File(io::Error),
+    /// The variable holds a secret that is too short.
+    #[error(transparent)]
+    TooShort(io::Error),
+}
+
+/// The shared secret from `file` (a trailing newline dropped), or else from the
+/// [`SECRET_ENV`] variable.
+///
+/// # Errors
+///
+/// [`SecretError::Missing`] if there is neither; [`SecretError::File`] if the file cannot
+/// be read or its secret is shorter than [`auth::MIN_SECRET_LEN`];
+/// [`SecretError::TooShort`] if the variable's is.
+///
+/// ```
+/// use mayfly_servers::cmd::secret::{load_secret, SecretError};
+/// let dir = std::env::temp_dir().join(format!("mayfly-secret-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let f = dir.join("secret");
+/// std::fs::write(&f, "0123456789abcdef\n").unwrap();
+/// assert_eq!(load_secret(Some(&f)).unwrap(), b"0123456789abcdef");
+/// std::fs::write(&f, "short").unwrap();
+/// assert!(matches!(load_secret(Some(&f)), Err(SecretError::File(_))));
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub fn load_secret(file: Option<&Path>) -> Result<Vec<u8>, SecretError> {
+    match file {
+        Some(p) => auth::read_secret(p).map_err(SecretError::File),
+        None => {
+            let s = std::env::var(SECRET_ENV).map_err(|_| SecretError::Missing)?;
+            auth::check_secret(s.as_bytes()).map_err(SecretError::TooShort)?;
+            Ok(s.into_bytes())
+        }
+    }
+}

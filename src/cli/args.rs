@@ -1,0 +1,371 @@
+//! The command line as clap structs: every flag, its help text and its default. Defaults
+//! are the library crates' constants (`default_value_t`), so they are written once; the
+//! doc comments are the `--help` text.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use clap::{Parser, Subcommand};
+use mayfly_clients::stress::ClientMode;
+use mayfly_clients::{compare, file_bench, stress};
+use mayfly_servers::echo::Mode;
+use mayfly_servers::{cmd, echo, file, http, DEFAULT_BACKLOG, DEFAULT_GRACE};
+
+use super::human::{comma_list, HumanDuration, HumanSize};
+
+#[derive(Parser)]
+#[command(
+    name = "mayfly",
+    version,
+    about = "gevent's green threads on may: servers, load, comparison"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Commands,
+}
+
+#[derive(Subcommand)]
+pub enum Commands {
+    /// Run a demo server until SIGINT/SIGTERM.
+    Serve {
+        #[command(subcommand)]
+        server: Serve,
+    },
+    /// The course's load test against an uppercase echo server.
+    Stress(StressArgs),
+    /// Run each echo-server build under the same load and compare them.
+    Compare(CompareArgs),
+    /// The file server's client: put, get, list, stat.
+    File(FileArgs),
+    /// Measure the file server: one big file up and down, then many small files at once.
+    FileBench(FileBenchArgs),
+    /// Run a shell command on a `mayfly serve cmd` server.
+    Cmd(CmdArgs),
+}
+
+#[derive(clap::Args)]
+pub struct CmdArgs {
+    /// The command server.
+    #[arg(long, default_value = cmd::DEFAULT_ADDR)]
+    pub addr: String,
+    /// File holding the shared secret (default: the MAYFLY_CMD_SECRET variable).
+    #[arg(long)]
+    pub secret_file: Option<PathBuf>,
+    /// The command (run by the server's /bin/sh -c).
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct ServeCmdArgs {
+    /// Address to listen on; loopback only unless --allow-remote.
+    #[arg(long, default_value = cmd::DEFAULT_ADDR)]
+    pub addr: String,
+    /// File holding the shared secret, at least 16 bytes (default: the MAYFLY_CMD_SECRET variable).
+    #[arg(long)]
+    pub secret_file: Option<PathBuf>,
+    /// Listen on a non-loopback address (anyone who has the secret can run commands).
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Kill a command (and everything it started) after this long.
+    #[arg(long, default_value_t = HumanDuration(cmd::DEFAULT_TIMEOUT))]
+    pub timeout: HumanDuration,
+    /// Kill a command once it has printed this much (K, M suffixes).
+    #[arg(long, default_value_t = HumanSize(cmd::DEFAULT_MAX_OUTPUT as u64))]
+    pub max_output: HumanSize,
+    /// Stop accepting while this many connections are open.
+    #[arg(long)]
+    pub max_connections: Option<u64>,
+    /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.
+    #[arg(long, default_value_t = HumanDuration(DEFAULT_GRACE))]
+    pub grace: HumanDuration,
+    #[command(flatten)]
+    pub stats: StatsArgs,
+}
+
+#[derive(clap::Args)]
+pub struct FileBenchArgs {
+    /// Scratch directory for the server's root and the local files (default: the system
+    /// temp directory). Put it on tmpfs (/dev/shm) to measure the protocol, not the disk.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Size of the big file (K, M, G suffixes: powers of 1024).
+    #[arg(long, default_value_t = HumanSize(file_bench::DEFAULT_SIZE))]
+    pub size: HumanSize,
+    /// Timed rounds each way (after one warm-up round).
+    #[arg(long, default_value_t = file_bench::DEFAULT_ROUNDS)]
+    pub rounds: usize,
+    /// Number of small files.
+    #[arg(long, default_value_t = file_bench::DEFAULT_SMALL_FILES)]
+    pub small_files: usize,
+    /// Largest small file (K, M suffixes).
+    #[arg(long, default_value_t = HumanSize(file_bench::DEFAULT_SMALL_MAX as u64))]
+    pub small_max: HumanSize,
+    /// Greenlets moving the small files at once.
+    #[arg(long, default_value_t = file_bench::DEFAULT_GREENLETS)]
+    pub greenlets: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum Serve {
+    /// The uppercase echo server.
+    Echo(EchoArgs),
+    /// The framed-protocol file server (the course's FTP homework).
+    File(ServeFileArgs),
+    /// The course's remote-command server, behind an HMAC challenge.
+    Cmd(ServeCmdArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ServeFileArgs {
+    /// Directory to serve (must exist). Only plain names directly inside it are reachable.
+    #[arg(long)]
+    pub root: PathBuf,
+    /// Address to listen on; port 0 picks a free port (printed as `listening on ADDR`).
+    #[arg(long, default_value = file::DEFAULT_ADDR)]
+    pub addr: String,
+    /// Listen backlog.
+    #[arg(long, default_value_t = DEFAULT_BACKLOG)]
+    pub backlog: i32,
+    /// Stop accepting while this many connections are open.
+    #[arg(long)]
+    pub max_connections: Option<u64>,
+    /// Largest upload accepted, in bytes (suffixes K, M, G, T: powers of 1024).
+    #[arg(long, default_value_t = HumanSize(file::DEFAULT_MAX_FILE_SIZE))]
+    pub max_file_size: HumanSize,
+    /// Close a connection that sends no request for this long.
+    #[arg(long, default_value_t = HumanDuration(file::DEFAULT_IDLE_TIMEOUT))]
+    pub idle_timeout: HumanDuration,
+    /// Drop a request whose bytes stop flowing for this long.
+    #[arg(long, default_value_t = HumanDuration(file::DEFAULT_IO_TIMEOUT))]
+    pub io_timeout: HumanDuration,
+    /// fsync each upload before renaming it into place.
+    #[arg(long)]
+    pub fsync: bool,
+    /// Delete a cut-off resumable upload not resumed for this long.
+    #[arg(long, default_value_t = HumanDuration(file::DEFAULT_PARTIAL_TTL))]
+    pub partial_ttl: HumanDuration,
+    /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.
+    #[arg(long, default_value_t = HumanDuration(DEFAULT_GRACE))]
+    pub grace: HumanDuration,
+    #[command(flatten)]
+    pub stats: StatsArgs,
+}
+
+#[derive(clap::Args)]
+pub struct FileArgs {
+    /// The file server.
+    #[arg(long, default_value = file::DEFAULT_ADDR)]
+    pub addr: String,
+    /// Print results as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub op: FileOp,
+}
+
+#[derive(Subcommand)]
+pub enum FileOp {
+    /// Upload a file.
+    Put {
+        /// Local file.
+        path: PathBuf,
+        /// Name on the server (default: the local file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Ask the server to keep the bytes if the upload is cut off.
+        #[arg(long)]
+        resumable: bool,
+        /// Continue a cut-off resumable upload.
+        #[arg(long)]
+        resume: bool,
+        /// Do not hash the file before sending (the hash is still checked after).
+        #[arg(long)]
+        no_prehash: bool,
+    },
+    /// Download a file (through NAME.part, renamed once the sha256 matches).
+    Get {
+        /// Name on the server.
+        name: String,
+        /// Local path (default: the name, in the current directory).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Continue from an existing OUT.part.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// List the server's files.
+    List,
+    /// Size, time and sha256 of one file, and any partial upload of it.
+    Stat {
+        /// Name on the server.
+        name: String,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct EchoArgs {
+    /// coroutine (greenlets, one thread), threads (one per connection) or epoll (mio loop).
+    #[arg(long, default_value_t = Mode::Coroutine)]
+    pub mode: Mode,
+    /// Address to listen on; port 0 picks a free port (printed as `listening on ADDR`).
+    #[arg(long, default_value = echo::DEFAULT_ADDR)]
+    pub addr: String,
+    /// Listen backlog.
+    #[arg(long, default_value_t = DEFAULT_BACKLOG)]
+    pub backlog: i32,
+    /// Stop accepting while this many connections are open.
+    #[arg(long)]
+    pub max_connections: Option<u64>,
+    /// Close a connection that sends nothing for this long (idle or slowloris); 0: never.
+    /// Echo has no message boundary, so this is also the idle timeout.
+    #[arg(long, visible_alias = "idle-timeout", default_value_t = HumanDuration(echo::DEFAULT_READ_TIMEOUT))]
+    pub read_timeout: HumanDuration,
+    /// Close a connection whose replies cannot be sent for this long (it does not read); 0: never.
+    #[arg(long, default_value_t = HumanDuration(echo::DEFAULT_WRITE_TIMEOUT))]
+    pub write_timeout: HumanDuration,
+    /// epoll build: reply bytes held for a client that does not read before reading from it
+    /// pauses (K, M suffixes).
+    #[arg(long, default_value_t = HumanSize(echo::DEFAULT_MAX_PENDING as u64))]
+    pub max_pending: HumanSize,
+    /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.
+    #[arg(long, default_value_t = HumanDuration(DEFAULT_GRACE))]
+    pub grace: HumanDuration,
+    #[command(flatten)]
+    pub stats: StatsArgs,
+}
+
+/// The stats page every server can publish (`--stats-addr`).
+#[derive(clap::Args)]
+pub struct StatsArgs {
+    /// Serve /stats (JSON), /metrics (Prometheus) and a live dashboard at / on this address
+    /// (port 0: any free port, printed as `stats on ADDR`).
+    #[arg(long)]
+    pub stats_addr: Option<String>,
+    /// Stats page: HTTP connections served at once (more wait in the backlog).
+    #[arg(long, default_value_t = http::DEFAULT_MAX_CONNECTIONS)]
+    pub stats_max_connections: u64,
+    /// Stats page: time a client gets to send each request head.
+    #[arg(long, default_value_t = HumanDuration(http::DEFAULT_IDLE_TIMEOUT))]
+    pub stats_idle_timeout: HumanDuration,
+    /// Stats page: longest request head, bytes (K suffix).
+    #[arg(long, default_value_t = HumanSize(http::DEFAULT_MAX_REQUEST as u64))]
+    pub stats_max_request: HumanSize,
+    /// Stats page: requests per second answered in all (more wait), which bounds the
+    /// worker time HTTP can take from the server.
+    #[arg(long, default_value_t = http::DEFAULT_MAX_RPS)]
+    pub stats_max_rps: u64,
+}
+
+#[derive(clap::Args)]
+pub struct StressArgs {
+    /// The echo server.
+    #[arg(long)]
+    pub addr: String,
+    /// OS threads (threads mode).
+    #[arg(long, default_value_t = stress::DEFAULT_THREADS)]
+    pub threads: usize,
+    /// Connections in total (default: one per thread).
+    #[arg(long)]
+    pub connections: Option<usize>,
+    /// How long to load the server.
+    #[arg(long, default_value_t = HumanDuration(stress::DEFAULT_DURATION))]
+    pub duration: HumanDuration,
+    /// threads (std::net, one thread per connection share) or coroutine (mayfly greenlets).
+    #[arg(long, default_value_t = stress::DEFAULT_MODE)]
+    pub mode: ClientMode,
+    /// Print one JSON object instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Print window start/end marks on stderr (used by `mayfly compare`).
+    #[arg(long, hide = true)]
+    pub marks: bool,
+    /// Threads mode: after each request, drop the connection with this probability (a clean
+    /// close, a reset, or a reset mid-message, in turn) and reconnect. For soak tests.
+    #[arg(long, default_value_t = 0.0)]
+    pub disconnect_rate: f64,
+}
+
+#[derive(clap::Args)]
+pub struct CompareArgs {
+    /// Connection counts to sweep.
+    #[arg(long, value_delimiter = ',', default_value = default_connections())]
+    pub connections: Vec<usize>,
+    /// Measured time per run.
+    #[arg(long, default_value_t = HumanDuration(compare::DEFAULT_DURATION))]
+    pub duration: HumanDuration,
+    /// Builds to run.
+    #[arg(long, value_delimiter = ',', default_value = default_builds())]
+    pub builds: Vec<Mode>,
+    /// Server on CPU 0, client on CPU 1, for every build.
+    #[arg(long)]
+    pub pin: bool,
+    /// Client mode (coroutine drives 10,000+ connections from one thread).
+    #[arg(long, default_value_t = compare::DEFAULT_CLIENT)]
+    pub client: ClientMode,
+    /// Client threads in threads mode.
+    #[arg(long, default_value_t = compare::DEFAULT_CLIENT_THREADS)]
+    pub client_threads: usize,
+    /// Write report.json, report.md, report.svg and report.html into this directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Run the sweep this many times, interleaved, and report medians.
+    #[arg(long, default_value_t = compare::DEFAULT_REPEAT)]
+    pub repeat: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--connections`' default as one comma-separated value, as `--help` has always shown it
+/// (`default_values_t` would show the values separated by spaces).
+fn default_connections() -> &'static str {
+    static S: OnceLock<String> = OnceLock::new();
+    S.get_or_init(|| comma_list(&compare::DEFAULT_CONNECTIONS))
+}
+
+/// `--builds`' default: every build, in report order.
+fn default_builds() -> &'static str {
+    static S: OnceLock<String> = OnceLock::new();
+    S.get_or_init(|| comma_list(&Mode::ALL))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn flags_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_come_from_the_constants() {
+        let cli = Cli::try_parse_from(["mayfly", "serve", "file", "--root", "."]).unwrap();
+        let Commands::Serve {
+            server: Serve::File(a),
+        } = cli.cmd
+        else {
+            panic!("parsed as another command");
+        };
+        assert_eq!(a.max_file_size.0, file::DEFAULT_MAX_FILE_SIZE);
+        assert_eq!(a.partial_ttl.0, file::DEFAULT_PARTIAL_TTL);
+        assert_eq!(a.grace.0, DEFAULT_GRACE);
+        assert_eq!(
+            a.stats.stats_max_request.0 as usize,
+            http::DEFAULT_MAX_REQUEST
+        );
+        let cli = Cli::try_parse_from(["mayfly", "compare"]).unwrap();
+        let Commands::Compare(a) = cli.cmd else {
+            panic!("parsed as another command");
+        };
+        assert_eq!(a.connections, compare::DEFAULT_CONNECTIONS);
+        assert_eq!(a.builds, Mode::ALL);
+        assert_eq!(a.client, compare::DEFAULT_CLIENT);
+    }
+}

@@ -1,0 +1,146 @@
+//! The one conversion from each command's flags to the library's options: every field the
+//! flags set is copied here and nowhere else. Clamps and checks belong to the libraries
+//! (`StressOptions::checked`, `file_bench::run_in_scratch`, `cmd::secret::load_secret`);
+//! what stays here is what a flag means ("0: never", "default: one per thread").
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use mayfly_clients::compare::CompareOptions;
+use mayfly_clients::file::{self as file_client, PutOptions};
+use mayfly_clients::file_bench::{self, FileBenchOptions};
+use mayfly_clients::stress::StressOptions;
+use mayfly_servers::cmd::secret::load_secret;
+use mayfly_servers::{cmd, echo, file, http};
+
+use super::args::{
+    CompareArgs, EchoArgs, FileBenchArgs, ServeCmdArgs, ServeFileArgs, StatsArgs, StressArgs,
+};
+
+/// A zero duration on the command line means "no limit".
+fn limit(d: Duration) -> Option<Duration> {
+    (!d.is_zero()).then_some(d)
+}
+
+/// `mayfly serve echo`.
+pub fn echo_options(a: &EchoArgs) -> echo::Options {
+    let mut o = echo::Options::new(a.addr.clone());
+    o.backlog = a.backlog;
+    o.max_connections = a.max_connections;
+    o.read_timeout = limit(a.read_timeout.0);
+    o.write_timeout = limit(a.write_timeout.0);
+    o.max_pending = a.max_pending.0 as usize;
+    o
+}
+
+/// `mayfly serve file`.
+pub fn file_options(a: &ServeFileArgs) -> file::Options {
+    let mut o = file::Options::new(a.addr.clone(), &a.root);
+    o.backlog = a.backlog;
+    o.max_connections = a.max_connections;
+    o.max_file_size = a.max_file_size.0;
+    o.idle_timeout = a.idle_timeout.0;
+    o.io_timeout = a.io_timeout.0;
+    o.fsync = a.fsync;
+    o.partial_ttl = a.partial_ttl.0;
+    o
+}
+
+/// `mayfly serve cmd`, with the secret from `--secret-file` or the environment.
+pub fn cmd_options(a: &ServeCmdArgs) -> Result<cmd::Options> {
+    let mut o = cmd::Options::new(a.addr.clone(), load_secret(a.secret_file.as_deref())?);
+    o.allow_remote = a.allow_remote;
+    o.timeout = a.timeout.0;
+    o.max_output = a.max_output.0 as usize;
+    o.max_connections = a.max_connections;
+    Ok(o)
+}
+
+/// The stats page of any `mayfly serve …`, if `--stats-addr` asks for one.
+pub fn stats_options(a: &StatsArgs) -> Option<http::Options> {
+    let addr = a.stats_addr.as_ref()?;
+    let mut o = http::Options::new(addr.clone());
+    o.max_connections = a.stats_max_connections;
+    o.idle_timeout = a.stats_idle_timeout.0;
+    o.max_request = a.stats_max_request.0 as usize;
+    o.max_rps = a.stats_max_rps;
+    Some(o)
+}
+
+fn resolve(addr: &str) -> Result<SocketAddr> {
+    addr.to_socket_addrs()
+        .with_context(|| format!("resolving {addr}"))?
+        .next()
+        .ok_or_else(|| anyhow!("{addr} resolves to nothing"))
+}
+
+/// `mayfly stress`: `--connections` defaults to one per thread; a progress line only on a
+/// terminal and without `--json`.
+pub fn stress_options(a: &StressArgs) -> Result<StressOptions> {
+    use std::io::IsTerminal;
+    let mut o = StressOptions::new(resolve(&a.addr)?);
+    o.threads = a.threads;
+    o.connections = a.connections.unwrap_or(a.threads);
+    o.duration = a.duration.0;
+    o.mode = a.mode;
+    o.marks = a.marks;
+    o.disconnect_rate = a.disconnect_rate;
+    o.progress = !a.json && std::io::stderr().is_terminal();
+    Ok(o.checked()?)
+}
+
+/// The `mayfly` binary itself, which compare and file-bench start as child processes.
+fn this_exe() -> Result<std::path::PathBuf> {
+    std::env::current_exe().context("finding the mayfly binary")
+}
+
+/// `mayfly compare`: progress lines unless `--json`.
+pub fn compare_options(a: &CompareArgs) -> Result<CompareOptions> {
+    Ok(CompareOptions {
+        exe: this_exe()?,
+        builds: a.builds.clone(),
+        connections: a.connections.clone(),
+        duration: a.duration.0,
+        pin: a.pin,
+        client: a.client,
+        client_threads: a.client_threads,
+        out: a.out.clone(),
+        repeat: a.repeat,
+        verbose: !a.json,
+    })
+}
+
+/// `mayfly file-bench`, in a fresh scratch directory under `--dir`.
+pub fn file_bench_options(a: &FileBenchArgs) -> Result<FileBenchOptions> {
+    Ok(FileBenchOptions {
+        exe: this_exe()?,
+        dir: file_bench::scratch_dir(a.dir.as_deref()),
+        size: a.size.0,
+        rounds: a.rounds,
+        small_files: a.small_files,
+        small_max: a.small_max.0 as usize,
+        greenlets: a.greenlets,
+    })
+}
+
+/// `mayfly file put`: the name on the server (`--name`, else the local file name) and
+/// how to upload.
+pub fn put_options(
+    path: &std::path::Path,
+    name: Option<String>,
+    resumable: bool,
+    resume: bool,
+    no_prehash: bool,
+) -> Result<(String, PutOptions)> {
+    let name = match name {
+        Some(n) => n,
+        None => file_client::remote_name(path)?,
+    };
+    let opts = PutOptions {
+        no_prehash,
+        resumable,
+        resume,
+    };
+    Ok((name, opts))
+}

@@ -1,0 +1,187 @@
+//! Everything the commands print: the servers' `listening on` / `stats on` lines and drain
+//! notes, the clients' summaries (or their JSON), and the file client's progress bar.
+//! Results go to stdout, notes to stderr.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+use mayfly_clients::cmd::CmdOutput;
+use mayfly_clients::compare::{self, Report};
+use mayfly_clients::file::{Stat, Transfer};
+use mayfly_clients::file_bench::FileBenchReport;
+use mayfly_clients::stress::StressReport;
+use mayfly_servers::file::Entry;
+
+/// `listening on ADDR`, then `stats on ADDR` if there is a stats page, flushed at once:
+/// scripts and tests wait for these lines.
+pub fn listening(addr: SocketAddr, stats: Option<SocketAddr>) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening on {addr}")?;
+    if let Some(s) = stats {
+        writeln!(out, "stats on {s}")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// A server got a stop signal and drains.
+pub fn draining(signal: i32, grace: Duration) {
+    eprintln!("mayfly: signal {signal}; draining for up to {grace:?}");
+}
+
+/// Connections a server closed when the grace period ran out.
+pub fn closed_after_grace(closed: u64) {
+    if closed > 0 {
+        eprintln!("mayfly: closed {closed} connections still open after the grace period");
+    }
+}
+
+/// A remote command's output on stdout, and why it was cut short on stderr.
+pub fn cmd_output(out: &CmdOutput) -> Result<()> {
+    std::io::stdout().write_all(&out.output)?;
+    if out.truncated {
+        eprintln!("mayfly: output cut at the server's cap; the command was killed");
+    }
+    if out.timed_out {
+        eprintln!("mayfly: the command ran past the server's time limit and was killed");
+    }
+    Ok(())
+}
+
+/// `mayfly file list`.
+pub fn listing(entries: &[Entry], json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(entries)?);
+    } else {
+        for e in entries {
+            println!("{:>14}  {}", e.filesize, e.filename);
+        }
+    }
+    Ok(())
+}
+
+/// `mayfly file stat NAME`.
+pub fn stat(name: &str, st: &Stat, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(st)?);
+    } else {
+        match (st.filesize, &st.sha256) {
+            (Some(size), Some(sha)) => println!("{name}: {size} bytes, sha256 {sha}"),
+            _ => println!("{name}: no such file"),
+        }
+        if let Some(p) = st.partial_size {
+            println!("{name}: {p} bytes of a cut-off upload kept for --resume");
+        }
+    }
+    Ok(())
+}
+
+/// A finished `put` (`verb` "sent") or `get` ("received").
+pub fn transfer(verb: &str, t: &Transfer, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(t)?);
+    } else {
+        let rate = t.transferred as f64 / t.seconds.max(1e-9) / 1e6;
+        println!(
+            "{verb} {} ({} bytes, {} this time) in {:.2} s, {rate:.0} MB/s; sha256 {} verified",
+            t.filename, t.filesize, t.transferred, t.seconds, t.sha256
+        );
+    }
+    Ok(())
+}
+
+/// A progress bar (bytes, rate, ETA) on a terminal; hidden otherwise.
+pub fn progress_bar(total: u64, json: bool) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if json || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+        )
+        .expect("a valid template"),
+    );
+    bar
+}
+
+/// `mayfly file-bench`.
+pub fn file_bench(r: &FileBenchReport, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+    } else {
+        println!(
+            "{} MiB file, median of {} rounds: put {:.0} MB/s, get {:.0} MB/s",
+            r.size >> 20,
+            r.put_mb_s.len(),
+            r.put_median_mb_s,
+            r.get_median_mb_s
+        );
+        println!(
+            "{} small files ({} KiB) from {} greenlets: put {:.0} files/s, get {:.0} files/s",
+            r.small_files,
+            r.small_bytes >> 10,
+            r.greenlets,
+            r.small_put_files_s,
+            r.small_get_files_s
+        );
+        println!(
+            "server peak RSS {:.1} MiB",
+            r.server_peak_rss_kib as f64 / 1024.0
+        );
+    }
+    Ok(())
+}
+
+/// `mayfly stress`.
+pub fn stress(r: &StressReport, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(r)?);
+    } else {
+        println!(
+            "{} requests in {:.1} s: {:.0} req/s over {} connections ({} connected)",
+            r.requests, r.seconds, r.rps, r.connections, r.connected
+        );
+        println!(
+            "latency µs: p50 {}  p99 {}  p99.9 {}  max {}",
+            r.latency_us.p50, r.latency_us.p99, r.latency_us.p999, r.latency_us.max
+        );
+        if r.reconnects > 0 {
+            println!(
+                "{} deliberate disconnects, each followed by a new connection",
+                r.reconnects
+            );
+        }
+        println!(
+            "errors: {} connect, {} i/o, {} wrong replies{}",
+            r.connect_errors,
+            r.io_errors,
+            r.wrong_replies,
+            r.first_error
+                .as_ref()
+                .map(|e| format!(" (first: {e})"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// `mayfly compare`: the table, and where the report files went.
+pub fn compare(report: &Report, json: bool, out: Option<&Path>) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        println!("{}", compare::markdown(report));
+        if let Some(dir) = out {
+            println!(
+                "wrote {0}/report.json, {0}/report.md, {0}/report.svg, {0}/report.html",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! The client commands (`file`, `cmd`, `stress`, `compare`, `file-bench`): each converts
+//! its flags ([`convert`](super::convert)), calls the library, hands the result to
+//! [`print`](super::print) and picks the exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use mayfly_clients::cmd::CmdClient;
+use mayfly_clients::file::FileClient;
+use mayfly_clients::{compare, file_bench, stress};
+use mayfly_servers::cmd::secret::load_secret;
+
+use super::args::{CmdArgs, CompareArgs, FileArgs, FileBenchArgs, FileOp, StressArgs};
+use super::{convert, print};
+
+/// Exit code of `mayfly cmd` when the server killed the command at its time limit
+/// (as `timeout(1)`).
+const EXIT_TIMED_OUT: u8 = 124;
+/// Exit code of `mayfly cmd` when the command was killed otherwise (output cap, signal).
+const EXIT_KILLED: u8 = 125;
+/// Exit code of `stress`, `compare` and `file stat` when the answer is "no": a wrong
+/// reply, or no such file.
+const EXIT_NO: u8 = 1;
+
+/// `mayfly cmd`: prints the remote output; exits with the remote exit code (124 on the
+/// server's timeout, like `timeout(1)`; 125 if it was killed otherwise).
+pub fn cmd(a: CmdArgs) -> Result<ExitCode> {
+    let secret = load_secret(a.secret_file.as_deref())?;
+    let mut c = CmdClient::connect(&a.addr, &secret)?;
+    let out = c.run(&a.command.join(" "))?;
+    print::cmd_output(&out)?;
+    if out.timed_out {
+        return Ok(ExitCode::from(EXIT_TIMED_OUT));
+    }
+    Ok(match out.exit_code {
+        Some(c) => ExitCode::from(c.clamp(0, 255) as u8),
+        None => ExitCode::from(EXIT_KILLED),
+    })
+}
+
+/// `mayfly file put|get|list|stat`: exits 1 if `stat` finds no such file.
+pub fn file(a: FileArgs) -> Result<ExitCode> {
+    let mut c = FileClient::connect(a.addr.as_str())?;
+    match a.op {
+        FileOp::List => print::listing(&c.list()?, a.json)?,
+        FileOp::Stat { name } => {
+            let st = c.stat(&name)?;
+            print::stat(&name, &st, a.json)?;
+            if st.filesize.is_none() {
+                return Ok(ExitCode::from(EXIT_NO));
+            }
+        }
+        FileOp::Put {
+            path,
+            name,
+            resumable,
+            resume,
+            no_prehash,
+        } => {
+            let (name, opts) = convert::put_options(&path, name, resumable, resume, no_prehash)?;
+            let size = std::fs::metadata(&path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .len();
+            let bar = print::progress_bar(size, a.json);
+            let t = c.put_file(&path, &name, &opts, &mut |done, _| bar.set_position(done))?;
+            bar.finish_and_clear();
+            print::transfer("sent", &t, a.json)?;
+        }
+        FileOp::Get { name, out, resume } => {
+            let dest = out.unwrap_or_else(|| PathBuf::from(&name));
+            let bar = print::progress_bar(0, a.json);
+            let t = c.get_file(&name, &dest, resume, &mut |done, total| {
+                bar.set_length(total);
+                bar.set_position(done)
+            })?;
+            bar.finish_and_clear();
+            print::transfer("received", &t, a.json)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mayfly file-bench`: progress lines on stderr unless `--json`.
+pub fn file_bench(a: FileBenchArgs) -> Result<ExitCode> {
+    let o = convert::file_bench_options(&a)?;
+    let json = a.json;
+    let r = file_bench::run_in_scratch(&o, &mut |line| {
+        if !json {
+            eprintln!("{line}");
+        }
+    })?;
+    print::file_bench(&r, json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mayfly stress`: exits 1 if any reply was wrong.
+pub fn stress(a: StressArgs) -> Result<ExitCode> {
+    let o = convert::stress_options(&a)?;
+    let r = stress::run(&o);
+    print::stress(&r, a.json)?;
+    Ok(exit_no_if(r.wrong_replies > 0))
+}
+
+/// `mayfly compare`: exits 1 if any build gave a wrong reply.
+pub fn compare(a: CompareArgs) -> Result<ExitCode> {
+    let opts = convert::compare_options(&a)?;
+    let report = compare::run(&opts)?;
+    print::compare(&report, a.json, a.out.as_deref())?;
+    let wrong: u64 = report.rows.iter().map(|r| r.wrong_replies).sum();
+    Ok(exit_no_if(wrong > 0))
+}
+
+fn exit_no_if(no: bool) -> ExitCode {
+    if no {
+        ExitCode::from(EXIT_NO)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

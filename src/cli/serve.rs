@@ -1,0 +1,108 @@
+//! `mayfly serve echo|file|cmd`: the process side of running a server. Register the stop
+//! signals first (so none is missed), start the server with the options from
+//! [`convert`](super::convert), publish its stats page if asked, print `listening on ADDR`,
+//! wait for SIGINT/SIGTERM, let open connections drain for `--grace`, exit 0.
+//!
+//! This lifecycle stays in the binary rather than `mayfly-servers`: it owns process-wide
+//! things a library should not take for itself (signal handlers, the SIGXFSZ disposition,
+//! RLIMIT_NOFILE, stdout's contract lines, the exit code), and the library already offers
+//! the mechanism it drives: each running server's `local_addr`, `stats` and `stop(grace)`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use mayfly::server::ServerStats;
+use mayfly_servers::{cmd, echo, file, http};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use super::args::{EchoArgs, ServeCmdArgs, ServeFileArgs};
+use super::{convert, print};
+
+/// `mayfly serve echo`.
+pub fn echo(a: EchoArgs) -> Result<ExitCode> {
+    let _ = mayfly_servers::limits::raise_nofile();
+    let mut signals = stop_signals()?;
+    let opts = convert::echo_options(&a);
+    let server = echo::start(a.mode, &opts).with_context(|| format!("binding {}", a.addr))?;
+    let name = format!("echo/{}", a.mode);
+    let stats = stats_page(convert::stats_options(&a.stats), &name, server.stats())?;
+    serve_until_signal(&mut signals, server.local_addr(), stats, a.grace.0, |g| {
+        server.shutdown(g)
+    })
+}
+
+/// `mayfly serve file`.
+pub fn file(a: ServeFileArgs) -> Result<ExitCode> {
+    let _ = mayfly_servers::limits::raise_nofile();
+    // Past RLIMIT_FSIZE a write must fail with EFBIG (an error reply), not kill the server.
+    // SAFETY: SIG_IGN installs no handler code; setting a disposition has no other effect.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+    let mut signals = stop_signals()?;
+    let opts = convert::file_options(&a);
+    let server = file::start(&opts)
+        .with_context(|| format!("serving {} on {}", a.root.display(), a.addr))?;
+    let stats = stats_page(
+        convert::stats_options(&a.stats),
+        "file",
+        server.stats_handle(),
+    )?;
+    serve_until_signal(&mut signals, server.local_addr(), stats, a.grace.0, |g| {
+        server.stop(g)
+    })
+}
+
+/// `mayfly serve cmd`.
+pub fn cmd(a: ServeCmdArgs) -> Result<ExitCode> {
+    let mut signals = stop_signals()?;
+    let opts = convert::cmd_options(&a)?;
+    let server = cmd::start(&opts).with_context(|| format!("serving commands on {}", a.addr))?;
+    let stats = stats_page(
+        convert::stats_options(&a.stats),
+        "cmd",
+        server.stats_handle(),
+    )?;
+    serve_until_signal(&mut signals, server.local_addr(), stats, a.grace.0, |g| {
+        server.stop(g)
+    })
+}
+
+/// Signals a server waits for; registered before the server starts so none is missed.
+fn stop_signals() -> Result<Signals> {
+    Ok(Signals::new([SIGINT, SIGTERM])?)
+}
+
+/// Starts the stats page for server `name` if `opts` asks for one.
+fn stats_page(
+    opts: Option<http::Options>,
+    name: &str,
+    counters: Arc<ServerStats>,
+) -> Result<Option<http::RunningStats>> {
+    let Some(o) = opts else {
+        return Ok(None);
+    };
+    let page = http::Page::new(name, counters);
+    let running = http::start(&o, page).with_context(|| format!("serving stats on {}", o.addr))?;
+    Ok(Some(running))
+}
+
+/// Prints `listening on ADDR` (and `stats on ADDR`), waits for SIGINT/SIGTERM, then calls
+/// `stop(grace)`, which returns how many connections it had to close.
+fn serve_until_signal(
+    signals: &mut Signals,
+    addr: SocketAddr,
+    stats: Option<http::RunningStats>,
+    grace: Duration,
+    stop: impl FnOnce(Duration) -> u64,
+) -> Result<ExitCode> {
+    print::listening(addr, stats.as_ref().map(|p| p.local_addr()))?;
+    let sig = signals.forever().next();
+    print::draining(sig.unwrap_or(0), grace);
+    print::closed_after_grace(stop(grace));
+    Ok(ExitCode::SUCCESS)
+}
