@@ -208,7 +208,8 @@ pub enum FileOp {
 
 #[derive(clap::Args)]
 pub struct EchoArgs {
-    /// coroutine (greenlets, one thread), threads (one per connection) or epoll (mio loop).
+    /// coroutine (greenlets, one thread), threads (one per connection) or epoll (mio loop);
+    /// the reference builds tokio (current-thread runtime) and may (raw may, one worker).
     #[arg(long, default_value_t = Mode::Coroutine)]
     pub mode: Mode,
     /// Address to listen on; port 0 picks a free port (printed as `listening on ADDR`).
@@ -297,7 +298,7 @@ pub struct CompareArgs {
     /// Measured time per run.
     #[arg(long, default_value_t = HumanDuration(compare::DEFAULT_DURATION))]
     pub duration: HumanDuration,
-    /// Builds to run.
+    /// Builds to run: coroutine, threads, epoll, and the reference builds tokio and may.
     #[arg(long, value_delimiter = ',', default_value = default_builds())]
     pub builds: Vec<Mode>,
     /// Server on CPU 0, client on CPU 1, for every build.
@@ -327,7 +328,7 @@ fn default_connections() -> &'static str {
     S.get_or_init(|| comma_list(&compare::DEFAULT_CONNECTIONS))
 }
 
-/// `--builds`' default: every build, in report order.
+/// `--builds`' default: the course's three builds, in report order.
 fn default_builds() -> &'static str {
     static S: OnceLock<String> = OnceLock::new();
     S.get_or_init(|| comma_list(&Mode::ALL))
