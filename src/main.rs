@@ -451,9 +451,13 @@ fn serve_until_signal(
         None => None,
     };
     let mut out = std::io::stdout().lock();
-    writeln!(out, "listening on {addr}")?;
+    writeln!(out, "{}", mayfly_proto::child::Announce::Listening(addr))?;
     if let Some(p) = &page {
-        writeln!(out, "stats on {}", p.local_addr())?;
+        writeln!(
+            out,
+            "{}",
+            mayfly_proto::child::Announce::Stats(p.local_addr())
+        )?;
     }
     out.flush()?;
     drop(out);
@@ -477,7 +481,7 @@ fn stop_signals() -> Result<signal_hook::iterator::Signals> {
 }
 
 fn serve_echo(a: EchoArgs) -> Result<ExitCode> {
-    let _ = mayfly_servers::limits::raise_nofile();
+    let _ = mayfly::process::raise_nofile();
     let mut signals = stop_signals()?;
     let mut opts = echo::Options::new(a.addr.clone());
     opts.backlog = a.backlog;
@@ -498,7 +502,7 @@ fn serve_echo(a: EchoArgs) -> Result<ExitCode> {
 }
 
 fn serve_file(a: ServeFileArgs) -> Result<ExitCode> {
-    let _ = mayfly_servers::limits::raise_nofile();
+    let _ = mayfly::process::raise_nofile();
     // Past RLIMIT_FSIZE a write must fail with EFBIG (an error reply), not kill the server.
     // SAFETY: SIG_IGN installs no handler code; setting a disposition has no other effect.
     unsafe {
@@ -790,7 +794,7 @@ fn run_compare(a: CompareArgs) -> Result<ExitCode> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("{}", compare::markdown(&report));
+        println!("{}", mayfly_clients::report::markdown::render(&report));
         if let Some(dir) = &a.out {
             println!(
                 "wrote {0}/report.json, {0}/report.md, {0}/report.svg, {0}/report.html",

@@ -17,5 +17,3 @@ pub mod cmd;
 pub mod echo;
 pub mod file;
 pub mod http;
-pub mod limits;
-pub mod procfs;
