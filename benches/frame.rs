@@ -7,7 +7,7 @@
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use mayfly::frame::{self, Decoder, Header, Item, Limits};
+use mayfly_proto::frame::{self, Decoder, Header, Item, Limits};
 
 fn wire(frames: usize, body: usize) -> Vec<u8> {
     let mut out = Vec::new();

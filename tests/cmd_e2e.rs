@@ -7,9 +7,8 @@ use std::net::TcpStream;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use mayfly::frame::{self, FrameReader, Header, Limits};
-use mayfly_clients::cmd::CmdClient;
-use mayfly_clients::file::ServerError;
+use mayfly_clients::cmd::{CmdClient, CmdError};
+use mayfly_proto::frame::{self, FrameReader, Header, Limits};
 
 const SECRET: &[u8] = b"correct horse battery staple";
 
@@ -70,7 +69,10 @@ fn nothing_runs_without_the_right_hmac() {
     let err = CmdClient::connect(&s.addr, b"wrong secret, long enough")
         .err()
         .unwrap();
-    assert_eq!(err.downcast_ref::<ServerError>().unwrap().code, "auth");
+    let CmdError::Refused(refusal) = err else {
+        panic!("expected a refusal, got {err:?}")
+    };
+    assert_eq!(refusal.code, "auth");
 
     // Skipping the challenge and sending a command straight away is refused too.
     let mut conn = TcpStream::connect(&s.addr).unwrap();

@@ -6,6 +6,8 @@ use std::net::{TcpListener, TcpStream};
 use std::process::Stdio;
 use std::time::Duration;
 
+use mayfly_proto::child::ServeEchoCommand;
+
 mod common;
 use common::{mayfly, ServerChild};
 
@@ -22,17 +24,9 @@ impl std::ops::Deref for Server {
 impl Server {
     fn start(mode: &str) -> Server {
         let mut cmd = mayfly();
-        cmd.args([
-            "serve",
-            "echo",
-            "--mode",
-            mode,
-            "--addr",
-            "127.0.0.1:0",
-            "--grace",
-            "2s",
-        ])
-        .stderr(Stdio::null());
+        cmd.args(ServeEchoCommand::new(mode.parse().unwrap()).args())
+            .args(["--grace", "2s"])
+            .stderr(Stdio::null());
         Server(ServerChild::spawn(cmd, false))
     }
 
@@ -111,7 +105,7 @@ fn more_connections_than_threads_are_spread_over_the_threads() {
 fn max_connections_holds_new_clients_until_a_slot_frees_in_every_build() {
     for mode in ["coroutine", "threads", "epoll", "tokio", "may"] {
         let mut cmd = mayfly();
-        cmd.args(["serve", "echo", "--mode", mode, "--addr", "127.0.0.1:0"])
+        cmd.args(ServeEchoCommand::new(mode.parse().unwrap()).args())
             .args(["--max-connections", "2", "--grace", "1s"])
             .stderr(Stdio::null());
         let server = Server(ServerChild::spawn(cmd, false));

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mayfly_proto::child::StressCommand;
 use mayfly_servers::echo::{self, Mode, Options};
 
 mod common;
@@ -66,9 +67,7 @@ impl Server {
 
     /// User + system CPU time, in clock ticks (1/100 s).
     fn cpu_ticks(&self) -> u64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
-        let f: Vec<&str> = s[s.rfind(')').unwrap() + 2..].split_whitespace().collect();
-        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+        mayfly::process::sample(self.pid()).unwrap().cpu_ticks
     }
 
     /// Waits until the fd count is back to `baseline` (connections all closed).
@@ -85,8 +84,12 @@ impl Server {
 }
 
 fn stress_json(addr: &str, args: &[&str]) -> serde_json::Value {
+    let stress = StressCommand {
+        json: true,
+        ..StressCommand::new(addr)
+    };
     let out = mayfly()
-        .args(["stress", "--addr", addr, "--json"])
+        .args(stress.args())
         .args(args)
         .output()
         .expect("stress runs");
@@ -111,7 +114,7 @@ fn round_trip(c: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
 
 #[test]
 fn a_flood_of_10000_clients_is_all_served() {
-    let _ = mayfly_servers::limits::raise_nofile();
+    let _ = mayfly::process::raise_nofile();
     let server = Server::start(&["--backlog", "16384"]);
     let r = stress_json(
         &server.addr,
@@ -272,7 +275,7 @@ fn a_client_that_never_reads_is_cut_off_with_bounded_memory_in_every_build() {
 
 #[test]
 fn resets_half_closes_garbage_and_empty_connections_leak_nothing() {
-    let _ = mayfly_servers::limits::raise_nofile();
+    let _ = mayfly::process::raise_nofile();
     for mode in Mode::ALL.into_iter().chain(Mode::REFERENCE) {
         let server = echo::start(mode, &Options::new("127.0.0.1:0")).unwrap();
         let addr = server.local_addr();
@@ -335,7 +338,7 @@ fn resets_half_closes_garbage_and_empty_connections_leak_nothing() {
 }
 
 fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
+    mayfly::process::fd_count(std::process::id()).unwrap()
 }
 
 fn wait_active(stats: &mayfly::server::ServerStats, n: u64) {

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mayfly::frame::{self, FrameReader, Header, Limits};
-use mayfly_clients::file::{FileClient, PutOptions, PutRequest, ServerError};
+use mayfly_clients::file::{FileClient, FileError, PutOptions, PutRequest};
+use mayfly_proto::frame::{self, FrameReader, Header, Limits};
+use mayfly_proto::Refusal;
 use sha2::{Digest, Sha256};
 
 mod common;
@@ -92,7 +93,7 @@ fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
 }
 
 fn sha(data: &[u8]) -> String {
-    mayfly_servers::file::hex(&Sha256::digest(data))
+    mayfly_proto::hex(&Sha256::digest(data))
 }
 
 /// Runs a `mayfly … --json` command that must succeed; returns what it printed.
@@ -106,9 +107,11 @@ fn run_json(cmd: &mut Command) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn server_error(e: &anyhow::Error) -> &ServerError {
-    e.downcast_ref::<ServerError>()
-        .unwrap_or_else(|| panic!("expected a server refusal, got {e:#}"))
+fn server_error(e: &FileError) -> &Refusal {
+    match e {
+        FileError::Refused(r) => r,
+        other => panic!("expected a server refusal, got {other:?}"),
+    }
 }
 
 /// Sends raw bytes and reads one reply header (body dropped).
@@ -251,11 +254,7 @@ fn hundred_concurrent_uploads_and_downloads_all_hashes_match() {
                 assert_eq!(&down.sha256, want);
                 let mut h = Sha256::new();
                 h.update(fs::read(&dest).unwrap());
-                assert_eq!(
-                    &mayfly_servers::file::hex(&h.finalize()),
-                    want,
-                    "{name} on disk"
-                );
+                assert_eq!(&mayfly_proto::hex(&h.finalize()), want, "{name} on disk");
             });
         }
     });

@@ -1,4 +1,5 @@
-//! The remote-command client: answers the server's HMAC challenge, then runs commands.
+//! The remote-command client: answers the server's HMAC challenge, then runs commands. The
+//! frames are `mayfly_proto::cmd`'s.
 //!
 //! ```no_run
 //! use mayfly_clients::cmd::CmdClient;
@@ -7,14 +8,13 @@
 //! print!("{}", String::from_utf8_lossy(&out.output));
 //! ```
 
+use std::io;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
-use mayfly::frame::{self, FrameReader, Header, Limits};
-use mayfly_servers::cmd::auth;
-
-use crate::file::ServerError;
+use mayfly_proto::cmd::{self as proto, auth, RunReply};
+use mayfly_proto::frame::{self, FrameError, FrameReader, Header, Limits};
+use mayfly_proto::Refusal;
 
 /// What a remote command produced.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -29,38 +29,77 @@ pub struct CmdOutput {
     pub truncated: bool,
 }
 
+/// Why connecting to the command server or running a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CmdError {
+    /// The TCP connection could not be made.
+    #[error("connecting to {addr}")]
+    Connect {
+        /// The address asked for.
+        addr: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The connection failed (reset, timeout, a frame the limits refuse).
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// A reply header lacks a field or has the wrong type.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The server closed the connection before it sent its challenge.
+    #[error("the server closed before its challenge")]
+    NoChallenge,
+    /// The challenge is not hex.
+    #[error("the server's challenge is not hex")]
+    ChallengeNotHex,
+    /// The server closed the connection instead of replying.
+    #[error("the server closed the connection")]
+    Closed,
+    /// The server refused (code `auth`: the secret is wrong).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The command is empty or only whitespace.
+    #[error("empty command")]
+    EmptyCommand,
+}
+
 /// An authenticated connection to `mayfly serve cmd`.
+#[derive(Debug)]
 pub struct CmdClient {
     r: FrameReader<TcpStream>,
 }
 
 impl CmdClient {
     /// Connects and authenticates with `secret`.
-    pub fn connect(addr: &str, secret: &[u8]) -> Result<CmdClient> {
-        let s = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    ///
+    /// # Errors
+    ///
+    /// [`CmdError::Connect`], a broken connection, or [`CmdError::Refused`] with code
+    /// `auth` when the secret is wrong.
+    pub fn connect(addr: &str, secret: &[u8]) -> Result<CmdClient, CmdError> {
+        let s = TcpStream::connect(addr).map_err(|source| CmdError::Connect {
+            addr: addr.to_owned(),
+            source,
+        })?;
         s.set_read_timeout(Some(Duration::from_secs(120)))?;
         s.set_nodelay(true)?;
         let mut r = FrameReader::new(s, Limits::default(), frame::total_size as _);
-        let (h, _) = r
-            .read_header()?
-            .ok_or_else(|| anyhow!("the server closed before its challenge"))?;
-        let challenge = auth::unhex(h.str("challenge")?)
-            .ok_or_else(|| anyhow!("the server's challenge is not hex"))?;
+        let (h, _) = r.read_header()?.ok_or(CmdError::NoChallenge)?;
+        let challenge =
+            mayfly_proto::unhex(h.str(proto::CHALLENGE)?).ok_or(CmdError::ChallengeNotHex)?;
         frame::write_header(
             r.get_mut(),
-            &Header::new().with("hmac", auth::answer(secret, &challenge)),
+            &proto::answer_header(&auth::answer(secret, &challenge)),
         )?;
         let mut c = CmdClient { r };
         c.reply()?;
         Ok(c)
     }
 
-    fn reply(&mut self) -> Result<Header> {
-        let (h, _) = self
-            .r
-            .read_header()?
-            .ok_or_else(|| anyhow!("the server closed the connection"))?;
-        if let Some(err) = ServerError::from_reply(&h) {
+    fn reply(&mut self) -> Result<Header, CmdError> {
+        let (h, _) = self.r.read_header()?.ok_or(CmdError::Closed)?;
+        if let Some(err) = Refusal::from_reply(&h) {
             self.r.body().skip()?;
             return Err(err.into());
         }
@@ -68,24 +107,27 @@ impl CmdClient {
     }
 
     /// Runs `command` on the server.
-    pub fn run(&mut self, command: &str) -> Result<CmdOutput> {
+    ///
+    /// # Errors
+    ///
+    /// [`CmdError::EmptyCommand`], a broken connection, or the server's refusal.
+    pub fn run(&mut self, command: &str) -> Result<CmdOutput, CmdError> {
         if command.trim().is_empty() {
-            bail!("empty command");
+            return Err(CmdError::EmptyCommand);
         }
-        frame::write_header(
-            self.r.get_mut(),
-            &Header::new().with("cmd", "run").with("command", command),
-        )?;
+        frame::write_header(self.r.get_mut(), &proto::run_request(command))?;
         let h = self.reply()?;
         let output = self.r.read_body_to_vec()?;
+        let RunReply {
+            exit_code,
+            timed_out,
+            truncated,
+        } = RunReply::from_header(&h)?;
         Ok(CmdOutput {
             output,
-            exit_code: h
-                .get("exit_code")
-                .and_then(|v| v.as_i64())
-                .map(|c| c as i32),
-            timed_out: h.flag("timed_out")?,
-            truncated: h.flag("truncated")?,
+            exit_code,
+            timed_out,
+            truncated,
         })
     }
 }

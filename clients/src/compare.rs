@@ -5,19 +5,22 @@
 //! threads, epoll, then the next count), so slow drift of a noisy machine hits them alike.
 //! Server CPU time is read from `/proc` exactly when the client's measured window opens and
 //! closes (the client prints marks), so connection set-up is not billed to requests.
+//!
+//! It produces a typed [`Report`]; the tables, the chart and the page are its renderers in
+//! [`crate::report`].
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
-use mayfly_servers::echo::Mode;
-use serde::{Deserialize, Serialize};
+use mayfly::process::{self as procfs, ProcSample};
+use mayfly_proto::child::{ServeEchoCommand, StressCommand, Window, WindowMark};
+use mayfly_proto::echo::Mode;
 
-use crate::child::ServerProcess;
-use crate::procfs::{self, ProcSample};
+use crate::child::{ChildError, ServerProcess};
+use crate::report::{html, markdown, svg, Ratio, Report, Row, Settings};
 use crate::stress::{ClientMode, StressReport};
 
 /// Default [`CompareOptions::connections`]: the sweep.
@@ -30,6 +33,63 @@ pub const DEFAULT_CLIENT: ClientMode = ClientMode::Coroutine;
 pub const DEFAULT_CLIENT_THREADS: usize = crate::stress::DEFAULT_THREADS;
 /// Default [`CompareOptions::repeat`].
 pub const DEFAULT_REPEAT: usize = 1;
+
+/// Why a comparison (or one run of it) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    /// `--pin` on a machine with one CPU.
+    #[error("--pin needs two CPUs, this machine has {cpus}")]
+    PinNeedsTwoCpus {
+        /// CPUs available.
+        cpus: usize,
+    },
+    /// The server child could not be started or stopped.
+    #[error(transparent)]
+    Server(#[from] ChildError),
+    /// The server exited before the run began.
+    #[error("server died at start")]
+    ServerDied,
+    /// The stress client could not be started.
+    #[error("starting the client")]
+    StartClient(#[source] io::Error),
+    /// The client's report is missing or not JSON.
+    #[error("the client printed no report: {last_line}")]
+    NoReport {
+        /// The client's last stderr line.
+        last_line: String,
+        /// Why its stdout did not parse.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The output directory could not be created.
+    #[error("creating {dir}")]
+    CreateDir {
+        /// The directory.
+        dir: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The report could not be written as JSON.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// Waiting for the client, reading its output, or writing a report file failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// An error and its causes on one line, `cause: cause of cause: …` (how the CLI prints
+/// errors), for the `limit` note of a run.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
+}
 
 /// What to compare.
 #[derive(Debug, Clone)]
@@ -56,93 +116,17 @@ pub struct CompareOptions {
     pub verbose: bool,
 }
 
-/// One build at one connection count.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Row {
-    /// Server build.
-    pub build: String,
-    /// Connections asked for.
-    pub connections: u64,
-    /// Connections established.
-    pub connected: u64,
-    /// Correct requests.
-    pub requests: u64,
-    /// Correct requests per second.
-    pub rps: f64,
-    /// Median latency, µs.
-    pub p50_us: u64,
-    /// 99th percentile latency, µs.
-    pub p99_us: u64,
-    /// Server CPU time per request in the measured window, µs.
-    pub cpu_us_per_req: f64,
-    /// Server CPU use in the window (1.0 = one core busy).
-    pub server_cpu: f64,
-    /// Client CPU use in the window.
-    pub client_cpu: f64,
-    /// Server peak resident memory, KiB.
-    pub server_peak_rss_kib: u64,
-    /// Server resident memory under load minus at idle, per connection, KiB.
-    pub rss_per_conn_kib: f64,
-    /// Most server OS threads seen.
-    pub server_threads: u64,
-    /// Connect errors + I/O errors + wrong replies.
-    pub errors: u64,
-    /// Wrong replies (a correctness failure, never a limit).
-    pub wrong_replies: u64,
-    /// Why the run could not do what was asked (fd, thread or port limits…), if so.
-    pub limit: Option<String>,
-    /// Set when the client, not the server, was the bottleneck.
-    pub bottleneck: Option<String>,
-}
-
-/// coroutine ÷ another build at one connection count.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Ratio {
-    /// Connections.
-    pub connections: u64,
-    /// The other build.
-    pub versus: String,
-    /// coroutine rps ÷ other rps.
-    pub rps: Option<f64>,
-    /// coroutine CPU/request ÷ other CPU/request (lower is better).
-    pub cpu_per_req: Option<f64>,
-}
-
-/// The whole comparison.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Report {
-    /// One row per build and connection count: the median over the repeats.
-    pub rows: Vec<Row>,
-    /// Every single run, in run order (repeats interleaved: A B C A B C …).
-    #[serde(default)]
-    pub runs: Vec<Row>,
-    /// coroutine/threads and coroutine/epoll.
-    pub ratios: Vec<Ratio>,
-    /// Run settings, for the record.
-    pub settings: Settings,
-}
-
-/// How the comparison was run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Settings {
-    /// Seconds per run.
-    pub duration_s: f64,
-    /// Runs per build and connection count (the table shows medians).
-    #[serde(default = "one")]
-    pub repeat: usize,
-    /// Pinned?
-    pub pin: bool,
-    /// Client mode.
-    pub client: ClientMode,
-    /// CPUs on the machine.
-    pub cpus: usize,
-}
-
 /// Runs the sweep and returns the report (and writes files if `out` is set).
-pub fn run(opts: &CompareOptions) -> Result<Report> {
+///
+/// A run that fails is a row with its reason in `limit`, not an error.
+///
+/// # Errors
+///
+/// [`CompareError::PinNeedsTwoCpus`], or the report files could not be written.
+pub fn run(opts: &CompareOptions) -> Result<Report, CompareError> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     if opts.pin && cpus < 2 {
-        bail!("--pin needs two CPUs, this machine has {cpus}");
+        return Err(CompareError::PinNeedsTwoCpus { cpus });
     }
     let mut runs = Vec::new();
     let repeat = opts.repeat.max(1);
@@ -155,7 +139,7 @@ pub fn run(opts: &CompareOptions) -> Result<Report> {
                 let row = run_one(opts, build, n).unwrap_or_else(|e| Row {
                     build: build.to_string(),
                     connections: n as u64,
-                    limit: Some(format!("{e:#}")),
+                    limit: Some(chain(&e)),
                     ..Row::default()
                 });
                 if opts.verbose {
@@ -212,18 +196,17 @@ fn pinned(cmd: &mut Command, cpu: usize) {
     }
 }
 
-fn start_server(opts: &CompareOptions, build: Mode, connections: usize) -> Result<ServerProcess> {
+fn start_server(
+    opts: &CompareOptions,
+    build: Mode,
+    connections: usize,
+) -> Result<ServerProcess, ChildError> {
     let mut cmd = Command::new(&opts.exe);
-    cmd.args([
-        "serve",
-        "echo",
-        "--mode",
-        build.name(),
-        "--addr",
-        "127.0.0.1:0",
-    ])
-    .args(["--backlog", &connections.clamp(128, 65535).to_string()])
-    .stderr(Stdio::inherit());
+    let serve = ServeEchoCommand {
+        backlog: Some(connections.clamp(128, 65535) as u32),
+        ..ServeEchoCommand::new(build)
+    };
+    cmd.args(serve.args()).stderr(Stdio::inherit());
     if opts.pin {
         pinned(&mut cmd, 0);
     }
@@ -245,38 +228,36 @@ impl Peaks {
 
 /// A reading taken at a client window mark.
 struct Mark {
-    what: String,
+    window: Window,
     at: Instant,
     server: ProcSample,
     client_cpu: Duration,
 }
 
-fn run_one(opts: &CompareOptions, build: Mode, n: usize) -> Result<Row> {
+fn run_one(opts: &CompareOptions, build: Mode, n: usize) -> Result<Row, CompareError> {
     let server = start_server(opts, build, n)?;
     let spid = server.pid();
     std::thread::sleep(Duration::from_millis(100));
-    let idle = procfs::sample(spid).ok_or_else(|| anyhow!("server died at start"))?;
+    let idle = procfs::sample(spid).ok_or(CompareError::ServerDied)?;
 
     let mut cmd = Command::new(&opts.exe);
-    cmd.args(["stress", "--addr", &server.addr, "--json", "--marks"])
-        .args([
-            "--mode",
-            if opts.client == ClientMode::Coroutine {
-                "coroutine"
-            } else {
-                "threads"
-            },
-        ])
-        .args(["--connections", &n.to_string()])
-        .args(["--threads", &opts.client_threads.min(n).to_string()])
-        .args(["--duration", &format!("{}ms", opts.duration.as_millis())])
+    let stress = StressCommand {
+        json: true,
+        marks: true,
+        mode: Some(opts.client),
+        connections: Some(n),
+        threads: Some(opts.client_threads.min(n)),
+        duration: Some(opts.duration),
+        ..StressCommand::new(server.addr.as_str())
+    };
+    cmd.args(stress.args())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if opts.pin {
         pinned(&mut cmd, 1);
     }
-    let mut client = cmd.spawn().context("starting the client")?;
+    let mut client = cmd.spawn().map_err(CompareError::StartClient)?;
     let stderr = client.stderr.take().expect("piped");
     // Marks are read on their own thread, and the server sampled right there, so the
     // reading is taken within microseconds of the client's window opening or closing.
@@ -284,21 +265,14 @@ fn run_one(opts: &CompareOptions, build: Mode, n: usize) -> Result<Row> {
     let reader = std::thread::spawn(move || {
         let mut other = String::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("mayfly-stress: window ") {
+            if let Some(mark) = WindowMark::parse_line(&line) {
                 let server = procfs::sample(spid).unwrap_or_default();
                 let at = Instant::now();
-                let mut words = rest.split_whitespace();
-                let what = words.next().unwrap_or("").to_string();
-                let client_cpu = words
-                    .find_map(|w| w.strip_prefix("cpu_us="))
-                    .and_then(|v| v.parse().ok())
-                    .map(Duration::from_micros)
-                    .unwrap_or_default();
                 let _ = tx.send(Mark {
-                    what,
+                    window: mark.window,
                     at,
                     server,
-                    client_cpu,
+                    client_cpu: Duration::from_micros(mark.cpu_us),
                 });
             } else {
                 other.push_str(&line);
@@ -317,7 +291,7 @@ fn run_one(opts: &CompareOptions, build: Mode, n: usize) -> Result<Row> {
     };
     let mut take = |m: Mark, peaks: &mut Peaks| {
         peaks.see(&m.server);
-        if m.what == "start" {
+        if m.window == Window::Start {
             start = Some(m);
         } else {
             end = Some(m);
@@ -350,12 +324,11 @@ fn run_one(opts: &CompareOptions, build: Mode, n: usize) -> Result<Row> {
     let peak = server_alive.map_or(max_rss, |s| s.peak_rss_kib.max(max_rss));
     let stop = server.stop();
 
-    let rep: StressReport = serde_json::from_str(out.trim()).with_context(|| {
-        format!(
-            "the client printed no report: {}",
-            client_stderr.lines().last().unwrap_or("")
-        )
-    })?;
+    let rep: StressReport =
+        serde_json::from_str(out.trim()).map_err(|source| CompareError::NoReport {
+            last_line: client_stderr.lines().last().unwrap_or("").to_owned(),
+            source,
+        })?;
     let mut row = Row {
         build: build.to_string(),
         connections: n as u64,
@@ -410,16 +383,12 @@ fn run_one(opts: &CompareOptions, build: Mode, n: usize) -> Result<Row> {
     if server_alive.is_none() {
         limits.push("the server died under load".into());
     } else if let Err(e) = stop {
-        limits.push(format!("{e:#}"));
+        limits.push(chain(&e));
     }
     if !limits.is_empty() {
         row.limit = Some(limits.join("; "));
     }
     Ok(row)
-}
-
-fn one() -> usize {
-    1
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -511,69 +480,16 @@ fn ratios(rows: &[Row]) -> Vec<Ratio> {
     out
 }
 
-/// The report as a Markdown table (also what `mayfly compare` prints).
-pub fn markdown(rep: &Report) -> String {
-    let mut s = String::new();
-    s.push_str(&format!(
-        "mayfly compare: {:.0} s per run, {} run(s) per cell (medians), client {:?}, {}, {} CPUs\n\n",
-        rep.settings.duration_s,
-        rep.settings.repeat,
-        rep.settings.client,
-        if rep.settings.pin {
-            "server pinned to CPU 0, client to CPU 1"
-        } else {
-            "not pinned"
-        },
-        rep.settings.cpus
-    ));
-    s.push_str("| build | conns | req/s | p50 µs | p99 µs | server CPU µs/req | server CPU | client CPU | peak RSS MiB | KiB/conn | threads | errors | notes |\n");
-    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
-    for r in &rep.rows {
-        let notes: Vec<&str> = [r.limit.as_deref(), r.bottleneck.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect();
-        s.push_str(&format!(
-            "| {} | {} | {:.0} | {} | {} | {:.2} | {:.0}% | {:.0}% | {:.1} | {:.1} | {} | {} | {} |\n",
-            r.build,
-            r.connections,
-            r.rps,
-            r.p50_us,
-            r.p99_us,
-            r.cpu_us_per_req,
-            r.server_cpu * 100.0,
-            r.client_cpu * 100.0,
-            r.server_peak_rss_kib as f64 / 1024.0,
-            r.rss_per_conn_kib,
-            r.server_threads,
-            r.errors,
-            notes.join("; ")
-        ));
-    }
-    if !rep.ratios.is_empty() {
-        s.push_str(
-            "\n| conns | coroutine ÷ | req/s ratio | CPU/req ratio |\n|---:|---|---:|---:|\n",
-        );
-        let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.2}"));
-        for r in &rep.ratios {
-            s.push_str(&format!(
-                "| {} | {} | {} | {} |\n",
-                r.connections,
-                r.versus,
-                f(r.rps),
-                f(r.cpu_per_req)
-            ));
-        }
-    }
-    s
-}
-
-fn write_files(rep: &Report, dir: &std::path::Path) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+/// Writes report.json, report.md, report.svg and report.html into `dir`.
+fn write_files(rep: &Report, dir: &Path) -> Result<(), CompareError> {
+    std::fs::create_dir_all(dir).map_err(|source| CompareError::CreateDir {
+        dir: dir.display().to_string(),
+        source,
+    })?;
     std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(rep)?)?;
-    std::fs::write(dir.join("report.md"), markdown(rep))?;
-    std::fs::write(dir.join("report.svg"), crate::chart::svg(rep))?;
-    std::fs::write(dir.join("report.html"), crate::html::report_html(rep))?;
+    std::fs::write(dir.join("report.md"), markdown::render(rep))?;
+    std::fs::write(dir.join("report.svg"), svg::render(rep))?;
+    std::fs::write(dir.join("report.html"), html::render(rep))?;
     Ok(())
 }
 

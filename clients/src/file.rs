@@ -1,6 +1,7 @@
 //! The file client: `put`, `get`, `list` and `stat` against `mayfly serve file`, with resume
 //! and an end-to-end sha256 check. Generic over the stream, so the same client runs on a
-//! `std::net::TcpStream` (the CLI) or a `mayfly::net::TcpStream` inside greenlets.
+//! `std::net::TcpStream` (the CLI) or a `mayfly::net::TcpStream` inside greenlets. The
+//! requests and replies are `mayfly_proto::file`'s.
 //!
 //! ```no_run
 //! use mayfly_clients::file::FileClient;
@@ -15,56 +16,119 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::net::ToSocketAddrs;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
-use mayfly::frame::{self, FrameReader, Header, Limits};
-use mayfly_servers::file::{hex, read_full, Entry, HashPipeline, HashSink, CHUNK};
+use mayfly_proto::file::{self as proto, read_full, Entry, CHUNK};
+use mayfly_proto::frame::{self, FrameError, FrameReader, Header, Limits};
+use mayfly_proto::reply::code;
+use mayfly_proto::sha256::{HashPipeline, HashSink};
+use mayfly_proto::{hex, Refusal};
 use sha2::{Digest, Sha256};
+
+/// One `put` request, as it goes on the wire (defined by the protocol).
+pub use mayfly_proto::file::PutRequest;
 
 /// Largest reply body the client accepts for `list` (a transfer's body is streamed instead).
 pub const MAX_LISTING: u64 = 256 << 20;
 /// Default timeout for each read or write on the connection.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-impl ServerError {
-    /// The refusal in a reply header, or `None` if its `status` is `"ok"`.
-    ///
-    /// ```
-    /// use mayfly::frame::Header;
-    /// use mayfly_clients::file::ServerError;
-    /// assert!(ServerError::from_reply(&Header::new().with("status", "ok")).is_none());
-    /// let e = ServerError::from_reply(&Header::new().with("status", "error").with("code", "auth")).unwrap();
-    /// assert_eq!((e.code.as_str(), e.error.as_str()), ("auth", "no reason given"));
-    /// ```
-    pub fn from_reply(h: &Header) -> Option<ServerError> {
-        if h.get("status").and_then(|s| s.as_str()) == Some("ok") {
-            return None;
-        }
-        let field = |name: &str, default: &str| {
-            h.get(name)
-                .and_then(|v| v.as_str())
-                .unwrap_or(default)
-                .to_owned()
-        };
-        Some(ServerError {
-            code: field("code", "unknown"),
-            error: field("error", "no reason given"),
-        })
-    }
-}
-
-/// The server refused a request; `code` is machine-readable (`not_found`, `bad_name`,
-/// `hash_mismatch`, `disk_full`, `too_large`, `bad_frame`, …).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("server refused: {error} ({code})")]
-pub struct ServerError {
-    /// Machine-readable reason.
-    pub code: String,
-    /// Human-readable reason.
-    pub error: String,
+/// Why a file request failed. The messages are what `mayfly file` prints (with the causes
+/// after them).
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The address resolved to no socket address.
+    #[error("address resolves to nothing")]
+    NoAddress,
+    /// The TCP connection could not be made.
+    #[error("connecting to {addr}")]
+    Connect {
+        /// The address tried (the last one, if it resolved to several).
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The request could not be sent.
+    #[error("sending the request")]
+    SendRequest(#[source] io::Error),
+    /// The reply could not be read (reset, timeout, a frame the limits refuse).
+    #[error("reading the reply")]
+    ReadReply(#[source] io::Error),
+    /// The server closed the connection instead of replying.
+    #[error("the server closed the connection without a reply")]
+    NoReply,
+    /// The server refused the request ([`Refusal::code`] says why: `not_found`, `bad_name`,
+    /// `hash_mismatch`, `disk_full`, `too_large`, `bad_frame`, …).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// A reply header lacks a field or has the wrong type.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// Another I/O error on the connection or a local file.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// The listing is bigger than [`MAX_LISTING`].
+    #[error("listing of {len} bytes is over the client's limit of {MAX_LISTING}")]
+    ListingTooLong {
+        /// Its length.
+        len: u64,
+    },
+    /// The listing is not a JSON array of entries.
+    #[error("parsing the listing")]
+    Listing(#[source] serde_json::Error),
+    /// The upload's bytes could not be sent (the server gave no reason).
+    #[error("sending the file")]
+    SendFile(#[source] io::Error),
+    /// A download was cut off.
+    #[error("receiving the file")]
+    Receive(#[source] io::Error),
+    /// A local file could not be opened.
+    #[error("opening {path}")]
+    Open {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// Writing the downloaded bytes failed.
+    #[error("writing the local file")]
+    WriteLocal(#[source] io::Error),
+    /// The finished download could not be renamed into place.
+    #[error("renaming into {path}")]
+    Rename {
+        /// The destination.
+        path: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// A resume found more bytes on the server than the local file has.
+    #[error("the server holds {have} bytes of {name:?}, more than the local {filesize}")]
+    PartialTooLong {
+        /// The remote name.
+        name: String,
+        /// Bytes the server keeps.
+        have: u64,
+        /// The local file's size.
+        filesize: u64,
+    },
+    /// The `get` reply's length does not add up to the file's size.
+    #[error("the server sent {len} bytes from {offset} of a {filesize}-byte file")]
+    WrongLength {
+        /// The body's length.
+        len: u64,
+        /// Where it starts.
+        offset: u64,
+        /// The whole file's size.
+        filesize: u64,
+    },
+    /// The hashes on the two ends differ.
+    #[error(transparent)]
+    HashMismatch(#[from] HashMismatch),
 }
 
 /// The local and remote sides disagree on the content.
@@ -114,39 +178,6 @@ pub struct PutOptions {
     pub resume: bool,
 }
 
-/// One `put` request, as it goes on the wire.
-///
-/// ```
-/// let req = mayfly_clients::file::PutRequest::new("a.txt", 5);
-/// assert_eq!((req.offset, req.resumable, req.sha256), (0, false, None));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PutRequest {
-    /// Name on the server.
-    pub name: String,
-    /// Size of the whole file.
-    pub filesize: u64,
-    /// Where this upload starts (a resumed one: the bytes the server already has).
-    pub offset: u64,
-    /// The whole file's sha256 in hex: the server refuses the upload if it differs.
-    pub sha256: Option<String>,
-    /// Ask the server to keep the bytes if the upload is cut off.
-    pub resumable: bool,
-}
-
-impl PutRequest {
-    /// A plain upload of `filesize` bytes as `name` (what the course's client sends).
-    pub fn new(name: &str, filesize: u64) -> Self {
-        PutRequest {
-            name: name.to_owned(),
-            filesize,
-            offset: 0,
-            sha256: None,
-            resumable: false,
-        }
-    }
-}
-
 /// What a finished transfer moved.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Transfer {
@@ -178,13 +209,18 @@ pub struct Stat {
 }
 
 /// A connection to a file server.
+#[derive(Debug)]
 pub struct FileClient<S: Read + Write> {
     r: FrameReader<S>,
 }
 
 impl FileClient<std::net::TcpStream> {
     /// Connects with [`DEFAULT_TIMEOUT`] on every read and write.
-    pub fn connect(addr: impl ToSocketAddrs) -> Result<Self> {
+    ///
+    /// # Errors
+    ///
+    /// [`FileError::Connect`] (the last address's error), [`FileError::NoAddress`].
+    pub fn connect(addr: impl ToSocketAddrs) -> Result<Self, FileError> {
         let addrs: Vec<_> = addr.to_socket_addrs()?.collect();
         let mut last = None;
         for a in addrs {
@@ -195,10 +231,10 @@ impl FileClient<std::net::TcpStream> {
                     s.set_nodelay(true)?;
                     return Ok(FileClient::new(s));
                 }
-                Err(e) => last = Some(anyhow!(e).context(format!("connecting to {a}"))),
+                Err(source) => last = Some(FileError::Connect { addr: a, source }),
             }
         }
-        Err(last.unwrap_or_else(|| anyhow!("address resolves to nothing")))
+        Err(last.unwrap_or(FileError::NoAddress))
     }
 }
 
@@ -219,80 +255,77 @@ impl<S: Read + Write> FileClient<S> {
         self.r.get_mut()
     }
 
-    fn read_reply(&mut self) -> Result<(Header, u64)> {
+    fn read_reply(&mut self) -> Result<(Header, u64), FileError> {
         let (h, len) = self
             .r
             .read_header()
-            .context("reading the reply")?
-            .ok_or_else(|| anyhow!("the server closed the connection without a reply"))?;
-        if let Some(err) = ServerError::from_reply(&h) {
+            .map_err(FileError::ReadReply)?
+            .ok_or(FileError::NoReply)?;
+        if let Some(err) = Refusal::from_reply(&h) {
             self.r.body().skip()?;
             return Err(err.into());
         }
         Ok((h, len))
     }
 
-    fn request(&mut self, h: &Header) -> Result<(Header, u64)> {
-        frame::write_header(self.r.get_mut(), h).context("sending the request")?;
+    fn request(&mut self, h: &Header) -> Result<(Header, u64), FileError> {
+        frame::write_header(self.r.get_mut(), h).map_err(FileError::SendRequest)?;
         self.read_reply()
     }
 
     /// The server's files.
-    pub fn list(&mut self) -> Result<Vec<Entry>> {
-        let (_, len) = self.request(&Header::new().with("cmd", "list"))?;
+    ///
+    /// # Errors
+    ///
+    /// A broken connection, the server's refusal, [`FileError::ListingTooLong`],
+    /// [`FileError::Listing`].
+    pub fn list(&mut self) -> Result<Vec<Entry>, FileError> {
+        let (_, len) = self.request(&proto::list_request())?;
         if len > MAX_LISTING {
-            bail!("listing of {len} bytes is over the client's limit of {MAX_LISTING}");
+            return Err(FileError::ListingTooLong { len });
         }
         let body = self.r.read_body_to_vec()?;
-        serde_json::from_slice(&body).context("parsing the listing")
+        serde_json::from_slice(&body).map_err(FileError::Listing)
     }
 
     /// What the server has under `name` (file and/or a partial upload).
-    pub fn stat(&mut self, name: &str) -> Result<Stat> {
-        frame::write_header(
-            self.r.get_mut(),
-            &Header::new().with("cmd", "stat").with("filename", name),
-        )?;
-        let (h, _) = self
-            .r
-            .read_header()?
-            .ok_or_else(|| anyhow!("the server closed the connection without a reply"))?;
+    ///
+    /// # Errors
+    ///
+    /// A broken connection, or the server's refusal other than `not_found` (which is an
+    /// answer here: a partial upload may still exist).
+    pub fn stat(&mut self, name: &str) -> Result<Stat, FileError> {
+        frame::write_header(self.r.get_mut(), &proto::stat_request(name))?;
+        let (h, _) = self.r.read_header()?.ok_or(FileError::NoReply)?;
         // Not found is an answer here (a partial upload may still exist), not a failure.
-        if let Some(err) = ServerError::from_reply(&h).filter(|e| e.code != "not_found") {
+        if let Some(err) = Refusal::from_reply(&h).filter(|e| e.code != code::NOT_FOUND) {
             return Err(err.into());
         }
         Ok(Stat {
             filename: name.to_owned(),
-            filesize: h.opt_u64("filesize")?,
-            mtime: h.get("mtime").and_then(|v| v.as_i64()),
-            sha256: h.opt_str("sha256")?.map(str::to_owned),
-            partial_size: h.opt_u64("partial_size")?,
+            filesize: h.opt_u64(proto::FILESIZE)?,
+            mtime: h.get(proto::MTIME).and_then(|v| v.as_i64()),
+            sha256: h.opt_str(proto::SHA256)?.map(str::to_owned),
+            partial_size: h.opt_u64(proto::PARTIAL_SIZE)?,
         })
     }
 
     /// Sends `req` and then `req.filesize - req.offset` bytes from `src`; returns the
     /// server's reply header. `progress(done, total)` is called after every chunk with the
     /// bytes of the whole file done so far and its size (so also in the other methods).
+    ///
+    /// # Errors
+    ///
+    /// The server's refusal (also when it refused and closed while the bytes were going
+    /// out), [`FileError::SendFile`], or a broken connection while reading the reply.
     pub fn put_stream(
         &mut self,
         req: &PutRequest,
         src: &mut impl Read,
         progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<Header> {
+    ) -> Result<Header, FileError> {
         let (filesize, offset) = (req.filesize, req.offset);
-        let mut h = Header::new()
-            .with("cmd", "put")
-            .with("filename", req.name.as_str())
-            .with("filesize", filesize);
-        if let Some(s) = &req.sha256 {
-            h.set("sha256", s.as_str());
-        }
-        if req.resumable {
-            h.set("resumable", true);
-        }
-        if offset > 0 {
-            h.set("offset", offset);
-        }
+        let h = req.header();
         let sent = (|| -> io::Result<()> {
             // The header and the first chunk go out in one write: a small file is one
             // segment, never a header held back by Nagle waiting for a delayed ACK.
@@ -327,21 +360,29 @@ impl<S: Read + Write> FileClient<S> {
             Ok(()) => Ok(self.read_reply()?.0),
             // The server may have refused and closed: its reason is worth more than EPIPE.
             Err(e) => match self.read_reply() {
-                Err(reply) if reply.is::<ServerError>() => Err(reply),
-                _ => Err(anyhow!(e).context("sending the file")),
+                Err(FileError::Refused(reply)) => Err(FileError::Refused(reply)),
+                _ => Err(FileError::SendFile(e)),
             },
         }
     }
 
     /// Uploads the file at `path` as `name`, checks the server's sha256 against the local one.
+    ///
+    /// # Errors
+    ///
+    /// [`FileError::Open`], [`FileError::PartialTooLong`] on a resume,
+    /// [`FileError::HashMismatch`], and those of [`put_stream`](Self::put_stream).
     pub fn put_file(
         &mut self,
         path: &Path,
         name: &str,
         opts: &PutOptions,
         progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<Transfer> {
-        let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    ) -> Result<Transfer, FileError> {
+        let mut file = File::open(path).map_err(|source| FileError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
         let filesize = file.metadata()?.len();
         let prehash = if opts.no_prehash {
             None
@@ -351,7 +392,11 @@ impl<S: Read + Write> FileClient<S> {
         let offset = if opts.resume {
             let have = self.stat(name)?.partial_size.unwrap_or(0);
             if have > filesize {
-                bail!("the server holds {have} bytes of {name:?}, more than the local {filesize}");
+                return Err(FileError::PartialTooLong {
+                    name: name.to_owned(),
+                    have,
+                    filesize,
+                });
             }
             have
         } else {
@@ -379,13 +424,13 @@ impl<S: Read + Write> FileClient<S> {
         let reply = self.put_stream(&req, &mut tee, progress)?;
         let seconds = started.elapsed().as_secs_f64();
         let local = prehash.unwrap_or_else(|| hex(&running.finalize()));
-        let remote = reply.str("sha256")?.to_owned();
+        let remote = reply.str(proto::SHA256)?.to_owned();
         if !local.eq_ignore_ascii_case(&remote) {
             return Err(HashMismatch { local, remote }.into());
         }
         Ok(Transfer {
             filename: name.to_owned(),
-            filesize: reply.u64("filesize")?,
+            filesize: reply.u64(proto::FILESIZE)?,
             transferred: filesize - offset,
             sha256: local,
             seconds,
@@ -394,6 +439,11 @@ impl<S: Read + Write> FileClient<S> {
 
     /// Downloads `name` from `offset` into `dst`, feeding every byte through `hasher`.
     /// Returns the reply header (`filesize`, `sha256` of the whole file).
+    ///
+    /// # Errors
+    ///
+    /// The server's refusal, [`FileError::WrongLength`], [`FileError::Receive`] when the
+    /// download is cut off, [`FileError::WriteLocal`].
     pub fn get_stream(
         &mut self,
         name: &str,
@@ -401,15 +451,15 @@ impl<S: Read + Write> FileClient<S> {
         dst: &mut impl Write,
         hasher: &mut Sha256,
         progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<Header> {
-        let mut h = Header::new().with("cmd", "get").with("filename", name);
-        if offset > 0 {
-            h.set("offset", offset);
-        }
-        let (reply, len) = self.request(&h)?;
-        let filesize = reply.u64("filesize")?;
+    ) -> Result<Header, FileError> {
+        let (reply, len) = self.request(&proto::get_request(name, offset))?;
+        let filesize = reply.u64(proto::FILESIZE)?;
         if offset + len != filesize {
-            bail!("the server sent {len} bytes from {offset} of a {filesize}-byte file");
+            return Err(FileError::WrongLength {
+                len,
+                offset,
+                filesize,
+            });
         }
         let mut buf = vec![0u8; CHUNK];
         let mut done = offset;
@@ -418,9 +468,9 @@ impl<S: Read + Write> FileClient<S> {
         loop {
             let (n, cut) = read_full(&mut body, &mut buf);
             // Bytes that arrived before a cut are kept, so a resume starts after them.
-            dst.write_all(&buf[..n]).context("writing the local file")?;
+            dst.write_all(&buf[..n]).map_err(FileError::WriteLocal)?;
             if let Some(e) = cut {
-                return Err(anyhow!(e).context("receiving the file"));
+                return Err(FileError::Receive(e));
             }
             if n == 0 {
                 break;
@@ -435,13 +485,18 @@ impl<S: Read + Write> FileClient<S> {
 
     /// Downloads `name` to `dest` through `dest.part`, renamed only once the sha256 matches.
     /// With `resume`, an existing `dest.part` is continued instead of started over.
+    ///
+    /// # Errors
+    ///
+    /// [`FileError::Open`], [`FileError::HashMismatch`] (the `.part` file is removed),
+    /// [`FileError::Rename`], and those of [`get_stream`](Self::get_stream).
     pub fn get_file(
         &mut self,
         name: &str,
         dest: &Path,
         resume: bool,
         progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<Transfer> {
+    ) -> Result<Transfer, FileError> {
         let part = part_path(dest);
         let mut file = OpenOptions::new()
             .read(true)
@@ -449,7 +504,10 @@ impl<S: Read + Write> FileClient<S> {
             .create(true)
             .truncate(!resume)
             .open(&part)
-            .with_context(|| format!("opening {}", part.display()))?;
+            .map_err(|source| FileError::Open {
+                path: part.display().to_string(),
+                source,
+            })?;
         let offset = file.metadata()?.len();
         let mut hasher = Sha256::new();
         if offset > 0 {
@@ -463,16 +521,19 @@ impl<S: Read + Write> FileClient<S> {
         drop(out);
         let seconds = started.elapsed().as_secs_f64();
         let local = hex(&hasher.finalize());
-        let remote = reply.str("sha256")?.to_owned();
+        let remote = reply.str(proto::SHA256)?.to_owned();
         if !local.eq_ignore_ascii_case(&remote) {
             let _ = fs::remove_file(&part);
             return Err(HashMismatch { local, remote }.into());
         }
-        fs::rename(&part, dest).with_context(|| format!("renaming into {}", dest.display()))?;
+        fs::rename(&part, dest).map_err(|source| FileError::Rename {
+            path: dest.display().to_string(),
+            source,
+        })?;
         Ok(Transfer {
             filename: name.to_owned(),
-            filesize: reply.u64("filesize")?,
-            transferred: reply.u64("filesize")? - offset,
+            filesize: reply.u64(proto::FILESIZE)?,
+            transferred: reply.u64(proto::FILESIZE)? - offset,
             sha256: local,
             seconds,
         })
@@ -487,6 +548,10 @@ pub fn part_path(dest: &Path) -> PathBuf {
 }
 
 /// sha256 of the first `len` bytes of `file` (from its start), as hex.
+///
+/// # Errors
+///
+/// Seeking or reading `file` failed.
 pub fn hash_prefix(file: &mut File, len: u64) -> io::Result<String> {
     file.seek(SeekFrom::Start(0))?;
     let mut h = Sha256::new();

@@ -11,12 +11,46 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use anyhow::{anyhow, Context, Result};
+use mayfly_proto::child::ServeFileCommand;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::child::ServerProcess;
-use crate::file::{FileClient, PutOptions, PutRequest};
+use crate::child::{ChildError, ServerProcess};
+use crate::file::{FileClient, FileError, PutOptions, PutRequest};
+
+/// Why the benchmark failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FileBenchError {
+    /// The server child could not be started or did not stop cleanly.
+    #[error(transparent)]
+    Server(#[from] ChildError),
+    /// A transfer failed.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// A local file or directory could not be written.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The server's address did not parse.
+    #[error(transparent)]
+    Addr(#[from] std::net::AddrParseError),
+    /// A reply header lacks a field.
+    #[error(transparent)]
+    Frame(#[from] mayfly_proto::frame::FrameError),
+    /// A small file came back different.
+    #[error("{name}: sha256 mismatch")]
+    Mismatch {
+        /// The file.
+        name: String,
+    },
+    /// A greenlet moving small files panicked or was killed.
+    #[error("greenlet failed: {0}")]
+    Greenlet(mayfly::GreenletError),
+    /// A small-file transfer failed.
+    #[error("small-file transfer")]
+    SmallFile(#[source] Box<FileBenchError>),
+}
+
+type Result<T, E = FileBenchError> = std::result::Result<T, E>;
 
 /// Default [`FileBenchOptions::size`]: 1 GiB.
 pub const DEFAULT_SIZE: u64 = 1 << 30;
@@ -120,18 +154,22 @@ fn fill(seed: u64, out: &mut [u8]) {
 }
 
 /// Runs the benchmark.
+///
+/// # Errors
+///
+/// The server could not be started or stopped, a transfer failed or came back different,
+/// or the scratch files could not be written.
 pub fn run(o: &FileBenchOptions, log: &mut dyn FnMut(&str)) -> Result<FileBenchReport> {
     let root = o.dir.join("root");
     let local = o.dir.join("local");
     fs::create_dir_all(&root)?;
     fs::create_dir_all(&local)?;
     let mut cmd = Command::new(&o.exe);
-    cmd.args(["serve", "file", "--addr", "127.0.0.1:0", "--root"])
-        .arg(&root)
+    cmd.args(ServeFileCommand::new(&root).args())
         .stderr(Stdio::inherit());
     let server = ServerProcess::spawn(cmd)?;
     let result = measure(o, &server, &local, log);
-    let peak = crate::procfs::sample(server.pid()).map_or(0, |s| s.peak_rss_kib);
+    let peak = mayfly::process::sample(server.pid()).map_or(0, |s| s.peak_rss_kib);
     server.stop()?;
     let _ = fs::remove_dir_all(&root);
     let _ = fs::remove_dir_all(&local);
@@ -232,7 +270,7 @@ fn small_files(o: &FileBenchOptions, addr: &str) -> Result<(u64, f64, f64)> {
                         conn.set_nodelay(true)?;
                         let mut c = FileClient::new(conn);
                         for (name, data) in files.iter().skip(g).step_by(greenlets) {
-                            let want = mayfly_servers::file::hex(&Sha256::digest(data));
+                            let want = mayfly_proto::hex(&Sha256::digest(data));
                             if upload {
                                 let req = PutRequest {
                                     sha256: Some(want.clone()),
@@ -244,9 +282,9 @@ fn small_files(o: &FileBenchOptions, addr: &str) -> Result<(u64, f64, f64)> {
                                 let mut h = Sha256::new();
                                 let reply =
                                     c.get_stream(name, 0, &mut got, &mut h, &mut |_, _| {})?;
-                                let sha = mayfly_servers::file::hex(&h.finalize());
+                                let sha = mayfly_proto::hex(&h.finalize());
                                 if sha != want || reply.str("sha256")? != want {
-                                    return Err(anyhow!("{name}: sha256 mismatch"));
+                                    return Err(FileBenchError::Mismatch { name: name.clone() });
                                 }
                             }
                         }
@@ -256,8 +294,8 @@ fn small_files(o: &FileBenchOptions, addr: &str) -> Result<(u64, f64, f64)> {
                 .collect();
             for w in workers {
                 w.into_result()
-                    .map_err(|e| anyhow!("greenlet failed: {e}"))?
-                    .context("small-file transfer")?;
+                    .map_err(FileBenchError::Greenlet)?
+                    .map_err(|e| FileBenchError::SmallFile(Box::new(e)))?;
             }
             Ok(started.elapsed().as_secs_f64())
         })

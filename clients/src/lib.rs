@@ -3,20 +3,24 @@
 //! - [`stress`]: N OS threads (or greenlets) each looping `Thread-<i> say hello <k>` against
 //!   an uppercase echo server, checking every reply and timing it.
 //! - [`compare`]: runs each echo-server build as its own process under the same load and
-//!   reports throughput, latency, CPU per request, memory and threads side by side.
+//!   produces a [`report::Report`]: throughput, latency, CPU per request, memory and threads
+//!   side by side.
+//! - [`report`]: the report's types and its renderers (Markdown tables, the SVG chart, the
+//!   HTML page).
 //! - [`file`](mod@file): the file server's client (put, get, list, stat, resume, sha256 check).
 //! - [`cmd`]: the remote-command client (HMAC challenge, then commands).
 //! - [`file_bench`]: the file server's throughput, big files and many small ones.
+//! - [`child`]: a `mayfly serve …` child process, started and stopped.
+//!
+//! The clients stand on the runtime (`mayfly`) and the wire contracts (`mayfly_proto`), never
+//! on the servers. Every fallible public function returns a typed error of its module.
 
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
 
-pub mod chart;
 pub mod child;
 pub mod cmd;
 pub mod compare;
 pub mod file;
 pub mod file_bench;
-pub mod html;
-/// Process readings from /proc (moved to `mayfly_servers`, which the stats page needs).
-pub use mayfly_servers::procfs;
+pub mod report;
 pub mod stress;

@@ -16,40 +16,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use mayfly_proto::child::{Window, WindowMark};
 use serde::{Deserialize, Serialize};
 
-/// How the client drives its connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientMode {
-    /// OS threads, `std::net`.
-    Threads,
-    /// mayfly greenlets on one worker thread.
-    Coroutine,
-}
-
-impl std::str::FromStr for ClientMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "threads" => Ok(ClientMode::Threads),
-            "coroutine" => Ok(ClientMode::Coroutine),
-            o => Err(format!(
-                "unknown client mode {o:?}: expected threads or coroutine"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for ClientMode {
-    /// The mode's name on the command line (what `from_str` reads).
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ClientMode::Threads => "threads",
-            ClientMode::Coroutine => "coroutine",
-        })
-    }
-}
+/// How the client drives its connections (the names are the protocol's: `mayfly_proto::echo`).
+pub use mayfly_proto::echo::ClientMode;
 
 /// Default [`StressOptions::threads`] (and connections): the course's 500.
 pub const DEFAULT_THREADS: usize = 500;
@@ -243,7 +214,7 @@ impl<S: Read + Write> Session<S> {
 
 /// Runs the load and returns the report.
 pub fn run(opts: &StressOptions) -> StressReport {
-    let _ = mayfly_servers::limits::raise_nofile();
+    let _ = mayfly::process::raise_nofile();
     let tally = Arc::new(Tally::default());
     let done = Arc::new(AtomicBool::new(false));
     let progress = opts.progress.then(|| {
@@ -373,24 +344,26 @@ fn run_threads(opts: &StressOptions, tally: &Arc<Tally>) -> (Histogram<u64>, f64
         }
     }
     let t0 = gate.open_when(handles.len());
-    mark(opts, "start");
+    mark(opts, Window::Start);
     let mut hist = histogram();
     for h in handles {
         if let Ok(local) = h.join() {
             let _ = hist.add(&local);
         }
     }
-    mark(opts, "end");
+    mark(opts, Window::End);
     let secs = t0.elapsed().as_secs_f64();
     (hist, secs)
 }
 
-/// Prints `mayfly-stress: window <what> cpu_us=<this process's CPU time>`: the reader
-/// (`mayfly compare`) gets the client's CPU at the mark even if the client exits right after.
-fn mark(opts: &StressOptions, what: &str) {
+/// Prints a [`WindowMark`] (`mayfly-stress: window <start|end> cpu_us=<this process's CPU
+/// time>`): the reader (`mayfly compare`) gets the client's CPU at the mark even if the client
+/// exits right after.
+fn mark(opts: &StressOptions, window: Window) {
     if opts.marks {
-        let cpu = crate::procfs::sample(std::process::id()).map_or(0, |s| s.cpu.as_micros());
-        eprintln!("mayfly-stress: window {what} cpu_us={cpu}");
+        let cpu_us =
+            mayfly::process::sample(std::process::id()).map_or(0, |s| s.cpu.as_micros() as u64);
+        eprintln!("{}", WindowMark { window, cpu_us });
     }
 }
 
@@ -530,12 +503,12 @@ fn run_greenlets(opts: &StressOptions, tally: &Arc<Tally>) -> (Histogram<u64>, f
         }
         let t0 = Instant::now();
         *end.lock().unwrap() = Some(t0 + opts.duration);
-        mark(&opts, "start");
+        mark(&opts, Window::Start);
         go.set();
         for g in &gs {
             g.join(None);
         }
-        mark(&opts, "end");
+        mark(&opts, Window::End);
         let secs = t0.elapsed().as_secs_f64();
         let h = hist.lock().unwrap().clone();
         (h, secs)

@@ -1,4 +1,4 @@
-//! Fuzzes `mayfly::frame::Decoder`: arbitrary bytes, fed in arbitrary pieces, must never
+//! Fuzzes `mayfly_proto::frame::Decoder`: arbitrary bytes, fed in arbitrary pieces, must never
 //! panic, never hand out more body than the header promised, and after a fatal error must
 //! keep refusing.
 //!
@@ -10,7 +10,7 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use mayfly::frame::{self, Decoder, FrameError, Item, Limits};
+use mayfly_proto::frame::{self, Decoder, FrameError, Item, Limits};
 
 fuzz_target!(|data: &[u8]| {
     // First byte picks the piece size, so splits are explored too.

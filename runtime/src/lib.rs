@@ -103,7 +103,6 @@
 
 mod error;
 pub mod event;
-pub mod frame;
 mod greenlet;
 pub mod hub;
 mod join;
@@ -112,6 +111,7 @@ pub mod monitor;
 pub mod net;
 mod panic_hook;
 pub mod pool;
+pub mod process;
 pub mod queue;
 mod run;
 pub mod server;

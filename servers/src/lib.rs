@@ -17,9 +17,6 @@ pub mod cmd;
 pub mod echo;
 pub mod file;
 pub mod http;
-pub mod limits;
-pub mod procfs;
-
 /// Default listen backlog of every TCP server here (the same as `mayfly::net::Bind`'s).
 pub const DEFAULT_BACKLOG: i32 = 1024;
 /// Default time a stopping server gives open connections to finish before it closes them.

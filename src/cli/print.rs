@@ -9,19 +9,20 @@ use std::time::Duration;
 
 use anyhow::Result;
 use mayfly_clients::cmd::CmdOutput;
-use mayfly_clients::compare::{self, Report};
 use mayfly_clients::file::{Stat, Transfer};
 use mayfly_clients::file_bench::FileBenchReport;
+use mayfly_clients::report::{markdown, Report};
 use mayfly_clients::stress::StressReport;
-use mayfly_servers::file::Entry;
+use mayfly_proto::child::Announce;
+use mayfly_proto::file::Entry;
 
 /// `listening on ADDR`, then `stats on ADDR` if there is a stats page, flushed at once:
 /// scripts and tests wait for these lines.
 pub fn listening(addr: SocketAddr, stats: Option<SocketAddr>) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "listening on {addr}")?;
+    writeln!(out, "{}", Announce::Listening(addr))?;
     if let Some(s) = stats {
-        writeln!(out, "stats on {s}")?;
+        writeln!(out, "{}", Announce::Stats(s))?;
     }
     out.flush()?;
     Ok(())
@@ -175,7 +176,7 @@ pub fn compare(report: &Report, json: bool, out: Option<&Path>) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(report)?);
     } else {
-        println!("{}", compare::markdown(report));
+        println!("{}", markdown::render(report));
         if let Some(dir) = out {
             println!(
                 "wrote {0}/report.json, {0}/report.md, {0}/report.svg, {0}/report.html",

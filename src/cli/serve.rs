@@ -24,7 +24,7 @@ use super::{convert, print};
 
 /// `mayfly serve echo`.
 pub fn echo(a: EchoArgs) -> Result<ExitCode> {
-    let _ = mayfly_servers::limits::raise_nofile();
+    let _ = mayfly::process::raise_nofile();
     let mut signals = stop_signals()?;
     let opts = convert::echo_options(&a);
     let server = echo::start(a.mode, &opts).with_context(|| format!("binding {}", a.addr))?;
@@ -37,7 +37,7 @@ pub fn echo(a: EchoArgs) -> Result<ExitCode> {
 
 /// `mayfly serve file`.
 pub fn file(a: ServeFileArgs) -> Result<ExitCode> {
-    let _ = mayfly_servers::limits::raise_nofile();
+    let _ = mayfly::process::raise_nofile();
     // Past RLIMIT_FSIZE a write must fail with EFBIG (an error reply), not kill the server.
     // SAFETY: SIG_IGN installs no handler code; setting a disposition has no other effect.
     unsafe {

@@ -6,6 +6,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use mayfly_proto::child::Announce;
+
 /// The `mayfly` binary built for these tests.
 pub fn mayfly() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mayfly"))
@@ -30,18 +32,17 @@ impl ServerChild {
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         out.read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first line was {line:?}"))
-            .to_owned();
+        let addr = match Announce::parse_line(&line) {
+            Some(Announce::Listening(a)) => a.to_string(),
+            _ => panic!("first line was {line:?}"),
+        };
         let stats = with_stats.then(|| {
             line.clear();
             out.read_line(&mut line).unwrap();
-            line.trim()
-                .strip_prefix("stats on ")
-                .unwrap_or_else(|| panic!("second line was {line:?}"))
-                .to_owned()
+            match Announce::parse_line(&line) {
+                Some(Announce::Stats(a)) => a.to_string(),
+                _ => panic!("second line was {line:?}"),
+            }
         });
         ServerChild { child, addr, stats }
     }
@@ -58,21 +59,13 @@ impl ServerChild {
 
     /// Open file descriptors of the process.
     pub fn fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
-            .unwrap()
-            .count()
+        mayfly::process::fd_count(self.pid()).unwrap()
     }
 
     /// A `/proc/PID/status` field in KiB (`VmRSS:`, `VmHWM:`) or a count (`Threads:`).
     pub fn status(&self, field: &str) -> u64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
-        s.lines()
-            .find_map(|l| l.strip_prefix(field))
+        mayfly::process::status_field(self.pid(), field)
             .unwrap_or_else(|| panic!("no {field} in /proc status"))
-            .trim()
-            .trim_end_matches(" kB")
-            .parse()
-            .unwrap()
     }
 
     /// SIGTERM, then the exit status (panics if it takes longer than `within`).

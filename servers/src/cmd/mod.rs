@@ -2,7 +2,7 @@
 //! a shared-secret HMAC challenge before any command, it listens on loopback unless told
 //! otherwise, and each command has a time limit and an output cap.
 //!
-//! Frames as in `shared/PROTOCOL.md`:
+//! Frames as in `docs/PROTOCOL.md` (the headers are built with `mayfly_proto::cmd`):
 //!
 //! | step | from | header | body |
 //! |---|---|---|---|
@@ -33,9 +33,11 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mayfly::frame::{self, FrameError, FrameReader, Header, Limits};
 use mayfly::net::{Bind, TcpStream};
 use mayfly::server::{RunningServer, ServerStats, StreamServer};
+use mayfly_proto::cmd::{self as proto, auth as hmac, RunReply};
+use mayfly_proto::frame::{self, FrameError, FrameReader, Header, Limits};
+use mayfly_proto::reply::{self, code, Refusal};
 
 /// Default address, loopback (see [`Options::allow_remote`]).
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9100";
@@ -107,10 +109,7 @@ pub fn start(opts: &Options) -> io::Result<RunningServer> {
 }
 
 fn error(code: &str, msg: impl ToString) -> Header {
-    Header::new()
-        .with("status", "error")
-        .with("code", code)
-        .with("error", msg.to_string())
+    Refusal::new(code, msg).header()
 }
 
 fn serve(settings: &Options, stats: &ServerStats, conn: TcpStream) -> io::Result<()> {
@@ -120,25 +119,20 @@ fn serve(settings: &Options, stats: &ServerStats, conn: TcpStream) -> io::Result
         Limits::default(),
         frame::no_body as fn(&Header) -> Result<u64, FrameError>,
     );
-    let challenge = auth::challenge()?;
-    frame::write_header(
-        r.get_mut(),
-        &Header::new()
-            .with("challenge", crate::file::hex(&challenge))
-            .with("algorithm", "hmac-sha256"),
-    )?;
+    let challenge = hmac::challenge()?;
+    frame::write_header(r.get_mut(), &proto::challenge_header(&challenge))?;
     r.get_mut().settimeout(Some(AUTH_TIMEOUT));
     // Disconnects and timeouts go back to the StreamServer, which counts them by kind.
     let Some((h, _)) = r.read_header()? else {
         return Ok(());
     };
-    let answer = h.opt_str("hmac").ok().flatten().unwrap_or("");
-    if !auth::verify(&settings.secret, &challenge, answer) {
+    let answer = h.opt_str(proto::HMAC).ok().flatten().unwrap_or("");
+    if !hmac::verify(&settings.secret, &challenge, answer) {
         mayfly::sleep(AUTH_FAIL_DELAY);
-        frame::write_header(r.get_mut(), &error("auth", "authentication failed"))?;
+        frame::write_header(r.get_mut(), &error(code::AUTH, "authentication failed"))?;
         return Ok(());
     }
-    frame::write_header(r.get_mut(), &Header::new().with("status", "ok"))?;
+    frame::write_header(r.get_mut(), &reply::ok())?;
     loop {
         r.get_mut().settimeout(Some(IDLE_TIMEOUT));
         let h = match r.read_header() {
@@ -146,22 +140,25 @@ fn serve(settings: &Options, stats: &ServerStats, conn: TcpStream) -> io::Result
             Ok(None) => return Ok(()),
             Err(e) => match FrameError::from_io(&e) {
                 Some(fe) if !fe.is_fatal() => {
-                    frame::write_header(r.get_mut(), &error("bad_frame", fe))?;
+                    frame::write_header(r.get_mut(), &error(code::BAD_FRAME, fe))?;
                     continue;
                 }
                 Some(fe) => {
-                    let _ = frame::write_header(r.get_mut(), &error("bad_frame", fe));
+                    let _ = frame::write_header(r.get_mut(), &error(code::BAD_FRAME, fe));
                     return Ok(());
                 }
                 None => return Err(e),
             },
         };
-        let command = match (h.opt_str("cmd"), h.opt_str("command")) {
-            (Ok(None | Some("run")), Ok(Some(c))) if !c.trim().is_empty() => c.to_owned(),
-            (Ok(Some(other)), _) if other != "run" => {
+        let command = match (h.opt_str(proto::CMD), h.opt_str(proto::COMMAND)) {
+            (Ok(None | Some(proto::RUN)), Ok(Some(c))) if !c.trim().is_empty() => c.to_owned(),
+            (Ok(Some(other)), _) if other != proto::RUN => {
                 frame::write_header(
                     r.get_mut(),
-                    &error("bad_request", format!("unknown cmd {other:?} (known: run)")),
+                    &error(
+                        code::BAD_REQUEST,
+                        format!("unknown cmd {other:?} (known: run)"),
+                    ),
                 )?;
                 continue;
             }
@@ -169,7 +166,7 @@ fn serve(settings: &Options, stats: &ServerStats, conn: TcpStream) -> io::Result
                 frame::write_header(
                     r.get_mut(),
                     &error(
-                        "bad_request",
+                        code::BAD_REQUEST,
                         "header field \"command\" must be a non-empty string",
                     ),
                 )?;
@@ -181,16 +178,16 @@ fn serve(settings: &Options, stats: &ServerStats, conn: TcpStream) -> io::Result
         let out = mayfly::threadpool::apply(move || shell::run(&command, timeout, cap));
         let reply = match out {
             Ok(Ok(o)) => {
-                let h = Header::new()
-                    .with("status", "ok")
-                    .with("total_size", o.data.len())
-                    .with("exit_code", o.exit_code)
-                    .with("timed_out", o.timed_out)
-                    .with("truncated", o.truncated);
+                let h = RunReply {
+                    exit_code: o.exit_code,
+                    timed_out: o.timed_out,
+                    truncated: o.truncated,
+                }
+                .header(o.data.len());
                 frame::write_frame(r.get_mut(), &h, &o.data)
             }
-            Ok(Err(e)) => frame::write_header(r.get_mut(), &error("spawn", e)),
-            Err(e) => frame::write_header(r.get_mut(), &error("spawn", e)),
+            Ok(Err(e)) => frame::write_header(r.get_mut(), &error(code::SPAWN, e)),
+            Err(e) => frame::write_header(r.get_mut(), &error(code::SPAWN, e)),
         };
         reply?;
     }

@@ -37,7 +37,6 @@ mod tokio_rt;
 
 use std::io;
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,60 +58,9 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(300);
 /// Default [`Options::write_timeout`].
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Which build of the echo server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Mode {
-    /// mayfly greenlets on one worker thread.
-    Coroutine,
-    /// One OS thread per connection.
-    Threads,
-    /// One thread running a mio (epoll) event loop.
-    Epoll,
-    /// Reference: tokio's current-thread runtime, one task per connection.
-    Tokio,
-    /// Reference: raw may coroutines on one worker, without mayfly's layer.
-    May,
-}
-
-impl Mode {
-    /// The course's three builds, in report order (what `compare` runs by default).
-    pub const ALL: [Mode; 3] = [Mode::Coroutine, Mode::Threads, Mode::Epoll];
-    /// The reference builds a Rust user would pick instead.
-    pub const REFERENCE: [Mode; 2] = [Mode::Tokio, Mode::May];
-
-    /// The build's name on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Coroutine => "coroutine",
-            Mode::Threads => "threads",
-            Mode::Epoll => "epoll",
-            Mode::Tokio => "tokio",
-            Mode::May => "may",
-        }
-    }
-}
-
-impl std::fmt::Display for Mode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "coroutine" => Ok(Mode::Coroutine),
-            "threads" => Ok(Mode::Threads),
-            "epoll" => Ok(Mode::Epoll),
-            "tokio" => Ok(Mode::Tokio),
-            "may" => Ok(Mode::May),
-            other => Err(format!(
-                "unknown build {other:?}: expected coroutine, threads, epoll, tokio or may"
-            )),
-        }
-    }
-}
+/// Which build of the echo server: the protocol's build names, defined in
+/// `mayfly_proto::echo` so the clients that start a build by name share them.
+pub use mayfly_proto::echo::Mode;
 
 /// Server options shared by every build.
 #[derive(Debug, Clone)]

@@ -1,8 +1,10 @@
 //! The course's FTP homework, done properly: a file server over the framed protocol
-//! (`shared/PROTOCOL.md`), one greenlet per connection on the one worker.
+//! (`docs/PROTOCOL.md`; the field names and types are `mayfly_proto::file`'s), one greenlet
+//! per connection on the one worker.
 //!
 //! Every request is a frame; only `put` carries a body. Replies always have `status`
-//! (`"ok"` or `"error"`); errors add `code` (machine-readable) and `error` (words).
+//! (`"ok"` or `"error"`); errors add `code` (machine-readable) and `error` (words), as
+//! `mayfly_proto::reply` defines.
 //!
 //! | request header | body | reply header | reply body |
 //! |---|---|---|---|
@@ -41,7 +43,6 @@
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 
-mod hashing;
 pub mod names;
 mod session;
 mod store;
@@ -54,9 +55,7 @@ use std::time::Duration;
 use mayfly::net::Bind;
 use mayfly::server::{RunningServer, ServerStats, StreamServer};
 
-pub use hashing::{HashPipeline, HashSink, PIPELINE_MIN};
-pub use session::{request_body_len, CHUNK, LINGER_BYTES, LINGER_TIME};
-pub use store::{hex, is_sha256_hex, Entry};
+pub use session::{LINGER_BYTES, LINGER_TIME};
 
 /// Default address, loopback.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9000";
@@ -108,27 +107,6 @@ impl Options {
             partial_ttl: DEFAULT_PARTIAL_TTL,
         }
     }
-}
-
-/// Reads until `buf` is full or the reader ends; returns the bytes read and, if reading
-/// failed part-way, the error (the bytes before it are still good: a cut upload or download
-/// keeps them).
-///
-/// ```
-/// let mut buf = [0u8; 8];
-/// let (n, err) = mayfly_servers::file::read_full(&mut &b"abc"[..], &mut buf);
-/// assert_eq!((n, err.is_none()), (3, true));
-/// ```
-pub fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(got) => n += got,
-            Err(e) => return (n, Some(e)),
-        }
-    }
-    (n, None)
 }
 
 /// Starts the file server; it runs on the mayfly worker until stopped.

@@ -1,70 +1,43 @@
-//! One connection of the file server: read a request frame, answer it, repeat.
+//! One connection of the file server: read a request frame, answer it, repeat. The frames,
+//! field names and refusal codes are the protocol's (`mayfly_proto::file`, `reply`).
 
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mayfly::frame::{self, FrameError, FrameReader, Header, Limits};
 use mayfly::net::TcpStream;
 use mayfly::server::ServerStats;
+use mayfly_proto::file::{self as proto, read_full, request_body_len, CHUNK};
+use mayfly_proto::frame::{self, FrameError, FrameReader, Header, Limits};
+use mayfly_proto::reply::{self, code, Refusal};
 
-use super::store::{is_sha256_hex, Store, UploadError};
+use super::names;
+use super::store::{Store, UploadError};
 use super::Options;
-use super::{names, read_full};
-
-/// Bytes moved per read/write of a body.
-pub const CHUNK: usize = 256 * 1024;
 /// After a fatal protocol error the server reads and drops at most this much for at most
 /// [`LINGER_TIME`] before closing, so the client sees the error reply instead of a reset.
 pub const LINGER_BYTES: u64 = 4 << 20;
 /// See [`LINGER_BYTES`].
 pub const LINGER_TIME: Duration = Duration::from_secs(2);
 
-/// How long the body of a request is: `filesize - offset` for `put`, nothing otherwise.
-pub fn request_body_len(h: &Header) -> Result<u64, FrameError> {
-    if h.get("cmd").and_then(|c| c.as_str()) != Some("put") {
-        return Ok(0);
-    }
-    let size = h.u64("filesize")?;
-    let offset = h.opt_u64("offset")?.unwrap_or(0);
-    if offset > size {
-        return Err(FrameError::WrongType {
-            field: "offset".into(),
-            expected: "at most filesize",
-        });
-    }
-    Ok(size - offset)
-}
-
 type Reader = FrameReader<TcpStream, fn(&Header) -> Result<u64, FrameError>>;
 
-/// A reply that went wrong: machine-readable `code`, human-readable `error`.
-struct Refusal {
-    code: &'static str,
-    error: String,
-}
-
-fn refuse(code: &'static str, error: impl ToString) -> Refusal {
-    Refusal {
-        code,
-        error: error.to_string(),
-    }
-}
-
-fn error_header(r: &Refusal) -> Header {
-    Header::new()
-        .with("status", "error")
-        .with("code", r.code)
-        .with("error", r.error.as_str())
+fn refuse(code: &str, error: impl ToString) -> Refusal {
+    Refusal::new(code, error)
 }
 
 fn io_refusal(e: &io::Error) -> Refusal {
     match e.raw_os_error() {
-        Some(libc::ENOSPC) | Some(libc::EDQUOT) => refuse("disk_full", format!("disk full: {e}")),
-        Some(libc::EFBIG) => refuse("too_large", format!("file too large for the server: {e}")),
-        _ if e.kind() == io::ErrorKind::NotFound => refuse("not_found", "no such file"),
-        _ if e.kind() == io::ErrorKind::PermissionDenied => refuse("forbidden", e),
-        _ => refuse("io", e),
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => {
+            refuse(code::DISK_FULL, format!("disk full: {e}"))
+        }
+        Some(libc::EFBIG) => refuse(
+            code::TOO_LARGE,
+            format!("file too large for the server: {e}"),
+        ),
+        _ if e.kind() == io::ErrorKind::NotFound => refuse(code::NOT_FOUND, "no such file"),
+        _ if e.kind() == io::ErrorKind::PermissionDenied => refuse(code::FORBIDDEN, e),
+        _ => refuse(code::IO, e),
     }
 }
 
@@ -93,13 +66,13 @@ pub(crate) fn serve(
                 let fatal = fe.is_fatal();
                 let refusal = refuse(
                     if matches!(fe, FrameError::BodyTooLong { .. }) {
-                        "too_large"
+                        code::TOO_LARGE
                     } else {
-                        "bad_frame"
+                        code::BAD_FRAME
                     },
                     fe,
                 );
-                frame::write_header(r.get_mut(), &error_header(&refusal))?;
+                frame::write_header(r.get_mut(), &refusal.header())?;
                 if fatal {
                     lingering_close(r.get_mut());
                     return Ok(());
@@ -109,25 +82,25 @@ pub(crate) fn serve(
         };
         r.get_mut().settimeout(Some(settings.io_timeout));
         stats.requests(1);
-        let cmd = h.get("cmd").and_then(|c| c.as_str()).unwrap_or("");
+        let cmd = h.get(proto::CMD).and_then(|c| c.as_str()).unwrap_or("");
         let outcome = match cmd {
-            "put" => put(&store, &mut r, &h),
-            "get" => get(&store, &mut r, &h),
-            "list" => list(&store, &mut r),
-            "stat" => Ok(stat(&store, &h)),
+            proto::PUT => put(&store, &mut r, &h),
+            proto::GET => get(&store, &mut r, &h),
+            proto::LIST => list(&store, &mut r),
+            proto::STAT => Ok(stat(&store, &h)),
             "" => Ok(Outcome::Refused(refuse(
-                "bad_request",
+                code::BAD_REQUEST,
                 "header field \"cmd\" is missing",
             ))),
             other => Ok(Outcome::Refused(refuse(
-                "bad_request",
+                code::BAD_REQUEST,
                 format!("unknown command {other:?} (known: put, get, list, stat)"),
             ))),
         };
         match outcome {
             Ok(Outcome::Sent) => {}
             Ok(Outcome::Reply(h)) => frame::write_header(r.get_mut(), &h)?,
-            Ok(Outcome::Refused(x)) => frame::write_header(r.get_mut(), &error_header(&x))?,
+            Ok(Outcome::Refused(x)) => frame::write_header(r.get_mut(), &x.header())?,
             Err(e) => return Err(e),
         }
     }
@@ -179,8 +152,10 @@ fn lingering_close(conn: &mut TcpStream) {
 }
 
 fn checked_name(h: &Header) -> Result<&str, Refusal> {
-    let name = h.str("filename").map_err(|e| refuse("bad_request", e))?;
-    names::check(name).map_err(|e| refuse("bad_name", e))
+    let name = h
+        .str(proto::FILENAME)
+        .map_err(|e| refuse(code::BAD_REQUEST, e))?;
+    names::check(name).map_err(|e| refuse(code::BAD_NAME, e))
 }
 
 /// `put`: stream the body into an upload; the reply comes after the whole body was read,
@@ -188,20 +163,25 @@ fn checked_name(h: &Header) -> Result<&str, Refusal> {
 fn put(store: &Arc<Store>, r: &mut Reader, h: &Header) -> io::Result<Outcome> {
     let prepared = (|| {
         let name = checked_name(h)?;
-        let expected = match h.opt_str("sha256").map_err(|e| refuse("bad_request", e))? {
-            Some(s) if !is_sha256_hex(s) => {
+        let expected = match h
+            .opt_str(proto::SHA256)
+            .map_err(|e| refuse(code::BAD_REQUEST, e))?
+        {
+            Some(s) if !mayfly_proto::sha256::is_hex(s) => {
                 return Err(refuse(
-                    "bad_request",
+                    code::BAD_REQUEST,
                     "header field \"sha256\" must be 64 hex digits",
                 ))
             }
             other => other.map(str::to_owned),
         };
         let offset = h
-            .opt_u64("offset")
-            .map_err(|e| refuse("bad_request", e))?
+            .opt_u64(proto::OFFSET)
+            .map_err(|e| refuse(code::BAD_REQUEST, e))?
             .unwrap_or(0);
-        let resumable = h.flag("resumable").map_err(|e| refuse("bad_request", e))?;
+        let resumable = h
+            .flag(proto::RESUMABLE)
+            .map_err(|e| refuse(code::BAD_REQUEST, e))?;
         let upload = store
             .begin_upload(name, resumable, offset)
             .map_err(|e| upload_refusal(&e))?;
@@ -242,11 +222,10 @@ fn put(store: &Arc<Store>, r: &mut Reader, h: &Header) -> io::Result<Outcome> {
     }
     Ok(match upload.finish(expected.as_deref()) {
         Ok((sha256, len)) => Outcome::Reply(
-            Header::new()
-                .with("status", "ok")
-                .with("filename", name)
-                .with("filesize", len)
-                .with("sha256", sha256),
+            reply::ok()
+                .with(proto::FILENAME, name)
+                .with(proto::FILESIZE, len)
+                .with(proto::SHA256, sha256),
         ),
         Err(e) => Outcome::Refused(upload_refusal(&e)),
     })
@@ -255,30 +234,32 @@ fn put(store: &Arc<Store>, r: &mut Reader, h: &Header) -> io::Result<Outcome> {
 fn upload_refusal(e: &UploadError) -> Refusal {
     match e {
         UploadError::Io(e) => io_refusal(e),
-        UploadError::Offset(m) => refuse("bad_offset", m),
-        UploadError::Busy(_) => refuse("busy", e),
-        UploadError::HashMismatch { .. } => refuse("hash_mismatch", e),
+        UploadError::Offset(m) => refuse(code::BAD_OFFSET, m),
+        UploadError::Busy(_) => refuse(code::BUSY, e),
+        UploadError::HashMismatch { .. } => refuse(code::HASH_MISMATCH, e),
     }
 }
 
 /// `get`: a header with `total_size`, then the file from `offset`.
 fn get(store: &Store, r: &mut Reader, h: &Header) -> io::Result<Outcome> {
     let name = or_refuse!(checked_name(h));
-    let offset = or_refuse!(h.opt_u64("offset").map_err(|e| refuse("bad_request", e))).unwrap_or(0);
+    let offset = or_refuse!(h
+        .opt_u64(proto::OFFSET)
+        .map_err(|e| refuse(code::BAD_REQUEST, e)))
+    .unwrap_or(0);
     let (mut file, meta) = or_refuse!(store.open_file(name).map_err(|e| io_refusal(&e)));
     let size = meta.len();
     if offset > size {
         let msg = format!("offset {offset} is past the end ({size} bytes)");
-        return Ok(refuse("bad_offset", msg).into());
+        return Ok(refuse(code::BAD_OFFSET, msg).into());
     }
     let sha256 = or_refuse!(store.sha256(name, &file, &meta).map_err(|e| io_refusal(&e)));
-    let header = Header::new()
-        .with("status", "ok")
-        .with("filename", name)
-        .with("filesize", size)
-        .with("offset", offset)
-        .with("sha256", sha256)
-        .with("total_size", size - offset);
+    let header = reply::ok()
+        .with(proto::FILENAME, name)
+        .with(proto::FILESIZE, size)
+        .with(proto::OFFSET, offset)
+        .with(proto::SHA256, sha256)
+        .with(proto::TOTAL_SIZE, size - offset);
     frame::write_header(r.get_mut(), &header)?;
     file.seek(SeekFrom::Start(offset))?;
     let mut left = size - offset;
@@ -303,10 +284,9 @@ fn get(store: &Store, r: &mut Reader, h: &Header) -> io::Result<Outcome> {
 fn list(store: &Store, r: &mut Reader) -> io::Result<Outcome> {
     let entries = or_refuse!(store.list().map_err(|e| io_refusal(&e)));
     let body = serde_json::to_vec(&entries).expect("entries serialize");
-    let header = Header::new()
-        .with("status", "ok")
-        .with("count", entries.len())
-        .with("total_size", body.len());
+    let header = reply::ok()
+        .with(proto::COUNT, entries.len())
+        .with(proto::TOTAL_SIZE, body.len());
     frame::write_frame(r.get_mut(), &header, &body)?;
     Ok(Outcome::Sent)
 }
@@ -321,7 +301,7 @@ fn stat(store: &Store, h: &Header) -> Outcome {
     let partial = store.partial_len(name);
     let with_partial = |mut h: Header| {
         if let Some(p) = partial {
-            h.set("partial_size", p);
+            h.set(proto::PARTIAL_SIZE, p);
         }
         h
     };
@@ -333,14 +313,13 @@ fn stat(store: &Store, h: &Header) -> Outcome {
             };
             use std::os::unix::fs::MetadataExt;
             Outcome::Reply(with_partial(
-                Header::new()
-                    .with("status", "ok")
-                    .with("filename", name)
-                    .with("filesize", meta.len())
-                    .with("mtime", meta.mtime())
-                    .with("sha256", sha256),
+                reply::ok()
+                    .with(proto::FILENAME, name)
+                    .with(proto::FILESIZE, meta.len())
+                    .with(proto::MTIME, meta.mtime())
+                    .with(proto::SHA256, sha256),
             ))
         }
-        Err(e) => Outcome::Reply(with_partial(error_header(&io_refusal(&e)))),
+        Err(e) => Outcome::Reply(with_partial(io_refusal(&e).header())),
     }
 }

@@ -19,36 +19,12 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
-use super::{HashPipeline, HashSink};
+use mayfly_proto::file::Entry;
+use mayfly_proto::hex;
+use mayfly_proto::sha256::{HashPipeline, HashSink};
 
 const UPLOAD_PREFIX: &str = ".mayfly-upload.";
 const PARTIAL_DIR: &str = ".mayfly-partial";
-
-/// Lowercase hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
-
-/// True if `s` looks like a sha256 in hex (64 hex digits, any case).
-pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// One finished file, as `list` reports it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Entry {
-    /// Its name.
-    pub filename: String,
-    /// Its size in bytes.
-    pub filesize: u64,
-    /// Last modification, seconds since the epoch.
-    pub mtime: i64,
-}
 
 #[derive(Clone)]
 struct Cached {

@@ -159,7 +159,7 @@ pub fn start(opts: &Options, page: Arc<Page>) -> io::Result<RunningStats> {
     let listener = Bind::new(opts.addr.as_str()).tcp()?;
     let mut random = [0u8; 16];
     std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut random)?;
-    let token: Arc<str> = crate::file::hex(&random).into();
+    let token: Arc<str> = mayfly_proto::hex(&random).into();
     let inner = start_minihttp(page.clone(), token.clone())?;
     let limits = guard::Limits {
         max_request: opts.max_request,

@@ -81,7 +81,7 @@ impl Page {
     /// `/stats`: everything, as one JSON object.
     pub fn json(&self) -> Vec<u8> {
         let s = self.stats.snapshot();
-        let proc = crate::procfs::sample(std::process::id()).unwrap_or_default();
+        let proc = mayfly::process::sample(std::process::id()).unwrap_or_default();
         let history: Vec<Sample> = self.history.lock().unwrap().iter().copied().collect();
         let v = json!({
             "server": self.server,
@@ -108,7 +108,7 @@ impl Page {
     /// `/metrics`: Prometheus text exposition format 0.0.4.
     pub fn prometheus(&self) -> Vec<u8> {
         let s: StatsSnapshot = self.stats.snapshot();
-        let proc = crate::procfs::sample(std::process::id()).unwrap_or_default();
+        let proc = mayfly::process::sample(std::process::id()).unwrap_or_default();
         let mut out = String::with_capacity(2048);
         let mut one = |name: &str, kind: &str, help: &str, value: String| {
             let _ = write!(

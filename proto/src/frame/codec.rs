@@ -19,7 +19,7 @@ pub fn no_body(_: &Header) -> Result<u64, FrameError> {
 /// A rule: the body is as long as `field` says, or empty when the field is absent.
 ///
 /// ```
-/// use mayfly::frame::{body_from, Header};
+/// use mayfly_proto::frame::{body_from, Header};
 /// let rule = body_from("total_size");
 /// assert_eq!(rule(&Header::new().with("total_size", 9)).unwrap(), 9);
 /// assert_eq!(rule(&Header::new()).unwrap(), 0);
@@ -34,7 +34,7 @@ pub fn body_from(field: &'static str) -> impl Fn(&Header) -> Result<u64, FrameEr
 /// [`Decoder`]'s and [`super::FrameReader`]'s default rule type.
 ///
 /// ```
-/// use mayfly::frame::{total_size, Header};
+/// use mayfly_proto::frame::{total_size, Header};
 /// assert_eq!(total_size(&Header::new().with("total_size", 3)).unwrap(), 3);
 /// assert_eq!(total_size(&Header::new().with("status", "ok")).unwrap(), 0);
 /// ```
@@ -80,6 +80,15 @@ pub struct Decoder<F = fn(&Header) -> Result<u64, FrameError>> {
     limits: Limits,
     rule: F,
     state: State,
+}
+
+impl<F> std::fmt::Debug for Decoder<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder")
+            .field("limits", &self.limits)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<F: BodyLen> Decoder<F> {
@@ -200,7 +209,7 @@ fn parse_header(raw: &[u8]) -> Result<Header, FrameError> {
 /// is longer than `max_header`.
 ///
 /// ```
-/// use mayfly::frame::{encode_header, Header, MAX_HEADER};
+/// use mayfly_proto::frame::{encode_header, Header, MAX_HEADER};
 /// let mut out = bytes::BytesMut::new();
 /// encode_header(&Header::new().with("total_size", 2), MAX_HEADER, &mut out).unwrap();
 /// assert_eq!(&out[..4], &16i32.to_le_bytes());

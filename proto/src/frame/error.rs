@@ -12,7 +12,7 @@ use std::io;
 /// [`FrameError::from_io`] gets them back.
 ///
 /// ```
-/// use mayfly::frame::{Decoder, FrameError, Limits, no_body};
+/// use mayfly_proto::frame::{Decoder, FrameError, Limits, no_body};
 /// let mut d = Decoder::new(Limits::default(), no_body);
 /// let mut input = bytes::BytesMut::from(&(-1i32).to_le_bytes()[..]);
 /// let err = d.decode(&mut input).unwrap_err();

@@ -5,7 +5,7 @@ use std::io::{self, Read};
 use std::process::Command;
 
 use bytes::BytesMut;
-use mayfly::frame::{self, Decoder, FrameError, FrameReader, Header, Item, Limits};
+use mayfly_proto::frame::{self, Decoder, FrameError, FrameReader, Header, Item, Limits};
 use proptest::prelude::*;
 use serde_json::Value;
 

@@ -1,4 +1,5 @@
-//! The framed protocol (`shared/PROTOCOL.md`): the course's answer to sticky packets.
+//! The framed protocol (`docs/PROTOCOL.md` in the repository): the course's answer to sticky
+//! packets.
 //!
 //! ```text
 //! +---------------------+-----------------------------+--------------------------+
@@ -17,7 +18,7 @@
 //!   [`Limits`] before allocating anything, and hands the body out in chunks as it arrives,
 //!   so a 4 GiB upload never sits in memory.
 //! - [`FrameReader`] / [`write_frame`]: the codec over any `Read`/`Write`, such as
-//!   [`crate::net::TcpStream`], with the body exposed as an [`io::Read`](std::io::Read).
+//!   [`mayfly::net::TcpStream`], with the body exposed as an [`io::Read`](std::io::Read).
 //!
 //! Which header field gives the body's length is the application's call (the course uses
 //! `filesize` for an upload and `total_size` for command output), so decoders take a
@@ -25,7 +26,7 @@
 //!
 //! ```
 //! use bytes::BytesMut;
-//! use mayfly::frame::{self, Decoder, Header, Item, Limits};
+//! use mayfly_proto::frame::{self, Decoder, Header, Item, Limits};
 //!
 //! let mut wire = BytesMut::new();
 //! let h = Header::new().with("cmd", "put").with("filename", "a.txt").with("filesize", 5);
@@ -67,7 +68,7 @@ pub const DEFAULT_MAX_BODY: u64 = 64 << 30;
 /// What a decoder accepts before it refuses a frame.
 ///
 /// ```
-/// let l = mayfly::frame::Limits::default().max_body(1 << 20);
+/// let l = mayfly_proto::frame::Limits::default().max_body(1 << 20);
 /// assert_eq!(l.max_header, 64 * 1024);
 /// assert_eq!(l.max_body, 1 << 20);
 /// ```

@@ -7,7 +7,7 @@ use super::FrameError;
 /// A frame header: a JSON object. Unknown fields are kept and ignored, as the protocol asks.
 ///
 /// ```
-/// use mayfly::frame::{FrameError, Header};
+/// use mayfly_proto::frame::{FrameError, Header};
 /// let h = Header::new().with("cmd", "put").with("filesize", 3);
 /// assert_eq!(h.str("cmd").unwrap(), "put");
 /// assert_eq!(h.u64("filesize").unwrap(), 3);

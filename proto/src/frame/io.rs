@@ -1,7 +1,7 @@
 //! The codec over blocking I/O: [`FrameReader`] reads frames from any `Read`, with the body
 //! as a bounded [`io::Read`]; [`write_header`] and [`write_frame`] send them.
 //!
-//! With [`crate::net::TcpStream`] every read parks only the calling greenlet, so one
+//! With [`mayfly::net::TcpStream`] every read parks only the calling greenlet, so one
 //! `FrameReader` per connection is the whole per-connection state of a framed server.
 
 use std::io::{self, Read, Write};
@@ -19,7 +19,7 @@ const COALESCE: usize = 64 * 1024;
 ///
 /// ```
 /// use std::io::Read;
-/// use mayfly::frame::{self, FrameReader, Header, Limits};
+/// use mayfly_proto::frame::{self, FrameReader, Header, Limits};
 ///
 /// let mut wire = Vec::new();
 /// frame::write_frame(&mut wire, &Header::new().with("total_size", 3), b"abc").unwrap();
@@ -38,6 +38,16 @@ pub struct FrameReader<R, F = fn(&Header) -> Result<u64, FrameError>> {
     inner: R,
     buf: BytesMut,
     decoder: Decoder<F>,
+}
+
+impl<R: std::fmt::Debug, F> std::fmt::Debug for FrameReader<R, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameReader")
+            .field("inner", &self.inner)
+            .field("buffered", &self.buf.len())
+            .field("decoder", &self.decoder)
+            .finish()
+    }
 }
 
 impl<R: Read, F: BodyLen> FrameReader<R, F> {
@@ -135,6 +145,14 @@ impl<R: Read, F: BodyLen> FrameReader<R, F> {
 /// body is copied once.
 pub struct BodyReader<'a, R, F> {
     r: &'a mut FrameReader<R, F>,
+}
+
+impl<R: std::fmt::Debug, F> std::fmt::Debug for BodyReader<'_, R, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodyReader")
+            .field("frame", &self.r)
+            .finish()
+    }
 }
 
 impl<R: Read, F: BodyLen> BodyReader<'_, R, F> {

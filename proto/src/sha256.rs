@@ -1,5 +1,7 @@
-//! sha256 off the worker: [`HashPipeline`] hashes chunk N on the thread pool while the caller
-//! receives and writes chunk N+1, so a transfer costs max(hash, I/O) per chunk, not the sum.
+//! The protocol's integrity hash, sha256, as both ends compute it: [`HashSink`] to feed a
+//! hash from `io::copy`, and [`HashPipeline`], which hashes chunk N on mayfly's thread pool
+//! while the caller receives and writes chunk N+1, so a transfer costs max(hash, I/O) per
+//! chunk, not the sum. On the wire a sha256 is 64 hex digits ([`is_hex`]).
 
 use std::io;
 use std::sync::Arc;
@@ -13,14 +15,25 @@ pub const PIPELINE_MIN: usize = 64 * 1024;
 
 type Hashed = (Sha256, Vec<u8>);
 
+/// True if `s` looks like a sha256 in hex (64 hex digits, any case).
+///
+/// ```
+/// assert!(mayfly_proto::sha256::is_hex(&"aB".repeat(32)));
+/// assert!(!mayfly_proto::sha256::is_hex("abc"));
+/// ```
+pub fn is_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// `io::Write` into a running sha256, for `io::copy` from a file or a `take`.
 ///
 /// ```
 /// use sha2::{Digest, Sha256};
 /// let mut h = Sha256::new();
-/// std::io::copy(&mut &b"abc"[..], &mut mayfly_servers::file::HashSink(&mut h)).unwrap();
+/// std::io::copy(&mut &b"abc"[..], &mut mayfly_proto::sha256::HashSink(&mut h)).unwrap();
 /// assert_eq!(h.finalize(), Sha256::digest(b"abc"));
 /// ```
+#[derive(Debug)]
 pub struct HashSink<'a>(pub &'a mut Sha256);
 
 impl io::Write for HashSink<'_> {
@@ -40,7 +53,7 @@ impl io::Write for HashSink<'_> {
 /// that greenlet) and from a plain thread.
 ///
 /// ```
-/// use mayfly_servers::file::HashPipeline;
+/// use mayfly_proto::sha256::HashPipeline;
 /// use sha2::{Digest, Sha256};
 ///
 /// let data = vec![7u8; 300_000];
@@ -57,6 +70,14 @@ pub struct HashPipeline {
     pending: Option<Arc<AsyncResult<Hashed>>>,
 }
 
+impl std::fmt::Debug for HashPipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashPipeline")
+            .field("pending", &self.pending.is_some())
+            .finish()
+    }
+}
+
 impl HashPipeline {
     /// Continues from `hasher` (a fresh one, or one that already saw a prefix).
     pub fn new(hasher: Sha256) -> Self {
@@ -68,6 +89,10 @@ impl HashPipeline {
 
     /// Hashes `buf[..n]` after everything fed before; returns a buffer of the same length to
     /// fill next (this one if it was hashed in place, else the previous chunk's).
+    ///
+    /// # Errors
+    ///
+    /// The previous chunk's job on the thread pool failed (its thread panicked).
     pub fn feed(&mut self, buf: Vec<u8>, n: usize) -> io::Result<Vec<u8>> {
         let (mut hasher, spare) = self.settle()?;
         if n < PIPELINE_MIN {
@@ -84,6 +109,10 @@ impl HashPipeline {
     }
 
     /// Waits for the last chunk and returns the hash state.
+    ///
+    /// # Errors
+    ///
+    /// As [`feed`](HashPipeline::feed).
     pub fn finish(mut self) -> io::Result<Sha256> {
         Ok(self.settle()?.0)
     }

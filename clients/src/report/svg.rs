@@ -1,9 +1,9 @@
-//! A dependency-free SVG chart of a comparison: requests/s and server CPU per request against
-//! connections, one line per build.
+//! The report as a dependency-free SVG chart (report.svg, and inline in report.html):
+//! requests/s and server CPU per request against connections, one line per build.
 
 use std::fmt::Write;
 
-use crate::compare::{Report, Row};
+use super::{Report, Row};
 
 const W: f64 = 460.0;
 const H: f64 = 300.0;
@@ -24,7 +24,7 @@ fn color(build: &str) -> &'static str {
 /// Renders the report's two panels side by side as an SVG document.
 ///
 /// ```
-/// use mayfly_clients::compare::{Report, Row, Settings};
+/// use mayfly_clients::report::{svg, Report, Row, Settings};
 /// use mayfly_clients::stress::ClientMode;
 /// let rep = Report {
 ///     rows: vec![Row { build: "epoll".into(), connections: 10, rps: 5.0, cpu_us_per_req: 2.0, ..Row::default() }],
@@ -32,10 +32,10 @@ fn color(build: &str) -> &'static str {
 ///     ratios: vec![],
 ///     settings: Settings { duration_s: 1.0, repeat: 1, pin: false, client: ClientMode::Threads, cpus: 2 },
 /// };
-/// let svg = mayfly_clients::chart::svg(&rep);
+/// let svg = svg::render(&rep);
 /// assert!(svg.starts_with("<svg") && svg.contains("<polyline"));
 /// ```
-pub fn svg(rep: &Report) -> String {
+pub fn render(rep: &Report) -> String {
     let mut s = String::new();
     let _ = write!(
         s,

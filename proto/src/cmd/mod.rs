@@ -1,0 +1,100 @@
+//! The remote-command protocol (`mayfly serve cmd`, `mayfly cmd`): an HMAC challenge, then
+//! `run` requests, over frames.
+//!
+//! | step | from | header | body |
+//! |---|---|---|---|
+//! | 1 | server | `{"challenge": hex(32 random bytes), "algorithm": "hmac-sha256"}` ([`challenge_header`]) | — |
+//! | 2 | client | `{"hmac": hex(HMAC-SHA256(secret, challenge bytes))}` ([`answer_header`]) | — |
+//! | 3 | server | `{"status": "ok"}`, or a refusal with `code: "auth"` and the connection closes | — |
+//! | 4… | client | `{"cmd": "run", "command": "ls -l"}` ([`run_request`]) | — |
+//! | | server | `{"status": "ok", "total_size": N, "exit_code", "timed_out", "truncated"}` ([`RunReply`]) | N bytes: stdout and stderr |
+//!
+//! ```
+//! use mayfly_proto::cmd::{self, auth, RunReply};
+//! let challenge = [7u8; auth::CHALLENGE_LEN];
+//! let h = cmd::challenge_header(&challenge);
+//! let back = mayfly_proto::unhex(h.str(cmd::CHALLENGE).unwrap()).unwrap();
+//! let answer = cmd::answer_header(&auth::answer(b"0123456789abcdef", &back));
+//! assert!(auth::verify(b"0123456789abcdef", &challenge, answer.str(cmd::HMAC).unwrap()));
+//!
+//! let reply = RunReply { exit_code: Some(0), timed_out: false, truncated: false };
+//! assert_eq!(RunReply::from_header(&reply.header(5)).unwrap(), reply);
+//! ```
+
+pub mod auth;
+
+use crate::frame::{FrameError, Header};
+use crate::reply;
+
+/// Header field of step 1: the challenge in hex.
+pub const CHALLENGE: &str = "challenge";
+/// Header field of step 1: the MAC the answer must use.
+pub const ALGORITHM: &str = "algorithm";
+/// Header field of step 2: the answer in hex.
+pub const HMAC: &str = "hmac";
+/// Header field of a request: the command (only [`RUN`] exists).
+pub const CMD: &str = "cmd";
+/// The one command.
+pub const RUN: &str = "run";
+/// Header field of `run`: the shell command line.
+pub const COMMAND: &str = "command";
+/// Reply field: the body's length (the output).
+pub const TOTAL_SIZE: &str = "total_size";
+/// Reply field: the exit code, `null` if the command was killed.
+pub const EXIT_CODE: &str = "exit_code";
+/// Reply field: killed at the server's time limit.
+pub const TIMED_OUT: &str = "timed_out";
+/// Reply field: output cut at the server's cap.
+pub const TRUNCATED: &str = "truncated";
+
+/// Step 1: the server's challenge.
+pub fn challenge_header(challenge: &[u8]) -> Header {
+    Header::new()
+        .with(CHALLENGE, crate::hex(challenge))
+        .with(ALGORITHM, auth::ALGORITHM)
+}
+
+/// Step 2: the client's answer ([`auth::answer`]).
+pub fn answer_header(hmac_hex: &str) -> Header {
+    Header::new().with(HMAC, hmac_hex)
+}
+
+/// Step 4: run `command`.
+pub fn run_request(command: &str) -> Header {
+    Header::new().with(CMD, RUN).with(COMMAND, command)
+}
+
+/// How a command ended: the reply header of `run` (the output is its body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunReply {
+    /// Exit code; `None` if it was killed (timeout, output cap, signal).
+    pub exit_code: Option<i32>,
+    /// The server killed it at its time limit.
+    pub timed_out: bool,
+    /// The server cut the output at its cap.
+    pub truncated: bool,
+}
+
+impl RunReply {
+    /// The reply header, followed by `total_size` bytes of output.
+    pub fn header(&self, total_size: usize) -> Header {
+        reply::ok()
+            .with(TOTAL_SIZE, total_size)
+            .with(EXIT_CODE, self.exit_code)
+            .with(TIMED_OUT, self.timed_out)
+            .with(TRUNCATED, self.truncated)
+    }
+
+    /// Reads a successful reply header (check [`crate::Refusal::from_reply`] first).
+    ///
+    /// # Errors
+    ///
+    /// [`FrameError`] if `timed_out` or `truncated` is not a boolean.
+    pub fn from_header(h: &Header) -> Result<RunReply, FrameError> {
+        Ok(RunReply {
+            exit_code: h.get(EXIT_CODE).and_then(|v| v.as_i64()).map(|c| c as i32),
+            timed_out: h.flag(TIMED_OUT)?,
+            truncated: h.flag(TRUNCATED)?,
+        })
+    }
+}

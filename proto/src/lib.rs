@@ -1,0 +1,37 @@
+//! mayfly's wire contracts: everything a server and its client must agree on, in one crate
+//! that both stand on, so neither depends on the other and neither parses the other's text
+//! ad hoc. The byte-level description is `docs/PROTOCOL.md`.
+//!
+//! - [`frame`]: the framed protocol (4-byte length, JSON header, body) as a bounded,
+//!   incremental codec.
+//! - [`reply`]: the reply shape every framed server uses — `status`, and on a refusal `code`
+//!   and `error` — built by servers and read back by clients through one type, [`Refusal`].
+//! - [`file`](mod@file): the file protocol's commands and field names, [`file::Entry`],
+//!   [`file::PutRequest`], the request body rule and the transfer chunk size.
+//! - [`cmd`]: the remote-command protocol: the HMAC challenge ([`cmd::auth`]) and the
+//!   request and reply of `run`.
+//! - [`sha256`]: the integrity hash both ends compute: [`sha256::HashSink`],
+//!   [`sha256::HashPipeline`] (hashing on mayfly's thread pool).
+//! - [`echo`]: the names of the echo server's builds ([`echo::Mode`]) and of the stress
+//!   client's modes ([`echo::ClientMode`]), as they appear on the command line and in reports.
+//! - [`child`]: the contract of the `mayfly` binary as a child process: the lines it prints
+//!   (`listening on ADDR`, `stats on ADDR`, the stress client's window marks) and typed
+//!   builders for the command lines that start it.
+//! - [`hex`] / [`unhex`]: lowercase hex, as hashes and challenges travel.
+//!
+//! This crate stands on the runtime (`mayfly`) only for [`sha256::HashPipeline`]; the runtime
+//! never depends on it.
+
+#![warn(missing_docs, missing_debug_implementations)]
+
+pub mod child;
+pub mod cmd;
+pub mod echo;
+pub mod file;
+pub mod frame;
+mod hex;
+pub mod reply;
+pub mod sha256;
+
+pub use hex::{hex, unhex};
+pub use reply::Refusal;

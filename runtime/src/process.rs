@@ -1,0 +1,121 @@
+//! Readings and limits of whole processes (Linux): CPU time, memory, threads and open files
+//! from `/proc`, and raising the open-file limit before opening thousands of sockets.
+//!
+//! A leaf: it uses no other part of the runtime, so servers (the stats page), clients
+//! (`mayfly compare` sampling a server child) and tests all read `/proc` through this one
+//! parser.
+//!
+//! ```
+//! let me = mayfly::process::sample(std::process::id()).unwrap();
+//! assert!(me.threads >= 1 && me.rss_kib > 0);
+//! assert!(mayfly::process::fd_count(std::process::id()).unwrap() >= 3);
+//! ```
+
+use std::fs;
+use std::io;
+use std::time::Duration;
+
+/// One reading of a process.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProcSample {
+    /// User + system CPU time so far.
+    pub cpu: Duration,
+    /// User + system CPU time so far in clock ticks (`sysconf(_SC_CLK_TCK)` per second), as
+    /// `/proc/PID/stat` counts it.
+    pub cpu_ticks: u64,
+    /// Resident memory now, KiB.
+    pub rss_kib: u64,
+    /// Peak resident memory so far (VmHWM), KiB.
+    pub peak_rss_kib: u64,
+    /// OS threads now.
+    pub threads: u64,
+}
+
+/// Reads `/proc/<pid>/stat` and `/proc/<pid>/status`; `None` once the process is gone.
+///
+/// ```
+/// let me = mayfly::process::sample(std::process::id()).unwrap();
+/// assert!(me.threads >= 1 && me.rss_kib > 0 && me.peak_rss_kib >= me.rss_kib);
+/// ```
+pub fn sample(pid: u32) -> Option<ProcSample> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest[0] is field 3 (state); utime is field 14, stime field 15.
+    let utime: u64 = f.get(11)?.parse().ok()?;
+    let stime: u64 = f.get(12)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let cpu = Duration::from_micros((utime + stime) * 1_000_000 / hz);
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| status_value(&status, name).unwrap_or(0);
+    Some(ProcSample {
+        cpu,
+        cpu_ticks: utime + stime,
+        rss_kib: field("VmRSS:"),
+        peak_rss_kib: field("VmHWM:"),
+        threads: field("Threads:"),
+    })
+}
+
+/// One `/proc/<pid>/status` field as a number: KiB for memory fields (`VmRSS:`, `VmHWM:`),
+/// a count for others (`Threads:`). `None` if the process is gone or has no such field.
+///
+/// ```
+/// let threads = mayfly::process::status_field(std::process::id(), "Threads:").unwrap();
+/// assert!(threads >= 1);
+/// assert_eq!(mayfly::process::status_field(std::process::id(), "NoSuchField:"), None);
+/// ```
+pub fn status_field(pid: u32, name: &str) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status_value(&status, name)
+}
+
+fn status_value(status: &str, name: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Open file descriptors of the process (entries of `/proc/<pid>/fd`); `None` once it is
+/// gone.
+///
+/// ```
+/// assert!(mayfly::process::fd_count(std::process::id()).unwrap() >= 3);
+/// ```
+pub fn fd_count(pid: u32) -> Option<usize> {
+    Some(fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
+/// Raises the soft limit on open files to the hard limit; returns the new soft limit.
+///
+/// # Errors
+///
+/// The OS error of `getrlimit` or `setrlimit`.
+///
+/// ```
+/// let n = mayfly::process::raise_nofile().unwrap();
+/// assert!(n >= 1024);
+/// ```
+pub fn raise_nofile() -> io::Result<u64> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `r` is a valid, writable rlimit struct for getrlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if r.rlim_cur < r.rlim_max {
+        r.rlim_cur = r.rlim_max;
+        // SAFETY: `r` is a valid rlimit struct; raising the soft limit up to the hard limit
+        // needs no privilege.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(r.rlim_cur)
+}
