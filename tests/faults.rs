@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use mayfly_proto::child::StressCommand;
 use mayfly_servers::echo::{self, Mode, Options};
 
-mod common;
-use common::{mayfly, ServerChild};
+mod util;
+use util::{mayfly, ServerChild};
 
 /// A `mayfly serve echo` child with its /proc readings.
 struct Server(ServerChild);

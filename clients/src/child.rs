@@ -1,6 +1,8 @@
-//! A server started as a child process: waits for its `listening on ADDR` line (read with
-//! `mayfly_proto::child::Announce`, the same type the binary prints with), stops it with
-//! SIGTERM (checking it drains and exits 0), and kills it if dropped.
+//! A server started as a child process: waits for its `listening on ADDR` line (and, when
+//! asked, `stats on ADDR`; read with `mayfly_proto::child::Announce`, the same type the binary
+//! prints with), stops it with SIGTERM (checking it drains and exits 0), and kills it if
+//! dropped. `compare` and `file-bench` drive their servers through it, and so do the
+//! end-to-end tests (tests/util).
 
 use std::io::{self, BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -26,6 +28,12 @@ pub enum ChildError {
         /// The line it printed (empty if it printed nothing).
         line: String,
     },
+    /// Started with a stats page, its second line was not `stats on ADDR`.
+    #[error("server said {line:?}, not `stats on ADDR`")]
+    NoStatsAnnounce {
+        /// The line it printed (empty if it printed nothing).
+        line: String,
+    },
     /// It exited, but not with success, on SIGTERM.
     #[error("server exited with {0} on SIGTERM")]
     ExitStatus(ExitStatus),
@@ -40,6 +48,8 @@ pub struct ServerProcess {
     child: Child,
     /// The address it printed.
     pub addr: String,
+    /// Where its stats page listens, when spawned with [`spawn_with_stats`](Self::spawn_with_stats).
+    pub stats: Option<String>,
 }
 
 impl ServerProcess {
@@ -50,22 +60,81 @@ impl ServerProcess {
     ///
     /// [`ChildError::Start`] if it cannot be started, [`ChildError::NoAnnounce`] if its
     /// first line is not the announcement.
-    pub fn spawn(mut cmd: Command) -> Result<ServerProcess, ChildError> {
+    pub fn spawn(cmd: Command) -> Result<ServerProcess, ChildError> {
+        Self::spawn_announcing(cmd, false)
+    }
+
+    /// Like [`spawn`](Self::spawn) for a server started with `--stats-addr`: its second line
+    /// must be `stats on ADDR`, kept in [`stats`](Self::stats).
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn), and [`ChildError::NoStatsAnnounce`] if the second line is
+    /// not the stats page's announcement.
+    pub fn spawn_with_stats(cmd: Command) -> Result<ServerProcess, ChildError> {
+        Self::spawn_announcing(cmd, true)
+    }
+
+    fn spawn_announcing(mut cmd: Command, with_stats: bool) -> Result<ServerProcess, ChildError> {
         cmd.stdin(Stdio::null()).stdout(Stdio::piped());
-        let mut child = cmd.spawn().map_err(ChildError::Start)?;
-        let stdout = child.stdout.take().expect("piped");
+        let child = cmd.spawn().map_err(ChildError::Start)?;
+        // From here on a failure drops `server`, which kills the child.
+        let mut server = ServerProcess {
+            addr: String::new(),
+            stats: None,
+            child,
+        };
+        let mut out = BufReader::new(server.child.stdout.take().expect("piped"));
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        let addr = match Announce::parse_line(&line) {
+        out.read_line(&mut line)?;
+        server.addr = match Announce::parse_line(&line) {
             Some(Announce::Listening(addr)) => addr.to_string(),
             _ => return Err(ChildError::NoAnnounce { line }),
         };
-        Ok(ServerProcess { child, addr })
+        if with_stats {
+            line.clear();
+            out.read_line(&mut line)?;
+            server.stats = match Announce::parse_line(&line) {
+                Some(Announce::Stats(addr)) => Some(addr.to_string()),
+                _ => return Err(ChildError::NoStatsAnnounce { line }),
+            };
+        }
+        Ok(server)
     }
 
     /// The child's pid.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// True while the process runs.
+    ///
+    /// # Errors
+    ///
+    /// [`ChildError::Io`] if its state cannot be read.
+    pub fn alive(&mut self) -> Result<bool, ChildError> {
+        Ok(self.child.try_wait()?.is_none())
+    }
+
+    /// Sends SIGTERM and waits up to `within` for the exit; `None` if it is still running
+    /// then (it is left running: [`stop`](Self::stop) kills it, and so does dropping it).
+    ///
+    /// # Errors
+    ///
+    /// [`ChildError::Io`] if waiting fails.
+    pub fn sigterm_and_wait(&mut self, within: Duration) -> Result<Option<ExitStatus>, ChildError> {
+        // SAFETY: kill(2) on our own child's pid, which has not been reaped (we hold it).
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let t = Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait()? {
+                return Ok(Some(st));
+            }
+            if t.elapsed() >= within {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGTERM, then wait (the server drains and exits 0); SIGKILL after [`STOP_TIMEOUT`].
@@ -75,22 +144,15 @@ impl ServerProcess {
     /// [`ChildError::ExitStatus`] if it exits unsuccessfully, [`ChildError::StopTimeout`]
     /// if it had to be killed.
     pub fn stop(mut self) -> Result<(), ChildError> {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let t = Instant::now();
-        while t.elapsed() < STOP_TIMEOUT {
-            if let Some(st) = self.child.try_wait()? {
-                return if st.success() {
-                    Ok(())
-                } else {
-                    Err(ChildError::ExitStatus(st))
-                };
+        match self.sigterm_and_wait(STOP_TIMEOUT)? {
+            Some(st) if st.success() => Ok(()),
+            Some(st) => Err(ChildError::ExitStatus(st)),
+            None => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                Err(ChildError::StopTimeout)
             }
-            std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        Err(ChildError::StopTimeout)
     }
 }
 

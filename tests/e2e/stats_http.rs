@@ -7,8 +7,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
-use common::{mayfly, ServerChild};
+use crate::util::{mayfly, ServerChild};
 
 /// A server child started with `--stats-addr 127.0.0.1:0`.
 struct Server {

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use mayfly_proto::child::ServeEchoCommand;
 
-mod common;
-use common::{mayfly, ServerChild};
+use crate::util::{mayfly, ServerChild};
 
 /// A `mayfly serve echo` child; SIGTERM'd (and checked to exit 0) by `stop`.
 struct Server(ServerChild);

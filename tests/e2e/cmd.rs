@@ -12,8 +12,7 @@ use mayfly_proto::frame::{self, FrameReader, Header, Limits};
 
 const SECRET: &[u8] = b"correct horse battery staple";
 
-mod common;
-use common::{mayfly, ServerChild};
+use crate::util::{mayfly, ServerChild};
 
 struct Server {
     _srv: ServerChild,

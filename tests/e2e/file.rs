@@ -14,8 +14,7 @@ use mayfly_proto::frame::{self, FrameReader, Header, Limits};
 use mayfly_proto::Refusal;
 use sha2::{Digest, Sha256};
 
-mod common;
-use common::{mayfly, ServerChild};
+use crate::util::{mayfly, ServerChild};
 
 /// A `mayfly serve file` child serving a fresh temporary root. (Field order: the server
 /// goes before its root is removed.)

@@ -1,0 +1,20 @@
+//! The end-to-end suite: the real `mayfly` binary over loopback, one test binary with one
+//! helper module (tests/util, shared with the fault suite), one module per server:
+//!
+//! | module | what |
+//! |---|---|
+//! | [`echo`] | the echo builds, the stress client, compare |
+//! | [`file`] | `mayfly serve file` and `mayfly file` |
+//! | [`cmd`] | `mayfly serve cmd` and `mayfly cmd` |
+//! | [`stats_http`] | the stats page (`--stats-addr`) and its dashboard |
+//!
+//! The fault suite (tests/faults.rs: floods, fd exhaustion, slowloris, the soak) is a binary
+//! of its own, so it can be run, and timed, apart.
+
+#[path = "../util/mod.rs"]
+mod util;
+
+mod cmd;
+mod echo;
+mod file;
+mod stats_http;

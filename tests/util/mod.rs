@@ -1,0 +1,71 @@
+//! What the end-to-end suites share (ripgrep's tests/util.rs): the `mayfly` binary, and a
+//! server child that says where it listens. The child itself is `mayfly_clients::child::
+//! ServerProcess`, the one compare drives; this wraps it with the /proc readings the tests
+//! check and panics instead of errors. (Each suite uses a part of it.)
+#![allow(dead_code)]
+
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
+
+use mayfly_clients::child::ServerProcess;
+
+/// The `mayfly` binary built for these tests.
+pub fn mayfly() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mayfly"))
+}
+
+/// A `mayfly serve …` child. Its first stdout line must be `listening on ADDR` (and, when
+/// asked for, the second `stats on ADDR`). Killed when dropped.
+pub struct ServerChild {
+    process: ServerProcess,
+    /// Where the server listens.
+    pub addr: String,
+    /// Where its stats page listens, if started with `--stats-addr`.
+    pub stats: Option<String>,
+}
+
+impl ServerChild {
+    /// Spawns `cmd` with stdout piped (stderr as the caller set it) and reads its address.
+    pub fn spawn(cmd: Command, with_stats: bool) -> ServerChild {
+        let process = if with_stats {
+            ServerProcess::spawn_with_stats(cmd)
+        } else {
+            ServerProcess::spawn(cmd)
+        }
+        .unwrap_or_else(|e| panic!("mayfly serve did not start: {e}"));
+        ServerChild {
+            addr: process.addr.clone(),
+            stats: process.stats.clone(),
+            process,
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// True while the process runs.
+    pub fn alive(&mut self) -> bool {
+        self.process.alive().unwrap()
+    }
+
+    /// Open file descriptors of the process.
+    pub fn fds(&self) -> usize {
+        mayfly::process::fd_count(self.pid()).unwrap()
+    }
+
+    /// A `/proc/PID/status` field in KiB (`VmRSS:`, `VmHWM:`) or a count (`Threads:`).
+    pub fn status(&self, field: &str) -> u64 {
+        mayfly::process::status_field(self.pid(), field)
+            .unwrap_or_else(|| panic!("no {field} in /proc status"))
+    }
+
+    /// SIGTERM, then the exit status (panics if it takes longer than `within`).
+    pub fn sigterm_and_wait(&mut self, within: Duration) -> ExitStatus {
+        match self.process.sigterm_and_wait(within).unwrap() {
+            Some(st) => st,
+            None => panic!("no exit within {within:?} of SIGTERM"),
+        }
+    }
+}
