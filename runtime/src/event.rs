@@ -97,7 +97,6 @@ impl<T> Default for AsyncResult<T> {
 impl<T> AsyncResult<T> {
     /// An empty result.
     pub fn new() -> Self {
-        crate::hub::ensure_started();
         AsyncResult {
             value: std::sync::Mutex::new(None),
             waiters: WaitList::new(),

@@ -48,9 +48,10 @@
 //!
 //! ## One worker thread
 //!
-//! The runtime configures `may` with one worker before anything touches `may`: every public
-//! function starts it on first use ([`Config`] sets the stack size first, or the
-//! `MAYFLY_STACK_SIZE` environment variable). A process has the worker, may's timer thread (idle:
+//! The runtime configures `may` with one worker before anything touches `may`: the first call
+//! that spawns, parks, sleeps or opens a socket starts it ([`Config`] sets the stack size
+//! first, or the `MAYFLY_STACK_SIZE` environment variable). Creating a primitive (a queue, a
+//! lock, an event, a pool) does not start it, so they can be made before [`Config::start`]. A process has the worker, may's timer thread (idle:
 //! mayfly never uses it), mayfly's timer thread, and your own threads. Use several processes sharing a port
 //! ([`net::Bind::reuse_port`]) to use several cores — "multi-process + coroutines".
 //!

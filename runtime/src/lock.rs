@@ -79,7 +79,6 @@ pub struct OverRelease {
 impl Semaphore {
     /// A semaphore with `permits` permits.
     pub fn new(permits: usize) -> Self {
-        crate::hub::ensure_started();
         Semaphore {
             permits: Mutex::new(permits),
             waiters: WaitList::new(),
@@ -297,7 +296,6 @@ impl Drop for RLockGuard<'_> {
 impl RLock {
     /// An unlocked re-entrant lock.
     pub fn new() -> Self {
-        crate::hub::ensure_started();
         Self::default()
     }
 

@@ -77,7 +77,6 @@ impl Default for Group {
 impl Group {
     /// An empty group without a size limit.
     pub fn new() -> Self {
-        crate::hub::ensure_started();
         Group {
             members: Arc::new(Members {
                 live: Mutex::new(HashMap::new()),

@@ -198,7 +198,6 @@ impl<T, S: Store<T>> OrderedQueue<T, S> {
     }
 
     fn with_maxsize(maxsize: Option<usize>) -> Self {
-        crate::hub::ensure_started();
         OrderedQueue {
             state: Mutex::new(State {
                 items: S::default(),
@@ -378,7 +377,6 @@ impl<T> Default for Channel<T> {
 impl<T> Channel<T> {
     /// An empty channel.
     pub fn new() -> Self {
-        crate::hub::ensure_started();
         Channel {
             state: Mutex::new(ChannelState {
                 offered: VecDeque::new(),

@@ -35,7 +35,6 @@ pub const DEFAULT_THREADS: usize = 4;
 impl ThreadPool {
     /// Starts `threads` OS threads (at least 1), named `mayfly-pool-<i>`.
     pub fn new(threads: usize) -> io::Result<ThreadPool> {
-        crate::hub::ensure_started();
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         let threads = (0..threads.max(1))
