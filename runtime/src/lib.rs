@@ -102,7 +102,18 @@
 
 #![warn(missing_docs)]
 
-mod error;
+// Layers, bottom to top (a module only uses modules below it):
+// - leaves: `poison` (the unpoisoned lock), `config` (plain data), `wait` (the wait list);
+// - `context` (who is running: the greenlet record, CURRENT, counters), `monitor::watch`
+//   (switch recording, the watching thread), `worker` (the worker's identity, the hop back),
+//   `timer` (the timer thread), `panic_hook`;
+// - `start` (start-up wiring: Config::start, ensure_started);
+// - `timeout`, `park` (park_until and the shared wait loop), `sleep`, `greenlet`, `join`, `run`;
+// - the primitives: `event`, `lock`, `queue`, `pool`, `threadpool`;
+// - `net`, then `server`;
+// - facades on top: `hub` and `monitor` (the public paths).
+mod config;
+mod context;
 pub mod event;
 pub mod frame;
 mod greenlet;
@@ -112,20 +123,27 @@ pub mod lock;
 pub mod monitor;
 pub mod net;
 mod panic_hook;
+mod park;
+mod poison;
 pub mod pool;
 pub mod queue;
 mod run;
 pub mod server;
 mod sleep;
+mod start;
 pub mod threadpool;
 mod timeout;
 mod timer;
 mod wait;
+mod worker;
 
-pub use error::{GreenletError, SpawnError, StartError};
-pub use greenlet::{getcurrent, greenlets_alive, spawn, spawn_later, Builder, Current, Greenlet};
-pub use hub::Config;
+pub use config::Config;
+pub use greenlet::{
+    getcurrent, greenlets_alive, spawn, spawn_later, Builder, Current, Greenlet, GreenletError,
+    SpawnError,
+};
 pub use join::{iwait, iwait_timeout, joinall, IWait, JoinAll};
 pub use run::run;
 pub use sleep::{sleep, yield_now};
+pub use start::StartError;
 pub use timeout::{with_timeout, Timeout};
