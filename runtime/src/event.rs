@@ -4,6 +4,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::park::WaitUntil;
+use crate::poison::MutexExt;
 use crate::wait::WaitList;
 
 /// A flag that starts cleared; [`wait`](Event::wait) blocks until it is [`set`](Event::set).
@@ -97,7 +99,6 @@ impl<T> Default for AsyncResult<T> {
 impl<T> AsyncResult<T> {
     /// An empty result.
     pub fn new() -> Self {
-        crate::hub::ensure_started();
         AsyncResult {
             value: std::sync::Mutex::new(None),
             waiters: WaitList::new(),
@@ -105,7 +106,7 @@ impl<T> AsyncResult<T> {
     }
 
     fn store(&self, v: Result<T, String>) {
-        let mut slot = self.value.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.value.lock_unpoisoned();
         if slot.is_none() {
             *slot = Some(v);
         }
@@ -125,18 +126,12 @@ impl<T> AsyncResult<T> {
 
     /// Whether something was delivered.
     pub fn ready(&self) -> bool {
-        self.value
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
+        self.value.lock_unpoisoned().is_some()
     }
 
     /// Whether a value (not a failure) was delivered.
     pub fn successful(&self) -> bool {
-        matches!(
-            *self.value.lock().unwrap_or_else(|e| e.into_inner()),
-            Some(Ok(_))
-        )
+        matches!(*self.value.lock_unpoisoned(), Some(Ok(_)))
     }
 
     /// Waits for the result (at most `timeout`) and returns a clone of it.
@@ -148,7 +143,7 @@ impl<T> AsyncResult<T> {
         if !self.waiters.wait_until(until, || self.ready()) {
             return Err(AsyncError::Timeout);
         }
-        match &*self.value.lock().unwrap_or_else(|e| e.into_inner()) {
+        match &*self.value.lock_unpoisoned() {
             Some(Ok(v)) => Ok(v.clone()),
             Some(Err(e)) => Err(AsyncError::Exception(e.clone())),
             None => Err(AsyncError::Timeout),
@@ -161,7 +156,7 @@ impl<T> AsyncResult<T> {
         if !self.waiters.wait_until(until, || self.ready()) {
             return Err(AsyncError::Timeout);
         }
-        match self.value.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        match self.value.lock_unpoisoned().take() {
             Some(Ok(v)) => Ok(v),
             Some(Err(e)) => Err(AsyncError::Exception(e)),
             None => Err(AsyncError::Timeout),

@@ -5,83 +5,57 @@
 //! greenlets and from plain OS threads alike.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::error::{GreenletError, SpawnError};
-use crate::wait::WaitList;
+use crate::context::{self, current_core, panic_message, Core, SPAWNING};
+use crate::park::WaitUntil;
+use crate::poison::MutexExt;
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-static ALIVE: AtomicU64 = AtomicU64::new(0);
-/// Spawned greenlets that have not started running yet (see `yield_now`).
-static UNSTARTED: AtomicU64 = AtomicU64::new(0);
-
-pub(crate) fn unstarted() -> u64 {
-    UNSTARTED.load(Ordering::Acquire)
+/// Why a greenlet did not produce a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GreenletError {
+    /// The greenlet panicked; the message names it.
+    #[error("greenlet {name:?} (#{id}) panicked: {message}")]
+    Panicked {
+        /// The greenlet's name.
+        name: String,
+        /// Its id.
+        id: u64,
+        /// The panic message.
+        message: String,
+    },
+    /// The greenlet was killed before it finished.
+    #[error("greenlet {name:?} (#{id}) was killed")]
+    Killed {
+        /// The greenlet's name.
+        name: String,
+        /// Its id.
+        id: u64,
+    },
+    /// Waiting for the greenlet timed out (it may still be running).
+    #[error("timed out after {0:?} waiting for a greenlet")]
+    Timeout(Duration),
 }
 
-/// The untyped part of a greenlet, shared with the greenlet itself.
-#[derive(Debug)]
-pub(crate) struct Core {
-    pub(crate) id: u64,
-    /// Set by `Builder::name`, or `Greenlet-<id>` on first use (formatting it at every spawn
-    /// would cost more than the spawn's own bookkeeping).
-    name: OnceLock<String>,
-    co: Mutex<Option<may::coroutine::Coroutine>>,
-    killed: AtomicBool,
-    done: AtomicBool,
-    pub(crate) waiters: WaitList,
-    pub(crate) panic_location: Mutex<Option<String>>,
+/// A greenlet could not be spawned: out of memory mappings, or out of memory.
+///
+/// may panics inside its spawn when `mmap`/`mprotect` of a stack fails (each greenlet costs
+/// two mappings, so `vm.max_map_count` caps a process near 30k greenlets); mayfly turns that
+/// into this error.
+#[derive(Debug, thiserror::Error)]
+#[error("could not spawn a greenlet: {reason}")]
+pub struct SpawnError {
+    /// What failed, as may reported it.
+    pub reason: String,
 }
 
 impl Core {
-    /// Asks the greenlet to die at its next (or current) blocking call.
-    pub(crate) fn kill_nowait(&self) {
-        self.killed.store(true, Ordering::Release);
-        let co = self.co.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if let Some(co) = co {
-            if !self.is_done() {
-                // SAFETY: `cancel` makes the coroutine unwind from its next (or current)
-                // blocking may call, running its destructors — gevent's GreenletExit, which is
-                // what kill documents. The unwind happens where the coroutine is resumed: its
-                // cancel wake-up is queued from this thread (the worker, or another OS thread
-                // through the worker's global queue), so it runs on the worker. The handle
-                // belongs to this greenlet only (may creates a new one per spawn), so a
-                // finished greenlet's recycled stack is never cancelled by mistake.
-                unsafe { co.cancel() };
-            }
-        }
-    }
-
     /// Waits until the greenlet finished or `until` passed; returns whether it finished.
     pub(crate) fn join_until(&self, until: Option<Instant>) -> bool {
         self.waiters.wait_until(until, || self.is_done())
     }
-
-    pub(crate) fn name(&self) -> &str {
-        self.name.get_or_init(|| format!("Greenlet-{}", self.id))
-    }
-
-    pub(crate) fn is_done(&self) -> bool {
-        self.done.load(Ordering::Acquire)
-    }
-}
-
-may::coroutine_local!(static CURRENT: RefCell<Option<Arc<Core>>> = RefCell::new(None));
-
-thread_local! {
-    /// Set while `may` spawns, so the panic hook stays quiet about may's "failed to alloc".
-    pub(crate) static SPAWNING: Cell<bool> = const { Cell::new(false) };
-}
-
-pub(crate) fn current_core() -> Option<Arc<Core>> {
-    if !may::coroutine::is_coroutine() {
-        return None;
-    }
-    CURRENT.with(|c| c.borrow().clone())
 }
 
 struct Shared<T> {
@@ -163,21 +137,8 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        crate::hub::ensure_started();
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let name = OnceLock::new();
-        if let Some(n) = self.name {
-            let _ = name.set(n);
-        }
-        let core = Arc::new(Core {
-            id,
-            name,
-            co: Mutex::new(None),
-            killed: AtomicBool::new(false),
-            done: AtomicBool::new(false),
-            waiters: WaitList::new(),
-            panic_location: Mutex::new(None),
-        });
+        crate::start::ensure_started();
+        let core = Arc::new(Core::new(context::next_id(), self.name));
         let shared = Arc::new(Shared {
             core,
             result: Mutex::new(None),
@@ -187,17 +148,21 @@ impl Builder {
         if let Some(bytes) = self.stack_size {
             b = b.stack_size(bytes.div_ceil(std::mem::size_of::<usize>()));
         }
-        ALIVE.fetch_add(1, Ordering::Relaxed);
-        UNSTARTED.fetch_add(1, Ordering::AcqRel);
+        context::count_spawning();
         SPAWNING.with(|s| s.set(true));
         // SAFETY (may's two conditions for `spawn`):
         // 1. Thread-local storage across a yield: the body runs only on the one worker thread.
         //    Every way a mayfly greenlet is resumed — the worker's run queue, its epoll loop and
-        //    I/O timer list, or the worker's global queue (unparks from other threads) — runs it
-        //    on the worker; the only other thread that resumes coroutines, may's timer thread,
-        //    resumes only mayfly's timer driver, which hops back before running anything (see
-        //    `timer` and the crate docs, "Soundness"). A thread-local read after a yield
-        //    therefore reads the same thread's storage as before it.
+        //    I/O timer list, or the worker's global queue — runs it on the worker. The only
+        //    other thread that resumes coroutines is may's timer thread, and no greenlet ever
+        //    waits on may's timer: every mayfly wait parks without a timeout and registers its
+        //    deadline with mayfly's own timer thread (`timer`), which never runs a coroutine —
+        //    it only unparks, and an unpark from a thread that is not a may worker (like a
+        //    kill's cancel from another OS thread) queues the greenlet on the worker's global
+        //    queue. Every blocking primitive also calls `worker::hop_to_worker` after it
+        //    resumes, as defence in depth (runtime/tests/thread_identity.rs checks all of this;
+        //    see the crate docs, "Soundness"). A thread-local read after a yield therefore
+        //    reads the same thread's storage as before it.
         // 2. Stack overflow: may's stacks have a guard page; an overflow faults on it instead
         //    of corrupting memory, and may/generator turn the fault into a panic.
         let spawned = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
@@ -207,15 +172,13 @@ impl Builder {
         match spawned {
             Ok(Ok(_detached)) => Ok(Greenlet { shared }),
             Ok(Err(e)) => {
-                ALIVE.fetch_sub(1, Ordering::Relaxed);
-                UNSTARTED.fetch_sub(1, Ordering::AcqRel);
+                context::count_spawn_failed();
                 Err(SpawnError {
                     reason: e.to_string(),
                 })
             }
             Err(p) => {
-                ALIVE.fetch_sub(1, Ordering::Relaxed);
-                UNSTARTED.fetch_sub(1, Ordering::AcqRel);
+                context::count_spawn_failed();
                 Err(SpawnError {
                     reason: format!(
                         "{} (out of memory mappings? see vm.max_map_count)",
@@ -231,15 +194,10 @@ fn run_body<T, F>(shared: Arc<Shared<T>>, f: F)
 where
     F: FnOnce() -> T,
 {
-    UNSTARTED.fetch_sub(1, Ordering::AcqRel);
+    context::count_started();
     let core = shared.core.clone();
-    CURRENT.with(|c| *c.borrow_mut() = Some(core.clone()));
-    let start = {
-        let mut co = core.co.lock().unwrap_or_else(|e| e.into_inner());
-        *co = Some(may::coroutine::current());
-        !core.killed.load(Ordering::Acquire)
-    };
-    crate::monitor::resumed();
+    let start = core.begin();
+    crate::monitor::watch::resumed();
     let result = if start {
         match panic::catch_unwind(AssertUnwindSafe(f)) {
             Ok(v) => Ok(v),
@@ -251,12 +209,8 @@ where
             id: core.id,
         })
     };
-    *shared.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
-    core.co.lock().unwrap_or_else(|e| e.into_inner()).take();
-    core.done.store(true, Ordering::Release);
-    ALIVE.fetch_sub(1, Ordering::Relaxed);
-    core.waiters.wake_all();
-    // CURRENT is dropped with the coroutine's local storage.
+    *shared.result.lock_unpoisoned() = Some(result);
+    core.finish();
 }
 
 fn error_from_payload(core: &Core, p: Box<dyn Any + Send>) -> GreenletError {
@@ -274,28 +228,13 @@ fn error_from_payload(core: &Core, p: Box<dyn Any + Send>) -> GreenletError {
     } else {
         panic_message(&*p)
     };
-    if let Some(loc) = core
-        .panic_location
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
-    {
+    if let Some(loc) = core.panic_location.lock_unpoisoned().take() {
         message = format!("{message} (at {loc})");
     }
     GreenletError::Panicked {
         name: core.name().to_string(),
         id: core.id,
         message,
-    }
-}
-
-pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_string()
     }
 }
 
@@ -377,7 +316,7 @@ pub fn getcurrent() -> Current {
 
 /// Number of greenlets spawned and not yet finished.
 pub fn greenlets_alive() -> u64 {
-    ALIVE.load(Ordering::Relaxed)
+    context::alive()
 }
 
 impl<T> Greenlet<T> {
@@ -494,7 +433,7 @@ impl<T> Greenlet<T> {
     }
 
     fn lock_result(&self) -> std::sync::MutexGuard<'_, Option<Result<T, GreenletError>>> {
-        self.shared.result.lock().unwrap_or_else(|e| e.into_inner())
+        self.shared.result.lock_unpoisoned()
     }
 
     fn result_now(&self) -> Result<T, GreenletError>

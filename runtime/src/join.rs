@@ -2,10 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::error::GreenletError;
-use crate::greenlet::Core;
-use crate::wait::{park_until, WaitSlot};
-use crate::Greenlet;
+use crate::context::Core;
+use crate::greenlet::{Greenlet, GreenletError};
+use crate::park::park_until;
+use crate::wait::WaitSlot;
 
 /// Options of [`joinall`], gevent's keyword arguments.
 ///

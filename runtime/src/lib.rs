@@ -48,9 +48,10 @@
 //!
 //! ## One worker thread
 //!
-//! The runtime configures `may` with one worker before anything touches `may`: every public
-//! function starts it on first use ([`Config`] sets the stack size first, or the
-//! `MAYFLY_STACK_SIZE` environment variable). A process has the worker, may's timer thread (idle:
+//! The runtime configures `may` with one worker before anything touches `may`: the first call
+//! that spawns, parks, sleeps or opens a socket starts it ([`Config`] sets the stack size
+//! first, or the `MAYFLY_STACK_SIZE` environment variable). Creating a primitive (a queue, a
+//! lock, an event, a pool) does not start it, so they can be made before [`Config::start`]. A process has the worker, may's timer thread (idle:
 //! mayfly never uses it), mayfly's timer thread, and your own threads. Use several processes sharing a port
 //! ([`net::Bind::reuse_port`]) to use several cores — "multi-process + coroutines".
 //!
@@ -101,7 +102,18 @@
 
 #![warn(missing_docs)]
 
-mod error;
+// Layers, bottom to top (a module only uses modules below it):
+// - leaves: `poison` (the unpoisoned lock), `config` (plain data), `wait` (the wait list);
+// - `context` (who is running: the greenlet record, CURRENT, counters), `monitor::watch`
+//   (switch recording, the watching thread), `worker` (the worker's identity, the hop back),
+//   `timer` (the timer thread), `panic_hook`;
+// - `start` (start-up wiring: Config::start, ensure_started);
+// - `timeout`, `park` (park_until and the shared wait loop), `sleep`, `greenlet`, `join`, `run`;
+// - the primitives: `event`, `lock`, `queue`, `pool`, `threadpool`;
+// - `net`, then `server`;
+// - facades on top: `hub` and `monitor` (the public paths).
+mod config;
+mod context;
 pub mod event;
 mod greenlet;
 pub mod hub;
@@ -110,21 +122,28 @@ pub mod lock;
 pub mod monitor;
 pub mod net;
 mod panic_hook;
+mod park;
+mod poison;
 pub mod pool;
 pub mod process;
 pub mod queue;
 mod run;
 pub mod server;
 mod sleep;
+mod start;
 pub mod threadpool;
 mod timeout;
 mod timer;
 mod wait;
+mod worker;
 
-pub use error::{GreenletError, SpawnError, StartError};
-pub use greenlet::{getcurrent, greenlets_alive, spawn, spawn_later, Builder, Current, Greenlet};
-pub use hub::Config;
+pub use config::Config;
+pub use greenlet::{
+    getcurrent, greenlets_alive, spawn, spawn_later, Builder, Current, Greenlet, GreenletError,
+    SpawnError,
+};
 pub use join::{iwait, iwait_timeout, joinall, IWait, JoinAll};
 pub use run::run;
 pub use sleep::{sleep, yield_now};
+pub use start::StartError;
 pub use timeout::{with_timeout, Timeout};

@@ -36,6 +36,8 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::park::WaitUntil;
+use crate::poison::MutexExt;
 use crate::wait::WaitList;
 
 /// A counting semaphore (gevent's `Semaphore`): `acquire` takes a permit, waiting while there
@@ -79,7 +81,6 @@ pub struct OverRelease {
 impl Semaphore {
     /// A semaphore with `permits` permits.
     pub fn new(permits: usize) -> Self {
-        crate::hub::ensure_started();
         Semaphore {
             permits: Mutex::new(permits),
             waiters: WaitList::new(),
@@ -88,7 +89,7 @@ impl Semaphore {
     }
 
     fn lock(&self) -> MutexGuard<'_, usize> {
-        self.permits.lock().unwrap_or_else(|e| e.into_inner())
+        self.permits.lock_unpoisoned()
     }
 
     /// Permits free now (gevent's `counter`).
@@ -276,7 +277,7 @@ pub struct RLockGuard<'a> {
 impl Drop for RLockGuard<'_> {
     fn drop(&mut self) {
         let free = {
-            let mut st = self.lock.state.lock().unwrap_or_else(|e| e.into_inner());
+            let mut st = self.lock.state.lock_unpoisoned();
             match st.as_mut() {
                 Some((_, depth)) if *depth > 1 => {
                     *depth -= 1;
@@ -297,12 +298,11 @@ impl Drop for RLockGuard<'_> {
 impl RLock {
     /// An unlocked re-entrant lock.
     pub fn new() -> Self {
-        crate::hub::ensure_started();
         Self::default()
     }
 
     fn try_take(&self, me: &Owner) -> bool {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.state.lock_unpoisoned();
         match st.as_mut() {
             None => {
                 *st = Some((me.clone(), 1));
@@ -333,10 +333,6 @@ impl RLock {
 
     /// How many times the holder has acquired it (0: free).
     pub fn depth(&self) -> usize {
-        self.state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map_or(0, |(_, d)| *d)
+        self.state.lock_unpoisoned().as_ref().map_or(0, |(_, d)| *d)
     }
 }

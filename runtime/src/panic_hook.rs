@@ -4,8 +4,12 @@
 //! `greenlet "conn-127.0.0.1:5000" (#12) panicked at src/x.rs:3:5: boom` instead, stays quiet
 //! for kills (may's `Cancel` unwinds) and for may's failed stack allocations (which
 //! `Builder::spawn` returns as an error), and defers to the previous hook everywhere else.
+//! Installed once, by start-up.
 
 use std::panic;
+
+use crate::context::{current_core, panic_message, SPAWNING};
+use crate::poison::MutexExt;
 
 pub(crate) fn install() {
     let prev = panic::take_hook();
@@ -13,24 +17,21 @@ pub(crate) fn install() {
         if info.payload().downcast_ref::<generator::Error>().is_some() {
             return;
         }
-        if crate::greenlet::SPAWNING.with(|s| s.get()) {
+        if SPAWNING.with(|s| s.get()) {
             return;
         }
-        if let Some(core) = crate::greenlet::current_core() {
+        if let Some(core) = current_core() {
             let loc = info
                 .location()
                 .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
                 .unwrap_or_else(|| "<unknown>".into());
-            let msg = crate::greenlet::panic_message(info.payload());
+            let msg = panic_message(info.payload());
             eprintln!(
                 "greenlet {:?} (#{}) panicked at {loc}: {msg}",
                 core.name(),
                 core.id
             );
-            *core
-                .panic_location
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(loc);
+            *core.panic_location.lock_unpoisoned() = Some(loc);
             return;
         }
         prev(info);

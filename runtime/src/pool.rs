@@ -19,10 +19,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::error::{GreenletError, SpawnError};
-use crate::greenlet::Core;
+use crate::context::Core;
+use crate::greenlet::{Builder, Greenlet, GreenletError, SpawnError};
+use crate::park::WaitUntil;
+use crate::poison::MutexExt;
 use crate::wait::WaitList;
-use crate::{Builder, Greenlet};
 
 struct Members {
     live: Mutex<HashMap<u64, Arc<Core>>>,
@@ -32,14 +33,11 @@ struct Members {
 
 impl Members {
     fn len(&self) -> usize {
-        self.live.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.live.lock_unpoisoned().len()
     }
 
     fn remove(&self, id: u64) {
-        self.live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
+        self.live.lock_unpoisoned().remove(&id);
         self.changed.wake_all();
     }
 }
@@ -77,7 +75,6 @@ impl Default for Group {
 impl Group {
     /// An empty group without a size limit.
     pub fn new() -> Self {
-        crate::hub::ensure_started();
         Group {
             members: Arc::new(Members {
                 live: Mutex::new(HashMap::new()),
@@ -131,7 +128,7 @@ impl Group {
             let _leave = Leave(members);
             f()
         })?;
-        let mut live = self.members.live.lock().unwrap_or_else(|e| e.into_inner());
+        let mut live = self.members.live.lock_unpoisoned();
         if !g.ready() {
             live.insert(g.id(), g.core().clone());
         }
@@ -141,8 +138,7 @@ impl Group {
     fn snapshot(&self) -> Vec<Arc<Core>> {
         self.members
             .live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .lock_unpoisoned()
             .values()
             .cloned()
             .collect()

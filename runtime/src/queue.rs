@@ -42,6 +42,8 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::park::WaitUntil;
+use crate::poison::MutexExt;
 use crate::wait::WaitList;
 
 /// `get_nowait` / `get_timeout` found nothing.
@@ -198,7 +200,6 @@ impl<T, S: Store<T>> OrderedQueue<T, S> {
     }
 
     fn with_maxsize(maxsize: Option<usize>) -> Self {
-        crate::hub::ensure_started();
         OrderedQueue {
             state: Mutex::new(State {
                 items: S::default(),
@@ -213,7 +214,7 @@ impl<T, S: Store<T>> OrderedQueue<T, S> {
     }
 
     fn lock(&self) -> MutexGuard<'_, State<S>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock_unpoisoned()
     }
 
     fn has_room(&self, st: &State<S>) -> bool {
@@ -378,7 +379,6 @@ impl<T> Default for Channel<T> {
 impl<T> Channel<T> {
     /// An empty channel.
     pub fn new() -> Self {
-        crate::hub::ensure_started();
         Channel {
             state: Mutex::new(ChannelState {
                 offered: VecDeque::new(),
@@ -391,7 +391,7 @@ impl<T> Channel<T> {
     }
 
     fn lock(&self) -> MutexGuard<'_, ChannelState<T>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock_unpoisoned()
     }
 
     /// Hands `item` to a getter, waiting until one has taken it.

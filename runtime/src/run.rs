@@ -20,7 +20,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    crate::hub::ensure_started();
+    crate::start::ensure_started();
     if may::coroutine::is_coroutine() {
         return main();
     }

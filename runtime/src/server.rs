@@ -10,9 +10,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::greenlet::{Builder, Greenlet};
 use crate::net::{ByteCounters, TcpListener, TcpStream};
+use crate::park::WaitUntil;
+use crate::poison::MutexExt;
 use crate::wait::WaitList;
-use crate::{Builder, Greenlet};
 
 /// First pause after an accept error (gevent: 10 ms, doubling up to 1 s).
 pub const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
@@ -434,8 +436,7 @@ impl RunningServer {
         let left: Vec<Greenlet<()>> = self
             .shared
             .conns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .lock_unpoisoned()
             .values()
             .cloned()
             .collect();
@@ -500,11 +501,7 @@ fn accept_loop(listener: TcpListener, handler: Arc<Handler>, shared: Arc<Shared>
         match spawned {
             Ok(g) => {
                 if !g.ready() {
-                    shared
-                        .conns
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(g.id(), g);
+                    shared.conns.lock_unpoisoned().insert(g.id(), g);
                 }
             }
             Err(e) => {
@@ -625,11 +622,7 @@ fn serve_conn(stream: TcpStream, peer: SocketAddr, handler: Arc<Handler>, shared
 
 fn finish_conn(shared: &Shared, id: Option<u64>) {
     if let Some(id) = id {
-        shared
-            .conns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
+        shared.conns.lock_unpoisoned().remove(&id);
     }
     shared.stats.conn_closed(&Ok(()));
     shared.slot_free.wake_all();

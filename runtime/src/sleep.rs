@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 /// });
 /// ```
 pub fn sleep(dur: Duration) {
-    crate::hub::ensure_started();
+    crate::start::ensure_started();
     if dur.is_zero() {
         yield_now();
         crate::timeout::check_expired();
@@ -24,7 +24,7 @@ pub fn sleep(dur: Duration) {
     }
     let until = Instant::now() + dur;
     loop {
-        crate::wait::park_until(Some(until));
+        crate::park::park_until(Some(until));
         if Instant::now() >= until || std::thread::panicking() {
             return;
         }
@@ -42,13 +42,13 @@ pub fn sleep(dur: Duration) {
 /// ```
 #[inline]
 pub fn yield_now() {
-    crate::hub::ensure_started();
-    if crate::greenlet::unstarted() > 0 && may::coroutine::is_coroutine() {
+    crate::start::ensure_started();
+    if crate::context::unstarted() > 0 && may::coroutine::is_coroutine() {
         return yield_behind_new_greenlets();
     }
     // may re-queues the greenlet on the worker's own (local) queue: it resumes on the worker.
     may::coroutine::yield_now();
-    crate::monitor::resumed();
+    crate::monitor::watch::resumed();
 }
 
 /// may puts new coroutines on the worker's *global* queue but a yielding one on its *local*
@@ -75,7 +75,7 @@ fn yield_behind_new_greenlets() {
     }
     while !ran.load(Ordering::Acquire) {
         may::coroutine::park();
-        crate::hub::hop_to_worker();
+        crate::worker::hop_to_worker();
     }
-    crate::monitor::resumed();
+    crate::monitor::watch::resumed();
 }

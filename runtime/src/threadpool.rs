@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
 use crate::event::{AsyncError, AsyncResult};
+use crate::poison::MutexExt;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -35,7 +36,6 @@ pub const DEFAULT_THREADS: usize = 4;
 impl ThreadPool {
     /// Starts `threads` OS threads (at least 1), named `mayfly-pool-<i>`.
     pub fn new(threads: usize) -> io::Result<ThreadPool> {
-        crate::hub::ensure_started();
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         let threads = (0..threads.max(1))
@@ -44,7 +44,7 @@ impl ThreadPool {
                 std::thread::Builder::new()
                     .name(format!("mayfly-pool-{i}"))
                     .spawn(move || loop {
-                        let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let job = rx.lock_unpoisoned().recv();
                         match job {
                             Ok(job) => job(),
                             Err(_) => return, // pool dropped
@@ -76,15 +76,10 @@ impl ThreadPool {
             Ok(v) => r.set(v),
             Err(p) => r.set_exception(format!(
                 "the pool thread panicked: {}",
-                crate::greenlet::panic_message(&*p)
+                crate::context::panic_message(&*p)
             )),
         });
-        let sent = self
-            .tx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|tx| tx.send(job));
+        let sent = self.tx.lock_unpoisoned().as_ref().map(|tx| tx.send(job));
         if !matches!(sent, Some(Ok(()))) {
             result.set_exception("the thread pool is shut down");
         }
@@ -105,7 +100,7 @@ impl ThreadPool {
 impl Drop for ThreadPool {
     /// Lets queued calls finish, then joins the threads.
     fn drop(&mut self) {
-        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.tx.lock_unpoisoned().take();
         for t in self.threads.drain(..) {
             let _ = t.join();
         }

@@ -9,11 +9,32 @@
 
 use std::any::Any;
 use std::cell::RefCell;
+use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-pub use crate::error::Timeout;
+/// A [`with_timeout`] deadline passed (gevent's `Timeout`); also the timeout to
+/// [`run`](Timeout::run) a closure under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout {
+    /// The duration that was allowed.
+    pub after: Duration,
+}
+
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "timed out after {:?}", self.after)
+    }
+}
+
+impl std::error::Error for Timeout {}
+
+impl From<Timeout> for std::io::Error {
+    fn from(t: Timeout) -> Self {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, t)
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -60,7 +81,7 @@ impl Timeout {
 /// assert!(r.is_err());
 /// ```
 pub fn with_timeout<R>(after: Duration, f: impl FnOnce() -> R) -> Result<R, Timeout> {
-    crate::hub::ensure_started();
+    crate::start::ensure_started();
     let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
     let at = Instant::now() + after;
     DEADLINES.with(|d| {

@@ -14,7 +14,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
-use crate::error::StartError;
+use crate::poison::{unpoison, MutexExt};
 
 /// A registered deadline, to [`cancel`].
 pub(crate) type TimerId = u64;
@@ -34,7 +34,9 @@ struct Timers {
 
 static TIMERS: OnceLock<Timers> = OnceLock::new();
 
-pub(crate) fn start_thread() -> Result<(), StartError> {
+/// Starts the timer thread. Called once, by start-up; [`add`] and [`cancel`] may only be
+/// called after it (every wait starts the runtime before it registers a deadline).
+pub(crate) fn start_thread() -> std::io::Result<()> {
     let _ = TIMERS.set(Timers {
         state: Mutex::new(State {
             heap: BinaryHeap::new(),
@@ -48,16 +50,18 @@ pub(crate) fn start_thread() -> Result<(), StartError> {
         .name("mayfly-timer".into())
         .spawn(run)
         .map(|_| ())
-        .map_err(StartError::Spawn)
 }
 
+/// # Panics
+/// If the runtime has not started (a bug: `park::park_until` starts it first).
 fn timers() -> &'static Timers {
-    crate::hub::ensure_started();
-    TIMERS.get().expect("mayfly timer thread started")
+    TIMERS
+        .get()
+        .expect("mayfly timer thread started before any deadline is registered")
 }
 
 fn lock(t: &Timers) -> MutexGuard<'_, State> {
-    t.state.lock().unwrap_or_else(|e| e.into_inner())
+    t.state.lock_unpoisoned()
 }
 
 /// Registers `co` to be unparked at `at`. Returns the id to [`cancel`] it with.
@@ -123,12 +127,9 @@ fn run() {
         st = match next {
             Some(at) => {
                 let wait = at.saturating_duration_since(Instant::now());
-                t.changed
-                    .wait_timeout(st, wait)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0
+                unpoison(t.changed.wait_timeout(st, wait)).0
             }
-            None => t.changed.wait(st).unwrap_or_else(|e| e.into_inner()),
+            None => unpoison(t.changed.wait(st)),
         };
     }
 }

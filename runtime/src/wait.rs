@@ -1,14 +1,16 @@
-//! Parking and waking: the one blocking primitive every mayfly wait is built on.
+//! The wait list: who is waiting for something, and how to wake them. A leaf: it only queues
+//! and wakes; parking (and the deadlines around it) is `park`'s job.
 //!
-//! A waiter is either a greenlet (parked with may's `park`, never with may's timer — see
-//! [`crate::timer`]) or a plain OS thread (parked with `std::thread::park_timeout`), so the
-//! same `Greenlet::join`, `Event::wait` or queue `get` works from `main` and from greenlets.
-//! Wake-ups may be spurious; every caller re-checks its condition in a loop.
+//! A waiter is either a greenlet (woken with may's `unpark`, which queues it on the worker) or
+//! a plain OS thread (woken with `Thread::unpark`), so the same `Greenlet::join`, `Event::wait`
+//! or queue `get` works from `main` and from greenlets. Wake-ups may be spurious; every waiter
+//! re-checks its condition in a loop (`park::WaitUntil::wait_until`).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
+
+use crate::poison::MutexExt;
 
 /// Something that can be woken: a greenlet or an OS thread.
 #[derive(Clone, Debug)]
@@ -35,40 +37,6 @@ impl Waker {
     }
 }
 
-/// Parks the caller until woken or until `until` passes (whichever is earlier, together with
-/// the innermost active [`crate::Timeout`]). Returns normally in every case; callers check
-/// their condition and the clock. If the enclosing `Timeout` has expired, this unwinds with it.
-pub(crate) fn park_until(until: Option<Instant>) {
-    crate::hub::ensure_started();
-    let deadline = crate::timeout::effective_deadline(until);
-    if may::coroutine::is_coroutine() {
-        let timer = deadline.map(|at| TimerGuard(crate::timer::add(at, may::coroutine::current())));
-        may::coroutine::park();
-        drop(timer);
-        crate::hub::hop_to_worker();
-    } else {
-        match deadline {
-            Some(at) => {
-                let now = Instant::now();
-                if at > now {
-                    std::thread::park_timeout(at - now);
-                }
-            }
-            None => std::thread::park(),
-        }
-    }
-    crate::timeout::check_expired();
-}
-
-/// Cancels a registered deadline when the wait ends, also when it ends by unwinding (kill).
-struct TimerGuard(crate::timer::TimerId);
-
-impl Drop for TimerGuard {
-    fn drop(&mut self) {
-        crate::timer::cancel(self.0);
-    }
-}
-
 static NEXT_WAITER: AtomicU64 = AtomicU64::new(1);
 
 /// A FIFO list of parked waiters, the building block of joins, events, queues and locks.
@@ -78,6 +46,7 @@ pub(crate) struct WaitList {
 }
 
 /// A place in a [`WaitList`]; leaving scope removes it (so a killed waiter leaves no trace).
+#[derive(Debug)]
 pub(crate) struct WaitSlot<'a> {
     list: &'a WaitList,
     id: u64,
@@ -90,42 +59,20 @@ impl WaitList {
         }
     }
 
-    /// Enqueues the caller; park afterwards with [`park_until`].
+    /// Enqueues the caller; park afterwards (`park::park_until`).
     pub(crate) fn register(&self) -> WaitSlot<'_> {
         let id = NEXT_WAITER.fetch_add(1, Ordering::Relaxed);
-        self.lock().push_back((id, Waker::current()));
+        self.waiters
+            .lock_unpoisoned()
+            .push_back((id, Waker::current()));
         WaitSlot { list: self, id }
-    }
-
-    /// Parks the caller until `ready()` is true (re-checked after every wake-up) or `until`
-    /// passes. Returns whether `ready()` held. The one wait loop every primitive shares:
-    /// register first, re-check, then park, so a wake-up between check and park is not lost.
-    pub(crate) fn wait_until(
-        &self,
-        until: Option<Instant>,
-        mut ready: impl FnMut() -> bool,
-    ) -> bool {
-        loop {
-            if ready() {
-                return true;
-            }
-            if until.is_some_and(|u| Instant::now() >= u) {
-                return false;
-            }
-            let slot = self.register();
-            if ready() {
-                return true;
-            }
-            park_until(until);
-            drop(slot);
-        }
     }
 
     /// Wakes the longest-waiting waiter, if any (FIFO among waiters). Returns whether one was
     /// woken. A waiter woken this way that then unwinds (killed, or its `Timeout` fired)
     /// without consuming what it was woken for passes the wake-up on to the next.
     pub(crate) fn wake_one(&self) -> bool {
-        let first = self.lock().pop_front();
+        let first = self.waiters.lock_unpoisoned().pop_front();
         match first {
             Some((_, w)) => {
                 w.wake();
@@ -138,19 +85,15 @@ impl WaitList {
     /// Wakes every waiter.
     pub(crate) fn wake_all(&self) {
         // Waking only queues the waiter (it takes none of our locks): safe under the lock.
-        for (_, w) in self.lock().drain(..) {
+        for (_, w) in self.waiters.lock_unpoisoned().drain(..) {
             w.wake();
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(u64, Waker)>> {
-        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 impl Drop for WaitSlot<'_> {
     fn drop(&mut self) {
-        let mut q = self.list.lock();
+        let mut q = self.list.waiters.lock_unpoisoned();
         if let Some(pos) = q.iter().position(|(id, _)| *id == self.id) {
             q.remove(pos);
         } else if std::thread::panicking() {

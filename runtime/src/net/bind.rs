@@ -95,7 +95,7 @@ impl Bind {
 
     /// Binds and listens: a coroutine [`crate::net::TcpListener`].
     pub fn tcp(&self) -> io::Result<super::TcpListener> {
-        crate::hub::ensure_started();
+        crate::start::ensure_started();
         self.each(|a| {
             let s = self.socket(a, Type::STREAM, Protocol::TCP)?;
             s.listen(self.backlog)?;
@@ -108,7 +108,7 @@ impl Bind {
     /// Binds a coroutine [`crate::net::UdpSocket`] (without SO_REUSEADDR: a port in use is an
     /// error).
     pub fn udp(&self) -> io::Result<super::UdpSocket> {
-        crate::hub::ensure_started();
+        crate::start::ensure_started();
         self.each(|a| {
             let s = self.socket(a, Type::DGRAM, Protocol::UDP)?;
             s.set_nonblocking(true)?;

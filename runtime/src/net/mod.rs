@@ -131,7 +131,7 @@ pub(crate) fn timed<R>(
         // may's I/O timers tick in milliseconds: round up so a sub-millisecond remainder
         // neither spins nor is lost.
         let r = op(limit.map(ceil_ms));
-        crate::hub::hop_to_worker();
+        crate::worker::hop_to_worker();
         match r {
             Err(e) if limit.is_some() && is_timeout(&e) => {
                 crate::timeout::check_expired();

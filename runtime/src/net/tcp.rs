@@ -28,7 +28,7 @@ impl TcpListener {
 
     /// Takes over a listening std socket.
     pub fn from_std(l: std::net::TcpListener) -> TcpListener {
-        crate::hub::ensure_started();
+        crate::start::ensure_started();
         let _ = l.set_nonblocking(true);
         // SAFETY: `into_raw_fd` hands over ownership of an open listening socket; may's
         // listener now owns (and will close) it.
@@ -42,7 +42,7 @@ impl TcpListener {
     /// loop around `accept` must back off (as [`crate::server::StreamServer`] does).
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let r = self.inner.accept();
-        crate::hub::hop_to_worker();
+        crate::worker::hop_to_worker();
         let (s, a) = r?;
         Ok((TcpStream::from_may(s), a))
     }
@@ -92,7 +92,7 @@ impl TcpStream {
 
     /// Connects, honouring the greenlet's active `Timeout`.
     pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        crate::hub::ensure_started();
+        crate::start::ensure_started();
         let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
         for a in addr.to_socket_addrs()? {
             let r = match crate::timeout::remaining() {
@@ -109,7 +109,7 @@ impl TcpStream {
 
     /// Connects, giving up with `ErrorKind::TimedOut` after `timeout`.
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
-        crate::hub::ensure_started();
+        crate::start::ensure_started();
         timed(Some(timeout), |limit| Self::connect_may(addr, limit)).map(Self::from_may)
     }
 

@@ -36,7 +36,7 @@ pub struct UnixListener {
 impl UnixListener {
     /// Binds to a filesystem path.
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
-        crate::hub::ensure_started();
+        crate::start::ensure_started();
         Ok(UnixListener {
             inner: may::os::unix::net::UnixListener::bind(path)?,
         })
@@ -45,7 +45,7 @@ impl UnixListener {
     /// Waits for a connection, parking the greenlet.
     pub fn accept(&self) -> io::Result<UnixStream> {
         let r = self.inner.accept();
-        crate::hub::hop_to_worker();
+        crate::worker::hop_to_worker();
         Ok(UnixStream {
             inner: r?.0,
             st: StreamState::new(),
@@ -69,9 +69,9 @@ pub struct UnixStream {
 impl UnixStream {
     /// Connects to the socket at `path`.
     pub fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
-        crate::hub::ensure_started();
+        crate::start::ensure_started();
         let inner = may::os::unix::net::UnixStream::connect(path)?;
-        crate::hub::hop_to_worker();
+        crate::worker::hop_to_worker();
         Ok(UnixStream {
             inner,
             st: StreamState::new(),
@@ -80,7 +80,7 @@ impl UnixStream {
 
     /// A connected pair.
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
-        crate::hub::ensure_started();
+        crate::start::ensure_started();
         let (a, b) = may::os::unix::net::UnixStream::pair()?;
         Ok((
             UnixStream {

@@ -1,33 +1,14 @@
-//! The loop monitor: names the greenlet that kept the one worker thread busy too long
-//! (gevent's monitor thread: "greenlet blocked the loop for 0.1 s").
-//!
-//! Off by default. On with [`start`], `Config::new().monitor(Some(threshold))`, or the
-//! environment (`MAYFLY_MONITOR_MS=100`). When on, an OS thread posts a tick to a tiny probe
-//! coroutine on the worker every quarter threshold; if a tick stays unseen for the threshold
-//! while no greenlet has switched, the greenlet that last resumed is holding the worker (a
-//! long computation, `std::thread::sleep`, blocking `std::fs`…). It is reported once per
-//! episode on stderr and kept for [`reports`]. Cost when on: a counter and a pointer store
-//! at each switch; when off, one atomic load.
-//!
-//! ```
-//! use std::time::Duration;
-//! mayfly::monitor::start(Duration::from_millis(50)).unwrap();
-//! mayfly::Builder::new().name("sleepy").spawn(|| std::thread::sleep(Duration::from_millis(300)))
-//!     .unwrap().join(None);
-//! std::thread::sleep(Duration::from_millis(100));
-//! assert!(mayfly::monitor::reports().iter().any(|r| r.greenlet == "sleepy"));
-//! ```
+//! The monitor's machinery: every switch point records "a greenlet resumed" here
+//! ([`resumed`], called by `worker::hop_to_worker` and the other switch points), and
+//! [`launch`] starts the thread that watches for a worker held too long. Below start-up, which
+//! launches it when the configuration asks; the public API is [`crate::monitor`].
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::greenlet::Core;
-
-/// The environment variable that turns the monitor on: a threshold in milliseconds.
-pub const MONITOR_ENV: &str = "MAYFLY_MONITOR_MS";
-/// The usual threshold (gevent's `max_blocking_time`).
-pub const DEFAULT_THRESHOLD: Duration = Duration::from_millis(100);
+use crate::context::Core;
+use crate::poison::MutexExt;
 
 /// One episode of a greenlet holding the worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,14 +39,14 @@ pub(crate) fn resumed() {
 #[cold]
 fn resumed_slow() {
     SWITCHES.fetch_add(1, Ordering::Relaxed);
-    if let Some(core) = crate::greenlet::current_core() {
-        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some(core);
+    if let Some(core) = crate::context::current_core() {
+        *RUNNING.lock_unpoisoned() = Some(core);
     }
 }
 
 /// Starts the monitor with `threshold` (idempotent: a second call keeps the first threshold).
-pub fn start(threshold: Duration) -> std::io::Result<()> {
-    crate::hub::ensure_started();
+/// The runtime must be started (may configured): the probe is a coroutine on the worker.
+pub(crate) fn launch(threshold: Duration) -> std::io::Result<()> {
     let threshold = threshold.max(Duration::from_millis(4));
     if STARTED.set(threshold).is_err() {
         return Ok(());
@@ -94,7 +75,7 @@ pub fn start(threshold: Duration) -> std::io::Result<()> {
 
 /// Every episode reported so far.
 pub fn reports() -> Vec<Report> {
-    REPORTS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    REPORTS.lock_unpoisoned().clone()
 }
 
 fn watch(probe: may::coroutine::Coroutine, threshold: Duration) {
@@ -130,7 +111,7 @@ fn watch(probe: may::coroutine::Coroutine, threshold: Duration) {
 }
 
 fn report(held: Duration) {
-    let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let running = RUNNING.lock_unpoisoned().clone();
     let (name, id) = running.map_or(("<unknown>".to_string(), 0), |c| {
         (c.name().to_string(), c.id)
     });
@@ -138,12 +119,9 @@ fn report(held: Duration) {
         "mayfly monitor: greenlet {name:?} (#{id}) has blocked the worker for {:.0?} (blocking call or long computation without a switch)",
         held
     );
-    REPORTS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(Report {
-            greenlet: name,
-            id,
-            blocked_for: held,
-        });
+    REPORTS.lock_unpoisoned().push(Report {
+        greenlet: name,
+        id,
+        blocked_for: held,
+    });
 }

@@ -1,0 +1,162 @@
+//! Who is running: the per-greenlet record ([`Core`]), the coroutine-local "current greenlet",
+//! the process-wide greenlet counters, and the flag that marks a spawn in progress (tokio's
+//! `runtime/context.rs`). The panic hook, the monitor, `getcurrent` and the greenlet code all
+//! read this state here; nothing here starts the runtime or blocks.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::poison::MutexExt;
+use crate::wait::WaitList;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static ALIVE: AtomicU64 = AtomicU64::new(0);
+/// Spawned greenlets that have not started running yet (see `yield_now`).
+static UNSTARTED: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh greenlet id (never 0: 0 means "not a greenlet").
+pub(crate) fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Greenlets spawned and not finished.
+pub(crate) fn alive() -> u64 {
+    ALIVE.load(Ordering::Relaxed)
+}
+
+/// Greenlets spawned that have not started running yet.
+pub(crate) fn unstarted() -> u64 {
+    UNSTARTED.load(Ordering::Acquire)
+}
+
+/// Counts a greenlet about to be spawned (alive and not started).
+pub(crate) fn count_spawning() {
+    ALIVE.fetch_add(1, Ordering::Relaxed);
+    UNSTARTED.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Takes back [`count_spawning`] for a spawn that failed.
+pub(crate) fn count_spawn_failed() {
+    ALIVE.fetch_sub(1, Ordering::Relaxed);
+    UNSTARTED.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// Counts a greenlet that starts running.
+pub(crate) fn count_started() {
+    UNSTARTED.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// Counts a greenlet that finished.
+fn count_finished() {
+    ALIVE.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// The untyped part of a greenlet, shared by its handles and the greenlet itself.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) id: u64,
+    /// Set by `Builder::name`, or `Greenlet-<id>` on first use (formatting it at every spawn
+    /// would cost more than the spawn's own bookkeeping).
+    name: OnceLock<String>,
+    co: Mutex<Option<may::coroutine::Coroutine>>,
+    killed: AtomicBool,
+    done: AtomicBool,
+    /// Who waits for the greenlet to finish.
+    pub(crate) waiters: WaitList,
+    /// Where it panicked, recorded by the panic hook for the error message.
+    pub(crate) panic_location: Mutex<Option<String>>,
+}
+
+impl Core {
+    /// The record of a greenlet about to be spawned.
+    pub(crate) fn new(id: u64, name: Option<String>) -> Self {
+        let cell = OnceLock::new();
+        if let Some(n) = name {
+            let _ = cell.set(n);
+        }
+        Core {
+            id,
+            name: cell,
+            co: Mutex::new(None),
+            killed: AtomicBool::new(false),
+            done: AtomicBool::new(false),
+            waiters: WaitList::new(),
+            panic_location: Mutex::new(None),
+        }
+    }
+
+    /// Called first thing in the greenlet's own coroutine: makes it the current greenlet and
+    /// records its coroutine handle (for `kill`). Returns false if it was killed before it
+    /// started (it must not run then).
+    pub(crate) fn begin(self: &Arc<Self>) -> bool {
+        CURRENT.with(|c| *c.borrow_mut() = Some(self.clone()));
+        let mut co = self.co.lock_unpoisoned();
+        *co = Some(may::coroutine::current());
+        !self.killed.load(Ordering::Acquire)
+    }
+
+    /// Called last thing in the greenlet's coroutine, after its result is stored: forgets its
+    /// handle, marks it done, counts it finished and wakes everyone joining it. (CURRENT is dropped with the coroutine's local storage.)
+    pub(crate) fn finish(&self) {
+        self.co.lock_unpoisoned().take();
+        self.done.store(true, Ordering::Release);
+        count_finished();
+        self.waiters.wake_all();
+    }
+
+    /// Asks the greenlet to die at its next (or current) blocking call.
+    pub(crate) fn kill_nowait(&self) {
+        self.killed.store(true, Ordering::Release);
+        let co = self.co.lock_unpoisoned().clone();
+        if let Some(co) = co {
+            if !self.is_done() {
+                // SAFETY: `cancel` makes the coroutine unwind from its next (or current)
+                // blocking may call, running its destructors — gevent's GreenletExit, which is
+                // what kill documents. The unwind happens where the coroutine is resumed: its
+                // cancel wake-up is queued from this thread (the worker, or another OS thread
+                // through the worker's global queue), so it runs on the worker. The handle
+                // belongs to this greenlet only (may creates a new one per spawn), so a
+                // finished greenlet's recycled stack is never cancelled by mistake.
+                unsafe { co.cancel() };
+            }
+        }
+    }
+
+    /// The greenlet's name.
+    pub(crate) fn name(&self) -> &str {
+        self.name.get_or_init(|| format!("Greenlet-{}", self.id))
+    }
+
+    /// Whether it finished: returned, panicked or was killed.
+    pub(crate) fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+}
+
+may::coroutine_local!(static CURRENT: RefCell<Option<Arc<Core>>> = RefCell::new(None));
+
+thread_local! {
+    /// Set while `may` spawns, so the panic hook stays quiet about may's "failed to alloc".
+    pub(crate) static SPAWNING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The running greenlet's record; `None` outside a greenlet.
+pub(crate) fn current_core() -> Option<Arc<Core>> {
+    if !may::coroutine::is_coroutine() {
+        return None;
+    }
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// The message of a caught panic payload.
+pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
