@@ -358,6 +358,18 @@ impl<T> Greenlet<T> {
         self.wait_until(until)
     }
 
+    /// Waits at most `timeout` for the greenlet to finish; returns [`ready`](Greenlet::ready).
+    /// Same as `join(timeout)`.
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.join(timeout)
+    }
+
+    /// Waits until the greenlet finishes or `deadline` passes; returns
+    /// [`ready`](Greenlet::ready).
+    pub fn join_deadline(&self, deadline: Instant) -> bool {
+        self.wait_until(Some(deadline))
+    }
+
     pub(crate) fn wait_until(&self, until: Option<Instant>) -> bool {
         self.shared.core.join_until(until)
     }
@@ -372,6 +384,10 @@ impl<T> Greenlet<T> {
     }
 
     /// Like [`get`](Greenlet::get), giving up with [`GreenletError::Timeout`] after `timeout`.
+    ///
+    /// # Errors
+    /// [`GreenletError::Timeout`] if it is still running after `timeout`, else as
+    /// [`get`](Greenlet::get).
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GreenletError>
     where
         T: Clone,
@@ -380,6 +396,23 @@ impl<T> Greenlet<T> {
             self.result_now()
         } else {
             Err(GreenletError::Timeout(timeout))
+        }
+    }
+
+    /// Like [`get`](Greenlet::get), giving up at `deadline`.
+    ///
+    /// # Errors
+    /// [`GreenletError::Timeout`] (with the time that was left at the call) if it is still
+    /// running at `deadline`, else as [`get`](Greenlet::get).
+    pub fn get_deadline(&self, deadline: Instant) -> Result<T, GreenletError>
+    where
+        T: Clone,
+    {
+        let allowed = deadline.saturating_duration_since(Instant::now());
+        if self.join_deadline(deadline) {
+            self.result_now()
+        } else {
+            Err(GreenletError::Timeout(allowed))
         }
     }
 

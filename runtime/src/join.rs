@@ -106,6 +106,11 @@ pub fn iwait_timeout<T>(greenlets: &[Greenlet<T>], timeout: Duration) -> IWait<'
     IWait::new(greenlets, Some(Instant::now() + timeout))
 }
 
+/// Like [`iwait`] but stops yielding at `deadline`.
+pub fn iwait_deadline<T>(greenlets: &[Greenlet<T>], deadline: Instant) -> IWait<'_, T> {
+    IWait::new(greenlets, Some(deadline))
+}
+
 /// The iterator returned by [`iwait`].
 pub struct IWait<'a, T> {
     pending: Vec<&'a Greenlet<T>>,

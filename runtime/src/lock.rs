@@ -117,6 +117,11 @@ impl Semaphore {
         self.acquire_until(Some(Instant::now() + timeout))
     }
 
+    /// Takes a permit, waiting until `deadline` at most.
+    pub fn acquire_deadline(&self, deadline: Instant) -> Option<SemaphoreGuard<'_>> {
+        self.acquire_until(Some(deadline))
+    }
+
     fn acquire_until(&self, until: Option<Instant>) -> Option<SemaphoreGuard<'_>> {
         let mut guard = None;
         self.waiters.wait_until(until, || {
@@ -166,6 +171,11 @@ impl BoundedSemaphore {
     /// Takes a permit, waiting at most `timeout`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphoreGuard<'_>> {
         self.0.acquire_timeout(timeout)
+    }
+
+    /// Takes a permit, waiting until `deadline` at most.
+    pub fn acquire_deadline(&self, deadline: Instant) -> Option<SemaphoreGuard<'_>> {
+        self.0.acquire_deadline(deadline)
     }
 
     /// Takes a permit if one is free now.
@@ -224,6 +234,10 @@ impl Lock {
     /// Locks, waiting at most `timeout`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphoreGuard<'_>> {
         self.0.acquire_timeout(timeout)
+    }
+    /// Locks, waiting until `deadline` at most.
+    pub fn acquire_deadline(&self, deadline: Instant) -> Option<SemaphoreGuard<'_>> {
+        self.0.acquire_deadline(deadline)
     }
     /// Locks if free now.
     pub fn try_acquire(&self) -> Option<SemaphoreGuard<'_>> {
@@ -325,9 +339,14 @@ impl RLock {
 
     /// Acquires, waiting at most `timeout`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<RLockGuard<'_>> {
+        self.acquire_deadline(Instant::now() + timeout)
+    }
+
+    /// Acquires, waiting until `deadline` at most.
+    pub fn acquire_deadline(&self, deadline: Instant) -> Option<RLockGuard<'_>> {
         let me = owner();
         self.waiters
-            .wait_until(Some(Instant::now() + timeout), || self.try_take(&me))
+            .wait_until(Some(deadline), || self.try_take(&me))
             .then(|| RLockGuard { lock: self })
     }
 

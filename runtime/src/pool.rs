@@ -147,7 +147,20 @@ impl Group {
     /// Waits until every greenlet of the group has finished, or `timeout` passes. Returns
     /// whether the group is empty.
     pub fn join(&self, timeout: Option<Duration>) -> bool {
-        let until = timeout.map(|t| Instant::now() + t);
+        self.join_until(timeout.map(|t| Instant::now() + t))
+    }
+
+    /// Like [`join`](Group::join) with at most `timeout`.
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.join(Some(timeout))
+    }
+
+    /// Like [`join`](Group::join), waiting until `deadline` at most.
+    pub fn join_deadline(&self, deadline: Instant) -> bool {
+        self.join_until(Some(deadline))
+    }
+
+    fn join_until(&self, until: Option<Instant>) -> bool {
         self.members.changed.wait_until(until, || self.is_empty())
     }
 
@@ -284,7 +297,20 @@ impl Pool {
 
     /// Waits until a slot is free, or `timeout` passes; returns whether one is.
     pub fn wait_available(&self, timeout: Option<Duration>) -> bool {
-        let until = timeout.map(|t| Instant::now() + t);
+        self.wait_available_until(timeout.map(|t| Instant::now() + t))
+    }
+
+    /// Like [`wait_available`](Pool::wait_available) with at most `timeout`.
+    pub fn wait_available_timeout(&self, timeout: Duration) -> bool {
+        self.wait_available(Some(timeout))
+    }
+
+    /// Like [`wait_available`](Pool::wait_available), waiting until `deadline` at most.
+    pub fn wait_available_deadline(&self, deadline: Instant) -> bool {
+        self.wait_available_until(Some(deadline))
+    }
+
+    fn wait_available_until(&self, until: Option<Instant>) -> bool {
         self.0
             .members
             .changed

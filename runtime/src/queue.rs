@@ -270,8 +270,19 @@ impl<T, S: Store<T>> OrderedQueue<T, S> {
     }
 
     /// Adds `item`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// [`Full`] with the item if there was no room in time.
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), Full<T>> {
         self.put_until(item, Some(Instant::now() + timeout))
+    }
+
+    /// Adds `item`, waiting until `deadline` at most for room.
+    ///
+    /// # Errors
+    /// [`Full`] with the item if there was no room in time.
+    pub fn put_deadline(&self, item: T, deadline: Instant) -> Result<(), Full<T>> {
+        self.put_until(item, Some(deadline))
     }
 
     fn put_until(&self, item: T, until: Option<Instant>) -> Result<(), Full<T>> {
@@ -298,8 +309,19 @@ impl<T, S: Store<T>> OrderedQueue<T, S> {
     }
 
     /// Takes an item, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`Empty`] if no item came in time.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, Empty> {
         self.get_until(Some(Instant::now() + timeout))
+    }
+
+    /// Takes an item, waiting until `deadline` at most.
+    ///
+    /// # Errors
+    /// [`Empty`] if no item came in time.
+    pub fn get_deadline(&self, deadline: Instant) -> Result<T, Empty> {
+        self.get_until(Some(deadline))
     }
 
     fn get_until(&self, until: Option<Instant>) -> Result<T, Empty> {
@@ -332,7 +354,20 @@ impl<T, S: Store<T>> OrderedQueue<T, S> {
     /// Waits until every item put has been marked [`task_done`](OrderedQueue::task_done), or
     /// `timeout` passes. Returns whether all were done.
     pub fn join(&self, timeout: Option<Duration>) -> bool {
-        let until = timeout.map(|t| Instant::now() + t);
+        self.join_until(timeout.map(|t| Instant::now() + t))
+    }
+
+    /// Like [`join`](OrderedQueue::join) with at most `timeout`.
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.join(Some(timeout))
+    }
+
+    /// Like [`join`](OrderedQueue::join), waiting until `deadline` at most.
+    pub fn join_deadline(&self, deadline: Instant) -> bool {
+        self.join_until(Some(deadline))
+    }
+
+    fn join_until(&self, until: Option<Instant>) -> bool {
         self.all_done
             .wait_until(until, || self.lock().unfinished == 0)
     }
@@ -400,8 +435,19 @@ impl<T> Channel<T> {
     }
 
     /// Like [`put`](Channel::put); after `timeout` with no taker, the item comes back.
+    ///
+    /// # Errors
+    /// [`Full`] with the item if no getter took it in time.
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), Full<T>> {
         self.put_until(item, Some(Instant::now() + timeout))
+    }
+
+    /// Like [`put`](Channel::put); at `deadline` with no taker, the item comes back.
+    ///
+    /// # Errors
+    /// [`Full`] with the item if no getter took it in time.
+    pub fn put_deadline(&self, item: T, deadline: Instant) -> Result<(), Full<T>> {
+        self.put_until(item, Some(deadline))
     }
 
     fn put_until(&self, item: T, until: Option<Instant>) -> Result<(), Full<T>> {
@@ -444,8 +490,19 @@ impl<T> Channel<T> {
     }
 
     /// Takes an item, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`Empty`] if no item came in time.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, Empty> {
         self.get_until(Some(Instant::now() + timeout))
+    }
+
+    /// Takes an item, waiting until `deadline` at most.
+    ///
+    /// # Errors
+    /// [`Empty`] if no item came in time.
+    pub fn get_deadline(&self, deadline: Instant) -> Result<T, Empty> {
+        self.get_until(Some(deadline))
     }
 
     fn get_until(&self, until: Option<Instant>) -> Result<T, Empty> {

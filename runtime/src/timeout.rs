@@ -104,6 +104,15 @@ pub fn with_timeout<R>(after: Duration, f: impl FnOnce() -> R) -> Result<R, Time
     }
 }
 
+/// Runs `f` with a deadline at `deadline` (the deadline form of [`with_timeout`]; the error
+/// carries the time that was left at the call).
+///
+/// # Errors
+/// `Err(Timeout)` if `f` was still blocked when `deadline` passed.
+pub fn with_deadline<R>(deadline: Instant, f: impl FnOnce() -> R) -> Result<R, Timeout> {
+    with_timeout(deadline.saturating_duration_since(Instant::now()), f)
+}
+
 /// The earlier of `until` and the innermost pending deadline of the caller.
 pub(crate) fn effective_deadline(until: Option<Instant>) -> Option<Instant> {
     if OPEN_SCOPES.load(Ordering::Acquire) == 0 {

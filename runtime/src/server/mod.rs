@@ -296,6 +296,17 @@ impl RunningServer {
     pub fn join(&self) {
         self.accept.join(None);
     }
+
+    /// Like [`join`](RunningServer::join) with at most `timeout`; returns whether it ended.
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.accept.join_timeout(timeout)
+    }
+
+    /// Like [`join`](RunningServer::join), waiting until `deadline` at most; returns whether
+    /// it ended.
+    pub fn join_deadline(&self, deadline: Instant) -> bool {
+        self.accept.join_deadline(deadline)
+    }
 }
 
 impl Running for RunningServer {
