@@ -108,6 +108,10 @@ impl Semaphore {
     }
 
     /// Takes a permit, waiting while none is free.
+    ///
+    /// # Panics
+    /// Never in practice: a wait without a deadline ends only with a permit (an enclosing
+    /// [`crate::Timeout`] unwinds out of it instead).
     pub fn acquire(&self) -> SemaphoreGuard<'_> {
         self.acquire_until(None).expect("no deadline")
     }
@@ -190,6 +194,12 @@ impl BoundedSemaphore {
 
     /// Gives back a permit kept with [`SemaphoreGuard::forget`]; more than were taken is
     /// an error.
+    ///
+    /// # Errors
+    /// [`OverRelease`] if that would free more permits than the semaphore started with.
+    ///
+    /// # Panics
+    /// Never: a bounded semaphore always has its bound.
     pub fn release(&self) -> Result<(), OverRelease> {
         let bound = self.0.bound.expect("bounded");
         {

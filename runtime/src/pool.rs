@@ -95,6 +95,10 @@ impl Group {
     }
 
     /// Spawns `f` into the group (waiting for a free slot in a [`Pool`]).
+    ///
+    /// # Panics
+    /// If no stack can be allocated ([`spawn_with`](Group::spawn_with) returns the error
+    /// instead).
     pub fn spawn<F, T>(&self, f: F) -> Greenlet<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -106,6 +110,9 @@ impl Group {
 
     /// Like [`spawn`](Group::spawn) with a [`Builder`] (name, stack size); returns the
     /// error instead of panicking when no stack can be had.
+    ///
+    /// # Errors
+    /// [`SpawnError`] as [`Builder::spawn`].
     pub fn spawn_with<F, T>(&self, builder: Builder, f: F) -> Result<Greenlet<T>, SpawnError>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -177,6 +184,9 @@ impl Group {
 
     /// Runs `f` over `items` in the group and returns the results in input order; the
     /// first failure (panic or kill) is returned instead.
+    ///
+    /// # Errors
+    /// The [`GreenletError`] of the first greenlet (in input order) that panicked or was killed.
     pub fn map<I, F, R>(&self, f: F, items: I) -> Result<Vec<R>, GreenletError>
     where
         I: IntoIterator,
@@ -239,6 +249,16 @@ pub struct IMap<I, F, R> {
     ordered: bool,
 }
 
+impl<I, F, R> std::fmt::Debug for IMap<I, F, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IMap")
+            .field("group", &self.group)
+            .field("pending", &self.pending.len())
+            .field("ordered", &self.ordered)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<I, F, R> Iterator for IMap<I, F, R>
 where
     I: Iterator,
@@ -286,6 +306,9 @@ impl Pool {
     }
 
     /// The size limit.
+    ///
+    /// # Panics
+    /// Never: a pool always has a limit.
     pub fn size(&self) -> usize {
         self.0.limit.expect("a pool has a limit")
     }

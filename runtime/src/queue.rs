@@ -242,6 +242,9 @@ impl<T, S: Store<T>> OrderedQueue<T, S> {
     }
 
     /// Adds `item` if there is room now.
+    ///
+    /// # Errors
+    /// [`Full`] with the item when the queue is full.
     pub fn put_nowait(&self, item: T) -> Result<(), Full<T>> {
         let mut st = self.lock();
         if !self.has_room(&st) {
@@ -255,6 +258,9 @@ impl<T, S: Store<T>> OrderedQueue<T, S> {
     }
 
     /// Takes an item if there is one now.
+    ///
+    /// # Errors
+    /// [`Empty`] when the queue is empty.
     pub fn get_nowait(&self) -> Result<T, Empty> {
         let item = self.lock().items.pop().ok_or(Empty)?;
         self.putters.wake_one();
@@ -303,6 +309,10 @@ impl<T, S: Store<T>> OrderedQueue<T, S> {
     }
 
     /// Takes an item, waiting while the queue is empty.
+    ///
+    /// # Panics
+    /// Never in practice: a wait without a deadline ends only with an item (an enclosing
+    /// [`crate::Timeout`] unwinds out of it instead).
     pub fn get(&self) -> T {
         self.get_until(None)
             .expect("get without a deadline cannot time out")
@@ -390,6 +400,14 @@ pub struct Channel<T> {
     state: Mutex<ChannelState<T>>,
     getters: WaitList,
     putters: WaitList,
+}
+
+impl<T> fmt::Debug for Channel<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Channel")
+            .field("offered", &self.lock().offered.len())
+            .finish()
+    }
 }
 
 struct ChannelState<T> {
@@ -484,6 +502,10 @@ impl<T> Channel<T> {
     }
 
     /// Takes an item, waiting for a putter.
+    ///
+    /// # Panics
+    /// Never in practice: a wait without a deadline ends only with an item (an enclosing
+    /// [`crate::Timeout`] unwinds out of it instead).
     pub fn get(&self) -> T {
         self.get_until(None)
             .expect("get without a deadline cannot time out")

@@ -63,6 +63,9 @@ impl Timeout {
 
     /// Runs `f`; if it is still blocked when the deadline passes, its blocking call is
     /// interrupted and `Err(self)` is returned. Same as [`with_timeout`].
+    ///
+    /// # Errors
+    /// `Err(self)` if `f` was still blocked when the deadline passed.
     pub fn run<R>(self, f: impl FnOnce() -> R) -> Result<R, Timeout> {
         with_timeout(self.after, f)
     }
@@ -80,6 +83,10 @@ impl Timeout {
 /// });
 /// assert!(r.is_err());
 /// ```
+///
+/// # Errors
+/// `Err(Timeout)` if `f` was still blocked when the deadline passed (CPU-bound code
+/// that never blocks is not interrupted).
 pub fn with_timeout<R>(after: Duration, f: impl FnOnce() -> R) -> Result<R, Timeout> {
     crate::start::ensure_started();
     let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);

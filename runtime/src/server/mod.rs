@@ -62,6 +62,18 @@ pub struct StreamServer {
     counters: Option<Arc<ServerStats>>,
 }
 
+impl std::fmt::Debug for StreamServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamServer")
+            .field("local_addr", &self.listener.local_addr().ok())
+            .field("max_connections", &self.max_connections)
+            .field("pool", &self.pool)
+            .field("read_timeout", &self.read_timeout)
+            .field("write_timeout", &self.write_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
 impl StreamServer {
     /// A server on an already-bound listener.
     pub fn new<F>(listener: TcpListener, handler: F) -> Self
@@ -117,6 +129,9 @@ impl StreamServer {
     }
 
     /// Binds `addr` (see [`crate::net::Bind`]) and makes a server.
+    ///
+    /// # Errors
+    /// As [`Bind::tcp`](crate::net::Bind::tcp).
     pub fn bind<F>(addr: impl std::net::ToSocketAddrs, handler: F) -> io::Result<Self>
     where
         F: Fn(TcpStream, SocketAddr) -> io::Result<()> + Send + Sync + 'static,
@@ -144,11 +159,17 @@ impl StreamServer {
     }
 
     /// The address the server listens on.
+    ///
+    /// # Errors
+    /// The OS error of the underlying call.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
     /// Starts accepting in a greenlet named `accept-<addr>` and returns at once.
+    ///
+    /// # Panics
+    /// If the accept greenlet cannot be spawned (no stack).
     pub fn start(self) -> RunningServer {
         let addr = self
             .local_addr()
@@ -240,6 +261,16 @@ pub struct RunningServer {
     addr: SocketAddr,
     accept: Greenlet<()>,
     shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("addr", &self.addr)
+            .field("accept", &self.accept)
+            .field("stats", &self.shared.stats.snapshot())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RunningServer {

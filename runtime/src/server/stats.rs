@@ -11,7 +11,7 @@ use crate::net::ByteCounters;
 
 /// Counters a server keeps; read a consistent-enough copy with [`ServerStats::snapshot`].
 ///
-/// [`StreamServer`] keeps them itself. Other servers (the threads and epoll echo builds)
+/// [`StreamServer`](super::StreamServer) keeps them itself. Other servers (the threads and epoll echo builds)
 /// record into one with [`conn_opened`](ServerStats::conn_opened),
 /// [`conn_closed`](ServerStats::conn_closed) and friends, so every build reports the same.
 ///
