@@ -52,9 +52,24 @@ impl Event {
         self.flag.load(Ordering::Acquire)
     }
 
-    /// Waits until the flag is set or `timeout` passes; returns whether it is set.
+    /// Waits until the flag is set or `timeout` passes (`None`: without limit, gevent's
+    /// `wait(timeout=None)`); returns whether it is set.
     pub fn wait(&self, timeout: Option<Duration>) -> bool {
         let until = timeout.map(|t| Instant::now() + t);
+        self.wait_until(until)
+    }
+
+    /// Waits at most `timeout` for the flag; returns whether it is set.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait(Some(timeout))
+    }
+
+    /// Waits until the flag is set or `deadline` passes; returns whether it is set.
+    pub fn wait_deadline(&self, deadline: Instant) -> bool {
+        self.wait_until(Some(deadline))
+    }
+
+    fn wait_until(&self, until: Option<Instant>) -> bool {
         self.waiters.wait_until(until, || self.is_set())
     }
 }
@@ -134,12 +149,45 @@ impl<T> AsyncResult<T> {
         matches!(*self.value.lock_unpoisoned(), Some(Ok(_)))
     }
 
-    /// Waits for the result (at most `timeout`) and returns a clone of it.
+    /// Waits for the result (at most `timeout`; `None`: without limit, gevent's
+    /// `get(timeout=None)`) and returns a clone of it.
+    ///
+    /// # Errors
+    /// [`AsyncError::Exception`] if a failure was delivered, [`AsyncError::Timeout`] if
+    /// nothing was delivered in time.
     pub fn get(&self, timeout: Option<Duration>) -> Result<T, AsyncError>
     where
         T: Clone,
     {
-        let until = timeout.map(|t| Instant::now() + t);
+        self.get_until(timeout.map(|t| Instant::now() + t))
+    }
+
+    /// Like [`get`](AsyncResult::get) with at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`get`](AsyncResult::get).
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, AsyncError>
+    where
+        T: Clone,
+    {
+        self.get(Some(timeout))
+    }
+
+    /// Like [`get`](AsyncResult::get), waiting until `deadline` at most.
+    ///
+    /// # Errors
+    /// As [`get`](AsyncResult::get).
+    pub fn get_deadline(&self, deadline: Instant) -> Result<T, AsyncError>
+    where
+        T: Clone,
+    {
+        self.get_until(Some(deadline))
+    }
+
+    fn get_until(&self, until: Option<Instant>) -> Result<T, AsyncError>
+    where
+        T: Clone,
+    {
         if !self.waiters.wait_until(until, || self.ready()) {
             return Err(AsyncError::Timeout);
         }
@@ -150,9 +198,32 @@ impl<T> AsyncResult<T> {
         }
     }
 
-    /// Waits for the result and moves the value out (for values that are not `Clone`).
+    /// Waits for the result (at most `timeout`; `None`: without limit) and moves the value
+    /// out (for values that are not `Clone`).
+    ///
+    /// # Errors
+    /// As [`get`](AsyncResult::get); a value already taken reads as [`AsyncError::Timeout`].
     pub fn take(&self, timeout: Option<Duration>) -> Result<T, AsyncError> {
-        let until = timeout.map(|t| Instant::now() + t);
+        self.take_until(timeout.map(|t| Instant::now() + t))
+    }
+
+    /// Like [`take`](AsyncResult::take) with at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`take`](AsyncResult::take).
+    pub fn take_timeout(&self, timeout: Duration) -> Result<T, AsyncError> {
+        self.take(Some(timeout))
+    }
+
+    /// Like [`take`](AsyncResult::take), waiting until `deadline` at most.
+    ///
+    /// # Errors
+    /// As [`take`](AsyncResult::take).
+    pub fn take_deadline(&self, deadline: Instant) -> Result<T, AsyncError> {
+        self.take_until(Some(deadline))
+    }
+
+    fn take_until(&self, until: Option<Instant>) -> Result<T, AsyncError> {
         if !self.waiters.wait_until(until, || self.ready()) {
             return Err(AsyncError::Timeout);
         }

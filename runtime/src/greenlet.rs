@@ -132,6 +132,13 @@ impl Builder {
     }
 
     /// Spawns `f` as a greenlet on the worker thread.
+    ///
+    /// # Errors
+    /// [`SpawnError`] when may cannot create the coroutine: no stack could be mapped (out of
+    /// memory mappings, see `vm.max_map_count`, or out of memory).
+    ///
+    /// # Panics
+    /// If the runtime was not started and cannot start (see [`crate::hub::ensure_started`]).
     pub fn spawn<F, T>(self, f: F) -> Result<Greenlet<T>, SpawnError>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -254,6 +261,10 @@ fn error_from_payload(core: &Core, p: Box<dyn Any + Send>) -> GreenletError {
 ///     assert!(t.elapsed() < Duration::from_secs(2)); // concurrent, not 100 × 50 ms
 /// });
 /// ```
+///
+/// # Panics
+/// If no stack can be allocated (the [`SpawnError`] of [`Builder::spawn`]), or the runtime
+/// cannot start.
 pub fn spawn<F, T>(f: F) -> Greenlet<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -274,6 +285,9 @@ where
 /// assert_eq!(g.get(), Ok(1));
 /// assert!(t.elapsed() >= Duration::from_millis(30));
 /// ```
+///
+/// # Panics
+/// As [`spawn`].
 pub fn spawn_later<F, T>(delay: Duration, f: F) -> Greenlet<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -358,11 +372,27 @@ impl<T> Greenlet<T> {
         self.wait_until(until)
     }
 
+    /// Waits at most `timeout` for the greenlet to finish; returns [`ready`](Greenlet::ready).
+    /// Same as `join(timeout)`.
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.join(timeout)
+    }
+
+    /// Waits until the greenlet finishes or `deadline` passes; returns
+    /// [`ready`](Greenlet::ready).
+    pub fn join_deadline(&self, deadline: Instant) -> bool {
+        self.wait_until(Some(deadline))
+    }
+
     pub(crate) fn wait_until(&self, until: Option<Instant>) -> bool {
         self.shared.core.join_until(until)
     }
 
     /// Waits for the greenlet and returns a clone of its value, or why there is none.
+    ///
+    /// # Errors
+    /// [`GreenletError::Panicked`] if it panicked (or its value was moved out by
+    /// [`into_result`](Greenlet::into_result)), [`GreenletError::Killed`] if it was killed.
     pub fn get(&self) -> Result<T, GreenletError>
     where
         T: Clone,
@@ -372,6 +402,10 @@ impl<T> Greenlet<T> {
     }
 
     /// Like [`get`](Greenlet::get), giving up with [`GreenletError::Timeout`] after `timeout`.
+    ///
+    /// # Errors
+    /// [`GreenletError::Timeout`] if it is still running after `timeout`, else as
+    /// [`get`](Greenlet::get).
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GreenletError>
     where
         T: Clone,
@@ -383,8 +417,28 @@ impl<T> Greenlet<T> {
         }
     }
 
+    /// Like [`get`](Greenlet::get), giving up at `deadline`.
+    ///
+    /// # Errors
+    /// [`GreenletError::Timeout`] (with the time that was left at the call) if it is still
+    /// running at `deadline`, else as [`get`](Greenlet::get).
+    pub fn get_deadline(&self, deadline: Instant) -> Result<T, GreenletError>
+    where
+        T: Clone,
+    {
+        let allowed = deadline.saturating_duration_since(Instant::now());
+        if self.join_deadline(deadline) {
+            self.result_now()
+        } else {
+            Err(GreenletError::Timeout(allowed))
+        }
+    }
+
     /// Waits for the greenlet and moves its value out (for values that are not `Clone`).
     /// Other handles to the same greenlet then see `value() == None`.
+    ///
+    /// # Errors
+    /// As [`get`](Greenlet::get).
     pub fn into_result(self) -> Result<T, GreenletError> {
         self.join(None);
         let mut r = self.lock_result();

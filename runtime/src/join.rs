@@ -62,6 +62,10 @@ impl JoinAll {
 ///     gs[1].kill();
 /// });
 /// ```
+///
+/// # Errors
+/// With `raise_error`, the [`GreenletError`] of the first greenlet that panicked or was
+/// killed.
 pub fn joinall<T>(
     greenlets: &[Greenlet<T>],
     opts: JoinAll,
@@ -106,10 +110,24 @@ pub fn iwait_timeout<T>(greenlets: &[Greenlet<T>], timeout: Duration) -> IWait<'
     IWait::new(greenlets, Some(Instant::now() + timeout))
 }
 
+/// Like [`iwait`] but stops yielding at `deadline`.
+pub fn iwait_deadline<T>(greenlets: &[Greenlet<T>], deadline: Instant) -> IWait<'_, T> {
+    IWait::new(greenlets, Some(deadline))
+}
+
 /// The iterator returned by [`iwait`].
 pub struct IWait<'a, T> {
     pending: Vec<&'a Greenlet<T>>,
     until: Option<Instant>,
+}
+
+impl<T> std::fmt::Debug for IWait<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IWait")
+            .field("pending", &self.pending.len())
+            .field("until", &self.until)
+            .finish()
+    }
 }
 
 impl<'a, T> IWait<'a, T> {

@@ -46,6 +46,18 @@
 //! assert!(took < Duration::from_millis(290)); // the longest, not the sum
 //! ```
 //!
+//! ## Waits: plain, `_timeout`, `_deadline`
+//!
+//! Every blocking wait comes in three forms, as in `event-listener`: the plain name waits
+//! without limit (or, where gevent's signature takes `timeout=None`, takes an
+//! `Option<Duration>`: [`Greenlet::join`], [`event::Event::wait`], [`queue::Queue::join`],
+//! [`pool::Group::join`]); `name_timeout(Duration)` waits at most that long;
+//! `name_deadline(Instant)` waits until that instant. For example [`Greenlet::get`],
+//! [`Greenlet::get_timeout`], [`Greenlet::get_deadline`]; [`lock::Semaphore::acquire`],
+//! [`acquire_timeout`](lock::Semaphore::acquire_timeout),
+//! [`acquire_deadline`](lock::Semaphore::acquire_deadline); [`sleep`] and [`sleep_until`];
+//! [`with_timeout`] and [`with_deadline`].
+//!
 //! ## One worker thread
 //!
 //! The runtime configures `may` with one worker before anything touches `may`: the first call
@@ -101,6 +113,7 @@
 //! panicked at …`) and [`Greenlet::get`] returns [`GreenletError::Panicked`].
 
 #![warn(missing_docs)]
+#![warn(missing_debug_implementations)]
 
 // Layers, bottom to top (a module only uses modules below it):
 // - leaves: `poison` (the unpoisoned lock), `config` (plain data), `wait` (the wait list);
@@ -142,8 +155,8 @@ pub use greenlet::{
     getcurrent, greenlets_alive, spawn, spawn_later, Builder, Current, Greenlet, GreenletError,
     SpawnError,
 };
-pub use join::{iwait, iwait_timeout, joinall, IWait, JoinAll};
+pub use join::{iwait, iwait_deadline, iwait_timeout, joinall, IWait, JoinAll};
 pub use run::run;
-pub use sleep::{sleep, yield_now};
+pub use sleep::{sleep, sleep_until, yield_now};
 pub use start::StartError;
-pub use timeout::{with_timeout, Timeout};
+pub use timeout::{with_deadline, with_timeout, Timeout};

@@ -108,6 +108,10 @@ impl Semaphore {
     }
 
     /// Takes a permit, waiting while none is free.
+    ///
+    /// # Panics
+    /// Never in practice: a wait without a deadline ends only with a permit (an enclosing
+    /// [`crate::Timeout`] unwinds out of it instead).
     pub fn acquire(&self) -> SemaphoreGuard<'_> {
         self.acquire_until(None).expect("no deadline")
     }
@@ -115,6 +119,11 @@ impl Semaphore {
     /// Takes a permit, waiting at most `timeout`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphoreGuard<'_>> {
         self.acquire_until(Some(Instant::now() + timeout))
+    }
+
+    /// Takes a permit, waiting until `deadline` at most.
+    pub fn acquire_deadline(&self, deadline: Instant) -> Option<SemaphoreGuard<'_>> {
+        self.acquire_until(Some(deadline))
     }
 
     fn acquire_until(&self, until: Option<Instant>) -> Option<SemaphoreGuard<'_>> {
@@ -168,6 +177,11 @@ impl BoundedSemaphore {
         self.0.acquire_timeout(timeout)
     }
 
+    /// Takes a permit, waiting until `deadline` at most.
+    pub fn acquire_deadline(&self, deadline: Instant) -> Option<SemaphoreGuard<'_>> {
+        self.0.acquire_deadline(deadline)
+    }
+
     /// Takes a permit if one is free now.
     pub fn try_acquire(&self) -> Option<SemaphoreGuard<'_>> {
         self.0.try_acquire()
@@ -180,6 +194,12 @@ impl BoundedSemaphore {
 
     /// Gives back a permit kept with [`SemaphoreGuard::forget`]; more than were taken is
     /// an error.
+    ///
+    /// # Errors
+    /// [`OverRelease`] if that would free more permits than the semaphore started with.
+    ///
+    /// # Panics
+    /// Never: a bounded semaphore always has its bound.
     pub fn release(&self) -> Result<(), OverRelease> {
         let bound = self.0.bound.expect("bounded");
         {
@@ -224,6 +244,10 @@ impl Lock {
     /// Locks, waiting at most `timeout`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphoreGuard<'_>> {
         self.0.acquire_timeout(timeout)
+    }
+    /// Locks, waiting until `deadline` at most.
+    pub fn acquire_deadline(&self, deadline: Instant) -> Option<SemaphoreGuard<'_>> {
+        self.0.acquire_deadline(deadline)
     }
     /// Locks if free now.
     pub fn try_acquire(&self) -> Option<SemaphoreGuard<'_>> {
@@ -325,9 +349,14 @@ impl RLock {
 
     /// Acquires, waiting at most `timeout`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<RLockGuard<'_>> {
+        self.acquire_deadline(Instant::now() + timeout)
+    }
+
+    /// Acquires, waiting until `deadline` at most.
+    pub fn acquire_deadline(&self, deadline: Instant) -> Option<RLockGuard<'_>> {
         let me = owner();
         self.waiters
-            .wait_until(Some(Instant::now() + timeout), || self.try_take(&me))
+            .wait_until(Some(deadline), || self.try_take(&me))
             .then(|| RLockGuard { lock: self })
     }
 

@@ -95,6 +95,10 @@ impl Group {
     }
 
     /// Spawns `f` into the group (waiting for a free slot in a [`Pool`]).
+    ///
+    /// # Panics
+    /// If no stack can be allocated ([`spawn_with`](Group::spawn_with) returns the error
+    /// instead).
     pub fn spawn<F, T>(&self, f: F) -> Greenlet<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -106,6 +110,9 @@ impl Group {
 
     /// Like [`spawn`](Group::spawn) with a [`Builder`] (name, stack size); returns the
     /// error instead of panicking when no stack can be had.
+    ///
+    /// # Errors
+    /// [`SpawnError`] as [`Builder::spawn`].
     pub fn spawn_with<F, T>(&self, builder: Builder, f: F) -> Result<Greenlet<T>, SpawnError>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -147,7 +154,20 @@ impl Group {
     /// Waits until every greenlet of the group has finished, or `timeout` passes. Returns
     /// whether the group is empty.
     pub fn join(&self, timeout: Option<Duration>) -> bool {
-        let until = timeout.map(|t| Instant::now() + t);
+        self.join_until(timeout.map(|t| Instant::now() + t))
+    }
+
+    /// Like [`join`](Group::join) with at most `timeout`.
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.join(Some(timeout))
+    }
+
+    /// Like [`join`](Group::join), waiting until `deadline` at most.
+    pub fn join_deadline(&self, deadline: Instant) -> bool {
+        self.join_until(Some(deadline))
+    }
+
+    fn join_until(&self, until: Option<Instant>) -> bool {
         self.members.changed.wait_until(until, || self.is_empty())
     }
 
@@ -164,6 +184,9 @@ impl Group {
 
     /// Runs `f` over `items` in the group and returns the results in input order; the
     /// first failure (panic or kill) is returned instead.
+    ///
+    /// # Errors
+    /// The [`GreenletError`] of the first greenlet (in input order) that panicked or was killed.
     pub fn map<I, F, R>(&self, f: F, items: I) -> Result<Vec<R>, GreenletError>
     where
         I: IntoIterator,
@@ -226,6 +249,16 @@ pub struct IMap<I, F, R> {
     ordered: bool,
 }
 
+impl<I, F, R> std::fmt::Debug for IMap<I, F, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IMap")
+            .field("group", &self.group)
+            .field("pending", &self.pending.len())
+            .field("ordered", &self.ordered)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<I, F, R> Iterator for IMap<I, F, R>
 where
     I: Iterator,
@@ -273,6 +306,9 @@ impl Pool {
     }
 
     /// The size limit.
+    ///
+    /// # Panics
+    /// Never: a pool always has a limit.
     pub fn size(&self) -> usize {
         self.0.limit.expect("a pool has a limit")
     }
@@ -284,7 +320,20 @@ impl Pool {
 
     /// Waits until a slot is free, or `timeout` passes; returns whether one is.
     pub fn wait_available(&self, timeout: Option<Duration>) -> bool {
-        let until = timeout.map(|t| Instant::now() + t);
+        self.wait_available_until(timeout.map(|t| Instant::now() + t))
+    }
+
+    /// Like [`wait_available`](Pool::wait_available) with at most `timeout`.
+    pub fn wait_available_timeout(&self, timeout: Duration) -> bool {
+        self.wait_available(Some(timeout))
+    }
+
+    /// Like [`wait_available`](Pool::wait_available), waiting until `deadline` at most.
+    pub fn wait_available_deadline(&self, deadline: Instant) -> bool {
+        self.wait_available_until(Some(deadline))
+    }
+
+    fn wait_available_until(&self, until: Option<Instant>) -> bool {
         self.0
             .members
             .changed

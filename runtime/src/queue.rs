@@ -242,6 +242,9 @@ impl<T, S: Store<T>> OrderedQueue<T, S> {
     }
 
     /// Adds `item` if there is room now.
+    ///
+    /// # Errors
+    /// [`Full`] with the item when the queue is full.
     pub fn put_nowait(&self, item: T) -> Result<(), Full<T>> {
         let mut st = self.lock();
         if !self.has_room(&st) {
@@ -255,6 +258,9 @@ impl<T, S: Store<T>> OrderedQueue<T, S> {
     }
 
     /// Takes an item if there is one now.
+    ///
+    /// # Errors
+    /// [`Empty`] when the queue is empty.
     pub fn get_nowait(&self) -> Result<T, Empty> {
         let item = self.lock().items.pop().ok_or(Empty)?;
         self.putters.wake_one();
@@ -270,8 +276,19 @@ impl<T, S: Store<T>> OrderedQueue<T, S> {
     }
 
     /// Adds `item`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// [`Full`] with the item if there was no room in time.
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), Full<T>> {
         self.put_until(item, Some(Instant::now() + timeout))
+    }
+
+    /// Adds `item`, waiting until `deadline` at most for room.
+    ///
+    /// # Errors
+    /// [`Full`] with the item if there was no room in time.
+    pub fn put_deadline(&self, item: T, deadline: Instant) -> Result<(), Full<T>> {
+        self.put_until(item, Some(deadline))
     }
 
     fn put_until(&self, item: T, until: Option<Instant>) -> Result<(), Full<T>> {
@@ -292,14 +309,29 @@ impl<T, S: Store<T>> OrderedQueue<T, S> {
     }
 
     /// Takes an item, waiting while the queue is empty.
+    ///
+    /// # Panics
+    /// Never in practice: a wait without a deadline ends only with an item (an enclosing
+    /// [`crate::Timeout`] unwinds out of it instead).
     pub fn get(&self) -> T {
         self.get_until(None)
             .expect("get without a deadline cannot time out")
     }
 
     /// Takes an item, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`Empty`] if no item came in time.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, Empty> {
         self.get_until(Some(Instant::now() + timeout))
+    }
+
+    /// Takes an item, waiting until `deadline` at most.
+    ///
+    /// # Errors
+    /// [`Empty`] if no item came in time.
+    pub fn get_deadline(&self, deadline: Instant) -> Result<T, Empty> {
+        self.get_until(Some(deadline))
     }
 
     fn get_until(&self, until: Option<Instant>) -> Result<T, Empty> {
@@ -332,7 +364,20 @@ impl<T, S: Store<T>> OrderedQueue<T, S> {
     /// Waits until every item put has been marked [`task_done`](OrderedQueue::task_done), or
     /// `timeout` passes. Returns whether all were done.
     pub fn join(&self, timeout: Option<Duration>) -> bool {
-        let until = timeout.map(|t| Instant::now() + t);
+        self.join_until(timeout.map(|t| Instant::now() + t))
+    }
+
+    /// Like [`join`](OrderedQueue::join) with at most `timeout`.
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.join(Some(timeout))
+    }
+
+    /// Like [`join`](OrderedQueue::join), waiting until `deadline` at most.
+    pub fn join_deadline(&self, deadline: Instant) -> bool {
+        self.join_until(Some(deadline))
+    }
+
+    fn join_until(&self, until: Option<Instant>) -> bool {
         self.all_done
             .wait_until(until, || self.lock().unfinished == 0)
     }
@@ -355,6 +400,14 @@ pub struct Channel<T> {
     state: Mutex<ChannelState<T>>,
     getters: WaitList,
     putters: WaitList,
+}
+
+impl<T> fmt::Debug for Channel<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Channel")
+            .field("offered", &self.lock().offered.len())
+            .finish()
+    }
 }
 
 struct ChannelState<T> {
@@ -400,8 +453,19 @@ impl<T> Channel<T> {
     }
 
     /// Like [`put`](Channel::put); after `timeout` with no taker, the item comes back.
+    ///
+    /// # Errors
+    /// [`Full`] with the item if no getter took it in time.
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), Full<T>> {
         self.put_until(item, Some(Instant::now() + timeout))
+    }
+
+    /// Like [`put`](Channel::put); at `deadline` with no taker, the item comes back.
+    ///
+    /// # Errors
+    /// [`Full`] with the item if no getter took it in time.
+    pub fn put_deadline(&self, item: T, deadline: Instant) -> Result<(), Full<T>> {
+        self.put_until(item, Some(deadline))
     }
 
     fn put_until(&self, item: T, until: Option<Instant>) -> Result<(), Full<T>> {
@@ -438,14 +502,29 @@ impl<T> Channel<T> {
     }
 
     /// Takes an item, waiting for a putter.
+    ///
+    /// # Panics
+    /// Never in practice: a wait without a deadline ends only with an item (an enclosing
+    /// [`crate::Timeout`] unwinds out of it instead).
     pub fn get(&self) -> T {
         self.get_until(None)
             .expect("get without a deadline cannot time out")
     }
 
     /// Takes an item, waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`Empty`] if no item came in time.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, Empty> {
         self.get_until(Some(Instant::now() + timeout))
+    }
+
+    /// Takes an item, waiting until `deadline` at most.
+    ///
+    /// # Errors
+    /// [`Empty`] if no item came in time.
+    pub fn get_deadline(&self, deadline: Instant) -> Result<T, Empty> {
+        self.get_until(Some(deadline))
     }
 
     fn get_until(&self, until: Option<Instant>) -> Result<T, Empty> {

@@ -15,6 +15,10 @@ use std::panic;
 /// });
 /// assert_eq!(total, 3);
 /// ```
+///
+/// # Panics
+/// If `main` panics (the same panic continues in the caller), if it is killed, or if no
+/// greenlet can be spawned for it.
 pub fn run<F, T>(main: F) -> T
 where
     F: FnOnce() -> T + Send + 'static,

@@ -31,6 +31,19 @@ pub fn sleep(dur: Duration) {
     }
 }
 
+/// Suspends the calling greenlet until `deadline` (the deadline form of [`sleep`]); returns at
+/// once if it has passed.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let at = Instant::now() + Duration::from_millis(20);
+/// mayfly::run(move || mayfly::sleep_until(at));
+/// assert!(Instant::now() >= at);
+/// ```
+pub fn sleep_until(deadline: Instant) {
+    sleep(deadline.saturating_duration_since(Instant::now()));
+}
+
 /// Lets every other ready greenlet run once, then continues (gevent's `sleep(0)`).
 ///
 /// ```

@@ -35,6 +35,9 @@ pub const DEFAULT_THREADS: usize = 4;
 
 impl ThreadPool {
     /// Starts `threads` OS threads (at least 1), named `mayfly-pool-<i>`.
+    ///
+    /// # Errors
+    /// When an OS thread cannot be started.
     pub fn new(threads: usize) -> io::Result<ThreadPool> {
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
@@ -88,6 +91,10 @@ impl ThreadPool {
 
     /// Runs `f` on the pool and waits for it, parking only the calling greenlet. A panic in
     /// `f` comes back as [`AsyncError::Exception`].
+    ///
+    /// # Errors
+    /// [`AsyncError::Exception`] with the panic's message if `f` panicked, or if the pool is
+    /// shut down.
     pub fn apply<F, T>(&self, f: F) -> Result<T, AsyncError>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -109,6 +116,9 @@ impl Drop for ThreadPool {
 
 /// The shared pool of [`DEFAULT_THREADS`] threads behind [`apply`] and [`spawn`], started on
 /// first use.
+///
+/// # Panics
+/// If the shared pool's threads cannot be started (on first use).
 pub fn shared() -> &'static ThreadPool {
     static SHARED: OnceLock<ThreadPool> = OnceLock::new();
     SHARED.get_or_init(|| ThreadPool::new(DEFAULT_THREADS).expect("start the shared thread pool"))
@@ -120,6 +130,12 @@ pub fn shared() -> &'static ThreadPool {
 /// let host = mayfly::run(|| mayfly::threadpool::apply(|| std::net::ToSocketAddrs::to_socket_addrs("localhost:80").map(|mut a| a.next())));
 /// assert!(host.unwrap().is_ok());
 /// ```
+///
+/// # Errors
+/// As [`ThreadPool::apply`].
+///
+/// # Panics
+/// As [`shared`].
 pub fn apply<F, T>(f: F) -> Result<T, AsyncError>
 where
     F: FnOnce() -> T + Send + 'static,

@@ -63,6 +63,9 @@ impl Timeout {
 
     /// Runs `f`; if it is still blocked when the deadline passes, its blocking call is
     /// interrupted and `Err(self)` is returned. Same as [`with_timeout`].
+    ///
+    /// # Errors
+    /// `Err(self)` if `f` was still blocked when the deadline passed.
     pub fn run<R>(self, f: impl FnOnce() -> R) -> Result<R, Timeout> {
         with_timeout(self.after, f)
     }
@@ -80,6 +83,10 @@ impl Timeout {
 /// });
 /// assert!(r.is_err());
 /// ```
+///
+/// # Errors
+/// `Err(Timeout)` if `f` was still blocked when the deadline passed (CPU-bound code
+/// that never blocks is not interrupted).
 pub fn with_timeout<R>(after: Duration, f: impl FnOnce() -> R) -> Result<R, Timeout> {
     crate::start::ensure_started();
     let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
@@ -102,6 +109,15 @@ pub fn with_timeout<R>(after: Duration, f: impl FnOnce() -> R) -> Result<R, Time
             _ => panic::resume_unwind(payload),
         },
     }
+}
+
+/// Runs `f` with a deadline at `deadline` (the deadline form of [`with_timeout`]; the error
+/// carries the time that was left at the call).
+///
+/// # Errors
+/// `Err(Timeout)` if `f` was still blocked when `deadline` passed.
+pub fn with_deadline<R>(deadline: Instant, f: impl FnOnce() -> R) -> Result<R, Timeout> {
+    with_timeout(deadline.saturating_duration_since(Instant::now()), f)
 }
 
 /// The earlier of `until` and the innermost pending deadline of the caller.

@@ -407,3 +407,68 @@ fn stream_server_with_a_pool_stops_accepting_while_full() {
         server.stop(ms(100));
     });
 }
+
+#[test]
+fn deadline_forms_give_up_at_the_deadline_and_succeed_before_it() {
+    mayfly::run(|| {
+        let soon = || Instant::now() + ms(20);
+        let t = Instant::now();
+        let q: Queue<u8> = Queue::bounded(1);
+        assert_eq!(q.get_deadline(soon()), Err(Empty));
+        q.put_deadline(1, soon()).unwrap();
+        assert_eq!(q.put_deadline(2, soon()), Err(Full(2)));
+        assert!(!q.join_deadline(soon()));
+        assert_eq!(q.get_deadline(soon()), Ok(1));
+        q.task_done();
+        assert!(q.join_timeout(ms(20)));
+
+        let ch: Channel<u8> = Channel::new();
+        assert_eq!(ch.get_deadline(soon()), Err(Empty));
+        assert_eq!(ch.put_deadline(3, soon()), Err(Full(3)));
+
+        let sem = Semaphore::new(1);
+        let held = sem.acquire_deadline(soon()).unwrap();
+        assert!(sem.acquire_deadline(soon()).is_none());
+        drop(held);
+        let lock = Lock::new();
+        let _l = lock.acquire_deadline(soon()).unwrap();
+        assert!(RLock::new().acquire_deadline(soon()).is_some());
+
+        let ev = Event::new();
+        assert!(!ev.wait_deadline(soon()) && !ev.wait_timeout(ms(5)));
+        ev.set();
+        assert!(ev.wait_deadline(soon()));
+        let r: AsyncResult<u8> = AsyncResult::new();
+        assert_eq!(r.get_deadline(soon()), Err(AsyncError::Timeout));
+        r.set(9);
+        assert_eq!(
+            (r.get_timeout(ms(5)), r.take_deadline(soon())),
+            (Ok(9), Ok(9))
+        );
+
+        let slow = spawn(|| mayfly::sleep(ms(300)));
+        assert!(!slow.join_deadline(soon()) && !slow.join_timeout(ms(5)));
+        assert!(matches!(
+            slow.get_deadline(soon()),
+            Err(GreenletError::Timeout(_))
+        ));
+        assert_eq!(
+            mayfly::iwait_deadline(std::slice::from_ref(&slow), soon()).count(),
+            0
+        );
+        assert!(mayfly::with_deadline(soon(), || mayfly::sleep(ms(300))).is_err());
+        slow.kill();
+
+        let group = mayfly::pool::Pool::new(1);
+        let busy = group.spawn(|| mayfly::sleep(ms(300)));
+        assert!(!group.wait_available_deadline(soon()) && !group.join_deadline(soon()));
+        busy.kill();
+        assert!(group.join_timeout(ms(100)) && group.wait_available_timeout(ms(5)));
+
+        let at = Instant::now() + ms(10);
+        mayfly::sleep_until(at);
+        assert!(Instant::now() >= at);
+        // Every give-up above waited about 20 ms, not forever and not the 300 ms sleeps.
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    });
+}

@@ -94,6 +94,13 @@ impl Bind {
     }
 
     /// Binds and listens: a coroutine [`crate::net::TcpListener`].
+    ///
+    /// # Errors
+    /// The resolution error, or the last socket/bind/listen error when no address binds
+    /// (`AddrInUse` for a port in use).
+    ///
+    /// # Panics
+    /// If the runtime was not started and cannot start (see [`crate::hub::ensure_started`]).
     pub fn tcp(&self) -> io::Result<super::TcpListener> {
         crate::start::ensure_started();
         self.each(|a| {
@@ -107,6 +114,12 @@ impl Bind {
 
     /// Binds a coroutine [`crate::net::UdpSocket`] (without SO_REUSEADDR: a port in use is an
     /// error).
+    ///
+    /// # Errors
+    /// The resolution error, or the last socket/bind error when no address binds.
+    ///
+    /// # Panics
+    /// If the runtime was not started and cannot start (see [`crate::hub::ensure_started`]).
     pub fn udp(&self) -> io::Result<super::UdpSocket> {
         crate::start::ensure_started();
         self.each(|a| {

@@ -22,6 +22,9 @@ pub struct TcpListener {
 
 impl TcpListener {
     /// Binds with SO_REUSEADDR, no SO_REUSEPORT, backlog 1024. See [`Bind`] for options.
+    ///
+    /// # Errors
+    /// As [`Bind::tcp`](crate::net::Bind::tcp).
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         Bind::new(addr).tcp()
     }
@@ -40,6 +43,10 @@ impl TcpListener {
     ///
     /// Errors such as `EMFILE` (out of file descriptors) return at once without parking: a
     /// loop around `accept` must back off (as [`crate::server::StreamServer`] does).
+    ///
+    /// # Errors
+    /// The error of `accept(2)`. EMFILE and its kind fail at once without yielding: a loop
+    /// must back off ([`crate::server::AcceptBackoff`]).
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let r = self.inner.accept();
         crate::worker::hop_to_worker();
@@ -48,11 +55,17 @@ impl TcpListener {
     }
 
     /// The address bound (read the port back after binding port 0).
+    ///
+    /// # Errors
+    /// The OS error of the underlying call.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
 
     /// Another handle to the same listening socket.
+    ///
+    /// # Errors
+    /// The OS error of the underlying call.
     pub fn try_clone(&self) -> io::Result<TcpListener> {
         Ok(TcpListener {
             inner: self.inner.try_clone()?,
@@ -91,6 +104,10 @@ impl TcpStream {
     }
 
     /// Connects, honouring the greenlet's active `Timeout`.
+    ///
+    /// # Errors
+    /// The resolution error, or the connect error of the last address tried; `TimedOut` when
+    /// an enclosing [`crate::Timeout`] expires first.
     pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         crate::start::ensure_started();
         let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
@@ -108,6 +125,9 @@ impl TcpStream {
     }
 
     /// Connects, giving up with `ErrorKind::TimedOut` after `timeout`.
+    ///
+    /// # Errors
+    /// The connect error, or `TimedOut` after `timeout`.
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
         crate::start::ensure_started();
         timed(Some(timeout), |limit| Self::connect_may(addr, limit)).map(Self::from_may)
@@ -121,47 +141,79 @@ impl TcpStream {
     }
 
     /// Reads at most `n` bytes; an empty result means the peer closed its side.
+    ///
+    /// # Errors
+    /// The read error; `TimedOut` after the socket's read timeout or when an enclosing
+    /// [`crate::Timeout`] leaves no time.
     pub fn recv(&mut self, n: usize) -> io::Result<Bytes> {
         super::recv_bytes(self, n)
     }
 
     /// Reads exactly `n` bytes (TCP is a stream: one send may arrive in many pieces).
     /// Fails with `ErrorKind::UnexpectedEof` if the peer closes first.
+    ///
+    /// # Errors
+    /// The read error; `TimedOut` after the socket's read timeout or when an enclosing
+    /// [`crate::Timeout`] leaves no time.
+    /// `UnexpectedEof` if the peer closes before `n` bytes came.
     pub fn recv_exact(&mut self, n: usize) -> io::Result<Bytes> {
         super::recv_exact_bytes(self, n)
     }
 
     /// Writes some of `data`; returns how much was written.
+    ///
+    /// # Errors
+    /// The write error; `TimedOut` after the socket's write timeout or when an enclosing
+    /// [`crate::Timeout`] leaves no time.
     pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
         self.write(data)
     }
 
     /// Writes all of `data` (Python's `sendall`).
+    ///
+    /// # Errors
+    /// The write error; `TimedOut` after the socket's write timeout or when an enclosing
+    /// [`crate::Timeout`] leaves no time.
     pub fn sendall(&mut self, data: &[u8]) -> io::Result<()> {
         self.write_all(data)
     }
 
     /// Sets TCP_NODELAY (disables Nagle's algorithm, which merges small writes).
+    ///
+    /// # Errors
+    /// The OS error of the underlying call.
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.inner.set_nodelay(on)
     }
 
     /// Shuts down the read side, the write side or both.
+    ///
+    /// # Errors
+    /// The OS error of the underlying call.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.inner.shutdown(how)
     }
 
     /// The remote address.
+    ///
+    /// # Errors
+    /// The OS error of the underlying call.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.inner.peer_addr()
     }
 
     /// The local address.
+    ///
+    /// # Errors
+    /// The OS error of the underlying call.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
 
     /// Another handle to the same connection (for a reader and a writer greenlet).
+    ///
+    /// # Errors
+    /// The OS error of the underlying call.
     pub fn try_clone(&self) -> io::Result<TcpStream> {
         Ok(TcpStream {
             inner: self.inner.try_clone()?,
@@ -170,6 +222,9 @@ impl TcpStream {
     }
 
     /// Sets SO_LINGER (`Some(ZERO)` makes close send a reset).
+    ///
+    /// # Errors
+    /// The OS error of the underlying call.
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
         socket2::SockRef::from(self.inner.inner()).set_linger(linger)
     }

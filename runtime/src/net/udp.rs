@@ -38,6 +38,9 @@ impl UdpSocket {
     }
 
     /// Binds; a port already in use is an error (see [`Bind`] for SO_REUSEPORT).
+    ///
+    /// # Errors
+    /// As [`Bind::udp`](crate::net::Bind::udp).
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         Bind::new(addr).udp()
     }
@@ -48,11 +51,17 @@ impl UdpSocket {
     }
 
     /// Sets the default peer for [`send`](UdpSocket::send) and [`recv`](UdpSocket::recv).
+    ///
+    /// # Errors
+    /// The resolution error or the error of `connect(2)`.
     pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         self.inner.connect(addr)
     }
 
     /// Sends one datagram to `addr`.
+    ///
+    /// # Errors
+    /// The resolution error, or the send error (`TimedOut` after the socket's timeout).
     pub fn send_to(&self, data: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
         let addr = addr
             .to_socket_addrs()?
@@ -66,6 +75,10 @@ impl UdpSocket {
     }
 
     /// Receives one datagram into `buf`: its length and sender.
+    ///
+    /// # Errors
+    /// The read error; `TimedOut` after the socket's read timeout or when an enclosing
+    /// [`crate::Timeout`] leaves no time.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         timed(self.timeout, |t| {
             self.applied_read
@@ -75,6 +88,10 @@ impl UdpSocket {
     }
 
     /// Receives one datagram of at most `n` bytes (Python's `recvfrom(n)`).
+    ///
+    /// # Errors
+    /// The read error; `TimedOut` after the socket's read timeout or when an enclosing
+    /// [`crate::Timeout`] leaves no time.
     pub fn recvfrom(&self, n: usize) -> io::Result<(Bytes, SocketAddr)> {
         let mut buf = BytesMut::zeroed(n);
         let (got, from) = self.recv_from(&mut buf)?;
@@ -83,6 +100,10 @@ impl UdpSocket {
     }
 
     /// Sends to the connected peer.
+    ///
+    /// # Errors
+    /// The write error; `TimedOut` after the socket's write timeout or when an enclosing
+    /// [`crate::Timeout`] leaves no time.
     pub fn send(&self, data: &[u8]) -> io::Result<usize> {
         timed(self.timeout, |t| {
             self.applied_write
@@ -92,6 +113,10 @@ impl UdpSocket {
     }
 
     /// Receives from the connected peer.
+    ///
+    /// # Errors
+    /// The read error; `TimedOut` after the socket's read timeout or when an enclosing
+    /// [`crate::Timeout`] leaves no time.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         timed(self.timeout, |t| {
             self.applied_read
@@ -101,11 +126,17 @@ impl UdpSocket {
     }
 
     /// The address bound.
+    ///
+    /// # Errors
+    /// The OS error of the underlying call.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
 
     /// Another handle to the same socket.
+    ///
+    /// # Errors
+    /// The OS error of the underlying call.
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
         Ok(UdpSocket {
             inner: self.inner.try_clone()?,

@@ -35,6 +35,12 @@ pub struct UnixListener {
 
 impl UnixListener {
     /// Binds to a filesystem path.
+    ///
+    /// # Errors
+    /// The error of `bind(2)`/`listen(2)` (`AddrInUse` if the path exists).
+    ///
+    /// # Panics
+    /// If the runtime was not started and cannot start (see [`crate::hub::ensure_started`]).
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         crate::start::ensure_started();
         Ok(UnixListener {
@@ -43,6 +49,9 @@ impl UnixListener {
     }
 
     /// Waits for a connection, parking the greenlet.
+    ///
+    /// # Errors
+    /// The error of `accept(2)`.
     pub fn accept(&self) -> io::Result<UnixStream> {
         let r = self.inner.accept();
         crate::worker::hop_to_worker();
@@ -68,6 +77,12 @@ pub struct UnixStream {
 
 impl UnixStream {
     /// Connects to the socket at `path`.
+    ///
+    /// # Errors
+    /// The error of `connect(2)` (`NotFound`, `ConnectionRefused`, …).
+    ///
+    /// # Panics
+    /// If the runtime was not started and cannot start (see [`crate::hub::ensure_started`]).
     pub fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         crate::start::ensure_started();
         let inner = may::os::unix::net::UnixStream::connect(path)?;
@@ -79,6 +94,12 @@ impl UnixStream {
     }
 
     /// A connected pair.
+    ///
+    /// # Errors
+    /// The error of `socketpair(2)`.
+    ///
+    /// # Panics
+    /// If the runtime was not started and cannot start (see [`crate::hub::ensure_started`]).
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         crate::start::ensure_started();
         let (a, b) = may::os::unix::net::UnixStream::pair()?;
@@ -95,21 +116,37 @@ impl UnixStream {
     }
 
     /// Reads at most `n` bytes; empty means closed.
+    ///
+    /// # Errors
+    /// The read error; `TimedOut` after the socket's read timeout or when an enclosing
+    /// [`crate::Timeout`] leaves no time.
     pub fn recv(&mut self, n: usize) -> io::Result<Bytes> {
         super::recv_bytes(self, n)
     }
 
     /// Reads exactly `n` bytes.
+    ///
+    /// # Errors
+    /// The read error; `TimedOut` after the socket's read timeout or when an enclosing
+    /// [`crate::Timeout`] leaves no time.
+    /// `UnexpectedEof` if the peer closes before `n` bytes came.
     pub fn recv_exact(&mut self, n: usize) -> io::Result<Bytes> {
         super::recv_exact_bytes(self, n)
     }
 
     /// Writes all of `data`.
+    ///
+    /// # Errors
+    /// The write error; `TimedOut` after the socket's write timeout or when an enclosing
+    /// [`crate::Timeout`] leaves no time.
     pub fn sendall(&mut self, data: &[u8]) -> io::Result<()> {
         self.write_all(data)
     }
 
     /// Shuts down one or both directions.
+    ///
+    /// # Errors
+    /// The OS error of the underlying call.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.inner.shutdown(how)
     }

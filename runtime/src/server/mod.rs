@@ -1,0 +1,443 @@
+//! `StreamServer`: gevent's TCP server — an accept loop that runs a handler in a new greenlet
+//! per connection, with back-off on accept errors, a connection cap, counters, and a graceful
+//! stop. [`Running`] is what every started server offers: its address, its counters, a stop.
+//!
+//! The counters are in `stats` ([`ServerStats`]), the back-off in `backoff`
+//! ([`AcceptBackoff`]); both are re-exported here.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::greenlet::{Builder, Greenlet};
+use crate::net::{TcpListener, TcpStream};
+use crate::park::WaitUntil;
+use crate::poison::MutexExt;
+use crate::wait::WaitList;
+
+mod backoff;
+mod stats;
+
+pub use backoff::{
+    accept_error_is_transient, AcceptBackoff, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN,
+};
+pub use stats::{ErrorClass, ServerStats, StatsSnapshot};
+
+type Handler = dyn Fn(TcpStream, SocketAddr) -> io::Result<()> + Send + Sync + 'static;
+
+/// A TCP server: one greenlet per connection (gevent's `StreamServer`).
+///
+/// ```
+/// use mayfly::net::TcpStream;
+/// use mayfly::server::StreamServer;
+///
+/// mayfly::run(|| {
+///     let server = StreamServer::bind("127.0.0.1:0", |mut conn, _peer| {
+///         loop {
+///             let data = conn.recv(1024)?;
+///             if data.is_empty() { return Ok(()); }
+///             conn.sendall(&data.to_ascii_uppercase())?;
+///         }
+///     }).unwrap();
+///     let running = server.start();
+///     let mut c = TcpStream::connect(running.local_addr()).unwrap();
+///     c.sendall(b"hi").unwrap();
+///     assert_eq!(&c.recv_exact(2).unwrap()[..], b"HI");
+///     drop(c);
+///     running.stop(std::time::Duration::from_secs(1));
+///     assert_eq!(running.stats().accepted, 1);
+/// });
+/// ```
+pub struct StreamServer {
+    listener: TcpListener,
+    handler: Arc<Handler>,
+    max_connections: Option<u64>,
+    pool: Option<crate::pool::Pool>,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    counters: Option<Arc<ServerStats>>,
+}
+
+impl std::fmt::Debug for StreamServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamServer")
+            .field("local_addr", &self.listener.local_addr().ok())
+            .field("max_connections", &self.max_connections)
+            .field("pool", &self.pool)
+            .field("read_timeout", &self.read_timeout)
+            .field("write_timeout", &self.write_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamServer {
+    /// A server on an already-bound listener.
+    pub fn new<F>(listener: TcpListener, handler: F) -> Self
+    where
+        F: Fn(TcpStream, SocketAddr) -> io::Result<()> + Send + Sync + 'static,
+    {
+        StreamServer {
+            listener,
+            handler: Arc::new(handler),
+            max_connections: None,
+            pool: None,
+            read_timeout: None,
+            write_timeout: None,
+            counters: None,
+        }
+    }
+
+    /// Every read on a connection gives up after `t` (`TimedOut`, ending the handler unless
+    /// it handles that): an idle client, or one that trickles bytes slower than one per `t`
+    /// (slowloris), is cut off. `None` (default): wait forever.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mayfly::server::StreamServer;
+    /// let server = StreamServer::bind("127.0.0.1:0", |_c, _p| Ok(())).unwrap()
+    ///     .read_timeout(Some(Duration::from_secs(30)))
+    ///     .write_timeout(Some(Duration::from_secs(10)));
+    /// ```
+    pub fn read_timeout(mut self, t: Option<Duration>) -> Self {
+        self.read_timeout = t;
+        self
+    }
+
+    /// Every write on a connection gives up after `t`: a client that sends but never reads
+    /// fills its window and our socket buffer, then is cut off, instead of holding the
+    /// greenlet and its memory forever. `None` (default): wait forever.
+    pub fn write_timeout(mut self, t: Option<Duration>) -> Self {
+        self.write_timeout = t;
+        self
+    }
+
+    /// Records into `counters` instead of fresh ones (to share them with a stats page
+    /// started before the server). Read them back with [`RunningServer::counters`].
+    pub fn with_counters(mut self, counters: Arc<ServerStats>) -> Self {
+        self.counters = Some(counters);
+        self
+    }
+
+    /// The old name of [`with_counters`](StreamServer::with_counters), kept for callers
+    /// outside the runtime.
+    pub fn stats(self, counters: Arc<ServerStats>) -> Self {
+        self.with_counters(counters)
+    }
+
+    /// Binds `addr` (see [`crate::net::Bind`]) and makes a server.
+    ///
+    /// # Errors
+    /// As [`Bind::tcp`](crate::net::Bind::tcp).
+    pub fn bind<F>(addr: impl std::net::ToSocketAddrs, handler: F) -> io::Result<Self>
+    where
+        F: Fn(TcpStream, SocketAddr) -> io::Result<()> + Send + Sync + 'static,
+    {
+        Ok(Self::new(TcpListener::bind(addr)?, handler))
+    }
+
+    /// Caps concurrent connections: while `n` are open, the server stops accepting (new
+    /// clients wait in the listen backlog). `None` (default): no cap.
+    pub fn max_connections(mut self, n: Option<u64>) -> Self {
+        self.max_connections = n.filter(|&n| n > 0);
+        self
+    }
+
+    /// Runs handlers in `pool` (gevent's `StreamServer(addr, handle, spawn=Pool(n))`): while
+    /// the pool is full the server stops accepting. The pool may be shared with other work.
+    ///
+    /// ```
+    /// use mayfly::{pool::Pool, server::StreamServer};
+    /// let server = StreamServer::bind("127.0.0.1:0", |_c, _p| Ok(())).unwrap().pool(Pool::new(100));
+    /// ```
+    pub fn pool(mut self, pool: crate::pool::Pool) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+
+    /// The address the server listens on.
+    ///
+    /// # Errors
+    /// The OS error of the underlying call.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Starts accepting in a greenlet named `accept-<addr>` and returns at once.
+    ///
+    /// # Panics
+    /// If the accept greenlet cannot be spawned (no stack).
+    pub fn start(self) -> RunningServer {
+        let addr = self
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let shared = Arc::new(Shared {
+            stats: self.counters.unwrap_or_default(),
+            read_timeout: self.read_timeout,
+            write_timeout: self.write_timeout,
+            conns: Mutex::new(HashMap::new()),
+            slot_free: WaitList::new(),
+            stopping: AtomicBool::new(false),
+            max: self.max_connections,
+            pool: self.pool,
+        });
+        let s2 = shared.clone();
+        let accept = Builder::new()
+            .name(format!("accept-{addr}"))
+            .spawn(move || accept_loop(self.listener, self.handler, s2))
+            .unwrap_or_else(|e| panic!("StreamServer::start: {e}"));
+        RunningServer {
+            addr,
+            accept,
+            shared,
+        }
+    }
+
+    /// Starts and serves until the server is stopped (gevent's `serve_forever`).
+    pub fn serve_forever(self) {
+        let running = self.start();
+        running.accept.join(None);
+    }
+}
+
+struct Shared {
+    stats: Arc<ServerStats>,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    conns: Mutex<HashMap<u64, Greenlet<()>>>,
+    slot_free: WaitList,
+    stopping: AtomicBool,
+    max: Option<u64>,
+    pool: Option<crate::pool::Pool>,
+}
+
+/// What every started server offers, whatever runs it (a [`StreamServer`]'s greenlets, a
+/// thread per connection, an epoll loop): where it listens, its counters, and a graceful
+/// stop. Object safe, so a program can hold any build as a `Box<dyn Running>`.
+///
+/// An implementation whose stop needs to join threads keeps their handles behind a mutex:
+/// `stop` takes `&self` so it can be called from a signal-handling thread while other
+/// threads still read the counters.
+///
+/// ```
+/// use std::time::Duration;
+/// use mayfly::server::{Running, StreamServer};
+///
+/// fn drain(server: &dyn Running) -> u64 {
+///     println!("stopping {} after {} connections", server.local_addr(), server.stats().accepted);
+///     server.stop(Duration::from_millis(100))
+/// }
+///
+/// mayfly::run(|| {
+///     let server = StreamServer::bind("127.0.0.1:0", |_conn, _peer| Ok(())).unwrap().start();
+///     let counters = server.counters(); // live: a stats page can keep reading them
+///     assert_eq!(drain(&server), 0);
+///     assert_eq!(counters.snapshot().active, 0);
+/// });
+/// ```
+pub trait Running: Send {
+    /// The address it listens on.
+    fn local_addr(&self) -> SocketAddr;
+
+    /// The live counters (shared: they keep counting after this call).
+    fn counters(&self) -> Arc<ServerStats>;
+
+    /// A copy of the counters now.
+    fn stats(&self) -> StatsSnapshot {
+        self.counters().snapshot()
+    }
+
+    /// Stops accepting at once, lets open connections finish for up to `grace`, then closes
+    /// (kills) the rest. Returns how many had to be closed.
+    fn stop(&self, grace: Duration) -> u64;
+}
+
+/// A started [`StreamServer`]: its address, counters, and [`stop`](RunningServer::stop).
+/// Implements [`Running`].
+pub struct RunningServer {
+    addr: SocketAddr,
+    accept: Greenlet<()>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("addr", &self.addr)
+            .field("accept", &self.accept)
+            .field("stats", &self.shared.stats.snapshot())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningServer {
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A copy of its counters now.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.snapshot()
+    }
+
+    /// The live counters, to share with a stats page.
+    pub fn counters(&self) -> Arc<ServerStats> {
+        self.shared.stats.clone()
+    }
+
+    /// The old name of [`counters`](RunningServer::counters), kept for callers outside the
+    /// runtime.
+    pub fn stats_handle(&self) -> Arc<ServerStats> {
+        self.counters()
+    }
+
+    /// Stops accepting at once (the listening socket closes), lets open connections finish
+    /// for up to `grace`, then kills the rest. Returns how many were killed. Callable from a
+    /// greenlet or from any OS thread (a signal handler thread, say).
+    pub fn stop(&self, grace: Duration) -> u64 {
+        self.shared.stopping.store(true, Ordering::Release);
+        self.accept.kill();
+        let stats = &self.shared.stats;
+        self.shared
+            .slot_free
+            .wait_until(Some(Instant::now() + grace), || stats.active() == 0);
+        let left: Vec<Greenlet<()>> = self
+            .shared
+            .conns
+            .lock_unpoisoned()
+            .values()
+            .cloned()
+            .collect();
+        let mut killed = 0;
+        for g in &left {
+            if !g.ready() {
+                g.kill();
+                killed += 1;
+            }
+        }
+        self.shared.stats.killed(killed);
+        killed
+    }
+
+    /// Waits until the accept loop ends (after [`stop`](RunningServer::stop)).
+    pub fn join(&self) {
+        self.accept.join(None);
+    }
+
+    /// Like [`join`](RunningServer::join) with at most `timeout`; returns whether it ended.
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.accept.join_timeout(timeout)
+    }
+
+    /// Like [`join`](RunningServer::join), waiting until `deadline` at most; returns whether
+    /// it ended.
+    pub fn join_deadline(&self, deadline: Instant) -> bool {
+        self.accept.join_deadline(deadline)
+    }
+}
+
+impl Running for RunningServer {
+    fn local_addr(&self) -> SocketAddr {
+        RunningServer::local_addr(self)
+    }
+
+    fn counters(&self) -> Arc<ServerStats> {
+        RunningServer::counters(self)
+    }
+
+    fn stats(&self) -> StatsSnapshot {
+        RunningServer::stats(self)
+    }
+
+    fn stop(&self, grace: Duration) -> u64 {
+        RunningServer::stop(self, grace)
+    }
+}
+
+fn accept_loop(listener: TcpListener, handler: Arc<Handler>, shared: Arc<Shared>) {
+    let mut backoff = AcceptBackoff::new(format!(
+        "mayfly: accept on {:?}",
+        listener.local_addr().ok()
+    ));
+    loop {
+        if let Some(max) = shared.max {
+            let stats = &shared.stats;
+            shared.slot_free.wait_until(None, || stats.active() < max);
+        }
+        if let Some(pool) = &shared.pool {
+            pool.wait_available(None);
+        }
+        let (mut stream, peer) = match listener.accept() {
+            Ok(c) => c,
+            Err(e) => {
+                if shared.stopping.load(Ordering::Acquire) {
+                    return;
+                }
+                shared.stats.accept_error();
+                if let Some(pause) = backoff.failed(&e) {
+                    crate::sleep(pause);
+                }
+                continue;
+            }
+        };
+        backoff.succeeded();
+        shared.stats.conn_opened();
+        stream.set_read_timeout(shared.read_timeout);
+        stream.set_write_timeout(shared.write_timeout);
+        stream.count_bytes(shared.stats.bytes());
+        let h = handler.clone();
+        let sh = shared.clone();
+        let builder = Builder::new().name(format!("conn-{peer}"));
+        let body = move || serve_conn(stream, peer, h, sh);
+        let spawned = match &shared.pool {
+            Some(pool) => pool.spawn_with(builder, body),
+            None => builder.spawn(body),
+        };
+        match spawned {
+            Ok(g) => {
+                if !g.ready() {
+                    shared.conns.lock_unpoisoned().insert(g.id(), g);
+                }
+            }
+            Err(e) => {
+                shared.stats.spawn_error();
+                finish_conn(&shared, None);
+                eprintln!("mayfly: dropped a connection from {peer}: {e}");
+                crate::sleep(backoff.pause());
+            }
+        }
+    }
+}
+
+fn serve_conn(stream: TcpStream, peer: SocketAddr, handler: Arc<Handler>, shared: Arc<Shared>) {
+    struct Done<'a>(&'a Shared);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            let id = crate::getcurrent().id;
+            finish_conn(self.0, Some(id));
+        }
+    }
+    let _done = Done(&shared);
+    match panic::catch_unwind(AssertUnwindSafe(|| handler(stream, peer))) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => shared.stats.error(ErrorClass::of(&e)),
+        Err(p) => {
+            if p.downcast_ref::<generator::Error>().is_some() {
+                panic::resume_unwind(p); // killed: let the greenlet die as killed
+            }
+            shared.stats.panicked();
+        }
+    }
+}
+
+fn finish_conn(shared: &Shared, id: Option<u64>) {
+    if let Some(id) = id {
+        shared.conns.lock_unpoisoned().remove(&id);
+    }
+    shared.stats.conn_closed(&Ok(()));
+    shared.slot_free.wake_all();
+}
