@@ -47,11 +47,7 @@ pub fn file(a: ServeFileArgs) -> Result<ExitCode> {
     let opts = convert::file_options(&a);
     let server = file::start(&opts)
         .with_context(|| format!("serving {} on {}", a.root.display(), a.addr))?;
-    let stats = stats_page(
-        convert::stats_options(&a.stats),
-        "file",
-        server.stats_handle(),
-    )?;
+    let stats = stats_page(convert::stats_options(&a.stats), "file", server.counters())?;
     serve_until_signal(&mut signals, server.local_addr(), stats, a.grace.0, |g| {
         server.stop(g)
     })
@@ -62,11 +58,7 @@ pub fn cmd(a: ServeCmdArgs) -> Result<ExitCode> {
     let mut signals = stop_signals()?;
     let opts = convert::cmd_options(&a)?;
     let server = cmd::start(&opts).with_context(|| format!("serving commands on {}", a.addr))?;
-    let stats = stats_page(
-        convert::stats_options(&a.stats),
-        "cmd",
-        server.stats_handle(),
-    )?;
+    let stats = stats_page(convert::stats_options(&a.stats), "cmd", server.counters())?;
     serve_until_signal(&mut signals, server.local_addr(), stats, a.grace.0, |g| {
         server.stop(g)
     })

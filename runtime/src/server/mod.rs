@@ -122,12 +122,6 @@ impl StreamServer {
         self
     }
 
-    /// The old name of [`with_counters`](StreamServer::with_counters), kept for callers
-    /// outside the runtime.
-    pub fn stats(self, counters: Arc<ServerStats>) -> Self {
-        self.with_counters(counters)
-    }
-
     /// Binds `addr` (see [`crate::net::Bind`]) and makes a server.
     ///
     /// # Errors
@@ -287,12 +281,6 @@ impl RunningServer {
     /// The live counters, to share with a stats page.
     pub fn counters(&self) -> Arc<ServerStats> {
         self.shared.stats.clone()
-    }
-
-    /// The old name of [`counters`](RunningServer::counters), kept for callers outside the
-    /// runtime.
-    pub fn stats_handle(&self) -> Arc<ServerStats> {
-        self.counters()
     }
 
     /// Stops accepting at once (the listening socket closes), lets open connections finish

@@ -104,7 +104,7 @@ pub fn start(opts: &Options) -> io::Result<RunningServer> {
     let s2 = stats.clone();
     let server = StreamServer::new(listener, move |conn, _| serve(&settings, &s2, conn))
         .max_connections(opts.max_connections)
-        .stats(stats);
+        .with_counters(stats);
     Ok(server.start())
 }
 

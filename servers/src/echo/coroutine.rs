@@ -25,7 +25,7 @@ pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
         .max_connections(opts.max_connections)
         .read_timeout(opts.read_timeout)
         .write_timeout(opts.write_timeout)
-        .stats(stats);
+        .with_counters(stats);
     Ok(Box::new(Running(server.start())))
 }
 
@@ -39,6 +39,6 @@ impl RunningEcho for Running {
     }
 
     fn stats(&self) -> Arc<ServerStats> {
-        self.0.stats_handle()
+        self.0.counters()
     }
 }

@@ -132,6 +132,6 @@ pub fn start(opts: &Options) -> io::Result<RunningServer> {
         session::serve(store.clone(), settings.clone(), &s2, conn)
     })
     .max_connections(opts.max_connections)
-    .stats(stats);
+    .with_counters(stats);
     Ok(server.start())
 }
