@@ -1,15 +1,19 @@
-//! `mayfly compare`: each echo-server build as its own process, the same client against it,
-//! one table.
+//! `mayfly compare`: each echo-server build as its own process, the same fair client against
+//! it, and a verdict written from the data.
 //!
-//! For every connection count in the sweep, the builds run one after another (coroutine,
-//! threads, epoll, then the next count), so slow drift of a noisy machine hits them alike.
-//! Server CPU time is read from `/proc` exactly when the client's measured window opens and
-//! closes (the client prints marks), so connection set-up is not billed to requests.
+//! By default it is rigorous: on two or more CPUs the server runs pinned to one CPU and the
+//! client to the others, and the sweep runs [`DEFAULT_REPEAT`] rounds, interleaved (every
+//! build at every connection count, then again), so slow drift of a noisy machine hits the
+//! builds alike; the tables show medians and the spread. Server CPU time is read from `/proc`
+//! exactly when the client's measured window opens and closes (the client prints marks), so
+//! connection set-up is not billed to requests. The servers' and the client's own log lines
+//! go to a log file named in the report, never into the output.
 //!
-//! It produces a typed [`Report`]; the tables, the chart and the page are its renderers in
-//! [`crate::report`].
+//! It produces a typed [`Report`]; the verdict and ratios ([`crate::report::verdict`]), the
+//! tables, the charts and the page are in [`crate::report`].
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -20,19 +24,22 @@ use mayfly_proto::child::{ServeEchoCommand, StressCommand, Window, WindowMark};
 use mayfly_proto::echo::Mode;
 
 use crate::child::{ChildError, ServerProcess};
-use crate::report::{html, markdown, svg, Ratio, Report, Row, Settings};
-use crate::stress::{ClientMode, StressReport};
+use crate::fairness::Fairness;
+use crate::report::{html, legend, markdown, svg, verdict, Report, Row, Settings};
+use crate::stress::{ClientMode, StressReport, LATENCY_METHOD};
 
 /// Default [`CompareOptions::connections`]: the sweep.
 pub const DEFAULT_CONNECTIONS: [usize; 3] = [500, 2000, 10000];
-/// Default [`CompareOptions::duration`].
-pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+/// Default [`CompareOptions::duration`]: long enough that three rounds agree on this 2-core
+/// machine (docs/BENCHMARKS.md has the spread), short enough that the default comparison
+/// takes about three minutes.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(4);
 /// Default [`CompareOptions::client`]: greenlets drive 10,000+ connections from one thread.
 pub const DEFAULT_CLIENT: ClientMode = ClientMode::Coroutine;
 /// Default [`CompareOptions::client_threads`].
 pub const DEFAULT_CLIENT_THREADS: usize = crate::stress::DEFAULT_THREADS;
-/// Default [`CompareOptions::repeat`].
-pub const DEFAULT_REPEAT: usize = 1;
+/// Default [`CompareOptions::repeat`]: rounds, interleaved; `--quick` runs one.
+pub const DEFAULT_REPEAT: usize = 3;
 
 /// Why a comparison (or one run of it) failed.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +49,18 @@ pub enum CompareError {
     PinNeedsTwoCpus {
         /// CPUs available.
         cpus: usize,
+    },
+    /// Options that cannot run: no builds, a zero connection count, zero rounds.
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// The log file could not be created.
+    #[error("creating the log file {path}")]
+    Log {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: io::Error,
     },
     /// The server child could not be started or stopped.
     #[error(transparent)]
@@ -102,7 +121,7 @@ pub struct CompareOptions {
     pub connections: Vec<usize>,
     /// Measured window per run.
     pub duration: Duration,
-    /// Server on CPU 0, client on CPU 1 (the same for every build).
+    /// Server on one CPU, the client on the others (the same for every build). Needs two CPUs.
     pub pin: bool,
     /// How the client drives connections.
     pub client: ClientMode,
@@ -114,6 +133,81 @@ pub struct CompareOptions {
     pub repeat: usize,
     /// Print progress lines to stderr.
     pub verbose: bool,
+    /// Where the servers' and the client's own log lines go (default: `compare.log` in `out`,
+    /// else `mayfly-compare-<pid>.log` in the temporary directory).
+    pub log: Option<PathBuf>,
+    /// Start each server with this limit on open files (RLIMIT_NOFILE), to see how each build
+    /// behaves at its limit. `None`: the limit this process has.
+    pub server_fd_limit: Option<u64>,
+}
+
+impl CompareOptions {
+    /// The defaults: the three course builds, [`DEFAULT_CONNECTIONS`], [`DEFAULT_DURATION`],
+    /// [`DEFAULT_REPEAT`] rounds, pinned when the machine has two CPUs.
+    pub fn new(exe: PathBuf) -> Self {
+        CompareOptions {
+            exe,
+            builds: Mode::ALL.to_vec(),
+            connections: DEFAULT_CONNECTIONS.to_vec(),
+            duration: DEFAULT_DURATION,
+            pin: cpus_allowed().len() >= 2,
+            client: DEFAULT_CLIENT,
+            client_threads: DEFAULT_CLIENT_THREADS,
+            out: None,
+            repeat: DEFAULT_REPEAT,
+            verbose: false,
+            log: None,
+            server_fd_limit: None,
+        }
+    }
+
+    fn validate(&self) -> Result<(), CompareError> {
+        if self.builds.is_empty() {
+            return Err(CompareError::Invalid(
+                "--builds must name at least one build",
+            ));
+        }
+        if self.connections.is_empty() || self.connections.contains(&0) {
+            return Err(CompareError::Invalid(
+                "--connections must be counts of at least 1",
+            ));
+        }
+        if self.repeat == 0 {
+            return Err(CompareError::Invalid("--repeat must be at least 1"));
+        }
+        if self.client_threads == 0 {
+            return Err(CompareError::Invalid("--client-threads must be at least 1"));
+        }
+        if self.duration.is_zero() {
+            return Err(CompareError::Invalid("--duration must be more than 0"));
+        }
+        Ok(())
+    }
+}
+
+/// The CPUs this process may run on, in order.
+pub fn cpus_allowed() -> Vec<usize> {
+    // SAFETY: an all-zero cpu_set_t is the empty set, which sched_getaffinity overwrites.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable cpu_set_t of the size passed.
+    let ok =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if ok != 0 {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        return (0..n).collect();
+    }
+    // SAFETY: CPU_ISSET reads one bit of a valid cpu_set_t; the index is below CPU_SETSIZE.
+    (0..libc::CPU_SETSIZE as usize)
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect()
+}
+
+/// Where a run's processes go: the CPUs for the server and for the client (both empty when
+/// not pinned), and the log file.
+struct Placement {
+    server_cpus: Vec<usize>,
+    client_cpus: Vec<usize>,
+    log: File,
 }
 
 /// Runs the sweep and returns the report (and writes files if `out` is set).
@@ -122,26 +216,74 @@ pub struct CompareOptions {
 ///
 /// # Errors
 ///
-/// [`CompareError::PinNeedsTwoCpus`], or the report files could not be written.
+/// [`CompareError::Invalid`] for options that cannot run, [`CompareError::PinNeedsTwoCpus`],
+/// [`CompareError::Log`] if the log file cannot be created, or the report files could not be
+/// written.
 pub fn run(opts: &CompareOptions) -> Result<Report, CompareError> {
+    opts.validate()?;
+    let allowed = cpus_allowed();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if opts.pin && cpus < 2 {
-        return Err(CompareError::PinNeedsTwoCpus { cpus });
+    if opts.pin && allowed.len() < 2 {
+        return Err(CompareError::PinNeedsTwoCpus {
+            cpus: allowed.len(),
+        });
     }
+    let log_path = opts.log.clone().unwrap_or_else(|| match &opts.out {
+        Some(dir) => dir.join("compare.log"),
+        None => std::env::temp_dir().join(format!("mayfly-compare-{}.log", std::process::id())),
+    });
+    if let Some(dir) = log_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| CompareError::CreateDir {
+            dir: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let log = File::create(&log_path).map_err(|source| CompareError::Log {
+        path: log_path.display().to_string(),
+        source,
+    })?;
+    let (server_cpus, client_cpus) = if opts.pin {
+        (vec![allowed[0]], allowed[1..].to_vec())
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let mut place = Placement {
+        server_cpus,
+        client_cpus,
+        log,
+    };
+    let settings = Settings {
+        duration_s: opts.duration.as_secs_f64(),
+        repeat: opts.repeat,
+        pin: opts.pin,
+        server_cpus: place.server_cpus.clone(),
+        client_cpus: place.client_cpus.clone(),
+        client: opts.client,
+        cpus,
+        log: Some(log_path.display().to_string()),
+    };
     let mut runs = Vec::new();
-    let repeat = opts.repeat.max(1);
-    for round in 1..=repeat {
+    for round in 1..=opts.repeat {
         for &n in &opts.connections {
             for &build in &opts.builds {
                 if opts.verbose {
-                    eprintln!("compare: {build} with {n} connections (run {round} of {repeat})…");
+                    eprintln!(
+                        "compare: {build} with {n} connections (round {round} of {})…",
+                        opts.repeat
+                    );
                 }
-                let row = run_one(opts, build, n).unwrap_or_else(|e| Row {
+                let _ = writeln!(
+                    place.log,
+                    "== {build}, {n} connections, round {round} of {} ==",
+                    opts.repeat
+                );
+                let mut row = run_one(opts, &mut place, build, n).unwrap_or_else(|e| Row {
                     build: build.to_string(),
                     connections: n as u64,
                     limit: Some(chain(&e)),
                     ..Row::default()
                 });
+                row.warnings = legend::warnings(&row);
                 if opts.verbose {
                     eprintln!("compare:   {}", one_line(&row));
                 }
@@ -150,17 +292,14 @@ pub fn run(opts: &CompareOptions) -> Result<Report, CompareError> {
         }
     }
     let rows = medians(&runs);
+    let ratios = verdict::ratios(&rows, &runs);
     let report = Report {
-        ratios: ratios(&rows),
+        verdict: verdict::of(&rows, &ratios),
+        ratios,
         rows,
         runs,
-        settings: Settings {
-            duration_s: opts.duration.as_secs_f64(),
-            repeat,
-            pin: opts.pin,
-            client: opts.client,
-            cpus,
-        },
+        latency_method: LATENCY_METHOD.to_string(),
+        settings,
     };
     if let Some(dir) = &opts.out {
         write_files(&report, dir)?;
@@ -172,24 +311,42 @@ fn one_line(r: &Row) -> String {
     match &r.limit {
         Some(l) if r.requests == 0 => format!("failed: {l}"),
         _ => format!(
-            "{:.0} req/s, p99 {} µs, {:.2} µs CPU/req",
-            r.rps, r.p99_us, r.cpu_us_per_req
+            "{:.2} µs CPU/req, {:.0} req/s, p99 {} µs, fairness {:.2}",
+            r.cpu_us_per_req, r.rps, r.p99_us, r.fairness.jain
         ),
     }
 }
 
-fn pinned(cmd: &mut Command, cpu: usize) {
+/// Runs `cmd` on `cpus` only (nothing if empty), and with `fd_limit` open files if set.
+fn confine(cmd: &mut Command, cpus: &[usize], fd_limit: Option<u64>) {
     use std::os::unix::process::CommandExt;
-    // SAFETY: an all-zero cpu_set_t is the empty set; CPU_SET writes one bit of it.
+    if cpus.is_empty() && fd_limit.is_none() {
+        return;
+    }
+    // SAFETY: an all-zero cpu_set_t is the empty set; CPU_SET writes one bit of it for each
+    // CPU index, all below CPU_SETSIZE (they came from sched_getaffinity).
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    // SAFETY: the closure runs between fork and exec; it only calls sched_setaffinity, a raw
-    // system call that is async-signal-safe, on a value prepared before the fork, and
-    // allocates nothing.
+    for &c in cpus {
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    let pin = !cpus.is_empty();
+    let limit = fd_limit.map(|n| libc::rlimit {
+        rlim_cur: n,
+        rlim_max: n,
+    });
+    // SAFETY: the closure runs between fork and exec; it only calls sched_setaffinity and
+    // setrlimit, raw system calls that are async-signal-safe, on values prepared before the
+    // fork, and allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            if pin && libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0
+            {
                 return Err(std::io::Error::last_os_error());
+            }
+            if let Some(l) = &limit {
+                if libc::setrlimit(libc::RLIMIT_NOFILE, l) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             Ok(())
         });
@@ -198,6 +355,7 @@ fn pinned(cmd: &mut Command, cpu: usize) {
 
 fn start_server(
     opts: &CompareOptions,
+    place: &Placement,
     build: Mode,
     connections: usize,
 ) -> Result<ServerProcess, ChildError> {
@@ -206,17 +364,16 @@ fn start_server(
         backlog: Some(connections.clamp(128, 65535) as u32),
         ..ServeEchoCommand::new(build)
     };
-    cmd.args(serve.args()).stderr(Stdio::inherit());
-    if opts.pin {
-        pinned(&mut cmd, 0);
-    }
+    cmd.args(serve.args()).stderr(place.log.try_clone()?);
+    confine(&mut cmd, &place.server_cpus, opts.server_fd_limit);
     ServerProcess::spawn(cmd)
 }
 
-/// The most server threads and resident memory seen during a run.
+/// The most server threads, resident memory and file descriptors seen during a run.
 struct Peaks {
     threads: u64,
     rss_kib: u64,
+    fds: u64,
 }
 
 impl Peaks {
@@ -231,14 +388,21 @@ struct Mark {
     window: Window,
     at: Instant,
     server: ProcSample,
+    server_fds: u64,
     client_cpu: Duration,
 }
 
-fn run_one(opts: &CompareOptions, build: Mode, n: usize) -> Result<Row, CompareError> {
-    let server = start_server(opts, build, n)?;
+fn run_one(
+    opts: &CompareOptions,
+    place: &mut Placement,
+    build: Mode,
+    n: usize,
+) -> Result<Row, CompareError> {
+    let server = start_server(opts, place, build, n)?;
     let spid = server.pid();
     std::thread::sleep(Duration::from_millis(100));
     let idle = procfs::sample(spid).ok_or(CompareError::ServerDied)?;
+    let fd_limit = procfs::fd_limit(spid).unwrap_or(0);
 
     let mut cmd = Command::new(&opts.exe);
     let stress = StressCommand {
@@ -254,32 +418,34 @@ fn run_one(opts: &CompareOptions, build: Mode, n: usize) -> Result<Row, CompareE
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if opts.pin {
-        pinned(&mut cmd, 1);
-    }
+    confine(&mut cmd, &place.client_cpus, None);
     let mut client = cmd.spawn().map_err(CompareError::StartClient)?;
     let stderr = client.stderr.take().expect("piped");
     // Marks are read on their own thread, and the server sampled right there, so the
     // reading is taken within microseconds of the client's window opening or closing.
+    // The client's other stderr lines go to the log.
+    let mut log = place.log.try_clone()?;
     let (tx, rx) = mpsc::channel::<Mark>();
     let reader = std::thread::spawn(move || {
-        let mut other = String::new();
+        let mut last = String::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(mark) = WindowMark::parse_line(&line) {
                 let server = procfs::sample(spid).unwrap_or_default();
                 let at = Instant::now();
+                let server_fds = procfs::fd_count(spid).unwrap_or(0) as u64;
                 let _ = tx.send(Mark {
                     window: mark.window,
                     at,
                     server,
+                    server_fds,
                     client_cpu: Duration::from_micros(mark.cpu_us),
                 });
             } else {
-                other.push_str(&line);
-                other.push('\n');
+                let _ = writeln!(log, "client: {line}");
+                last = line;
             }
         }
-        other
+        last
     });
 
     // Sample until the client exits: peaks from every reading, CPU from the two marks.
@@ -288,9 +454,11 @@ fn run_one(opts: &CompareOptions, build: Mode, n: usize) -> Result<Row, CompareE
     let mut peaks = Peaks {
         threads: idle.threads,
         rss_kib: idle.rss_kib,
+        fds: 0,
     };
     let mut take = |m: Mark, peaks: &mut Peaks| {
         peaks.see(&m.server);
+        peaks.fds = peaks.fds.max(m.server_fds);
         if m.window == Window::Start {
             start = Some(m);
         } else {
@@ -315,20 +483,16 @@ fn run_one(opts: &CompareOptions, build: Mode, n: usize) -> Result<Row, CompareE
         .take()
         .expect("piped")
         .read_to_string(&mut out)?;
-    let client_stderr = reader.join().unwrap_or_default();
+    let last_line = reader.join().unwrap_or_default();
     while let Ok(m) = rx.try_recv() {
         take(m, &mut peaks);
     }
-    let (max_threads, max_rss) = (peaks.threads, peaks.rss_kib);
     let server_alive = procfs::sample(spid);
-    let peak = server_alive.map_or(max_rss, |s| s.peak_rss_kib.max(max_rss));
+    let peak = server_alive.map_or(peaks.rss_kib, |s| s.peak_rss_kib.max(peaks.rss_kib));
     let stop = server.stop();
 
-    let rep: StressReport =
-        serde_json::from_str(out.trim()).map_err(|source| CompareError::NoReport {
-            last_line: client_stderr.lines().last().unwrap_or("").to_owned(),
-            source,
-        })?;
+    let rep: StressReport = serde_json::from_str(out.trim())
+        .map_err(|source| CompareError::NoReport { last_line, source })?;
     let mut row = Row {
         build: build.to_string(),
         connections: n as u64,
@@ -337,15 +501,21 @@ fn run_one(opts: &CompareOptions, build: Mode, n: usize) -> Result<Row, CompareE
         rps: rep.rps,
         p50_us: rep.latency_us.p50,
         p99_us: rep.latency_us.p99,
+        p999_us: rep.latency_us.p999,
+        max_us: rep.latency_us.max,
         server_peak_rss_kib: peak,
         rss_per_conn_kib: if rep.connected > 0 {
-            max_rss.saturating_sub(idle.rss_kib) as f64 / rep.connected as f64
+            peaks.rss_kib.saturating_sub(idle.rss_kib) as f64 / rep.connected as f64
         } else {
             0.0
         },
-        server_threads: max_threads,
-        errors: rep.connect_errors + rep.io_errors + rep.wrong_replies,
+        server_threads: peaks.threads,
+        fairness: rep.fairness,
+        server_fds: peaks.fds,
+        server_fd_limit: fd_limit,
+        errors: rep.connect_errors + rep.io_errors + rep.wrong_replies + rep.fairness.unanswered,
         wrong_replies: rep.wrong_replies,
+        rounds: 1,
         ..Row::default()
     };
     if let (Some(m0), Some(m1)) = (&start, &end) {
@@ -355,16 +525,10 @@ fn run_one(opts: &CompareOptions, build: Mode, n: usize) -> Result<Row, CompareE
         row.client_cpu = m1.client_cpu.saturating_sub(m0.client_cpu).as_secs_f64() / wall;
         if rep.requests > 0 {
             row.cpu_us_per_req = scpu * 1e6 / rep.requests as f64;
+            row.req_per_core_s = 1e6 / row.cpu_us_per_req.max(1e-9);
         }
     }
-    // The client drives its connections from one thread: 90% of a core is its limit.
-    if row.client_cpu >= 0.9 && row.client_cpu > row.server_cpu {
-        row.bottleneck = Some(format!(
-            "client-bound: client {:.0}% CPU, server {:.0}%",
-            row.client_cpu * 100.0,
-            row.server_cpu * 100.0
-        ));
-    }
+    row.client_limited = client_limited(opts, place, build, &row);
     let mut limits = Vec::new();
     if rep.connect_errors > 0 {
         limits.push(format!(
@@ -391,6 +555,33 @@ fn run_one(opts: &CompareOptions, build: Mode, n: usize) -> Result<Row, CompareE
     Ok(row)
 }
 
+/// Share of its CPUs the load generator may use before it counts as the bottleneck.
+const SATURATED: f64 = 0.9;
+
+/// Whether the client, not the server, limited the run: the client used at least
+/// [`SATURATED`] of what it can use (one core in coroutine mode; its CPUs in threads mode)
+/// while the server used less than that of its own.
+fn client_limited(opts: &CompareOptions, place: &Placement, build: Mode, r: &Row) -> bool {
+    let machine = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let cores = |cpus: &[usize]| {
+        if cpus.is_empty() {
+            machine
+        } else {
+            cpus.len() as f64
+        }
+    };
+    let client_cap = match opts.client {
+        ClientMode::Coroutine => 1.0,
+        ClientMode::Threads => cores(&place.client_cpus),
+    };
+    let server_cap = match build {
+        Mode::Threads => cores(&place.server_cpus),
+        // One worker thread does the work.
+        _ => 1.0,
+    };
+    r.client_cpu >= SATURATED * client_cap && r.server_cpu < SATURATED * server_cap
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return 0.0;
@@ -405,8 +596,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// One row per (build, connections): each measured figure is the median of its runs (runs
-/// that failed outright, with no requests, are left out of it); limits, errors, peak memory
-/// and threads are the worst seen.
+/// that failed outright, with no requests, are left out of it); limits, errors, unanswered
+/// connections, peak memory, threads and file descriptors are the worst seen; `spread_pct`
+/// is how far CPU per request varied over the rounds.
 pub fn medians(runs: &[Row]) -> Vec<Row> {
     let mut keys: Vec<(String, u64)> = Vec::new();
     for r in runs {
@@ -423,6 +615,7 @@ pub fn medians(runs: &[Row]) -> Vec<Row> {
                 .collect();
             let ok: Vec<&Row> = all.iter().copied().filter(|r| r.requests > 0).collect();
             let med = |f: fn(&Row) -> f64| median(ok.iter().map(|r| f(r)).collect());
+            let worst = |f: fn(&Row) -> u64| all.iter().map(|r| f(r)).max().unwrap_or(0);
             let mut notes: Vec<String> = Vec::new();
             for r in &all {
                 for n in [&r.limit].into_iter().flatten() {
@@ -431,8 +624,12 @@ pub fn medians(runs: &[Row]) -> Vec<Row> {
                     }
                 }
             }
-            let bound = ok.iter().filter(|r| r.bottleneck.is_some()).count();
-            Row {
+            let cpu = med(|r| r.cpu_us_per_req);
+            let (lo, hi) = ok.iter().fold((f64::MAX, f64::MIN), |(a, b), r| {
+                (a.min(r.cpu_us_per_req), b.max(r.cpu_us_per_req))
+            });
+            let bound = ok.iter().filter(|r| r.client_limited).count();
+            let mut row = Row {
                 build: build.clone(),
                 connections: n,
                 connected: med(|r| r.connected as f64) as u64,
@@ -440,44 +637,45 @@ pub fn medians(runs: &[Row]) -> Vec<Row> {
                 rps: med(|r| r.rps),
                 p50_us: med(|r| r.p50_us as f64) as u64,
                 p99_us: med(|r| r.p99_us as f64) as u64,
-                cpu_us_per_req: med(|r| r.cpu_us_per_req),
+                p999_us: med(|r| r.p999_us as f64) as u64,
+                max_us: worst(|r| r.max_us),
+                cpu_us_per_req: cpu,
+                req_per_core_s: if cpu > 0.0 { 1e6 / cpu } else { 0.0 },
                 server_cpu: med(|r| r.server_cpu),
                 client_cpu: med(|r| r.client_cpu),
-                server_peak_rss_kib: all.iter().map(|r| r.server_peak_rss_kib).max().unwrap_or(0),
+                server_peak_rss_kib: worst(|r| r.server_peak_rss_kib),
                 rss_per_conn_kib: med(|r| r.rss_per_conn_kib),
-                server_threads: all.iter().map(|r| r.server_threads).max().unwrap_or(0),
+                server_threads: worst(|r| r.server_threads),
+                fairness: Fairness {
+                    min: all.iter().map(|r| r.fairness.min).min().unwrap_or(0),
+                    median: med(|r| r.fairness.median as f64) as u64,
+                    max: worst(|r| r.fairness.max),
+                    unanswered: worst(|r| r.fairness.unanswered),
+                    jain: med(|r| r.fairness.jain),
+                },
+                server_fds: worst(|r| r.server_fds),
+                server_fd_limit: all
+                    .iter()
+                    .map(|r| r.server_fd_limit)
+                    .filter(|&l| l > 0)
+                    .min()
+                    .unwrap_or(0),
                 errors: all.iter().map(|r| r.errors).sum(),
                 wrong_replies: all.iter().map(|r| r.wrong_replies).sum(),
+                rounds: ok.len(),
+                spread_pct: if ok.len() >= 2 && cpu > 0.0 {
+                    (hi - lo) / cpu * 100.0
+                } else {
+                    0.0
+                },
+                client_limited: bound * 2 > ok.len(),
                 limit: (!notes.is_empty()).then(|| notes.join("; ")),
-                bottleneck: (bound * 2 > ok.len())
-                    .then(|| format!("client-bound in {bound} of {} runs", ok.len())),
-            }
+                warnings: Vec::new(),
+            };
+            row.warnings = legend::warnings(&row);
+            row
         })
         .collect()
-}
-
-fn ratios(rows: &[Row]) -> Vec<Ratio> {
-    let mut out = Vec::new();
-    let find = |b: &str, n: u64| rows.iter().find(|r| r.build == b && r.connections == n);
-    let mut counts: Vec<u64> = rows.iter().map(|r| r.connections).collect();
-    counts.dedup();
-    for n in counts {
-        let Some(co) = find("coroutine", n) else {
-            continue;
-        };
-        for other in ["threads", "epoll"] {
-            if let Some(o) = find(other, n) {
-                let div = |a: f64, b: f64| (a > 0.0 && b > 0.0).then(|| a / b);
-                out.push(Ratio {
-                    connections: n,
-                    versus: other.into(),
-                    rps: div(co.rps, o.rps),
-                    cpu_per_req: div(co.cpu_us_per_req, o.cpu_us_per_req),
-                });
-            }
-        }
-    }
-    out
 }
 
 /// Writes report.json, report.md, report.svg and report.html into `dir`.
@@ -510,13 +708,15 @@ mod tests {
 
     #[test]
     fn medians_take_each_figure_from_its_own_runs_and_skip_failed_runs() {
+        let mut starved = row("epoll", 10, 70.0, 10.0);
+        starved.fairness.unanswered = 3;
         let runs = vec![
             row("coroutine", 10, 100.0, 9.0),
             row("epoll", 10, 50.0, 8.0),
             row("coroutine", 10, 300.0, 7.0),
             row("epoll", 10, 0.0, 0.0), // failed run: no requests
             row("coroutine", 10, 200.0, 20.0),
-            row("epoll", 10, 70.0, 10.0),
+            starved,
         ];
         let m = medians(&runs);
         assert_eq!(m.len(), 2);
@@ -524,11 +724,30 @@ mod tests {
             (m[0].build.as_str(), m[0].rps, m[0].cpu_us_per_req),
             ("coroutine", 200.0, 9.0)
         );
+        assert_eq!((m[0].rounds, m[0].spread_pct.round()), (3, 144.0));
+        assert!(m[0].warnings.iter().any(|w| w.starts_with("high spread")));
         assert_eq!((m[1].rps, m[1].cpu_us_per_req), (60.0, 9.0));
-        let r = ratios(&m);
+        assert_eq!((m[1].rounds, m[1].fairness.unanswered), (2, 3));
+        let r = verdict::ratios(&m, &runs);
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].versus, "epoll");
         assert!((r[0].rps.unwrap() - 200.0 / 60.0).abs() < 1e-9);
         assert!((r[0].cpu_per_req.unwrap() - 1.0).abs() < 1e-9);
+        // Round 2 of epoll failed: only rounds 1 and 3 pair up.
+        assert_eq!(r[0].cpu_per_req_rounds, vec![9.0 / 8.0, 2.0]);
+    }
+
+    #[test]
+    fn options_that_cannot_run_are_refused() {
+        let base = CompareOptions::new(PathBuf::from("mayfly"));
+        let mut o = base.clone();
+        o.connections = vec![500, 0];
+        assert!(matches!(o.validate(), Err(CompareError::Invalid(_))));
+        let mut o = base.clone();
+        o.builds.clear();
+        assert!(matches!(o.validate(), Err(CompareError::Invalid(_))));
+        let mut o = base;
+        o.repeat = 0;
+        assert!(matches!(o.validate(), Err(CompareError::Invalid(_))));
     }
 }

@@ -20,6 +20,7 @@
 pub mod child;
 pub mod cmd;
 pub mod compare;
+pub mod fairness;
 pub mod file;
 pub mod file_bench;
 pub mod report;

@@ -8,6 +8,19 @@
 //!   are spread over `threads` threads, each serving its share in turn.
 //! - [`ClientMode::Coroutine`]: one mayfly greenlet per connection, all on one worker thread —
 //!   10,000+ connections from one process.
+//!
+//! Either way the load is fair: every connection gets its turn, one round trip, then the next
+//! connection. A thread walks its connections in order; a greenlet yields after every round
+//! trip, so one whose reply is already waiting cannot loop again ahead of the others. The
+//! report says how even the result was ([`Fairness`]: requests per connection and Jain's
+//! index), so a server that starves some clients shows it.
+//!
+//! Latency ([`LATENCY_METHOD`]) is per round trip, from just before the first byte of the
+//! request is written to just after the last byte of the reply is read.
+//!
+//! The measured window opens when every connection is up and lasts `duration`; only replies
+//! that arrive inside it count (requests, latency, fairness). Requests still in flight when it
+//! closes get [`DRAIN`] to finish, uncounted, so the run ends promptly and cleanly.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -16,6 +29,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+
+pub use crate::fairness::Fairness;
 use mayfly_proto::child::{Window, WindowMark};
 use serde::{Deserialize, Serialize};
 
@@ -29,10 +44,20 @@ pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 /// Default [`StressOptions::mode`]: the course's client.
 pub const DEFAULT_MODE: ClientMode = ClientMode::Threads;
 
-/// [`StressOptions::disconnect_rate`] is not a probability.
+/// How [`StressReport::latency_us`] is measured, in words (reports quote it).
+pub const LATENCY_METHOD: &str = "per round trip, from just before the first byte of the \
+request is written to just after the last byte of the reply is read, on the client";
+
+/// Options that cannot run.
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
-#[error("--disconnect-rate must be between 0 and 1")]
-pub struct DisconnectRateError(pub f64);
+pub enum StressOptionsError {
+    /// [`StressOptions::disconnect_rate`] is not a probability.
+    #[error("--disconnect-rate must be between 0 and 1, not {0}")]
+    DisconnectRate(f64),
+    /// No connections, or no threads to drive them.
+    #[error("--{0} must be at least 1")]
+    Zero(&'static str),
+}
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -79,16 +104,28 @@ impl StressOptions {
         }
     }
 
-    /// These options with at least one thread and one connection.
+    /// These options, if they can run.
     ///
     /// # Errors
     ///
-    /// [`DisconnectRateError`] if `disconnect_rate` is not within 0..=1.
-    pub fn checked(mut self) -> Result<Self, DisconnectRateError> {
-        self.threads = self.threads.max(1);
-        self.connections = self.connections.max(1);
+    /// [`StressOptionsError::Zero`] for zero connections or threads,
+    /// [`StressOptionsError::DisconnectRate`] if `disconnect_rate` is not within 0..=1.
+    ///
+    /// ```
+    /// use mayfly_clients::stress::{StressOptions, StressOptionsError};
+    /// let mut o = StressOptions::new("127.0.0.1:1".parse().unwrap());
+    /// o.connections = 0;
+    /// assert_eq!(o.checked().unwrap_err(), StressOptionsError::Zero("connections"));
+    /// ```
+    pub fn checked(self) -> Result<Self, StressOptionsError> {
+        if self.connections == 0 {
+            return Err(StressOptionsError::Zero("connections"));
+        }
+        if self.threads == 0 {
+            return Err(StressOptionsError::Zero("threads"));
+        }
         if !(0.0..=1.0).contains(&self.disconnect_rate) {
-            return Err(DisconnectRateError(self.disconnect_rate));
+            return Err(StressOptionsError::DisconnectRate(self.disconnect_rate));
         }
         Ok(self)
     }
@@ -127,12 +164,31 @@ pub struct StressReport {
     /// Deliberate disconnects followed by a new connection (`disconnect_rate`).
     #[serde(default)]
     pub reconnects: u64,
-    /// Round-trip times of correct requests.
+    /// Round-trip times of correct requests ([`LATENCY_METHOD`]).
     pub latency_us: Latency,
+    /// How the correct replies were spread over the established connections.
+    #[serde(default)]
+    pub fairness: Fairness,
     /// Length of the measured window in seconds.
     pub seconds: f64,
     /// The first error seen, to say why connections failed.
     pub first_error: Option<String>,
+    /// True when every connection was established and answered, and no I/O error or wrong
+    /// reply happened (`mayfly stress` exits non-zero otherwise).
+    #[serde(default)]
+    pub ok: bool,
+}
+
+impl StressReport {
+    /// Whether the run had no failure: at least one connection, every connection up and
+    /// answered at least once, no I/O error, no wrong reply.
+    pub fn succeeded(&self) -> bool {
+        self.connected > 0
+            && self.connect_errors == 0
+            && self.io_errors == 0
+            && self.wrong_replies == 0
+            && self.fairness.unanswered == 0
+    }
 }
 
 #[derive(Default)]
@@ -164,12 +220,40 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
 }
 
+/// After the measured window closes, how long a request already sent may still take before
+/// its connection is given up. Not an error: the window is over. It keeps a connection the
+/// server never answers from holding the run for the whole I/O timeout.
+pub const DRAIN: Duration = Duration::from_secs(2);
+
+/// A stream whose read and write timeouts can be changed (std and mayfly streams).
+trait Timed {
+    fn set_io_timeout(&mut self, t: Duration) -> io::Result<()>;
+}
+
+impl Timed for TcpStream {
+    fn set_io_timeout(&mut self, t: Duration) -> io::Result<()> {
+        self.set_read_timeout(Some(t))?;
+        self.set_write_timeout(Some(t))
+    }
+}
+
+impl Timed for mayfly::net::TcpStream {
+    fn set_io_timeout(&mut self, t: Duration) -> io::Result<()> {
+        self.settimeout(Some(t));
+        Ok(())
+    }
+}
+
 /// One connection's request loop, generic over std and mayfly streams.
 struct Session<S> {
     stream: S,
     index: usize,
     name: String,
     k: u64,
+    /// Correct replies in the measured window.
+    replies: u64,
+    /// The I/O timeout the stream has now.
+    timeout: Duration,
     out: Vec<u8>,
     inp: Vec<u8>,
 }
@@ -179,13 +263,28 @@ enum Step {
     Wrong,
 }
 
-impl<S: Read + Write> Session<S> {
+impl<S: Read + Write + Timed> Session<S> {
+    /// Shortens the stream's timeout so that a request sent now waits no longer than
+    /// `cutoff` (give or take half a second, so the timeout changes at most twice a second).
+    fn wait_at_most_until(&mut self, cutoff: Instant) -> io::Result<()> {
+        let left = cutoff
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        if left + Duration::from_millis(500) < self.timeout {
+            self.stream.set_io_timeout(left)?;
+            self.timeout = left;
+        }
+        Ok(())
+    }
+
     fn new(stream: S, index: usize) -> Self {
         Session {
             stream,
             index,
             name: format!("Thread-{index}"),
             k: 0,
+            replies: 0,
+            timeout: Duration::MAX,
             out: Vec::with_capacity(64),
             inp: Vec::with_capacity(64),
         }
@@ -221,7 +320,11 @@ pub fn run(opts: &StressOptions) -> StressReport {
         let (t, d) = (tally.clone(), done.clone());
         std::thread::spawn(move || progress_loop(&t, &d))
     });
-    let (hist, seconds) = match opts.mode {
+    let Load {
+        hist,
+        seconds,
+        replies,
+    } = match opts.mode {
         ClientMode::Threads => run_threads(opts, &tally),
         ClientMode::Coroutine => run_greenlets(opts, &tally),
     };
@@ -231,6 +334,7 @@ pub fn run(opts: &StressOptions) -> StressReport {
     }
     let requests = tally.requests.load(Ordering::Relaxed);
     let first_error = tally.first_error.lock().unwrap().clone();
+    let fairness = Fairness::of(&replies);
     let q = |p: f64| {
         if hist.is_empty() {
             0
@@ -259,7 +363,25 @@ pub fn run(opts: &StressOptions) -> StressReport {
         },
         seconds,
         first_error,
+        fairness,
+        ok: false,
     }
+    .with_verdict()
+}
+
+impl StressReport {
+    fn with_verdict(mut self) -> Self {
+        self.ok = self.succeeded();
+        self
+    }
+}
+
+/// What a run measured: the latency histogram, the window's length, and the correct replies
+/// of each established connection.
+struct Load {
+    hist: Histogram<u64>,
+    seconds: f64,
+    replies: Vec<u64>,
 }
 
 fn progress_loop(t: &Tally, done: &AtomicBool) {
@@ -321,7 +443,7 @@ impl Gate {
 }
 
 /// Threads mode: each thread connects its share, waits for all, then loops until the end.
-fn run_threads(opts: &StressOptions, tally: &Arc<Tally>) -> (Histogram<u64>, f64) {
+fn run_threads(opts: &StressOptions, tally: &Arc<Tally>) -> Load {
     let threads = opts.threads.max(1).min(opts.connections.max(1));
     let gate = Arc::new(Gate::default());
     let mut handles = Vec::with_capacity(threads);
@@ -345,15 +467,22 @@ fn run_threads(opts: &StressOptions, tally: &Arc<Tally>) -> (Histogram<u64>, f64
     }
     let t0 = gate.open_when(handles.len());
     mark(opts, Window::Start);
+    let end = t0 + opts.duration;
+    std::thread::sleep(end.saturating_duration_since(Instant::now()));
+    mark(opts, Window::End);
     let mut hist = histogram();
+    let mut replies = Vec::with_capacity(opts.connections);
     for h in handles {
-        if let Ok(local) = h.join() {
+        if let Ok((local, counts)) = h.join() {
             let _ = hist.add(&local);
+            replies.extend(counts);
         }
     }
-    mark(opts, Window::End);
-    let secs = t0.elapsed().as_secs_f64();
-    (hist, secs)
+    Load {
+        hist,
+        seconds: opts.duration.as_secs_f64(),
+        replies,
+    }
 }
 
 /// Prints a [`WindowMark`] (`mayfly-stress: window <start|end> cpu_us=<this process's CPU
@@ -373,8 +502,9 @@ fn client_thread(
     opts: &StressOptions,
     tally: &Tally,
     gate: &Gate,
-) -> Histogram<u64> {
+) -> (Histogram<u64>, Vec<u64>) {
     let mut sessions = Vec::new();
+    let mut replies = Vec::new();
     for c in (i..opts.connections).step_by(threads) {
         match connect_std(opts) {
             Ok(s) => {
@@ -385,14 +515,26 @@ fn client_thread(
         }
     }
     let end = gate.arrive_and_wait() + opts.duration;
+    let cutoff = end + DRAIN;
+    for s in &mut sessions {
+        s.timeout = opts.io_timeout;
+    }
     let mut hist = histogram();
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1));
     while !sessions.is_empty() && Instant::now() < end {
         let mut k = 0;
         while k < sessions.len() {
-            match sessions[k].request() {
+            let step = sessions[k]
+                .wait_at_most_until(cutoff)
+                .and_then(|()| sessions[k].request());
+            match step {
+                Ok(Step::Ok(_)) if Instant::now() >= end => {
+                    // Answered after the window closed: not counted, and this connection is done.
+                    replies.push(sessions.swap_remove(k).replies);
+                }
                 Ok(Step::Ok(d)) => {
                     tally.requests.fetch_add(1, Ordering::Relaxed);
+                    sessions[k].replies += 1;
                     let _ = hist.record(d.as_micros().max(1) as u64);
                     if opts.disconnect_rate > 0.0 && rng.chance(opts.disconnect_rate) {
                         let how = rng.next() % 3;
@@ -402,7 +544,7 @@ fn client_thread(
                             }
                             Err(e) => {
                                 tally.error(&tally.connect_errors, "reconnect", &e);
-                                sessions.swap_remove(k);
+                                replies.push(sessions.swap_remove(k).replies);
                                 continue;
                             }
                         }
@@ -413,14 +555,26 @@ fn client_thread(
                     tally.wrong.fetch_add(1, Ordering::Relaxed);
                     k += 1;
                 }
+                Err(e) if cut_off(&e, end) => {
+                    replies.push(sessions.swap_remove(k).replies);
+                }
                 Err(e) => {
                     tally.error(&tally.io_errors, "i/o", &e);
-                    sessions.swap_remove(k);
+                    replies.push(sessions.swap_remove(k).replies);
                 }
             }
         }
     }
-    hist
+    replies.extend(sessions.iter().map(|s| s.replies));
+    (hist, replies)
+}
+
+/// A request that timed out after the window closed: cut off by [`DRAIN`], not an error.
+fn cut_off(e: &io::Error, end: Instant) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    ) && Instant::now() >= end
 }
 
 /// A threads-mode connection: connect timeout, TCP_NODELAY, the I/O timeout both ways.
@@ -462,14 +616,16 @@ fn disconnect_and_reconnect(
         let _ = socket2::SockRef::from(&s.stream).set_linger(Some(Duration::ZERO));
     }
     let fresh = connect_std(opts)?;
-    let k = s.k;
+    let (k, replies) = (s.k, s.replies);
     *s = Session::new(fresh, s.index);
     s.k = k;
+    s.replies = replies;
+    s.timeout = opts.io_timeout;
     Ok(())
 }
 
 /// Coroutine mode: one greenlet per connection on mayfly's one worker thread.
-fn run_greenlets(opts: &StressOptions, tally: &Arc<Tally>) -> (Histogram<u64>, f64) {
+fn run_greenlets(opts: &StressOptions, tally: &Arc<Tally>) -> Load {
     let opts = opts.clone();
     let tally = tally.clone();
     mayfly::run(move || {
@@ -505,13 +661,18 @@ fn run_greenlets(opts: &StressOptions, tally: &Arc<Tally>) -> (Histogram<u64>, f
         *end.lock().unwrap() = Some(t0 + opts.duration);
         mark(&opts, Window::Start);
         go.set();
-        for g in &gs {
-            g.join(None);
-        }
+        mayfly::sleep_until(t0 + opts.duration);
         mark(&opts, Window::End);
-        let secs = t0.elapsed().as_secs_f64();
-        let h = hist.lock().unwrap().clone();
-        (h, secs)
+        let replies: Vec<u64> = gs
+            .into_iter()
+            .filter_map(|g| g.get().ok().flatten())
+            .collect();
+        let hist = hist.lock().unwrap().clone();
+        Load {
+            hist,
+            seconds: opts.duration.as_secs_f64(),
+            replies,
+        }
     })
 }
 
@@ -523,7 +684,7 @@ fn client_greenlet(
     ready: &AtomicU64,
     end: &Mutex<Option<Instant>>,
     hist: &Mutex<Histogram<u64>>,
-) {
+) -> Option<u64> {
     let stream = match mayfly::net::TcpStream::connect_timeout(&opts.addr, opts.connect_timeout) {
         Ok(mut s) => {
             let _ = s.set_nodelay(true);
@@ -534,26 +695,39 @@ fn client_greenlet(
         Err(e) => {
             tally.error(&tally.connect_errors, "connect", &e);
             ready.fetch_add(1, Ordering::AcqRel);
-            return;
+            return None;
         }
     };
     ready.fetch_add(1, Ordering::AcqRel);
     go.wait(None);
     let end = end.lock().unwrap().expect("end set");
     let mut session = Session::new(stream, c);
+    session.timeout = opts.io_timeout;
+    let cutoff = end + DRAIN;
     while Instant::now() < end {
-        match session.request() {
+        let step = session
+            .wait_at_most_until(cutoff)
+            .and_then(|()| session.request());
+        match step {
+            // Answered after the window closed: not counted.
+            Ok(Step::Ok(_)) if Instant::now() >= end => break,
             Ok(Step::Ok(d)) => {
                 tally.requests.fetch_add(1, Ordering::Relaxed);
+                session.replies += 1;
                 let _ = hist.lock().unwrap().record(d.as_micros().max(1) as u64);
             }
             Ok(Step::Wrong) => {
                 tally.wrong.fetch_add(1, Ordering::Relaxed);
             }
+            Err(e) if cut_off(&e, end) => break,
             Err(e) => {
                 tally.error(&tally.io_errors, "i/o", &e);
-                return;
+                break;
             }
         }
+        // One round trip per turn: a greenlet whose next reply is already waiting would
+        // otherwise read it without parking and keep the worker from every other connection.
+        mayfly::yield_now();
     }
+    Some(session.replies)
 }

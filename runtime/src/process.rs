@@ -90,6 +90,26 @@ pub fn fd_count(pid: u32) -> Option<usize> {
     Some(fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
 }
 
+/// The process's soft limit on open files (`Max open files` in `/proc/<pid>/limits`);
+/// `None` once it is gone, or if the limit is `unlimited`.
+///
+/// ```
+/// assert!(mayfly::process::fd_limit(std::process::id()).unwrap() >= 3);
+/// ```
+pub fn fd_limit(pid: u32) -> Option<u64> {
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    limits_soft(&limits, "Max open files")
+}
+
+/// The soft value of one row of a `/proc/<pid>/limits` table.
+fn limits_soft(limits: &str, name: &str) -> Option<u64> {
+    limits
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
 /// Raises the soft limit on open files to the hard limit; returns the new soft limit.
 ///
 /// # Errors

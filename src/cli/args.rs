@@ -267,10 +267,10 @@ pub struct StressArgs {
     #[arg(long)]
     pub addr: String,
     /// OS threads (threads mode).
-    #[arg(long, default_value_t = stress::DEFAULT_THREADS)]
+    #[arg(long, default_value_t = stress::DEFAULT_THREADS, value_parser = at_least_one)]
     pub threads: usize,
     /// Connections in total (default: one per thread).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub connections: Option<usize>,
     /// How long to load the server.
     #[arg(long, default_value_t = HumanDuration(stress::DEFAULT_DURATION))]
@@ -292,8 +292,8 @@ pub struct StressArgs {
 
 #[derive(clap::Args)]
 pub struct CompareArgs {
-    /// Connection counts to sweep.
-    #[arg(long, value_delimiter = ',', default_value = default_connections())]
+    /// Connection counts to sweep (each at least 1).
+    #[arg(long, value_delimiter = ',', default_value = default_connections(), value_parser = at_least_one)]
     pub connections: Vec<usize>,
     /// Measured time per run.
     #[arg(long, default_value_t = HumanDuration(compare::DEFAULT_DURATION))]
@@ -301,24 +301,48 @@ pub struct CompareArgs {
     /// Builds to run: coroutine, threads, epoll, and the reference builds tokio and may.
     #[arg(long, value_delimiter = ',', default_value = default_builds())]
     pub builds: Vec<Mode>,
-    /// Server on CPU 0, client on CPU 1, for every build.
-    #[arg(long)]
+    /// Pin the server to one CPU and the client to the others (the default on 2+ CPUs;
+    /// an error on one CPU).
+    #[arg(long, conflicts_with = "no_pin")]
     pub pin: bool,
+    /// Do not pin: server and client share every CPU.
+    #[arg(long)]
+    pub no_pin: bool,
     /// Client mode (coroutine drives 10,000+ connections from one thread).
     #[arg(long, default_value_t = compare::DEFAULT_CLIENT)]
     pub client: ClientMode,
     /// Client threads in threads mode.
-    #[arg(long, default_value_t = compare::DEFAULT_CLIENT_THREADS)]
+    #[arg(long, default_value_t = compare::DEFAULT_CLIENT_THREADS, value_parser = at_least_one)]
     pub client_threads: usize,
-    /// Write report.json, report.md, report.svg and report.html into this directory.
+    /// Write report.json, report.md, report.svg, report.html and compare.log into this directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Run the sweep this many times, interleaved, and report medians.
-    #[arg(long, default_value_t = compare::DEFAULT_REPEAT)]
+    /// Rounds: the sweep runs this many times, interleaved; tables show medians and spread.
+    #[arg(long, default_value_t = compare::DEFAULT_REPEAT, value_parser = at_least_one, conflicts_with = "quick")]
     pub repeat: usize,
+    /// One round instead of three: quicker, but no result is conclusive.
+    #[arg(long)]
+    pub quick: bool,
+    /// Where the servers' and the client's own log lines go (default: compare.log in --out,
+    /// else a file in the temporary directory; the report names it).
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    /// Start each server with this many file descriptors (RLIMIT_NOFILE), to see how each
+    /// build behaves at its limit.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(8..))]
+    pub server_fd_limit: Option<u64>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A count that must be at least 1 (`--connections 0` is a usage error).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// `--connections`' default as one comma-separated value, as `--help` has always shown it

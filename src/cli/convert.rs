@@ -95,19 +95,23 @@ fn this_exe() -> Result<std::path::PathBuf> {
     std::env::current_exe().context("finding the mayfly binary")
 }
 
-/// `mayfly compare`: progress lines unless `--json`.
+/// `mayfly compare`: pinned unless `--no-pin` (or one CPU), one round with `--quick`,
+/// progress lines unless `--json`.
 pub fn compare_options(a: &CompareArgs) -> Result<CompareOptions> {
+    let defaults = CompareOptions::new(this_exe()?);
     Ok(CompareOptions {
-        exe: this_exe()?,
         builds: a.builds.clone(),
         connections: a.connections.clone(),
         duration: a.duration.0,
-        pin: a.pin,
+        pin: a.pin || (defaults.pin && !a.no_pin),
         client: a.client,
         client_threads: a.client_threads,
         out: a.out.clone(),
-        repeat: a.repeat,
+        repeat: if a.quick { 1 } else { a.repeat },
         verbose: !a.json,
+        log: a.log.clone(),
+        server_fd_limit: a.server_fd_limit,
+        ..defaults
     })
 }
 

@@ -151,6 +151,11 @@ pub fn stress(r: &StressReport, json: bool) -> Result<()> {
             "latency µs: p50 {}  p99 {}  p99.9 {}  max {}",
             r.latency_us.p50, r.latency_us.p99, r.latency_us.p999, r.latency_us.max
         );
+        let f = &r.fairness;
+        println!(
+            "replies per connection: min {}  median {}  max {}  ({} got none; Jain's fairness {:.2})",
+            f.min, f.median, f.max, f.unanswered, f.jain
+        );
         if r.reconnects > 0 {
             println!(
                 "{} deliberate disconnects, each followed by a new connection",

@@ -94,21 +94,57 @@ pub fn file_bench(a: FileBenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `mayfly stress`: exits 1 if any reply was wrong.
+/// `mayfly stress`: exits 1 if any connection failed to connect, broke, got a wrong reply, or
+/// got no reply at all.
 pub fn stress(a: StressArgs) -> Result<ExitCode> {
     let o = convert::stress_options(&a)?;
     let r = stress::run(&o);
     print::stress(&r, a.json)?;
-    Ok(exit_no_if(r.wrong_replies > 0))
+    if !r.ok {
+        eprintln!(
+            "mayfly: stress failed: {} of {} connections not established, {} broke, {} never answered, {} wrong replies{}",
+            r.connect_errors,
+            r.connections,
+            r.io_errors,
+            r.fairness.unanswered,
+            r.wrong_replies,
+            r.first_error
+                .as_ref()
+                .map(|e| format!(" (first: {e})"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(exit_no_if(!r.ok))
 }
 
-/// `mayfly compare`: exits 1 if any build gave a wrong reply.
+/// `mayfly compare`: exits 1 if any build gave a wrong reply or any run could not be
+/// measured at all (the server would not start, died, or the client gave no report). Limits a
+/// build hits under load (fds, threads) are findings: they are in the table, not the exit code.
 pub fn compare(a: CompareArgs) -> Result<ExitCode> {
     let opts = convert::compare_options(&a)?;
     let report = compare::run(&opts)?;
     print::compare(&report, a.json, a.out.as_deref())?;
-    let wrong: u64 = report.rows.iter().map(|r| r.wrong_replies).sum();
-    Ok(exit_no_if(wrong > 0))
+    let wrong: u64 = report.runs.iter().map(|r| r.wrong_replies).sum();
+    let unmeasured: Vec<String> = report
+        .runs
+        .iter()
+        .filter(|r| r.requests == 0)
+        .map(|r| {
+            format!(
+                "{} @ {}: {}",
+                r.build,
+                r.connections,
+                r.limit.as_deref().unwrap_or("no requests answered")
+            )
+        })
+        .collect();
+    if wrong > 0 {
+        eprintln!("mayfly: compare: {wrong} wrong replies");
+    }
+    for u in &unmeasured {
+        eprintln!("mayfly: compare: run not measured: {u}");
+    }
+    Ok(exit_no_if(wrong > 0 || !unmeasured.is_empty()))
 }
 
 fn exit_no_if(no: bool) -> ExitCode {

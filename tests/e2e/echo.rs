@@ -233,8 +233,146 @@ fn sigterm_lets_open_connections_finish_and_exits_zero() {
     }
 }
 
+/// A server that answers only the first connection it accepts, and reads but never answers
+/// the others: a deliberately unfair server.
+fn unfair_server() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for (i, c) in l.incoming().take(64).enumerate() {
+            let Ok(mut c) = c else { continue };
+            std::thread::spawn(move || {
+                let mut b = [0u8; 1024];
+                while let Ok(n) = c.read(&mut b) {
+                    if n == 0 || (i == 0 && c.write_all(&b[..n].to_ascii_uppercase()).is_err()) {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
 #[test]
-fn compare_writes_all_three_report_files() {
+fn the_stress_client_reports_an_unfair_server_as_unfair_and_fails() {
+    for mode in ["coroutine", "threads"] {
+        let addr = unfair_server();
+        let (r, code) = stress_json(
+            &addr,
+            &["--mode", mode, "--connections", "10", "--threads", "10"],
+        );
+        let f = &r["fairness"];
+        assert_eq!(f["unanswered"], 9, "{mode}: {r}");
+        assert_eq!(f["min"], 0, "{mode}: {r}");
+        assert!(f["max"].as_u64().unwrap() > 0, "{mode}: {r}");
+        // One connection got everything: Jain's index is 1/10.
+        assert!(
+            (f["jain"].as_f64().unwrap() - 0.1).abs() < 1e-9,
+            "{mode}: {r}"
+        );
+        // The connections never answered were cut off at the window's end, not errors.
+        assert_eq!(r["io_errors"], 0, "{mode}: {r}");
+        assert_eq!((r["ok"].as_bool(), code), (Some(false), 1), "{mode}: {r}");
+    }
+}
+
+#[test]
+fn the_coroutine_client_spreads_round_trips_evenly() {
+    let server = Server::start("coroutine");
+    let (r, code) = stress_json(
+        &server.addr,
+        &["--mode", "coroutine", "--connections", "200"],
+    );
+    assert_eq!((r["ok"].as_bool(), code), (Some(true), 0), "{r}");
+    let f = &r["fairness"];
+    assert_eq!(f["unanswered"], 0, "{r}");
+    // One round trip per connection in turn: no connection gets twice the median.
+    assert!(
+        f["max"].as_u64().unwrap() <= 2 * f["median"].as_u64().unwrap().max(1),
+        "{r}"
+    );
+    assert!(f["jain"].as_f64().unwrap() > 0.9, "{r}");
+    server.stop();
+}
+
+#[test]
+fn stress_fails_when_nothing_listens_and_refuses_zero_counts() {
+    // A port that was just free: nothing listens there.
+    let addr = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let (r, code) = stress_json(&addr, &["--threads", "3"]);
+    assert_eq!(r["connect_errors"], 3, "{r}");
+    assert_eq!((r["ok"].as_bool(), code), (Some(false), 1), "{r}");
+    for args in [
+        &["stress", "--addr", "127.0.0.1:1", "--connections", "0"][..],
+        &["stress", "--addr", "127.0.0.1:1", "--threads", "0"],
+        &["compare", "--connections", "500,0"],
+        &["compare", "--repeat", "0"],
+    ] {
+        let out = mayfly().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("must be at least 1"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn compare_warns_when_a_server_reaches_its_fd_limit_and_is_not_conclusive_on_one_round() {
+    let dir = std::env::temp_dir().join(format!("mayfly-compare-fd-{}", std::process::id()));
+    let out = mayfly()
+        .args([
+            "compare",
+            "--builds",
+            "coroutine,epoll",
+            "--connections",
+            "120",
+            "--duration",
+            "500ms",
+            "--quick",
+            "--server-fd-limit",
+            "64",
+        ])
+        .args(["--out", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Limits are findings, not failures: the comparison itself ran.
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    for r in json["rows"].as_array().unwrap() {
+        let warnings = r["warnings"].to_string();
+        assert!(warnings.contains("fd limit reached"), "{r}");
+        assert!(r["fairness"]["unanswered"].as_u64().unwrap() > 0, "{r}");
+        assert!(r["errors"].as_u64().unwrap() > 0, "{r}");
+    }
+    assert_eq!(json["verdict"]["conclusive"], false, "{}", json["verdict"]);
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.starts_with("## Verdict (not conclusive)"), "{md}");
+    assert!(
+        stdout.starts_with("## Verdict (not conclusive)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("fd limit reached: the server held"),
+        "{stdout}"
+    );
+    assert!(
+        md.contains("is not conclusive on CPU per request: one round only"),
+        "{md}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn compare_writes_every_report_file_with_verdict_fairness_and_method() {
     let dir = std::env::temp_dir().join(format!("mayfly-compare-{}", std::process::id()));
     let out = mayfly()
         .args([
@@ -254,32 +392,61 @@ fn compare_writes_all_three_report_files() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let table = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     for b in ["coroutine", "threads", "epoll"] {
-        assert!(table.contains(&format!("| {b} |")), "{table}");
+        assert!(stdout.contains(&format!("| {b} |")), "{stdout}");
     }
+    // The verdict heads the output.
+    assert!(stdout.starts_with("## Verdict"), "{stdout}");
+    // The servers' own log lines go to the log file, not into compare's output.
+    for text in [&stdout, &stderr] {
+        assert!(!text.contains("draining"), "{text}");
+    }
+    let log = std::fs::read_to_string(dir.join("compare.log")).unwrap();
+    assert!(log.contains("draining"), "{log}");
+    assert!(stdout.contains(&format!("{}", dir.join("compare.log").display())));
+
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
     let rows = json["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 6);
     for r in rows {
         assert!(r["rps"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["cpu_us_per_req"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["req_per_core_s"].as_f64().unwrap() > 0.0, "{r}");
         assert_eq!(r["wrong_replies"], 0);
+        assert_eq!(r["rounds"], 2, "{r}");
+        assert_eq!(r["fairness"]["unanswered"], 0, "{r}");
+        assert!(r["fairness"]["jain"].as_f64().unwrap() > 0.0, "{r}");
     }
     assert_eq!(json["ratios"].as_array().unwrap().len(), 4);
-    // Two interleaved repeats: every single run is kept beside the medians.
+    assert!(!json["verdict"]["lines"].as_array().unwrap().is_empty());
+    assert!(json["latency_method"]
+        .as_str()
+        .unwrap()
+        .contains("first byte"));
+    // Pinned by default on this machine's two CPUs.
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
+        assert_eq!(json["settings"]["pin"], true);
+    }
+    // Two interleaved rounds: every single run is kept beside the medians.
     let runs = json["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 12);
     assert_eq!(runs[0]["build"], "coroutine");
     assert_eq!(runs[6]["build"], "coroutine");
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
-    assert!(md.contains("| build | conns | req/s"));
+    assert!(md.contains("| build | conns | CPU µs/req | req/core-s"));
+    assert!(md.contains("fairness — Jain's index"));
+    assert!(md.contains("Latency: per round trip, from just before the first byte"));
     let svg = std::fs::read_to_string(dir.join("report.svg")).unwrap();
-    assert!(svg.starts_with("<svg") && svg.matches("<polyline").count() >= 6);
-    // report.html carries the same chart inline and the tables as HTML.
+    assert!(svg.starts_with("<svg") && svg.matches("<polyline").count() >= 18);
+    // report.html carries the verdict, the charts inline and the tables as HTML.
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(html.contains(&svg), "report.html embeds report.svg as is");
+    assert!(html.contains("class=\"verdict\""));
     assert!(html.contains("<th>build</th>") && html.contains("<td>coroutine</td>"));
+    assert!(html.contains("first byte") && html.contains("Jain"));
     assert!(
         !html.contains("<script src") && !html.contains("<link"),
         "no external assets"

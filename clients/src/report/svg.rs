@@ -1,5 +1,7 @@
-//! The report as a dependency-free SVG chart (report.svg, and inline in report.html):
-//! requests/s and server CPU per request against connections, one line per build.
+//! The report as dependency-free SVG charts (report.svg, and inline in report.html): server
+//! CPU per request, requests per server core-second, latency (p50 solid, p99 dashed),
+//! fairness and memory per connection, each against connections, one line per build. Axis
+//! ticks fall on round values.
 
 use std::fmt::Write;
 
@@ -11,47 +13,90 @@ const PAD_L: f64 = 70.0;
 const PAD_B: f64 = 45.0;
 const PAD_T: f64 = 35.0;
 const PAD_R: f64 = 30.0;
+/// Charts per row of the grid.
+const ACROSS: usize = 2;
 
 fn color(build: &str) -> &'static str {
     match build {
         "coroutine" => "#1b9e77",
         "threads" => "#d95f02",
         "epoll" => "#7570b3",
+        "tokio" => "#e7298a",
+        "may" => "#66a61e",
         _ => "#666666",
     }
 }
 
-/// Renders the report's two panels side by side as an SVG document.
+/// One line of a chart: the figure it takes from a row, and whether it is dashed.
+type Series = (fn(&Row) -> f64, bool);
+
+/// One chart: a title and the series it draws from each row.
+struct Chart {
+    title: &'static str,
+    series: &'static [Series],
+    log_y: bool,
+}
+
+const CHARTS: &[Chart] = &[
+    Chart {
+        title: "server CPU µs per request (lower is better)",
+        series: &[(|r| r.cpu_us_per_req, false)],
+        log_y: false,
+    },
+    Chart {
+        title: "requests per server core-second (higher is better)",
+        series: &[(|r| r.req_per_core_s, false)],
+        log_y: false,
+    },
+    Chart {
+        title: "latency µs: p50 solid, p99 dashed (log scale)",
+        series: &[(|r| r.p50_us as f64, false), (|r| r.p99_us as f64, true)],
+        log_y: true,
+    },
+    Chart {
+        title: "fairness, Jain's index (1 = every connection alike)",
+        series: &[(|r| r.fairness.jain, false)],
+        log_y: false,
+    },
+    Chart {
+        title: "server KiB per connection (lower is better)",
+        series: &[(|r| r.rss_per_conn_kib, false)],
+        log_y: false,
+    },
+];
+
+/// Renders every chart in a grid, with one legend, as an SVG document.
 ///
 /// ```
-/// use mayfly_clients::report::{svg, Report, Row, Settings};
-/// use mayfly_clients::stress::ClientMode;
+/// use mayfly_clients::report::{svg, Report, Row};
 /// let rep = Report {
-///     rows: vec![Row { build: "epoll".into(), connections: 10, rps: 5.0, cpu_us_per_req: 2.0, ..Row::default() }],
-///     runs: vec![],
-///     ratios: vec![],
-///     settings: Settings { duration_s: 1.0, repeat: 1, pin: false, client: ClientMode::Threads, cpus: 2 },
+///     rows: vec![Row { build: "epoll".into(), connections: 10, requests: 5, rps: 5.0, cpu_us_per_req: 2.0, ..Row::default() }],
+///     ..Report::default()
 /// };
 /// let svg = svg::render(&rep);
 /// assert!(svg.starts_with("<svg") && svg.contains("<polyline"));
 /// ```
 pub fn render(rep: &Report) -> String {
+    let down = CHARTS.len().div_ceil(ACROSS);
     let mut s = String::new();
     let _ = write!(
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="sans-serif" font-size="12">"#,
-        2.0 * W,
-        H + 30.0
+        ACROSS as f64 * W,
+        down as f64 * H + 30.0
     );
     s.push_str(r#"<rect width="100%" height="100%" fill="white"/>"#);
-    panel(&mut s, rep, 0.0, "requests/s", |r| r.rps);
-    panel(&mut s, rep, W, "server CPU µs per request", |r| {
-        r.cpu_us_per_req
-    });
-    // Legend.
-    let mut builds: Vec<&str> = rep.rows.iter().map(|r| r.build.as_str()).collect();
-    builds.sort();
-    builds.dedup();
+    for (i, c) in CHARTS.iter().enumerate() {
+        let (x0, y0) = ((i % ACROSS) as f64 * W, (i / ACROSS) as f64 * H);
+        panel(&mut s, rep, x0, y0, c);
+    }
+    let mut builds: Vec<&str> = Vec::new();
+    for r in &rep.rows {
+        if !builds.contains(&r.build.as_str()) {
+            builds.push(&r.build);
+        }
+    }
+    let y = down as f64 * H + 20.0;
     for (i, b) in builds.iter().enumerate() {
         let x = 80.0 + i as f64 * 130.0;
         let _ = write!(
@@ -59,8 +104,7 @@ pub fn render(rep: &Report) -> String {
             r#"<line x1="{x}" y1="{y}" x2="{}" y2="{y}" stroke="{c}" stroke-width="3"/><text x="{}" y="{}">{b}</text>"#,
             x + 25.0,
             x + 30.0,
-            H + 24.0,
-            y = H + 20.0,
+            y + 4.0,
             c = color(b)
         );
     }
@@ -68,58 +112,107 @@ pub fn render(rep: &Report) -> String {
     s
 }
 
-fn panel(s: &mut String, rep: &Report, x0: f64, title: &str, value: impl Fn(&Row) -> f64) {
-    let pts: Vec<(&Row, f64)> = rep
+/// Round tick values from 0 to at least `max`: steps of 1, 2, 2.5 or 5 times a power of ten.
+///
+/// ```
+/// use mayfly_clients::report::svg::ticks;
+/// assert_eq!(ticks(9.43), vec![0.0, 2.5, 5.0, 7.5, 10.0]);
+/// assert_eq!(ticks(111_734.0), vec![0.0, 50_000.0, 100_000.0, 150_000.0]);
+/// assert_eq!(ticks(0.99), vec![0.0, 0.25, 0.5, 0.75, 1.0]);
+/// ```
+pub fn ticks(max: f64) -> Vec<f64> {
+    if max <= 0.0 || !max.is_finite() {
+        return vec![0.0, 1.0];
+    }
+    let raw = max / 4.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let n = (max / step - 1e-9).ceil() as usize;
+    (0..=n.max(1)).map(|i| i as f64 * step).collect()
+}
+
+/// Powers of ten covering `lo..=hi` (for a log axis).
+fn decades(lo: f64, hi: f64) -> Vec<f64> {
+    let a = lo.max(1.0).log10().floor() as i32;
+    let b = hi.max(1.0).log10().ceil().max(a as f64 + 1.0) as i32;
+    (a..=b).map(|e| 10f64.powi(e)).collect()
+}
+
+fn panel(s: &mut String, rep: &Report, x0: f64, y0: f64, chart: &Chart) {
+    let rows: Vec<&Row> = rep
         .rows
         .iter()
-        .map(|r| (r, value(r)))
-        .filter(|(r, v)| *v > 0.0 && r.connections > 0)
+        .filter(|r| r.requests > 0 && r.connections > 0)
         .collect();
     let _ = write!(
         s,
-        r#"<text x="{}" y="20" font-size="14" font-weight="bold">{title}</text>"#,
-        x0 + PAD_L
+        r#"<text x="{}" y="{}" font-size="13" font-weight="bold">{}</text>"#,
+        x0 + PAD_L - 40.0,
+        y0 + 20.0,
+        chart.title
     );
-    if pts.is_empty() {
+    let values: Vec<f64> = rows
+        .iter()
+        .flat_map(|r| chart.series.iter().map(move |(f, _)| f(r)))
+        .filter(|v| *v > 0.0)
+        .collect();
+    if values.is_empty() {
         let _ = write!(
             s,
             r#"<text x="{}" y="{}">no data</text>"#,
             x0 + W / 2.0,
-            H / 2.0
+            y0 + H / 2.0
         );
         return;
     }
-    let (cmin, cmax) = pts.iter().fold((f64::MAX, 0f64), |(a, b), (r, _)| {
+    let (cmin, cmax) = rows.iter().fold((f64::MAX, 0f64), |(a, b), r| {
         let c = r.connections as f64;
         (a.min(c), b.max(c))
     });
-    let vmax = pts.iter().fold(0f64, |m, (_, v)| m.max(*v)) * 1.1;
+    let vmax = values.iter().copied().fold(0f64, f64::max);
+    let vmin = values.iter().copied().fold(f64::MAX, f64::min);
+    let yticks = if chart.log_y {
+        decades(vmin, vmax)
+    } else {
+        ticks(vmax)
+    };
+    let (tlo, thi) = (yticks[0], *yticks.last().expect("ticks are never empty"));
+    let (left, right, top, bottom) = (x0 + PAD_L, x0 + W - PAD_R, y0 + PAD_T, y0 + H - PAD_B);
     // Connections on a log scale (sweeps are usually 500, 2000, 10000).
     let lx = |c: f64| {
         let (a, b) = (cmin.ln(), cmax.ln());
         let f = if b > a { (c.ln() - a) / (b - a) } else { 0.5 };
-        x0 + PAD_L + f * (W - PAD_L - PAD_R)
+        left + f * (right - left)
     };
-    let ly = |v: f64| PAD_T + (1.0 - v / vmax) * (H - PAD_T - PAD_B);
-    let (left, right, top, bottom) = (x0 + PAD_L, x0 + W - PAD_R, PAD_T, H - PAD_B);
+    let ly = |v: f64| {
+        let f = if chart.log_y {
+            (v.max(tlo).log10() - tlo.log10()) / (thi.log10() - tlo.log10())
+        } else {
+            (v - tlo) / (thi - tlo)
+        };
+        bottom - f * (bottom - top)
+    };
     let _ = write!(
         s,
         r##"<rect x="{left}" y="{top}" width="{}" height="{}" fill="none" stroke="#999"/>"##,
         right - left,
         bottom - top
     );
-    for i in 0..=4 {
-        let v = vmax * i as f64 / 4.0;
-        let y = ly(v);
+    for v in &yticks {
+        let y = ly(*v);
         let _ = write!(
             s,
             r##"<line x1="{left}" y1="{y:.1}" x2="{right}" y2="{y:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
             left - 5.0,
             y + 4.0,
-            short(v)
+            short(*v)
         );
     }
-    let mut counts: Vec<u64> = pts.iter().map(|(r, _)| r.connections).collect();
+    let mut counts: Vec<u64> = rows.iter().map(|r| r.connections).collect();
     counts.sort_unstable();
     counts.dedup();
     for c in &counts {
@@ -136,41 +229,104 @@ fn panel(s: &mut String, rep: &Report, x0: f64, title: &str, value: impl Fn(&Row
         (left + right) / 2.0,
         bottom + 32.0
     );
-    let mut builds: Vec<&str> = pts.iter().map(|(r, _)| r.build.as_str()).collect();
-    builds.sort();
-    builds.dedup();
+    let mut builds: Vec<&str> = Vec::new();
+    for r in &rows {
+        if !builds.contains(&r.build.as_str()) {
+            builds.push(&r.build);
+        }
+    }
     for b in builds {
-        let mut line: Vec<(f64, f64)> = pts
-            .iter()
-            .filter(|(r, _)| r.build == b)
-            .map(|(r, v)| (lx(r.connections as f64), ly(*v)))
-            .collect();
-        line.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let p: Vec<String> = line.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
-        let _ = write!(
-            s,
-            r#"<polyline points="{}" fill="none" stroke="{c}" stroke-width="2.5"/>"#,
-            p.join(" "),
-            c = color(b)
-        );
-        for (x, y) in line {
+        for (value, dashed) in chart.series {
+            let mut line: Vec<(f64, f64)> = rows
+                .iter()
+                .filter(|r| r.build == b && value(r) > 0.0)
+                .map(|r| (lx(r.connections as f64), ly(value(r))))
+                .collect();
+            line.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let p: Vec<String> = line.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
             let _ = write!(
                 s,
-                r#"<circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{}"/>"#,
-                color(b)
+                r#"<polyline points="{}" fill="none" stroke="{c}" stroke-width="2.5"{dash}/>"#,
+                p.join(" "),
+                c = color(b),
+                dash = if *dashed {
+                    r#" stroke-dasharray="6 4""#
+                } else {
+                    ""
+                }
             );
+            for (x, y) in line {
+                let _ = write!(
+                    s,
+                    r#"<circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{}"/>"#,
+                    color(b)
+                );
+            }
         }
     }
 }
 
 fn short(v: f64) -> String {
+    let trim = |s: String| {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    };
     if v >= 1e6 {
-        format!("{:.1}M", v / 1e6)
+        format!("{}M", trim(format!("{:.2}", v / 1e6)))
     } else if v >= 1e3 {
-        format!("{:.0}k", v / 1e3)
-    } else if v >= 10.0 {
-        format!("{v:.0}")
+        format!("{}k", trim(format!("{:.2}", v / 1e3)))
     } else {
-        format!("{v:.1}")
+        trim(format!("{v:.2}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_labels_are_round() {
+        assert_eq!(short(150_000.0), "150k");
+        assert_eq!(short(2.5), "2.5");
+        assert_eq!(short(0.25), "0.25");
+        assert_eq!(short(1_250_000.0), "1.25M");
+        assert_eq!(
+            decades(40.0, 201_599.0),
+            vec![10.0, 100.0, 1e3, 1e4, 1e5, 1e6]
+        );
+    }
+
+    #[test]
+    fn every_chart_is_drawn() {
+        let row = |b: &str, n: u64| Row {
+            build: b.into(),
+            connections: n,
+            requests: 10,
+            cpu_us_per_req: 5.0,
+            req_per_core_s: 200_000.0,
+            p50_us: 100,
+            p99_us: 1000,
+            rss_per_conn_kib: 8.0,
+            fairness: crate::fairness::Fairness {
+                jain: 0.9,
+                ..Default::default()
+            },
+            ..Row::default()
+        };
+        let rep = Report {
+            rows: vec![row("coroutine", 500), row("coroutine", 10000)],
+            ..Report::default()
+        };
+        let svg = render(&rep);
+        for c in CHARTS {
+            assert!(svg.contains(c.title), "{}", c.title);
+        }
+        // One line per series: 5 charts, the latency chart with two.
+        assert_eq!(svg.matches("<polyline").count(), 6);
+        assert_eq!(svg.matches("stroke-dasharray").count(), 1);
+        assert!(!svg.contains("no data"));
     }
 }

@@ -1,7 +1,8 @@
-//! The report as text cells: a title line and two tables (one row per build and connection
-//! count; the coroutine ratios). Every figure is formatted here, once; [`super::markdown`]
-//! and [`super::html`] only lay the cells out.
+//! The report as text cells: the server-cost table, the service table, the ratio table and
+//! the warnings. Every figure is formatted here, once; [`super::markdown`] and
+//! [`super::html`] only lay the cells out. Column titles come from [`super::legend`].
 
+use super::legend::{self, Column};
 use super::Report;
 
 /// A table of text cells.
@@ -15,73 +16,98 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
-/// The line above the tables: run length, repeats, client mode, pinning, CPUs.
+impl Table {
+    fn new(columns: &[Column], rows: Vec<Vec<String>>) -> Table {
+        debug_assert!(rows.iter().all(|r| r.len() == columns.len()));
+        Table {
+            header: columns.iter().map(|c| c.title.to_string()).collect(),
+            right: columns.iter().map(|c| c.right).collect(),
+            rows,
+        }
+    }
+}
+
+/// `12345` as `12,345`.
+///
+/// ```
+/// use mayfly_clients::report::table::thousands;
+/// assert_eq!(thousands(9998), "9,998");
+/// assert_eq!(thousands(1_000_000), "1,000,000");
+/// assert_eq!(thousands(12), "12");
+/// ```
+pub fn thousands(n: u64) -> String {
+    let d = n.to_string();
+    let mut out = String::with_capacity(d.len() + d.len() / 3);
+    for (i, c) in d.chars().enumerate() {
+        if i > 0 && (d.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The line above the tables: how the comparison ran.
 pub fn title(rep: &Report) -> String {
-    format!(
-        "mayfly compare: {:.0} s per run, {} run(s) per cell (medians), client {:?}, {}, {} CPUs",
-        rep.settings.duration_s,
-        rep.settings.repeat,
-        rep.settings.client,
-        if rep.settings.pin {
-            "server pinned to CPU 0, client to CPU 1"
-        } else {
-            "not pinned"
-        },
-        rep.settings.cpus
-    )
+    format!("mayfly compare: {}", legend::setup(&rep.settings))
 }
 
-fn columns(spec: &[(&str, bool)]) -> (Vec<String>, Vec<bool>) {
-    spec.iter().map(|(t, r)| (t.to_string(), *r)).unzip()
-}
-
-/// One row per build and connection count.
-pub fn rows(rep: &Report) -> Table {
-    let (header, right) = columns(&[
-        ("build", false),
-        ("conns", true),
-        ("req/s", true),
-        ("p50 µs", true),
-        ("p99 µs", true),
-        ("server CPU µs/req", true),
-        ("server CPU", true),
-        ("client CPU", true),
-        ("peak RSS MiB", true),
-        ("KiB/conn", true),
-        ("threads", true),
-        ("errors", true),
-        ("notes", false),
-    ]);
+/// What the server spent, one row per build and connection count.
+pub fn cost(rep: &Report) -> Table {
     let rows = rep
         .rows
         .iter()
         .map(|r| {
-            let notes: Vec<&str> = [r.limit.as_deref(), r.bottleneck.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect();
+            let measured = r.requests > 0;
+            let or_dash = |s: String| if measured { s } else { "–".to_string() };
             vec![
                 r.build.clone(),
                 r.connections.to_string(),
-                format!("{:.0}", r.rps),
-                r.p50_us.to_string(),
-                r.p99_us.to_string(),
-                format!("{:.2}", r.cpu_us_per_req),
+                or_dash(format!("{:.2}", r.cpu_us_per_req)),
+                or_dash(format!("{:.0}", r.req_per_core_s)),
+                if r.rounds >= 2 {
+                    format!("{:.0}%", r.spread_pct)
+                } else {
+                    "–".to_string()
+                },
+                or_dash(if r.client_limited {
+                    format!("{:.0} (client-limited)", r.rps)
+                } else {
+                    format!("{:.0}", r.rps)
+                }),
                 format!("{:.0}%", r.server_cpu * 100.0),
                 format!("{:.0}%", r.client_cpu * 100.0),
-                format!("{:.1}", r.server_peak_rss_kib as f64 / 1024.0),
                 format!("{:.1}", r.rss_per_conn_kib),
+                format!("{:.1}", r.server_peak_rss_kib as f64 / 1024.0),
                 r.server_threads.to_string(),
-                r.errors.to_string(),
-                notes.join("; "),
             ]
         })
         .collect();
-    Table {
-        header,
-        right,
-        rows,
-    }
+    Table::new(legend::COST, rows)
+}
+
+/// What the clients got, one row per build and connection count.
+pub fn service(rep: &Report) -> Table {
+    let rows = rep
+        .rows
+        .iter()
+        .map(|r| {
+            let f = &r.fairness;
+            vec![
+                r.build.clone(),
+                r.connections.to_string(),
+                r.p50_us.to_string(),
+                r.p99_us.to_string(),
+                r.p999_us.to_string(),
+                r.max_us.to_string(),
+                format!("{}·{}·{}", f.min, f.median, f.max),
+                f.unanswered.to_string(),
+                format!("{:.2}", f.jain),
+                r.errors.to_string(),
+            ]
+        })
+        .collect();
+    Table::new(legend::SERVICE, rows)
 }
 
 /// coroutine ÷ each other build, per connection count; `None` if there are no ratios.
@@ -89,28 +115,112 @@ pub fn ratios(rep: &Report) -> Option<Table> {
     if rep.ratios.is_empty() {
         return None;
     }
-    let (header, right) = columns(&[
-        ("conns", true),
-        ("coroutine ÷", false),
-        ("req/s ratio", true),
-        ("CPU/req ratio", true),
-    ]);
     let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.2}"));
     let rows = rep
         .ratios
         .iter()
-        .map(|r| {
+        .map(|q| {
+            let rounds = &q.cpu_per_req_rounds;
+            let lo = rounds.iter().copied().fold(f64::MAX, f64::min);
+            let hi = rounds.iter().copied().fold(f64::MIN, f64::max);
             vec![
-                r.connections.to_string(),
-                r.versus.clone(),
-                f(r.rps),
-                f(r.cpu_per_req),
+                q.connections.to_string(),
+                format!("{} ÷ {}", q.build, q.versus),
+                f(q.cpu_per_req),
+                if rounds.is_empty() {
+                    "–".to_string()
+                } else {
+                    format!("{lo:.2}–{hi:.2}")
+                },
+                if q.conclusive { "yes" } else { "no" }.to_string(),
+                f(q.rps),
             ]
         })
         .collect();
-    Some(Table {
-        header,
-        right,
-        rows,
-    })
+    Some(Table::new(legend::RATIOS, rows))
+}
+
+/// Every warning: the run-wide ones, then `build @ conns: warning` per row.
+pub fn warnings(rep: &Report) -> Vec<String> {
+    let mut out = legend::run_warnings(&rep.settings);
+    for r in &rep.rows {
+        for w in &r.warnings {
+            out.push(format!("{} @ {}: {w}", r.build, thousands(r.connections)));
+        }
+    }
+    out
+}
+
+/// The legend: `title — meaning` for every column of every table, then the methods.
+pub fn legend(rep: &Report) -> Vec<String> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut out = Vec::new();
+    for c in legend::COST
+        .iter()
+        .chain(legend::SERVICE)
+        .chain(legend::RATIOS)
+    {
+        if !seen.contains(&c.title) {
+            seen.push(c.title);
+            out.push(format!("{} — {}", c.title, c.meaning));
+        }
+    }
+    out.push(format!("Load: {}", legend::LOAD_METHOD));
+    out.push(format!("Latency: {}.", rep.latency_method));
+    if let Some(log) = &rep.settings.log {
+        out.push(format!("Server and client log lines: {log}"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Row;
+
+    #[test]
+    fn client_limited_rows_say_so_and_failed_rows_show_dashes() {
+        let rep = Report {
+            rows: vec![
+                Row {
+                    build: "epoll".into(),
+                    connections: 10,
+                    requests: 50,
+                    rps: 5.0,
+                    client_limited: true,
+                    ..Row::default()
+                },
+                Row {
+                    build: "threads".into(),
+                    connections: 10,
+                    ..Row::default()
+                },
+            ],
+            ..Report::default()
+        };
+        let t = cost(&rep);
+        assert_eq!(t.header.len(), t.rows[0].len());
+        assert_eq!(t.rows[0][5], "5 (client-limited)");
+        assert_eq!((t.rows[1][2].as_str(), t.rows[1][5].as_str()), ("–", "–"));
+        assert_eq!(service(&rep).rows[0][6], "0·0·0");
+    }
+
+    #[test]
+    fn the_legend_explains_every_column_once() {
+        let rep = Report::default();
+        let l = legend(&rep);
+        for t in [cost(&rep), service(&rep)] {
+            for h in &t.header {
+                assert!(
+                    l.iter().any(|line| line.starts_with(&format!("{h} — "))),
+                    "{h}"
+                );
+            }
+        }
+        assert_eq!(
+            l.iter().filter(|x| x.starts_with("build — ")).count(),
+            1,
+            "{l:?}"
+        );
+    }
 }

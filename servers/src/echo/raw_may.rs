@@ -66,7 +66,13 @@ pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
 }
 
 fn accept_loop(listener: may::net::TcpListener, shared: &Arc<Shared>, opts: &Options) {
-    let mut backoff = AcceptBackoff::new(format!("may: accept on {:?}", listener.local_addr()));
+    let mut backoff = AcceptBackoff::new(format!(
+        "may: accept on {}",
+        listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    ));
     loop {
         if let Some(max) = opts.max_connections {
             while shared.stats.active() >= max && !shared.stop.load(Ordering::Acquire) {

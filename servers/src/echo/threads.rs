@@ -51,10 +51,10 @@ pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
 }
 
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, opts: &Options) {
-    let mut backoff = AcceptBackoff::new(format!(
-        "threads: accept on {:?}",
-        listener.local_addr().ok()
-    ));
+    let mut backoff = AcceptBackoff::new(match listener.local_addr() {
+        Ok(addr) => format!("threads: accept on {addr}"),
+        Err(_) => "threads: accept".to_string(),
+    });
     loop {
         if let Some(max) = opts.max_connections {
             while shared.stats.active() >= max && !shared.stop.load(Ordering::Acquire) {

@@ -1,0 +1,209 @@
+//! What every column means, which way is better, how the figures were measured, and the
+//! warnings a row can carry. The tables ([`super::table`]) take their column titles from here,
+//! so a title and its explanation cannot drift apart.
+
+use super::table::thousands;
+use super::{Row, Settings};
+
+/// One column: its title, whether it holds numbers (right-aligned), and what it means.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    /// The title in the table.
+    pub title: &'static str,
+    /// Numbers are right-aligned.
+    pub right: bool,
+    /// What it means and which way is better.
+    pub meaning: &'static str,
+}
+
+const fn col(title: &'static str, right: bool, meaning: &'static str) -> Column {
+    Column {
+        title,
+        right,
+        meaning,
+    }
+}
+
+/// The server-cost table: what the server spent (the headline).
+pub const COST: &[Column] = &[
+    col("build", false, "the echo server build"),
+    col("conns", true, "concurrent client connections"),
+    col(
+        "CPU µs/req",
+        true,
+        "server CPU time (user + system) per answered request in the measured window; lower is better. The headline: it does not depend on how fast the load generator is",
+    ),
+    col(
+        "req/core-s",
+        true,
+        "requests per second of server CPU time, 1e6 ÷ CPU µs/req; higher is better",
+    ),
+    col(
+        "spread",
+        true,
+        "how much CPU µs/req varied over the rounds, (max − min) ÷ median; below 10% is steady",
+    ),
+    col(
+        "req/s",
+        true,
+        "answered requests per second of wall time; \"client-limited\" when the load generator, not the server, was the bottleneck (then it measures the client)",
+    ),
+    col("server CPU", true, "server CPU use in the window; 100% = one core busy"),
+    col("client CPU", true, "load generator CPU use in the window"),
+    col(
+        "KiB/conn",
+        true,
+        "server resident memory under load minus at idle, per connection; lower is better",
+    ),
+    col("peak RSS MiB", true, "the server's peak resident memory"),
+    col("threads", true, "the most OS threads the server ran"),
+];
+
+/// The service table: what the clients got.
+pub const SERVICE: &[Column] = &[
+    col("build", false, "the echo server build"),
+    col("conns", true, "concurrent client connections"),
+    col("p50 µs", true, "median round-trip latency; lower is better"),
+    col("p99 µs", true, "99th percentile latency"),
+    col("p99.9 µs", true, "99.9th percentile latency"),
+    col("max µs", true, "slowest round trip"),
+    col(
+        "replies/conn min·med·max",
+        true,
+        "correct replies each connection got in the window: fewest, median, most",
+    ),
+    col(
+        "unanswered",
+        true,
+        "connections established that got no reply at all; 0 is the only good value",
+    ),
+    col(
+        "fairness",
+        true,
+        "Jain's index of replies per connection, (Σx)² ÷ (n·Σx²): 1.00 = every connection served alike, 1/n = one connection got everything",
+    ),
+    col(
+        "errors",
+        true,
+        "failed connects + broken connections + wrong replies + unanswered connections",
+    ),
+];
+
+/// The ratio table.
+pub const RATIOS: &[Column] = &[
+    col("conns", true, "concurrent client connections"),
+    col("ratio", false, "coroutine ÷ the other build"),
+    col(
+        "CPU/req",
+        true,
+        "coroutine's CPU µs/req ÷ the other's (medians); below 1 means coroutine spent less",
+    ),
+    col("rounds", true, "the same ratio round by round: lowest–highest"),
+    col(
+        "conclusive",
+        false,
+        "yes when ≥ 2 rounds all fall on one side of 1 and their spread is smaller than the difference",
+    ),
+    col("req/s", true, "coroutine's req/s ÷ the other's"),
+];
+
+/// Spread above which a row is flagged, percent.
+pub const HIGH_SPREAD_PCT: f64 = 10.0;
+
+/// How the load was applied, in words.
+pub const LOAD_METHOD: &str = "Each connection loops: send `Thread-<i> say hello <k>`, read the \
+whole uppercase reply, check it. Every connection gets its turn: one round trip, then the next \
+connection (the coroutine client yields after every round trip; a client thread walks its \
+connections in order). Server CPU is read from /proc at the instants the client's measured \
+window opens and closes, so connection set-up is not billed to requests.";
+
+/// The run-wide settings in one line.
+pub fn setup(s: &Settings) -> String {
+    let cpus = |v: &[usize]| {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    format!(
+        "{:.0} s per run, {} round(s) interleaved (tables show medians), client {:?}, {}, {} CPUs",
+        s.duration_s,
+        s.repeat,
+        s.client,
+        if s.pin {
+            format!(
+                "server pinned to CPU {}, client to CPU {}",
+                cpus(&s.server_cpus),
+                cpus(&s.client_cpus)
+            )
+        } else {
+            "not pinned (server and client share CPUs)".to_string()
+        },
+        s.cpus
+    )
+}
+
+/// The warnings for one row: what a reader must know before trusting it.
+///
+/// ```
+/// use mayfly_clients::report::{legend, Row};
+/// let row = Row { build: "threads".into(), connections: 300, server_fds: 200, server_fd_limit: 200, ..Row::default() };
+/// assert_eq!(legend::warnings(&row)[0], "fd limit reached: the server held 200 of 200 file descriptors");
+/// ```
+pub fn warnings(r: &Row) -> Vec<String> {
+    let mut w = Vec::new();
+    if r.server_fd_limit > 0 && r.server_fds + FD_HEADROOM >= r.server_fd_limit {
+        w.push(format!(
+            "fd limit reached: the server held {} of {} file descriptors",
+            thousands(r.server_fds),
+            thousands(r.server_fd_limit)
+        ));
+    }
+    if r.fairness.unanswered > 0 {
+        w.push(format!(
+            "{} of {} connections got no reply",
+            thousands(r.fairness.unanswered),
+            thousands(r.connected)
+        ));
+    }
+    if r.wrong_replies > 0 {
+        w.push(format!("{} wrong replies", thousands(r.wrong_replies)));
+    }
+    if let Some(l) = &r.limit {
+        w.push(l.clone());
+    }
+    if r.client_limited {
+        w.push(format!(
+            "client-limited: client {:.0}% CPU, server {:.0}%; req/s measures the client",
+            r.client_cpu * 100.0,
+            r.server_cpu * 100.0
+        ));
+    }
+    if r.rounds >= 2 && r.spread_pct > HIGH_SPREAD_PCT {
+        w.push(format!(
+            "high spread: CPU µs/req varied {:.0}% over {} rounds",
+            r.spread_pct, r.rounds
+        ));
+    }
+    w
+}
+
+/// File descriptors a server keeps besides its connections (listener, epoll, stdio, …):
+/// within this many of the limit counts as reaching it.
+const FD_HEADROOM: u64 = 8;
+
+/// Run-wide warnings: an unpinned run.
+pub fn run_warnings(s: &Settings) -> Vec<String> {
+    let mut w = Vec::new();
+    if !s.pin {
+        w.push(
+            "not pinned: server and client competed for the same CPUs, so CPU figures include \
+             scheduling noise"
+                .to_string(),
+        );
+    }
+    if s.repeat < 2 {
+        w.push("one round: the spread is unknown and no result is conclusive".to_string());
+    }
+    w
+}
