@@ -41,12 +41,8 @@ fn push_list(out: &mut String, heading: &str, class: &str, items: &[String]) {
 /// The verdict, as HTML.
 fn verdict(rep: &Report) -> String {
     let mut out = format!(
-        "<div class=\"verdict\">\n<h2>Verdict{}</h2>\n",
-        if rep.verdict.conclusive {
-            ""
-        } else {
-            " (not conclusive)"
-        }
+        "<div class=\"verdict\">\n<h2>{}</h2>\n",
+        rep.verdict.heading()
     );
     for l in &rep.verdict.lines {
         out.push_str(&format!("<p>{}</p>\n", escape(l.trim())));
@@ -119,6 +115,7 @@ mod tests {
             verdict: Verdict {
                 conclusive: true,
                 lines: vec!["At 10 connections <coroutine> won.".into()],
+                ..Verdict::default()
             },
             rows: vec![Row {
                 build: "epoll".into(),

@@ -36,14 +36,7 @@ fn push_list(s: &mut String, items: &[String]) {
 /// assert!(md.contains("\n| epoll | 10 | 0.00 | 0 | – | 5 |"));
 /// ```
 pub fn render(rep: &Report) -> String {
-    let mut s = format!(
-        "## Verdict{}\n\n",
-        if rep.verdict.conclusive {
-            ""
-        } else {
-            " (not conclusive)"
-        }
-    );
+    let mut s = format!("## {}\n\n", rep.verdict.heading());
     for line in &rep.verdict.lines {
         s.push_str(line);
         s.push('\n');
@@ -77,8 +70,8 @@ mod tests {
     fn verdict_first_then_tables_warnings_and_legend() {
         let rep = Report {
             verdict: Verdict {
-                conclusive: false,
                 lines: vec!["At 10 connections coroutine vs epoll is not conclusive.".into()],
+                ..Verdict::default()
             },
             rows: vec![Row {
                 build: "epoll".into(),

@@ -20,8 +20,25 @@ pub const BASELINE: &str = "coroutine";
 pub struct Verdict {
     /// True when every headline comparison is conclusive.
     pub conclusive: bool,
+    /// Headline comparisons (one per other build, at the largest connection count).
+    pub comparisons: usize,
+    /// How many of them are conclusive.
+    pub conclusive_comparisons: usize,
     /// The sentences.
     pub lines: Vec<String>,
+}
+
+impl Verdict {
+    /// `Verdict`, `Verdict (partly conclusive)` or `Verdict (not conclusive)`.
+    pub fn heading(&self) -> &'static str {
+        if self.conclusive {
+            "Verdict"
+        } else if self.conclusive_comparisons > 0 {
+            "Verdict (partly conclusive)"
+        } else {
+            "Verdict (not conclusive)"
+        }
+    }
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -191,6 +208,7 @@ fn sentence(q: &Ratio, base: &Row, other: &Row) -> String {
 pub fn of(rows: &[Row], ratios: &[Ratio]) -> Verdict {
     let mut lines = Vec::new();
     let mut conclusive = true;
+    let (mut comparisons, mut conclusive_comparisons) = (0, 0);
     let find = |b: &str, n: u64| rows.iter().find(|r| r.build == b && r.connections == n);
     let mut others: Vec<&str> = Vec::new();
     for q in ratios {
@@ -210,6 +228,8 @@ pub fn of(rows: &[Row], ratios: &[Ratio]) -> Verdict {
             continue;
         };
         conclusive &= top.conclusive;
+        comparisons += 1;
+        conclusive_comparisons += usize::from(top.conclusive);
         lines.push(sentence(top, base, o));
         let rest: Vec<String> = mine
             .iter()
@@ -239,11 +259,16 @@ pub fn of(rows: &[Row], ratios: &[Ratio]) -> Verdict {
     for r in rows {
         if r.fairness.unanswered > 0 {
             lines.push(format!(
-                "{} left {} of {} connections unanswered at {} connections.",
+                "{} left {} of {} connections unanswered at {} connections{}.",
                 r.build,
                 thousands(r.fairness.unanswered),
                 thousands(r.connected),
-                thousands(r.connections)
+                thousands(r.connections),
+                if r.rounds > 1 {
+                    format!(" (the worst of {} rounds)", r.rounds)
+                } else {
+                    String::new()
+                }
             ));
         }
     }
@@ -253,7 +278,12 @@ pub fn of(rows: &[Row], ratios: &[Ratio]) -> Verdict {
             "No verdict: the comparison needs the {BASELINE} build and at least one other."
         ));
     }
-    Verdict { conclusive, lines }
+    Verdict {
+        conclusive,
+        comparisons,
+        conclusive_comparisons,
+        lines,
+    }
 }
 
 #[cfg(test)]
@@ -338,6 +368,32 @@ mod tests {
             v.lines.last().unwrap(),
             "threads left 50 of 200 connections unanswered at 200 connections."
         );
+    }
+
+    #[test]
+    fn one_conclusive_comparison_of_two_is_partly_conclusive() {
+        let runs = vec![
+            run("coroutine", 100, 5.0, 4, 1.0),
+            run("threads", 100, 10.0, 102, 1.0),
+            run("epoll", 100, 4.0, 1, 1.0),
+            run("coroutine", 100, 5.0, 4, 1.0),
+            run("threads", 100, 11.0, 102, 1.0),
+            run("epoll", 100, 6.0, 1, 1.0),
+        ];
+        let rows = medians_of(&runs);
+        let v = of(&rows, &ratios(&rows, &runs));
+        assert_eq!((v.comparisons, v.conclusive_comparisons), (2, 1));
+        assert_eq!(v.heading(), "Verdict (partly conclusive)");
+    }
+
+    fn medians_of(runs: &[Row]) -> Vec<Row> {
+        let mut rows: Vec<Row> = Vec::new();
+        for r in runs {
+            if !rows.iter().any(|x| x.build == r.build) {
+                rows.push(r.clone());
+            }
+        }
+        rows
     }
 
     #[test]
