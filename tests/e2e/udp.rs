@@ -291,11 +291,11 @@ fn stress_over_udp_counts_lost_and_wrong_answers() {
     let stop2 = stop.clone();
     let server = std::thread::spawn(move || {
         let mut buf = [0u8; 2048];
-        let mut k = 0u64;
+        let mut answer = false;
         while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
             if let Ok((n, from)) = bad.recv_from(&mut buf) {
-                k += 1;
-                if k % 2 == 0 {
+                answer = !answer;
+                if answer {
                     let _ = bad.send_to(&buf[..n], from);
                 }
             }
