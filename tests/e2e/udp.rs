@@ -330,3 +330,27 @@ fn stress_over_udp_refuses_tcp_only_flags() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("threads only"));
 }
+
+#[test]
+fn the_limits_are_flags() {
+    let mut srv = serve(
+        "time",
+        &[
+            "--max-format",
+            "4",
+            "--max-datagram",
+            "16",
+            "--max-handlers",
+            "0",
+        ],
+        false,
+    );
+    let c = client();
+    assert_eq!(refusal_code(&ask(&c, &srv.addr, b"%Y-%m")), code::TOO_LARGE);
+    assert_eq!(ask(&c, &srv.addr, b"%Y").len(), 4);
+    assert_eq!(
+        refusal_code(&ask(&c, &srv.addr, &[b'%'; 17])),
+        code::TOO_LARGE
+    );
+    assert!(srv.sigterm_and_wait(PATIENCE).success());
+}
