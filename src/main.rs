@@ -42,6 +42,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Serve::Echo(a) => cli::serve::echo(a),
             Serve::File(a) => cli::serve::file(a),
             Serve::Cmd(a) => cli::serve::cmd(a),
+            Serve::UdpEcho(a) => cli::serve::udp_echo(a),
+            Serve::Time(a) => cli::serve::time(a),
         },
         Commands::Stress(a) => cli::run::stress(a),
         Commands::Compare(a) => cli::run::compare(a),

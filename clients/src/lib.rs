@@ -2,6 +2,8 @@
 //!
 //! - [`stress`]: N OS threads (or greenlets) each looping `Thread-<i> say hello <k>` against
 //!   an uppercase echo server, checking every reply and timing it.
+//! - [`udp_stress`]: the same load over UDP (`--proto udp`), counting lost, late and wrong
+//!   answers.
 //! - [`compare`]: runs each echo-server build as its own process under the same load and
 //!   produces a [`report::Report`]: throughput, latency, CPU per request, memory and threads
 //!   side by side.
@@ -25,3 +27,4 @@ pub mod file;
 pub mod file_bench;
 pub mod report;
 pub mod stress;
+pub mod udp_stress;

@@ -17,6 +17,8 @@
 //! - [`child`]: the contract of the `mayfly` binary as a child process: the lines it prints
 //!   (`listening on ADDR`, `stats on ADDR`, the stress client's window marks) and typed
 //!   builders for the command lines that start it.
+//! - [`udp`]: the datagram protocols (UDP echo, the time server) and their refusal
+//!   datagram.
 //! - [`hex`] / [`unhex`]: lowercase hex, as hashes and challenges travel.
 //!
 //! This crate stands on the runtime (`mayfly`) only for [`sha256::HashPipeline`]; the runtime
@@ -32,6 +34,7 @@ pub mod frame;
 mod hex;
 pub mod reply;
 pub mod sha256;
+pub mod udp;
 
 pub use hex::{hex, unhex};
 pub use reply::Refusal;

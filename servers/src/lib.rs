@@ -10,6 +10,8 @@
 //!   on may_minihttp behind a guard that enforces limits.
 //! - [`cmd`]: the course's remote-command server behind an HMAC challenge, with a time
 //!   limit and an output cap per command.
+//! - [`udp`]: the course's UDP servers on `DatagramServer`: [`udp::echo`] (uppercase) and
+//!   [`udp::time`] (the local time in the strftime format the client sends).
 
 #![warn(missing_docs)]
 
@@ -17,6 +19,7 @@ pub mod cmd;
 pub mod echo;
 pub mod file;
 pub mod http;
+pub mod udp;
 /// Default listen backlog of every TCP server here (the same as `mayfly::net::Bind`'s).
 pub const DEFAULT_BACKLOG: i32 = 1024;
 /// Default time a stopping server gives open connections to finish before it closes them.

@@ -7,9 +7,10 @@ use std::sync::OnceLock;
 
 use clap::{Parser, Subcommand};
 use mayfly_clients::stress::ClientMode;
+use mayfly_clients::udp_stress::{self, Proto};
 use mayfly_clients::{compare, file_bench, stress};
 use mayfly_servers::echo::Mode;
-use mayfly_servers::{cmd, echo, file, http, DEFAULT_BACKLOG, DEFAULT_GRACE};
+use mayfly_servers::{cmd, echo, file, http, udp, DEFAULT_BACKLOG, DEFAULT_GRACE};
 
 use super::human::{comma_list, HumanDuration, HumanSize};
 
@@ -117,6 +118,50 @@ pub enum Serve {
     File(ServeFileArgs),
     /// The course's remote-command server, behind an HMAC challenge.
     Cmd(ServeCmdArgs),
+    /// The course's UDP server: each datagram answered uppercased.
+    UdpEcho(UdpEchoArgs),
+    /// The course's UDP time server: the local time in the strftime format the client sends
+    /// (empty: %Y-%m-%d %X).
+    Time(TimeArgs),
+}
+
+#[derive(clap::Args)]
+pub struct UdpEchoArgs {
+    /// Address to bind (UDP); port 0 picks a free port (printed as `listening on ADDR`).
+    #[arg(long, default_value = udp::echo::DEFAULT_ADDR)]
+    pub addr: String,
+    #[command(flatten)]
+    pub udp: DatagramArgs,
+}
+
+#[derive(clap::Args)]
+pub struct TimeArgs {
+    /// Address to bind (UDP); port 0 picks a free port (printed as `listening on ADDR`).
+    #[arg(long, default_value = udp::time::DEFAULT_ADDR)]
+    pub addr: String,
+    /// Longest format accepted, bytes; a longer one gets a `too_large` error datagram.
+    #[arg(long, default_value_t = HumanSize(udp::time::DEFAULT_MAX_FORMAT as u64))]
+    pub max_format: HumanSize,
+    #[command(flatten)]
+    pub udp: DatagramArgs,
+}
+
+/// What every UDP server takes.
+#[derive(clap::Args)]
+pub struct DatagramArgs {
+    /// Largest datagram read, bytes (K suffix); a longer one gets a `too_large` error
+    /// datagram and is not read.
+    #[arg(long, default_value_t = HumanSize(udp::DEFAULT_MAX_DATAGRAM as u64))]
+    pub max_datagram: HumanSize,
+    /// Datagrams handled at once; past it the server stops reading (the kernel's buffer
+    /// holds, then drops, the rest). 0: no cap.
+    #[arg(long, default_value_t = udp::DEFAULT_MAX_HANDLERS)]
+    pub max_handlers: u64,
+    /// On SIGINT/SIGTERM, stop reading and let running handlers finish for this long.
+    #[arg(long, default_value_t = HumanDuration(DEFAULT_GRACE))]
+    pub grace: HumanDuration,
+    #[command(flatten)]
+    pub stats: StatsArgs,
 }
 
 #[derive(clap::Args)]
@@ -288,6 +333,13 @@ pub struct StressArgs {
     /// close, a reset, or a reset mid-message, in turn) and reconnect. For soak tests.
     #[arg(long, default_value_t = 0.0)]
     pub disconnect_rate: f64,
+    /// tcp (`serve echo`) or udp (`serve udp-echo`: one datagram per request, counting lost,
+    /// late and wrong answers; threads mode only, --connections is the number of sockets).
+    #[arg(long, default_value_t = Proto::Tcp)]
+    pub proto: Proto,
+    /// UDP: an answer that has not come after this long counts as lost.
+    #[arg(long, default_value_t = HumanDuration(udp_stress::DEFAULT_REPLY_TIMEOUT))]
+    pub reply_timeout: HumanDuration,
 }
 
 #[derive(clap::Args)]

@@ -10,12 +10,14 @@ use anyhow::{anyhow, Context, Result};
 use mayfly_clients::compare::CompareOptions;
 use mayfly_clients::file::{self as file_client, PutOptions};
 use mayfly_clients::file_bench::{self, FileBenchOptions};
-use mayfly_clients::stress::StressOptions;
+use mayfly_clients::stress::{ClientMode, StressOptions};
+use mayfly_clients::udp_stress::UdpStressOptions;
 use mayfly_servers::cmd::secret::load_secret;
-use mayfly_servers::{cmd, echo, file, http};
+use mayfly_servers::{cmd, echo, file, http, udp};
 
 use super::args::{
-    CompareArgs, EchoArgs, FileBenchArgs, ServeCmdArgs, ServeFileArgs, StatsArgs, StressArgs,
+    CompareArgs, DatagramArgs, EchoArgs, FileBenchArgs, ServeCmdArgs, ServeFileArgs, StatsArgs,
+    StressArgs, TimeArgs,
 };
 
 /// A zero duration on the command line means "no limit".
@@ -57,6 +59,22 @@ pub fn cmd_options(a: &ServeCmdArgs) -> Result<cmd::Options> {
     Ok(o)
 }
 
+/// `mayfly serve udp-echo` and the datagram part of `mayfly serve time`.
+pub fn udp_options(addr: &str, a: &DatagramArgs) -> udp::Options {
+    let mut o = udp::Options::new(addr);
+    o.max_datagram = a.max_datagram.0.min(usize::MAX as u64) as usize;
+    o.max_handlers = (a.max_handlers > 0).then_some(a.max_handlers);
+    o
+}
+
+/// `mayfly serve time`.
+pub fn time_options(a: &TimeArgs) -> udp::time::TimeOptions {
+    udp::time::TimeOptions {
+        udp: udp_options(&a.addr, &a.udp),
+        max_format: a.max_format.0.min(usize::MAX as u64) as usize,
+    }
+}
+
 /// The stats page of any `mayfly serve …`, if `--stats-addr` asks for one.
 pub fn stats_options(a: &StatsArgs) -> Option<http::Options> {
     let addr = a.stats_addr.as_ref()?;
@@ -88,6 +106,28 @@ pub fn stress_options(a: &StressArgs) -> Result<StressOptions> {
     o.disconnect_rate = a.disconnect_rate;
     o.progress = !a.json && std::io::stderr().is_terminal();
     Ok(o.checked()?)
+}
+
+/// `mayfly stress --proto udp`: `--connections` is the number of sockets (default: one
+/// per thread); the TCP-only flags are refused rather than ignored.
+pub fn udp_stress_options(a: &StressArgs) -> Result<UdpStressOptions> {
+    if a.mode != ClientMode::Threads {
+        return Err(anyhow!(
+            "--proto udp runs OS threads only (no --mode {})",
+            a.mode
+        ));
+    }
+    if a.disconnect_rate != 0.0 {
+        return Err(anyhow!(
+            "--disconnect-rate has no meaning over UDP (no connection)"
+        ));
+    }
+    let mut o = UdpStressOptions::new(resolve(&a.addr)?);
+    o.threads = a.threads;
+    o.sockets = a.connections.unwrap_or(a.threads);
+    o.duration = a.duration.0;
+    o.reply_timeout = a.reply_timeout.0;
+    Ok(o)
 }
 
 /// The `mayfly` binary itself, which compare and file-bench start as child processes.

@@ -13,6 +13,7 @@ use mayfly_clients::file::{Stat, Transfer};
 use mayfly_clients::file_bench::FileBenchReport;
 use mayfly_clients::report::{markdown, Report};
 use mayfly_clients::stress::StressReport;
+use mayfly_clients::udp_stress::UdpStressReport;
 use mayfly_proto::child::Announce;
 use mayfly_proto::file::Entry;
 
@@ -173,6 +174,36 @@ pub fn stress(r: &StressReport, json: bool) -> Result<()> {
                 .unwrap_or_default()
         );
     }
+    Ok(())
+}
+
+/// `mayfly stress --proto udp`: the summary, or the report as one JSON object.
+pub fn udp_stress(r: &UdpStressReport, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(r)?);
+        return Ok(());
+    }
+    println!(
+        "{} answers in {:.1} s: {:.0} req/s over {} UDP sockets ({} opened)",
+        r.requests, r.seconds, r.rps, r.sockets, r.opened
+    );
+    println!(
+        "latency µs: p50 {}  p99 {}  p99.9 {}  max {}",
+        r.p50_us, r.p99_us, r.p999_us, r.max_us
+    );
+    println!(
+        "{} sent, {} lost ({:.3}%), {} late, {} wrong, {} i/o errors{}",
+        r.sent,
+        r.lost,
+        r.loss_rate * 100.0,
+        r.late_replies,
+        r.wrong_replies,
+        r.io_errors,
+        r.first_error
+            .as_ref()
+            .map(|e| format!(" (first: {e})"))
+            .unwrap_or_default()
+    );
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use mayfly_clients::cmd::CmdClient;
 use mayfly_clients::file::FileClient;
+use mayfly_clients::udp_stress::{self, Proto};
 use mayfly_clients::{compare, file_bench, stress};
 use mayfly_servers::cmd::secret::load_secret;
 
@@ -97,6 +98,9 @@ pub fn file_bench(a: FileBenchArgs) -> Result<ExitCode> {
 /// `mayfly stress`: exits 1 if any connection failed to connect, broke, got a wrong reply, or
 /// got no reply at all.
 pub fn stress(a: StressArgs) -> Result<ExitCode> {
+    if a.proto == Proto::Udp {
+        return udp_stress(a);
+    }
     let o = convert::stress_options(&a)?;
     let r = stress::run(&o);
     print::stress(&r, a.json)?;
@@ -115,6 +119,15 @@ pub fn stress(a: StressArgs) -> Result<ExitCode> {
         );
     }
     Ok(exit_no_if(!r.ok))
+}
+
+/// `mayfly stress --proto udp`: exits 1 if any answer was wrong or none came at all
+/// (lost answers alone are UDP being UDP: reported, not failed on).
+fn udp_stress(a: StressArgs) -> Result<ExitCode> {
+    let o = convert::udp_stress_options(&a)?;
+    let r = udp_stress::run(&o);
+    print::udp_stress(&r, a.json)?;
+    Ok(exit_no_if(r.wrong_replies > 0 || r.requests == 0))
 }
 
 /// `mayfly compare`: exits 1 if any build gave a wrong reply or any run could not be

@@ -1,4 +1,4 @@
-//! `mayfly serve echo|file|cmd`: the process side of running a server. Register the stop
+//! `mayfly serve echo|file|cmd|udp-echo|time`: the process side of running a server. Register the stop
 //! signals first (so none is missed), start the server with the options from
 //! [`convert`](super::convert), publish its stats page if asked, print `listening on ADDR`,
 //! wait for SIGINT/SIGTERM, let open connections drain for `--grace`, exit 0.
@@ -15,11 +15,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use mayfly::server::ServerStats;
-use mayfly_servers::{cmd, echo, file, http};
+use mayfly_servers::{cmd, echo, file, http, udp};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use super::args::{EchoArgs, ServeCmdArgs, ServeFileArgs};
+use super::args::{EchoArgs, ServeCmdArgs, ServeFileArgs, TimeArgs, UdpEchoArgs};
 use super::{convert, print};
 
 /// `mayfly serve echo`.
@@ -62,6 +62,44 @@ pub fn cmd(a: ServeCmdArgs) -> Result<ExitCode> {
     serve_until_signal(&mut signals, server.local_addr(), stats, a.grace.0, |g| {
         server.stop(g)
     })
+}
+
+/// `mayfly serve udp-echo`.
+pub fn udp_echo(a: UdpEchoArgs) -> Result<ExitCode> {
+    let mut signals = stop_signals()?;
+    let opts = convert::udp_options(&a.addr, &a.udp);
+    let server = udp::echo::start(&opts).with_context(|| format!("binding {} (UDP)", a.addr))?;
+    let stats = stats_page(
+        convert::stats_options(&a.udp.stats),
+        "udp-echo",
+        server.counters(),
+    )?;
+    serve_until_signal(
+        &mut signals,
+        server.local_addr(),
+        stats,
+        a.udp.grace.0,
+        |g| server.stop(g),
+    )
+}
+
+/// `mayfly serve time`.
+pub fn time(a: TimeArgs) -> Result<ExitCode> {
+    let mut signals = stop_signals()?;
+    let opts = convert::time_options(&a);
+    let server = udp::time::start(&opts).with_context(|| format!("binding {} (UDP)", a.addr))?;
+    let stats = stats_page(
+        convert::stats_options(&a.udp.stats),
+        "time",
+        server.counters(),
+    )?;
+    serve_until_signal(
+        &mut signals,
+        server.local_addr(),
+        stats,
+        a.udp.grace.0,
+        |g| server.stop(g),
+    )
 }
 
 /// Signals a server waits for; registered before the server starts so none is missed.

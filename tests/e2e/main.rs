@@ -7,6 +7,7 @@
 //! | [`file`] | `mayfly serve file` and `mayfly file` |
 //! | [`cmd`] | `mayfly serve cmd` and `mayfly cmd` |
 //! | [`stats_http`] | the stats page (`--stats-addr`) and its dashboard |
+//! | [`udp`] | `mayfly serve udp-echo`, `mayfly serve time`, `mayfly stress --proto udp` |
 //!
 //! The fault suite (tests/faults.rs: floods, fd exhaustion, slowloris, the soak) is a binary
 //! of its own, so it can be run, and timed, apart.
@@ -18,3 +19,4 @@ mod cmd;
 mod echo;
 mod file;
 mod stats_http;
+mod udp;

@@ -20,10 +20,15 @@ use crate::poison::MutexExt;
 use crate::wait::WaitList;
 
 mod backoff;
+mod datagram;
 mod stats;
 
 pub use backoff::{
     accept_error_is_transient, AcceptBackoff, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN,
+};
+pub use datagram::{
+    DatagramServer, DatagramSocket, Oversize, RunningDatagramServer, DEFAULT_MAX_DATAGRAM,
+    DEFAULT_MAX_HANDLERS, MAX_UDP_PAYLOAD,
 };
 pub use stats::{ErrorClass, ServerStats, StatsSnapshot};
 

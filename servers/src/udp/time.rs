@@ -1,0 +1,211 @@
+//! `mayfly serve time`: the course's UDP time server. The client sends a strftime format
+//! (UTF-8; empty: `%Y-%m-%d %X`, `mayfly_proto::udp::DEFAULT_TIME_FORMAT`); the answer is
+//! the server's local time in that format. Any number of clients, no state kept about them.
+//!
+//! A request is checked, never trusted: a format longer than [`TimeOptions::max_format`]
+//! (`too_large`), not UTF-8, not a valid strftime format (chrono's
+//! [`StrftimeItems`] reports `%Q`, a lone `%`, …) or whose answer would not fit a datagram
+//! or would itself read as a refusal (`bad_request`) gets a refusal datagram instead of an
+//! answer, and is counted as a protocol error. The server never panics on a format.
+//!
+//! ```
+//! use mayfly_servers::udp::time::format_now;
+//! assert_eq!(format_now("%%", 256).unwrap(), "%");
+//! assert_eq!(format_now("%Q", 256).unwrap_err().code, "bad_request");
+//! assert_eq!(format_now(&"%Y".repeat(200), 256).unwrap_err().code, "too_large");
+//! ```
+
+use std::fmt::Write as _;
+use std::io;
+use std::sync::Arc;
+
+use chrono::format::{Item, StrftimeItems};
+use chrono::{DateTime, Local, TimeZone};
+use mayfly::server::{RunningDatagramServer, ServerStats};
+use mayfly_proto::reply::{code, Refusal};
+use mayfly_proto::udp;
+
+use super::{Options, MAX_UDP_PAYLOAD};
+
+/// Default address, loopback.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8081";
+/// Default [`TimeOptions::max_format`]: 256 bytes of format, far more than any real one.
+pub const DEFAULT_MAX_FORMAT: usize = 256;
+
+/// The time server's options: the UDP server's, and the longest format.
+#[derive(Debug, Clone)]
+pub struct TimeOptions {
+    /// Address and datagram limits.
+    pub udp: Options,
+    /// The longest format accepted, bytes; a longer one gets a `too_large` refusal.
+    pub max_format: usize,
+}
+
+impl TimeOptions {
+    /// Defaults for `addr`.
+    pub fn new(addr: impl Into<String>) -> Self {
+        TimeOptions {
+            udp: Options::new(addr),
+            max_format: DEFAULT_MAX_FORMAT,
+        }
+    }
+}
+
+/// Binds and starts the time server.
+///
+/// # Errors
+/// The bind error (`AddrInUse` for a port in use).
+///
+/// ```
+/// use std::net::UdpSocket;
+/// use std::time::Duration;
+/// use mayfly_servers::udp::time::{self, TimeOptions};
+///
+/// let server = time::start(&TimeOptions::new("127.0.0.1:0")).unwrap();
+/// let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+/// client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+/// client.send_to(b"%Y", server.local_addr()).unwrap();
+/// let mut buf = [0u8; 1024];
+/// let (n, _) = client.recv_from(&mut buf).unwrap();
+/// assert_eq!(n, 4); // the year
+/// server.stop(Duration::from_secs(1));
+/// ```
+pub fn start(opts: &TimeOptions) -> io::Result<RunningDatagramServer> {
+    let stats = Arc::new(ServerStats::new());
+    let counters = stats.clone();
+    let max_format = opts.max_format;
+    super::start(&opts.udp, stats, move |data, peer, sock| {
+        let answer = udp::time_format(&data, max_format)
+            .and_then(|fmt| format_time(&Local::now(), fmt, max_format));
+        match answer {
+            Ok(text) => {
+                sock.send_to(text.as_bytes(), peer)?;
+                counters.requests(1);
+                Ok(())
+            }
+            Err(refusal) => {
+                sock.send_to(&udp::refusal(&refusal), peer)?;
+                Err(io::Error::new(io::ErrorKind::InvalidData, refusal))
+            }
+        }
+    })
+}
+
+/// The local time now in `format`, as the server answers it.
+///
+/// # Errors
+/// A [`Refusal`], as the server would send it (see the module docs).
+pub fn format_now(format: &str, max_format: usize) -> Result<String, Refusal> {
+    udp::time_format(format.as_bytes(), max_format)
+        .and_then(|f| format_time(&Local::now(), f, max_format))
+}
+
+/// `t` in `format`, checked: every directive must be one chrono knows, the answer must fit
+/// a datagram and must not read as a refusal.
+///
+/// # Errors
+/// A [`Refusal`]: `bad_request` for an invalid format, `too_large` for a format over
+/// `max_format` bytes or an answer over [`MAX_UDP_PAYLOAD`].
+pub fn format_time<Tz: TimeZone>(
+    t: &DateTime<Tz>,
+    format: &str,
+    max_format: usize,
+) -> Result<String, Refusal>
+where
+    Tz::Offset: std::fmt::Display,
+{
+    if format.len() > max_format {
+        return Err(Refusal::new(
+            code::TOO_LARGE,
+            format!(
+                "the format is {} bytes; at most {max_format} are accepted",
+                format.len()
+            ),
+        ));
+    }
+    let items: Vec<Item<'_>> = StrftimeItems::new(format).collect();
+    let bad = || {
+        Refusal::new(
+            code::BAD_REQUEST,
+            format!("{format:?} is not a valid strftime format"),
+        )
+    };
+    if items.iter().any(|i| matches!(i, Item::Error)) {
+        return Err(bad());
+    }
+    let mut out = String::new();
+    // Formatting can still fail (a directive the value cannot give): an error, not a panic,
+    // because we write into a String instead of calling to_string().
+    write!(out, "{}", t.format_with_items(items.iter())).map_err(|_| bad())?;
+    if out.len() > MAX_UDP_PAYLOAD {
+        return Err(Refusal::new(
+            code::TOO_LARGE,
+            format!(
+                "the answer would be {} bytes; a datagram carries at most {MAX_UDP_PAYLOAD}",
+                out.len()
+            ),
+        ));
+    }
+    if udp::parse_refusal(out.as_bytes()).is_some() {
+        return Err(Refusal::new(
+            code::BAD_REQUEST,
+            "the answer would read as a refusal",
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{FixedOffset, TimeZone};
+
+    use super::*;
+
+    fn t() -> DateTime<FixedOffset> {
+        FixedOffset::east_opt(0)
+            .unwrap()
+            .with_ymd_and_hms(2024, 2, 29, 13, 5, 9)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_course_default_and_common_formats() {
+        let f = |s| format_time(&t(), s, DEFAULT_MAX_FORMAT);
+        assert_eq!(f(udp::DEFAULT_TIME_FORMAT).unwrap(), "2024-02-29 13:05:09");
+        assert_eq!(f("%H:%M").unwrap(), "13:05");
+        assert_eq!(f("%a %d %b %Y").unwrap(), "Thu 29 Feb 2024");
+        assert_eq!(f("no directives").unwrap(), "no directives");
+    }
+
+    #[test]
+    fn bad_formats_are_refused_not_panicked_on() {
+        for bad in ["%Q", "%", "abc %", "%E", "%.9", "%:", "%#"] {
+            let r = format_time(&t(), bad, DEFAULT_MAX_FORMAT);
+            assert_eq!(r.unwrap_err().code, code::BAD_REQUEST, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn too_long_formats_and_answers_are_refused() {
+        let long = "x".repeat(DEFAULT_MAX_FORMAT + 1);
+        assert_eq!(
+            format_time(&t(), &long, DEFAULT_MAX_FORMAT)
+                .unwrap_err()
+                .code,
+            code::TOO_LARGE
+        );
+        // A short format can still ask for a long answer: %c is 24 bytes.
+        let big = "%c".repeat(3000);
+        assert_eq!(
+            format_time(&t(), &big, 10_000).unwrap_err().code,
+            code::TOO_LARGE
+        );
+    }
+
+    #[test]
+    fn an_answer_that_would_read_as_a_refusal_is_refused() {
+        let sneaky = r#"{"status":"error","code":"x","error":"%Y"}"#;
+        let r = format_time(&t(), sneaky, DEFAULT_MAX_FORMAT).unwrap_err();
+        assert_eq!(r.code, code::BAD_REQUEST);
+    }
+}
