@@ -87,6 +87,11 @@ pub const SERVICE: &[Column] = &[
         true,
         "failed connects + broken connections + wrong replies + unanswered connections",
     ),
+    col(
+        "warnings",
+        false,
+        "short tags for the warnings listed under the tables: fd-limit, unanswered, wrong, failed, client-limited, spread",
+    ),
 ];
 
 /// The ratio table.
@@ -151,38 +156,71 @@ pub fn setup(s: &Settings) -> String {
 /// assert_eq!(legend::warnings(&row)[0], "fd limit reached: the server held 200 of 200 file descriptors");
 /// ```
 pub fn warnings(r: &Row) -> Vec<String> {
+    findings(r).into_iter().map(|(_, text)| text).collect()
+}
+
+/// The warnings of a row as short tags, for the table's `warnings` column (the full text is
+/// [`warnings`]).
+///
+/// ```
+/// use mayfly_clients::report::{legend, Row};
+/// let row = Row { client_limited: true, limit: Some("the server died".into()), ..Row::default() };
+/// assert_eq!(legend::warning_tags(&row), "failed, client-limited");
+/// ```
+pub fn warning_tags(r: &Row) -> String {
+    let tags: Vec<&str> = findings(r).into_iter().map(|(tag, _)| tag).collect();
+    tags.join(", ")
+}
+
+/// Each warning as (tag, text).
+fn findings(r: &Row) -> Vec<(&'static str, String)> {
     let mut w = Vec::new();
     if r.server_fd_limit > 0 && r.server_fds + FD_HEADROOM >= r.server_fd_limit {
-        w.push(format!(
-            "fd limit reached: the server held {} of {} file descriptors",
-            thousands(r.server_fds),
-            thousands(r.server_fd_limit)
+        w.push((
+            "fd-limit",
+            format!(
+                "fd limit reached: the server held {} of {} file descriptors",
+                thousands(r.server_fds),
+                thousands(r.server_fd_limit)
+            ),
         ));
     }
     if r.fairness.unanswered > 0 {
-        w.push(format!(
-            "{} of {} connections got no reply",
-            thousands(r.fairness.unanswered),
-            thousands(r.connected)
+        w.push((
+            "unanswered",
+            format!(
+                "{} of {} connections got no reply",
+                thousands(r.fairness.unanswered),
+                thousands(r.connected)
+            ),
         ));
     }
     if r.wrong_replies > 0 {
-        w.push(format!("{} wrong replies", thousands(r.wrong_replies)));
+        w.push((
+            "wrong",
+            format!("{} wrong replies", thousands(r.wrong_replies)),
+        ));
     }
     if let Some(l) = &r.limit {
-        w.push(l.clone());
+        w.push(("failed", l.clone()));
     }
     if r.client_limited {
-        w.push(format!(
-            "client-limited: client {:.0}% CPU, server {:.0}%; req/s measures the client",
-            r.client_cpu * 100.0,
-            r.server_cpu * 100.0
+        w.push((
+            "client-limited",
+            format!(
+                "client-limited: client {:.0}% CPU, server {:.0}%; req/s measures the client",
+                r.client_cpu * 100.0,
+                r.server_cpu * 100.0
+            ),
         ));
     }
     if r.rounds >= 2 && r.spread_pct > HIGH_SPREAD_PCT {
-        w.push(format!(
-            "high spread: CPU µs/req varied {:.0}% over {} rounds",
-            r.spread_pct, r.rounds
+        w.push((
+            "spread",
+            format!(
+                "high spread: CPU µs/req varied {:.0}% over {} rounds",
+                r.spread_pct, r.rounds
+            ),
         ));
     }
     w

@@ -104,6 +104,7 @@ pub fn service(rep: &Report) -> Table {
                 f.unanswered.to_string(),
                 format!("{:.2}", f.jain),
                 r.errors.to_string(),
+                legend::warning_tags(r),
             ]
         })
         .collect();
