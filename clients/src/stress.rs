@@ -523,7 +523,7 @@ fn client_thread(
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1));
     while !sessions.is_empty() && Instant::now() < end {
         let mut k = 0;
-        while k < sessions.len() {
+        while k < sessions.len() && Instant::now() < end {
             let step = sessions[k]
                 .wait_at_most_until(cutoff)
                 .and_then(|()| sessions[k].request());
