@@ -5,10 +5,11 @@
 //! - [`udp_stress`]: the same load over UDP (`--proto udp`), counting lost, late and wrong
 //!   answers.
 //! - [`compare`]: runs each echo-server build as its own process under the same load and
-//!   produces a [`report::Report`]: throughput, latency, CPU per request, memory and threads
-//!   side by side.
-//! - [`report`]: the report's types and its renderers (Markdown tables, the SVG chart, the
-//!   HTML page).
+//!   produces a [`report::Report`]: a verdict, then CPU per request, throughput, latency,
+//!   fairness, memory and threads side by side.
+//! - [`fairness`]: how evenly replies were spread over connections (Jain's index).
+//! - [`report`]: the report's types, its verdict and legend, and its renderers (Markdown
+//!   tables, SVG charts, the HTML page).
 //! - [`file`](mod@file): the file server's client (put, get, list, stat, resume, sha256 check).
 //! - [`cmd`]: the remote-command client (HMAC challenge, then commands).
 //! - [`file_bench`]: the file server's throughput, big files and many small ones.
