@@ -137,7 +137,9 @@ fn a_flood_of_10000_clients_is_all_served() {
 #[test]
 fn out_of_file_descriptors_the_server_backs_off_keeps_serving_and_recovers() {
     const NOFILE: u64 = 64;
-    let mut server = Server::start_with(&[], Some(NOFILE));
+    // No caps: this test is about running out of fds (the caps would stop accepting first).
+    let args = ["--max-connections", "0", "--max-per-peer", "0"];
+    let mut server = Server::start_with(&args, Some(NOFILE));
     // Fill the server's fd table: connect until a connection gets no answer.
     let mut served: Vec<TcpStream> = Vec::new();
     let mut waiting: Vec<TcpStream> = Vec::new();
@@ -194,6 +196,69 @@ fn out_of_file_descriptors_the_server_backs_off_keeps_serving_and_recovers() {
         assert_eq!(&b, b"X");
     }
     assert!(server.alive());
+}
+
+/// A client connection from `ip` (any 127.x.y.z is loopback on Linux: another peer).
+fn connect_from(ip: &str, addr: &str) -> std::io::Result<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    let from: std::net::SocketAddr = format!("{ip}:0").parse().unwrap();
+    s.bind(&from.into())?;
+    let to: std::net::SocketAddr = addr.parse().unwrap();
+    s.connect_timeout(&to.into(), Duration::from_secs(5))?;
+    Ok(s.into())
+}
+
+#[test]
+fn one_peer_past_the_fd_limit_does_not_lock_out_another_in_every_build() {
+    // The attack, scaled down: 11.5k connections from one host against a 10k fd limit.
+    const NOFILE: u64 = 256;
+    const FLOOD: u64 = NOFILE + NOFILE / 8;
+    for mode in ["coroutine", "threads", "epoll"] {
+        let server = Server::start_with(&["--mode", mode], Some(NOFILE));
+        let mut flood = Vec::new();
+        for _ in 0..FLOOD {
+            match connect_from("127.0.0.1", &server.addr) {
+                Ok(c) => flood.push(c),
+                Err(_) => break,
+            }
+        }
+        // Let the server accept (and refuse) what it will.
+        std::thread::sleep(Duration::from_millis(500));
+        let mut held = 0;
+        for c in &mut flood {
+            c.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+            let mut b = [0u8; 1];
+            // A refused connection reads end-of-file (or a reset); a held one times out.
+            if matches!(c.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
+                held += 1;
+            }
+        }
+        let t = Instant::now();
+        let mut other = connect_from("127.0.0.2", &server.addr).unwrap();
+        let served = round_trip(&mut other, b"another peer");
+        eprintln!(
+            "{mode}: {} flood connections, {held} held; the other peer: {served:?} after {:?}",
+            flood.len(),
+            t.elapsed()
+        );
+        assert!(
+            served.is_ok(),
+            "{mode}: another peer locked out: {served:?}"
+        );
+        assert!(
+            held < NOFILE,
+            "{mode}: one peer holds {held} of {NOFILE} fds"
+        );
+        // The flood's held connections are still served.
+        let mut served_flood = 0;
+        for c in flood.iter_mut().take(20) {
+            if round_trip(c, b"x").is_ok() {
+                served_flood += 1;
+            }
+        }
+        assert!(served_flood > 0, "{mode}: no held connection served");
+    }
 }
 
 #[test]

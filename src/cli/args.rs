@@ -218,9 +218,16 @@ pub struct EchoArgs {
     /// Listen backlog.
     #[arg(long, default_value_t = DEFAULT_BACKLOG)]
     pub backlog: i32,
-    /// Stop accepting while this many connections are open.
+    /// Stop accepting while this many connections are open (more wait in the backlog).
+    /// Default: the fd limit less 64 (coroutine, threads, epoll; tokio and may: no cap);
+    /// 0: no cap.
     #[arg(long)]
     pub max_connections: Option<u64>,
+    /// Close a peer's (an IP address's) new connections at once while it holds this many, so
+    /// one host cannot take every slot. Default: 75% of the connection cap (coroutine,
+    /// threads, epoll; tokio and may: none); 0: no cap.
+    #[arg(long)]
+    pub max_per_peer: Option<u64>,
     /// Close a connection that sends nothing for this long (idle or slowloris); 0: never.
     /// Echo has no message boundary, so this is also the idle timeout.
     #[arg(long, visible_alias = "idle-timeout", default_value_t = HumanDuration(echo::DEFAULT_READ_TIMEOUT))]

@@ -28,6 +28,7 @@ pub fn echo_options(a: &EchoArgs) -> echo::Options {
     let mut o = echo::Options::new(a.addr.clone());
     o.backlog = a.backlog;
     o.max_connections = a.max_connections;
+    o.max_per_peer = a.max_per_peer;
     o.read_timeout = limit(a.read_timeout.0);
     o.write_timeout = limit(a.write_timeout.0);
     o.max_pending = a.max_pending.0 as usize;

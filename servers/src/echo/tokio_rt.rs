@@ -64,7 +64,7 @@ async fn serve(
 ) -> u64 {
     let mut backoff = AcceptBackoff::new(format!("tokio: accept on {:?}", listener.local_addr()));
     let cap = opts
-        .max_connections
+        .explicit_cap()
         .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS as u64) as usize)));
     let mut tasks = JoinSet::new();
     loop {
