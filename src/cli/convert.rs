@@ -54,7 +54,13 @@ pub fn cmd_options(a: &ServeCmdArgs) -> Result<cmd::Options> {
     o.allow_remote = a.allow_remote;
     o.timeout = a.timeout.0;
     o.max_output = a.max_output.0 as usize;
-    o.max_connections = a.max_connections;
+    o.max_connections = Some(a.max_connections);
+    o.max_per_peer = Some(a.max_per_peer);
+    o.auth_timeout = a.auth_timeout.0;
+    o.max_unauthenticated = a.max_unauthenticated;
+    o.max_auth_failures = a.max_auth_failures;
+    o.auth_lockout = a.auth_lockout.0;
+    o.max_running = a.max_running;
     Ok(o)
 }
 
