@@ -102,6 +102,14 @@ fn stress_json(addr: &str, args: &[&str]) -> serde_json::Value {
     })
 }
 
+/// Held by the tests that count this process's fds (a baseline and a return to it) and by
+/// those that open hundreds of connections from it, so they do not run at once.
+static FD_COUNTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn fd_counting() -> std::sync::MutexGuard<'static, ()> {
+    FD_COUNTING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// One echo round trip with a timeout.
 fn round_trip(c: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
     c.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -214,6 +222,7 @@ fn one_peer_past_the_fd_limit_does_not_lock_out_another_in_every_build() {
     // The attack, scaled down: 11.5k connections from one host against a 10k fd limit.
     const NOFILE: u64 = 256;
     const FLOOD: u64 = NOFILE + NOFILE / 8;
+    let _alone = fd_counting();
     for mode in ["coroutine", "threads", "epoll"] {
         let server = Server::start_with(&["--mode", mode], Some(NOFILE));
         let mut flood = Vec::new();
@@ -340,6 +349,7 @@ fn a_client_that_never_reads_is_cut_off_with_bounded_memory_in_every_build() {
 
 #[test]
 fn resets_half_closes_garbage_and_empty_connections_leak_nothing() {
+    let _alone = fd_counting();
     let _ = mayfly::process::raise_nofile();
     for mode in Mode::ALL.into_iter().chain(Mode::REFERENCE) {
         let server = echo::start(mode, &Options::new("127.0.0.1:0")).unwrap();
