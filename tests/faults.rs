@@ -102,12 +102,19 @@ fn stress_json(addr: &str, args: &[&str]) -> serde_json::Value {
     })
 }
 
-/// Held by the tests that count this process's fds (a baseline and a return to it) and by
-/// those that open hundreds of connections from it, so they do not run at once.
-static FD_COUNTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// The test that counts this process's fds (a baseline, then a return to it) runs alone:
+/// it takes this for writing, every other test (they all open sockets or pipes in this
+/// process) for reading.
+static FDS: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
-fn fd_counting() -> std::sync::MutexGuard<'static, ()> {
-    FD_COUNTING.lock().unwrap_or_else(|e| e.into_inner())
+/// For the test that counts fds: no other test runs meanwhile.
+fn fds_counted() -> std::sync::RwLockWriteGuard<'static, ()> {
+    FDS.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// For every other test: it may run beside others, not beside the one that counts fds.
+fn fds_used() -> std::sync::RwLockReadGuard<'static, ()> {
+    FDS.read().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One echo round trip with a timeout.
@@ -122,6 +129,7 @@ fn round_trip(c: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
 
 #[test]
 fn a_flood_of_10000_clients_is_all_served() {
+    let _fds = fds_used();
     let _ = mayfly::process::raise_nofile();
     let server = Server::start(&["--backlog", "16384"]);
     let r = stress_json(
@@ -144,6 +152,7 @@ fn a_flood_of_10000_clients_is_all_served() {
 
 #[test]
 fn out_of_file_descriptors_the_server_backs_off_keeps_serving_and_recovers() {
+    let _fds = fds_used();
     const NOFILE: u64 = 64;
     // No caps: this test is about running out of fds (the caps would stop accepting first).
     let args = ["--max-connections", "0", "--max-per-peer", "0"];
@@ -222,7 +231,7 @@ fn one_peer_past_the_fd_limit_does_not_lock_out_another_in_every_build() {
     // The attack, scaled down: 11.5k connections from one host against a 10k fd limit.
     const NOFILE: u64 = 256;
     const FLOOD: u64 = NOFILE + NOFILE / 8;
-    let _alone = fd_counting();
+    let _fds = fds_used();
     for mode in ["coroutine", "threads", "epoll"] {
         let server = Server::start_with(&["--mode", mode], Some(NOFILE));
         let mut flood = Vec::new();
@@ -272,6 +281,7 @@ fn one_peer_past_the_fd_limit_does_not_lock_out_another_in_every_build() {
 
 #[test]
 fn slowloris_clients_are_timed_out_and_others_are_unaffected() {
+    let _fds = fds_used();
     let server = Server::start(&["--read-timeout", "1s"]);
     let slow: Vec<_> = (0..20)
         .map(|_| {
@@ -309,6 +319,7 @@ fn slowloris_clients_are_timed_out_and_others_are_unaffected() {
 
 #[test]
 fn a_client_that_never_reads_is_cut_off_with_bounded_memory_in_every_build() {
+    let _fds = fds_used();
     for mode in ["coroutine", "threads", "epoll", "tokio", "may"] {
         let server = Server::start(&["--mode", mode, "--write-timeout", "1s"]);
         let rss0 = server.status_kib("VmRSS:");
@@ -349,7 +360,7 @@ fn a_client_that_never_reads_is_cut_off_with_bounded_memory_in_every_build() {
 
 #[test]
 fn resets_half_closes_garbage_and_empty_connections_leak_nothing() {
-    let _alone = fd_counting();
+    let _fds = fds_counted();
     let _ = mayfly::process::raise_nofile();
     for mode in Mode::ALL.into_iter().chain(Mode::REFERENCE) {
         let server = echo::start(mode, &Options::new("127.0.0.1:0")).unwrap();
@@ -430,6 +441,7 @@ fn wait_active(stats: &mayfly::server::ServerStats, n: u64) {
 
 #[test]
 fn a_panicking_or_blocking_handler_hurts_only_itself_and_the_monitor_names_it() {
+    let _fds = fds_used();
     use mayfly::server::StreamServer;
     mayfly::monitor::start(Duration::from_millis(50)).unwrap();
     let server = mayfly::run(|| {
@@ -503,6 +515,7 @@ fn a_panicking_or_blocking_handler_hurts_only_itself_and_the_monitor_names_it() 
 
 #[test]
 fn soak_60s_of_500_threads_with_random_disconnects_returns_to_idle() {
+    let _fds = fds_used();
     let server = Server::start(&[]);
     // Baselines once the server is up and idle.
     std::thread::sleep(Duration::from_millis(200));
@@ -539,6 +552,7 @@ fn soak_60s_of_500_threads_with_random_disconnects_returns_to_idle() {
 
 #[test]
 fn every_server_drains_and_exits_0_on_sigterm() {
+    let _fds = fds_used();
     let root = tempfile::tempdir().unwrap();
     let root = root.path().to_str().unwrap().to_owned();
     let servers: Vec<Vec<&str>> = vec![
