@@ -9,10 +9,8 @@
 //! mayfly file --addr 127.0.0.1:9000 put ./big.iso
 //! ```
 //!
-//! Exit codes: 0 success; 1 a wrong reply (`stress`, `compare`) or no such file
-//! (`file stat`); 2 bad flags (clap) or any error, printed as `mayfly: …` with its causes;
-//! `mayfly cmd` exits with the remote command's code (124: killed at the server's time
-//! limit, 125: killed otherwise).
+//! Exit codes: one per kind of failure, named in [`cli::exit`] (the table is in `--help`
+//! and README.md); an error is printed as `mayfly: …` with its causes, on stderr.
 
 mod cli;
 
@@ -23,15 +21,12 @@ use clap::Parser;
 
 use cli::args::{Cli, Commands, Serve};
 
-/// Exit code for every error that reaches `main` (clap uses the same for bad flags).
-const EXIT_ERROR: u8 = 2;
-
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("mayfly: {e:#}");
-            ExitCode::from(EXIT_ERROR)
+            ExitCode::from(cli::exit::of_error(&e))
         }
     }
 }

@@ -102,6 +102,21 @@ fn stress_json(addr: &str, args: &[&str]) -> serde_json::Value {
     })
 }
 
+/// The test that counts this process's fds (a baseline, then a return to it) runs alone:
+/// it takes this for writing, every other test (they all open sockets or pipes in this
+/// process) for reading.
+static FDS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// For the test that counts fds: no other test runs meanwhile.
+fn fds_counted() -> std::sync::RwLockWriteGuard<'static, ()> {
+    FDS.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// For every other test: it may run beside others, not beside the one that counts fds.
+fn fds_used() -> std::sync::RwLockReadGuard<'static, ()> {
+    FDS.read().unwrap_or_else(|e| e.into_inner())
+}
+
 /// One echo round trip with a timeout.
 fn round_trip(c: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
     c.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -114,6 +129,7 @@ fn round_trip(c: &mut TcpStream, msg: &[u8]) -> std::io::Result<()> {
 
 #[test]
 fn a_flood_of_10000_clients_is_all_served() {
+    let _fds = fds_used();
     let _ = mayfly::process::raise_nofile();
     let server = Server::start(&["--backlog", "16384"]);
     let r = stress_json(
@@ -136,8 +152,11 @@ fn a_flood_of_10000_clients_is_all_served() {
 
 #[test]
 fn out_of_file_descriptors_the_server_backs_off_keeps_serving_and_recovers() {
+    let _fds = fds_used();
     const NOFILE: u64 = 64;
-    let mut server = Server::start_with(&[], Some(NOFILE));
+    // No caps: this test is about running out of fds (the caps would stop accepting first).
+    let args = ["--max-connections", "0", "--max-per-peer", "0"];
+    let mut server = Server::start_with(&args, Some(NOFILE));
     // Fill the server's fd table: connect until a connection gets no answer.
     let mut served: Vec<TcpStream> = Vec::new();
     let mut waiting: Vec<TcpStream> = Vec::new();
@@ -196,8 +215,73 @@ fn out_of_file_descriptors_the_server_backs_off_keeps_serving_and_recovers() {
     assert!(server.alive());
 }
 
+/// A client connection from `ip` (any 127.x.y.z is loopback on Linux: another peer).
+fn connect_from(ip: &str, addr: &str) -> std::io::Result<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    let from: std::net::SocketAddr = format!("{ip}:0").parse().unwrap();
+    s.bind(&from.into())?;
+    let to: std::net::SocketAddr = addr.parse().unwrap();
+    s.connect_timeout(&to.into(), Duration::from_secs(5))?;
+    Ok(s.into())
+}
+
+#[test]
+fn one_peer_past_the_fd_limit_does_not_lock_out_another_in_every_build() {
+    // The attack, scaled down: 11.5k connections from one host against a 10k fd limit.
+    const NOFILE: u64 = 256;
+    const FLOOD: u64 = NOFILE + NOFILE / 8;
+    let _fds = fds_used();
+    for mode in ["coroutine", "threads", "epoll"] {
+        let server = Server::start_with(&["--mode", mode], Some(NOFILE));
+        let mut flood = Vec::new();
+        for _ in 0..FLOOD {
+            match connect_from("127.0.0.1", &server.addr) {
+                Ok(c) => flood.push(c),
+                Err(_) => break,
+            }
+        }
+        // Let the server accept (and refuse) what it will.
+        std::thread::sleep(Duration::from_millis(500));
+        let mut held = 0;
+        for c in &mut flood {
+            c.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+            let mut b = [0u8; 1];
+            // A refused connection reads end-of-file (or a reset); a held one times out.
+            if matches!(c.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
+                held += 1;
+            }
+        }
+        let t = Instant::now();
+        let mut other = connect_from("127.0.0.2", &server.addr).unwrap();
+        let served = round_trip(&mut other, b"another peer");
+        eprintln!(
+            "{mode}: {} flood connections, {held} held; the other peer: {served:?} after {:?}",
+            flood.len(),
+            t.elapsed()
+        );
+        assert!(
+            served.is_ok(),
+            "{mode}: another peer locked out: {served:?}"
+        );
+        assert!(
+            held < NOFILE,
+            "{mode}: one peer holds {held} of {NOFILE} fds"
+        );
+        // The flood's held connections are still served.
+        let mut served_flood = 0;
+        for c in flood.iter_mut().take(20) {
+            if round_trip(c, b"x").is_ok() {
+                served_flood += 1;
+            }
+        }
+        assert!(served_flood > 0, "{mode}: no held connection served");
+    }
+}
+
 #[test]
 fn slowloris_clients_are_timed_out_and_others_are_unaffected() {
+    let _fds = fds_used();
     let server = Server::start(&["--read-timeout", "1s"]);
     let slow: Vec<_> = (0..20)
         .map(|_| {
@@ -235,6 +319,7 @@ fn slowloris_clients_are_timed_out_and_others_are_unaffected() {
 
 #[test]
 fn a_client_that_never_reads_is_cut_off_with_bounded_memory_in_every_build() {
+    let _fds = fds_used();
     for mode in ["coroutine", "threads", "epoll", "tokio", "may"] {
         let server = Server::start(&["--mode", mode, "--write-timeout", "1s"]);
         let rss0 = server.status_kib("VmRSS:");
@@ -275,6 +360,7 @@ fn a_client_that_never_reads_is_cut_off_with_bounded_memory_in_every_build() {
 
 #[test]
 fn resets_half_closes_garbage_and_empty_connections_leak_nothing() {
+    let _fds = fds_counted();
     let _ = mayfly::process::raise_nofile();
     for mode in Mode::ALL.into_iter().chain(Mode::REFERENCE) {
         let server = echo::start(mode, &Options::new("127.0.0.1:0")).unwrap();
@@ -355,6 +441,7 @@ fn wait_active(stats: &mayfly::server::ServerStats, n: u64) {
 
 #[test]
 fn a_panicking_or_blocking_handler_hurts_only_itself_and_the_monitor_names_it() {
+    let _fds = fds_used();
     use mayfly::server::StreamServer;
     mayfly::monitor::start(Duration::from_millis(50)).unwrap();
     let server = mayfly::run(|| {
@@ -428,6 +515,7 @@ fn a_panicking_or_blocking_handler_hurts_only_itself_and_the_monitor_names_it() 
 
 #[test]
 fn soak_60s_of_500_threads_with_random_disconnects_returns_to_idle() {
+    let _fds = fds_used();
     let server = Server::start(&[]);
     // Baselines once the server is up and idle.
     std::thread::sleep(Duration::from_millis(200));
@@ -464,6 +552,7 @@ fn soak_60s_of_500_threads_with_random_disconnects_returns_to_idle() {
 
 #[test]
 fn every_server_drains_and_exits_0_on_sigterm() {
+    let _fds = fds_used();
     let root = tempfile::tempdir().unwrap();
     let root = root.path().to_str().unwrap().to_owned();
     let servers: Vec<Vec<&str>> = vec![

@@ -5,7 +5,8 @@
 //! use mayfly_clients::cmd::CmdClient;
 //! let mut c = CmdClient::connect("127.0.0.1:9100", b"the shared secret!").unwrap();
 //! let out = c.run("uname -a").unwrap();
-//! print!("{}", String::from_utf8_lossy(&out.output));
+//! print!("{}", String::from_utf8_lossy(&out.stdout));
+//! eprint!("{}", String::from_utf8_lossy(&out.stderr));
 //! ```
 
 use std::io;
@@ -19,10 +20,16 @@ use mayfly_proto::Refusal;
 /// What a remote command produced.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CmdOutput {
-    /// stdout and stderr, as the server captured them.
-    pub output: Vec<u8>,
+    /// What the command wrote to stdout. (From a server that does not tell the two apart:
+    /// stdout and stderr mixed, and `stderr` empty.)
+    pub stdout: Vec<u8>,
+    /// What the command wrote to stderr.
+    pub stderr: Vec<u8>,
     /// Exit code; `None` if it was killed (timeout, output cap, signal).
     pub exit_code: Option<i32>,
+    /// The signal that killed it, if one did (9 when the server killed it at its time limit
+    /// or output cap).
+    pub signal: Option<i32>,
     /// The server killed it at its time limit.
     pub timed_out: bool,
     /// The server cut the output at its cap.
@@ -56,7 +63,9 @@ pub enum CmdError {
     /// The server closed the connection instead of replying.
     #[error("the server closed the connection")]
     Closed,
-    /// The server refused (code `auth`: the secret is wrong).
+    /// The server refused: code `auth` (the secret is wrong), `rate_limited` (too many
+    /// failed logins from this address), `busy` (too many connections waiting to log in, or
+    /// every command thread taken).
     #[error(transparent)]
     Refused(#[from] Refusal),
     /// The command is empty or only whitespace.
@@ -76,16 +85,31 @@ impl CmdClient {
     /// # Errors
     ///
     /// [`CmdError::Connect`], a broken connection, or [`CmdError::Refused`] with code
-    /// `auth` when the secret is wrong.
+    /// `auth` when the secret is wrong (see [`CmdError::Refused`] for the others).
     pub fn connect(addr: &str, secret: &[u8]) -> Result<CmdClient, CmdError> {
         let s = TcpStream::connect(addr).map_err(|source| CmdError::Connect {
             addr: addr.to_owned(),
             source,
         })?;
+        Self::login(s, secret)
+    }
+
+    /// Authenticates on a connected stream (one made from a chosen source address, say).
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](CmdClient::connect), but for the connecting.
+    pub fn login(s: TcpStream, secret: &[u8]) -> Result<CmdClient, CmdError> {
         s.set_read_timeout(Some(Duration::from_secs(120)))?;
         s.set_nodelay(true)?;
         let mut r = FrameReader::new(s, Limits::default(), frame::total_size as _);
         let (h, _) = r.read_header()?.ok_or(CmdError::NoChallenge)?;
+        // A server that will not let us try (busy, rate_limited) says so instead.
+        if h.get(mayfly_proto::reply::STATUS).is_some() {
+            if let Some(err) = Refusal::from_reply(&h) {
+                return Err(err.into());
+            }
+        }
         let challenge =
             mayfly_proto::unhex(h.str(proto::CHALLENGE)?).ok_or(CmdError::ChallengeNotHex)?;
         frame::write_header(
@@ -117,15 +141,21 @@ impl CmdClient {
         }
         frame::write_header(self.r.get_mut(), &proto::run_request(command))?;
         let h = self.reply()?;
-        let output = self.r.read_body_to_vec()?;
+        let mut stdout = self.r.read_body_to_vec()?;
         let RunReply {
             exit_code,
+            signal,
             timed_out,
             truncated,
+            stdout_size,
         } = RunReply::from_header(&h)?;
+        let split = stdout_size.map_or(stdout.len(), |n| (n as usize).min(stdout.len()));
+        let stderr = stdout.split_off(split);
         Ok(CmdOutput {
-            output,
+            stdout,
+            stderr,
             exit_code,
+            signal,
             timed_out,
             truncated,
         })

@@ -7,7 +7,7 @@
 //! use mayfly_clients::file::FileClient;
 //! let mut c = FileClient::connect("127.0.0.1:9000").unwrap();
 //! let sent = c.put_file("notes.txt".as_ref(), "notes.txt", &Default::default(), &mut |_, _| {}).unwrap();
-//! let got = c.get_file("notes.txt", "copy.txt".as_ref(), false, &mut |_, _| {}).unwrap();
+//! let got = c.get_file("notes.txt", "copy.txt".as_ref(), &Default::default(), &mut |_, _| {}).unwrap();
 //! assert_eq!(sent.sha256, got.sha256);
 //! for e in c.list().unwrap() {
 //!     println!("{} {}", e.filename, e.filesize);
@@ -129,6 +129,25 @@ pub enum FileError {
     /// The hashes on the two ends differ.
     #[error(transparent)]
     HashMismatch(#[from] HashMismatch),
+    /// A download's destination exists with other content ([`GetOptions::overwrite`]
+    /// replaces it).
+    #[error("{path} exists and differs from the server's file; pass --force to replace it")]
+    Exists {
+        /// The destination.
+        path: String,
+    },
+    /// A download's destination has a `.part` file from an earlier download that was cut
+    /// off ([`GetOptions::resume`] continues it, [`GetOptions::overwrite`] starts over).
+    #[error(
+        "{path} holds {len} bytes of an earlier download; pass --resume to continue it or \
+         --force to start over"
+    )]
+    PartExists {
+        /// The `.part` file.
+        path: String,
+        /// Its length.
+        len: u64,
+    },
 }
 
 /// The local and remote sides disagree on the content.
@@ -165,6 +184,47 @@ pub fn remote_name(path: &std::path::Path) -> Result<String, NoRemoteName> {
         .ok_or_else(|| NoRemoteName(path.to_path_buf()))
 }
 
+/// A remote name has no safe local file name to download it to.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0:?} is not a plain file name to write locally; pass --out PATH")]
+pub struct NoLocalName(pub String);
+
+/// The local path a download of `name` gets when none is given: `name` itself, in the
+/// current directory, if it is one plain file name (no directory part, not `.` or `..`).
+///
+/// # Errors
+///
+/// [`NoLocalName`] otherwise: the remote name is never used as a path.
+///
+/// ```
+/// use mayfly_clients::file::local_name;
+/// assert_eq!(local_name("big.iso").unwrap(), std::path::Path::new("big.iso"));
+/// assert!(local_name("../x").is_err());
+/// assert!(local_name("/etc/passwd").is_err());
+/// assert!(local_name("..").is_err());
+/// ```
+pub fn local_name(name: &str) -> Result<PathBuf, NoLocalName> {
+    use std::path::Component;
+    let p = Path::new(name);
+    let mut parts = p.components();
+    match (parts.next(), parts.next()) {
+        (Some(Component::Normal(_)), None) if !name.contains(['/', '\\', '\0']) => {
+            Ok(p.to_path_buf())
+        }
+        _ => Err(NoLocalName(name.to_owned())),
+    }
+}
+
+/// How to download.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GetOptions {
+    /// Continue an existing `DEST.part` from its length instead of refusing to touch it.
+    pub resume: bool,
+    /// Replace an existing `DEST` with other content, and start an existing `DEST.part`
+    /// over, instead of refusing.
+    pub overwrite: bool,
+}
+
 /// How to upload.
 #[derive(Debug, Clone, Default)]
 pub struct PutOptions {
@@ -191,6 +251,9 @@ pub struct Transfer {
     pub sha256: String,
     /// Wall time of the transfer, in seconds.
     pub seconds: f64,
+    /// A download found the same file (size and sha256) already at its destination and
+    /// moved nothing.
+    pub up_to_date: bool,
 }
 
 /// What `stat` says of a name.
@@ -434,6 +497,7 @@ impl<S: Read + Write> FileClient<S> {
             transferred: filesize - offset,
             sha256: local,
             seconds,
+            up_to_date: false,
         })
     }
 
@@ -452,6 +516,13 @@ impl<S: Read + Write> FileClient<S> {
         hasher: &mut Sha256,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Header, FileError> {
+        let (reply, _) = self.begin_get(name, offset)?;
+        self.receive(&reply, offset, dst, hasher, progress)?;
+        Ok(reply)
+    }
+
+    /// Sends `get` and reads the reply header; the body (`len` bytes) follows.
+    fn begin_get(&mut self, name: &str, offset: u64) -> Result<(Header, u64), FileError> {
         let (reply, len) = self.request(&proto::get_request(name, offset))?;
         let filesize = reply.u64(proto::FILESIZE)?;
         if offset + len != filesize {
@@ -461,6 +532,19 @@ impl<S: Read + Write> FileClient<S> {
                 filesize,
             });
         }
+        Ok((reply, len))
+    }
+
+    /// Receives the body of a `get` reply into `dst`.
+    fn receive(
+        &mut self,
+        reply: &Header,
+        offset: u64,
+        dst: &mut impl Write,
+        hasher: &mut Sha256,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(), FileError> {
+        let filesize = reply.u64(proto::FILESIZE)?;
         let mut buf = vec![0u8; CHUNK];
         let mut done = offset;
         let mut body = self.r.body();
@@ -480,44 +564,91 @@ impl<S: Read + Write> FileClient<S> {
             progress(done, filesize);
         }
         *hasher = pipeline.finish()?;
-        Ok(reply)
+        Ok(())
     }
 
     /// Downloads `name` to `dest` through `dest.part`, renamed only once the sha256 matches.
-    /// With `resume`, an existing `dest.part` is continued instead of started over.
+    /// Nothing local is created or changed before the server has said yes. An existing
+    /// `dest` with the same size and sha256 as the server's is left alone
+    /// ([`Transfer::up_to_date`]); one with other content is refused unless
+    /// [`GetOptions::overwrite`]; an existing `dest.part` is refused unless
+    /// [`GetOptions::resume`] (continue it) or [`GetOptions::overwrite`] (start over).
     ///
     /// # Errors
     ///
-    /// [`FileError::Open`], [`FileError::HashMismatch`] (the `.part` file is removed),
-    /// [`FileError::Rename`], and those of [`get_stream`](Self::get_stream).
+    /// [`FileError::Exists`], [`FileError::PartExists`], [`FileError::Open`],
+    /// [`FileError::HashMismatch`] (the `.part` file is removed), [`FileError::Rename`],
+    /// and those of [`get_stream`](Self::get_stream).
     pub fn get_file(
         &mut self,
         name: &str,
         dest: &Path,
-        resume: bool,
+        opts: &GetOptions,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Transfer, FileError> {
+        let started = Instant::now();
+        let local_err = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| FileError::Open { path, source }
+        };
+        if !opts.overwrite && fs::symlink_metadata(dest).is_ok() {
+            let st = self.stat(name)?;
+            let same = match (st.filesize, &st.sha256) {
+                (Some(size), Some(sha)) => {
+                    let mut f = File::open(dest).map_err(local_err(dest))?;
+                    let len = f.metadata().map_err(local_err(dest))?.len();
+                    len == size
+                        && hash_prefix(&mut f, len)
+                            .map_err(local_err(dest))?
+                            .eq_ignore_ascii_case(sha)
+                }
+                // Not on the server: the request below gets the server's refusal.
+                _ => false,
+            };
+            if same {
+                return Ok(Transfer {
+                    filename: name.to_owned(),
+                    filesize: st.filesize.unwrap_or(0),
+                    transferred: 0,
+                    sha256: st.sha256.unwrap_or_default(),
+                    seconds: started.elapsed().as_secs_f64(),
+                    up_to_date: true,
+                });
+            }
+            if st.filesize.is_some() {
+                return Err(FileError::Exists {
+                    path: dest.display().to_string(),
+                });
+            }
+        }
         let part = part_path(dest);
+        let have = fs::metadata(&part).map(|m| m.len()).ok();
+        if let (Some(len), false, false) = (have, opts.resume, opts.overwrite) {
+            return Err(FileError::PartExists {
+                path: part.display().to_string(),
+                len,
+            });
+        }
+        let offset = if opts.resume { have.unwrap_or(0) } else { 0 };
+        // Ask first: a refused request (no such file, a bad name) leaves nothing behind.
+        let (reply, _) = self.begin_get(name, offset)?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
-            .truncate(!resume)
+            .truncate(offset == 0)
             .open(&part)
-            .map_err(|source| FileError::Open {
-                path: part.display().to_string(),
-                source,
-            })?;
-        let offset = file.metadata()?.len();
+            .map_err(local_err(&part))?;
         let mut hasher = Sha256::new();
         if offset > 0 {
-            io::copy(&mut (&mut file).take(offset), &mut HashSink(&mut hasher))?;
+            io::copy(&mut (&mut file).take(offset), &mut HashSink(&mut hasher))
+                .map_err(local_err(&part))?;
         }
-        file.seek(SeekFrom::Start(offset))?;
-        let started = Instant::now();
+        file.seek(SeekFrom::Start(offset))
+            .map_err(local_err(&part))?;
         let mut out = io::BufWriter::with_capacity(CHUNK, &mut file);
-        let reply = self.get_stream(name, offset, &mut out, &mut hasher, progress)?;
-        out.flush()?;
+        self.receive(&reply, offset, &mut out, &mut hasher, progress)?;
+        out.flush().map_err(FileError::WriteLocal)?;
         drop(out);
         let seconds = started.elapsed().as_secs_f64();
         let local = hex(&hasher.finalize());
@@ -536,6 +667,7 @@ impl<S: Read + Write> FileClient<S> {
             transferred: reply.u64(proto::FILESIZE)? - offset,
             sha256: local,
             seconds,
+            up_to_date: false,
         })
     }
 }

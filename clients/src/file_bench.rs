@@ -16,7 +16,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::child::{ChildError, ServerProcess};
-use crate::file::{FileClient, FileError, PutOptions, PutRequest};
+use crate::file::{FileClient, FileError, GetOptions, PutOptions, PutRequest};
 
 /// Why the benchmark failed.
 #[derive(Debug, thiserror::Error)]
@@ -205,7 +205,15 @@ fn measure(
     let (mut puts, mut gets) = (Vec::new(), Vec::new());
     for round in 0..=o.rounds {
         let up = c.put_file(&big, "big.bin", &PutOptions::default(), &mut |_, _| {})?;
-        let down = c.get_file("big.bin", &back, false, &mut |_, _| {})?;
+        let down = c.get_file(
+            "big.bin",
+            &back,
+            &GetOptions {
+                overwrite: true,
+                ..Default::default()
+            },
+            &mut |_, _| {},
+        )?;
         let (p, g) = (
             o.size as f64 / up.seconds / 1e6,
             o.size as f64 / down.seconds / 1e6,

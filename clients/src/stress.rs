@@ -161,6 +161,10 @@ pub struct StressReport {
     pub io_errors: u64,
     /// Replies that were not the uppercase of the request.
     pub wrong_replies: u64,
+    /// Replies that arrived after the window closed (requests in flight at its end): correct,
+    /// but not counted in `requests`. The server did answer them.
+    #[serde(default)]
+    pub after_window: u64,
     /// Deliberate disconnects followed by a new connection (`disconnect_rate`).
     #[serde(default)]
     pub reconnects: u64,
@@ -199,6 +203,7 @@ struct Tally {
     io_errors: AtomicU64,
     wrong: AtomicU64,
     reconnects: AtomicU64,
+    after_window: AtomicU64,
     first_error: Mutex<Option<String>>,
 }
 
@@ -355,6 +360,7 @@ pub fn run(opts: &StressOptions) -> StressReport {
         io_errors: tally.io_errors.load(Ordering::Relaxed),
         wrong_replies: tally.wrong.load(Ordering::Relaxed),
         reconnects: tally.reconnects.load(Ordering::Relaxed),
+        after_window: tally.after_window.load(Ordering::Relaxed),
         latency_us: Latency {
             p50: q(0.5),
             p99: q(0.99),
@@ -530,6 +536,7 @@ fn client_thread(
             match step {
                 Ok(Step::Ok(_)) if Instant::now() >= end => {
                     // Answered after the window closed: not counted, and this connection is done.
+                    tally.after_window.fetch_add(1, Ordering::Relaxed);
                     replies.push(sessions.swap_remove(k).replies);
                 }
                 Ok(Step::Ok(d)) => {
@@ -710,7 +717,10 @@ fn client_greenlet(
             .and_then(|()| session.request());
         match step {
             // Answered after the window closed: not counted.
-            Ok(Step::Ok(_)) if Instant::now() >= end => break,
+            Ok(Step::Ok(_)) if Instant::now() >= end => {
+                tally.after_window.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
             Ok(Step::Ok(d)) => {
                 tally.requests.fetch_add(1, Ordering::Relaxed);
                 session.replies += 1;

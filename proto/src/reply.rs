@@ -46,12 +46,15 @@ pub mod code {
     pub const FORBIDDEN: &str = "forbidden";
     /// Another I/O error on the server.
     pub const IO: &str = "io";
-    /// Another upload of the same name is in progress.
+    /// Another upload of the same name is in progress (file), or every slot for it is taken
+    /// (cmd: connections waiting to log in, threads running commands); try again later.
     pub const BUSY: &str = "busy";
     /// The upload's sha256 is not the one the client announced.
     pub const HASH_MISMATCH: &str = "hash_mismatch";
     /// The HMAC challenge was not answered correctly (cmd).
     pub const AUTH: &str = "auth";
+    /// Too many failed logins from this address lately; try again later (cmd).
+    pub const RATE_LIMITED: &str = "rate_limited";
     /// The command could not be started (cmd).
     pub const SPAWN: &str = "spawn";
 }

@@ -12,13 +12,15 @@ use mayfly_clients::{compare, file_bench, stress};
 use mayfly_servers::echo::Mode;
 use mayfly_servers::{cmd, echo, file, http, udp, DEFAULT_BACKLOG, DEFAULT_GRACE};
 
+use super::exit;
 use super::human::{comma_list, HumanDuration, HumanSize};
 
 #[derive(Parser)]
 #[command(
     name = "mayfly",
     version,
-    about = "gevent's green threads on may: servers, load, comparison"
+    about = "gevent's green threads on may: servers, load, comparison",
+    after_help = exit::help()
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -41,6 +43,12 @@ pub enum Commands {
     /// Measure the file server: one big file up and down, then many small files at once.
     FileBench(FileBenchArgs),
     /// Run a shell command on a `mayfly serve cmd` server.
+    ///
+    /// The words are joined with single spaces, unquoted, and run by the server's
+    /// `/bin/sh -c` (as ssh does): quote for the remote shell, e.g. `mayfly cmd -- 'ls | wc -l'`.
+    /// stdin is not forwarded (the command reads /dev/null). The remote stdout goes to stdout,
+    /// the remote stderr to stderr; the exit code is the command's (see the table in
+    /// `mayfly --help`: 124 timed out, 123 output cut at the cap, 128+N killed by signal N).
     Cmd(CmdArgs),
 }
 
@@ -52,7 +60,7 @@ pub struct CmdArgs {
     /// File holding the shared secret (default: the MAYFLY_CMD_SECRET variable).
     #[arg(long)]
     pub secret_file: Option<PathBuf>,
-    /// The command (run by the server's /bin/sh -c).
+    /// The command: its words joined with spaces, unquoted, run by the server's /bin/sh -c.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }
@@ -74,9 +82,28 @@ pub struct ServeCmdArgs {
     /// Kill a command once it has printed this much (K, M suffixes).
     #[arg(long, default_value_t = HumanSize(cmd::DEFAULT_MAX_OUTPUT as u64))]
     pub max_output: HumanSize,
-    /// Stop accepting while this many connections are open.
-    #[arg(long)]
-    pub max_connections: Option<u64>,
+    /// Stop accepting while this many connections are open (more wait in the backlog); 0: no cap.
+    #[arg(long, default_value_t = cmd::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: u64,
+    /// Close a peer's (an IP address's) new connections at once while it holds this many; 0: no cap.
+    #[arg(long, default_value_t = cmd::DEFAULT_MAX_PER_PEER)]
+    pub max_per_peer: u64,
+    /// Time a client has for the whole login (challenge to answer), however it sends it.
+    #[arg(long, default_value_t = HumanDuration(cmd::DEFAULT_AUTH_TIMEOUT))]
+    pub auth_timeout: HumanDuration,
+    /// Connections not logged in yet; more are answered `busy` and closed; 0: no cap.
+    #[arg(long, default_value_t = cmd::DEFAULT_MAX_UNAUTHENTICATED)]
+    pub max_unauthenticated: u64,
+    /// Failed logins one peer may make per --auth-lockout before it is refused
+    /// (`rate_limited`) until that window ends; 0: no limit.
+    #[arg(long, default_value_t = cmd::DEFAULT_MAX_AUTH_FAILURES)]
+    pub max_auth_failures: u32,
+    /// The window of --max-auth-failures.
+    #[arg(long, default_value_t = HumanDuration(cmd::DEFAULT_AUTH_LOCKOUT))]
+    pub auth_lockout: HumanDuration,
+    /// Commands running at once (the server's own threads); more are answered `busy`, not queued.
+    #[arg(long, default_value_t = cmd::DEFAULT_MAX_RUNNING)]
+    pub max_running: usize,
     /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.
     #[arg(long, default_value_t = HumanDuration(DEFAULT_GRACE))]
     pub grace: HumanDuration,
@@ -202,11 +229,11 @@ pub struct ServeFileArgs {
 
 #[derive(clap::Args)]
 pub struct FileArgs {
-    /// The file server.
-    #[arg(long, default_value = file::DEFAULT_ADDR)]
+    /// The file server (before or after the subcommand).
+    #[arg(long, global = true, default_value = file::DEFAULT_ADDR)]
     pub addr: String,
-    /// Print results as JSON.
-    #[arg(long)]
+    /// Print results as JSON (before or after the subcommand).
+    #[arg(long, global = true)]
     pub json: bool,
     #[command(subcommand)]
     pub op: FileOp,
@@ -231,20 +258,25 @@ pub enum FileOp {
         #[arg(long)]
         no_prehash: bool,
     },
-    /// Download a file (through NAME.part, renamed once the sha256 matches).
+    /// Download a file (through OUT.part, renamed once the sha256 matches). Nothing local is
+    /// written before the server has the file; an existing OUT with the same content is left
+    /// as it is, one with other content (or an OUT.part) is refused without --force.
     Get {
         /// Name on the server.
         name: String,
-        /// Local path (default: the name, in the current directory).
+        /// Local path (default: the name, in the current directory, if it is a plain file name).
         #[arg(long, short)]
         out: Option<PathBuf>,
         /// Continue from an existing OUT.part.
         #[arg(long)]
         resume: bool,
+        /// Replace an existing OUT with other content, and start an existing OUT.part over.
+        #[arg(long)]
+        force: bool,
     },
     /// List the server's files.
     List,
-    /// Size, time and sha256 of one file, and any partial upload of it.
+    /// Size, modification time (UTC) and sha256 of one file, and any partial upload of it.
     Stat {
         /// Name on the server.
         name: String,
@@ -263,9 +295,16 @@ pub struct EchoArgs {
     /// Listen backlog.
     #[arg(long, default_value_t = DEFAULT_BACKLOG)]
     pub backlog: i32,
-    /// Stop accepting while this many connections are open.
+    /// Stop accepting while this many connections are open (more wait in the backlog).
+    /// Default: the fd limit less 64 (coroutine, threads, epoll; tokio and may: no cap);
+    /// 0: no cap.
     #[arg(long)]
     pub max_connections: Option<u64>,
+    /// Close a peer's (an IP address's) new connections at once while it holds this many, so
+    /// one host cannot take every slot. Default: 75% of the connection cap (coroutine,
+    /// threads, epoll; tokio and may: none); 0: no cap.
+    #[arg(long)]
+    pub max_per_peer: Option<u64>,
     /// Close a connection that sends nothing for this long (idle or slowloris); 0: never.
     /// Echo has no message boundary, so this is also the idle timeout.
     #[arg(long, visible_alias = "idle-timeout", default_value_t = HumanDuration(echo::DEFAULT_READ_TIMEOUT))]

@@ -30,6 +30,7 @@ pub fn echo_options(a: &EchoArgs) -> echo::Options {
     let mut o = echo::Options::new(a.addr.clone());
     o.backlog = a.backlog;
     o.max_connections = a.max_connections;
+    o.max_per_peer = a.max_per_peer;
     o.read_timeout = limit(a.read_timeout.0);
     o.write_timeout = limit(a.write_timeout.0);
     o.max_pending = a.max_pending.0 as usize;
@@ -55,7 +56,13 @@ pub fn cmd_options(a: &ServeCmdArgs) -> Result<cmd::Options> {
     o.allow_remote = a.allow_remote;
     o.timeout = a.timeout.0;
     o.max_output = a.max_output.0 as usize;
-    o.max_connections = a.max_connections;
+    o.max_connections = Some(a.max_connections);
+    o.max_per_peer = Some(a.max_per_peer);
+    o.auth_timeout = a.auth_timeout.0;
+    o.max_unauthenticated = a.max_unauthenticated;
+    o.max_auth_failures = a.max_auth_failures;
+    o.auth_lockout = a.auth_lockout.0;
+    o.max_running = a.max_running;
     Ok(o)
 }
 
@@ -108,19 +115,25 @@ pub fn stress_options(a: &StressArgs) -> Result<StressOptions> {
     Ok(o.checked()?)
 }
 
+/// Flags that parse but cannot go together or cannot run: a usage error (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
 /// `mayfly stress --proto udp`: `--connections` is the number of sockets (default: one
 /// per thread); the TCP-only flags are refused rather than ignored.
 pub fn udp_stress_options(a: &StressArgs) -> Result<UdpStressOptions> {
     if a.mode != ClientMode::Threads {
-        return Err(anyhow!(
+        return Err(Usage(format!(
             "--proto udp runs OS threads only (no --mode {})",
             a.mode
-        ));
+        ))
+        .into());
     }
     if a.disconnect_rate != 0.0 {
-        return Err(anyhow!(
-            "--disconnect-rate has no meaning over UDP (no connection)"
-        ));
+        return Err(
+            Usage("--disconnect-rate has no meaning over UDP (no connection)".to_string()).into(),
+        );
     }
     let mut o = UdpStressOptions::new(resolve(&a.addr)?);
     o.threads = a.threads;

@@ -7,10 +7,12 @@
 //! | [`convert`] | the one conversion from each command's flags to the library's options |
 //! | [`serve`] | `mayfly serve …`: signals, the stats page, `listening on`, drain on stop |
 //! | [`run`] | the client commands: call the library, print, pick the exit code |
+//! | [`exit`] | every exit code, named, with the table `--help` and README.md show |
 //! | [`print`] | every line the commands print (stdout results, stderr notes) |
 
 pub mod args;
 pub mod convert;
+pub mod exit;
 pub mod human;
 pub mod print;
 pub mod run;

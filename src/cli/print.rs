@@ -41,14 +41,26 @@ pub fn closed_after_grace(closed: u64) {
     }
 }
 
-/// A remote command's output on stdout, and why it was cut short on stderr.
+/// A remote command's stdout on stdout, its stderr on stderr, and why it was cut short on
+/// stderr.
 pub fn cmd_output(out: &CmdOutput) -> Result<()> {
-    std::io::stdout().write_all(&out.output)?;
+    let mut o = std::io::stdout().lock();
+    o.write_all(&out.stdout)?;
+    o.flush()?;
+    let mut e = std::io::stderr().lock();
+    e.write_all(&out.stderr)?;
     if out.truncated {
-        eprintln!("mayfly: output cut at the server's cap; the command was killed");
-    }
-    if out.timed_out {
-        eprintln!("mayfly: the command ran past the server's time limit and was killed");
+        writeln!(
+            e,
+            "mayfly: output cut at the server's cap; the command was killed"
+        )?;
+    } else if out.timed_out {
+        writeln!(
+            e,
+            "mayfly: the command ran past the server's time limit and was killed"
+        )?;
+    } else if let Some(sig) = out.signal {
+        writeln!(e, "mayfly: the command was killed by signal {sig}")?;
     }
     Ok(())
 }
@@ -71,7 +83,10 @@ pub fn stat(name: &str, st: &Stat, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string(st)?);
     } else {
         match (st.filesize, &st.sha256) {
-            (Some(size), Some(sha)) => println!("{name}: {size} bytes, sha256 {sha}"),
+            (Some(size), Some(sha)) => {
+                let when = st.mtime.map_or_else(|| "time unknown".to_owned(), utc);
+                println!("{name}: {size} bytes, modified {when}, sha256 {sha}")
+            }
             _ => println!("{name}: no such file"),
         }
         if let Some(p) = st.partial_size {
@@ -81,10 +96,36 @@ pub fn stat(name: &str, st: &Stat, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC` (the civil calendar, no library).
+fn utc(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
 /// A finished `put` (`verb` "sent") or `get` ("received").
 pub fn transfer(verb: &str, t: &Transfer, json: bool) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string(t)?);
+    } else if t.up_to_date {
+        println!(
+            "{} is up to date ({} bytes, sha256 {}); nothing transferred",
+            t.filename, t.filesize, t.sha256
+        );
     } else {
         let rate = t.transferred as f64 / t.seconds.max(1e-9) / 1e6;
         println!(
@@ -221,4 +262,14 @@ pub fn compare(report: &Report, json: bool, out: Option<&Path>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_dates() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(super::utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(super::utc(1_700_000_000), "2023-11-14 22:13:20 UTC");
+    }
 }

@@ -7,37 +7,23 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use mayfly_clients::cmd::CmdClient;
-use mayfly_clients::file::FileClient;
+use mayfly_clients::file::{self as file_client, FileClient, GetOptions};
 use mayfly_clients::udp_stress::{self, Proto};
 use mayfly_clients::{compare, file_bench, stress};
 use mayfly_servers::cmd::secret::load_secret;
 
 use super::args::{CmdArgs, CompareArgs, FileArgs, FileBenchArgs, FileOp, StressArgs};
+use super::exit::{self, NO as EXIT_NO};
 use super::{convert, print};
 
-/// Exit code of `mayfly cmd` when the server killed the command at its time limit
-/// (as `timeout(1)`).
-const EXIT_TIMED_OUT: u8 = 124;
-/// Exit code of `mayfly cmd` when the command was killed otherwise (output cap, signal).
-const EXIT_KILLED: u8 = 125;
-/// Exit code of `stress`, `compare` and `file stat` when the answer is "no": a wrong
-/// reply, or no such file.
-const EXIT_NO: u8 = 1;
-
-/// `mayfly cmd`: prints the remote output; exits with the remote exit code (124 on the
-/// server's timeout, like `timeout(1)`; 125 if it was killed otherwise).
+/// `mayfly cmd`: the remote stdout on stdout, the remote stderr on stderr; exits with the
+/// remote exit code, or [`exit::of_command`]'s code when the command was killed.
 pub fn cmd(a: CmdArgs) -> Result<ExitCode> {
     let secret = load_secret(a.secret_file.as_deref())?;
     let mut c = CmdClient::connect(&a.addr, &secret)?;
     let out = c.run(&a.command.join(" "))?;
     print::cmd_output(&out)?;
-    if out.timed_out {
-        return Ok(ExitCode::from(EXIT_TIMED_OUT));
-    }
-    Ok(match out.exit_code {
-        Some(c) => ExitCode::from(c.clamp(0, 255) as u8),
-        None => ExitCode::from(EXIT_KILLED),
-    })
+    Ok(ExitCode::from(exit::of_command(&out)))
 }
 
 /// `mayfly file put|get|list|stat`: exits 1 if `stat` finds no such file.
@@ -68,10 +54,22 @@ pub fn file(a: FileArgs) -> Result<ExitCode> {
             bar.finish_and_clear();
             print::transfer("sent", &t, a.json)?;
         }
-        FileOp::Get { name, out, resume } => {
-            let dest = out.unwrap_or_else(|| PathBuf::from(&name));
+        FileOp::Get {
+            name,
+            out,
+            resume,
+            force,
+        } => {
+            let dest: PathBuf = match out {
+                Some(p) => p,
+                None => file_client::local_name(&name)?,
+            };
             let bar = print::progress_bar(0, a.json);
-            let t = c.get_file(&name, &dest, resume, &mut |done, total| {
+            let opts = GetOptions {
+                resume,
+                overwrite: force,
+            };
+            let t = c.get_file(&name, &dest, &opts, &mut |done, total| {
                 bar.set_length(total);
                 bar.set_position(done)
             })?;
@@ -161,9 +159,5 @@ pub fn compare(a: CompareArgs) -> Result<ExitCode> {
 }
 
 fn exit_no_if(no: bool) -> ExitCode {
-    if no {
-        ExitCode::from(EXIT_NO)
-    } else {
-        ExitCode::SUCCESS
-    }
+    ExitCode::from(if no { EXIT_NO } else { exit::SUCCESS })
 }

@@ -204,8 +204,95 @@ fn cli_put_list_stat_get_roundtrip() {
         .arg(local.path().join("nope"))
         .output()
         .unwrap();
-    assert_eq!(missing.status.code(), Some(2));
+    assert_eq!(missing.status.code(), Some(7), "not found has its own code");
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no such file (not_found)"));
+}
+
+/// `mayfly file --addr A ARGS…` run in `dir`.
+fn file_cli(s: &Server, dir: &Path, args: &[&str]) -> std::process::Output {
+    mayfly()
+        .current_dir(dir)
+        .args(["file", "--addr", &s.addr])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_refused_get_leaves_nothing_behind_and_a_bad_name_is_never_a_local_path() {
+    let s = Server::start(&[]);
+    let local = tempfile::tempdir().unwrap();
+    let cwd = local.path().join("cwd");
+    fs::create_dir(&cwd).unwrap();
+    let out = file_cli(&s, &cwd, &["get", "nosuch"]);
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+    assert!(out.stdout.is_empty(), "errors go to stderr: {out:?}");
+    assert_eq!(
+        fs::read_dir(&cwd).unwrap().count(),
+        0,
+        "a file was left behind"
+    );
+    // `../x` is not a local path: refused before anything is written, with a hint.
+    fs::write(s.path("x"), b"remote").unwrap();
+    let out = file_cli(&s, &cwd, &["get", "../x"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--out"));
+    assert_eq!(
+        fs::read_dir(local.path()).unwrap().count(),
+        1,
+        "written outside cwd"
+    );
+    assert_eq!(fs::read_dir(&cwd).unwrap().count(), 0);
+}
+
+#[test]
+fn get_never_overwrites_or_discards_local_data_silently() {
+    let s = Server::start(&[]);
+    let local = tempfile::tempdir().unwrap();
+    let data = random_bytes(41, 300_000);
+    fs::write(s.path("doc.bin"), &data).unwrap();
+    let dest = local.path().join("doc.bin");
+    // A different local file is kept, and the user told how to replace it.
+    fs::write(&dest, b"my own work").unwrap();
+    let out = file_cli(&s, local.path(), &["get", "doc.bin"]);
+    assert_eq!(out.status.code(), Some(10), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    assert_eq!(fs::read(&dest).unwrap(), b"my own work");
+    let out = file_cli(&s, local.path(), &["get", "doc.bin", "--force"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(fs::read(&dest).unwrap(), data);
+    // The same file already there: nothing to do, success.
+    let out = file_cli(&s, local.path(), &["get", "doc.bin"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
+    // An earlier cut-off download is not thrown away without a word.
+    let part = mayfly_clients::file::part_path(&local.path().join("again.bin"));
+    fs::write(&part, &data[..1000]).unwrap();
+    let out = file_cli(&s, local.path(), &["get", "doc.bin", "-o", "again.bin"]);
+    assert_eq!(out.status.code(), Some(10), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
+    assert_eq!(fs::read(&part).unwrap().len(), 1000);
+}
+
+#[test]
+fn json_goes_before_or_after_the_subcommand_and_stat_prints_the_time() {
+    let s = Server::start(&[]);
+    fs::write(s.path("t.txt"), b"hello").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = file_cli(&s, dir.path(), &["list", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["filename"], "t.txt");
+    let out = file_cli(&s, dir.path(), &["stat", "t.txt", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["mtime"].as_i64().unwrap() > 1_600_000_000);
+    // `stat` promises a time: it prints one.
+    let out = file_cli(&s, dir.path(), &["stat", "t.txt"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("modified 20") && text.contains(" UTC"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -248,7 +335,7 @@ fn hundred_concurrent_uploads_and_downloads_all_hashes_match() {
                 assert_eq!(&up.sha256, want);
                 let dest = local.join(format!("{name}.down"));
                 let down = c
-                    .get_file(name, &dest, false, &mut |_, _| {})
+                    .get_file(name, &dest, &Default::default(), &mut |_, _| {})
                     .unwrap_or_else(|e| panic!("get {name}: {e:#}"));
                 assert_eq!(&down.sha256, want);
                 let mut h = Sha256::new();

@@ -9,9 +9,13 @@ use std::time::Duration;
 
 use mayfly_clients::child::ServerProcess;
 
-/// The `mayfly` binary built for these tests.
+/// The `mayfly` binary built for these tests, or the one `MAYFLY_TEST_BIN` names (to run
+/// the suite against another build: an older one, to see a new test fail on it).
 pub fn mayfly() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mayfly"))
+    match std::env::var_os("MAYFLY_TEST_BIN") {
+        Some(bin) => Command::new(bin),
+        None => Command::new(env!("CARGO_BIN_EXE_mayfly")),
+    }
 }
 
 /// A `mayfly serve …` child. Its first stdout line must be `listening on ADDR` (and, when

@@ -7,7 +7,7 @@
 //! | 2 | client | `{"hmac": hex(HMAC-SHA256(secret, challenge bytes))}` ([`answer_header`]) | — |
 //! | 3 | server | `{"status": "ok"}`, or a refusal with `code: "auth"` and the connection closes | — |
 //! | 4… | client | `{"cmd": "run", "command": "ls -l"}` ([`run_request`]) | — |
-//! | | server | `{"status": "ok", "total_size": N, "exit_code", "timed_out", "truncated"}` ([`RunReply`]) | N bytes: stdout and stderr |
+//! | | server | `{"status": "ok", "total_size": N, "stdout_size": M, "exit_code", "signal", "timed_out", "truncated"}` ([`RunReply`]) | N bytes: M of stdout, then N − M of stderr |
 //!
 //! ```
 //! use mayfly_proto::cmd::{self, auth, RunReply};
@@ -17,7 +17,7 @@
 //! let answer = cmd::answer_header(&auth::answer(b"0123456789abcdef", &back));
 //! assert!(auth::verify(b"0123456789abcdef", &challenge, answer.str(cmd::HMAC).unwrap()));
 //!
-//! let reply = RunReply { exit_code: Some(0), timed_out: false, truncated: false };
+//! let reply = RunReply { exit_code: None, signal: Some(9), timed_out: true, truncated: false, stdout_size: Some(3) };
 //! assert_eq!(RunReply::from_header(&reply.header(5)).unwrap(), reply);
 //! ```
 
@@ -42,6 +42,10 @@ pub const COMMAND: &str = "command";
 pub const TOTAL_SIZE: &str = "total_size";
 /// Reply field: the exit code, `null` if the command was killed.
 pub const EXIT_CODE: &str = "exit_code";
+/// Reply field: the signal that killed the command, `null` if it exited.
+pub const SIGNAL: &str = "signal";
+/// Reply field: how many bytes of the body are stdout (the rest is stderr).
+pub const STDOUT_SIZE: &str = "stdout_size";
 /// Reply field: killed at the server's time limit.
 pub const TIMED_OUT: &str = "timed_out";
 /// Reply field: output cut at the server's cap.
@@ -69,10 +73,15 @@ pub fn run_request(command: &str) -> Header {
 pub struct RunReply {
     /// Exit code; `None` if it was killed (timeout, output cap, signal).
     pub exit_code: Option<i32>,
+    /// The signal that killed it (9 when the server killed it at its time limit or cap).
+    pub signal: Option<i32>,
     /// The server killed it at its time limit.
     pub timed_out: bool,
     /// The server cut the output at its cap.
     pub truncated: bool,
+    /// Bytes of the body that are stdout; the rest is stderr. `None` from a server that
+    /// does not send it: the body is stdout and stderr mixed.
+    pub stdout_size: Option<u64>,
 }
 
 impl RunReply {
@@ -80,7 +89,9 @@ impl RunReply {
     pub fn header(&self, total_size: usize) -> Header {
         reply::ok()
             .with(TOTAL_SIZE, total_size)
+            .with(STDOUT_SIZE, self.stdout_size)
             .with(EXIT_CODE, self.exit_code)
+            .with(SIGNAL, self.signal)
             .with(TIMED_OUT, self.timed_out)
             .with(TRUNCATED, self.truncated)
     }
@@ -89,10 +100,13 @@ impl RunReply {
     ///
     /// # Errors
     ///
-    /// [`FrameError`] if `timed_out` or `truncated` is not a boolean.
+    /// [`FrameError`] if `timed_out` or `truncated` is not a boolean, or `stdout_size` not
+    /// a size.
     pub fn from_header(h: &Header) -> Result<RunReply, FrameError> {
         Ok(RunReply {
             exit_code: h.get(EXIT_CODE).and_then(|v| v.as_i64()).map(|c| c as i32),
+            signal: h.get(SIGNAL).and_then(|v| v.as_i64()).map(|c| c as i32),
+            stdout_size: h.opt_u64(STDOUT_SIZE)?,
             timed_out: h.flag(TIMED_OUT)?,
             truncated: h.flag(TRUNCATED)?,
         })

@@ -3,7 +3,8 @@
 //! stop. [`Running`] is what every started server offers: its address, its counters, a stop.
 //!
 //! The counters are in `stats` ([`ServerStats`]), the back-off in `backoff`
-//! ([`AcceptBackoff`]); both are re-exported here.
+//! ([`AcceptBackoff`]), the per-peer cap and the default caps in `limits` ([`PeerLimit`]);
+//! all are re-exported here.
 
 use std::collections::HashMap;
 use std::io;
@@ -21,6 +22,7 @@ use crate::wait::WaitList;
 
 mod backoff;
 mod datagram;
+mod limits;
 mod stats;
 
 pub use backoff::{
@@ -29,6 +31,10 @@ pub use backoff::{
 pub use datagram::{
     DatagramServer, DatagramSocket, Oversize, RunningDatagramServer, DEFAULT_MAX_DATAGRAM,
     DEFAULT_MAX_HANDLERS, MAX_UDP_PAYLOAD,
+};
+pub use limits::{
+    default_max_connections, default_max_per_peer, fd_limit, peer_key, PeerLimit, PeerSlot,
+    DEFAULT_FD_RESERVE, DEFAULT_PEER_SHARE_PERCENT,
 };
 pub use stats::{ErrorClass, ServerStats, StatsSnapshot};
 
@@ -65,6 +71,7 @@ pub struct StreamServer {
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
     counters: Option<Arc<ServerStats>>,
+    peer_limit: Option<Arc<PeerLimit>>,
 }
 
 impl std::fmt::Debug for StreamServer {
@@ -93,6 +100,7 @@ impl StreamServer {
             read_timeout: None,
             write_timeout: None,
             counters: None,
+            peer_limit: None,
         }
     }
 
@@ -182,6 +190,7 @@ impl StreamServer {
             stopping: AtomicBool::new(false),
             max: self.max_connections,
             pool: self.pool,
+            peer_limit: self.peer_limit,
         });
         let s2 = shared.clone();
         let accept = Builder::new()
@@ -211,6 +220,7 @@ struct Shared {
     stopping: AtomicBool,
     max: Option<u64>,
     pool: Option<crate::pool::Pool>,
+    peer_limit: Option<Arc<PeerLimit>>,
 }
 
 /// What every started server offers, whatever runs it (a [`StreamServer`]'s greenlets, a
@@ -378,6 +388,9 @@ fn accept_loop(listener: TcpListener, handler: Arc<Handler>, shared: Arc<Shared>
             }
         };
         backoff.succeeded();
+        let Ok(slot) = limits::admit(shared.peer_limit.as_ref(), peer) else {
+            continue; // over its peer's cap: closed at once
+        };
         shared.stats.conn_opened();
         stream.set_read_timeout(shared.read_timeout);
         stream.set_write_timeout(shared.write_timeout);
@@ -385,7 +398,10 @@ fn accept_loop(listener: TcpListener, handler: Arc<Handler>, shared: Arc<Shared>
         let h = handler.clone();
         let sh = shared.clone();
         let builder = Builder::new().name(format!("conn-{peer}"));
-        let body = move || serve_conn(stream, peer, h, sh);
+        let body = move || {
+            let _slot = slot;
+            serve_conn(stream, peer, h, sh)
+        };
         let spawned = match &shared.pool {
             Some(pool) => pool.spawn_with(builder, body),
             None => builder.spawn(body),

@@ -12,10 +12,26 @@
 //! | 4… | client | `{"cmd": "run", "command": "ls -l"}` | — |
 //! | | server | `{"status": "ok", "total_size": N, "exit_code", "timed_out", "truncated"}` | N bytes: stdout and stderr |
 //!
-//! Commands run through `/bin/sh -c` on the thread pool (never on the worker) in their own
-//! process group, which is killed at the time limit, at the output cap, and when the shell
-//! exits. A failed authentication is answered after [`AUTH_FAIL_DELAY`] (the greenlet
-//! sleeps; nobody else waits), which slows guessing.
+//! Commands run through `/bin/sh -c` on the server's own thread pool (never on the worker),
+//! each under a subreaper helper ([`tree`]) so that the time limit, the output cap and the
+//! shell's exit kill everything it started, `setsid` and double forks included. Commands do
+//! not see the secret's variable.
+//!
+//! Limits, each with a `DEFAULT_*` and a flag of `mayfly serve cmd`:
+//!
+//! | limit | default | what happens past it |
+//! |---|---|---|
+//! | [`Options::auth_timeout`]: the whole handshake, one deadline | 10 s | closed |
+//! | [`Options::max_unauthenticated`]: connections not logged in yet | 64 | answered `busy`, closed |
+//! | [`Options::max_connections`] | 256 | not accepted until one closes (backlog) |
+//! | [`Options::max_per_peer`]: connections of one IP (IPv6: /64) | 32 | closed at once |
+//! | [`Options::max_auth_failures`] per peer per [`Options::auth_lockout`] | 10 per 60 s | answered `rate_limited` before any challenge, closed |
+//! | [`Options::max_running`]: commands running (the pool's threads) | 4 | answered `busy`, the connection goes on |
+//! | [`Options::timeout`], [`Options::max_output`] per command | 10 s, 1 MiB | the tree is killed |
+//!
+//! A failed authentication is answered after [`AUTH_FAIL_DELAY`] (the greenlet sleeps;
+//! nobody else waits). The authentication is one-way and protects only the start of the
+//! connection: see "The command server's threat model" in docs/RELIABILITY.md.
 //!
 //! ```
 //! use mayfly_servers::cmd::{self, Options};
@@ -25,19 +41,24 @@
 //! ```
 
 pub mod auth;
+pub mod limits;
 pub mod secret;
 pub mod shell;
+pub mod tree;
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mayfly::net::{Bind, TcpStream};
 use mayfly::server::{RunningServer, ServerStats, StreamServer};
+use mayfly::threadpool::ThreadPool;
 use mayfly_proto::cmd::{self as proto, auth as hmac, RunReply};
 use mayfly_proto::frame::{self, FrameError, FrameReader, Header, Limits};
 use mayfly_proto::reply::{self, code, Refusal};
+
+use limits::{Gauge, LoginFailures};
 
 /// Default address, loopback (see [`Options::allow_remote`]).
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9100";
@@ -45,15 +66,27 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:9100";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default [`Options::max_output`]: 1 MiB.
 pub const DEFAULT_MAX_OUTPUT: usize = 1 << 20;
-/// How long a client has to answer the challenge.
-pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`Options::auth_timeout`].
+pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`Options::max_unauthenticated`].
+pub const DEFAULT_MAX_UNAUTHENTICATED: u64 = 64;
+/// Default [`Options::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 256;
+/// Default [`Options::max_per_peer`].
+pub const DEFAULT_MAX_PER_PEER: u64 = 32;
+/// Default [`Options::max_auth_failures`].
+pub const DEFAULT_MAX_AUTH_FAILURES: u32 = 10;
+/// Default [`Options::auth_lockout`].
+pub const DEFAULT_AUTH_LOCKOUT: Duration = Duration::from_secs(60);
+/// Default [`Options::max_running`].
+pub const DEFAULT_MAX_RUNNING: usize = 4;
 /// Pause before answering a failed authentication.
 pub const AUTH_FAIL_DELAY: Duration = Duration::from_millis(500);
 /// A connection with no command for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How to run the command server.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Address to listen on; must be loopback unless `allow_remote`.
     pub addr: String,
@@ -63,14 +96,28 @@ pub struct Options {
     pub allow_remote: bool,
     /// Per-command time limit.
     pub timeout: Duration,
-    /// Per-command output cap, bytes.
+    /// Per-command output cap, bytes (stdout and stderr together).
     pub max_output: usize,
-    /// Stop accepting while this many connections are open.
+    /// Stop accepting while this many connections are open (`None` or 0: no cap).
     pub max_connections: Option<u64>,
+    /// Close a peer's new connections at once while it holds this many (`None` or 0: no cap).
+    pub max_per_peer: Option<u64>,
+    /// Time from accept to a logged-in connection, for the whole handshake.
+    pub auth_timeout: Duration,
+    /// Connections not logged in yet; past it new ones are answered `busy` (0: no cap).
+    pub max_unauthenticated: u64,
+    /// Failed logins one peer may make per [`auth_lockout`](Options::auth_lockout) before
+    /// it is refused until the window ends (0: no limit).
+    pub max_auth_failures: u32,
+    /// The window of [`max_auth_failures`](Options::max_auth_failures).
+    pub auth_lockout: Duration,
+    /// Commands running at once (threads of the server's pool); past it a command is
+    /// answered `busy` instead of queued.
+    pub max_running: usize,
 }
 
 impl Options {
-    /// Defaults: loopback only, [`DEFAULT_TIMEOUT`], [`DEFAULT_MAX_OUTPUT`].
+    /// Defaults: loopback only, and every `DEFAULT_*` of this module.
     pub fn new(addr: impl Into<String>, secret: Vec<u8>) -> Self {
         Options {
             addr: addr.into(),
@@ -78,13 +125,33 @@ impl Options {
             allow_remote: false,
             timeout: DEFAULT_TIMEOUT,
             max_output: DEFAULT_MAX_OUTPUT,
-            max_connections: None,
+            max_connections: Some(DEFAULT_MAX_CONNECTIONS),
+            max_per_peer: Some(DEFAULT_MAX_PER_PEER),
+            auth_timeout: DEFAULT_AUTH_TIMEOUT,
+            max_unauthenticated: DEFAULT_MAX_UNAUTHENTICATED,
+            max_auth_failures: DEFAULT_MAX_AUTH_FAILURES,
+            auth_lockout: DEFAULT_AUTH_LOCKOUT,
+            max_running: DEFAULT_MAX_RUNNING,
         }
     }
 }
 
-/// Starts the command server. Fails if the secret is too short, or the address is not
-/// loopback and `allow_remote` is off.
+/// What every connection's handler shares.
+struct Ctx {
+    opts: Options,
+    stats: Arc<ServerStats>,
+    unauthenticated: Arc<Gauge>,
+    running: Arc<Gauge>,
+    failures: LoginFailures,
+    pool: ThreadPool,
+}
+
+/// Starts the command server.
+///
+/// # Errors
+///
+/// The secret is too short, the address is not loopback and `allow_remote` is off, the
+/// address cannot be bound, or the pool's threads cannot be started.
 pub fn start(opts: &Options) -> io::Result<RunningServer> {
     auth::check_secret(&opts.secret)?;
     let addrs: Vec<SocketAddr> = opts.addr.to_socket_addrs()?.collect();
@@ -98,12 +165,20 @@ pub fn start(opts: &Options) -> io::Result<RunningServer> {
             ),
         ));
     }
-    let settings = Arc::new(opts.clone());
-    let listener = Bind::new(opts.addr.as_str()).tcp()?;
+    let running = opts.max_running.max(1);
     let stats = Arc::new(ServerStats::new());
-    let s2 = stats.clone();
-    let server = StreamServer::new(listener, move |conn, _| serve(&settings, &s2, conn))
+    let ctx = Arc::new(Ctx {
+        opts: opts.clone(),
+        stats: stats.clone(),
+        unauthenticated: Gauge::new(opts.max_unauthenticated),
+        running: Gauge::new(running as u64),
+        failures: LoginFailures::new(opts.max_auth_failures, opts.auth_lockout),
+        pool: ThreadPool::new(running)?,
+    });
+    let listener = Bind::new(opts.addr.as_str()).tcp()?;
+    let server = StreamServer::new(listener, move |conn, peer| serve(&ctx, conn, peer))
         .max_connections(opts.max_connections)
+        .max_per_peer(opts.max_per_peer)
         .with_counters(stats);
     Ok(server.start())
 }
@@ -112,26 +187,51 @@ fn error(code: &str, msg: impl ToString) -> Header {
     Refusal::new(code, msg).header()
 }
 
-fn serve(settings: &Options, stats: &ServerStats, conn: TcpStream) -> io::Result<()> {
+fn serve(ctx: &Ctx, conn: TcpStream, peer: SocketAddr) -> io::Result<()> {
     let _ = conn.set_nodelay(true);
     let mut r = FrameReader::new(
         conn,
         Limits::default(),
         frame::no_body as fn(&Header) -> Result<u64, FrameError>,
     );
-    let challenge = hmac::challenge()?;
-    frame::write_header(r.get_mut(), &proto::challenge_header(&challenge))?;
-    r.get_mut().settimeout(Some(AUTH_TIMEOUT));
-    // Disconnects and timeouts go back to the StreamServer, which counts them by kind.
-    let Some((h, _)) = r.read_header()? else {
-        return Ok(());
-    };
-    let answer = h.opt_str(proto::HMAC).ok().flatten().unwrap_or("");
-    if !hmac::verify(&settings.secret, &challenge, answer) {
-        mayfly::sleep(AUTH_FAIL_DELAY);
-        frame::write_header(r.get_mut(), &error(code::AUTH, "authentication failed"))?;
+    if let Some(wait) = ctx.failures.locked_out(peer.ip()) {
+        let msg = format!(
+            "too many failed logins from {}; try again in {} s",
+            peer.ip(),
+            wait.as_secs() + 1
+        );
+        frame::write_header(r.get_mut(), &error(code::RATE_LIMITED, msg))?;
         return Ok(());
     }
+    let Some(waiting) = ctx.unauthenticated.enter() else {
+        let msg = "too many connections are waiting to log in; try again later";
+        frame::write_header(r.get_mut(), &error(code::BUSY, msg))?;
+        return Ok(());
+    };
+    // One deadline for the whole handshake: a client trickling its answer a byte at a time
+    // is cut off at it, however quick each read.
+    let deadline = Instant::now() + ctx.opts.auth_timeout;
+    let verdict = mayfly::with_deadline(deadline, || -> io::Result<Option<bool>> {
+        let challenge = hmac::challenge()?;
+        frame::write_header(r.get_mut(), &proto::challenge_header(&challenge))?;
+        // Disconnects and timeouts go back to the StreamServer, which counts them by kind.
+        let Some((h, _)) = r.read_header()? else {
+            return Ok(None);
+        };
+        let answer = h.opt_str(proto::HMAC).ok().flatten().unwrap_or("");
+        Ok(Some(hmac::verify(&ctx.opts.secret, &challenge, answer)))
+    });
+    match verdict.map_err(io::Error::from)?? {
+        None => return Ok(()),
+        Some(true) => {}
+        Some(false) => {
+            ctx.failures.failed(peer.ip());
+            mayfly::sleep(AUTH_FAIL_DELAY);
+            frame::write_header(r.get_mut(), &error(code::AUTH, "authentication failed"))?;
+            return Ok(());
+        }
+    }
+    drop(waiting);
     frame::write_header(r.get_mut(), &reply::ok())?;
     loop {
         r.get_mut().settimeout(Some(IDLE_TIMEOUT));
@@ -173,18 +273,31 @@ fn serve(settings: &Options, stats: &ServerStats, conn: TcpStream) -> io::Result
                 continue;
             }
         };
-        stats.requests(1);
-        let (timeout, cap) = (settings.timeout, settings.max_output);
-        let out = mayfly::threadpool::apply(move || shell::run(&command, timeout, cap));
+        // As many commands as the pool has threads; more are refused, never queued.
+        let Some(_running) = ctx.running.enter() else {
+            let msg = format!(
+                "all {} command threads are busy; try again later",
+                ctx.opts.max_running.max(1)
+            );
+            frame::write_header(r.get_mut(), &error(code::BUSY, msg))?;
+            continue;
+        };
+        ctx.stats.requests(1);
+        let (timeout, cap) = (ctx.opts.timeout, ctx.opts.max_output);
+        let out = ctx.pool.apply(move || shell::run(&command, timeout, cap));
         let reply = match out {
             Ok(Ok(o)) => {
                 let h = RunReply {
                     exit_code: o.exit_code,
+                    signal: o.signal,
                     timed_out: o.timed_out,
                     truncated: o.truncated,
+                    stdout_size: Some(o.stdout.len() as u64),
                 }
-                .header(o.data.len());
-                frame::write_frame(r.get_mut(), &h, &o.data)
+                .header(o.stdout.len() + o.stderr.len());
+                let mut body = o.stdout;
+                body.extend_from_slice(&o.stderr);
+                frame::write_frame(r.get_mut(), &h, &body)
             }
             Ok(Err(e)) => frame::write_header(r.get_mut(), &error(code::SPAWN, e)),
             Err(e) => frame::write_header(r.get_mut(), &error(code::SPAWN, e)),

@@ -22,7 +22,8 @@ pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
     let stats = Arc::new(ServerStats::new());
     let s2 = stats.clone();
     let server = StreamServer::new(listener, move |conn, _peer| talk(conn, &s2))
-        .max_connections(opts.max_connections)
+        .max_connections(opts.connection_cap())
+        .max_per_peer(opts.peer_cap())
         .read_timeout(opts.read_timeout)
         .write_timeout(opts.write_timeout)
         .with_counters(stats);

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use mayfly::server::{accept_error_is_transient, ServerStats};
+use mayfly::server::{accept_error_is_transient, PeerLimit, PeerSlot, ServerStats};
 
 use super::{Options, RunningEcho, READ_BUF};
 
@@ -37,6 +37,8 @@ struct Conn {
     last_read: Instant,
     /// Last time replies moved out (or the backlog became non-empty).
     last_write: Instant,
+    /// Its peer's slot under the per-peer cap, freed when the connection goes.
+    _slot: Option<PeerSlot>,
 }
 
 struct Running {
@@ -97,6 +99,8 @@ fn event_loop(
         .min()
         .map(|t| (t / 4).clamp(Duration::from_millis(10), SWEEP_MAX));
     let mut next_sweep = sweep_every.map(|d| Instant::now() + d);
+    let max_connections = opts.connection_cap();
+    let peers = opts.peer_cap().map(|n| Arc::new(PeerLimit::new(n)));
     loop {
         if stop.load(Ordering::Acquire) && listening {
             if let Some(mut l) = listener.take() {
@@ -139,7 +143,7 @@ fn event_loop(
         if accept_paused_until.is_some_and(|t| Instant::now() >= t) {
             accept_paused_until = None;
         }
-        let full = |n: usize| opts.max_connections.is_some_and(|m| n as u64 >= m);
+        let full = |n: usize| max_connections.is_some_and(|m| n as u64 >= m);
         let mut try_accept = listening && accept_paused_until.is_none() && !full(conns.len());
         for ev in events.iter() {
             match ev.token() {
@@ -162,7 +166,14 @@ fn event_loop(
         // Accept everything waiting (edge-triggered: drain until WouldBlock).
         while let (true, false, Some(l)) = (try_accept, full(conns.len()), listener.as_ref()) {
             match l.accept() {
-                Ok((mut stream, _)) => {
+                Ok((mut stream, peer)) => {
+                    let slot = match &peers {
+                        Some(p) => match p.admit(peer.ip()) {
+                            Some(slot) => Some(slot),
+                            None => continue, // over its peer's cap: closed at once
+                        },
+                        None => None,
+                    };
                     stats.conn_opened();
                     let id = next;
                     next = next.wrapping_add(1) % (usize::MAX - 3);
@@ -180,6 +191,7 @@ fn event_loop(
                                     interest: Interest::READABLE,
                                     last_read: now,
                                     last_write: now,
+                                    _slot: slot,
                                 },
                             );
                         }

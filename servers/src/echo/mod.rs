@@ -12,6 +12,12 @@
 //! The last two are what a Rust user would pick instead; `mayfly compare --builds …,tokio,may`
 //! measures against them.
 //!
+//! Connection caps ([`Options::connection_cap`], [`Options::peer_cap`]): the coroutine,
+//! threads and epoll builds stop accepting below the fd limit by default, and refuse one
+//! peer's connections past its share, so one host cannot lock everyone else out. The
+//! reference builds stay as a Rust user would write them: they apply only a cap given
+//! explicitly (`max_connections`) and have no per-peer cap.
+//!
 //! ```
 //! use std::io::{Read, Write};
 //! use mayfly_servers::echo::{self, Mode, Options};
@@ -41,7 +47,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mayfly::net::ByteCounters;
-use mayfly::server::ServerStats;
+use mayfly::server::{default_max_connections, default_max_per_peer, ServerStats};
 
 /// Bytes read per `recv`, as in the course (`recv(1024)`). It lives on each greenlet's stack,
 /// so it is also what a parked connection costs in touched stack pages.
@@ -69,8 +75,14 @@ pub struct Options {
     pub addr: String,
     /// Listen backlog.
     pub backlog: i32,
-    /// Stop accepting while this many connections are open (None: no cap).
+    /// Stop accepting while this many connections are open. `None`: the default, the fd
+    /// limit less a reserve ([`mayfly::server::default_max_connections`]); `Some(0)`: no cap.
+    /// See [`connection_cap`](Options::connection_cap).
     pub max_connections: Option<u64>,
+    /// Close a peer's new connections at once while it holds this many. `None`: the default,
+    /// [`mayfly::server::DEFAULT_PEER_SHARE_PERCENT`] of the connection cap; `Some(0)`: no
+    /// cap. See [`peer_cap`](Options::peer_cap).
+    pub max_per_peer: Option<u64>,
     /// Stack size of each connection's thread (threads build).
     pub thread_stack: usize,
     /// Bytes of unsent replies held per connection before reading from it pauses (epoll).
@@ -89,11 +101,46 @@ impl Options {
             addr: addr.into(),
             backlog: crate::DEFAULT_BACKLOG,
             max_connections: None,
+            max_per_peer: None,
             thread_stack: 64 * 1024,
             max_pending: DEFAULT_MAX_PENDING,
             read_timeout: Some(DEFAULT_READ_TIMEOUT),
             write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
         }
+    }
+}
+
+impl Options {
+    /// The overall cap the coroutine, threads and epoll builds apply (`None`: no cap). Read
+    /// it after raising the fd limit: the default is derived from it.
+    ///
+    /// ```
+    /// let mut o = mayfly_servers::echo::Options::new("127.0.0.1:0");
+    /// assert!(o.connection_cap().is_some());
+    /// o.max_connections = Some(0);
+    /// assert_eq!(o.connection_cap(), None);
+    /// assert_eq!(o.peer_cap(), None);
+    /// ```
+    pub fn connection_cap(&self) -> Option<u64> {
+        match self.max_connections {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => Some(default_max_connections(1)),
+        }
+    }
+
+    /// The per-peer cap the coroutine, threads and epoll builds apply (`None`: no cap).
+    pub fn peer_cap(&self) -> Option<u64> {
+        match self.max_per_peer {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => self.connection_cap().map(default_max_per_peer),
+        }
+    }
+
+    /// The cap of the reference builds: only one given explicitly.
+    pub(crate) fn explicit_cap(&self) -> Option<u64> {
+        self.max_connections.filter(|&n| n > 0)
     }
 }
 

@@ -74,7 +74,7 @@ fn accept_loop(listener: may::net::TcpListener, shared: &Arc<Shared>, opts: &Opt
             .unwrap_or_default()
     ));
     loop {
-        if let Some(max) = opts.max_connections {
+        if let Some(max) = opts.explicit_cap() {
             while shared.stats.active() >= max && !shared.stop.load(Ordering::Acquire) {
                 may::coroutine::sleep(Duration::from_millis(1));
             }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use mayfly::server::{AcceptBackoff, ServerStats};
+use mayfly::server::{AcceptBackoff, PeerLimit, ServerStats};
 
 use super::registry::Connections;
 use super::{Counted, Options, RunningEcho};
@@ -55,13 +55,15 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, opts: &Options) {
         Ok(addr) => format!("threads: accept on {addr}"),
         Err(_) => "threads: accept".to_string(),
     });
+    let max_connections = opts.connection_cap();
+    let peers = opts.peer_cap().map(|n| Arc::new(PeerLimit::new(n)));
     loop {
-        if let Some(max) = opts.max_connections {
+        if let Some(max) = max_connections {
             while shared.stats.active() >= max && !shared.stop.load(Ordering::Acquire) {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
-        let (conn, _) = match listener.accept() {
+        let (conn, peer) = match listener.accept() {
             Ok(c) => c,
             Err(e) => {
                 if shared.stop.load(Ordering::Acquire) {
@@ -75,6 +77,13 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, opts: &Options) {
             }
         };
         backoff.succeeded();
+        let slot = match &peers {
+            Some(p) => match p.admit(peer.ip()) {
+                Some(slot) => Some(slot),
+                None => continue, // over its peer's cap: closed at once
+            },
+            None => None,
+        };
         let _ = conn.set_read_timeout(opts.read_timeout);
         let _ = conn.set_write_timeout(opts.write_timeout);
         let id = shared.conns.insert(conn.as_raw_fd());
@@ -83,6 +92,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, opts: &Options) {
         let spawned = std::thread::Builder::new()
             .stack_size(opts.thread_stack)
             .spawn(move || {
+                let _slot = slot;
                 let bytes = s.stats.bytes();
                 let mut conn = Counted::new(conn, &bytes);
                 let outcome = super::echo_until_closed(&mut conn, &s.stats);

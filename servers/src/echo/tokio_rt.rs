@@ -70,7 +70,7 @@ async fn serve(
             .unwrap_or_default()
     ));
     let cap = opts
-        .max_connections
+        .explicit_cap()
         .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS as u64) as usize)));
     let mut tasks = JoinSet::new();
     loop {
