@@ -656,7 +656,7 @@ fn an_error_reply_reaches_the_client_before_the_connection_closes() {
 
 #[test]
 fn idle_connections_from_one_peer_do_not_lock_out_another() {
-    let s = Server::start(&["echo", "--stats-first-request-timeout", "1s"]);
+    let s = Server::start(&["echo", "--stats-first-request-timeout", "3s"]);
     let cap = mayfly_servers::http::DEFAULT_MAX_CONNECTIONS as usize;
     // One peer opens the whole connection cap and sends nothing.
     let idle: Vec<TcpStream> = (0..cap)
@@ -681,17 +681,18 @@ fn idle_connections_from_one_peer_do_not_lock_out_another() {
     let all = read_all(&mut c, Duration::from_secs(10));
     assert!(all.starts_with("HTTP/1.1 200"), "{all:?}");
     assert!(
-        t.elapsed() < Duration::from_millis(900),
+        // Well before the idle ones time out and free slots anyway.
+        t.elapsed() < Duration::from_secs(2),
         "the other peer waited {:?}",
         t.elapsed()
     );
     // The idle ones are cut after the first-request timeout, not the 30 s idle timeout.
     let t = Instant::now();
     for mut c in idle {
-        let _ = read_all(&mut c, Duration::from_secs(10));
+        let _ = read_all(&mut c, Duration::from_secs(15));
     }
     assert!(
-        t.elapsed() < Duration::from_secs(5),
+        t.elapsed() < Duration::from_secs(8),
         "idle connections lasted {:?}",
         t.elapsed()
     );
