@@ -39,6 +39,11 @@ impl Server {
 
     /// Starts with RLIMIT_NOFILE set to `nofile` (soft and hard) in the server process.
     fn start_with(args: &[&str], nofile: Option<u64>) -> Server {
+        Server::start_full(args, nofile, false)
+    }
+
+    /// Like [`Server::start_with`]; `with_stats` expects `--stats-addr` among `args`.
+    fn start_full(args: &[&str], nofile: Option<u64>, with_stats: bool) -> Server {
         let mut cmd = mayfly();
         cmd.args(["serve", "echo", "--addr", "127.0.0.1:0", "--grace", "1s"])
             .args(args)
@@ -58,7 +63,7 @@ impl Server {
                 });
             }
         }
-        Server(ServerChild::spawn(cmd, false))
+        Server(ServerChild::spawn(cmd, with_stats))
     }
 
     fn status_kib(&self, field: &str) -> u64 {
@@ -277,6 +282,58 @@ fn one_peer_past_the_fd_limit_does_not_lock_out_another_in_every_build() {
         }
         assert!(served_flood > 0, "{mode}: no held connection served");
     }
+}
+
+#[test]
+fn out_of_fds_a_stats_request_does_not_stop_the_worker() {
+    // Before: the stats page's internal may_minihttp listener retried EMFILE without
+    // yielding, so this GET /stats spun the one worker for ever (echo clients hung, SIGTERM
+    // was ignored). The child is killed when the test ends, whatever happens.
+    const NOFILE: u64 = 64;
+    let mut server = Server::start_full(&["--stats-addr", "127.0.0.1:0"], Some(NOFILE), true);
+    let stats = server.stats.clone().unwrap();
+    // Fill the fd table with served echo connections, exactly to the limit.
+    let mut served: Vec<TcpStream> = Vec::new();
+    while (server.fds() as u64) < NOFILE {
+        let mut c = TcpStream::connect(&server.addr).unwrap();
+        round_trip(&mut c, b"x").expect("served below the fd limit");
+        served.push(c);
+        assert!(
+            served.len() < NOFILE as usize,
+            "fds never reached the limit"
+        );
+    }
+    // Close two: the stats request can take both.
+    served.truncate(served.len() - 2);
+    assert_eq!(
+        server.wait_fds(NOFILE as usize - 2, Duration::from_secs(5)),
+        NOFILE as usize - 2
+    );
+    let mut c = TcpStream::connect(&stats).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = Vec::new();
+    let _ = c.read_to_end(&mut reply);
+    drop(c);
+    // The echo clients are still served and the worker is not spinning.
+    for c in served.iter_mut().take(5) {
+        round_trip(c, b"still here").expect("echo served after GET /stats");
+    }
+    let before = server.cpu_ticks();
+    std::thread::sleep(Duration::from_secs(1));
+    let ticks = server.cpu_ticks() - before;
+    eprintln!(
+        "{} echo connections at the fd limit of {NOFILE}; GET /stats answered {} bytes; {ticks} CPU ticks in the next 1 s",
+        served.len() + 2,
+        reply.len()
+    );
+    assert!(ticks <= 20, "{ticks} CPU ticks in 1 s of idle");
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 200"), "stats reply: {reply:?}");
+    drop(served);
+    let status = server.sigterm_and_wait(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! - [`file`](mod@file): the course's FTP homework over the framed protocol: put, get, list, stat,
 //!   atomic uploads, resume, integrity hashes.
 //! - [`http`]: the stats page every server can publish (`/stats`, `/metrics`, a dashboard),
-//!   on may_minihttp behind a guard that enforces limits.
+//!   served in-process by a small HTTP/1.1 loop that enforces limits.
 //! - [`cmd`]: the course's remote-command server behind an HMAC challenge, with a time
 //!   limit and an output cap per command.
 //! - [`udp`]: the course's UDP servers on `DatagramServer`: [`udp::echo`] (uppercase) and

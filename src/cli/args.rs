@@ -343,6 +343,16 @@ pub struct StatsArgs {
     /// worker time HTTP can take from the server.
     #[arg(long, default_value_t = http::DEFAULT_MAX_RPS)]
     pub stats_max_rps: u64,
+    /// Stats page: connections open at once from one client address (more get 503).
+    #[arg(long, default_value_t = http::DEFAULT_MAX_PER_PEER)]
+    pub stats_max_per_peer: u64,
+    /// Stats page: time a new connection gets to send its first request head.
+    #[arg(long, default_value_t = HumanDuration(http::DEFAULT_FIRST_REQUEST_TIMEOUT))]
+    pub stats_first_request_timeout: HumanDuration,
+    /// Stats page: longest time a closing connection drains the client's input so the last
+    /// reply is not lost to a reset (lingering close).
+    #[arg(long, default_value_t = HumanDuration(http::DEFAULT_LINGER))]
+    pub stats_linger: HumanDuration,
 }
 
 #[derive(clap::Args)]

@@ -90,6 +90,9 @@ pub fn stats_options(a: &StatsArgs) -> Option<http::Options> {
     o.idle_timeout = a.stats_idle_timeout.0;
     o.max_request = a.stats_max_request.0 as usize;
     o.max_rps = a.stats_max_rps;
+    o.max_per_peer = a.stats_max_per_peer;
+    o.first_request_timeout = a.stats_first_request_timeout.0;
+    o.linger = a.stats_linger.0;
     Some(o)
 }
 

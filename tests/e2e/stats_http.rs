@@ -530,54 +530,190 @@ fn the_page_answers_at_most_its_rate_however_hard_it_is_hit() {
     assert!(answered >= 150, "only {answered} answered");
 }
 
+/// Listening TCP sockets held by process `pid` (its fds matched against /proc/net/tcp{,6}).
+fn listening_sockets(pid: u32) -> usize {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|t| {
+            t.lines()
+                .skip(1)
+                .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        })
+        .filter(|f| f.len() > 9 && f[3] == "0A" && inodes.contains(&f[9]))
+        .count()
+}
+
 #[test]
-fn the_internal_port_answers_only_the_guard() {
-    use mayfly_servers::http::{self, Options, Page};
-    let page = Page::new(
-        "in-process",
-        std::sync::Arc::new(mayfly::server::ServerStats::new()),
+fn the_page_listens_on_its_own_port_only() {
+    // Before: may_minihttp listened on an internal loopback port too, with no limits
+    // (endless heads, unread pipelined answers, no cap, no timeout, EMFILE spin).
+    let s = Server::start(&["echo"]);
+    assert_eq!(
+        listening_sockets(s._srv.pid()),
+        2,
+        "the server port and the stats port, nothing else"
     );
-    let running = http::start(&Options::new("127.0.0.1:0"), page).unwrap();
-    let public = running.local_addr().to_string();
-    let internal = running.internal_addr().to_string();
-    assert_ne!(public, internal);
-    // may_minihttp keeps every connection alive: read one response by its Content-Length.
-    let one = |raw: &str| -> String {
-        let mut c = TcpStream::connect(&internal).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        c.write_all(raw.as_bytes()).unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = c.read(&mut buf).unwrap();
-            assert!(n > 0, "closed early");
-            got.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&got).into_owned();
-            if let Some((head, rest)) = text.split_once("\r\n\r\n") {
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().to_owned())
-                    })
-                    .unwrap()
-                    .parse()
-                    .unwrap();
-                if rest.len() >= len {
-                    return text;
+    let (code, text) = get(&s.stats, "/stats");
+    assert_eq!(code, 200, "{text}");
+}
+
+/// Reads whatever arrives on `c` until EOF or `within` passes.
+fn read_all(c: &mut TcpStream, within: Duration) -> String {
+    c.set_read_timeout(Some(within)).unwrap();
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn every_pipelined_request_is_parsed_and_checked_on_its_own() {
+    let s = Server::start(&["echo"]);
+    // A bare-LF request, then a DELETE: each is answered for what it is.
+    let mut c = TcpStream::connect(&s.stats).unwrap();
+    c.write_all(
+        b"GET /metrics HTTP/1.1\nHost: x\n\nDELETE /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let all = read_all(&mut c, Duration::from_secs(5));
+    let codes: Vec<&str> = all
+        .match_indices("HTTP/1.1 ")
+        .map(|(i, _)| &all[i + 9..i + 12])
+        .collect();
+    assert_eq!(codes, ["200", "405"], "{all}");
+    // Exactly MAX_HEADERS headers are served; one more is refused with an answer.
+    let n = mayfly_servers::http::guard::MAX_HEADERS;
+    let many: String = (1..n).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let (code, text) = http(
+        &s.stats,
+        &format!("GET /stats HTTP/1.1\r\n{many}Connection: close\r\n\r\n"),
+    );
+    assert_eq!(code, 200, "{n} headers: {text}");
+    let (code, _) = http(
+        &s.stats,
+        &format!("GET /stats HTTP/1.1\r\n{many}X-One: more\r\nConnection: close\r\n\r\n"),
+    );
+    assert_eq!(code, 400, "{} headers", n + 1);
+}
+
+#[test]
+fn an_error_reply_reaches_the_client_before_the_connection_closes() {
+    let s = Server::start(&["echo"]);
+    for round in 0..3 {
+        // A small receive buffer, so the page's answers wait in its send buffer.
+        let sock =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.set_recv_buffer_size(4096).unwrap();
+        let to: std::net::SocketAddr = s.stats.parse().unwrap();
+        sock.connect(&to.into()).unwrap();
+        let mut c: TcpStream = sock.into();
+        // Pipelined dashboards, then a body the page will not read: 413, then the rest of
+        // the body keeps coming. Before: the close with unread input reset the connection
+        // and threw away the answers still in the send buffer, the 413 among them.
+        let mut w = c.try_clone().unwrap();
+        let writer = std::thread::spawn(move || {
+            w.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(20);
+            req.extend_from_slice(
+                b"POST /stats HTTP/1.1\r\nHost: x\r\nContent-Length: 400000\r\n\r\n",
+            );
+            let _ = w.write_all(&req);
+            let chunk = vec![b'a'; 16 * 1024];
+            for _ in 0..25 {
+                if w.write_all(&chunk).is_err() {
+                    break;
                 }
             }
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let all = read_all(&mut c, Duration::from_secs(5));
+        writer.join().unwrap();
+        assert_eq!(
+            all.matches("HTTP/1.1 200").count(),
+            20,
+            "round {round}: {} bytes",
+            all.len()
+        );
+        assert!(
+            all.contains("HTTP/1.1 413"),
+            "round {round}: no 413 in {} bytes",
+            all.len()
+        );
+    }
+}
+
+#[test]
+fn idle_connections_from_one_peer_do_not_lock_out_another() {
+    let s = Server::start(&["echo", "--stats-first-request-timeout", "3s"]);
+    let cap = mayfly_servers::http::DEFAULT_MAX_CONNECTIONS as usize;
+    // One peer opens the whole connection cap and sends nothing.
+    let idle: Vec<TcpStream> = (0..cap)
+        .map(|_| TcpStream::connect(&s.stats).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // Another peer (127.0.0.2) is served at once.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(
+        &"127.0.0.2:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    let to: std::net::SocketAddr = s.stats.parse().unwrap();
+    sock.connect(&to.into()).unwrap();
+    let mut c: TcpStream = sock.into();
+    c.write_all(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let t = Instant::now();
+    let all = read_all(&mut c, Duration::from_secs(10));
+    assert!(all.starts_with("HTTP/1.1 200"), "{all:?}");
+    assert!(
+        // Well before the idle ones time out and free slots anyway.
+        t.elapsed() < Duration::from_secs(2),
+        "the other peer waited {:?}",
+        t.elapsed()
+    );
+    // The idle ones are cut after the first-request timeout, not the 30 s idle timeout.
+    let t = Instant::now();
+    for mut c in idle {
+        let _ = read_all(&mut c, Duration::from_secs(15));
+    }
+    assert!(
+        t.elapsed() < Duration::from_secs(8),
+        "idle connections lasted {:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn unread_pipelined_answers_do_not_grow_memory() {
+    let s = Server::start(&["echo"]);
+    let pid = s._srv.pid();
+    let rss0 = s._srv.status("VmRSS:");
+    let mut c = TcpStream::connect(&s.stats).unwrap();
+    c.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
+    // Small requests for the biggest page, never read: the page stops reading once its
+    // answers fill the socket buffers, so what it holds stays bounded.
+    let reqs = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2048);
+    let mut sent = 0usize;
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(6) {
+        match c.write(&reqs) {
+            Ok(n) => sent += n,
+            Err(_) => break,
         }
-    };
-    let text = one("GET /stats HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
-    // A guessed token does not help either.
-    let text =
-        one("GET /stats HTTP/1.1\r\nX-Mayfly-Guard: 00000000000000000000000000000000\r\n\r\n");
-    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
-    let (code, text) = get(&public, "/stats");
-    assert_eq!(code, 200);
-    assert!(body(&text).contains("\"server\":\"in-process\""));
-    running.stop();
+    }
+    let rss = mayfly::process::status_field(pid, "VmRSS:").unwrap();
+    eprintln!("sent {sent} bytes of requests; RSS {rss0} -> {rss} KiB");
+    assert!(rss < rss0 + 16 * 1024, "RSS {rss0} -> {rss} KiB");
 }

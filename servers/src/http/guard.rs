@@ -1,39 +1,41 @@
-//! The guard in front of may_minihttp. may_minihttp parses and answers HTTP well but has no
-//! limits: every connection is kept alive forever, a request head can grow without bound,
-//! more than 16 headers or a bad Content-Length drops the connection. So the public port
-//! is a mayfly `StreamServer` that enforces the limits and forwards only well-formed,
-//! bounded `GET`s of known paths to may_minihttp on an internal loopback port, relaying its
-//! answers; everything else it answers itself (400, 404, 405, 413, 431).
+//! The stats page's HTTP/1.1 connection loop. It reads one request head at a time, never
+//! more than [`Limits::max_request`] bytes and within a deadline, parses it with httparse,
+//! checks what it parsed (method, path, no body, at most [`MAX_HEADERS`] headers) and answers
+//! exactly that request in-process, then the next. Nothing is forwarded anywhere: there is
+//! no second parser to disagree with this one and no internal port to go around it.
+//!
+//! Every reply that ends the connection is followed by a lingering close ([`linger_close`]):
+//! shut down the sending side, drain what the client still sends for at most
+//! [`Limits::linger`], then close, so that unread input does not turn the close into a reset
+//! that throws away the reply before the client has read it.
 
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
-use std::time::Duration;
+use std::net::Shutdown;
+use std::time::{Duration, Instant};
 
 use mayfly::net::TcpStream;
 
 /// Paths the stats page serves.
 pub const ROUTES: [&str; 3] = ["/", "/stats", "/metrics"];
-/// Headers accepted in one request (may_minihttp drops the connection past 16).
+/// Headers accepted in one request; more get 400.
 pub const MAX_HEADERS: usize = 16;
-/// Largest response accepted back from may_minihttp (a dashboard page, a JSON with history).
-const MAX_RESPONSE: usize = 4 << 20;
+/// Largest read from a client in one call.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// Limits the guard applies to each client connection.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Longest request head (request line + headers), bytes.
     pub max_request: usize,
-    /// Time allowed for a request to arrive once the previous one is answered.
+    /// Time allowed for the first request head to arrive in full.
+    pub first_request_timeout: Duration,
+    /// Time allowed for each later request head, once the previous one is answered.
     pub idle_timeout: Duration,
+    /// Longest time a closing connection drains the client's input (lingering close).
+    pub linger: Duration,
     /// Requests per second the whole page answers; more wait their turn.
     pub rate: std::sync::Arc<RateLimit>,
-    /// The header line (`X-Mayfly-Guard: <random>`) added to every forwarded request; the
-    /// internal server refuses requests without it, so its port is no way around the guard.
-    pub token_header: std::sync::Arc<str>,
 }
-
-/// The name of the header that proves a request came through the guard.
-pub const TOKEN_HEADER: &str = "X-Mayfly-Guard";
 
 /// A token bucket shared by every connection of the stats page: it bounds the worker time
 /// HTTP can take from the server beside it, however many clients hammer it.
@@ -81,37 +83,135 @@ impl RateLimit {
     }
 }
 
-fn simple(status: &str, extra: &str, close: bool) -> Vec<u8> {
-    let body = format!("{status}\n");
-    format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{extra}{}\r\n{body}",
-        body.len(),
-        if close { "Connection: close\r\n" } else { "" }
-    )
-    .into_bytes()
+/// One answer: status line, extra header lines, content type and body.
+pub struct Reply {
+    /// `200 OK`, `404 Not Found`, …
+    pub status: &'static str,
+    /// Extra header lines, each ending in CRLF.
+    pub extra: &'static str,
+    /// The Content-Type value.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: Vec<u8>,
 }
 
-/// Serves one client connection until it closes, idles out or breaks a limit.
-pub fn serve(mut client: TcpStream, inner_addr: SocketAddr, limits: &Limits) -> io::Result<()> {
+impl Reply {
+    /// A plain-text reply whose body is the status line itself.
+    pub fn simple(status: &'static str, extra: &'static str) -> Reply {
+        Reply {
+            status,
+            extra,
+            content_type: "text/plain; charset=utf-8",
+            body: format!("{status}\n").into_bytes(),
+        }
+    }
+
+    /// The reply as bytes on the wire.
+    pub fn encode(&self, close: bool) -> Vec<u8> {
+        let mut out = format!(
+            "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}{}\r\n",
+            self.status,
+            self.content_type,
+            self.body.len(),
+            self.extra,
+            if close { "Connection: close\r\n" } else { "" }
+        )
+        .into_bytes();
+        out.extend_from_slice(&self.body);
+        out
+    }
+}
+
+/// What one parsed request head asks for.
+struct Head {
+    len: usize,
+    path: String,
+    get: bool,
+    close: bool,
+    has_body: bool,
+}
+
+/// Index just past the first blank line (`\n\n` or `\n\r\n`) in `buf[from..]`, the only
+/// places a request head can end; httparse is run only once one is there.
+fn blank_line(buf: &[u8], from: usize) -> Option<usize> {
+    let from = from.saturating_sub(2);
+    buf[from..]
+        .windows(2)
+        .position(|w| w == b"\n\n" || w == b"\n\r")
+        .map(|p| from + p)
+}
+
+/// Parses the head at the start of `buf`: `Ok(None)` if it is not complete yet.
+fn parse(buf: &[u8]) -> Result<Option<Head>, httparse::Error> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let len = match req.parse(buf)? {
+        httparse::Status::Complete(n) => n,
+        httparse::Status::Partial => return Ok(None),
+    };
+    let header = |name: &str| {
+        req.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
+    };
+    let close = match header("connection").as_deref() {
+        Some("close") => true,
+        Some("keep-alive") => false,
+        _ => req.version == Some(0),
+    };
+    let has_body =
+        header("transfer-encoding").is_some() || header("content-length").is_some_and(|v| v != "0");
+    let path = req.path.unwrap_or("/");
+    Ok(Some(Head {
+        len,
+        path: path.split('?').next().unwrap_or("/").to_owned(),
+        get: req.method == Some("GET"),
+        close,
+        has_body,
+    }))
+}
+
+/// Serves one client connection until it closes, idles out or breaks a limit; `render`
+/// answers a `GET` of one of the [`ROUTES`].
+pub fn serve(
+    mut client: TcpStream,
+    limits: &Limits,
+    render: impl Fn(&str) -> Reply,
+) -> io::Result<()> {
     let _ = client.set_nodelay(true);
-    let mut inner: Option<TcpStream> = None;
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    let mut first = true;
     loop {
-        // Read one request head, never more than the limit, all of it within the idle
-        // timeout (a client trickling bytes gets no more time than a silent one).
-        let deadline = std::time::Instant::now() + limits.idle_timeout;
-        let head_len = loop {
-            if let Some(p) = find_head_end(&buf) {
-                break p;
+        // Read one request head, never more than the limit, all of it within the timeout (a
+        // client trickling bytes gets no more time than a silent one).
+        let timeout = if first {
+            limits.first_request_timeout.min(limits.idle_timeout)
+        } else {
+            limits.idle_timeout
+        };
+        first = false;
+        let deadline = Instant::now() + timeout;
+        let mut scanned = 0;
+        let head = loop {
+            if blank_line(&buf, scanned).is_some() {
+                match parse(&buf) {
+                    Ok(Some(head)) if head.len <= limits.max_request => break head,
+                    Ok(Some(_)) => {
+                        return refuse(client, limits, "431 Request Header Fields Too Large")
+                    }
+                    Ok(None) => {}
+                    Err(_) => return refuse(client, limits, "400 Bad Request"),
+                }
             }
+            scanned = buf.len();
             if buf.len() >= limits.max_request {
-                client.write_all(&simple("431 Request Header Fields Too Large", "", true))?;
-                return Ok(());
+                return refuse(client, limits, "431 Request Header Fields Too Large");
             }
             let start = buf.len();
-            let want = (limits.max_request + 4 - start).min(16 * 1024);
+            let want = (limits.max_request + 4 - start).min(READ_CHUNK);
             buf.resize(start + want, 0);
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Ok(());
             }
@@ -130,118 +230,92 @@ pub fn serve(mut client: TcpStream, inner_addr: SocketAddr, limits: &Limits) -> 
         if !wait.is_zero() {
             mayfly::sleep(wait);
         }
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        let (path, close, has_body, method_ok) = match req.parse(&buf[..head_len]) {
-            Ok(httparse::Status::Complete(_)) => {
-                let path = req
-                    .path
-                    .unwrap_or("/")
-                    .split('?')
-                    .next()
-                    .unwrap_or("/")
-                    .to_owned();
-                let header = |name: &str| {
-                    req.headers
-                        .iter()
-                        .find(|h| h.name.eq_ignore_ascii_case(name))
-                        .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
-                };
-                let close = match header("connection").as_deref() {
-                    Some("close") => true,
-                    Some("keep-alive") => false,
-                    _ => req.version == Some(0),
-                };
-                let has_body = header("transfer-encoding").is_some()
-                    || header("content-length").is_some_and(|v| v != "0");
-                (path, close, has_body, req.method == Some("GET"))
-            }
-            Ok(httparse::Status::Partial) | Err(_) => {
-                client.write_all(&simple("400 Bad Request", "", true))?;
-                return Ok(());
-            }
-        };
-        if has_body {
-            client.write_all(&simple("413 Content Too Large", "", true))?;
-            return Ok(());
+        if head.has_body {
+            return refuse(client, limits, "413 Content Too Large");
         }
-        if !ROUTES.contains(&path.as_str()) {
-            client.write_all(&simple("404 Not Found", "", close))?;
-        } else if !method_ok {
-            client.write_all(&simple("405 Method Not Allowed", "Allow: GET\r\n", close))?;
+        let reply = if !ROUTES.contains(&head.path.as_str()) {
+            Reply::simple("404 Not Found", "")
+        } else if !head.get {
+            Reply::simple("405 Method Not Allowed", "Allow: GET\r\n")
         } else {
-            let conn = match &mut inner {
-                Some(c) => c,
-                None => {
-                    let mut c = TcpStream::connect(inner_addr)?;
-                    c.set_nodelay(true)?;
-                    c.settimeout(Some(Duration::from_secs(10)));
-                    inner.insert(c)
-                }
-            };
-            let response = forward(conn, &buf[..head_len], &limits.token_header)?;
-            client.write_all(&response)?;
-        }
-        buf.drain(..head_len);
-        if close {
+            render(&head.path)
+        };
+        client.write_all(&reply.encode(head.close))?;
+        buf.drain(..head.len);
+        if head.close {
+            linger_close(client, limits.linger);
             return Ok(());
         }
     }
 }
 
-/// Sends one request head to may_minihttp and reads its whole response.
-fn forward(inner: &mut TcpStream, head: &[u8], token_header: &str) -> io::Result<Vec<u8>> {
-    // The head ends in CRLF CRLF: put the token line before the blank line.
-    let mut out = Vec::with_capacity(head.len() + token_header.len() + 2);
-    out.extend_from_slice(&head[..head.len() - 2]);
-    out.extend_from_slice(token_header.as_bytes());
-    out.extend_from_slice(b"\r\n\r\n");
-    inner.write_all(&out)?;
-    let mut resp: Vec<u8> = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 16 * 1024];
+/// Answers `status` with `Connection: close` and closes with a lingering close.
+fn refuse(mut client: TcpStream, limits: &Limits, status: &'static str) -> io::Result<()> {
+    client.write_all(&Reply::simple(status, "").encode(true))?;
+    linger_close(client, limits.linger);
+    Ok(())
+}
+
+/// Closes `client` so that what was written reaches it: shut down the sending side (a FIN
+/// after the data), then read and discard the client's input until it closes too, an error,
+/// or `linger` passes. Closing with unread input would send a reset instead, and a reset
+/// makes the client's kernel drop the reply if it is still in flight.
+///
+/// ```no_run
+/// # fn f(c: mayfly::net::TcpStream) {
+/// mayfly_servers::http::guard::linger_close(c, std::time::Duration::from_secs(2));
+/// # }
+/// ```
+pub fn linger_close(mut client: TcpStream, linger: Duration) {
+    if client.shutdown(Shutdown::Write).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + linger;
+    let mut scratch = [0u8; READ_CHUNK];
     loop {
-        if let Some(end) = find_head_end(&resp) {
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut r = httparse::Response::new(&mut headers);
-            r.parse(&resp[..end])
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-            let len: usize = r
-                .headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-                .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no Content-Length"))?;
-            if end + len > MAX_RESPONSE {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "response too large",
-                ));
-            }
-            while resp.len() < end + len {
-                let n = inner.read(&mut chunk)?;
-                if n == 0 {
-                    return Err(io::ErrorKind::UnexpectedEof.into());
-                }
-                resp.extend_from_slice(&chunk[..n]);
-            }
-            resp.truncate(end + len);
-            return Ok(resp);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
         }
-        if resp.len() > 64 * 1024 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "response head too large",
-            ));
+        client.set_read_timeout(Some(left));
+        match client.read(&mut scratch) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
         }
-        let n = inner.read(&mut chunk)?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        resp.extend_from_slice(&chunk[..n]);
     }
 }
 
-/// Index just past the blank line ending an HTTP head.
-fn find_head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_ends_only_at_a_blank_line_with_or_without_cr() {
+        assert_eq!(blank_line(b"GET / HTTP/1.1\r\nHost: x\r\n", 0), None);
+        assert!(blank_line(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 0).is_some());
+        assert!(blank_line(b"GET / HTTP/1.1\nHost: x\n\n", 0).is_some());
+        // The end is found across two reads.
+        assert!(blank_line(b"GET / HTTP/1.1\r\n\r\n", 16).is_some());
+    }
+
+    #[test]
+    fn each_pipelined_head_is_parsed_on_its_own() {
+        let two = b"GET /metrics HTTP/1.1\nHost: x\n\nDELETE /stats HTTP/1.1\r\n\r\n";
+        let h = parse(two).unwrap().unwrap();
+        assert_eq!((h.path.as_str(), h.get), ("/metrics", true));
+        let h = parse(&two[h.len..]).unwrap().unwrap();
+        assert_eq!((h.path.as_str(), h.get), ("/stats", false));
+    }
+
+    #[test]
+    fn bodies_and_too_many_headers_are_seen() {
+        let h = parse(b"GET /stats HTTP/1.1\r\nContent-Length: 5\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(h.has_body);
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: v\r\n")).collect();
+        assert!(parse(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()).is_err());
+        let h = parse(b"GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert!(h.close);
+    }
 }

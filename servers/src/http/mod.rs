@@ -1,5 +1,5 @@
-//! The stats page: every `mayfly serve …` can publish its counters over HTTP, served by
-//! may_minihttp on the same single worker as the server itself.
+//! The stats page: every `mayfly serve …` can publish its counters over HTTP, served on the
+//! same single worker as the server itself.
 //!
 //! - `GET /stats`: JSON — uptime, connections active/accepted/closed, requests, bytes,
 //!   errors by kind, greenlets alive, RSS, CPU seconds, recent requests/s, and the last
@@ -8,15 +8,19 @@
 //! - `GET /`: a dashboard (one HTML page, no external assets) charting active connections
 //!   and requests/s, refreshed every second.
 //!
-//! may_minihttp has no limits of its own, so the public port is a guard
-//! ([`guard`]) that caps connections ([`Options::max_connections`]; more wait in the
-//! backlog), gives each request head [`Options::idle_timeout`] to arrive in full and
-//! [`Options::max_request`] bytes at most, refuses bodies, answers unknown paths with 404
-//! and other methods with 405, holds the whole page to [`Options::max_rps`] requests per
-//! second (so HTTP can take only a bounded share of the worker), and forwards the rest to
-//! may_minihttp on an internal loopback port, with a random per-process token header that
-//! may_minihttp checks (403 without it), so the internal port is no way around the guard. A misbehaving HTTP client costs at most one guard greenlet and its
-//! bounded buffer until it times out; the echo traffic never waits on it.
+//! The page is served in-process by [`guard`], a small HTTP/1.1 loop on a mayfly
+//! `StreamServer`: it caps connections ([`Options::max_connections`]; more wait in the
+//! backlog) and connections per client address ([`Options::max_per_peer`]; more get 503),
+//! gives the first request head [`Options::first_request_timeout`] and each later one
+//! [`Options::idle_timeout`] to arrive in full and [`Options::max_request`] bytes at most,
+//! refuses bodies, answers unknown paths with 404 and other methods with 405, holds the
+//! whole page to [`Options::max_rps`] requests per second (so HTTP can take only a bounded
+//! share of the worker), and ends every connection it closes with a lingering close of at
+//! most [`Options::linger`]. There is no other listener: earlier builds forwarded to
+//! may_minihttp on an internal loopback port, which had none of these limits and spun the
+//! worker when out of fds (docs/RELIABILITY.md says why it went). A misbehaving HTTP client
+//! costs at most one greenlet and its bounded buffer until it times out; the echo traffic
+//! never waits on it.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -36,6 +40,7 @@
 
 pub mod guard;
 mod page;
+pub mod peers;
 
 use std::io;
 use std::net::SocketAddr;
@@ -43,10 +48,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use may_minihttp::{HttpServer, HttpService, Request, Response};
 use mayfly::net::Bind;
 use mayfly::server::{RunningServer, StreamServer};
 
+use guard::Reply;
 pub use page::{Page, Sample, HISTORY, SAMPLE_EVERY};
 
 /// Default [`Options::max_request`]: 8 KiB of request line and headers.
@@ -57,6 +62,12 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 64;
 /// Default [`Options::max_rps`].
 pub const DEFAULT_MAX_RPS: u64 = 500;
+/// Default [`Options::max_per_peer`]: a browser opens ~6, a few scrapers more.
+pub const DEFAULT_MAX_PER_PEER: u64 = 16;
+/// Default [`Options::first_request_timeout`].
+pub const DEFAULT_FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default [`Options::linger`].
+pub const DEFAULT_LINGER: Duration = Duration::from_secs(2);
 
 /// The dashboard page.
 pub const DASHBOARD: &str = include_str!("dashboard.html");
@@ -68,8 +79,17 @@ pub struct Options {
     pub addr: String,
     /// Longest request head accepted; longer gets 431 and the connection closes.
     pub max_request: usize,
-    /// Time a client gets to send each full request head; then the connection closes.
+    /// Time a client gets to send each full request head after the first; then the
+    /// connection closes.
     pub idle_timeout: Duration,
+    /// Time a new connection gets to send its first full request head (at most
+    /// `idle_timeout`), so idle connections cannot hold the slots for long.
+    pub first_request_timeout: Duration,
+    /// Connections open at once from one client address; more get 503 at once.
+    pub max_per_peer: u64,
+    /// Longest time a connection the page closes keeps draining the client's input, so the
+    /// last reply is not lost to a reset.
+    pub linger: Duration,
     /// HTTP connections served at once; more wait in the listen backlog.
     pub max_connections: u64,
     /// Requests per second the page answers in all; more wait their turn. Each costs the
@@ -86,45 +106,38 @@ impl Options {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_rps: DEFAULT_MAX_RPS,
+            first_request_timeout: DEFAULT_FIRST_REQUEST_TIMEOUT,
+            max_per_peer: DEFAULT_MAX_PER_PEER,
+            linger: DEFAULT_LINGER,
         }
     }
 }
 
-/// may_minihttp's side: renders the three pages, for requests that carry the guard's token.
-#[derive(Clone)]
-struct StatsService(Arc<Page>, Arc<str>);
-
-impl HttpService for StatsService {
-    fn call(&mut self, req: Request, rsp: &mut Response) -> io::Result<()> {
-        let through_guard = req.headers().iter().any(|h| {
-            h.name.eq_ignore_ascii_case(guard::TOKEN_HEADER) && h.value == self.1.as_bytes()
-        });
-        if !through_guard {
-            rsp.status_code(403, "Forbidden");
-            rsp.body("403 Forbidden: use the public stats address\n");
-            return Ok(());
-        }
-        match req.path().split('?').next().unwrap_or("/") {
-            "/stats" => {
-                rsp.header("Content-Type: application/json")
-                    .header("Cache-Control: no-store");
-                rsp.body_vec(self.0.json());
-            }
-            "/metrics" => {
-                rsp.header("Content-Type: text/plain; version=0.0.4; charset=utf-8");
-                rsp.body_vec(self.0.prometheus());
-            }
-            "/" => {
-                rsp.header("Content-Type: text/html; charset=utf-8");
-                rsp.body(DASHBOARD);
-            }
-            _ => {
-                // The guard only forwards known paths.
-                rsp.status_code(404, "Not Found");
-                rsp.body("404 Not Found\n");
-            }
-        }
-        Ok(())
+/// Answers a `GET` of one of the [`guard::ROUTES`].
+fn render(page: &Page, path: &str) -> Reply {
+    let (content_type, extra, body) = match path {
+        "/stats" => (
+            "application/json",
+            "Cache-Control: no-store\r\n",
+            page.json(),
+        ),
+        "/metrics" => (
+            "text/plain; version=0.0.4; charset=utf-8",
+            "",
+            page.prometheus(),
+        ),
+        "/" => (
+            "text/html; charset=utf-8",
+            "",
+            DASHBOARD.as_bytes().to_vec(),
+        ),
+        _ => return Reply::simple("404 Not Found", ""),
+    };
+    Reply {
+        status: "200 OK",
+        extra,
+        content_type,
+        body,
     }
 }
 
@@ -132,7 +145,6 @@ impl HttpService for StatsService {
 pub struct RunningStats {
     guard: RunningServer,
     sampling: Arc<AtomicBool>,
-    internal: SocketAddr,
 }
 
 impl RunningStats {
@@ -141,13 +153,7 @@ impl RunningStats {
         self.guard.local_addr()
     }
 
-    /// may_minihttp's internal loopback address (it answers only the guard: 403 otherwise).
-    pub fn internal_addr(&self) -> SocketAddr {
-        self.internal
-    }
-
-    /// Stops the public port and the sampler. (may_minihttp's internal listener has no stop
-    /// of its own; it goes with the process, answering 403 to anything but the guard.)
+    /// Stops the port and the sampler.
     pub fn stop(&self) {
         self.sampling.store(false, Ordering::Release);
         self.guard.stop(Duration::from_millis(100));
@@ -155,22 +161,30 @@ impl RunningStats {
 }
 
 /// Starts the stats page for `page` (and its once-a-second sampler).
+///
+/// # Errors
+///
+/// Binding `opts.addr` failed, or the sampler greenlet could not be spawned.
 pub fn start(opts: &Options, page: Arc<Page>) -> io::Result<RunningStats> {
     let listener = Bind::new(opts.addr.as_str()).tcp()?;
-    let mut random = [0u8; 16];
-    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut random)?;
-    let token: Arc<str> = mayfly_proto::hex(&random).into();
-    let inner = start_minihttp(page.clone(), token.clone())?;
     let limits = guard::Limits {
         max_request: opts.max_request,
+        first_request_timeout: opts.first_request_timeout,
         idle_timeout: opts.idle_timeout,
+        linger: opts.linger,
         rate: Arc::new(guard::RateLimit::new(opts.max_rps)),
-        token_header: format!("{}: {token}", guard::TOKEN_HEADER).into(),
     };
-    let guard = StreamServer::new(listener, move |conn, _| guard::serve(conn, inner, &limits))
-        .max_connections(Some(opts.max_connections.max(1)))
-        .write_timeout(Some(opts.idle_timeout))
-        .start();
+    let peers = peers::PeerCap::new(opts.max_per_peer);
+    let served = page.clone();
+    let guard = StreamServer::new(listener, move |mut conn, peer: SocketAddr| {
+        let Some(_slot) = peers.enter(peer.ip()) else {
+            return too_many_from(&mut conn);
+        };
+        guard::serve(conn, &limits, |path| render(&served, path))
+    })
+    .max_connections(Some(opts.max_connections.max(1)))
+    .write_timeout(Some(opts.idle_timeout))
+    .start();
     let sampling = Arc::new(AtomicBool::new(true));
     let s2 = sampling.clone();
     mayfly::Builder::new()
@@ -182,25 +196,23 @@ pub fn start(opts: &Options, page: Arc<Page>) -> io::Result<RunningStats> {
             }
         })
         .map_err(io::Error::other)?;
-    Ok(RunningStats {
-        guard,
-        sampling,
-        internal: inner,
-    })
+    Ok(RunningStats { guard, sampling })
 }
 
-/// Starts may_minihttp on a free loopback port and returns it. may_minihttp binds by itself
-/// and does not say which port it got, so a free one is found first (and tried again if
-/// another process takes it in between).
-fn start_minihttp(page: Arc<Page>, token: Arc<str>) -> io::Result<SocketAddr> {
-    mayfly::hub::ensure_started();
-    let mut last = None;
-    for _ in 0..10 {
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-        match HttpServer(StatsService(page.clone(), token.clone())).start(addr) {
-            Ok(_handle) => return Ok(addr),
-            Err(e) => last = Some(e),
+/// Answers a connection over its peer's cap with 503 and closes it at once: it does not
+/// linger (waiting would let one peer hold the shared slots again), it only drains what
+/// already arrived (at most 64 KiB), so the close is not a reset if the request is in.
+fn too_many_from(conn: &mut mayfly::net::TcpStream) -> io::Result<()> {
+    use std::io::{Read, Write};
+    let reply = Reply::simple("503 Service Unavailable", "Retry-After: 1\r\n").encode(true);
+    conn.write_all(&reply)?;
+    conn.shutdown(std::net::Shutdown::Write)?;
+    conn.set_read_timeout(Some(Duration::from_millis(1)));
+    let mut scratch = [0u8; 4096];
+    for _ in 0..16 {
+        if !matches!(conn.read(&mut scratch), Ok(n) if n > 0) {
+            break;
         }
     }
-    Err(last.unwrap_or_else(|| io::Error::other("no free port for the stats page")))
+    Ok(())
 }
