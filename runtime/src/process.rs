@@ -98,16 +98,8 @@ pub fn fd_count(pid: u32) -> Option<usize> {
 /// ```
 pub fn fd_limit(pid: u32) -> Option<u64> {
     let limits = fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
-    limits_soft(&limits, "Max open files")
-}
-
-/// The soft value of one row of a `/proc/<pid>/limits` table.
-fn limits_soft(limits: &str, name: &str) -> Option<u64> {
-    limits
-        .lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
+    // A row of the limits table reads like a status field: name, then the soft value first.
+    status_value(&limits, "Max open files")
 }
 
 /// Raises the soft limit on open files to the hard limit; returns the new soft limit.
