@@ -12,6 +12,8 @@
 //!   limit and an output cap per command.
 //! - [`udp`]: the course's UDP servers on `DatagramServer`: [`udp::echo`] (uppercase) and
 //!   [`udp::time`] (the local time in the strftime format the client sends).
+//! - [`supervisor`]: multi-process + greenlets (`--workers N`): N server processes sharing
+//!   one port with SO_REUSEPORT, restarted when they die, drained together on SIGTERM.
 
 #![warn(missing_docs)]
 
@@ -19,6 +21,7 @@ pub mod cmd;
 pub mod echo;
 pub mod file;
 pub mod http;
+pub mod supervisor;
 pub mod udp;
 /// Default listen backlog of every TCP server here (the same as `mayfly::net::Bind`'s).
 pub const DEFAULT_BACKLOG: i32 = 1024;

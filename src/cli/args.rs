@@ -13,6 +13,7 @@ use mayfly_servers::echo::Mode;
 use mayfly_servers::{cmd, echo, file, http, udp, DEFAULT_BACKLOG, DEFAULT_GRACE};
 
 use super::human::{comma_list, HumanDuration, HumanSize};
+use super::supervise::WorkersArgs;
 
 #[derive(Parser)]
 #[command(
@@ -82,6 +83,8 @@ pub struct ServeCmdArgs {
     pub grace: HumanDuration,
     #[command(flatten)]
     pub stats: StatsArgs,
+    #[command(flatten)]
+    pub workers: WorkersArgs,
 }
 
 #[derive(clap::Args)]
@@ -198,6 +201,8 @@ pub struct ServeFileArgs {
     pub grace: HumanDuration,
     #[command(flatten)]
     pub stats: StatsArgs,
+    #[command(flatten)]
+    pub workers: WorkersArgs,
 }
 
 #[derive(clap::Args)]
@@ -282,6 +287,8 @@ pub struct EchoArgs {
     pub grace: HumanDuration,
     #[command(flatten)]
     pub stats: StatsArgs,
+    #[command(flatten)]
+    pub workers: WorkersArgs,
 }
 
 /// The stats page every server can publish (`--stats-addr`).

@@ -33,6 +33,7 @@ pub fn echo_options(a: &EchoArgs) -> echo::Options {
     o.read_timeout = limit(a.read_timeout.0);
     o.write_timeout = limit(a.write_timeout.0);
     o.max_pending = a.max_pending.0 as usize;
+    o.reuse_port = a.workers.worker;
     o
 }
 
@@ -46,6 +47,7 @@ pub fn file_options(a: &ServeFileArgs) -> file::Options {
     o.io_timeout = a.io_timeout.0;
     o.fsync = a.fsync;
     o.partial_ttl = a.partial_ttl.0;
+    o.reuse_port = a.workers.worker;
     o
 }
 
@@ -56,6 +58,7 @@ pub fn cmd_options(a: &ServeCmdArgs) -> Result<cmd::Options> {
     o.timeout = a.timeout.0;
     o.max_output = a.max_output.0 as usize;
     o.max_connections = a.max_connections;
+    o.reuse_port = a.workers.worker;
     Ok(o)
 }
 

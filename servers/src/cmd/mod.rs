@@ -67,6 +67,8 @@ pub struct Options {
     pub max_output: usize,
     /// Stop accepting while this many connections are open.
     pub max_connections: Option<u64>,
+    /// Set SO_REUSEPORT so several processes share the port (`mayfly serve --workers N`).
+    pub reuse_port: bool,
 }
 
 impl Options {
@@ -79,6 +81,7 @@ impl Options {
             timeout: DEFAULT_TIMEOUT,
             max_output: DEFAULT_MAX_OUTPUT,
             max_connections: None,
+            reuse_port: false,
         }
     }
 }
@@ -99,7 +102,9 @@ pub fn start(opts: &Options) -> io::Result<RunningServer> {
         ));
     }
     let settings = Arc::new(opts.clone());
-    let listener = Bind::new(opts.addr.as_str()).tcp()?;
+    let listener = Bind::new(opts.addr.as_str())
+        .reuse_port(opts.reuse_port)
+        .tcp()?;
     let stats = Arc::new(ServerStats::new());
     let s2 = stats.clone();
     let server = StreamServer::new(listener, move |conn, _| serve(&settings, &s2, conn))
