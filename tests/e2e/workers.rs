@@ -163,6 +163,13 @@ fn sigterm_drains_every_worker_then_exits_0() {
     // Draining: the open connections are still served, on both workers.
     assert!(clients.iter_mut().all(round_trip), "open connections drain");
     assert!(server.alive(), "still draining while clients are connected");
+    // A load balancer's TCP health check now fails: no worker listens any more.
+    let refused = TcpStream::connect(&server.addr).map_err(|e| e.kind());
+    assert_eq!(
+        refused.err(),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "new connections are refused while draining"
+    );
     drop(clients);
     let st = server.sigterm_and_wait(WITHIN);
     assert!(st.success(), "supervisor exited with {st}");
