@@ -21,7 +21,7 @@
 //! let held = hold_port("127.0.0.1:0")?;
 //! let addr = held.local_addr()?.as_socket().unwrap();
 //! let opts = Options::new(2);
-//! let mut sup = Supervisor::start(&opts, || {
+//! let mut sup = Supervisor::start(&opts, move || {
 //!     let mut c = Command::new("mayfly");
 //!     c.args(["serve", "echo", "--worker", "--addr", &addr.to_string()]);
 //!     c
@@ -36,7 +36,7 @@ use std::io::{self, BufRead, BufReader};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mayfly_proto::child::Announce;
@@ -235,7 +235,23 @@ impl DeathBook {
     }
 }
 
-/// One worker slot: its process (or when it restarts) and its generation.
+/// What the supervisor knows of one worker slot, shared with its stats page
+/// ([`crate::supervisor_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerInfo {
+    /// The live worker's pid (`None` while it restarts).
+    pub pid: Option<u32>,
+    /// Where its stats page listens, once it said `stats on ADDR`.
+    pub stats: Option<SocketAddr>,
+}
+
+/// The workers by slot, updated as they start, announce and die.
+pub type Roster = Arc<Mutex<Vec<WorkerInfo>>>;
+
+/// A line (or the end) of a worker's stdout: slot, pid, what it said.
+type Said = (usize, u32, io::Result<Announce>);
+
+/// One worker slot: its process, or when it restarts.
 struct Slot {
     child: Option<Child>,
     restart_at: Option<Instant>,
@@ -247,8 +263,9 @@ pub struct Supervisor {
     make: Box<dyn FnMut() -> Command>,
     slots: Vec<Slot>,
     book: DeathBook,
-    ready: mpsc::Receiver<(usize, io::Result<SocketAddr>)>,
-    ready_tx: mpsc::Sender<(usize, io::Result<SocketAddr>)>,
+    ready: mpsc::Receiver<Said>,
+    ready_tx: mpsc::Sender<Said>,
+    roster: Roster,
 }
 
 impl Supervisor {
@@ -269,6 +286,7 @@ impl Supervisor {
             book: DeathBook::new(opts),
             ready,
             ready_tx,
+            roster: Arc::new(Mutex::new(vec![WorkerInfo::default(); opts.workers])),
         };
         for i in 0..sup.opts.workers {
             let child = match sup.spawn(i) {
@@ -278,6 +296,7 @@ impl Supervisor {
                     return Err(e);
                 }
             };
+            sup.set_info(i, Some(child.id()), None);
             sup.slots.push(Slot {
                 child: Some(child),
                 restart_at: None,
@@ -298,6 +317,34 @@ impl Supervisor {
             .collect()
     }
 
+    /// The workers as they are now (shared: it follows restarts).
+    pub fn roster(&self) -> Roster {
+        self.roster.clone()
+    }
+
+    fn set_info(&self, i: usize, pid: Option<u32>, stats: Option<SocketAddr>) {
+        if let Some(w) = self
+            .roster
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(i)
+        {
+            *w = WorkerInfo { pid, stats };
+        }
+    }
+
+    /// Notes a worker's `stats on ADDR` (if that worker still runs); returns the rest.
+    fn note(&self, said: Said) -> Option<Said> {
+        if let (i, pid, Ok(Announce::Stats(a))) = &said {
+            let mut r = self.roster.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(w) = r.get_mut(*i).filter(|w| w.pid == Some(*pid)) {
+                w.stats = Some(*a);
+            }
+            return None;
+        }
+        Some(said)
+    }
+
     fn spawn(&mut self, i: usize) -> Result<Child, Error> {
         let mut cmd = (self.make)();
         cmd.stdin(Stdio::null()).stdout(Stdio::piped());
@@ -315,25 +362,22 @@ impl Supervisor {
             .map_err(|source| Error::Spawn { worker: i, source })?;
         let out = child.stdout.take().expect("stdout is piped");
         let tx = self.ready_tx.clone();
-        // Reads the worker's announcement, then keeps its stdout drained until it exits.
+        let pid = child.id();
+        // Reads the worker's announcements, then keeps its stdout drained until it exits.
         let _ = std::thread::Builder::new()
             .name(format!("worker-{i}-stdout"))
             .spawn(move || {
                 let mut sent = false;
                 for line in BufReader::new(out).lines() {
                     let Ok(line) = line else { break };
-                    if let (false, Some(Announce::Listening(a))) =
-                        (sent, Announce::parse_line(&line))
-                    {
-                        sent = true;
-                        let _ = tx.send((i, Ok(a)));
+                    if let Some(a) = Announce::parse_line(&line) {
+                        sent |= matches!(a, Announce::Listening(_));
+                        let _ = tx.send((i, pid, Ok(a)));
                     }
                 }
                 if !sent {
-                    let _ = tx.send((
-                        i,
-                        Err(io::Error::other("stdout closed before `listening on`")),
-                    ));
+                    let e = io::Error::other("stdout closed before `listening on`");
+                    let _ = tx.send((i, pid, Err(e)));
                 }
             });
         Ok(child)
@@ -344,9 +388,10 @@ impl Supervisor {
         let mut waiting: Vec<bool> = vec![true; self.slots.len()];
         while waiting.iter().any(|w| *w) {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.ready.recv_timeout(left) {
-                Ok((i, Ok(_))) => waiting[i] = false,
-                Ok((i, Err(e))) => {
+            match self.ready.recv_timeout(left).map(|m| self.note(m)) {
+                Ok(None) => {}
+                Ok(Some((i, _, Ok(_)))) => waiting[i] = false,
+                Ok(Some((i, _, Err(e)))) => {
                     let status = self.slots[i].child.as_mut().and_then(|c| c.wait().ok());
                     let reason = match status {
                         Some(st) => format!("{e}; it exited with {st}"),
@@ -384,6 +429,7 @@ impl Supervisor {
                     match self.spawn(i) {
                         Ok(c) => {
                             eprintln!("mayfly: worker {i} restarted as pid {}", c.id());
+                            self.set_info(i, Some(c.id()), None);
                             self.slots[i].child = Some(c);
                             self.slots[i].restart_at = None;
                         }
@@ -394,8 +440,10 @@ impl Supervisor {
                     }
                 }
             }
-            // Drop announcements of restarted workers; nobody waits for them.
-            while self.ready.try_recv().is_ok() {}
+            // Restarted workers' stats pages; nobody waits for their `listening on`.
+            while let Ok(m) = self.ready.try_recv() {
+                self.note(m);
+            }
             std::thread::sleep(TICK);
         }
     }
@@ -410,6 +458,7 @@ impl Supervisor {
         };
         let pid = child.id();
         self.slots[i].child = None;
+        self.set_info(i, None, None);
         eprintln!("mayfly: worker {i} (pid {pid}) exited: {status}");
         self.schedule(i, now, status)
     }

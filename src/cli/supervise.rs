@@ -12,8 +12,9 @@ use std::process::{Command, ExitCode};
 use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use mayfly_servers::supervisor::{self, Options, Supervisor};
+use mayfly_servers::supervisor_stats;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -85,8 +86,8 @@ pub struct WorkersArgs {
 /// this process (one worker, or a worker of a supervisor).
 ///
 /// # Errors
-/// The port cannot be held (in use by another program), `--stats-addr` was given, a worker
-/// did not start, workers died in a loop, or did not stop cleanly.
+/// The port cannot be held (in use by another program), the stats page cannot bind, a
+/// worker did not start, workers died in a loop, or did not stop cleanly.
 pub fn supervise_if_asked(
     w: &WorkersArgs,
     addr: &str,
@@ -97,16 +98,13 @@ pub fn supervise_if_asked(
     if w.worker || n <= 1 {
         return Ok(None);
     }
-    if stats_addr.is_some() {
-        bail!("--stats-addr with --workers is not supported yet: run one stats page per worker by hand, or --workers 1");
-    }
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     let held = supervisor::hold_port(addr).with_context(|| format!("binding {addr}"))?;
     let local = held
         .local_addr()?
         .as_socket()
         .context("the held socket has no IP address")?;
-    let argv = worker_argv(std::env::args_os().skip(1), local);
+    let argv = worker_argv(std::env::args_os().skip(1), local, stats_addr.is_some());
     let exe = std::env::current_exe().context("finding the mayfly binary to start workers")?;
     let mut opts = Options::new(n);
     opts.max_deaths = w.max_worker_deaths;
@@ -119,7 +117,14 @@ pub fn supervise_if_asked(
     })?;
     let pids: Vec<String> = sup.pids().iter().flatten().map(u32::to_string).collect();
     eprintln!("mayfly: {n} workers, pids {}", pids.join(" "));
-    print::listening(local, None)?;
+    let page = match stats_addr {
+        Some(a) => Some(
+            supervisor_stats::start(&supervisor_stats::Options::new(a), sup.roster())
+                .with_context(|| format!("serving stats on {a}"))?,
+        ),
+        None => None,
+    };
+    print::listening(local, page.as_ref().map(|p| p.local_addr()))?;
     let mut got = None;
     let r = sup.run(|| {
         got = got.or_else(|| signals.pending().next());
@@ -133,10 +138,15 @@ pub fn supervise_if_asked(
     Ok(Some(ExitCode::SUCCESS))
 }
 
-/// The worker's arguments: the supervisor's, without `--workers` and `--addr`, plus
-/// `--addr LOCAL --worker`.
-fn worker_argv(args: impl Iterator<Item = OsString>, local: SocketAddr) -> Vec<OsString> {
-    const DROP: [&str; 2] = ["--workers", "--addr"];
+/// The worker's arguments: the supervisor's, without `--workers`, `--addr` and
+/// `--stats-addr`, plus `--addr LOCAL --worker` (and `--stats-addr 127.0.0.1:0`: each
+/// worker's page on loopback, read by the supervisor's).
+fn worker_argv(
+    args: impl Iterator<Item = OsString>,
+    local: SocketAddr,
+    stats: bool,
+) -> Vec<OsString> {
+    const DROP: [&str; 3] = ["--workers", "--addr", "--stats-addr"];
     let mut out = Vec::new();
     let mut skip_value = false;
     for a in args {
@@ -155,6 +165,9 @@ fn worker_argv(args: impl Iterator<Item = OsString>, local: SocketAddr) -> Vec<O
         out.push(a);
     }
     out.extend(["--addr".into(), local.to_string().into(), "--worker".into()]);
+    if stats {
+        out.extend(["--stats-addr".into(), "127.0.0.1:0".into()]);
+    }
     out
 }
 
@@ -175,9 +188,15 @@ mod tests {
             "--workers=3",
             "--addr",
             "x",
+            "--stats-addr",
+            "127.0.0.1:7000",
         ]
         .map(OsString::from);
-        let got = worker_argv(args.into_iter(), "127.0.0.1:4000".parse().unwrap());
+        let got = worker_argv(
+            args.clone().into_iter(),
+            "127.0.0.1:4000".parse().unwrap(),
+            false,
+        );
         let want = [
             "serve",
             "echo",
@@ -189,6 +208,11 @@ mod tests {
         ]
         .map(OsString::from);
         assert_eq!(got, want);
+        let with_stats = worker_argv(args.into_iter(), "127.0.0.1:4000".parse().unwrap(), true);
+        assert_eq!(
+            with_stats[want.len()..],
+            ["--stats-addr", "127.0.0.1:0"].map(OsString::from)
+        );
     }
 
     #[test]

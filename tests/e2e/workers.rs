@@ -233,3 +233,60 @@ fn workers_that_keep_dying_make_the_supervisor_give_up() {
     assert!(killed.len() >= 3, "killed {killed:?}");
     assert_eq!(st.code(), Some(2), "gave up loudly: {st}");
 }
+
+/// GET `path` from the supervisor's stats page: the body of a 200 reply.
+fn get(addr: &str, path: &str) -> String {
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    out.split_once("\r\n\r\n").unwrap().1.to_string()
+}
+
+#[test]
+fn the_stats_page_sums_the_workers_and_breaks_them_down() {
+    let mut cmd = mayfly();
+    cmd.args(["serve", "echo", "--addr", "127.0.0.1:0", "--workers", "2"])
+        .args(["--stats-addr", "127.0.0.1:0", "--grace", "5s"])
+        .stderr(Stdio::null());
+    let mut server = ServerChild::spawn(cmd, true);
+    let page = server.stats.clone().expect("stats on ADDR");
+    let workers = server.children();
+    let clients = connect_all(&server.addr, CONNECTIONS);
+    let mut v = serde_json::Value::Null;
+    // A restarted or slow worker page may answer late: wait until both are in the sum.
+    wait_for("both workers in /stats", || {
+        v = serde_json::from_str(&get(&page, "/stats")).unwrap();
+        v["workers"] == 2
+    });
+    assert_eq!(v["connections"]["accepted"], CONNECTIONS, "{v}");
+    assert_eq!(v["requests"], CONNECTIONS, "one round trip each: {v}");
+    let per = v["per_worker"].as_array().unwrap();
+    let mut pids: Vec<u64> = per.iter().map(|w| w["pid"].as_u64().unwrap()).collect();
+    pids.sort_unstable();
+    let want: Vec<u64> = workers.iter().map(|&p| u64::from(p)).collect();
+    assert_eq!(pids, want, "per_worker names the worker processes");
+    let accepted: Vec<u64> = per
+        .iter()
+        .map(|w| w["stats"]["connections"]["accepted"].as_u64().unwrap())
+        .collect();
+    assert_eq!(accepted.iter().sum::<u64>(), CONNECTIONS as u64);
+    assert!(
+        accepted.iter().all(|&a| a > 0),
+        "both accepted: {accepted:?}"
+    );
+    let metrics = get(&page, "/metrics");
+    for w in ["0", "1"] {
+        let line = format!("mayfly_connections_accepted_total{{worker=\"{w}\"}}");
+        assert!(metrics.contains(&line), "{line} in:\n{metrics}");
+    }
+    drop(clients);
+    let st = server.sigterm_and_wait(WITHIN);
+    assert!(st.success(), "supervisor exited with {st}");
+}
