@@ -348,12 +348,17 @@ impl Supervisor {
     fn spawn(&mut self, i: usize) -> Result<Child, Error> {
         let mut cmd = (self.make)();
         cmd.stdin(Stdio::null()).stdout(Stdio::piped());
-        // SAFETY: prctl is async-signal-safe and touches only this (forked) process. The
-        // death signal follows the thread that forked: the supervisor forks only from the
-        // thread that runs it, which lives as long as it supervises.
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: prctl and getppid are async-signal-safe and touch only this (forked)
+        // process. The death signal follows the thread that forked: the supervisor forks only
+        // from the thread that runs it, which lives as long as it supervises. If the
+        // supervisor died before prctl, the parent is already someone else: do not exec.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                if libc::getppid() != parent {
+                    return Err(io::Error::other("the supervisor is gone"));
+                }
                 Ok(())
             });
         }
@@ -392,7 +397,11 @@ impl Supervisor {
                 Ok(None) => {}
                 Ok(Some((i, _, Ok(_)))) => waiting[i] = false,
                 Ok(Some((i, _, Err(e)))) => {
-                    let status = self.slots[i].child.as_mut().and_then(|c| c.wait().ok());
+                    let soon = Instant::now() + Duration::from_secs(1);
+                    let status = self.slots[i]
+                        .child
+                        .as_mut()
+                        .and_then(|c| wait_until(c, soon));
                     let reason = match status {
                         Some(st) => format!("{e}; it exited with {st}"),
                         None => e.to_string(),
