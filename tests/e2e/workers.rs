@@ -290,3 +290,44 @@ fn the_stats_page_sums_the_workers_and_breaks_them_down() {
     let st = server.sigterm_and_wait(WITHIN);
     assert!(st.success(), "supervisor exited with {st}");
 }
+
+#[test]
+fn every_echo_build_runs_under_workers() {
+    for mode in ["coroutine", "threads", "epoll", "tokio", "may"] {
+        let mut server = start("2", &["--mode", mode]);
+        assert_eq!(server.children().len(), 2, "{mode}: two workers");
+        drop(connect_all(&server.addr, 10));
+        let st = server.sigterm_and_wait(WITHIN);
+        assert!(st.success(), "{mode}: supervisor exited with {st}");
+    }
+}
+
+#[test]
+fn the_file_server_runs_under_workers_on_one_root() {
+    let root = tempfile::tempdir().unwrap();
+    let mut cmd = mayfly();
+    cmd.args(["serve", "file", "--addr", "127.0.0.1:0", "--workers", "2"])
+        .args(["--grace", "1s", "--root"])
+        .arg(root.path())
+        .stderr(Stdio::null());
+    let mut server = ServerChild::spawn(cmd, false);
+    assert_eq!(server.children().len(), 2);
+    let local = tempfile::tempdir().unwrap();
+    // Eight uploads on eight connections: both workers write into the one root.
+    for i in 0..8 {
+        let src = local.path().join(format!("f{i}.bin"));
+        std::fs::write(&src, vec![i as u8; 10_000 + i]).unwrap();
+        let (st, err) = {
+            let mut c = mayfly();
+            c.args(["file", "--addr", &server.addr, "put"]).arg(&src);
+            run(c)
+        };
+        assert!(st.success(), "put {i}: {err}");
+    }
+    for i in 0..8 {
+        let got = std::fs::read(root.path().join(format!("f{i}.bin"))).unwrap();
+        assert_eq!(got, vec![i as u8; 10_000 + i]);
+    }
+    let st = server.sigterm_and_wait(WITHIN);
+    assert!(st.success(), "supervisor exited with {st}");
+}
