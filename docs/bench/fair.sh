@@ -1,5 +1,5 @@
 #!/bin/bash
-# usage: fair.sh WORKERS CONNECTIONS DURATION  — per-worker connections, CPU and bytes written
+# usage: fair.sh WORKERS CONNECTIONS DURATION  — per-worker connections and CPU
 B=${MAYFLY:-target/release/mayfly}   # run from the repository root after cargo build --release
 W=$1; C=$2; D=$3
 $B serve echo --addr 127.0.0.1:0 --workers $W --grace 1s > /tmp/fair.out 2>/tmp/fair.err &

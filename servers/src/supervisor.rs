@@ -637,6 +637,21 @@ mod tests {
     }
 
     #[test]
+    fn a_worker_silent_past_the_start_timeout_is_reported() {
+        let mut o = Options::new(1);
+        o.start_timeout = Duration::from_millis(200);
+        let e = match Supervisor::start(&o, || {
+            let mut c = Command::new("sleep");
+            c.arg("30");
+            c
+        }) {
+            Err(e) => e,
+            Ok(_) => panic!("started"),
+        };
+        assert!(e.to_string().contains("no `listening on` within"), "{e}");
+    }
+
+    #[test]
     fn workers_that_die_in_a_loop_make_it_give_up() {
         let mut o = Options::new(2);
         o.restart_backoff = Duration::from_millis(1);

@@ -77,6 +77,13 @@ pub struct WorkersArgs {
     /// Supervisor: the window worker deaths are counted in.
     #[arg(long, default_value_t = HumanDuration(supervisor::DEFAULT_DEATH_WINDOW))]
     pub worker_death_window: HumanDuration,
+    /// Supervisor: wait before restarting a dead worker; doubles with each death in the
+    /// window, up to 5 s.
+    #[arg(long, default_value_t = HumanDuration(supervisor::DEFAULT_RESTART_BACKOFF))]
+    pub worker_restart_backoff: HumanDuration,
+    /// Supervisor: a starting worker must print `listening on` within this.
+    #[arg(long, default_value_t = HumanDuration(supervisor::DEFAULT_START_TIMEOUT))]
+    pub worker_start_timeout: HumanDuration,
     /// Internal: this process is a worker of a supervisor (bind with SO_REUSEPORT).
     #[arg(long, hide = true)]
     pub worker: bool,
@@ -109,6 +116,8 @@ pub fn supervise_if_asked(
     let mut opts = Options::new(n);
     opts.max_deaths = w.max_worker_deaths;
     opts.death_window = w.worker_death_window.0;
+    opts.restart_backoff = w.worker_restart_backoff.0;
+    opts.start_timeout = w.worker_start_timeout.0;
     opts.grace = grace;
     let mut sup = Supervisor::start(&opts, move || {
         let mut c = Command::new(&exe);
