@@ -12,6 +12,9 @@
 //!   limit and an output cap per command.
 //! - [`udp`]: the course's UDP servers on `DatagramServer`: [`udp::echo`] (uppercase) and
 //!   [`udp::time`] (the local time in the strftime format the client sends).
+//! - [`supervisor`]: multi-process + greenlets (`--workers N`): N server processes sharing
+//!   one port with SO_REUSEPORT, restarted when they die, drained together on SIGTERM;
+//!   [`supervisor_stats`]: its stats page, the sum over the workers' pages.
 
 #![warn(missing_docs)]
 
@@ -19,6 +22,8 @@ pub mod cmd;
 pub mod echo;
 pub mod file;
 pub mod http;
+pub mod supervisor;
+pub mod supervisor_stats;
 pub mod udp;
 /// Default listen backlog of every TCP server here (the same as `mayfly::net::Bind`'s).
 pub const DEFAULT_BACKLOG: i32 = 1024;

@@ -14,6 +14,7 @@ use mayfly_servers::{cmd, echo, file, http, udp, DEFAULT_BACKLOG, DEFAULT_GRACE}
 
 use super::exit;
 use super::human::{comma_list, HumanDuration, HumanSize};
+use super::supervise::WorkersArgs;
 
 #[derive(Parser)]
 #[command(
@@ -109,6 +110,8 @@ pub struct ServeCmdArgs {
     pub grace: HumanDuration,
     #[command(flatten)]
     pub stats: StatsArgs,
+    #[command(flatten)]
+    pub workers: WorkersArgs,
 }
 
 #[derive(clap::Args)]
@@ -225,6 +228,8 @@ pub struct ServeFileArgs {
     pub grace: HumanDuration,
     #[command(flatten)]
     pub stats: StatsArgs,
+    #[command(flatten)]
+    pub workers: WorkersArgs,
 }
 
 #[derive(clap::Args)]
@@ -321,6 +326,8 @@ pub struct EchoArgs {
     pub grace: HumanDuration,
     #[command(flatten)]
     pub stats: StatsArgs,
+    #[command(flatten)]
+    pub workers: WorkersArgs,
 }
 
 /// The stats page every server can publish (`--stats-addr`).

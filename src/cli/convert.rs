@@ -34,6 +34,7 @@ pub fn echo_options(a: &EchoArgs) -> echo::Options {
     o.read_timeout = limit(a.read_timeout.0);
     o.write_timeout = limit(a.write_timeout.0);
     o.max_pending = a.max_pending.0 as usize;
+    o.reuse_port = a.workers.worker;
     o
 }
 
@@ -47,6 +48,7 @@ pub fn file_options(a: &ServeFileArgs) -> file::Options {
     o.io_timeout = a.io_timeout.0;
     o.fsync = a.fsync;
     o.partial_ttl = a.partial_ttl.0;
+    o.reuse_port = a.workers.worker;
     o
 }
 
@@ -63,6 +65,7 @@ pub fn cmd_options(a: &ServeCmdArgs) -> Result<cmd::Options> {
     o.max_auth_failures = a.max_auth_failures;
     o.auth_lockout = a.auth_lockout.0;
     o.max_running = a.max_running;
+    o.reuse_port = a.workers.worker;
     Ok(o)
 }
 

@@ -6,6 +6,7 @@
 //! | [`human`] | durations and sizes as people type them (`300s`, `16G`), with typed errors |
 //! | [`convert`] | the one conversion from each command's flags to the library's options |
 //! | [`serve`] | `mayfly serve …`: signals, the stats page, `listening on`, drain on stop |
+//! | [`supervise`] | `--workers N`: the supervisor of N server processes sharing the port |
 //! | [`run`] | the client commands: call the library, print, pick the exit code |
 //! | [`exit`] | every exit code, named, with the table `--help` and README.md show |
 //! | [`print`] | every line the commands print (stdout results, stderr notes) |
@@ -17,3 +18,4 @@ pub mod human;
 pub mod print;
 pub mod run;
 pub mod serve;
+pub mod supervise;

@@ -1,7 +1,8 @@
 //! `mayfly serve echo|file|cmd|udp-echo|time`: the process side of running a server. Register the stop
 //! signals first (so none is missed), start the server with the options from
 //! [`convert`](super::convert), publish its stats page if asked, print `listening on ADDR`,
-//! wait for SIGINT/SIGTERM, let open connections drain for `--grace`, exit 0.
+//! wait for SIGINT/SIGTERM, let open connections drain for `--grace`, exit 0. With
+//! `--workers N` (N > 1) the TCP servers hand over to [`supervise`] instead.
 //!
 //! This lifecycle stays in the binary rather than `mayfly-servers`: it owns process-wide
 //! things a library should not take for itself (signal handlers, the SIGXFSZ disposition,
@@ -20,10 +21,18 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use super::args::{EchoArgs, ServeCmdArgs, ServeFileArgs, TimeArgs, UdpEchoArgs};
-use super::{convert, print};
+use super::{convert, print, supervise};
 
 /// `mayfly serve echo`.
 pub fn echo(a: EchoArgs) -> Result<ExitCode> {
+    if let Some(code) = supervise::supervise_if_asked(
+        &a.workers,
+        &a.addr,
+        a.stats.stats_addr.as_deref(),
+        a.grace.0,
+    )? {
+        return Ok(code);
+    }
     let _ = mayfly::process::raise_nofile();
     let mut signals = stop_signals()?;
     let opts = convert::echo_options(&a);
@@ -37,6 +46,14 @@ pub fn echo(a: EchoArgs) -> Result<ExitCode> {
 
 /// `mayfly serve file`.
 pub fn file(a: ServeFileArgs) -> Result<ExitCode> {
+    if let Some(code) = supervise::supervise_if_asked(
+        &a.workers,
+        &a.addr,
+        a.stats.stats_addr.as_deref(),
+        a.grace.0,
+    )? {
+        return Ok(code);
+    }
     let _ = mayfly::process::raise_nofile();
     // Past RLIMIT_FSIZE a write must fail with EFBIG (an error reply), not kill the server.
     // SAFETY: SIG_IGN installs no handler code; setting a disposition has no other effect.
@@ -55,6 +72,14 @@ pub fn file(a: ServeFileArgs) -> Result<ExitCode> {
 
 /// `mayfly serve cmd`.
 pub fn cmd(a: ServeCmdArgs) -> Result<ExitCode> {
+    if let Some(code) = supervise::supervise_if_asked(
+        &a.workers,
+        &a.addr,
+        a.stats.stats_addr.as_deref(),
+        a.grace.0,
+    )? {
+        return Ok(code);
+    }
     let mut signals = stop_signals()?;
     let opts = convert::cmd_options(&a)?;
     let server = cmd::start(&opts).with_context(|| format!("serving commands on {}", a.addr))?;

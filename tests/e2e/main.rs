@@ -7,6 +7,7 @@
 //! | [`file`] | `mayfly serve file` and `mayfly file` |
 //! | [`cmd`] | `mayfly serve cmd` and `mayfly cmd` |
 //! | [`stats_http`] | the stats page (`--stats-addr`) and its dashboard |
+//! | [`workers`] | `mayfly serve echo --workers N`: the supervisor and its workers |
 //! | [`udp`] | `mayfly serve udp-echo`, `mayfly serve time`, `mayfly stress --proto udp` |
 //!
 //! The fault suite (tests/faults.rs: floods, fd exhaustion, slowloris, the soak) is a binary
@@ -20,3 +21,4 @@ mod echo;
 mod file;
 mod stats_http;
 mod udp;
+mod workers;

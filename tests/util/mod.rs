@@ -59,6 +59,21 @@ impl ServerChild {
         mayfly::process::fd_count(self.pid()).unwrap()
     }
 
+    /// The PIDs of its child processes (`/proc/PID/task/*/children`), sorted.
+    pub fn children(&self) -> Vec<u32> {
+        let mut out = Vec::new();
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid())).unwrap();
+        for t in tasks.flatten() {
+            let list = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+            out.extend(
+                list.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+        out.sort_unstable();
+        out
+    }
+
     /// A `/proc/PID/status` field in KiB (`VmRSS:`, `VmHWM:`) or a count (`Threads:`).
     pub fn status(&self, field: &str) -> u64 {
         mayfly::process::status_field(self.pid(), field)

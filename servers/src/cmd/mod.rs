@@ -114,6 +114,8 @@ pub struct Options {
     /// Commands running at once (threads of the server's pool); past it a command is
     /// answered `busy` instead of queued.
     pub max_running: usize,
+    /// Set SO_REUSEPORT so several processes share the port (`mayfly serve --workers N`).
+    pub reuse_port: bool,
 }
 
 impl Options {
@@ -132,6 +134,7 @@ impl Options {
             max_auth_failures: DEFAULT_MAX_AUTH_FAILURES,
             auth_lockout: DEFAULT_AUTH_LOCKOUT,
             max_running: DEFAULT_MAX_RUNNING,
+            reuse_port: false,
         }
     }
 }
@@ -175,7 +178,9 @@ pub fn start(opts: &Options) -> io::Result<RunningServer> {
         failures: LoginFailures::new(opts.max_auth_failures, opts.auth_lockout),
         pool: ThreadPool::new(running)?,
     });
-    let listener = Bind::new(opts.addr.as_str()).tcp()?;
+    let listener = Bind::new(opts.addr.as_str())
+        .reuse_port(opts.reuse_port)
+        .tcp()?;
     let server = StreamServer::new(listener, move |conn, peer| serve(&ctx, conn, peer))
         .max_connections(opts.max_connections)
         .max_per_peer(opts.max_per_peer)

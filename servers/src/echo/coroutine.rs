@@ -18,7 +18,10 @@ pub(crate) fn talk(mut conn: TcpStream, stats: &ServerStats) -> io::Result<()> {
 struct Running(RunningServer);
 
 pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
-    let listener = Bind::new(opts.addr.as_str()).backlog(opts.backlog).tcp()?;
+    let listener = Bind::new(opts.addr.as_str())
+        .backlog(opts.backlog)
+        .reuse_port(opts.reuse_port)
+        .tcp()?;
     let stats = Arc::new(ServerStats::new());
     let s2 = stats.clone();
     let server = StreamServer::new(listener, move |conn, _peer| talk(conn, &s2))

@@ -92,6 +92,8 @@ pub struct Options {
     /// A connection whose replies cannot be written for this long (it does not read) is
     /// closed.
     pub write_timeout: Option<Duration>,
+    /// Set SO_REUSEPORT so several processes share the port (`mayfly serve --workers N`).
+    pub reuse_port: bool,
 }
 
 impl Options {
@@ -106,6 +108,7 @@ impl Options {
             max_pending: DEFAULT_MAX_PENDING,
             read_timeout: Some(DEFAULT_READ_TIMEOUT),
             write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
+            reuse_port: false,
         }
     }
 }
@@ -223,7 +226,8 @@ pub fn uppercase(buf: &mut [u8]) {
     buf.make_ascii_uppercase();
 }
 
-/// A listening socket as every build binds it: SO_REUSEADDR, no SO_REUSEPORT, the backlog.
+/// A listening socket as every build binds it: SO_REUSEADDR, SO_REUSEPORT only if
+/// [`Options::reuse_port`], the backlog.
 pub(crate) fn bind_std(opts: &Options) -> io::Result<std::net::TcpListener> {
     use socket2::{Domain, Socket, Type};
     let addr: SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(&opts.addr)?
@@ -231,6 +235,9 @@ pub(crate) fn bind_std(opts: &Options) -> io::Result<std::net::TcpListener> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
     let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     s.set_reuse_address(true)?;
+    if opts.reuse_port {
+        s.set_reuse_port(true)?;
+    }
     s.bind(&addr.into())?;
     s.listen(opts.backlog)?;
     Ok(s.into())

@@ -90,6 +90,8 @@ pub struct Options {
     /// A cut-off resumable upload not resumed for this long is deleted (checked at start and
     /// every `partial_ttl / 4`, at most hourly).
     pub partial_ttl: Duration,
+    /// Set SO_REUSEPORT so several processes share the port (`mayfly serve --workers N`).
+    pub reuse_port: bool,
 }
 
 impl Options {
@@ -105,6 +107,7 @@ impl Options {
             io_timeout: DEFAULT_IO_TIMEOUT,
             fsync: false,
             partial_ttl: DEFAULT_PARTIAL_TTL,
+            reuse_port: false,
         }
     }
 }
@@ -125,7 +128,10 @@ pub fn start(opts: &Options) -> io::Result<RunningServer> {
         })
         .map_err(io::Error::other)?;
     let settings = Arc::new(opts.clone());
-    let listener = Bind::new(opts.addr.as_str()).backlog(opts.backlog).tcp()?;
+    let listener = Bind::new(opts.addr.as_str())
+        .backlog(opts.backlog)
+        .reuse_port(opts.reuse_port)
+        .tcp()?;
     let stats = Arc::new(ServerStats::new());
     let s2 = stats.clone();
     let server = StreamServer::new(listener, move |conn, _peer| {

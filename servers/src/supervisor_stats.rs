@@ -1,0 +1,309 @@
+//! The stats page of a supervisor (`mayfly serve … --workers N --stats-addr ADDR`): each
+//! worker serves its own page on a loopback port ([`crate::http`]); this page fetches each
+//! worker's `/stats` JSON and `/metrics` text over loopback on every request and serves
+//!
+//! - `/stats`: the sum over the workers ([`sum`]: counters and gauges add up, `uptime_s` is
+//!   the longest, text is the first worker's, lists such as `history` are left out), plus
+//!   `workers` (how many answered) and `per_worker` (`worker`, `pid` and that worker's JSON);
+//! - `/metrics`: every worker's samples with a `worker="I"` label added (Prometheus sums
+//!   them with `sum without (worker)`);
+//! - `/`: a short text page pointing at the two (the live dashboard is per worker).
+//!
+//! One plain thread answers one request at a time: it is a page for people and scrapers,
+//! bounded by [`Options`], never in the path of the server's clients.
+//!
+//! ```no_run
+//! use std::sync::{Arc, Mutex};
+//! use mayfly_servers::supervisor::WorkerInfo;
+//! use mayfly_servers::supervisor_stats::{start, Options};
+//! let roster = Arc::new(Mutex::new(vec![WorkerInfo::default(); 2]));
+//! let page = start(&Options::new("127.0.0.1:0"), roster)?;
+//! println!("stats on {}", page.local_addr());
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::supervisor::{Roster, WorkerInfo};
+
+/// Default [`Options::fetch_timeout`]: a worker that does not answer within this is shown as
+/// unavailable.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default [`Options::request_timeout`]: time a client gets to send its request head.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default [`Options::max_request`]: the longest request head read, bytes.
+pub const DEFAULT_MAX_REQUEST: usize = 8 * 1024;
+/// Default [`Options::max_body`]: the largest worker reply read, bytes.
+pub const DEFAULT_MAX_BODY: usize = 4 << 20;
+
+/// How to serve the supervisor's page.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Address to listen on (port 0: any free port).
+    pub addr: String,
+    /// See [`DEFAULT_FETCH_TIMEOUT`].
+    pub fetch_timeout: Duration,
+    /// See [`DEFAULT_REQUEST_TIMEOUT`].
+    pub request_timeout: Duration,
+    /// See [`DEFAULT_MAX_REQUEST`].
+    pub max_request: usize,
+    /// See [`DEFAULT_MAX_BODY`].
+    pub max_body: usize,
+}
+
+impl Options {
+    /// Defaults for `addr`.
+    pub fn new(addr: impl Into<String>) -> Options {
+        Options {
+            addr: addr.into(),
+            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_request: DEFAULT_MAX_REQUEST,
+            max_body: DEFAULT_MAX_BODY,
+        }
+    }
+}
+
+/// The running page (it runs until the process exits).
+#[derive(Debug)]
+pub struct RunningPage {
+    addr: SocketAddr,
+}
+
+impl RunningPage {
+    /// Where it listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+/// Binds `opts.addr` and serves the page for the workers in `roster` on a thread.
+///
+/// # Errors
+/// The bind error (`AddrInUse` for a port in use), or the thread's spawn error.
+pub fn start(opts: &Options, roster: Roster) -> io::Result<RunningPage> {
+    let listener = TcpListener::bind(opts.addr.as_str())?;
+    let addr = listener.local_addr()?;
+    let opts = opts.clone();
+    std::thread::Builder::new()
+        .name("supervisor-stats".into())
+        .spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let _ = answer(conn, &opts, &roster);
+            }
+        })?;
+    Ok(RunningPage { addr })
+}
+
+fn answer(mut conn: TcpStream, opts: &Options, roster: &Roster) -> io::Result<()> {
+    conn.set_read_timeout(Some(opts.request_timeout))?;
+    conn.set_write_timeout(Some(opts.request_timeout))?;
+    let mut head = BufReader::new((&conn).take(opts.max_request as u64));
+    let mut first = String::new();
+    head.read_line(&mut first)?;
+    // Read the rest of the head: closing with unread bytes would reset the reply.
+    let mut line = String::new();
+    while head.read_line(&mut line)? > 0 && !line.trim().is_empty() {
+        line.clear();
+    }
+    let path = first.split_whitespace().nth(1).unwrap_or("/");
+    let workers: Vec<WorkerInfo> = roster.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let (status, ctype, body) = match path.split('?').next().unwrap_or("/") {
+        "/stats" => (
+            "200 OK",
+            "application/json",
+            stats_json(&workers, opts).to_string(),
+        ),
+        "/metrics" => (
+            "200 OK",
+            "text/plain; version=0.0.4",
+            metrics_text(&workers, opts),
+        ),
+        "/" => (
+            "200 OK",
+            "text/plain",
+            "mayfly supervisor: /stats (sum and per_worker), /metrics (worker label)\n".into(),
+        ),
+        _ => ("404 Not Found", "text/plain", "not found\n".into()),
+    };
+    write!(
+        conn,
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    conn.flush()
+}
+
+/// `/stats`: the sum, `workers` and `per_worker`.
+fn stats_json(workers: &[WorkerInfo], opts: &Options) -> Value {
+    let mut per = Vec::new();
+    let mut answered = Vec::new();
+    for (i, w) in workers.iter().enumerate() {
+        let stats = w
+            .stats
+            .and_then(|a| get(a, "/stats", opts).ok())
+            .and_then(|b| serde_json::from_str::<Value>(&b).ok());
+        if let Some(s) = &stats {
+            answered.push(s.clone());
+        }
+        per.push(serde_json::json!({
+            "worker": i,
+            "pid": w.pid,
+            "stats": stats,
+        }));
+    }
+    let mut total = sum(&answered);
+    if let Value::Object(m) = &mut total {
+        m.insert("workers".into(), Value::from(answered.len()));
+        m.insert("per_worker".into(), Value::Array(per));
+    }
+    total
+}
+
+/// `/metrics`: each worker's samples with a `worker` label; HELP and TYPE lines once.
+fn metrics_text(workers: &[WorkerInfo], opts: &Options) -> String {
+    let mut out = String::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, w) in workers.iter().enumerate() {
+        let Some(text) = w.stats.and_then(|a| get(a, "/metrics", opts).ok()) else {
+            continue;
+        };
+        for line in text.lines() {
+            if line.starts_with('#') {
+                if seen.insert(line.to_string()) {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            } else if !line.trim().is_empty() {
+                out.push_str(&label(line, i));
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// Adds `worker="I"` to one Prometheus sample line.
+fn label(line: &str, worker: usize) -> String {
+    let name_end = line.find(['{', ' ']).unwrap_or(line.len());
+    let (name, rest) = line.split_at(name_end);
+    match rest.strip_prefix('{') {
+        Some(r) if r.starts_with('}') => format!("{name}{{worker=\"{worker}\"{r}"),
+        Some(r) => format!("{name}{{worker=\"{worker}\",{r}"),
+        None => format!("{name}{{worker=\"{worker}\"}}{rest}"),
+    }
+}
+
+/// The sum of the workers' `/stats` objects: numbers add up (`uptime_s`: the largest),
+/// objects merge key by key, other values are the first worker's, arrays are left out.
+///
+/// ```
+/// use serde_json::json;
+/// let a = json!({"requests": 3, "bytes": {"in": 1}, "server": "echo", "uptime_s": 2.0});
+/// let b = json!({"requests": 4, "bytes": {"in": 2}, "server": "echo", "uptime_s": 5.0});
+/// let s = mayfly_servers::supervisor_stats::sum(&[a, b]);
+/// assert_eq!(s, json!({"requests": 7, "bytes": {"in": 3}, "server": "echo", "uptime_s": 5.0}));
+/// ```
+pub fn sum(values: &[Value]) -> Value {
+    let mut acc = Value::Object(Map::new());
+    for v in values {
+        acc = merge(acc, v, "");
+    }
+    acc
+}
+
+fn merge(acc: Value, v: &Value, key: &str) -> Value {
+    match (acc, v) {
+        (Value::Object(mut a), Value::Object(b)) => {
+            for (k, bv) in b {
+                if bv.is_array() {
+                    continue;
+                }
+                let av = a.remove(k).unwrap_or(Value::Null);
+                a.insert(k.clone(), merge(av, bv, k));
+            }
+            Value::Object(a)
+        }
+        (Value::Null, b) => b.clone(),
+        (Value::Number(a), Value::Number(b)) => add(&a, b, key == "uptime_s"),
+        (a, _) => a,
+    }
+}
+
+fn add(a: &serde_json::Number, b: &serde_json::Number, take_max: bool) -> Value {
+    if let (Some(x), Some(y)) = (a.as_u64(), b.as_u64()) {
+        return Value::from(if take_max {
+            x.max(y)
+        } else {
+            x.saturating_add(y)
+        });
+    }
+    let (x, y) = (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
+    let r = if take_max { x.max(y) } else { x + y };
+    // Rounded to microunits: sums of rates and seconds should not print float noise.
+    serde_json::Number::from_f64((r * 1e6).round() / 1e6).map_or(Value::Null, Value::Number)
+}
+
+/// GET `path` from a worker's page: the body of a 200 reply.
+fn get(addr: SocketAddr, path: &str, opts: &Options) -> io::Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr, opts.fetch_timeout)?;
+    s.set_read_timeout(Some(opts.fetch_timeout))?;
+    s.set_write_timeout(Some(opts.fetch_timeout))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut r = BufReader::new(s.take(opts.max_body as u64));
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    if line.split_whitespace().nth(1) != Some("200") {
+        return Err(io::Error::other(format!("worker page answered {line:?}")));
+    }
+    let mut len = None;
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                len = v.trim().parse::<usize>().ok();
+            }
+        }
+    }
+    let len = len.ok_or_else(|| io::Error::other("worker page sent no Content-Length"))?;
+    let mut body = vec![0; len.min(opts.max_body)];
+    r.read_exact(&mut body)?;
+    String::from_utf8(body).map_err(io::Error::other)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sums_numbers_merges_objects_and_drops_lists() {
+        let a = json!({"requests": 1, "cpu_seconds": 0.5, "history": [1], "errors": {"reset": 2}});
+        let b = json!({"requests": 2, "cpu_seconds": 0.25, "history": [2], "errors": {"reset": 1, "timeout": 4}});
+        assert_eq!(
+            sum(&[a, b]),
+            json!({"requests": 3, "cpu_seconds": 0.75, "errors": {"reset": 3, "timeout": 4}})
+        );
+        assert_eq!(sum(&[]), json!({}));
+    }
+
+    #[test]
+    fn labels_every_sample_form() {
+        assert_eq!(label("m 3", 1), "m{worker=\"1\"} 3");
+        assert_eq!(
+            label("m{kind=\"reset\"} 3", 0),
+            "m{worker=\"0\",kind=\"reset\"} 3"
+        );
+        assert_eq!(label("m{} 3", 2), "m{worker=\"2\"} 3");
+    }
+}
