@@ -1,7 +1,7 @@
 //! `Event` and `AsyncResult` (gevent's `gevent.event`): a flag greenlets (or threads) wait
 //! on, and a value (or an error) delivered once.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::park::WaitUntil;
@@ -9,7 +9,9 @@ use crate::poison::MutexExt;
 use crate::wait::WaitList;
 
 /// A flag that starts cleared; [`wait`](Event::wait) blocks until it is [`set`](Event::set).
-/// Setting wakes every waiter.
+/// Setting wakes every waiter, and every greenlet that was waiting when `set` was called
+/// returns `true` even if [`clear`](Event::clear) follows at once (gevent's semantics: a
+/// `set(); clear()` pulse is not lost).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -24,6 +26,9 @@ use crate::wait::WaitList;
 #[derive(Debug, Default)]
 pub struct Event {
     flag: AtomicBool,
+    /// Counts `set` calls: a waiter that saw it change was woken by a `set`, whatever the
+    /// flag says by the time it runs.
+    sets: AtomicU64,
     waiters: WaitList,
 }
 
@@ -32,6 +37,7 @@ impl Event {
     pub const fn new() -> Self {
         Event {
             flag: AtomicBool::new(false),
+            sets: AtomicU64::new(0),
             waiters: WaitList::new(),
         }
     }
@@ -39,6 +45,7 @@ impl Event {
     /// Sets the flag and wakes every waiter.
     pub fn set(&self) {
         self.flag.store(true, Ordering::Release);
+        self.sets.fetch_add(1, Ordering::AcqRel);
         self.waiters.wake_all();
     }
 
@@ -53,7 +60,8 @@ impl Event {
     }
 
     /// Waits until the flag is set or `timeout` passes (`None`: without limit, gevent's
-    /// `wait(timeout=None)`); returns whether it is set.
+    /// `wait(timeout=None)`); returns whether it is set — or was set while this call waited
+    /// (a `set(); clear()` pulse wakes every waiter with `true`).
     pub fn wait(&self, timeout: Option<Duration>) -> bool {
         let until = timeout.map(|t| Instant::now() + t);
         self.wait_until(until)
@@ -70,7 +78,12 @@ impl Event {
     }
 
     fn wait_until(&self, until: Option<Instant>) -> bool {
-        self.waiters.wait_until(until, || self.is_set())
+        // Read the set count before the first check of the flag: a `set` after this point
+        // either shows in the flag or in the count, so a `set(); clear()` cannot slip by.
+        let seen = self.sets.load(Ordering::Acquire);
+        self.waiters.wait_until(until, || {
+            self.is_set() || self.sets.load(Ordering::Acquire) != seen
+        })
     }
 }
 

@@ -123,22 +123,15 @@ impl Group {
                 .changed
                 .wait_until(None, || self.members.len() < limit);
         }
-        let members = self.members.clone();
-        let g = builder.spawn(move || {
-            // Leave the group however the greenlet ends: returned, panicked or killed.
-            struct Leave(Arc<Members>);
-            impl Drop for Leave {
-                fn drop(&mut self) {
-                    self.0.remove(crate::getcurrent().id);
-                }
-            }
-            let _leave = Leave(members);
-            f()
-        })?;
-        let mut live = self.members.live.lock_unpoisoned();
-        if !g.ready() {
-            live.insert(g.id(), g.core().clone());
-        }
+        let g = builder.spawn(f)?;
+        self.members
+            .live
+            .lock_unpoisoned()
+            .insert(g.id(), g.core().clone());
+        // Leave the group however the greenlet ends: returned, panicked, killed, or killed
+        // before it started (the link runs in every case; at once if it already ended).
+        let (members, id) = (self.members.clone(), g.id());
+        g.core().add_link(Box::new(move || members.remove(id)));
         Ok(g)
     }
 

@@ -62,6 +62,16 @@ impl TcpListener {
         self.inner.local_addr()
     }
 
+    /// Stops listening at once, without closing the descriptor: new connections are refused
+    /// and a greenlet blocked in [`accept`](TcpListener::accept) wakes with an error. Never
+    /// blocks (a server stops this way from a greenlet that is being killed).
+    pub(crate) fn stop_listening(&self) {
+        // On Linux, shutdown(SHUT_RD) of a listening socket moves it out of LISTEN (pending
+        // connections are reset, new ones refused) and wakes its pollers. The error (say,
+        // ENOTCONN elsewhere) changes nothing: the caller closes the socket soon after.
+        let _ = socket2::SockRef::from(self.inner.inner()).shutdown(Shutdown::Read);
+    }
+
     /// Another handle to the same listening socket.
     ///
     /// # Errors
