@@ -1,10 +1,10 @@
 //! `Event` and `AsyncResult` (gevent's `gevent.event`): a flag greenlets (or threads) wait
 //! on, and a value (or an error) delivered once.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::park::WaitUntil;
+use crate::park::{park_until, WaitUntil};
 use crate::poison::MutexExt;
 use crate::wait::WaitList;
 
@@ -26,9 +26,8 @@ use crate::wait::WaitList;
 #[derive(Debug, Default)]
 pub struct Event {
     flag: AtomicBool,
-    /// Counts `set` calls: a waiter that saw it change was woken by a `set`, whatever the
-    /// flag says by the time it runs.
-    sets: AtomicU64,
+    /// Only `set` wakes this list (`wake_all`): a waiter taken off it was woken by a `set`,
+    /// whatever the flag says by the time it runs.
     waiters: WaitList,
 }
 
@@ -37,7 +36,6 @@ impl Event {
     pub const fn new() -> Self {
         Event {
             flag: AtomicBool::new(false),
-            sets: AtomicU64::new(0),
             waiters: WaitList::new(),
         }
     }
@@ -45,7 +43,6 @@ impl Event {
     /// Sets the flag and wakes every waiter.
     pub fn set(&self) {
         self.flag.store(true, Ordering::Release);
-        self.sets.fetch_add(1, Ordering::AcqRel);
         self.waiters.wake_all();
     }
 
@@ -78,12 +75,25 @@ impl Event {
     }
 
     fn wait_until(&self, until: Option<Instant>) -> bool {
-        // Read the set count before the first check of the flag: a `set` after this point
-        // either shows in the flag or in the count, so a `set(); clear()` cannot slip by.
-        let seen = self.sets.load(Ordering::Acquire);
-        self.waiters.wait_until(until, || {
-            self.is_set() || self.sets.load(Ordering::Acquire) != seen
-        })
+        // The shared wait loop (`park::WaitUntil`), plus: a waiter that `set` took off the
+        // list returns true even if the flag was cleared before it ran (`set(); clear()`).
+        // `set` itself stays a store and a `wake_all`.
+        loop {
+            if self.is_set() {
+                return true;
+            }
+            if until.is_some_and(|u| Instant::now() >= u) {
+                return false;
+            }
+            let slot = self.waiters.register();
+            if self.is_set() {
+                return true;
+            }
+            park_until(until);
+            if slot.leave() {
+                return true;
+            }
+        }
     }
 }
 

@@ -91,6 +91,24 @@ impl WaitList {
     }
 }
 
+impl WaitSlot<'_> {
+    /// Leaves the list; returns whether the waiter was woken through it (by `wake_one` or
+    /// `wake_all`) rather than by its deadline, a spurious wake-up or nothing at all.
+    pub(crate) fn leave(self) -> bool {
+        let mut q = self.list.waiters.lock_unpoisoned();
+        let woken = match q.iter().position(|(id, _)| *id == self.id) {
+            Some(pos) => {
+                q.remove(pos);
+                false
+            }
+            None => true,
+        };
+        drop(q);
+        std::mem::forget(self);
+        woken
+    }
+}
+
 impl Drop for WaitSlot<'_> {
     fn drop(&mut self) {
         let mut q = self.list.waiters.lock_unpoisoned();
