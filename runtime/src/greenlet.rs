@@ -230,8 +230,11 @@ fn error_from_payload(core: &Core, p: Box<dyn Any + Send>) -> GreenletError {
             id: core.id,
         };
     }
-    let mut message = if crate::timeout::is_timeout_payload(&*p) {
-        "a Timeout expired outside the with_timeout that set it".to_string()
+    let mut message = if let Some(after) = crate::timeout::timeout_payload_after(&*p) {
+        format!(
+            "a Timeout of {after:?} expired and nothing caught it (catch it with \
+             with_timeout or ActiveTimeout::catch)"
+        )
     } else {
         panic_message(&*p)
     };

@@ -22,6 +22,8 @@
 //! | `gevent.iwait(gs)` | [`iwait(&gs)`](iwait) (completion order) |
 //! | `gevent.sleep(s)`, `gevent.sleep(0)` | [`sleep(dur)`](sleep), [`yield_now()`](yield_now) |
 //! | `gevent.Timeout(s)`, `with_timeout(s, f)` | [`Timeout::new(d).run(f)`](Timeout), [`with_timeout(d, f)`](with_timeout) → `Result<R, Timeout>` |
+//! | `t = Timeout.start_new(s)`, `t.pending`, `t.cancel()`, `except Timeout as e: if e is t` | [`let t = Timeout::start_new(d)`](Timeout::start_new) → [`ActiveTimeout`]: [`t.pending()`](ActiveTimeout::pending), [`t.cancel()`](ActiveTimeout::cancel) (or drop), [`t.catch(f)`](ActiveTimeout::catch) |
+//! | `Timeout(None)`, `Timeout._start_new_or_dummy(None)` (no limit) | [`Timeout::start_new(None)`](Timeout::start_new): never fires |
 //! | `gevent.event.Event`, `AsyncResult` | [`event::Event`], [`event::AsyncResult`] |
 //! | `gevent.lock.Semaphore`, `BoundedSemaphore`, `Lock`, `RLock` | [`lock::Semaphore`], [`lock::BoundedSemaphore`], [`lock::Lock`], [`lock::RLock`] (guards release on drop) |
 //! | `gevent.queue.Queue(n)`, `LifoQueue`, `PriorityQueue`, `Channel` | [`queue::Queue::bounded(n)`](queue::OrderedQueue::bounded), [`queue::LifoQueue`], [`queue::PriorityQueue`], [`queue::Channel`] |
@@ -159,4 +161,4 @@ pub use join::{iwait, iwait_deadline, iwait_timeout, joinall, IWait, JoinAll};
 pub use run::run;
 pub use sleep::{sleep, sleep_until, yield_now};
 pub use start::StartError;
-pub use timeout::{with_deadline, with_timeout, Timeout};
+pub use timeout::{with_deadline, with_timeout, ActiveTimeout, Timeout};

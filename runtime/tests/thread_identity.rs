@@ -46,6 +46,9 @@ fn every_blocking_primitive_resumes_on_the_worker() {
         let r = mayfly::with_timeout(ms(10), || mayfly::sleep(ms(500)));
         assert!(r.is_err());
         l.at("after Timeout interrupting sleep");
+        let t = mayfly::Timeout::start_new(ms(10));
+        assert!(t.catch(|| mayfly::sleep(ms(500))).is_err());
+        l.at("after ActiveTimeout interrupting sleep");
 
         let slow = mayfly::spawn(move || mayfly::sleep(ms(300)));
         assert!(!slow.join(ms(10)));
