@@ -27,6 +27,8 @@
 //! | `gevent.event.Event`, `AsyncResult` | [`event::Event`], [`event::AsyncResult`] |
 //! | `gevent.lock.Semaphore`, `BoundedSemaphore`, `Lock`, `RLock` | [`lock::Semaphore`], [`lock::BoundedSemaphore`], [`lock::Lock`], [`lock::RLock`] (guards release on drop) |
 //! | `gevent.queue.Queue(n)`, `LifoQueue`, `PriorityQueue`, `Channel` | [`queue::Queue::bounded(n)`](queue::OrderedQueue::bounded), [`queue::LifoQueue`], [`queue::PriorityQueue`], [`queue::Channel`] |
+//! | `q.peek(timeout=…)`, `q.unfinished_tasks`, `for item in q`, `q.shutdown()` (blocked putters and getters raise `ShutDown`) | [`q.peek()`](queue::OrderedQueue::peek), [`peek_timeout`](queue::OrderedQueue::peek_timeout), [`q.unfinished_tasks()`](queue::OrderedQueue::unfinished_tasks), [`for item in &q`](queue::OrderedQueue::iter), [`q.close()`](queue::OrderedQueue::close) (→ [`queue::PutError::Closed`], [`queue::GetError::Closed`]; the closable forms [`send`](queue::OrderedQueue::send)/[`recv`](queue::OrderedQueue::recv)) |
+//! | `Channel.put_nowait`, `get_nowait` | [`ch.put_nowait(x)`](queue::Channel::put_nowait) (a getter must be waiting), [`ch.get_nowait()`](queue::Channel::get_nowait) (a putter must be waiting) |
 //! | `gevent.pool.Pool(n)`, `Group` (`spawn`, `map`, `imap`, `imap_unordered`, `join`, `kill`, `free_count`, `wait_available`) | [`pool::Pool`], [`pool::Group`] |
 //! | `gevent.threadpool.ThreadPool`, `get_hub().threadpool.apply(f)` | [`threadpool::ThreadPool`], [`threadpool::apply(f)`](threadpool::apply) |
 //! | `gevent.config.monitor_thread`, `max_blocking_time` | [`monitor::start(threshold)`](monitor::start), `MAYFLY_MONITOR_MS=100` |

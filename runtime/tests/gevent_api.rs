@@ -118,3 +118,148 @@ fn uncaught_timeout_object_names_itself_in_the_error() {
         }
     });
 }
+
+mod queue {
+    use super::*;
+    use mayfly::queue::{
+        Channel, Empty, Full, GetError, LifoQueue, PriorityQueue, PutError, Queue,
+    };
+    use std::sync::Arc;
+
+    /// test__queue.py, test_send_first / test_peek_empty / test_peek_multi_greenlet.
+    #[test]
+    fn peek_returns_the_next_item_without_taking_it() {
+        mayfly::run(|| {
+            let q = Arc::new(Queue::unbounded());
+            q.put("hi");
+            assert_eq!(q.peek(), Ok("hi"));
+            assert_eq!(q.get(), "hi");
+            assert_eq!(q.peek_timeout(SHOULD_EXPIRE), Err(Empty));
+            assert_eq!(q.peek_nowait(), Err(Empty));
+            let q2 = q.clone();
+            let g = spawn(move || q2.peek());
+            mayfly::yield_now();
+            assert!(!g.ready(), "peek waits for an item");
+            q.put("one");
+            assert_eq!(g.get_timeout(BOUND), Ok(Ok("one")));
+            assert_eq!((q.peek(), q.qsize()), (Ok("one"), 1));
+            // A peeker never eats a getter's wake-up.
+            let _ = q.get();
+            let (qa, qb) = (q.clone(), q.clone());
+            let peeker = spawn(move || qa.peek());
+            let getter = spawn(move || qb.get());
+            mayfly::yield_now();
+            q.put("x");
+            assert_eq!(getter.get_timeout(BOUND), Ok("x"));
+            assert_eq!(peeker.get_timeout(BOUND), Ok(Ok("x")));
+            // Each order peeks at its own next item.
+            let l = LifoQueue::unbounded();
+            let p = PriorityQueue::unbounded();
+            for i in [2, 9, 1] {
+                l.put(i);
+                p.put(i);
+            }
+            assert_eq!((l.peek(), p.peek()), (Ok(1), Ok(1)));
+        });
+    }
+
+    /// Python 3.13 / gevent `Queue.shutdown`: blocked putters and getters wake with a clear
+    /// error; what was in the queue still comes out.
+    #[test]
+    fn close_wakes_blocked_putters_and_getters_with_an_error() {
+        mayfly::run(|| {
+            let full = Arc::new(Queue::bounded(1));
+            full.put(1);
+            let f2 = full.clone();
+            let putter = spawn(move || f2.send(2));
+            let empty: Arc<Queue<u8>> = Arc::new(Queue::unbounded());
+            let e2 = empty.clone();
+            let getter = spawn(move || e2.recv());
+            let e3 = empty.clone();
+            let timed_getter = spawn(move || e3.get_timeout(BOUND));
+            mayfly::yield_now();
+            assert!(!putter.ready() && !getter.ready() && !timed_getter.ready());
+            full.close();
+            empty.close();
+            assert_eq!(putter.get_timeout(BOUND), Ok(Err(PutError::Closed(2))));
+            assert_eq!(getter.get_timeout(BOUND), Ok(Err(GetError::Closed)));
+            assert_eq!(timed_getter.get_timeout(BOUND), Ok(Err(GetError::Closed)));
+            assert!(full.is_closed());
+            assert_eq!(full.put_timeout(3, ms(1)), Err(PutError::Closed(3)));
+            assert_eq!(full.recv(), Ok(1), "items put before close still come out");
+            assert_eq!(full.recv(), Err(GetError::Closed));
+            assert_eq!(PutError::Closed(4).into_inner(), 4);
+            assert_eq!(PutError::Closed(4).to_string(), "the queue is closed");
+            // The plain forms fail loudly.
+            let q3 = full.clone();
+            let p = spawn(move || q3.put(5));
+            assert!(
+                matches!(p.get_timeout(BOUND), Err(GreenletError::Panicked { message, .. }) if message.contains("closed queue"))
+            );
+        });
+    }
+
+    /// gevent's `for item in queue`: iteration ends when the queue is closed and drained.
+    #[test]
+    fn iteration_takes_items_until_closed() {
+        let got = mayfly::run(|| {
+            let q = Arc::new(Queue::bounded(2));
+            let producer = {
+                let q = q.clone();
+                spawn(move || {
+                    for i in 0..10 {
+                        q.put(i);
+                    }
+                    q.close();
+                })
+            };
+            let mut got = Vec::new();
+            for item in &*q {
+                got.push(item);
+                q.task_done();
+            }
+            assert_eq!(q.unfinished_tasks(), 0);
+            assert!(producer.join(BOUND));
+            got
+        });
+        assert_eq!(got, (0..10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn unfinished_tasks_counts_puts_not_yet_done() {
+        let q = Queue::unbounded();
+        q.put(1);
+        q.put(2);
+        assert_eq!(q.unfinished_tasks(), 2);
+        let _ = q.get();
+        assert_eq!(q.unfinished_tasks(), 2, "a get is not a task_done");
+        q.task_done();
+        assert_eq!(q.unfinished_tasks(), 1);
+    }
+
+    /// test__queue.py, TestChannel.test_get_nowait_unlock_channel, and `put_nowait` to a
+    /// waiting getter.
+    #[test]
+    fn channel_nowait_forms_meet_a_waiting_partner_or_fail() {
+        mayfly::run(|| {
+            let ch = Arc::new(Channel::new());
+            assert_eq!(ch.get_nowait(), Err(Empty));
+            assert_eq!(ch.put_nowait(1), Err(Full(1)));
+            let c2 = ch.clone();
+            let p = spawn(move || c2.put(5));
+            mayfly::sleep(ms(1));
+            assert_eq!(ch.get_nowait(), Ok(5));
+            assert!(p.join(BOUND) && p.successful());
+            let c3 = ch.clone();
+            let g = spawn(move || c3.get());
+            mayfly::sleep(ms(1));
+            assert!(ch.put_nowait(6).is_ok());
+            assert_eq!(
+                ch.put_nowait(7),
+                Err(Full(7)),
+                "one waiting getter, one offer"
+            );
+            assert_eq!(g.get_timeout(BOUND), Ok(6));
+        });
+    }
+}

@@ -109,6 +109,19 @@ fn every_blocking_primitive_resumes_on_the_worker() {
         let q: mayfly::queue::Queue<u8> = mayfly::queue::Queue::unbounded();
         assert!(q.get_timeout(ms(5)).is_err());
         l.at("after queue get timeout");
+        assert!(q.peek_timeout(ms(5)).is_err());
+        l.at("after queue peek timeout");
+        let closing: Arc<mayfly::queue::Queue<u8>> = Arc::new(mayfly::queue::Queue::bounded(1));
+        let c2 = closing.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(5));
+            c2.close();
+        });
+        assert!(closing.recv().is_err());
+        l.at("after queue recv woken by close() from an OS thread");
+        closing.close();
+        assert!(closing.send(1).is_err());
+        l.at("after queue send on a closed queue");
         let sem = mayfly::lock::Semaphore::new(0);
         assert!(sem.acquire_timeout(ms(5)).is_none());
         l.at("after semaphore timeout");
