@@ -64,6 +64,8 @@ struct Slot {
     co: Option<may::coroutine::Coroutine>,
     /// `None` once the greenlet finished (the links ran).
     links: Option<Vec<(u64, Link)>>,
+    /// Why it was killed, if the killer said ([`Core::kill_nowait`]).
+    kill_reason: Option<String>,
 }
 
 impl std::fmt::Debug for Slot {
@@ -71,6 +73,7 @@ impl std::fmt::Debug for Slot {
         f.debug_struct("Slot")
             .field("co", &self.co.is_some())
             .field("links", &self.links.as_ref().map(Vec::len))
+            .field("kill_reason", &self.kill_reason)
             .finish()
     }
 }
@@ -107,6 +110,7 @@ impl Core {
             slot: Mutex::new(Slot {
                 co: None,
                 links: Some(Vec::new()),
+                kill_reason: None,
             }),
             killed: AtomicBool::new(false),
             done: AtomicBool::new(false),
@@ -161,10 +165,35 @@ impl Core {
         }
     }
 
+    /// Removes a link that has not run yet; returns whether it was there.
+    pub(crate) fn unlink(&self, id: u64) -> bool {
+        let mut slot = self.slot.lock_unpoisoned();
+        let Some(links) = slot.links.as_mut() else {
+            return false;
+        };
+        let before = links.len();
+        links.retain(|(l, _)| *l != id);
+        links.len() != before
+    }
+
+    /// Why the greenlet was killed, if it was and the killer gave a reason.
+    pub(crate) fn kill_reason(&self) -> Option<String> {
+        if !self.killed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.slot.lock_unpoisoned().kill_reason.clone()
+    }
+
     /// Asks the greenlet to die at its next (or current) blocking call.
-    pub(crate) fn kill_nowait(&self) {
+    pub(crate) fn kill_nowait(&self, reason: Option<String>) {
+        let co = {
+            let mut slot = self.slot.lock_unpoisoned();
+            if reason.is_some() && slot.kill_reason.is_none() {
+                slot.kill_reason = reason;
+            }
+            slot.co.clone()
+        };
         self.killed.store(true, Ordering::Release);
-        let co = self.slot.lock_unpoisoned().co.clone();
         if let Some(co) = co {
             if !self.is_done() {
                 // SAFETY: `cancel` makes the coroutine unwind from its next (or current)

@@ -16,6 +16,9 @@
 //! | `g.value`, `g.exception` | [`g.value()`](Greenlet::value), [`g.exception()`](Greenlet::exception) |
 //! | `g.ready()`, `g.successful()`, `g.dead` | [`g.ready()`](Greenlet::ready), [`g.successful()`](Greenlet::successful) |
 //! | `g.kill()`, `g.kill(block=False)` | [`g.kill()`](Greenlet::kill), [`g.kill_nowait()`](Greenlet::kill_nowait) |
+//! | `g.kill(exception=E("why"))`, `except E as e` in the greenlet | [`g.kill_with("why")`](Greenlet::kill_with); inside, [`kill_reason()`](kill_reason) while it unwinds; [`GreenletError::Killed`]`{ reason, .. }` |
+//! | `gevent.killall(gs, block, timeout)` | [`killall(&gs, KillAll { block, timeout, reason })`](killall) → all dead? |
+//! | `g.link(cb)`, `g.link_value(cb)`, `g.link_exception(cb)`, `g.unlink(cb)` | [`g.link(\|g\| …)`](Greenlet::link), [`link_value`](Greenlet::link_value), [`link_exception`](Greenlet::link_exception) → [`LinkId`], [`g.unlink(id)`](Greenlet::unlink); each callback runs in its own greenlet |
 //! | `g.name`, `id(g)` | [`g.name()`](Greenlet::name), [`g.id()`](Greenlet::id) |
 //! | `gevent.getcurrent()` | [`getcurrent()`](getcurrent) → [`Current`] `{ id, name }` |
 //! | `gevent.joinall(gs, timeout, raise_error, count)` | [`joinall(&gs, JoinAll { timeout, raise_error, count })`](joinall) |
@@ -156,8 +159,8 @@ mod worker;
 
 pub use config::Config;
 pub use greenlet::{
-    getcurrent, greenlets_alive, spawn, spawn_later, Builder, Current, Greenlet, GreenletError,
-    SpawnError,
+    getcurrent, greenlets_alive, kill_reason, killall, spawn, spawn_later, Builder, Current,
+    Greenlet, GreenletError, KillAll, LinkId, SpawnError,
 };
 pub use join::{iwait, iwait_deadline, iwait_timeout, joinall, IWait, JoinAll};
 pub use run::run;

@@ -168,7 +168,7 @@ impl Group {
     pub fn kill(&self) {
         let all = self.snapshot();
         for c in &all {
-            c.kill_nowait();
+            c.kill_nowait(None);
         }
         for c in &all {
             c.join_until(None);

@@ -263,3 +263,152 @@ mod queue {
         });
     }
 }
+
+mod links {
+    use super::*;
+    use mayfly::queue::Queue;
+    use mayfly::{killall, KillAll};
+    use std::sync::Arc;
+
+    /// test__order.py, Test.test_greenlet_link (count 2, 3, 4, 1000): links run in the order
+    /// they were added.
+    #[test]
+    fn links_run_in_the_order_they_were_added() {
+        for count in [2usize, 3, 4, 1000] {
+            let lst = mayfly::run(move || {
+                let q = Arc::new(Queue::unbounded());
+                let q0 = q.clone();
+                let g = spawn(move || q0.put(0));
+                for i in 1..count {
+                    let q = q.clone();
+                    g.link(move |_| q.put(i));
+                }
+                assert!(g.join(BOUND));
+                (0..count)
+                    .map(|_| q.get_timeout(BOUND).unwrap())
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(lst, (0..count).collect::<Vec<_>>(), "count {count}");
+        }
+    }
+
+    /// link_value fires only on success, link_exception only on failure (panic or kill),
+    /// link always; a link on a finished greenlet runs at once; unlink removes one.
+    #[test]
+    fn link_value_link_exception_and_unlink() {
+        mayfly::run(|| {
+            let q = Arc::new(Queue::unbounded());
+            let ok = spawn(|| 1);
+            let bad = spawn(|| -> i32 { panic!("bad") });
+            let killed = spawn(|| {
+                mayfly::sleep(BOUND);
+                3
+            });
+            for (name, g) in [("ok", &ok), ("bad", &bad), ("killed", &killed)] {
+                let (a, b, c) = (q.clone(), q.clone(), q.clone());
+                g.link_value(move |_| a.put(format!("{name}:value")));
+                g.link_exception(move |_| b.put(format!("{name}:exception")));
+                g.link(move |_| c.put(format!("{name}:any")));
+            }
+            let q2 = q.clone();
+            let removed = ok.link(move |_| q2.put("ok:unlinked".to_string()));
+            assert!(ok.unlink(removed));
+            assert!(!ok.unlink(removed), "only once");
+            mayfly::yield_now();
+            killed.kill();
+            let mut got: Vec<String> = (0..6).map(|_| q.get_timeout(BOUND).unwrap()).collect();
+            got.sort();
+            assert_eq!(
+                got,
+                [
+                    "bad:any",
+                    "bad:exception",
+                    "killed:any",
+                    "killed:exception",
+                    "ok:any",
+                    "ok:value"
+                ]
+            );
+            assert_eq!(
+                q.get_timeout(ms(20)),
+                Err(mayfly::queue::Empty),
+                "nothing more"
+            );
+            // Linking a finished greenlet: the callback runs (in a greenlet of its own).
+            let q3 = q.clone();
+            let late = ok.link(move |g| q3.put(format!("late:{:?}", g.value())));
+            assert!(!ok.unlink(late), "already ran");
+            assert_eq!(q.get_timeout(BOUND), Ok("late:Some(1)".to_string()));
+        });
+    }
+
+    /// A link callback may block (it has its own greenlet), even when the linked greenlet
+    /// was killed.
+    #[test]
+    fn a_link_callback_may_block_even_after_a_kill() {
+        mayfly::run(|| {
+            let q = Arc::new(Queue::unbounded());
+            let g = spawn(|| mayfly::sleep(BOUND));
+            let q2 = q.clone();
+            g.link(move |g| {
+                mayfly::sleep(ms(5));
+                q2.put(g.ready());
+            });
+            mayfly::yield_now();
+            g.kill();
+            assert_eq!(q.get_timeout(BOUND), Ok(true));
+        });
+    }
+
+    /// test__greenlet.py's killall tests: block waits for all; block=false returns at once;
+    /// a reason reaches each greenlet.
+    #[test]
+    fn killall_blocks_with_a_timeout_and_passes_the_reason() {
+        mayfly::run(|| {
+            let seen = Arc::new(Queue::unbounded());
+            let gs: Vec<_> = (0..5)
+                .map(|_| {
+                    let seen = seen.clone();
+                    spawn(move || {
+                        struct Tell(Arc<Queue<Option<String>>>);
+                        impl Drop for Tell {
+                            fn drop(&mut self) {
+                                // Non-blocking put: a killed greenlet cannot park.
+                                let _ = self.0.put_nowait(mayfly::kill_reason());
+                            }
+                        }
+                        let _t = Tell(seen);
+                        mayfly::sleep(BOUND);
+                    })
+                })
+                .collect();
+            mayfly::yield_now();
+            assert!(killall(
+                &gs,
+                KillAll::default().timeout(BOUND).reason("closing")
+            ));
+            for g in &gs {
+                match g.exception() {
+                    Some(GreenletError::Killed { reason, .. }) => {
+                        assert_eq!(reason.as_deref(), Some("closing"))
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            for _ in 0..5 {
+                assert_eq!(seen.get_timeout(BOUND), Ok(Some("closing".to_string())));
+            }
+            let more: Vec<_> = (0..3).map(|_| spawn(|| mayfly::sleep(BOUND))).collect();
+            mayfly::yield_now();
+            let all_dead = killall(&more, KillAll::default().block(false));
+            assert!(!all_dead, "block=false returns before they unwound");
+            assert!(
+                mayfly::joinall(&more, mayfly::JoinAll::default().timeout(BOUND))
+                    .unwrap()
+                    .len()
+                    == 3
+            );
+            assert_eq!(mayfly::kill_reason(), None);
+        });
+    }
+}

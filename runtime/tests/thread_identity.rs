@@ -57,6 +57,28 @@ fn every_blocking_primitive_resumes_on_the_worker() {
         l.at("after get_timeout");
         slow.kill();
         l.at("after kill");
+        let doomed: Vec<_> = (0..3)
+            .map(|_| mayfly::spawn(move || mayfly::sleep(ms(300))))
+            .collect();
+        mayfly::yield_now();
+        assert!(mayfly::killall(
+            &doomed,
+            mayfly::KillAll::default().timeout(ms(500))
+        ));
+        l.at("after killall with a timeout");
+        let reasoned = mayfly::spawn(move || mayfly::sleep(ms(300)));
+        mayfly::yield_now();
+        reasoned.kill_with("test");
+        l.at("after kill_with");
+        let linked = l.clone();
+        let done = Arc::new(mayfly::event::Event::new());
+        let d2 = done.clone();
+        reasoned.link(move |_| {
+            linked.at("inside a link callback");
+            d2.set();
+        });
+        assert!(done.wait(Some(ms(500))));
+        l.at("after a link callback ran");
 
         let later = mayfly::spawn_later(ms(5), me);
         let t = later.get().unwrap();
