@@ -257,3 +257,21 @@ impl<T> AsyncResult<T> {
         }
     }
 }
+
+impl crate::Waitable for Event {
+    fn is_ready(&self) -> bool {
+        self.is_set()
+    }
+    fn subscribe(&self) -> crate::Subscription<'_> {
+        crate::waitable::Subscription::new(&self.waiters, crate::waitable::Wake::Ready)
+    }
+}
+
+impl<T> crate::Waitable for AsyncResult<T> {
+    fn is_ready(&self) -> bool {
+        self.ready()
+    }
+    fn subscribe(&self) -> crate::Subscription<'_> {
+        crate::waitable::Subscription::new(&self.waiters, crate::waitable::Wake::Ready)
+    }
+}

@@ -23,6 +23,7 @@
 //! | `gevent.getcurrent()` | [`getcurrent()`](getcurrent) → [`Current`] `{ id, name }` |
 //! | `gevent.joinall(gs, timeout, raise_error, count)` | [`joinall(&gs, JoinAll { timeout, raise_error, count })`](joinall) |
 //! | `gevent.iwait(gs)` | [`iwait(&gs)`](iwait) (completion order) |
+//! | `gevent.wait(objects, timeout, count)`, `iwait(objects)` over greenlets, `Event`, `AsyncResult`, `Semaphore` | [`wait(&[&g as &dyn Waitable, &ev, &res, &sem], WaitOpts { timeout, count })`](wait) → indices in ready order; [`iwait`] over any [`Waitable`] |
 //! | `gevent.sleep(s)`, `gevent.sleep(0)` | [`sleep(dur)`](sleep), [`yield_now()`](yield_now) |
 //! | `gevent.Timeout(s)`, `with_timeout(s, f)` | [`Timeout::new(d).run(f)`](Timeout), [`with_timeout(d, f)`](with_timeout) → `Result<R, Timeout>` |
 //! | `t = Timeout.start_new(s)`, `t.pending`, `t.cancel()`, `except Timeout as e: if e is t` | [`let t = Timeout::start_new(d)`](Timeout::start_new) → [`ActiveTimeout`]: [`t.pending()`](ActiveTimeout::pending), [`t.cancel()`](ActiveTimeout::cancel) (or drop), [`t.catch(f)`](ActiveTimeout::catch) |
@@ -128,7 +129,8 @@
 //   (switch recording, the watching thread), `worker` (the worker's identity, the hop back),
 //   `timer` (the timer thread), `panic_hook`;
 // - `start` (start-up wiring: Config::start, ensure_started);
-// - `timeout`, `park` (park_until and the shared wait loop), `sleep`, `greenlet`, `join`, `run`;
+// - `timeout`, `park` (park_until and the shared wait loop), `sleep`, `waitable`, `greenlet`,
+//   `join`, `run`;
 // - the primitives: `event`, `lock`, `queue`, `pool`, `threadpool`;
 // - `net`, then `server`;
 // - facades on top: `hub` and `monitor` (the public paths).
@@ -155,6 +157,7 @@ pub mod threadpool;
 mod timeout;
 mod timer;
 mod wait;
+mod waitable;
 mod worker;
 
 pub use config::Config;
@@ -162,8 +165,9 @@ pub use greenlet::{
     getcurrent, greenlets_alive, kill_reason, killall, spawn, spawn_later, Builder, Current,
     Greenlet, GreenletError, KillAll, LinkId, SpawnError,
 };
-pub use join::{iwait, iwait_deadline, iwait_timeout, joinall, IWait, JoinAll};
+pub use join::{iwait, iwait_deadline, iwait_timeout, joinall, wait, IWait, JoinAll, WaitOpts};
 pub use run::run;
 pub use sleep::{sleep, sleep_until, yield_now};
 pub use start::StartError;
 pub use timeout::{with_deadline, with_timeout, ActiveTimeout, Timeout};
+pub use waitable::{Subscription, Waitable};

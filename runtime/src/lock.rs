@@ -365,3 +365,32 @@ impl RLock {
         self.state.lock_unpoisoned().as_ref().map_or(0, |(_, d)| *d)
     }
 }
+
+impl crate::Waitable for Semaphore {
+    /// A permit is free now (waiting does not take it).
+    fn is_ready(&self) -> bool {
+        self.available() > 0
+    }
+    fn subscribe(&self) -> crate::Subscription<'_> {
+        crate::waitable::Subscription::new(&self.waiters, crate::waitable::Wake::PassOn)
+    }
+}
+
+impl crate::Waitable for BoundedSemaphore {
+    fn is_ready(&self) -> bool {
+        self.0.is_ready()
+    }
+    fn subscribe(&self) -> crate::Subscription<'_> {
+        self.0.subscribe()
+    }
+}
+
+impl crate::Waitable for Lock {
+    /// Unlocked now (waiting does not lock it).
+    fn is_ready(&self) -> bool {
+        self.0.is_ready()
+    }
+    fn subscribe(&self) -> crate::Subscription<'_> {
+        self.0.subscribe()
+    }
+}

@@ -272,8 +272,8 @@ where
         let g = if self.ordered {
             self.pending.pop_front()?
         } else {
-            let cores: Vec<&Core> = self.pending.iter().map(|g| &**g.core()).collect();
-            let pos = crate::join::wait_any(&cores, None)?;
+            let gs: Vec<&Greenlet<R>> = self.pending.iter().collect();
+            let pos = crate::join::wait_any(&gs, None)?;
             self.pending.remove(pos)?
         };
         Some(g.into_result())

@@ -412,3 +412,122 @@ mod links {
         });
     }
 }
+
+mod wait_any {
+    use super::*;
+    use mayfly::event::{AsyncResult, Event};
+    use mayfly::lock::Semaphore;
+    use mayfly::{WaitOpts, Waitable};
+    use std::sync::Arc;
+
+    /// test__event.py, TestWait (count None, 2, 6): a sender sets events and async results one
+    /// by one; `wait` returns those that became ready, in that order.
+    #[test]
+    fn wait_over_events_and_async_results_with_count_and_timeout() {
+        for count in [None, Some(2usize), Some(6)] {
+            let (ready, expect) = mayfly::run(move || {
+                const N: usize = 5;
+                let events: Arc<Vec<Event>> = Arc::new((0..N).map(|_| Event::new()).collect());
+                let asyncs: Arc<Vec<AsyncResult<u32>>> =
+                    Arc::new((0..N).map(|_| AsyncResult::new()).collect());
+                let (e2, a2) = (events.clone(), asyncs.clone());
+                let sender = spawn(move || {
+                    for i in (0..N).rev() {
+                        mayfly::sleep(ms(1));
+                        e2[i].set();
+                        mayfly::sleep(ms(1));
+                        a2[i].set(i as u32);
+                    }
+                });
+                let mut all: Vec<&dyn Waitable> = Vec::new();
+                all.extend(events.iter().map(|e| e as &dyn Waitable));
+                all.extend(asyncs.iter().map(|a| a as &dyn Waitable));
+                let mut opts = WaitOpts::default().timeout(BOUND);
+                if let Some(c) = count {
+                    opts = opts.count(c);
+                }
+                let ready = mayfly::wait(&all, opts);
+                // The sender's order: event 4, async 4, event 3, async 3, …
+                let order: Vec<usize> = (0..N).rev().flat_map(|i| [i, N + i]).collect();
+                let expect = order[..count.unwrap_or(2 * N).min(2 * N)].to_vec();
+                sender.kill();
+                (ready, expect)
+            });
+            assert_eq!(ready, expect, "count {count:?}");
+        }
+    }
+
+    /// Greenlets of different value types and a semaphore in one wait; a timeout returns what
+    /// is ready so far.
+    #[test]
+    fn wait_mixes_greenlet_types_and_semaphores() {
+        mayfly::run(|| {
+            let text = spawn(|| {
+                mayfly::sleep(ms(20));
+                "text"
+            });
+            let number = spawn(|| {
+                mayfly::sleep(ms(5));
+                7u64
+            });
+            let sem = Arc::new(Semaphore::new(0));
+            let s2 = sem.clone();
+            let releaser = spawn(move || {
+                mayfly::sleep(ms(10));
+                s2.release();
+            });
+            let objs: [&dyn Waitable; 3] = [&text, &number, &*sem];
+            assert_eq!(
+                mayfly::wait(&objs, WaitOpts::default().timeout(BOUND)),
+                [1, 2, 0]
+            );
+            assert_eq!(sem.available(), 1, "waiting does not take the permit");
+            let never = Event::new();
+            let t = std::time::Instant::now();
+            let r = mayfly::wait(
+                &[&never as &dyn Waitable, &text],
+                WaitOpts::default().timeout(SHOULD_EXPIRE),
+            );
+            assert_eq!(r, [1], "what is ready, then the timeout");
+            assert!(t.elapsed() >= SHOULD_EXPIRE);
+            // iwait over mixed objects, by index.
+            let mut it = mayfly::iwait(&objs);
+            assert!(it.next_index().is_some());
+            releaser.join(BOUND);
+        });
+    }
+
+    /// A waiter that only looks at a semaphore does not swallow the wake-up of a greenlet that
+    /// is blocked acquiring it.
+    #[test]
+    fn waiting_on_a_semaphore_passes_the_wake_up_to_an_acquirer() {
+        mayfly::run(|| {
+            let sem = Arc::new(Semaphore::new(0));
+            let (s1, s2) = (sem.clone(), sem.clone());
+            let looker = spawn(move || mayfly::wait(&[&*s1], WaitOpts::default().timeout(BOUND)));
+            let taker = spawn(move || s2.acquire_timeout(BOUND).map(|g| g.forget()).is_some());
+            mayfly::yield_now();
+            sem.release();
+            assert_eq!(looker.get_timeout(BOUND), Ok(vec![0]));
+            assert_eq!(
+                taker.get_timeout(BOUND),
+                Ok(true),
+                "the acquirer got the permit"
+            );
+        });
+    }
+
+    /// An event set and cleared at once still reports ready to `wait` (like Event::wait).
+    #[test]
+    fn wait_sees_an_event_pulse() {
+        mayfly::run(|| {
+            let ev = Arc::new(Event::new());
+            let e2 = ev.clone();
+            let g = spawn(move || mayfly::wait(&[&*e2], WaitOpts::default().timeout(BOUND)));
+            mayfly::yield_now();
+            ev.set();
+            ev.clear();
+            assert_eq!(g.get_timeout(BOUND), Ok(vec![0]));
+        });
+    }
+}

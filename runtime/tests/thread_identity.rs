@@ -150,6 +150,13 @@ fn every_blocking_primitive_resumes_on_the_worker() {
         let ev = mayfly::event::Event::new();
         assert!(!ev.wait(Some(ms(5))));
         l.at("after event wait timeout");
+        let never = mayfly::event::Event::new();
+        let objs: [&dyn mayfly::Waitable; 2] = [&ev, &never];
+        let none = mayfly::wait(&objs, mayfly::WaitOpts::default().timeout(ms(5)));
+        assert!(none.is_empty());
+        l.at("after mayfly::wait timeout");
+        assert!(mayfly::iwait_timeout(&objs, ms(5)).next().is_none());
+        l.at("after iwait over mixed objects timeout");
         let r = mayfly::threadpool::apply(|| std::thread::sleep(Duration::from_millis(5)));
         assert!(r.is_ok());
         l.at("after threadpool apply (woken by a pool thread)");
