@@ -1,7 +1,9 @@
 //! `sleep` and `yield_now`: give the worker to other greenlets.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::poison::MutexExt;
 use std::time::{Duration, Instant};
 
 /// Suspends the calling greenlet for `dur`, letting others run (gevent's `sleep`).
@@ -62,7 +64,7 @@ pub fn sleep_until(deadline: Instant) {
 pub fn yield_now() {
     crate::start::ensure_started();
     if may::coroutine::is_coroutine()
-        && (crate::context::unstarted() > 0 || BEHIND.load(Ordering::Acquire) > 0)
+        && (crate::context::unstarted() > 0 || LINE_OPEN.load(Ordering::Acquire))
     {
         return yield_behind_new_greenlets();
     }
@@ -71,46 +73,65 @@ pub fn yield_now() {
     crate::monitor::watch::resumed();
 }
 
-/// Greenlets that yielded behind the worker's global queue and have not resumed yet.
-static BEHIND: AtomicU64 = AtomicU64::new(0);
+/// Whether a line of yielders waits behind the worker's global queue (see
+/// [`yield_behind_new_greenlets`]).
+static LINE_OPEN: AtomicBool = AtomicBool::new(false);
+
+/// The yielders waiting behind the global queue, in the order they yielded, each with the
+/// flag that tells it its turn came; `None` while no line is open.
+static LINE: Mutex<Option<Vec<InLine>>> = Mutex::new(None);
+
+/// A yielder in the line: its coroutine and the flag that tells it its turn came.
+type InLine = (may::coroutine::Coroutine, Arc<AtomicBool>);
 
 /// may puts new coroutines on the worker's *global* queue but a yielding one on its *local*
 /// queue, which the worker drains first: a plain yield would come straight back before any
-/// newly spawned greenlet started. gevent's `sleep(0)` lets them start, so: queue a tiny
-/// waker behind them on the global queue, and park until it runs.
-///
-/// While such a waker is pending, every other yield goes the same way (counted in
-/// [`BEHIND`]): a plain yield would jump the queue ahead of the greenlets already waiting
-/// behind the wakers, and `1A 2A 1B 2B` would become `1A 2A 2B 1B`.
+/// newly spawned greenlet started. gevent's `sleep(0)` lets them start, so the first yield
+/// that finds unstarted greenlets opens a *line*: it queues one tiny waker behind them on the
+/// global queue and parks in the line. Every yield while the line is open joins it (a plain
+/// yield would jump ahead of those already in line, and `1A 2A 1B 2B` would become
+/// `1A 2A 2B 1B`). When the waker runs — after the new greenlets had their turn — it closes
+/// the line and wakes everyone in it, in order, onto the local queue. One spawn per round, not
+/// per yield: once every greenlet has started, yields are plain again.
 #[cold]
 fn yield_behind_new_greenlets() {
-    let me = may::coroutine::current();
-    let ran = Arc::new(AtomicBool::new(false));
-    let flag = ran.clone();
-    BEHIND.fetch_add(1, Ordering::AcqRel);
-    // SAFETY: the waker touches no thread-locals and never blocks: it sets a flag and
-    // unparks a coroutine handle, both valid on any thread.
-    let spawned = unsafe {
-        may::coroutine::Builder::new().spawn(move || {
-            flag.store(true, Ordering::Release);
-            me.unpark();
-        })
+    let turn = Arc::new(AtomicBool::new(false));
+    let opened = {
+        let mut line = LINE.lock_unpoisoned();
+        let opened = line.is_none();
+        line.get_or_insert_with(Vec::new)
+            .push((may::coroutine::current(), turn.clone()));
+        LINE_OPEN.store(true, Ordering::Release);
+        opened
     };
-    if spawned.is_err() {
-        BEHIND.fetch_sub(1, Ordering::AcqRel);
-        return may::coroutine::yield_now();
+    if opened && !spawn_line_waker() {
+        // No waker: close the line at once (everyone in it just yields plainly).
+        wake_line();
     }
-    // Whether it resumes normally or unwinds (killed), it no longer waits behind.
-    struct Resumed;
-    impl Drop for Resumed {
-        fn drop(&mut self) {
-            BEHIND.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-    let _resumed = Resumed;
-    while !ran.load(Ordering::Acquire) {
+    while !turn.load(Ordering::Acquire) {
         may::coroutine::park();
         crate::worker::hop_to_worker();
     }
     crate::monitor::watch::resumed();
+}
+
+/// Queues the waker that closes the line; false if it could not be spawned.
+fn spawn_line_waker() -> bool {
+    // SAFETY: the waker touches no thread-locals and never blocks: it takes a lock held only
+    // for pushes and swaps, sets flags and unparks coroutine handles, all valid on any thread.
+    let spawned = unsafe { may::coroutine::Builder::new().spawn(wake_line) };
+    spawned.is_ok()
+}
+
+/// Closes the line and wakes everyone in it, in the order they yielded.
+fn wake_line() {
+    let line = {
+        let mut line = LINE.lock_unpoisoned();
+        LINE_OPEN.store(false, Ordering::Release);
+        line.take()
+    };
+    for (co, turn) in line.into_iter().flatten() {
+        turn.store(true, Ordering::Release);
+        co.unpark();
+    }
 }
