@@ -531,3 +531,138 @@ mod wait_any {
         });
     }
 }
+
+mod pools {
+    use super::*;
+    use mayfly::event::Event;
+    use mayfly::pool::{Group, Pool};
+    use mayfly::queue::Queue;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// test__pool.py, test_reentrant: `apply` from inside the same (full) pool runs inline.
+    #[test]
+    fn apply_is_reentrant_inside_its_pool() {
+        mayfly::run(|| {
+            let pool = Pool::new(1);
+            let p2 = pool.clone();
+            let result = pool.apply(move || p2.apply(|| 5 + 1).unwrap());
+            assert_eq!(result, Ok(6));
+            let evt = Arc::new(Event::new());
+            let e2 = evt.clone();
+            pool.apply_async(move || e2.set());
+            assert!(evt.wait(Some(BOUND)));
+            // From outside the pool, apply goes through the pool (and waits for a slot).
+            assert_eq!(pool.apply(|| 7), Ok(7));
+            assert!(matches!(
+                pool.apply(|| -> u8 { panic!("x") }),
+                Err(GreenletError::Panicked { .. })
+            ));
+        });
+    }
+
+    /// test__pool.py, test_apply_async (with a callback) and map_async.
+    #[test]
+    fn apply_async_with_a_callback_and_map_async() {
+        mayfly::run(|| {
+            let pool = Pool::new(2);
+            let out = Arc::new(Queue::unbounded());
+            let o = out.clone();
+            let g = pool.apply_async_then(|| "done", move |v| o.put(v));
+            assert_eq!(out.get_timeout(BOUND), Ok("done"));
+            assert!(g.ready());
+            // The callback is not called for a failure.
+            let o2 = out.clone();
+            pool.apply_async_then(|| -> &str { panic!("no") }, move |v| o2.put(v));
+            assert_eq!(
+                out.get_timeout(SHOULD_NOT_EXPIRE),
+                Err(mayfly::queue::Empty)
+            );
+            let m = pool.map_async(|x: u32| x + 1, vec![1, 2, 3]);
+            assert!(!m.ready(), "map_async returns at once");
+            assert_eq!(m.get_timeout(BOUND), Ok(Ok(vec![2, 3, 4])));
+        });
+    }
+
+    /// test__pool.py, test_imap_maxsize-like: with a read-ahead of 1, a slow reader never has
+    /// more than 2 items started ahead of it.
+    #[test]
+    fn imap_read_ahead_bounds_the_work_started_ahead_of_the_reader() {
+        mayfly::run(|| {
+            for pool in [Group::new(), (*Pool::new(10)).clone()] {
+                let running = Arc::new(AtomicUsize::new(0));
+                let r = running.clone();
+                let mut got = Vec::new();
+                for (i, x) in pool
+                    .imap(
+                        move |i: usize| {
+                            r.fetch_add(1, Ordering::SeqCst);
+                            i
+                        },
+                        0..30,
+                    )
+                    .read_ahead(1)
+                    .enumerate()
+                {
+                    assert!(
+                        running.load(Ordering::SeqCst) <= i + 2,
+                        "{} started for item {i}",
+                        running.load(Ordering::SeqCst)
+                    );
+                    got.push(x.unwrap());
+                    mayfly::sleep(ms(1));
+                }
+                assert_eq!(got, (0..30).collect::<Vec<_>>());
+            }
+        });
+    }
+
+    /// test__pool.py, test_discard / test_add_method / full().
+    #[test]
+    fn add_discard_and_full() {
+        mayfly::run(|| {
+            let p = Pool::new(1);
+            let first = p.spawn(|| mayfly::sleep(BOUND));
+            assert!(p.full());
+            p.discard(&first);
+            first.kill();
+            assert_eq!((p.len(), p.free_count(), p.full()), (0, 1, false));
+
+            let a = spawn(|| mayfly::sleep(BOUND));
+            let b = spawn(|| mayfly::sleep(BOUND));
+            assert_eq!((p.free_count(), p.len()), (1, 0));
+            p.add(&a);
+            assert_eq!((p.free_count(), p.len()), (0, 1));
+            p.add(&a); // already a member: no wait, no change
+            assert_eq!(p.len(), 1);
+            assert!(
+                mayfly::with_timeout(ms(50), || p.add(&b)).is_err(),
+                "add waits while full"
+            );
+            assert_eq!((p.free_count(), p.len()), (0, 1));
+            a.kill();
+            assert!(p.is_empty(), "an added member leaves when it ends");
+            b.kill();
+            assert!(!Group::new().full());
+        });
+    }
+
+    /// gevent's ThreadPool.map: results in input order; a panic comes back as an error.
+    #[test]
+    fn threadpool_map_keeps_order() {
+        let pool = mayfly::threadpool::ThreadPool::new(3).unwrap();
+        let (ok, bad) = mayfly::run(move || {
+            let ok = pool.map(
+                |x: u64| {
+                    std::thread::sleep(Duration::from_millis((10 - x) % 4));
+                    x * x
+                },
+                0..10,
+            );
+            let bad = pool.map(|x: u8| if x == 1 { panic!("one") } else { x }, 0..3);
+            (ok, bad)
+        });
+        assert_eq!(ok.unwrap(), (0..10).map(|x| x * x).collect::<Vec<_>>());
+        assert!(bad.is_err());
+    }
+}

@@ -160,6 +160,24 @@ fn every_blocking_primitive_resumes_on_the_worker() {
         let r = mayfly::threadpool::apply(|| std::thread::sleep(Duration::from_millis(5)));
         assert!(r.is_ok());
         l.at("after threadpool apply (woken by a pool thread)");
+        let r = mayfly::threadpool::shared().map(|x: u64| x + 1, 0..4);
+        assert_eq!(r.unwrap(), [1, 2, 3, 4]);
+        l.at("after ThreadPool::map (woken by pool threads)");
+        let pool = mayfly::pool::Pool::new(1);
+        assert_eq!(
+            pool.apply(|| mayfly::sleep(Duration::from_millis(2))),
+            Ok(())
+        );
+        l.at("after Pool::apply");
+        let busy = mayfly::spawn(move || mayfly::sleep(ms(300)));
+        pool.add(&busy);
+        let outsider = mayfly::spawn(|| ());
+        assert!(mayfly::with_timeout(ms(5), || pool.add(&outsider)).is_err());
+        l.at("after Pool::add interrupted by a Timeout");
+        busy.kill();
+        let m = pool.map_async(|x: u8| x, 0..3);
+        assert!(m.get_timeout(ms(500)).is_ok());
+        l.at("after map_async");
     });
     log.assert_all_on_worker(24);
 }
