@@ -30,6 +30,8 @@
 //! | `Timeout(None)`, `Timeout._start_new_or_dummy(None)` (no limit) | [`Timeout::start_new(None)`](Timeout::start_new): never fires |
 //! | `gevent.event.Event`, `AsyncResult` | [`event::Event`], [`event::AsyncResult`] |
 //! | `gevent.lock.Semaphore`, `BoundedSemaphore`, `Lock`, `RLock` | [`lock::Semaphore`], [`lock::BoundedSemaphore`], [`lock::Lock`], [`lock::RLock`] (guards release on drop) |
+//! | a `Lock` guarding shared data (`with lock: data.append(x)`) | [`lock::Mutex<T>`](lock::Mutex): [`m.lock()`](lock::Mutex::lock) → guard with `&mut T`; safe to hold across blocking calls (a `std::sync::Mutex` is not, see below) |
+//! | `gevent.local.local()` | [`local::Local::new(init)`](local::Local): [`get`](local::Local::get), [`set`](local::Local::set), [`with`](local::Local::with); one value per greenlet, dropped when it ends |
 //! | `gevent.queue.Queue(n)`, `LifoQueue`, `PriorityQueue`, `Channel` | [`queue::Queue::bounded(n)`](queue::OrderedQueue::bounded), [`queue::LifoQueue`], [`queue::PriorityQueue`], [`queue::Channel`] |
 //! | `q.peek(timeout=…)`, `q.unfinished_tasks`, `for item in q`, `q.shutdown()` (blocked putters and getters raise `ShutDown`) | [`q.peek()`](queue::OrderedQueue::peek), [`peek_timeout`](queue::OrderedQueue::peek_timeout), [`q.unfinished_tasks()`](queue::OrderedQueue::unfinished_tasks), [`for item in &q`](queue::OrderedQueue::iter), [`q.close()`](queue::OrderedQueue::close) (→ [`queue::PutError::Closed`], [`queue::GetError::Closed`]; the closable forms [`send`](queue::OrderedQueue::send)/[`recv`](queue::OrderedQueue::recv)) |
 //! | `Channel.put_nowait`, `get_nowait` | [`ch.put_nowait(x)`](queue::Channel::put_nowait) (a getter must be waiting), [`ch.get_nowait()`](queue::Channel::get_nowait) (a putter must be waiting) |
@@ -80,6 +82,17 @@
 //! Greenlets are cooperative: one that computes for a long time, or calls a blocking
 //! function that is not mayfly's (`std::thread::sleep`, `std::fs`, `std::net`), stops every
 //! other greenlet until it returns.
+//!
+//! ## `std::sync::Mutex` and the worker
+//!
+//! A `std::sync::Mutex` guard held across a blocking mayfly call can freeze the whole
+//! process. Greenlet A locks it, then parks (it writes to a slow socket, puts into a full
+//! [`queue::Queue`], sleeps); greenlet B tries to lock it and *blocks the one worker thread*
+//! in the OS — so A never runs again to unlock it, and nothing else runs either. (Tried as a
+//! new user would: a broadcast that held a std mutex over its client list while putting into
+//! each client's full queue deadlocked the whole server.) The [`monitor`] reports it as B
+//! blocking the worker and says this is the likely cause. Use [`lock::Mutex`] for anything
+//! held across a blocking call; a std mutex is fine for short sections without one.
 //!
 //! ## Soundness
 //!
@@ -133,7 +146,7 @@
 // - `start` (start-up wiring: Config::start, ensure_started);
 // - `timeout`, `park` (park_until and the shared wait loop), `sleep`, `waitable`, `greenlet`,
 //   `join`, `run`;
-// - the primitives: `event`, `lock`, `queue`, `pool`, `threadpool`;
+// - the primitives: `event`, `lock`, `local`, `queue`, `pool`, `threadpool`;
 // - `net`, then `server`;
 // - facades on top: `hub` and `monitor` (the public paths).
 mod config;
@@ -142,6 +155,7 @@ pub mod event;
 mod greenlet;
 pub mod hub;
 mod join;
+pub mod local;
 pub mod lock;
 pub mod monitor;
 pub mod net;

@@ -666,3 +666,100 @@ mod pools {
         assert!(bad.is_err());
     }
 }
+
+mod mutex_and_local {
+    use super::*;
+    use mayfly::local::Local;
+    use mayfly::lock::Mutex;
+    use std::sync::Arc;
+
+    /// The case that freezes the worker with a std mutex: guards held across blocking calls
+    /// by many greenlets. With mayfly's Mutex they take turns.
+    #[test]
+    fn mutex_held_across_blocking_calls_serialises_greenlets() {
+        let log = mayfly::run(|| {
+            let shared = Arc::new(Mutex::new(Vec::new()));
+            let q = Arc::new(mayfly::queue::Queue::bounded(1));
+            let consumer = {
+                let q = q.clone();
+                spawn(move || (0..6).map(|_| q.get()).collect::<Vec<u32>>())
+            };
+            let gs: Vec<_> = (0..3u32)
+                .map(|i| {
+                    let (shared, q) = (shared.clone(), q.clone());
+                    spawn(move || {
+                        let mut guard = shared.lock();
+                        for k in 0..2 {
+                            q.put(i * 10 + k); // parks while full: the guard stays held
+                            guard.push(i * 10 + k);
+                        }
+                    })
+                })
+                .collect();
+            mayfly::joinall(&gs, mayfly::JoinAll::default().timeout(BOUND)).unwrap();
+            assert_eq!(consumer.get_timeout(BOUND).unwrap(), [0, 1, 10, 11, 20, 21]);
+            let log = shared.lock().clone();
+            log
+        });
+        assert_eq!(
+            log,
+            [0, 1, 10, 11, 20, 21],
+            "each holder finished before the next began"
+        );
+    }
+
+    #[test]
+    fn mutex_timeouts_try_lock_and_a_killed_holder_unlocks() {
+        mayfly::run(|| {
+            let m = Arc::new(Mutex::new(0u32));
+            let m2 = m.clone();
+            let holder = spawn(move || {
+                let mut g = m2.lock();
+                *g += 1;
+                mayfly::sleep(BOUND);
+            });
+            mayfly::yield_now();
+            assert!(m.try_lock().is_none());
+            assert!(m.lock_timeout(SHOULD_EXPIRE).is_none());
+            holder.kill();
+            let g = m
+                .lock_timeout(BOUND)
+                .expect("the killed holder unlocked it");
+            assert_eq!(*g, 1);
+            assert_eq!(format!("{m:?}"), "Mutex { data: \"<locked>\" }");
+            drop(g);
+            assert_eq!(format!("{m:?}"), "Mutex { data: 1 }");
+        });
+    }
+
+    /// gevent's test__local.py (test_local_dicts_for_greenlets): each greenlet has its own
+    /// value; values go when their greenlet ends.
+    #[test]
+    fn local_gives_each_greenlet_its_own_value() {
+        let local = Arc::new(Local::new(|| String::from("init")));
+        let l = local.clone();
+        mayfly::run(move || {
+            let gs: Vec<_> = (0..10)
+                .map(|i| {
+                    let l = l.clone();
+                    spawn(move || {
+                        assert_eq!(l.get(), "init");
+                        l.set(format!("g{i}"));
+                        mayfly::yield_now();
+                        l.with(|v| v.push('!'));
+                        l.get()
+                    })
+                })
+                .collect();
+            let got: Vec<String> = gs.iter().map(|g| g.get_timeout(BOUND).unwrap()).collect();
+            assert_eq!(got, (0..10).map(|i| format!("g{i}!")).collect::<Vec<_>>());
+            assert_eq!(l.len(), 0, "each value went with its greenlet");
+            l.set("main".into());
+            assert_eq!(l.len(), 1);
+        });
+        // An OS thread has its own value too.
+        assert_eq!(local.get(), "init");
+        local.set("thread".into());
+        assert_eq!(local.get(), "thread");
+    }
+}

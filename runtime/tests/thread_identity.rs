@@ -147,6 +147,18 @@ fn every_blocking_primitive_resumes_on_the_worker() {
         let sem = mayfly::lock::Semaphore::new(0);
         assert!(sem.acquire_timeout(ms(5)).is_none());
         l.at("after semaphore timeout");
+        let m = Arc::new(mayfly::lock::Mutex::new(0u8));
+        let m2 = m.clone();
+        let holder = mayfly::spawn(move || {
+            let _g = m2.lock();
+            mayfly::sleep(Duration::from_millis(20));
+        });
+        mayfly::yield_now();
+        assert!(m.lock_timeout(ms(2)).is_none());
+        l.at("after Mutex lock_timeout");
+        drop(m.lock());
+        l.at("after Mutex lock waiting for a holder");
+        holder.join(None);
         let ev = mayfly::event::Event::new();
         assert!(!ev.wait(Some(ms(5))));
         l.at("after event wait timeout");
