@@ -42,6 +42,7 @@
 //! | `gevent.config.monitor_thread`, `max_blocking_time` | [`monitor::start(threshold)`](monitor::start), `MAYFLY_MONITOR_MS=100` |
 //! | `gevent.socket.socket` (patched) | [`net::TcpStream`], [`net::TcpListener`], [`net::UdpSocket`], [`net::UnixStream`] |
 //! | `sock.recv(n)`, `sendall`, `settimeout` | [`recv(n)`](net::TcpStream::recv) → `Bytes`, [`sendall`](net::TcpStream::sendall), [`settimeout`](net::TcpStream::settimeout), plus [`recv_exact`](net::TcpStream::recv_exact) |
+//! | `socket.create_connection(("host", port))`, gevent's thread-pool resolver | [`net::TcpStream::connect("host:port")`](net::TcpStream::connect): names resolved on the thread pool (a [`Timeout`] bounds the lookup), numeric addresses parsed on the spot; [`net::resolve`] |
 //! | `gevent.server.StreamServer(addr, handle)` | [`server::StreamServer::bind(addr, handle)`](server::StreamServer) |
 //! | a script's top level | [`run(\|\| main())`](run) |
 //!

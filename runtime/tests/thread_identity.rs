@@ -123,6 +123,9 @@ fn every_blocking_primitive_resumes_on_the_worker() {
         assert!(u.recvfrom(16).is_err());
         l.at("after udp recv timeout");
 
+        let by_name = TcpStream::connect(format!("localhost:{}", addr.port()));
+        let _ = by_name;
+        l.at("after connect by name (resolved on the thread pool)");
         let c2 = TcpStream::connect_timeout(&addr, ms(50));
         let _ = c2;
         l.at("after connect_timeout");

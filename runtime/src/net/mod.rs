@@ -29,11 +29,13 @@
 //! ```
 
 mod bind;
+mod resolve;
 mod tcp;
 mod udp;
 mod unix;
 
 pub use bind::Bind;
+pub use resolve::{resolve, ConnectAddr};
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};

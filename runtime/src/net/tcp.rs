@@ -115,13 +115,28 @@ impl TcpStream {
 
     /// Connects, honouring the greenlet's active `Timeout`.
     ///
+    /// A numeric address (`"127.0.0.1:80"`, a [`SocketAddr`]) is used as is; a name
+    /// (`"localhost:80"`) is resolved on the thread pool, never on the worker (see
+    /// [`ConnectAddr`](super::ConnectAddr)), and an enclosing [`crate::Timeout`] bounds the
+    /// lookup too. Each resolved address is tried in turn.
+    ///
+    /// ```
+    /// use mayfly::net::{TcpListener, TcpStream};
+    /// mayfly::run(|| {
+    ///     let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let port = l.local_addr().unwrap().port();
+    ///     let by_name = TcpStream::connect(format!("localhost:{port}"));
+    ///     assert!(by_name.is_ok());
+    /// });
+    /// ```
+    ///
     /// # Errors
     /// The resolution error, or the connect error of the last address tried; `TimedOut` when
     /// an enclosing [`crate::Timeout`] expires first.
-    pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+    pub fn connect(addr: impl super::ConnectAddr) -> io::Result<TcpStream> {
         crate::start::ensure_started();
         let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
-        for a in addr.to_socket_addrs()? {
+        for a in super::resolve::resolve(&addr)? {
             let r = match crate::timeout::remaining() {
                 None => may::net::TcpStream::connect(a),
                 Some(_) => timed(None, |limit| Self::connect_may(&a, limit)),
