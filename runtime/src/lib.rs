@@ -95,6 +95,13 @@
 //! blocking the worker and says this is the likely cause. Use [`lock::Mutex`] for anything
 //! held across a blocking call; a std mutex is fine for short sections without one.
 //!
+//! ## `panic = "unwind"` only
+//!
+//! [`Greenlet::kill`] and an expired [`Timeout`] unwind the greenlet's stack (so its
+//! destructors run). With `panic = "abort"` the first of them would end the process without a
+//! word, so mayfly refuses to compile under it (a `compile_error!` names the fix: remove
+//! `panic = "abort"` from your `[profile.*]` sections).
+//!
 //! ## Soundness
 //!
 //! [`spawn`] is a safe function wrapping may's `unsafe` spawn. may states two hazards:
@@ -138,6 +145,16 @@
 
 #![warn(missing_docs)]
 #![warn(missing_debug_implementations)]
+
+// Greenlet::kill and Timeout unwind the greenlet's stack; with panic = "abort" the first kill
+// or expired Timeout would end the whole process, silently. Refuse to build instead.
+#[cfg(panic = "abort")]
+compile_error!(
+    "mayfly needs panic = \"unwind\": Greenlet::kill and Timeout unwind the greenlet's stack, \
+     and with panic = \"abort\" the first kill or expired Timeout aborts the process. \
+     Remove `panic = \"abort\"` from your [profile.*] sections in Cargo.toml \
+     (and `-C panic=abort` from RUSTFLAGS)."
+);
 
 // Layers, bottom to top (a module only uses modules below it):
 // - leaves: `poison` (the unpoisoned lock), `config` (plain data), `wait` (the wait list);
