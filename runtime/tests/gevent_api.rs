@@ -763,3 +763,63 @@ mod mutex_and_local {
         assert_eq!(local.get(), "thread");
     }
 }
+
+mod line_reader {
+    use super::*;
+    use mayfly::net::{LineReader, TcpListener, TcpStream};
+    use std::io::Read;
+
+    /// A connected pair over loopback.
+    fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        (c, s)
+    }
+
+    /// Lines split across writes and several lines in one write; a socket timeout and an
+    /// expired Timeout in the middle of a line lose nothing.
+    #[test]
+    fn readline_survives_timeouts_mid_line() {
+        mayfly::run(|| {
+            let (mut client, server) = pair();
+            let mut r = LineReader::new(server);
+            client.sendall(b"one\ntw").unwrap();
+            assert_eq!(&r.readline().unwrap()[..], b"one\n");
+            r.get_mut().settimeout(Some(SHOULD_EXPIRE));
+            let e = r.readline().unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+            assert_eq!(r.buffered(), b"tw", "the partial line is kept");
+            r.get_mut().settimeout(None);
+            assert!(mayfly::with_timeout(SHOULD_EXPIRE, || r.readline()).is_err());
+            client.sendall(b"o\nthree\r\nfour").unwrap();
+            assert_eq!(&r.readline().unwrap()[..], b"two\n");
+            drop(client);
+            let rest: Vec<_> = r.lines().map(Result::unwrap).collect();
+            assert_eq!(rest, [&b"three"[..], &b"four"[..]]);
+            assert!(r.readline().unwrap().is_empty(), "end of stream");
+        });
+    }
+
+    /// A line longer than the limit is an error, not unbounded memory; Read drains the buffer
+    /// first (a body after the header lines).
+    #[test]
+    fn max_line_and_read_after_lines() {
+        mayfly::run(|| {
+            let (mut client, server) = pair();
+            let mut r = LineReader::new(server).max_line(8);
+            client.sendall(b"0123456789abcdef\n").unwrap();
+            let e = r.readline().unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+
+            let (mut client, server) = pair();
+            let mut r = LineReader::new(server);
+            client.sendall(b"LEN 5\nhello").unwrap();
+            assert_eq!(&r.readline().unwrap()[..], b"LEN 5\n");
+            let mut body = [0u8; 5];
+            r.read_exact(&mut body).unwrap();
+            assert_eq!(&body, b"hello");
+            assert_eq!(mayfly::net::DEFAULT_MAX_LINE, 64 * 1024);
+        });
+    }
+}

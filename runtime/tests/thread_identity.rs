@@ -116,6 +116,13 @@ fn every_blocking_primitive_resumes_on_the_worker() {
         l.at("after Timeout interrupting read");
         c.write_all(b"x").unwrap();
         l.at("after write");
+        let mut lines = mayfly::net::LineReader::new(c.try_clone().unwrap());
+        lines.get_mut().settimeout(Some(ms(10)));
+        assert!(lines.readline().is_err());
+        l.at("after LineReader readline timeout");
+        lines.get_mut().settimeout(None);
+        assert!(mayfly::with_timeout(ms(10), || lines.readline()).is_err());
+        l.at("after Timeout interrupting LineReader readline");
         hold.kill();
 
         let mut u = UdpSocket::bind("127.0.0.1:0").unwrap();
