@@ -64,7 +64,9 @@ pub fn sleep_until(deadline: Instant) {
 pub fn yield_now() {
     crate::start::ensure_started();
     if may::coroutine::is_coroutine()
-        && (crate::context::unstarted() > 0 || LINE_OPEN.load(Ordering::Acquire))
+        && (crate::context::unstarted() > 0
+            || LINE_OPEN.load(Ordering::Acquire)
+            || crate::wait::remote_wakes_pending())
     {
         return yield_behind_new_greenlets();
     }
@@ -93,11 +95,20 @@ type InLine = (may::coroutine::Coroutine, Arc<AtomicBool>);
 /// `1A 2A 2B 1B`). When the waker runs — after the new greenlets had their turn — it closes
 /// the line and wakes everyone in it, in order, onto the local queue. One spawn per round, not
 /// per yield: once every greenlet has started, yields are plain again.
+///
+/// Greenlets woken from other threads (a timer, the thread pool) land on the global queue
+/// too; the worker only collects it when its local queue is empty, which a greenlet spinning
+/// on `yield_now` never lets happen. So a yield also goes behind the global queue while such
+/// wake-ups are pending (`wait::remote_wakes_pending`): `while !done { yield_now() }` lets
+/// a sleeper wake, as gevent's `sleep(0)` loop does. (Readiness from may's own event loop —
+/// sockets, socket timeouts — still waits until the worker runs out of ready greenlets.)
 #[cold]
 fn yield_behind_new_greenlets() {
     let turn = Arc::new(AtomicBool::new(false));
     let opened = {
         let mut line = LINE.lock_unpoisoned();
+        // Everything woken remotely so far is in the global queue ahead of the waker.
+        crate::wait::take_remote_wakes();
         let opened = line.is_none();
         line.get_or_insert_with(Vec::new)
             .push((may::coroutine::current(), turn.clone()));

@@ -254,3 +254,29 @@ fn stop_accepting_holds_clients_in_the_backlog_until_start_accepting() {
         assert_connection_refused(addr);
     });
 }
+
+/// gevent's `while not done: gevent.sleep(0)`: a greenlet spinning on `yield_now` lets a
+/// sleeping greenlet wake (its timer wake-up is not starved).
+#[test]
+fn a_yield_now_spin_loop_lets_a_sleeper_wake() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let woke = mayfly::run(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f2 = flag.clone();
+        let sleeper = spawn(move || {
+            mayfly::sleep(ms(10));
+            f2.store(true, Ordering::SeqCst);
+        });
+        mayfly::sleep(ms(1)); // the sleeper is parked on its timer
+        let t = std::time::Instant::now();
+        while !flag.load(Ordering::SeqCst) && t.elapsed() < BOUND {
+            mayfly::yield_now();
+        }
+        sleeper.join(BOUND);
+        flag.load(Ordering::SeqCst)
+    });
+    assert!(
+        woke,
+        "the sleeper never ran while another greenlet yielded in a loop"
+    );
+}
