@@ -85,6 +85,43 @@
 //! function that is not mayfly's (`std::thread::sleep`, `std::fs`, `std::net`), stops every
 //! other greenlet until it returns.
 //!
+//! ## Differences from gevent
+//!
+//! Deliberate, or forced by Rust or by `may`:
+//!
+//! - **A killed greenlet is not "successful".** gevent treats `GreenletExit` as success
+//!   (`successful()` is true, `value` is the exception); here [`Greenlet::successful`] is
+//!   false and [`Greenlet::exception`] is [`GreenletError::Killed`] (with the
+//!   [`kill_with`](Greenlet::kill_with) reason, if any). Kills raise no exception object the
+//!   greenlet could catch and ignore: it unwinds (destructors run) and ends; it reads the
+//!   reason with [`kill_reason`] while unwinding.
+//! - **A greenlet that is unwinding from a kill cannot block**: may does not park a
+//!   cancelled coroutine, so a destructor that waits would spin. Spawn a greenlet for
+//!   clean-up that must wait (link callbacks already run in their own greenlet).
+//! - **Sizes of 0 mean 1**: [`pool::Pool::new(0)`](pool::Pool::new) is a pool of one (gevent's
+//!   `Pool(0)` is always full), and [`queue::Queue::bounded(0)`](queue::OrderedQueue::bounded)
+//!   holds one item (use [`queue::Channel`] for gevent's size-0 hand-over).
+//! - **Timeouts are caught by scope, not by `except`**: an expiry unwinds to the
+//!   [`with_timeout`] or [`ActiveTimeout::catch`] that owns it; one nobody catches ends the
+//!   greenlet as [`GreenletError::Panicked`] with a message that says so. There is no
+//!   `Timeout(seconds, exception)`: the error is always [`Timeout`].
+//! - **[`wait`] returns indices** into the slice it was given (the objects are of different
+//!   types); [`iwait`] yields the objects, and [`IWait::next_index`] their indices.
+//! - **A closed queue fails loudly**: gevent's `shutdown` raises `ShutDown`; here
+//!   [`close`](queue::OrderedQueue::close) makes the plain `put`/`get` panic and the
+//!   closable forms ([`send`](queue::OrderedQueue::send), [`recv`](queue::OrderedQueue::recv),
+//!   the `_timeout`/`_nowait` forms) return [`queue::PutError::Closed`] /
+//!   [`queue::GetError::Closed`].
+//! - **No monkey-patching**: `std::net`, `std::fs` and `std::thread::sleep` block the one
+//!   worker. Use [`net`], [`threadpool`] and [`sleep`].
+//! - **No `rawlink`**: [`Greenlet::link`] callbacks always run in a greenlet of their own.
+//! - **`yield_now` and sockets**: [`yield_now`] lets every ready greenlet run, including
+//!   just-spawned ones and those woken by timers or other threads, but socket readiness is
+//!   polled only when no greenlet is ready — a greenlet spinning on `yield_now` delays I/O
+//!   (gevent's loop polls between rounds). Block on the socket instead of polling it.
+//! - **One worker, several processes**: multi-core is N processes sharing a port
+//!   ([`net::Bind::reuse_port`]), not threads; `panic = "abort"` is refused (below).
+//!
 //! ## `std::sync::Mutex` and the worker
 //!
 //! A `std::sync::Mutex` guard held across a blocking mayfly call can freeze the whole

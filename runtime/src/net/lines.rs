@@ -18,7 +18,7 @@ pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
 /// Bytes asked of the stream per read.
 const READ_CHUNK: usize = 8 * 1024;
 
-/// A buffered line reader over a stream (see the [module docs](self)).
+/// A buffered line reader over a stream: `readline` that loses nothing to a timeout.
 ///
 /// ```
 /// use mayfly::net::{LineReader, TcpListener, TcpStream};
