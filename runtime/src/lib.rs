@@ -60,6 +60,11 @@
 //! assert!(took < Duration::from_millis(290)); // the longest, not the sum
 //! ```
 //!
+//! The course's road to gevent — two generators resumed by hand, two greenlets that switch
+//! to each other explicitly, then spawn/join — is `runtime/examples/road_to_gevent.rs`
+//! (`cargo run -p mayfly --example road_to_gevent`): the same work three ways, the output
+//! explained.
+//!
 //! ## Waits: plain, `_timeout`, `_deadline`
 //!
 //! Every blocking wait comes in three forms, as in `event-listener`: the plain name waits
