@@ -63,10 +63,12 @@ pub fn sleep_until(deadline: Instant) {
 #[inline]
 pub fn yield_now() {
     crate::start::ensure_started();
-    if may::coroutine::is_coroutine()
-        && (crate::context::unstarted() > 0
-            || LINE_OPEN.load(Ordering::Acquire)
-            || crate::wait::remote_wakes_pending())
+    // The three loads first: `is_coroutine` reads may's thread-local context, which costs
+    // more than they do, and they are almost always all zero.
+    if (crate::context::unstarted() > 0
+        || LINE_OPEN.load(Ordering::Acquire)
+        || crate::wait::remote_wakes_pending())
+        && may::coroutine::is_coroutine()
     {
         return yield_behind_new_greenlets();
     }
