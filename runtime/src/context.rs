@@ -53,6 +53,33 @@ fn count_finished() {
     ALIVE.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// A callback run once when a greenlet finishes (gevent's `rawlink`): it runs on the
+/// finishing greenlet's coroutine, or at once in the caller if the greenlet already finished,
+/// so it must not block.
+pub(crate) type Link = Box<dyn FnOnce() + Send + 'static>;
+
+/// What `Core` keeps behind one lock: taking the coroutine handle and running the links
+/// happen together in `finish`, so a link added concurrently is either run there or at once.
+struct Slot {
+    co: Option<may::coroutine::Coroutine>,
+    /// `None` once the greenlet finished (the links ran).
+    links: Option<Vec<(u64, Link)>>,
+    /// Why it was killed, if the killer said ([`Core::kill_nowait`]).
+    kill_reason: Option<String>,
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot")
+            .field("co", &self.co.is_some())
+            .field("links", &self.links.as_ref().map(Vec::len))
+            .field("kill_reason", &self.kill_reason)
+            .finish()
+    }
+}
+
+static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
+
 /// The untyped part of a greenlet, shared by its handles and the greenlet itself.
 #[derive(Debug)]
 pub(crate) struct Core {
@@ -60,7 +87,8 @@ pub(crate) struct Core {
     /// Set by `Builder::name`, or `Greenlet-<id>` on first use (formatting it at every spawn
     /// would cost more than the spawn's own bookkeeping).
     name: OnceLock<String>,
-    co: Mutex<Option<may::coroutine::Coroutine>>,
+    /// Its coroutine handle (while it runs) and its completion callbacks.
+    slot: Mutex<Slot>,
     killed: AtomicBool,
     done: AtomicBool,
     /// Who waits for the greenlet to finish.
@@ -79,7 +107,11 @@ impl Core {
         Core {
             id,
             name: cell,
-            co: Mutex::new(None),
+            slot: Mutex::new(Slot {
+                co: None,
+                links: Some(Vec::new()),
+                kill_reason: None,
+            }),
             killed: AtomicBool::new(false),
             done: AtomicBool::new(false),
             waiters: WaitList::new(),
@@ -92,24 +124,76 @@ impl Core {
     /// started (it must not run then).
     pub(crate) fn begin(self: &Arc<Self>) -> bool {
         CURRENT.with(|c| *c.borrow_mut() = Some(self.clone()));
-        let mut co = self.co.lock_unpoisoned();
-        *co = Some(may::coroutine::current());
+        self.slot.lock_unpoisoned().co = Some(may::coroutine::current());
         !self.killed.load(Ordering::Acquire)
     }
 
     /// Called last thing in the greenlet's coroutine, after its result is stored: forgets its
-    /// handle, marks it done, counts it finished and wakes everyone joining it. (CURRENT is dropped with the coroutine's local storage.)
+    /// handle, marks it done, counts it finished, runs its links (in the order they were
+    /// added) and wakes everyone joining it. Runs however the greenlet ended — returned,
+    /// panicked, killed, or killed before it started. (CURRENT is dropped with the
+    /// coroutine's local storage.)
     pub(crate) fn finish(&self) {
-        self.co.lock_unpoisoned().take();
+        let links = {
+            let mut slot = self.slot.lock_unpoisoned();
+            slot.co = None;
+            slot.links.take()
+        };
         self.done.store(true, Ordering::Release);
         count_finished();
+        for (_, link) in links.into_iter().flatten() {
+            link();
+        }
         self.waiters.wake_all();
     }
 
+    /// Runs `link` when the greenlet finishes, or now if it already has. Returns the id to
+    /// [`unlink`](Core::unlink) it with (`None`: it already ran).
+    pub(crate) fn add_link(&self, link: Link) -> Option<u64> {
+        let mut slot = self.slot.lock_unpoisoned();
+        match slot.links.as_mut() {
+            Some(links) => {
+                let id = NEXT_LINK.fetch_add(1, Ordering::Relaxed);
+                links.push((id, link));
+                Some(id)
+            }
+            None => {
+                drop(slot);
+                link();
+                None
+            }
+        }
+    }
+
+    /// Removes a link that has not run yet; returns whether it was there.
+    pub(crate) fn unlink(&self, id: u64) -> bool {
+        let mut slot = self.slot.lock_unpoisoned();
+        let Some(links) = slot.links.as_mut() else {
+            return false;
+        };
+        let before = links.len();
+        links.retain(|(l, _)| *l != id);
+        links.len() != before
+    }
+
+    /// Why the greenlet was killed, if it was and the killer gave a reason.
+    pub(crate) fn kill_reason(&self) -> Option<String> {
+        if !self.killed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.slot.lock_unpoisoned().kill_reason.clone()
+    }
+
     /// Asks the greenlet to die at its next (or current) blocking call.
-    pub(crate) fn kill_nowait(&self) {
+    pub(crate) fn kill_nowait(&self, reason: Option<String>) {
+        let co = {
+            let mut slot = self.slot.lock_unpoisoned();
+            if reason.is_some() && slot.kill_reason.is_none() {
+                slot.kill_reason = reason;
+            }
+            slot.co.clone()
+        };
         self.killed.store(true, Ordering::Release);
-        let co = self.co.lock_unpoisoned().clone();
         if let Some(co) = co {
             if !self.is_done() {
                 // SAFETY: `cancel` makes the coroutine unwind from its next (or current)

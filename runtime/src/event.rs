@@ -4,12 +4,14 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::park::WaitUntil;
+use crate::park::{park_until, WaitUntil};
 use crate::poison::MutexExt;
 use crate::wait::WaitList;
 
 /// A flag that starts cleared; [`wait`](Event::wait) blocks until it is [`set`](Event::set).
-/// Setting wakes every waiter.
+/// Setting wakes every waiter, and every greenlet that was waiting when `set` was called
+/// returns `true` even if [`clear`](Event::clear) follows at once (gevent's semantics: a
+/// `set(); clear()` pulse is not lost).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -24,6 +26,8 @@ use crate::wait::WaitList;
 #[derive(Debug, Default)]
 pub struct Event {
     flag: AtomicBool,
+    /// Only `set` wakes this list (`wake_all`): a waiter taken off it was woken by a `set`,
+    /// whatever the flag says by the time it runs.
     waiters: WaitList,
 }
 
@@ -53,7 +57,8 @@ impl Event {
     }
 
     /// Waits until the flag is set or `timeout` passes (`None`: without limit, gevent's
-    /// `wait(timeout=None)`); returns whether it is set.
+    /// `wait(timeout=None)`); returns whether it is set — or was set while this call waited
+    /// (a `set(); clear()` pulse wakes every waiter with `true`).
     pub fn wait(&self, timeout: Option<Duration>) -> bool {
         let until = timeout.map(|t| Instant::now() + t);
         self.wait_until(until)
@@ -70,7 +75,25 @@ impl Event {
     }
 
     fn wait_until(&self, until: Option<Instant>) -> bool {
-        self.waiters.wait_until(until, || self.is_set())
+        // The shared wait loop (`park::WaitUntil`), plus: a waiter that `set` took off the
+        // list returns true even if the flag was cleared before it ran (`set(); clear()`).
+        // `set` itself stays a store and a `wake_all`.
+        loop {
+            if self.is_set() {
+                return true;
+            }
+            if until.is_some_and(|u| Instant::now() >= u) {
+                return false;
+            }
+            let slot = self.waiters.register();
+            if self.is_set() {
+                return true;
+            }
+            park_until(until);
+            if slot.leave() {
+                return true;
+            }
+        }
     }
 }
 
@@ -232,5 +255,23 @@ impl<T> AsyncResult<T> {
             Some(Err(e)) => Err(AsyncError::Exception(e)),
             None => Err(AsyncError::Timeout),
         }
+    }
+}
+
+impl crate::Waitable for Event {
+    fn is_ready(&self) -> bool {
+        self.is_set()
+    }
+    fn subscribe(&self) -> crate::Subscription<'_> {
+        crate::waitable::Subscription::new(&self.waiters, crate::waitable::Wake::Ready)
+    }
+}
+
+impl<T> crate::Waitable for AsyncResult<T> {
+    fn is_ready(&self) -> bool {
+        self.ready()
+    }
+    fn subscribe(&self) -> crate::Subscription<'_> {
+        crate::waitable::Subscription::new(&self.waiters, crate::waitable::Wake::Ready)
     }
 }

@@ -27,16 +27,25 @@ pub enum GreenletError {
         message: String,
     },
     /// The greenlet was killed before it finished.
-    #[error("greenlet {name:?} (#{id}) was killed")]
+    #[error("greenlet {name:?} (#{id}) was killed{}", reason_suffix(.reason))]
     Killed {
         /// The greenlet's name.
         name: String,
         /// Its id.
         id: u64,
+        /// The reason given to [`Greenlet::kill_with`], if any.
+        reason: Option<String>,
     },
     /// Waiting for the greenlet timed out (it may still be running).
     #[error("timed out after {0:?} waiting for a greenlet")]
     Timeout(Duration),
+}
+
+fn reason_suffix(reason: &Option<String>) -> String {
+    reason
+        .as_ref()
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default()
 }
 
 /// A greenlet could not be spawned: out of memory mappings, or out of memory.
@@ -214,6 +223,7 @@ where
         Err(GreenletError::Killed {
             name: core.name().to_string(),
             id: core.id,
+            reason: core.kill_reason(),
         })
     };
     *shared.result.lock_unpoisoned() = Some(result);
@@ -228,10 +238,14 @@ fn error_from_payload(core: &Core, p: Box<dyn Any + Send>) -> GreenletError {
         return GreenletError::Killed {
             name: core.name().to_string(),
             id: core.id,
+            reason: core.kill_reason(),
         };
     }
-    let mut message = if crate::timeout::is_timeout_payload(&*p) {
-        "a Timeout expired outside the with_timeout that set it".to_string()
+    let mut message = if let Some(after) = crate::timeout::timeout_payload_after(&*p) {
+        format!(
+            "a Timeout of {after:?} expired and nothing caught it (catch it with \
+             with_timeout or ActiveTimeout::catch)"
+        )
     } else {
         panic_message(&*p)
     };
@@ -473,17 +487,153 @@ impl<T> Greenlet<T> {
     /// its destructors run — sockets close, locks release. A greenlet that never blocks again
     /// runs to completion and keeps its value. Killing a greenlet that has not started yet
     /// stops it from ever running. Killing yourself takes effect at your next blocking call.
+    ///
+    /// While it unwinds, a killed greenlet cannot park (may does not suspend a cancelled
+    /// coroutine), so a destructor must not wait for anything: spawn a greenlet for clean-up
+    /// that has to wait.
     pub fn kill(&self) {
         self.kill_nowait();
+        self.join_unless_self();
+    }
+
+    /// Asks the greenlet to die and returns at once (gevent's `kill(block=False)`).
+    pub fn kill_nowait(&self) {
+        self.shared.core.kill_nowait(None);
+    }
+
+    /// Kills the greenlet with a reason it can see, and waits until it is dead (gevent's
+    /// `kill(exception=…)`). While it unwinds, the greenlet reads the reason with
+    /// [`kill_reason`] (in a destructor, say); afterwards [`GreenletError::Killed`] carries
+    /// it. The first reason given wins.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// let seen = Arc::new(Mutex::new(None));
+    /// let s2 = seen.clone();
+    /// let g = mayfly::run(move || {
+    ///     let g = mayfly::spawn(move || {
+    ///         struct Report(Arc<Mutex<Option<String>>>);
+    ///         impl Drop for Report {
+    ///             fn drop(&mut self) { *self.0.lock().unwrap() = mayfly::kill_reason(); }
+    ///         }
+    ///         let _r = Report(s2);
+    ///         mayfly::sleep(Duration::from_secs(30));
+    ///     });
+    ///     mayfly::yield_now(); // g starts and sleeps
+    ///     g.kill_with("shutting down");
+    ///     g
+    /// });
+    /// assert_eq!(seen.lock().unwrap().as_deref(), Some("shutting down"));
+    /// assert!(g.exception().unwrap().to_string().ends_with("was killed: shutting down"));
+    /// ```
+    pub fn kill_with(&self, reason: impl Into<String>) {
+        self.kill_with_nowait(reason);
+        self.join_unless_self();
+    }
+
+    /// Like [`kill_with`](Greenlet::kill_with), returning at once.
+    pub fn kill_with_nowait(&self, reason: impl Into<String>) {
+        self.shared.core.kill_nowait(Some(reason.into()));
+    }
+
+    fn join_unless_self(&self) {
         let me = current_core().map(|c| c.id);
         if me != Some(self.id()) {
             self.join(None);
         }
     }
 
-    /// Asks the greenlet to die and returns at once (gevent's `kill(block=False)`).
-    pub fn kill_nowait(&self) {
-        self.shared.core.kill_nowait();
+    /// Calls `callback` with this greenlet once it has finished, however it ended (gevent's
+    /// `link`). The callback runs in a greenlet of its own (so it may block); callbacks run
+    /// in the order they were linked. Linking a finished greenlet runs the callback at once
+    /// (in a new greenlet). Returns the id to [`unlink`](Greenlet::unlink) it with.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use mayfly::queue::Queue;
+    /// mayfly::run(|| {
+    ///     let done = Arc::new(Queue::unbounded());
+    ///     let g = mayfly::spawn(|| 42);
+    ///     let d = done.clone();
+    ///     g.link(move |g| d.put(g.value()));
+    ///     assert_eq!(done.get(), Some(42));
+    /// });
+    /// ```
+    ///
+    /// # Panics
+    /// No; if the callback's greenlet cannot be spawned (no stack), the callback is dropped
+    /// and a line says so on stderr.
+    pub fn link<F>(&self, callback: F) -> LinkId
+    where
+        F: FnOnce(&Greenlet<T>) + Send + 'static,
+        T: Send + 'static,
+    {
+        self.link_if(callback, |_| true)
+    }
+
+    /// Like [`link`](Greenlet::link), calling `callback` only if the greenlet returned a
+    /// value (gevent's `link_value`).
+    pub fn link_value<F>(&self, callback: F) -> LinkId
+    where
+        F: FnOnce(&Greenlet<T>) + Send + 'static,
+        T: Send + 'static,
+    {
+        self.link_if(callback, Greenlet::successful)
+    }
+
+    /// Like [`link`](Greenlet::link), calling `callback` only if the greenlet panicked or was
+    /// killed (gevent's `link_exception`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use mayfly::queue::Queue;
+    /// mayfly::run(|| {
+    ///     let failures = Arc::new(Queue::unbounded());
+    ///     let f = failures.clone();
+    ///     let g = mayfly::spawn(|| -> u8 { panic!("boom") });
+    ///     g.link_exception(move |g| f.put(g.exception().unwrap().to_string()));
+    ///     assert!(failures.get().contains("boom"));
+    /// });
+    /// ```
+    pub fn link_exception<F>(&self, callback: F) -> LinkId
+    where
+        F: FnOnce(&Greenlet<T>) + Send + 'static,
+        T: Send + 'static,
+    {
+        self.link_if(callback, |g| !g.successful())
+    }
+
+    fn link_if<F>(&self, callback: F, when: fn(&Greenlet<T>) -> bool) -> LinkId
+    where
+        F: FnOnce(&Greenlet<T>) + Send + 'static,
+        T: Send + 'static,
+    {
+        // A weak handle: a link must not keep the greenlet's result alive in a cycle.
+        let weak = Arc::downgrade(&self.shared);
+        let id = self.shared.core.add_link(Box::new(move || {
+            let Some(shared) = weak.upgrade() else { return };
+            let g = Greenlet { shared };
+            if !when(&g) {
+                return;
+            }
+            // A greenlet of its own: the finishing greenlet may be unwinding from a kill,
+            // where nothing can block.
+            let spawned = Builder::new()
+                .name(format!("link-{}", g.id()))
+                .spawn(move || callback(&g));
+            if let Err(e) = spawned {
+                eprintln!("mayfly: a link callback was dropped: {e}");
+            }
+        }));
+        LinkId(id)
+    }
+
+    /// Removes a callback added with [`link`](Greenlet::link) (or `link_value`,
+    /// `link_exception`) that has not run yet; returns whether it was removed (gevent's
+    /// `unlink`).
+    pub fn unlink(&self, id: LinkId) -> bool {
+        id.0.is_some_and(|id| self.shared.core.unlink(id))
     }
 
     fn lock_result(&self) -> std::sync::MutexGuard<'_, Option<Result<T, GreenletError>>> {
@@ -507,6 +657,89 @@ impl<T> Greenlet<T> {
     pub(crate) fn core(&self) -> &Arc<Core> {
         &self.shared.core
     }
+}
+
+/// Names a callback added with [`Greenlet::link`], to [`Greenlet::unlink`] it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkId(Option<u64>);
+
+/// Why the calling greenlet is being killed: the reason given to [`Greenlet::kill_with`],
+/// while the greenlet unwinds (read it in a destructor). `None` outside a greenlet, when it
+/// was not killed, or killed without a reason.
+pub fn kill_reason() -> Option<String> {
+    current_core().and_then(|c| c.kill_reason())
+}
+
+/// Options of [`killall`], gevent's keyword arguments.
+///
+/// ```
+/// use std::time::Duration;
+/// let opts = mayfly::KillAll::default().timeout(Duration::from_secs(1)).reason("bye");
+/// assert!(opts.block);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KillAll {
+    /// Wait until they are dead (default: true).
+    pub block: bool,
+    /// With `block`, give up waiting after this long.
+    pub timeout: Option<Duration>,
+    /// The reason each greenlet sees (see [`Greenlet::kill_with`]).
+    pub reason: Option<String>,
+}
+
+impl Default for KillAll {
+    fn default() -> Self {
+        KillAll {
+            block: true,
+            timeout: None,
+            reason: None,
+        }
+    }
+}
+
+impl KillAll {
+    /// Sets `block`.
+    pub fn block(mut self, yes: bool) -> Self {
+        self.block = yes;
+        self
+    }
+    /// Sets `timeout`.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(t);
+        self
+    }
+    /// Sets `reason`.
+    pub fn reason(mut self, r: impl Into<String>) -> Self {
+        self.reason = Some(r.into());
+        self
+    }
+}
+
+/// Kills every greenlet (gevent's `killall`): all are asked to die first, then (with
+/// `block`) it waits until all are dead or `timeout` passes. Returns whether all are dead.
+/// The calling greenlet is skipped when waiting, if it is among them.
+///
+/// ```
+/// use std::time::Duration;
+/// mayfly::run(|| {
+///     let gs: Vec<_> = (0..3).map(|_| mayfly::spawn(|| mayfly::sleep(Duration::from_secs(30)))).collect();
+///     assert!(mayfly::killall(&gs, mayfly::KillAll::default().timeout(Duration::from_secs(5))));
+///     assert!(gs.iter().all(|g| g.ready() && !g.successful()));
+/// });
+/// ```
+pub fn killall<T>(greenlets: &[Greenlet<T>], opts: KillAll) -> bool {
+    for g in greenlets {
+        g.shared.core.kill_nowait(opts.reason.clone());
+    }
+    if !opts.block {
+        return greenlets.iter().all(Greenlet::ready);
+    }
+    let until = opts.timeout.map(|t| Instant::now() + t);
+    let me = current_core().map(|c| c.id);
+    greenlets
+        .iter()
+        .filter(|g| Some(g.id()) != me)
+        .all(|g| g.wait_until(until))
 }
 
 /// A caught panic payload carried back to `run`'s caller.

@@ -1,11 +1,10 @@
-//! `joinall` and `iwait`: wait for many greenlets at once.
+//! `joinall`, `iwait` and `wait`: wait for many greenlets (or any [`Waitable`]) at once.
 
 use std::time::{Duration, Instant};
 
-use crate::context::Core;
 use crate::greenlet::{Greenlet, GreenletError};
 use crate::park::park_until;
-use crate::wait::WaitSlot;
+use crate::waitable::{Subscription, Waitable, Wake};
 
 /// Options of [`joinall`], gevent's keyword arguments.
 ///
@@ -90,7 +89,9 @@ pub fn joinall<T>(
     Ok(done)
 }
 
-/// Iterates over the greenlets in the order they finish (gevent's `iwait`).
+/// Iterates over the objects in the order they become ready (gevent's `iwait`): greenlets
+/// in the order they finish, or any [`Waitable`] — a slice of `&dyn Waitable` mixes
+/// greenlets of different value types with events, async results and semaphores.
 ///
 /// ```
 /// use std::time::Duration;
@@ -101,27 +102,28 @@ pub fn joinall<T>(
 ///     assert_eq!(order, ["fast", "slow"]);
 /// });
 /// ```
-pub fn iwait<T>(greenlets: &[Greenlet<T>]) -> IWait<'_, T> {
-    IWait::new(greenlets, None)
+pub fn iwait<W: Waitable>(objects: &[W]) -> IWait<'_, W> {
+    IWait::new(objects, None)
 }
 
 /// Like [`iwait`] but stops yielding after `timeout`.
-pub fn iwait_timeout<T>(greenlets: &[Greenlet<T>], timeout: Duration) -> IWait<'_, T> {
-    IWait::new(greenlets, Some(Instant::now() + timeout))
+pub fn iwait_timeout<W: Waitable>(objects: &[W], timeout: Duration) -> IWait<'_, W> {
+    IWait::new(objects, Some(Instant::now() + timeout))
 }
 
 /// Like [`iwait`] but stops yielding at `deadline`.
-pub fn iwait_deadline<T>(greenlets: &[Greenlet<T>], deadline: Instant) -> IWait<'_, T> {
-    IWait::new(greenlets, Some(deadline))
+pub fn iwait_deadline<W: Waitable>(objects: &[W], deadline: Instant) -> IWait<'_, W> {
+    IWait::new(objects, Some(deadline))
 }
 
-/// The iterator returned by [`iwait`].
-pub struct IWait<'a, T> {
-    pending: Vec<&'a Greenlet<T>>,
+/// The iterator returned by [`iwait`]. [`next_index`](IWait::next_index) gives the position
+/// in the input slice instead of the object.
+pub struct IWait<'a, W> {
+    pending: Vec<(usize, &'a W)>,
     until: Option<Instant>,
 }
 
-impl<T> std::fmt::Debug for IWait<'_, T> {
+impl<W> std::fmt::Debug for IWait<'_, W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IWait")
             .field("pending", &self.pending.len())
@@ -130,39 +132,128 @@ impl<T> std::fmt::Debug for IWait<'_, T> {
     }
 }
 
-impl<'a, T> IWait<'a, T> {
-    fn new(greenlets: &'a [Greenlet<T>], until: Option<Instant>) -> Self {
+impl<'a, W: Waitable> IWait<'a, W> {
+    fn new(objects: &'a [W], until: Option<Instant>) -> Self {
         IWait {
-            pending: greenlets.iter().collect(),
+            pending: objects.iter().enumerate().collect(),
             until,
         }
     }
-}
 
-impl<'a, T> Iterator for IWait<'a, T> {
-    type Item = &'a Greenlet<T>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let cores: Vec<&Core> = self.pending.iter().map(|g| &**g.core()).collect();
-        let pos = wait_any(&cores, self.until)?;
-        Some(self.pending.remove(pos))
+    /// Waits for the next object to become ready and returns its index in the slice given
+    /// to [`iwait`]; `None` when all were returned or the time is up.
+    pub fn next_index(&mut self) -> Option<usize> {
+        let objs: Vec<&W> = self.pending.iter().map(|(_, o)| *o).collect();
+        let pos = wait_any(&objs, self.until)?;
+        Some(self.pending.remove(pos).0)
     }
 }
 
-/// Waits until one of `cores` has finished (or `until` passes); returns its index.
-pub(crate) fn wait_any(cores: &[&Core], until: Option<Instant>) -> Option<usize> {
+impl<'a, W: Waitable> Iterator for IWait<'a, W> {
+    type Item = &'a W;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let objs: Vec<&W> = self.pending.iter().map(|(_, o)| *o).collect();
+        let pos = wait_any(&objs, self.until)?;
+        Some(self.pending.remove(pos).1)
+    }
+}
+
+/// Options of [`wait`], gevent's keyword arguments.
+///
+/// ```
+/// use std::time::Duration;
+/// let opts = mayfly::WaitOpts::default().timeout(Duration::from_secs(1)).count(1);
+/// assert_eq!(opts.count, Some(1));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WaitOpts {
+    /// Give up after this long and return what is ready so far.
+    pub timeout: Option<Duration>,
+    /// Return once this many are ready (default: all).
+    pub count: Option<usize>,
+}
+
+impl WaitOpts {
+    /// Sets `timeout`.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(t);
+        self
+    }
+    /// Sets `count`.
+    pub fn count(mut self, n: usize) -> Self {
+        self.count = Some(n);
+        self
+    }
+}
+
+/// Waits until the objects are ready — all of them, or `count` of them, or until `timeout`
+/// (gevent's `wait(objects, timeout, count)`) — and returns the indices of those that are, in
+/// the order they became ready. Greenlets of different value types, events, async results
+/// and semaphores mix in one slice of `&dyn Waitable`.
+///
+/// ```
+/// use std::time::Duration;
+/// use mayfly::{event::{AsyncResult, Event}, lock::Semaphore, Waitable, WaitOpts};
+/// mayfly::run(|| {
+///     let g = mayfly::spawn(|| { mayfly::sleep(Duration::from_millis(10)); "text" });
+///     let n = mayfly::spawn(|| 42u64);
+///     let (ev, res, sem) = (Event::new(), AsyncResult::<u8>::new(), Semaphore::new(0));
+///     let all: [&dyn Waitable; 5] = [&g, &n, &ev, &res, &sem];
+///     let first_two = mayfly::wait(&all, WaitOpts::default().count(2));
+///     assert_eq!(first_two, [1, 0]); // n finishes first, then g
+///     let none = mayfly::wait(&all[2..], WaitOpts::default().timeout(Duration::from_millis(10)));
+///     assert!(none.is_empty());
+/// });
+/// ```
+pub fn wait<W: Waitable>(objects: &[W], opts: WaitOpts) -> Vec<usize> {
+    let until = opts.timeout.map(|t| Instant::now() + t);
+    let want = opts.count.unwrap_or(objects.len()).min(objects.len());
+    let mut it = IWait::new(objects, until);
+    let mut ready = Vec::with_capacity(want);
+    while ready.len() < want {
+        match it.next_index() {
+            Some(i) => ready.push(i),
+            None => break,
+        }
+    }
+    ready
+}
+
+/// Waits until one of `objs` is ready (or `until` passes); returns its index.
+pub(crate) fn wait_any<W: Waitable + ?Sized>(objs: &[&W], until: Option<Instant>) -> Option<usize> {
     loop {
-        if let Some(pos) = cores.iter().position(|c| c.is_done()) {
+        if let Some(pos) = objs.iter().position(|o| o.is_ready()) {
             return Some(pos);
         }
-        if cores.is_empty() || until.is_some_and(|u| Instant::now() >= u) {
+        if objs.is_empty() || until.is_some_and(|u| Instant::now() >= u) {
             return None;
         }
-        // One registration per greenlet; any finishing one wakes us.
-        let slots: Vec<WaitSlot<'_>> = cores.iter().map(|c| c.waiters.register()).collect();
-        if !cores.iter().any(|c| c.is_done()) {
-            park_until(until);
+        // One subscription per object; any of them wakes us.
+        let subs: Vec<Subscription<'_>> = objs.iter().map(|o| o.subscribe()).collect();
+        if objs.iter().any(|o| o.is_ready()) {
+            continue;
         }
-        drop(slots);
+        park_until(until);
+        // Leave every list (passing on wake-ups we do not use); one woken as "ready" (an
+        // event set and cleared at once) counts even if it no longer looks ready.
+        let mut woke_ready = None;
+        for (i, sub) in subs.into_iter().enumerate() {
+            if sub.leave() && woke_ready.is_none() {
+                woke_ready = Some(i);
+            }
+        }
+        if let Some(i) = woke_ready {
+            return Some(i);
+        }
+    }
+}
+
+impl<T> Waitable for Greenlet<T> {
+    fn is_ready(&self) -> bool {
+        self.ready()
+    }
+    fn subscribe(&self) -> Subscription<'_> {
+        Subscription::new(&self.core().waiters, Wake::Ready)
     }
 }

@@ -16,22 +16,37 @@
 //! | `g.value`, `g.exception` | [`g.value()`](Greenlet::value), [`g.exception()`](Greenlet::exception) |
 //! | `g.ready()`, `g.successful()`, `g.dead` | [`g.ready()`](Greenlet::ready), [`g.successful()`](Greenlet::successful) |
 //! | `g.kill()`, `g.kill(block=False)` | [`g.kill()`](Greenlet::kill), [`g.kill_nowait()`](Greenlet::kill_nowait) |
+//! | `g.kill(exception=E("why"))`, `except E as e` in the greenlet | [`g.kill_with("why")`](Greenlet::kill_with); inside, [`kill_reason()`](kill_reason) while it unwinds; [`GreenletError::Killed`]`{ reason, .. }` |
+//! | `gevent.killall(gs, block, timeout)` | [`killall(&gs, KillAll { block, timeout, reason })`](killall) → all dead? |
+//! | `g.link(cb)`, `g.link_value(cb)`, `g.link_exception(cb)`, `g.unlink(cb)` | [`g.link(\|g\| …)`](Greenlet::link), [`link_value`](Greenlet::link_value), [`link_exception`](Greenlet::link_exception) → [`LinkId`], [`g.unlink(id)`](Greenlet::unlink); each callback runs in its own greenlet |
 //! | `g.name`, `id(g)` | [`g.name()`](Greenlet::name), [`g.id()`](Greenlet::id) |
 //! | `gevent.getcurrent()` | [`getcurrent()`](getcurrent) → [`Current`] `{ id, name }` |
 //! | `gevent.joinall(gs, timeout, raise_error, count)` | [`joinall(&gs, JoinAll { timeout, raise_error, count })`](joinall) |
 //! | `gevent.iwait(gs)` | [`iwait(&gs)`](iwait) (completion order) |
+//! | `gevent.wait(objects, timeout, count)`, `iwait(objects)` over greenlets, `Event`, `AsyncResult`, `Semaphore` | [`wait(&[&g as &dyn Waitable, &ev, &res, &sem], WaitOpts { timeout, count })`](wait) → indices in ready order; [`iwait`] over any [`Waitable`] |
 //! | `gevent.sleep(s)`, `gevent.sleep(0)` | [`sleep(dur)`](sleep), [`yield_now()`](yield_now) |
 //! | `gevent.Timeout(s)`, `with_timeout(s, f)` | [`Timeout::new(d).run(f)`](Timeout), [`with_timeout(d, f)`](with_timeout) → `Result<R, Timeout>` |
+//! | `t = Timeout.start_new(s)`, `t.pending`, `t.cancel()`, `except Timeout as e: if e is t` | [`let t = Timeout::start_new(d)`](Timeout::start_new) → [`ActiveTimeout`]: [`t.pending()`](ActiveTimeout::pending), [`t.cancel()`](ActiveTimeout::cancel) (or drop), [`t.catch(f)`](ActiveTimeout::catch) |
+//! | `Timeout(None)`, `Timeout._start_new_or_dummy(None)` (no limit) | [`Timeout::start_new(None)`](Timeout::start_new): never fires |
 //! | `gevent.event.Event`, `AsyncResult` | [`event::Event`], [`event::AsyncResult`] |
 //! | `gevent.lock.Semaphore`, `BoundedSemaphore`, `Lock`, `RLock` | [`lock::Semaphore`], [`lock::BoundedSemaphore`], [`lock::Lock`], [`lock::RLock`] (guards release on drop) |
+//! | a `Lock` guarding shared data (`with lock: data.append(x)`) | [`lock::Mutex<T>`](lock::Mutex): [`m.lock()`](lock::Mutex::lock) → guard with `&mut T`; safe to hold across blocking calls (a `std::sync::Mutex` is not, see below) |
+//! | `gevent.local.local()` | [`local::Local::new(init)`](local::Local): [`get`](local::Local::get), [`set`](local::Local::set), [`with`](local::Local::with); one value per greenlet, dropped when it ends |
 //! | `gevent.queue.Queue(n)`, `LifoQueue`, `PriorityQueue`, `Channel` | [`queue::Queue::bounded(n)`](queue::OrderedQueue::bounded), [`queue::LifoQueue`], [`queue::PriorityQueue`], [`queue::Channel`] |
+//! | `q.peek(timeout=…)`, `q.unfinished_tasks`, `for item in q`, `q.shutdown()` (blocked putters and getters raise `ShutDown`) | [`q.peek()`](queue::OrderedQueue::peek), [`peek_timeout`](queue::OrderedQueue::peek_timeout), [`q.unfinished_tasks()`](queue::OrderedQueue::unfinished_tasks), [`for item in &q`](queue::OrderedQueue::iter), [`q.close()`](queue::OrderedQueue::close) (→ [`queue::PutError::Closed`], [`queue::GetError::Closed`]; the closable forms [`send`](queue::OrderedQueue::send)/[`recv`](queue::OrderedQueue::recv)) |
+//! | `Channel.put_nowait`, `get_nowait` | [`ch.put_nowait(x)`](queue::Channel::put_nowait) (a getter must be waiting), [`ch.get_nowait()`](queue::Channel::get_nowait) (a putter must be waiting) |
 //! | `gevent.pool.Pool(n)`, `Group` (`spawn`, `map`, `imap`, `imap_unordered`, `join`, `kill`, `free_count`, `wait_available`) | [`pool::Pool`], [`pool::Group`] |
+//! | `pool.apply(f)` (inline when called from inside the pool), `apply_async(f, callback=cb)`, `map_async`, `imap(…, maxsize=n)`, `full()`, `add(g)`, `discard(g)` | [`apply`](pool::Group::apply), [`apply_async`](pool::Group::apply_async), [`apply_async_then(f, cb)`](pool::Group::apply_async_then), [`map_async`](pool::Group::map_async), [`imap(…).read_ahead(n)`](pool::IMap::read_ahead), [`full`](pool::Group::full), [`add`](pool::Group::add), [`discard`](pool::Group::discard) |
 //! | `gevent.threadpool.ThreadPool`, `get_hub().threadpool.apply(f)` | [`threadpool::ThreadPool`], [`threadpool::apply(f)`](threadpool::apply) |
+//! | `ThreadPool.map(f, items)` | [`ThreadPool::map(f, items)`](threadpool::ThreadPool::map) |
 //! | `gevent.config.monitor_thread`, `max_blocking_time` | [`monitor::start(threshold)`](monitor::start), `MAYFLY_MONITOR_MS=100` |
 //! | `gevent.socket.socket` (patched) | [`net::TcpStream`], [`net::TcpListener`], [`net::UdpSocket`], [`net::UnixStream`] |
 //! | `sock.recv(n)`, `sendall`, `settimeout` | [`recv(n)`](net::TcpStream::recv) → `Bytes`, [`sendall`](net::TcpStream::sendall), [`settimeout`](net::TcpStream::settimeout), plus [`recv_exact`](net::TcpStream::recv_exact) |
+//! | `socket.create_connection(("host", port))`, gevent's thread-pool resolver | [`net::TcpStream::connect("host:port")`](net::TcpStream::connect): names resolved on the thread pool (a [`Timeout`] bounds the lookup), numeric addresses parsed on the spot; [`net::resolve`] |
+//! | `f = sock.makefile(); f.readline()`, `for line in f` | [`net::LineReader::new(conn)`](net::LineReader): [`readline()`](net::LineReader::readline) (keeps `\n`), [`lines()`](net::LineReader::lines); a timeout keeps the partial line; [`net::DEFAULT_MAX_LINE`] |
 //! | `gevent.server.StreamServer(addr, handle)` | [`server::StreamServer::bind(addr, handle)`](server::StreamServer) |
 //! | `gevent.server.DatagramServer(addr, handle)` | [`server::DatagramServer::bind(addr, \|data, peer, sock\| …)`](server::DatagramServer) |
+//! | `server.serve_forever()` (stopped by `server.stop()` or by killing its greenlet), `stop_accepting()`, `start_accepting()`, `started` | [`StreamServer::serve_forever`](server::StreamServer::serve_forever), [`RunningServer::serve_forever`](server::RunningServer::serve_forever) on a clone of the handle, [`stop`](server::RunningServer::stop), [`stop_accepting`](server::RunningServer::stop_accepting), [`start_accepting`](server::RunningServer::start_accepting), [`started`](server::RunningServer::started); [`server::DEFAULT_STOP_TIMEOUT`] |
 //! | a script's top level | [`run(\|\| main())`](run) |
 //!
 //! ```
@@ -46,6 +61,11 @@
 //! });
 //! assert!(took < Duration::from_millis(290)); // the longest, not the sum
 //! ```
+//!
+//! The course's road to gevent — two generators resumed by hand, two greenlets that switch
+//! to each other explicitly, then spawn/join — is `runtime/examples/road_to_gevent.rs`
+//! (`cargo run -p mayfly --example road_to_gevent`): the same work three ways, the output
+//! explained.
 //!
 //! ## Waits: plain, `_timeout`, `_deadline`
 //!
@@ -71,6 +91,61 @@
 //! Greenlets are cooperative: one that computes for a long time, or calls a blocking
 //! function that is not mayfly's (`std::thread::sleep`, `std::fs`, `std::net`), stops every
 //! other greenlet until it returns.
+//!
+//! ## Differences from gevent
+//!
+//! Deliberate, or forced by Rust or by `may`:
+//!
+//! - **A killed greenlet is not "successful".** gevent treats `GreenletExit` as success
+//!   (`successful()` is true, `value` is the exception); here [`Greenlet::successful`] is
+//!   false and [`Greenlet::exception`] is [`GreenletError::Killed`] (with the
+//!   [`kill_with`](Greenlet::kill_with) reason, if any). Kills raise no exception object the
+//!   greenlet could catch and ignore: it unwinds (destructors run) and ends; it reads the
+//!   reason with [`kill_reason`] while unwinding.
+//! - **A greenlet that is unwinding from a kill cannot block**: may does not park a
+//!   cancelled coroutine, so a destructor that waits would spin. Spawn a greenlet for
+//!   clean-up that must wait (link callbacks already run in their own greenlet).
+//! - **Sizes of 0 mean 1**: [`pool::Pool::new(0)`](pool::Pool::new) is a pool of one (gevent's
+//!   `Pool(0)` is always full), and [`queue::Queue::bounded(0)`](queue::OrderedQueue::bounded)
+//!   holds one item (use [`queue::Channel`] for gevent's size-0 hand-over).
+//! - **Timeouts are caught by scope, not by `except`**: an expiry unwinds to the
+//!   [`with_timeout`] or [`ActiveTimeout::catch`] that owns it; one nobody catches ends the
+//!   greenlet as [`GreenletError::Panicked`] with a message that says so. There is no
+//!   `Timeout(seconds, exception)`: the error is always [`Timeout`].
+//! - **[`wait`] returns indices** into the slice it was given (the objects are of different
+//!   types); [`iwait`] yields the objects, and [`IWait::next_index`] their indices.
+//! - **A closed queue fails loudly**: gevent's `shutdown` raises `ShutDown`; here
+//!   [`close`](queue::OrderedQueue::close) makes the plain `put`/`get` panic and the
+//!   closable forms ([`send`](queue::OrderedQueue::send), [`recv`](queue::OrderedQueue::recv),
+//!   the `_timeout`/`_nowait` forms) return [`queue::PutError::Closed`] /
+//!   [`queue::GetError::Closed`].
+//! - **No monkey-patching**: `std::net`, `std::fs` and `std::thread::sleep` block the one
+//!   worker. Use [`net`], [`threadpool`] and [`sleep`].
+//! - **No `rawlink`**: [`Greenlet::link`] callbacks always run in a greenlet of their own.
+//! - **`yield_now` and sockets**: [`yield_now`] lets every ready greenlet run, including
+//!   just-spawned ones and those woken by timers or other threads, but socket readiness is
+//!   polled only when no greenlet is ready — a greenlet spinning on `yield_now` delays I/O
+//!   (gevent's loop polls between rounds). Block on the socket instead of polling it.
+//! - **One worker, several processes**: multi-core is N processes sharing a port
+//!   ([`net::Bind::reuse_port`]), not threads; `panic = "abort"` is refused (below).
+//!
+//! ## `std::sync::Mutex` and the worker
+//!
+//! A `std::sync::Mutex` guard held across a blocking mayfly call can freeze the whole
+//! process. Greenlet A locks it, then parks (it writes to a slow socket, puts into a full
+//! [`queue::Queue`], sleeps); greenlet B tries to lock it and *blocks the one worker thread*
+//! in the OS — so A never runs again to unlock it, and nothing else runs either. (Tried as a
+//! new user would: a broadcast that held a std mutex over its client list while putting into
+//! each client's full queue deadlocked the whole server.) The [`monitor`] reports it as B
+//! blocking the worker and says this is the likely cause. Use [`lock::Mutex`] for anything
+//! held across a blocking call; a std mutex is fine for short sections without one.
+//!
+//! ## `panic = "unwind"` only
+//!
+//! [`Greenlet::kill`] and an expired [`Timeout`] unwind the greenlet's stack (so its
+//! destructors run). With `panic = "abort"` the first of them would end the process without a
+//! word, so mayfly refuses to compile under it (a `compile_error!` names the fix: remove
+//! `panic = "abort"` from your `[profile.*]` sections).
 //!
 //! ## Soundness
 //!
@@ -116,14 +191,25 @@
 #![warn(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+// Greenlet::kill and Timeout unwind the greenlet's stack; with panic = "abort" the first kill
+// or expired Timeout would end the whole process, silently. Refuse to build instead.
+#[cfg(panic = "abort")]
+compile_error!(
+    "mayfly needs panic = \"unwind\": Greenlet::kill and Timeout unwind the greenlet's stack, \
+     and with panic = \"abort\" the first kill or expired Timeout aborts the process. \
+     Remove `panic = \"abort\"` from your [profile.*] sections in Cargo.toml \
+     (and `-C panic=abort` from RUSTFLAGS)."
+);
+
 // Layers, bottom to top (a module only uses modules below it):
 // - leaves: `poison` (the unpoisoned lock), `config` (plain data), `wait` (the wait list);
 // - `context` (who is running: the greenlet record, CURRENT, counters), `monitor::watch`
 //   (switch recording, the watching thread), `worker` (the worker's identity, the hop back),
 //   `timer` (the timer thread), `panic_hook`;
 // - `start` (start-up wiring: Config::start, ensure_started);
-// - `timeout`, `park` (park_until and the shared wait loop), `sleep`, `greenlet`, `join`, `run`;
-// - the primitives: `event`, `lock`, `queue`, `pool`, `threadpool`;
+// - `timeout`, `park` (park_until and the shared wait loop), `sleep`, `waitable`, `greenlet`,
+//   `join`, `run`;
+// - the primitives: `event`, `lock`, `local`, `queue`, `pool`, `threadpool`;
 // - `net`, then `server`;
 // - facades on top: `hub` and `monitor` (the public paths).
 mod config;
@@ -132,6 +218,7 @@ pub mod event;
 mod greenlet;
 pub mod hub;
 mod join;
+pub mod local;
 pub mod lock;
 pub mod monitor;
 pub mod net;
@@ -149,15 +236,17 @@ pub mod threadpool;
 mod timeout;
 mod timer;
 mod wait;
+mod waitable;
 mod worker;
 
 pub use config::Config;
 pub use greenlet::{
-    getcurrent, greenlets_alive, spawn, spawn_later, Builder, Current, Greenlet, GreenletError,
-    SpawnError,
+    getcurrent, greenlets_alive, kill_reason, killall, spawn, spawn_later, Builder, Current,
+    Greenlet, GreenletError, KillAll, LinkId, SpawnError,
 };
-pub use join::{iwait, iwait_deadline, iwait_timeout, joinall, IWait, JoinAll};
+pub use join::{iwait, iwait_deadline, iwait_timeout, joinall, wait, IWait, JoinAll, WaitOpts};
 pub use run::run;
 pub use sleep::{sleep, sleep_until, yield_now};
 pub use start::StartError;
-pub use timeout::{with_deadline, with_timeout, Timeout};
+pub use timeout::{with_deadline, with_timeout, ActiveTimeout, Timeout};
+pub use waitable::{Subscription, Waitable};

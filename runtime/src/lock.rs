@@ -1,5 +1,6 @@
 //! Locks between greenlets (gevent's `gevent.lock`): [`Semaphore`], [`BoundedSemaphore`],
-//! [`Lock`] and the re-entrant [`RLock`].
+//! [`Lock`], the re-entrant [`RLock`], and [`Mutex<T>`](Mutex), a lock that guards data and
+//! may be held across blocking calls (which `std::sync::Mutex` must not).
 //!
 //! Acquiring parks the greenlet, never the worker; waiters are served in arrival order.
 //! Acquiring returns a guard that releases on drop, so a greenlet that is killed or panics
@@ -33,7 +34,7 @@
 //! assert_eq!(most, 5);
 //! ```
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex as StdMutex, MutexGuard as StdMutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::park::WaitUntil;
@@ -44,7 +45,7 @@ use crate::wait::WaitList;
 /// are none; releasing gives one back.
 #[derive(Debug)]
 pub struct Semaphore {
-    permits: Mutex<usize>,
+    permits: StdMutex<usize>,
     waiters: WaitList,
     /// The initial count, enforced on release by `BoundedSemaphore`.
     bound: Option<usize>,
@@ -82,13 +83,13 @@ impl Semaphore {
     /// A semaphore with `permits` permits.
     pub fn new(permits: usize) -> Self {
         Semaphore {
-            permits: Mutex::new(permits),
+            permits: StdMutex::new(permits),
             waiters: WaitList::new(),
             bound: None,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, usize> {
+    fn lock(&self) -> StdMutexGuard<'_, usize> {
         self.permits.lock_unpoisoned()
     }
 
@@ -274,7 +275,7 @@ impl Lock {
 #[derive(Debug, Default)]
 pub struct RLock {
     /// (owner id, depth); the owner is a greenlet id, or a thread's for plain threads.
-    state: Mutex<Option<(Owner, usize)>>,
+    state: StdMutex<Option<(Owner, usize)>>,
     waiters: WaitList,
 }
 
@@ -363,5 +364,167 @@ impl RLock {
     /// How many times the holder has acquired it (0: free).
     pub fn depth(&self) -> usize {
         self.state.lock_unpoisoned().as_ref().map_or(0, |(_, d)| *d)
+    }
+}
+
+impl crate::Waitable for Semaphore {
+    /// A permit is free now (waiting does not take it).
+    fn is_ready(&self) -> bool {
+        self.available() > 0
+    }
+    fn subscribe(&self) -> crate::Subscription<'_> {
+        crate::waitable::Subscription::new(&self.waiters, crate::waitable::Wake::PassOn)
+    }
+}
+
+impl crate::Waitable for BoundedSemaphore {
+    fn is_ready(&self) -> bool {
+        self.0.is_ready()
+    }
+    fn subscribe(&self) -> crate::Subscription<'_> {
+        self.0.subscribe()
+    }
+}
+
+impl crate::Waitable for Lock {
+    /// Unlocked now (waiting does not lock it).
+    fn is_ready(&self) -> bool {
+        self.0.is_ready()
+    }
+    fn subscribe(&self) -> crate::Subscription<'_> {
+        self.0.subscribe()
+    }
+}
+
+/// A mutex for data shared between greenlets: [`lock`](Mutex::lock) parks the greenlet (never
+/// the worker) while another holds it, and the guard gives `&mut T` until it is dropped.
+///
+/// Use it instead of `std::sync::Mutex` whenever the guard is held across a blocking mayfly
+/// call (a socket write, a queue put, a sleep): a greenlet that blocks on a *std* mutex held
+/// by a parked greenlet blocks the one worker thread, so the holder can never run again to
+/// release it, and every greenlet stops (see the crate docs, "std::sync::Mutex and the
+/// worker"). A std mutex is fine for short sections with no blocking call inside.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use mayfly::lock::Mutex;
+///
+/// let clients = Arc::new(Mutex::new(Vec::new()));
+/// mayfly::run(move || {
+///     let gs: Vec<_> = (0..3).map(|i| {
+///         let clients = clients.clone();
+///         mayfly::spawn(move || {
+///             let mut list = clients.lock();
+///             list.push(i);
+///             mayfly::sleep(Duration::from_millis(5)); // held across a switch: fine here
+///         })
+///     }).collect();
+///     mayfly::joinall(&gs, Default::default()).unwrap();
+///     assert_eq!(clients.lock().len(), 3);
+/// });
+/// ```
+pub struct Mutex<T: ?Sized> {
+    sem: Semaphore,
+    data: std::cell::UnsafeCell<T>,
+}
+
+// SAFETY: the semaphore of one permit lets at most one guard exist at a time, so `&mut T` is
+// only ever reachable from one greenlet or thread at once; moving `T` between them needs
+// `T: Send` (exactly std's rule for `Mutex<T>`).
+unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
+// SAFETY: as above: shared `&Mutex<T>` only hands out `&mut T` through the one guard.
+unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
+
+/// Access to the data of a [`Mutex`]; unlocks on drop.
+#[must_use = "the mutex is unlocked as soon as the guard is dropped"]
+pub struct MutexGuard<'a, T: ?Sized> {
+    lock: &'a Mutex<T>,
+    _permit: SemaphoreGuard<'a>,
+}
+
+impl<T: ?Sized + std::fmt::Debug> std::fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.try_lock() {
+            Some(g) => f.debug_struct("Mutex").field("data", &&*g).finish(),
+            None => f.debug_struct("Mutex").field("data", &"<locked>").finish(),
+        }
+    }
+}
+
+impl<T: ?Sized + std::fmt::Debug> std::fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: Default> Default for Mutex<T> {
+    fn default() -> Self {
+        Mutex::new(T::default())
+    }
+}
+
+impl<T> Mutex<T> {
+    /// A mutex holding `value`.
+    pub fn new(value: T) -> Self {
+        Mutex {
+            sem: Semaphore::new(1),
+            data: std::cell::UnsafeCell::new(value),
+        }
+    }
+
+    /// The data, taking the mutex apart.
+    pub fn into_inner(self) -> T {
+        self.data.into_inner()
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    fn guard<'a>(&'a self, permit: SemaphoreGuard<'a>) -> MutexGuard<'a, T> {
+        MutexGuard {
+            lock: self,
+            _permit: permit,
+        }
+    }
+
+    /// Locks, parking the greenlet while another holds the mutex (waiters are served in
+    /// arrival order). A greenlet killed while holding it unlocks it as it unwinds.
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        self.guard(self.sem.acquire())
+    }
+
+    /// Locks, waiting at most `timeout`.
+    pub fn lock_timeout(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
+        self.sem.acquire_timeout(timeout).map(|p| self.guard(p))
+    }
+
+    /// Locks, waiting until `deadline` at most.
+    pub fn lock_deadline(&self, deadline: Instant) -> Option<MutexGuard<'_, T>> {
+        self.sem.acquire_deadline(deadline).map(|p| self.guard(p))
+    }
+
+    /// Locks if it is free now.
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        self.sem.try_acquire().map(|p| self.guard(p))
+    }
+
+    /// The data, through `&mut self` (no locking needed).
+    pub fn get_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+}
+
+impl<T: ?Sized> std::ops::Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: this guard holds the mutex's only permit: no other guard exists.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> std::ops::DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`, and `&mut self` makes this the only access through the guard.
+        unsafe { &mut *self.lock.data.get() }
     }
 }

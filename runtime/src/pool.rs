@@ -25,8 +25,15 @@ use crate::park::WaitUntil;
 use crate::poison::MutexExt;
 use crate::wait::WaitList;
 
+/// Results an [`imap`](Group::imap) keeps in flight or waiting to be read, unless
+/// [`IMap::read_ahead`] says otherwise (a pool also caps it at its size in flight).
+pub const DEFAULT_READ_AHEAD: usize = 1024;
+
+/// A member's record and the link that removes it when it ends (for `discard`).
+type Member = (Arc<Core>, Option<u64>);
+
 struct Members {
-    live: Mutex<HashMap<u64, Arc<Core>>>,
+    live: Mutex<HashMap<u64, Member>>,
     /// Signalled whenever a member finishes.
     changed: WaitList,
 }
@@ -123,23 +130,165 @@ impl Group {
                 .changed
                 .wait_until(None, || self.members.len() < limit);
         }
-        let members = self.members.clone();
-        let g = builder.spawn(move || {
-            // Leave the group however the greenlet ends: returned, panicked or killed.
-            struct Leave(Arc<Members>);
-            impl Drop for Leave {
-                fn drop(&mut self) {
-                    self.0.remove(crate::getcurrent().id);
-                }
-            }
-            let _leave = Leave(members);
-            f()
-        })?;
-        let mut live = self.members.live.lock_unpoisoned();
-        if !g.ready() {
-            live.insert(g.id(), g.core().clone());
-        }
+        let g = builder.spawn(f)?;
+        self.insert(g.core());
         Ok(g)
+    }
+
+    fn insert(&self, core: &Arc<Core>) {
+        let id = core.id;
+        self.members
+            .live
+            .lock_unpoisoned()
+            .insert(id, (core.clone(), None));
+        // Leave the group however the greenlet ends: returned, panicked, killed, or killed
+        // before it started (the link runs in every case; at once if it already ended).
+        let members = self.members.clone();
+        let link = core.add_link(Box::new(move || members.remove(id)));
+        if let Some((_, l)) = self.members.live.lock_unpoisoned().get_mut(&id) {
+            *l = link;
+        }
+    }
+
+    /// Adds a greenlet spawned elsewhere to the group (gevent's `add`); in a [`Pool`] it
+    /// waits for a free slot first. It leaves the group when it ends. Adding a member again
+    /// changes nothing.
+    ///
+    /// ```
+    /// let group = mayfly::pool::Group::new();
+    /// mayfly::run(move || {
+    ///     let g = mayfly::spawn(|| mayfly::sleep(std::time::Duration::from_millis(10)));
+    ///     group.add(&g);
+    ///     assert!(group.contains(&g));
+    ///     group.discard(&g); // no longer tracked (and not killed)
+    ///     assert!(group.is_empty() && !g.ready());
+    /// });
+    /// ```
+    pub fn add<T>(&self, g: &Greenlet<T>) {
+        if self.contains(g) {
+            return;
+        }
+        if let Some(limit) = self.limit {
+            self.members
+                .changed
+                .wait_until(None, || self.members.len() < limit);
+        }
+        self.insert(g.core());
+    }
+
+    /// Removes a greenlet from the group without killing it (gevent's `discard`).
+    pub fn discard<T>(&self, g: &Greenlet<T>) {
+        let removed = self.members.live.lock_unpoisoned().remove(&g.id());
+        if let Some((core, Some(link))) = removed {
+            core.unlink(link);
+        }
+        self.members.changed.wake_all();
+    }
+
+    /// Whether `g` is a member now.
+    pub fn contains<T>(&self, g: &Greenlet<T>) -> bool {
+        self.members.live.lock_unpoisoned().contains_key(&g.id())
+    }
+
+    /// Whether a `spawn` would wait now: always false for a group without a limit
+    /// (gevent's `full()`).
+    pub fn full(&self) -> bool {
+        self.limit.is_some_and(|l| self.len() >= l)
+    }
+
+    /// Whether the calling greenlet is a member.
+    fn current_is_member(&self) -> bool {
+        let me = crate::getcurrent().id;
+        me != 0 && self.members.live.lock_unpoisoned().contains_key(&me)
+    }
+
+    /// Runs `f` in the group and waits for its value (gevent's `apply`). Called from a
+    /// greenlet of this same group, it runs `f` inline instead: a member waiting for a free
+    /// slot of its own full pool would wait for ever.
+    ///
+    /// ```
+    /// use mayfly::pool::Pool;
+    /// mayfly::run(|| {
+    ///     let pool = Pool::new(1);
+    ///     let p2 = pool.clone();
+    ///     // The outer call holds the only slot; the nested one runs inline.
+    ///     let v = pool.apply(move || p2.apply(|| 2).unwrap() * 10);
+    ///     assert_eq!(v, Ok(20));
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    /// The [`GreenletError`] of the greenlet that ran `f` (inline, a panic propagates).
+    pub fn apply<F, R>(&self, f: F) -> Result<R, GreenletError>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        if self.current_is_member() {
+            return Ok(f());
+        }
+        self.spawn(f).into_result()
+    }
+
+    /// Spawns `f` in the group and returns its greenlet (gevent's `apply_async`); with a
+    /// callback, see [`apply_async_then`](Group::apply_async_then).
+    pub fn apply_async<F, R>(&self, f: F) -> Greenlet<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.spawn(f)
+    }
+
+    /// Spawns `f` in the group; when it returns, `callback` gets its value (in a greenlet of
+    /// its own; not called if `f` panics or is killed) — gevent's `apply_async(f,
+    /// callback=cb)`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// mayfly::run(|| {
+    ///     let pool = mayfly::pool::Pool::new(2);
+    ///     let out = Arc::new(mayfly::queue::Queue::unbounded());
+    ///     let o = out.clone();
+    ///     pool.apply_async_then(|| 6 * 7, move |v| o.put(v));
+    ///     assert_eq!(out.get(), 42);
+    /// });
+    /// ```
+    pub fn apply_async_then<F, R, C>(&self, f: F, callback: C) -> Greenlet<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+        C: FnOnce(R) + Send + 'static,
+    {
+        let g = self.spawn(f);
+        g.link_value(move |g| {
+            if let Ok(v) = g.clone().into_result() {
+                callback(v);
+            }
+        });
+        g
+    }
+
+    /// [`map`](Group::map) in a greenlet of its own (gevent's `map_async`): returns at once;
+    /// the greenlet's value is the map's result.
+    ///
+    /// ```
+    /// mayfly::run(|| {
+    ///     let pool = mayfly::pool::Pool::new(3);
+    ///     let squares = pool.map_async(|x: u32| x * x, 0..5);
+    ///     assert_eq!(squares.into_result().unwrap().unwrap(), [0, 1, 4, 9, 16]);
+    /// });
+    /// ```
+    pub fn map_async<I, F, R>(&self, f: F, items: I) -> Greenlet<Result<Vec<R>, GreenletError>>
+    where
+        I: IntoIterator + Send + 'static,
+        I::IntoIter: Send,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> R + Send + Sync + 'static,
+        R: Send + 'static,
+    {
+        let group = self.clone();
+        crate::spawn(move || group.map(f, items))
     }
 
     fn snapshot(&self) -> Vec<Arc<Core>> {
@@ -147,7 +296,7 @@ impl Group {
             .live
             .lock_unpoisoned()
             .values()
-            .cloned()
+            .map(|(c, _)| c.clone())
             .collect()
     }
 
@@ -175,7 +324,7 @@ impl Group {
     pub fn kill(&self) {
         let all = self.snapshot();
         for c in &all {
-            c.kill_nowait();
+            c.kill_nowait(None);
         }
         for c in &all {
             c.join_until(None);
@@ -212,6 +361,7 @@ impl Group {
             items: items.into_iter(),
             pending: VecDeque::new(),
             ordered: true,
+            read_ahead: DEFAULT_READ_AHEAD,
         }
     }
 
@@ -247,6 +397,27 @@ pub struct IMap<I, F, R> {
     items: I,
     pending: VecDeque<Greenlet<R>>,
     ordered: bool,
+    read_ahead: usize,
+}
+
+impl<I, F, R> IMap<I, F, R> {
+    /// Keeps at most `n` results in flight or waiting to be read (at least 1; gevent's
+    /// `imap(…, maxsize=n)`): a slow first item no longer lets finished results pile up
+    /// without limit. Default [`DEFAULT_READ_AHEAD`]; a pool also caps it at its size in
+    /// flight.
+    ///
+    /// ```
+    /// let firsts: Vec<u64> = mayfly::run(|| {
+    ///     let group = mayfly::pool::Group::new();
+    ///     // An endless input is fine: only 4 items are ever started ahead of the reader.
+    ///     group.imap(|x: u64| x * 2, 0..).read_ahead(4).take(3).map(Result::unwrap).collect()
+    /// });
+    /// assert_eq!(firsts, [0, 2, 4]);
+    /// ```
+    pub fn read_ahead(mut self, n: usize) -> Self {
+        self.read_ahead = n.max(1);
+        self
+    }
 }
 
 impl<I, F, R> std::fmt::Debug for IMap<I, F, R> {
@@ -255,6 +426,7 @@ impl<I, F, R> std::fmt::Debug for IMap<I, F, R> {
             .field("group", &self.group)
             .field("pending", &self.pending.len())
             .field("ordered", &self.ordered)
+            .field("read_ahead", &self.read_ahead)
             .finish_non_exhaustive()
     }
 }
@@ -271,7 +443,8 @@ where
     fn next(&mut self) -> Option<Self::Item> {
         // Keep the pool busy: start work while it has room (at least one item in flight).
         let room = |g: &Group| g.limit.is_none_or(|l| g.len() < l);
-        while self.pending.is_empty() || room(&self.group) {
+        while self.pending.is_empty() || (room(&self.group) && self.pending.len() < self.read_ahead)
+        {
             let Some(item) = self.items.next() else { break };
             let f = self.f.clone();
             self.pending.push_back(self.group.spawn(move || f(item)));
@@ -279,8 +452,8 @@ where
         let g = if self.ordered {
             self.pending.pop_front()?
         } else {
-            let cores: Vec<&Core> = self.pending.iter().map(|g| &**g.core()).collect();
-            let pos = crate::join::wait_any(&cores, None)?;
+            let gs: Vec<&Greenlet<R>> = self.pending.iter().collect();
+            let pos = crate::join::wait_any(&gs, None)?;
             self.pending.remove(pos)?
         };
         Some(g.into_result())

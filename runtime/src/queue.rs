@@ -2,7 +2,9 @@
 //! [`PriorityQueue`] (smallest first) and [`Channel`] (rendezvous: `put` waits for a `get`).
 //!
 //! Built here rather than on may's channels, which are unbounded (and may's `spsc` has a known
-//! race). A bounded queue's `put` parks while it is full; `get` parks while it is empty;
+//! race). A queue can be [closed](OrderedQueue::close) (gevent's and Python 3.13's
+//! `shutdown`): puts fail with [`PutError::Closed`], gets drain what is left and then fail
+//! with [`GetError::Closed`], and [`iter`](OrderedQueue::iter) ends. A bounded queue's `put` parks while it is full; `get` parks while it is empty;
 //! waiters are served in the order they started waiting. Every wait honours an enclosing
 //! [`crate::Timeout`], and a greenlet killed while waiting leaves the queue consistent.
 //!
@@ -39,6 +41,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -46,19 +49,48 @@ use crate::park::WaitUntil;
 use crate::poison::MutexExt;
 use crate::wait::WaitList;
 
-/// `get_nowait` / `get_timeout` found nothing.
+/// Why a get (`get_nowait`, `get_timeout`, [`recv`](OrderedQueue::recv), …) has no item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the queue is empty")]
-pub struct Empty;
+pub enum GetError {
+    /// Nothing came (in time).
+    #[error("the queue is empty")]
+    Empty,
+    /// The queue was [closed](OrderedQueue::close) and every item in it was taken.
+    #[error("the queue is closed")]
+    Closed,
+}
 
-/// `put_nowait` / `put_timeout` found no room; the item comes back.
-#[derive(PartialEq, Eq, thiserror::Error)]
-#[error("the queue is full")]
-pub struct Full<T>(pub T);
+pub use GetError::Empty;
 
-impl<T> fmt::Debug for Full<T> {
+/// Why a put (`put_nowait`, `put_timeout`, [`send`](OrderedQueue::send), …) did not store
+/// the item; the item comes back.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PutError<T> {
+    /// No room (in time).
+    #[error("the queue is full")]
+    Full(T),
+    /// The queue was [closed](OrderedQueue::close) (before the put, or while it waited).
+    #[error("the queue is closed")]
+    Closed(T),
+}
+
+pub use PutError::Full;
+
+impl<T> PutError<T> {
+    /// The item that was not stored.
+    pub fn into_inner(self) -> T {
+        match self {
+            PutError::Full(t) | PutError::Closed(t) => t,
+        }
+    }
+}
+
+impl<T> fmt::Debug for PutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Full(..)")
+        match self {
+            PutError::Full(_) => f.write_str("Full(..)"),
+            PutError::Closed(_) => f.write_str("Closed(..)"),
+        }
     }
 }
 
@@ -70,6 +102,11 @@ pub trait Store<T>: Default {
     fn pop(&mut self) -> Option<T>;
     /// Items held.
     fn len(&self) -> usize;
+    /// The item [`pop`](Store::pop) would take next, without taking it. (The default says
+    /// none: a store that cannot peek makes [`OrderedQueue::peek`] wait.)
+    fn peek(&self) -> Option<&T> {
+        None
+    }
     /// Whether it holds nothing.
     fn is_empty(&self) -> bool {
         self.len() == 0
@@ -112,6 +149,9 @@ impl<T> Store<T> for Fifo<T> {
     fn len(&self) -> usize {
         self.0.len()
     }
+    fn peek(&self) -> Option<&T> {
+        self.0.front()
+    }
 }
 impl<T> Store<T> for Lifo<T> {
     fn push(&mut self, item: T) {
@@ -122,6 +162,9 @@ impl<T> Store<T> for Lifo<T> {
     }
     fn len(&self) -> usize {
         self.0.len()
+    }
+    fn peek(&self) -> Option<&T> {
+        self.0.last()
     }
 }
 impl<T: Ord> Store<T> for Smallest<T> {
@@ -134,11 +177,15 @@ impl<T: Ord> Store<T> for Smallest<T> {
     fn len(&self) -> usize {
         self.0.len()
     }
+    fn peek(&self) -> Option<&T> {
+        self.0.peek().map(|Reverse(t)| t)
+    }
 }
 
 struct State<S> {
     items: S,
     unfinished: usize,
+    closed: bool,
 }
 
 /// A queue between greenlets; see the [module docs](self). `S` picks the order; use the
@@ -149,6 +196,10 @@ pub struct OrderedQueue<T, S: Store<T>> {
     getters: WaitList,
     putters: WaitList,
     all_done: WaitList,
+    /// Greenlets in `peek`, woken by every put while there are any (`peeking` counts them,
+    /// so a put pays nothing when nobody peeks).
+    peekers: WaitList,
+    peeking: AtomicUsize,
     _t: std::marker::PhantomData<fn(T) -> T>,
 }
 
@@ -204,11 +255,14 @@ impl<T, S: Store<T>> OrderedQueue<T, S> {
             state: Mutex::new(State {
                 items: S::default(),
                 unfinished: 0,
+                closed: false,
             }),
             maxsize,
             getters: WaitList::new(),
             putters: WaitList::new(),
             all_done: WaitList::new(),
+            peekers: WaitList::new(),
+            peeking: AtomicUsize::new(0),
             _t: std::marker::PhantomData,
         }
     }
@@ -244,15 +298,23 @@ impl<T, S: Store<T>> OrderedQueue<T, S> {
     /// Adds `item` if there is room now.
     ///
     /// # Errors
-    /// [`Full`] with the item when the queue is full.
-    pub fn put_nowait(&self, item: T) -> Result<(), Full<T>> {
+    /// [`PutError::Full`] with the item when the queue is full, [`PutError::Closed`] when it
+    /// is closed.
+    pub fn put_nowait(&self, item: T) -> Result<(), PutError<T>> {
         let mut st = self.lock();
+        if st.closed {
+            return Err(PutError::Closed(item));
+        }
         if !self.has_room(&st) {
             return Err(Full(item));
         }
         st.items.push(item);
         st.unfinished += 1;
         drop(st);
+        // Peekers first: they run before the getter takes the item, so they see it.
+        if self.peeking.load(Ordering::Acquire) > 0 {
+            self.peekers.wake_all();
+        }
         self.getters.wake_one();
         Ok(())
     }
@@ -260,39 +322,70 @@ impl<T, S: Store<T>> OrderedQueue<T, S> {
     /// Takes an item if there is one now.
     ///
     /// # Errors
-    /// [`Empty`] when the queue is empty.
-    pub fn get_nowait(&self) -> Result<T, Empty> {
-        let item = self.lock().items.pop().ok_or(Empty)?;
+    /// [`GetError::Empty`] when the queue is empty, [`GetError::Closed`] when it is also
+    /// closed.
+    pub fn get_nowait(&self) -> Result<T, GetError> {
+        let mut st = self.lock();
+        let item = match st.items.pop() {
+            Some(item) => item,
+            None if st.closed => return Err(GetError::Closed),
+            None => return Err(Empty),
+        };
+        drop(st);
         self.putters.wake_one();
         Ok(item)
     }
 
     /// Adds `item`, waiting while the queue is full.
+    ///
+    /// # Panics
+    /// If the queue is closed, or closes while this waits (the item cannot come back from
+    /// `put`: use [`send`](OrderedQueue::send) on a queue that may be closed).
     pub fn put(&self, item: T) {
-        // Without a deadline the wait only ends with the item stored (an enclosing Timeout
-        // unwinds out of the wait instead of returning).
-        let stored = self.put_until(item, None);
-        debug_assert!(stored.is_ok(), "put without a deadline cannot time out");
+        // Without a deadline the wait only ends with the item stored or the queue closed (an
+        // enclosing Timeout unwinds out of the wait instead of returning).
+        if let Err(PutError::Closed(_)) = self.put_until(item, None) {
+            panic!("put on a closed queue (use send() to get the item back)");
+        }
+    }
+
+    /// Adds `item`, waiting while the queue is full; fails if the queue is closed, or closes
+    /// while this waits (the closable form of [`put`](OrderedQueue::put)).
+    ///
+    /// ```
+    /// use mayfly::queue::{PutError, Queue};
+    /// let q = Queue::bounded(1);
+    /// assert!(q.send(1).is_ok());
+    /// q.close();
+    /// assert_eq!(q.send(2), Err(PutError::Closed(2)));
+    /// ```
+    ///
+    /// # Errors
+    /// [`PutError::Closed`] with the item.
+    pub fn send(&self, item: T) -> Result<(), PutError<T>> {
+        self.put_until(item, None)
     }
 
     /// Adds `item`, waiting at most `timeout` for room.
     ///
     /// # Errors
-    /// [`Full`] with the item if there was no room in time.
-    pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), Full<T>> {
+    /// [`PutError::Full`] with the item if there was no room in time,
+    /// [`PutError::Closed`] if the queue is (or becomes) closed.
+    pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
         self.put_until(item, Some(Instant::now() + timeout))
     }
 
     /// Adds `item`, waiting until `deadline` at most for room.
     ///
     /// # Errors
-    /// [`Full`] with the item if there was no room in time.
-    pub fn put_deadline(&self, item: T, deadline: Instant) -> Result<(), Full<T>> {
+    /// As [`put_timeout`](OrderedQueue::put_timeout).
+    pub fn put_deadline(&self, item: T, deadline: Instant) -> Result<(), PutError<T>> {
         self.put_until(item, Some(deadline))
     }
 
-    fn put_until(&self, item: T, until: Option<Instant>) -> Result<(), Full<T>> {
+    fn put_until(&self, item: T, until: Option<Instant>) -> Result<(), PutError<T>> {
         let mut item = Some(item);
+        let mut closed = None;
         self.putters.wait_until(until, || {
             match self.put_nowait(item.take().expect("item present until stored")) {
                 Ok(()) => true,
@@ -300,47 +393,196 @@ impl<T, S: Store<T>> OrderedQueue<T, S> {
                     item = Some(back);
                     false
                 }
+                Err(PutError::Closed(back)) => {
+                    closed = Some(back);
+                    true
+                }
             }
         });
-        match item {
-            None => Ok(()),
-            Some(back) => Err(Full(back)),
+        match (item, closed) {
+            (_, Some(back)) => Err(PutError::Closed(back)),
+            (None, None) => Ok(()),
+            (Some(back), None) => Err(Full(back)),
         }
     }
 
     /// Takes an item, waiting while the queue is empty.
     ///
     /// # Panics
-    /// Never in practice: a wait without a deadline ends only with an item (an enclosing
+    /// If the queue is closed and empty, or closes while this waits (use
+    /// [`recv`](OrderedQueue::recv) or [`iter`](OrderedQueue::iter) on a queue that may be
+    /// closed). A wait without a deadline never times out (an enclosing
     /// [`crate::Timeout`] unwinds out of it instead).
     pub fn get(&self) -> T {
+        match self.get_until(None) {
+            Ok(item) => item,
+            Err(_) => panic!("get on a closed, empty queue (use recv() or iter())"),
+        }
+    }
+
+    /// Takes an item, waiting while the queue is empty; once the queue is closed and every
+    /// item taken, fails (the closable form of [`get`](OrderedQueue::get)).
+    ///
+    /// # Errors
+    /// [`GetError::Closed`] when the queue is closed and empty.
+    pub fn recv(&self) -> Result<T, GetError> {
         self.get_until(None)
-            .expect("get without a deadline cannot time out")
     }
 
     /// Takes an item, waiting at most `timeout`.
     ///
     /// # Errors
-    /// [`Empty`] if no item came in time.
-    pub fn get_timeout(&self, timeout: Duration) -> Result<T, Empty> {
+    /// [`GetError::Empty`] if no item came in time, [`GetError::Closed`] if the queue is
+    /// (or becomes) closed and empty.
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
         self.get_until(Some(Instant::now() + timeout))
     }
 
     /// Takes an item, waiting until `deadline` at most.
     ///
     /// # Errors
-    /// [`Empty`] if no item came in time.
-    pub fn get_deadline(&self, deadline: Instant) -> Result<T, Empty> {
+    /// As [`get_timeout`](OrderedQueue::get_timeout).
+    pub fn get_deadline(&self, deadline: Instant) -> Result<T, GetError> {
         self.get_until(Some(deadline))
     }
 
-    fn get_until(&self, until: Option<Instant>) -> Result<T, Empty> {
-        let mut got = None;
+    fn get_until(&self, until: Option<Instant>) -> Result<T, GetError> {
+        let mut got = Err(Empty);
         self.getters.wait_until(until, || {
-            got = self.get_nowait().ok();
-            got.is_some()
+            got = self.get_nowait();
+            !matches!(got, Err(Empty))
         });
-        got.ok_or(Empty)
+        got
+    }
+
+    /// Iterates, taking items until the queue is closed and empty (gevent's `for item in
+    /// queue`, with [`close`](OrderedQueue::close) in place of the `StopIteration` sentinel).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use mayfly::queue::Queue;
+    /// let got: Vec<u32> = mayfly::run(|| {
+    ///     let q = Arc::new(Queue::bounded(2));
+    ///     let producer = { let q = q.clone(); mayfly::spawn(move || {
+    ///         for i in 0..5 { q.put(i); }
+    ///         q.close();
+    ///     }) };
+    ///     let got = q.iter().collect();
+    ///     producer.join(None);
+    ///     got
+    /// });
+    /// assert_eq!(got, [0, 1, 2, 3, 4]);
+    /// ```
+    pub fn iter(&self) -> Iter<'_, T, S> {
+        Iter { queue: self }
+    }
+
+    /// Closes the queue (gevent's `shutdown`): every later put fails with
+    /// [`PutError::Closed`] (a `put` panics), every blocked putter wakes with that error,
+    /// and gets take what is left, then fail with [`GetError::Closed`] (a `get` panics).
+    /// Idempotent.
+    ///
+    /// ```
+    /// use mayfly::queue::{GetError, PutError, Queue};
+    /// let q = Queue::unbounded();
+    /// q.put(1);
+    /// q.close();
+    /// assert!(q.is_closed());
+    /// assert_eq!(q.put_nowait(2), Err(PutError::Closed(2)));
+    /// assert_eq!(q.get_nowait(), Ok(1)); // what was in it still comes out
+    /// assert_eq!(q.get_nowait(), Err(GetError::Closed));
+    /// ```
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.getters.wake_all();
+        self.putters.wake_all();
+        self.peekers.wake_all();
+    }
+
+    /// Whether [`close`](OrderedQueue::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Items put and not yet marked [`task_done`](OrderedQueue::task_done) (gevent's
+    /// `unfinished_tasks`).
+    ///
+    /// ```
+    /// let q = mayfly::queue::Queue::unbounded();
+    /// q.put('a');
+    /// let _ = q.get();
+    /// assert_eq!(q.unfinished_tasks(), 1);
+    /// q.task_done();
+    /// assert_eq!(q.unfinished_tasks(), 0);
+    /// ```
+    pub fn unfinished_tasks(&self) -> usize {
+        self.lock().unfinished
+    }
+
+    /// A clone of the item a get would take next, without taking it, if there is one now.
+    ///
+    /// # Errors
+    /// As [`get_nowait`](OrderedQueue::get_nowait).
+    pub fn peek_nowait(&self) -> Result<T, GetError>
+    where
+        T: Clone,
+    {
+        let st = self.lock();
+        match st.items.peek() {
+            Some(item) => Ok(item.clone()),
+            None if st.closed => Err(GetError::Closed),
+            None => Err(Empty),
+        }
+    }
+
+    /// Waits until the queue holds an item and returns a clone of it without taking it
+    /// (gevent's `peek()`).
+    ///
+    /// ```
+    /// let q = mayfly::queue::Queue::unbounded();
+    /// q.put("next");
+    /// assert_eq!(q.peek(), Ok("next"));
+    /// assert_eq!(q.qsize(), 1); // still there
+    /// ```
+    ///
+    /// # Errors
+    /// [`GetError::Closed`] if the queue is (or becomes) closed and empty.
+    pub fn peek(&self) -> Result<T, GetError>
+    where
+        T: Clone,
+    {
+        self.peek_until(None)
+    }
+
+    /// Like [`peek`](OrderedQueue::peek), waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`get_timeout`](OrderedQueue::get_timeout).
+    pub fn peek_timeout(&self, timeout: Duration) -> Result<T, GetError>
+    where
+        T: Clone,
+    {
+        self.peek_until(Some(Instant::now() + timeout))
+    }
+
+    fn peek_until(&self, until: Option<Instant>) -> Result<T, GetError>
+    where
+        T: Clone,
+    {
+        struct Peeking<'a>(&'a AtomicUsize);
+        impl Drop for Peeking<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        self.peeking.fetch_add(1, Ordering::AcqRel);
+        let _peeking = Peeking(&self.peeking);
+        let mut got = Err(Empty);
+        self.peekers.wait_until(until, || {
+            got = self.peek_nowait();
+            !matches!(got, Err(Empty))
+        });
+        got
     }
 
     /// Marks one item taken with `get` as processed (for [`join`](OrderedQueue::join)).
@@ -383,6 +625,32 @@ impl<T, S: Store<T>> OrderedQueue<T, S> {
     }
 }
 
+/// The iterator of [`OrderedQueue::iter`]: takes items until the queue is closed and empty.
+pub struct Iter<'a, T, S: Store<T>> {
+    queue: &'a OrderedQueue<T, S>,
+}
+
+impl<T, S: Store<T>> fmt::Debug for Iter<'_, T, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").field("queue", self.queue).finish()
+    }
+}
+
+impl<T, S: Store<T>> Iterator for Iter<'_, T, S> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.queue.recv().ok()
+    }
+}
+
+impl<'a, T, S: Store<T>> IntoIterator for &'a OrderedQueue<T, S> {
+    type Item = T;
+    type IntoIter = Iter<'a, T, S>;
+    fn into_iter(self) -> Iter<'a, T, S> {
+        self.iter()
+    }
+}
+
 /// A rendezvous channel (gevent's `Channel`, a queue of size 0): `put` returns only once a
 /// `get` has taken the item.
 ///
@@ -400,6 +668,8 @@ pub struct Channel<T> {
     state: Mutex<ChannelState<T>>,
     getters: WaitList,
     putters: WaitList,
+    /// Getters blocked in `get` (for `put_nowait`).
+    getters_waiting: AtomicUsize,
 }
 
 impl<T> fmt::Debug for Channel<T> {
@@ -440,11 +710,64 @@ impl<T> Channel<T> {
             }),
             getters: WaitList::new(),
             putters: WaitList::new(),
+            getters_waiting: AtomicUsize::new(0),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, ChannelState<T>> {
         self.state.lock_unpoisoned()
+    }
+
+    /// Hands `item` to a getter that is waiting now (gevent's `put_nowait` on a `Channel`:
+    /// it succeeds only when a getter is blocked in `get`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use mayfly::queue::{Channel, Full};
+    /// mayfly::run(|| {
+    ///     let ch = Arc::new(Channel::new());
+    ///     assert_eq!(ch.put_nowait(1), Err(Full(1))); // nobody waits
+    ///     let rx = ch.clone();
+    ///     let g = mayfly::spawn(move || rx.get());
+    ///     mayfly::yield_now(); // g is now blocked in get
+    ///     assert!(ch.put_nowait(2).is_ok());
+    ///     assert_eq!(g.get(), Ok(2));
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    /// [`PutError::Full`] with the item when no getter is waiting.
+    pub fn put_nowait(&self, item: T) -> Result<(), PutError<T>> {
+        let mut st = self.lock();
+        // Getters waiting beyond the offers already queued for them.
+        if self.getters_waiting.load(Ordering::Acquire) <= st.offered.len() {
+            return Err(Full(item));
+        }
+        let t = st.next_ticket;
+        st.next_ticket += 1;
+        // This put does not wait for the getter to run: nobody watches its ticket.
+        st.offered.push_back((t, item));
+        drop(st);
+        self.getters.wake_one();
+        Ok(())
+    }
+
+    /// Takes an item from a putter that is waiting now (gevent's `get_nowait` on a
+    /// `Channel`).
+    ///
+    /// # Errors
+    /// [`GetError::Empty`] when no putter is waiting.
+    pub fn get_nowait(&self) -> Result<T, GetError> {
+        let got = self.take_offer().ok_or(Empty)?;
+        self.putters.wake_all();
+        Ok(got)
+    }
+
+    fn take_offer(&self) -> Option<T> {
+        let mut st = self.lock();
+        let (t, item) = st.offered.pop_front()?;
+        st.taken_upto = st.taken_upto.max(t + 1);
+        Some(item)
     }
 
     /// Hands `item` to a getter, waiting until one has taken it.
@@ -456,7 +779,7 @@ impl<T> Channel<T> {
     ///
     /// # Errors
     /// [`Full`] with the item if no getter took it in time.
-    pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), Full<T>> {
+    pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
         self.put_until(item, Some(Instant::now() + timeout))
     }
 
@@ -464,11 +787,11 @@ impl<T> Channel<T> {
     ///
     /// # Errors
     /// [`Full`] with the item if no getter took it in time.
-    pub fn put_deadline(&self, item: T, deadline: Instant) -> Result<(), Full<T>> {
+    pub fn put_deadline(&self, item: T, deadline: Instant) -> Result<(), PutError<T>> {
         self.put_until(item, Some(deadline))
     }
 
-    fn put_until(&self, item: T, until: Option<Instant>) -> Result<(), Full<T>> {
+    fn put_until(&self, item: T, until: Option<Instant>) -> Result<(), PutError<T>> {
         let ticket = {
             let mut st = self.lock();
             let t = st.next_ticket;
@@ -515,7 +838,7 @@ impl<T> Channel<T> {
     ///
     /// # Errors
     /// [`Empty`] if no item came in time.
-    pub fn get_timeout(&self, timeout: Duration) -> Result<T, Empty> {
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
         self.get_until(Some(Instant::now() + timeout))
     }
 
@@ -523,20 +846,29 @@ impl<T> Channel<T> {
     ///
     /// # Errors
     /// [`Empty`] if no item came in time.
-    pub fn get_deadline(&self, deadline: Instant) -> Result<T, Empty> {
+    pub fn get_deadline(&self, deadline: Instant) -> Result<T, GetError> {
         self.get_until(Some(deadline))
     }
 
-    fn get_until(&self, until: Option<Instant>) -> Result<T, Empty> {
+    fn get_until(&self, until: Option<Instant>) -> Result<T, GetError> {
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
         let mut got = None;
+        let mut waiting = None;
         self.getters.wait_until(until, || {
-            let mut st = self.lock();
-            if let Some((t, item)) = st.offered.pop_front() {
-                st.taken_upto = st.taken_upto.max(t + 1);
-                got = Some(item);
+            got = self.take_offer();
+            if got.is_none() && waiting.is_none() {
+                // From the first miss on, this getter counts as waiting (for put_nowait).
+                self.getters_waiting.fetch_add(1, Ordering::AcqRel);
+                waiting = Some(Waiting(&self.getters_waiting));
             }
             got.is_some()
         });
+        drop(waiting);
         if got.is_some() {
             self.putters.wake_all();
         }

@@ -1,5 +1,9 @@
 //! `sleep` and `yield_now`: give the worker to other greenlets.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::poison::MutexExt;
 use std::time::{Duration, Instant};
 
 /// Suspends the calling greenlet for `dur`, letting others run (gevent's `sleep`).
@@ -46,6 +50,9 @@ pub fn sleep_until(deadline: Instant) {
 
 /// Lets every other ready greenlet run once, then continues (gevent's `sleep(0)`).
 ///
+/// Round-robin, as in gevent, also for greenlets that were just spawned: two greenlets that
+/// each do `A; yield_now(); B` run `1A 2A 1B 2B`.
+///
 /// ```
 /// mayfly::run(|| {
 ///     let g = mayfly::spawn(|| 1);
@@ -56,7 +63,13 @@ pub fn sleep_until(deadline: Instant) {
 #[inline]
 pub fn yield_now() {
     crate::start::ensure_started();
-    if crate::context::unstarted() > 0 && may::coroutine::is_coroutine() {
+    // The three loads first: `is_coroutine` reads may's thread-local context, which costs
+    // more than they do, and they are almost always all zero.
+    if (crate::context::unstarted() > 0
+        || LINE_OPEN.load(Ordering::Acquire)
+        || crate::wait::remote_wakes_pending())
+        && may::coroutine::is_coroutine()
+    {
         return yield_behind_new_greenlets();
     }
     // may re-queues the greenlet on the worker's own (local) queue: it resumes on the worker.
@@ -64,31 +77,74 @@ pub fn yield_now() {
     crate::monitor::watch::resumed();
 }
 
+/// Whether a line of yielders waits behind the worker's global queue (see
+/// [`yield_behind_new_greenlets`]).
+static LINE_OPEN: AtomicBool = AtomicBool::new(false);
+
+/// The yielders waiting behind the global queue, in the order they yielded, each with the
+/// flag that tells it its turn came; `None` while no line is open.
+static LINE: Mutex<Option<Vec<InLine>>> = Mutex::new(None);
+
+/// A yielder in the line: its coroutine and the flag that tells it its turn came.
+type InLine = (may::coroutine::Coroutine, Arc<AtomicBool>);
+
 /// may puts new coroutines on the worker's *global* queue but a yielding one on its *local*
 /// queue, which the worker drains first: a plain yield would come straight back before any
-/// newly spawned greenlet started. gevent's `sleep(0)` lets them start, so: queue a tiny
-/// waker behind them on the global queue, and park until it runs.
+/// newly spawned greenlet started. gevent's `sleep(0)` lets them start, so the first yield
+/// that finds unstarted greenlets opens a *line*: it queues one tiny waker behind them on the
+/// global queue and parks in the line. Every yield while the line is open joins it (a plain
+/// yield would jump ahead of those already in line, and `1A 2A 1B 2B` would become
+/// `1A 2A 2B 1B`). When the waker runs — after the new greenlets had their turn — it closes
+/// the line and wakes everyone in it, in order, onto the local queue. One spawn per round, not
+/// per yield: once every greenlet has started, yields are plain again.
+///
+/// Greenlets woken from other threads (a timer, the thread pool) land on the global queue
+/// too; the worker only collects it when its local queue is empty, which a greenlet spinning
+/// on `yield_now` never lets happen. So a yield also goes behind the global queue while such
+/// wake-ups are pending (`wait::remote_wakes_pending`): `while !done { yield_now() }` lets
+/// a sleeper wake, as gevent's `sleep(0)` loop does. (Readiness from may's own event loop —
+/// sockets, socket timeouts — still waits until the worker runs out of ready greenlets.)
 #[cold]
 fn yield_behind_new_greenlets() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-    let me = may::coroutine::current();
-    let ran = Arc::new(AtomicBool::new(false));
-    let flag = ran.clone();
-    // SAFETY: the waker touches no thread-locals and never blocks: it sets a flag and
-    // unparks a coroutine handle, both valid on any thread.
-    let spawned = unsafe {
-        may::coroutine::Builder::new().spawn(move || {
-            flag.store(true, Ordering::Release);
-            me.unpark();
-        })
+    let turn = Arc::new(AtomicBool::new(false));
+    let opened = {
+        let mut line = LINE.lock_unpoisoned();
+        // Everything woken remotely so far is in the global queue ahead of the waker.
+        crate::wait::take_remote_wakes();
+        let opened = line.is_none();
+        line.get_or_insert_with(Vec::new)
+            .push((may::coroutine::current(), turn.clone()));
+        LINE_OPEN.store(true, Ordering::Release);
+        opened
     };
-    if spawned.is_err() {
-        return may::coroutine::yield_now();
+    if opened && !spawn_line_waker() {
+        // No waker: close the line at once (everyone in it just yields plainly).
+        wake_line();
     }
-    while !ran.load(Ordering::Acquire) {
+    while !turn.load(Ordering::Acquire) {
         may::coroutine::park();
         crate::worker::hop_to_worker();
     }
     crate::monitor::watch::resumed();
+}
+
+/// Queues the waker that closes the line; false if it could not be spawned.
+fn spawn_line_waker() -> bool {
+    // SAFETY: the waker touches no thread-locals and never blocks: it takes a lock held only
+    // for pushes and swaps, sets flags and unparks coroutine handles, all valid on any thread.
+    let spawned = unsafe { may::coroutine::Builder::new().spawn(wake_line) };
+    spawned.is_ok()
+}
+
+/// Closes the line and wakes everyone in it, in the order they yielded.
+fn wake_line() {
+    let line = {
+        let mut line = LINE.lock_unpoisoned();
+        LINE_OPEN.store(false, Ordering::Release);
+        line.take()
+    };
+    for (co, turn) in line.into_iter().flatten() {
+        turn.store(true, Ordering::Release);
+        co.unpark();
+    }
 }

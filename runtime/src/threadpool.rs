@@ -102,6 +102,37 @@ impl ThreadPool {
     {
         self.spawn(f).take(None)
     }
+
+    /// Runs `f` over `items` on the pool's threads and returns the results in input order
+    /// (gevent's `ThreadPool.map`), parking only the calling greenlet. Every item is queued
+    /// at once; the threads take them in order.
+    ///
+    /// ```
+    /// let pool = mayfly::threadpool::ThreadPool::new(2).unwrap();
+    /// let lens = mayfly::run(move || pool.map(|s: &str| s.len(), ["a", "bb", "ccc"]));
+    /// assert_eq!(lens.unwrap(), [1, 2, 3]);
+    /// ```
+    ///
+    /// # Errors
+    /// The [`AsyncError`] of the first item (in input order) whose call panicked, or
+    /// [`AsyncError::Exception`] if the pool is shut down.
+    pub fn map<I, F, R>(&self, f: F, items: I) -> Result<Vec<R>, AsyncError>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> R + Send + Sync + 'static,
+        R: Send + 'static,
+    {
+        let f = Arc::new(f);
+        let pending: Vec<_> = items
+            .into_iter()
+            .map(|item| {
+                let f = f.clone();
+                self.spawn(move || f(item))
+            })
+            .collect();
+        pending.iter().map(|r| r.take(None)).collect()
+    }
 }
 
 impl Drop for ThreadPool {

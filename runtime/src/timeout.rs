@@ -1,4 +1,5 @@
-//! `Timeout` and `with_timeout`: gevent's deadline that interrupts whatever blocking call the
+//! `Timeout`, `with_timeout` and the object form [`ActiveTimeout`]
+//! ([`Timeout::start_new`]): gevent's deadline that interrupts whatever blocking call the
 //! greenlet is in when it expires.
 //!
 //! Each greenlet (or OS thread) keeps a stack of active deadlines. Every mayfly blocking call —
@@ -40,6 +41,7 @@ impl From<Timeout> for std::io::Error {
 struct Entry {
     token: u64,
     at: Instant,
+    after: Duration,
     fired: bool,
 }
 
@@ -53,6 +55,7 @@ static OPEN_SCOPES: AtomicU64 = AtomicU64::new(0);
 /// The unwind payload that carries an expired deadline to its `with_timeout`.
 struct Expired {
     token: u64,
+    after: Duration,
 }
 
 impl Timeout {
@@ -68,6 +71,139 @@ impl Timeout {
     /// `Err(self)` if `f` was still blocked when the deadline passed.
     pub fn run<R>(self, f: impl FnOnce() -> R) -> Result<R, Timeout> {
         with_timeout(self.after, f)
+    }
+
+    /// Arms a timeout on the calling greenlet now and returns it as an object (gevent's
+    /// `Timeout.start_new(seconds)`): from here on every blocking call of this greenlet is
+    /// bounded by it, until it is [cancelled](ActiveTimeout::cancel) or dropped. Catch its
+    /// expiry with [`ActiveTimeout::catch`].
+    ///
+    /// `None` gives a timeout that never fires (gevent's `Timeout(None)`, the "no limit"
+    /// case), so code can take an optional limit without two paths.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mayfly::Timeout;
+    /// mayfly::run(|| {
+    ///     let t = Timeout::start_new(Duration::from_millis(20));
+    ///     assert!(t.pending());
+    ///     let r = t.catch(|| mayfly::sleep(Duration::from_secs(5)));
+    ///     assert!(r.is_err() && !t.pending());
+    ///
+    ///     let t = Timeout::start_new(Duration::from_secs(5));
+    ///     mayfly::sleep(Duration::from_millis(1)); // not interrupted
+    ///     t.cancel(); // done early: disarm it
+    ///     assert!(!t.pending());
+    ///
+    ///     let unlimited = Timeout::start_new(None); // "no limit": never fires
+    ///     assert_eq!(unlimited.catch(|| 7), Ok(7));
+    /// });
+    /// ```
+    pub fn start_new(after: impl Into<Option<Duration>>) -> ActiveTimeout {
+        ActiveTimeout::arm(after.into())
+    }
+}
+
+/// A timeout armed on the calling greenlet by [`Timeout::start_new`] (gevent's `Timeout`
+/// object): it bounds every blocking call the greenlet makes until it is cancelled or
+/// dropped, and fires at most once.
+///
+/// When it expires, the blocking call the greenlet is in unwinds; [`catch`](Self::catch)
+/// turns that into `Err(Timeout)`. Expiring with nobody catching it ends the greenlet as
+/// a panic whose message says so. It belongs to the greenlet (or thread) that armed it,
+/// so it is not `Send`.
+#[derive(Debug)]
+pub struct ActiveTimeout {
+    /// `None` for the "no limit" timeout.
+    armed: Option<Armed>,
+    cancelled: std::cell::Cell<bool>,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Armed {
+    token: u64,
+    at: Instant,
+    after: Duration,
+}
+
+impl ActiveTimeout {
+    fn arm(after: Option<Duration>) -> Self {
+        let armed = after.map(|after| {
+            crate::start::ensure_started();
+            let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+            let at = Instant::now() + after;
+            DEADLINES.with(|d| {
+                d.borrow_mut().push(Entry {
+                    token,
+                    at,
+                    after,
+                    fired: false,
+                })
+            });
+            OPEN_SCOPES.fetch_add(1, Ordering::AcqRel);
+            Armed { token, at, after }
+        });
+        ActiveTimeout {
+            armed,
+            cancelled: std::cell::Cell::new(false),
+            _not_send: std::marker::PhantomData,
+        }
+    }
+
+    /// Whether it is still due to fire: armed, not cancelled, and its deadline not passed
+    /// (gevent's `pending`). Always false for the "no limit" timeout.
+    pub fn pending(&self) -> bool {
+        match self.armed {
+            Some(a) => !self.cancelled.get() && Instant::now() < a.at && !self.fired(a.token),
+            None => false,
+        }
+    }
+
+    fn fired(&self, token: u64) -> bool {
+        DEADLINES.with(|d| d.borrow().iter().any(|e| e.token == token && e.fired))
+    }
+
+    /// The time it allows (`None`: no limit).
+    pub fn after(&self) -> Option<Duration> {
+        self.armed.map(|a| a.after)
+    }
+
+    /// Disarms it: later blocking calls are no longer bounded by it (gevent's `cancel`).
+    /// Idempotent; dropping it does the same.
+    pub fn cancel(&self) {
+        if let Some(a) = self.armed {
+            if !self.cancelled.replace(true) {
+                DEADLINES.with(|d| d.borrow_mut().retain(|e| e.token != a.token));
+                OPEN_SCOPES.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// Runs `f`; if this timeout expires while `f` is blocked, `f`'s blocking call is
+    /// interrupted and `Err(Timeout)` is returned (gevent's `except Timeout as t: if t is
+    /// timeout`). Another timeout's expiry passes through to whoever armed it. The timeout
+    /// stays armed after `catch` returns `Ok`; [`cancel`](Self::cancel) it when done.
+    ///
+    /// # Errors
+    /// `Err(Timeout)` if this timeout expired while `f` was blocked.
+    pub fn catch<R>(&self, f: impl FnOnce() -> R) -> Result<R, Timeout> {
+        let Some(a) = self.armed else {
+            return Ok(f());
+        };
+        match panic::catch_unwind(AssertUnwindSafe(f)) {
+            Ok(v) => Ok(v),
+            Err(payload) => match payload.downcast_ref::<Expired>() {
+                Some(e) if e.token == a.token => Err(Timeout { after: a.after }),
+                _ => panic::resume_unwind(payload),
+            },
+        }
+    }
+}
+
+impl Drop for ActiveTimeout {
+    fn drop(&mut self) {
+        self.cancel();
     }
 }
 
@@ -88,27 +224,10 @@ impl Timeout {
 /// `Err(Timeout)` if `f` was still blocked when the deadline passed (CPU-bound code
 /// that never blocks is not interrupted).
 pub fn with_timeout<R>(after: Duration, f: impl FnOnce() -> R) -> Result<R, Timeout> {
-    crate::start::ensure_started();
-    let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
-    let at = Instant::now() + after;
-    DEADLINES.with(|d| {
-        d.borrow_mut().push(Entry {
-            token,
-            at,
-            fired: false,
-        })
-    });
-    OPEN_SCOPES.fetch_add(1, Ordering::AcqRel);
-    let result = panic::catch_unwind(AssertUnwindSafe(f));
-    OPEN_SCOPES.fetch_sub(1, Ordering::AcqRel);
-    DEADLINES.with(|d| d.borrow_mut().retain(|e| e.token != token));
-    match result {
-        Ok(v) => Ok(v),
-        Err(payload) => match payload.downcast_ref::<Expired>() {
-            Some(e) if e.token == token => Err(Timeout { after }),
-            _ => panic::resume_unwind(payload),
-        },
-    }
+    let t = ActiveTimeout::arm(Some(after));
+    let r = t.catch(f);
+    t.cancel();
+    r
 }
 
 /// Runs `f` with a deadline at `deadline` (the deadline form of [`with_timeout`]; the error
@@ -155,14 +274,17 @@ pub(crate) fn check_expired() {
             .min_by_key(|(_, e)| e.at)
             .map(|(i, _)| i)?;
         d[idx].fired = true;
-        Some(d[idx].token)
+        Some(d[idx])
     });
-    if let Some(token) = expired {
-        panic::resume_unwind(Box::new(Expired { token }));
+    if let Some(e) = expired {
+        panic::resume_unwind(Box::new(Expired {
+            token: e.token,
+            after: e.after,
+        }));
     }
 }
 
-/// Whether a caught panic payload is an expired mayfly deadline (not a real panic).
-pub(crate) fn is_timeout_payload(p: &(dyn Any + Send)) -> bool {
-    p.is::<Expired>()
+/// The time allowed by the timeout whose expiry `p` carries, if it is one.
+pub(crate) fn timeout_payload_after(p: &(dyn Any + Send)) -> Option<Duration> {
+    p.downcast_ref::<Expired>().map(|e| e.after)
 }

@@ -119,6 +119,7 @@ fn run() {
             // Unparking from a non-worker thread queues the greenlet on the worker's global
             // queue and wakes the worker: the greenlet resumes on the worker.
             for co in due.drain(..) {
+                crate::wait::note_remote_wake();
                 co.unpark();
             }
             st = lock(t);

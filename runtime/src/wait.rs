@@ -31,10 +31,39 @@ impl Waker {
 
     pub(crate) fn wake(&self) {
         match self {
-            Waker::Greenlet(co) => co.unpark(),
+            Waker::Greenlet(co) => {
+                if !may::coroutine::is_coroutine() {
+                    note_remote_wake();
+                }
+                co.unpark()
+            }
             Waker::Thread(t) => t.unpark(),
         }
     }
+}
+
+/// Greenlets woken from outside the worker (timer thread, thread pool, other OS threads)
+/// since the last `yield_now` that went behind the worker's global queue, where such
+/// wake-ups land. While it is non-zero, `yield_now` goes behind them (see `sleep`): a greenlet
+/// spinning on `yield_now` must not starve a greenlet a timer has woken.
+static REMOTE_WAKES: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a greenlet woken from outside the worker.
+#[inline]
+pub(crate) fn note_remote_wake() {
+    REMOTE_WAKES.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Whether greenlets were woken from outside the worker since [`take_remote_wakes`].
+#[inline]
+pub(crate) fn remote_wakes_pending() -> bool {
+    REMOTE_WAKES.load(Ordering::Relaxed) > 0
+}
+
+/// Forgets the remote wake-ups counted so far (they are ahead of whoever calls this next in
+/// the global queue).
+pub(crate) fn take_remote_wakes() {
+    REMOTE_WAKES.store(0, Ordering::Relaxed);
 }
 
 static NEXT_WAITER: AtomicU64 = AtomicU64::new(1);
@@ -88,6 +117,24 @@ impl WaitList {
         for (_, w) in self.waiters.lock_unpoisoned().drain(..) {
             w.wake();
         }
+    }
+}
+
+impl WaitSlot<'_> {
+    /// Leaves the list; returns whether the waiter was woken through it (by `wake_one` or
+    /// `wake_all`) rather than by its deadline, a spurious wake-up or nothing at all.
+    pub(crate) fn leave(self) -> bool {
+        let mut q = self.list.waiters.lock_unpoisoned();
+        let woken = match q.iter().position(|(id, _)| *id == self.id) {
+            Some(pos) => {
+                q.remove(pos);
+                false
+            }
+            None => true,
+        };
+        drop(q);
+        std::mem::forget(self);
+        woken
     }
 }
 

@@ -46,6 +46,9 @@ fn every_blocking_primitive_resumes_on_the_worker() {
         let r = mayfly::with_timeout(ms(10), || mayfly::sleep(ms(500)));
         assert!(r.is_err());
         l.at("after Timeout interrupting sleep");
+        let t = mayfly::Timeout::start_new(ms(10));
+        assert!(t.catch(|| mayfly::sleep(ms(500))).is_err());
+        l.at("after ActiveTimeout interrupting sleep");
 
         let slow = mayfly::spawn(move || mayfly::sleep(ms(300)));
         assert!(!slow.join(ms(10)));
@@ -54,6 +57,28 @@ fn every_blocking_primitive_resumes_on_the_worker() {
         l.at("after get_timeout");
         slow.kill();
         l.at("after kill");
+        let doomed: Vec<_> = (0..3)
+            .map(|_| mayfly::spawn(move || mayfly::sleep(ms(300))))
+            .collect();
+        mayfly::yield_now();
+        assert!(mayfly::killall(
+            &doomed,
+            mayfly::KillAll::default().timeout(ms(500))
+        ));
+        l.at("after killall with a timeout");
+        let reasoned = mayfly::spawn(move || mayfly::sleep(ms(300)));
+        mayfly::yield_now();
+        reasoned.kill_with("test");
+        l.at("after kill_with");
+        let linked = l.clone();
+        let done = Arc::new(mayfly::event::Event::new());
+        let d2 = done.clone();
+        reasoned.link(move |_| {
+            linked.at("inside a link callback");
+            d2.set();
+        });
+        assert!(done.wait(Some(ms(500))));
+        l.at("after a link callback ran");
 
         let later = mayfly::spawn_later(ms(5), me);
         let t = later.get().unwrap();
@@ -91,6 +116,13 @@ fn every_blocking_primitive_resumes_on_the_worker() {
         l.at("after Timeout interrupting read");
         c.write_all(b"x").unwrap();
         l.at("after write");
+        let mut lines = mayfly::net::LineReader::new(c.try_clone().unwrap());
+        lines.get_mut().settimeout(Some(ms(10)));
+        assert!(lines.readline().is_err());
+        l.at("after LineReader readline timeout");
+        lines.get_mut().settimeout(None);
+        assert!(mayfly::with_timeout(ms(10), || lines.readline()).is_err());
+        l.at("after Timeout interrupting LineReader readline");
         hold.kill();
 
         let mut u = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -98,6 +130,9 @@ fn every_blocking_primitive_resumes_on_the_worker() {
         assert!(u.recvfrom(16).is_err());
         l.at("after udp recv timeout");
 
+        let by_name = TcpStream::connect(format!("localhost:{}", addr.port()));
+        let _ = by_name;
+        l.at("after connect by name (resolved on the thread pool)");
         let c2 = TcpStream::connect_timeout(&addr, ms(50));
         let _ = c2;
         l.at("after connect_timeout");
@@ -106,15 +141,65 @@ fn every_blocking_primitive_resumes_on_the_worker() {
         let q: mayfly::queue::Queue<u8> = mayfly::queue::Queue::unbounded();
         assert!(q.get_timeout(ms(5)).is_err());
         l.at("after queue get timeout");
+        assert!(q.peek_timeout(ms(5)).is_err());
+        l.at("after queue peek timeout");
+        let closing: Arc<mayfly::queue::Queue<u8>> = Arc::new(mayfly::queue::Queue::bounded(1));
+        let c2 = closing.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(5));
+            c2.close();
+        });
+        assert!(closing.recv().is_err());
+        l.at("after queue recv woken by close() from an OS thread");
+        closing.close();
+        assert!(closing.send(1).is_err());
+        l.at("after queue send on a closed queue");
         let sem = mayfly::lock::Semaphore::new(0);
         assert!(sem.acquire_timeout(ms(5)).is_none());
         l.at("after semaphore timeout");
+        let m = Arc::new(mayfly::lock::Mutex::new(0u8));
+        let m2 = m.clone();
+        let holder = mayfly::spawn(move || {
+            let _g = m2.lock();
+            mayfly::sleep(Duration::from_millis(20));
+        });
+        mayfly::yield_now();
+        assert!(m.lock_timeout(ms(2)).is_none());
+        l.at("after Mutex lock_timeout");
+        drop(m.lock());
+        l.at("after Mutex lock waiting for a holder");
+        holder.join(None);
         let ev = mayfly::event::Event::new();
         assert!(!ev.wait(Some(ms(5))));
         l.at("after event wait timeout");
+        let never = mayfly::event::Event::new();
+        let objs: [&dyn mayfly::Waitable; 2] = [&ev, &never];
+        let none = mayfly::wait(&objs, mayfly::WaitOpts::default().timeout(ms(5)));
+        assert!(none.is_empty());
+        l.at("after mayfly::wait timeout");
+        assert!(mayfly::iwait_timeout(&objs, ms(5)).next().is_none());
+        l.at("after iwait over mixed objects timeout");
         let r = mayfly::threadpool::apply(|| std::thread::sleep(Duration::from_millis(5)));
         assert!(r.is_ok());
         l.at("after threadpool apply (woken by a pool thread)");
+        let r = mayfly::threadpool::shared().map(|x: u64| x + 1, 0..4);
+        assert_eq!(r.unwrap(), [1, 2, 3, 4]);
+        l.at("after ThreadPool::map (woken by pool threads)");
+        let pool = mayfly::pool::Pool::new(1);
+        assert_eq!(
+            pool.apply(|| mayfly::sleep(Duration::from_millis(2))),
+            Ok(())
+        );
+        l.at("after Pool::apply");
+        let busy = mayfly::spawn(move || mayfly::sleep(ms(300)));
+        pool.add(&busy);
+        let outsider = mayfly::spawn(|| ());
+        assert!(mayfly::with_timeout(ms(5), || pool.add(&outsider)).is_err());
+        l.at("after Pool::add interrupted by a Timeout");
+        busy.kill();
+        let m = pool.map_async(|x: u8| x, 0..3);
+        assert!(m.get_timeout(ms(500)).is_ok());
+        l.at("after map_async");
     });
     log.assert_all_on_worker(24);
 }

@@ -116,7 +116,7 @@ fn report(held: Duration) {
         (c.name().to_string(), c.id)
     });
     eprintln!(
-        "mayfly monitor: greenlet {name:?} (#{id}) has blocked the worker for {:.0?} (blocking call or long computation without a switch)",
+        "mayfly monitor: greenlet {name:?} (#{id}) has blocked the worker for {:.0?} (a blocking call that is not mayfly's, a long computation without a switch, or — often — a std::sync::Mutex that another greenlet holds across a blocking mayfly call: use mayfly::lock::Mutex there)",
         held
     );
     REPORTS.lock_unpoisoned().push(Report {

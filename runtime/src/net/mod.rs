@@ -29,11 +29,15 @@
 //! ```
 
 mod bind;
+mod lines;
+mod resolve;
 mod tcp;
 mod udp;
 mod unix;
 
 pub use bind::Bind;
+pub use lines::{LineReader, Lines, DEFAULT_MAX_LINE};
+pub use resolve::{resolve, ConnectAddr};
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};

@@ -62,6 +62,16 @@ impl TcpListener {
         self.inner.local_addr()
     }
 
+    /// Stops listening at once, without closing the descriptor: new connections are refused
+    /// and a greenlet blocked in [`accept`](TcpListener::accept) wakes with an error. Never
+    /// blocks (a server stops this way from a greenlet that is being killed).
+    pub(crate) fn stop_listening(&self) {
+        // On Linux, shutdown(SHUT_RD) of a listening socket moves it out of LISTEN (pending
+        // connections are reset, new ones refused) and wakes its pollers. The error (say,
+        // ENOTCONN elsewhere) changes nothing: the caller closes the socket soon after.
+        let _ = socket2::SockRef::from(self.inner.inner()).shutdown(Shutdown::Read);
+    }
+
     /// Another handle to the same listening socket.
     ///
     /// # Errors
@@ -105,13 +115,28 @@ impl TcpStream {
 
     /// Connects, honouring the greenlet's active `Timeout`.
     ///
+    /// A numeric address (`"127.0.0.1:80"`, a [`SocketAddr`]) is used as is; a name
+    /// (`"localhost:80"`) is resolved on the thread pool, never on the worker (see
+    /// [`ConnectAddr`](super::ConnectAddr)), and an enclosing [`crate::Timeout`] bounds the
+    /// lookup too. Each resolved address is tried in turn.
+    ///
+    /// ```
+    /// use mayfly::net::{TcpListener, TcpStream};
+    /// mayfly::run(|| {
+    ///     let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let port = l.local_addr().unwrap().port();
+    ///     let by_name = TcpStream::connect(format!("localhost:{port}"));
+    ///     assert!(by_name.is_ok());
+    /// });
+    /// ```
+    ///
     /// # Errors
     /// The resolution error, or the connect error of the last address tried; `TimedOut` when
     /// an enclosing [`crate::Timeout`] expires first.
-    pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+    pub fn connect(addr: impl super::ConnectAddr) -> io::Result<TcpStream> {
         crate::start::ensure_started();
         let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
-        for a in addr.to_socket_addrs()? {
+        for a in super::resolve::resolve(&addr)? {
             let r = match crate::timeout::remaining() {
                 None => may::net::TcpStream::connect(a),
                 Some(_) => timed(None, |limit| Self::connect_may(&a, limit)),

@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::greenlet::{Builder, Greenlet};
+use crate::event::Event;
+use crate::greenlet::{Builder, Greenlet, SpawnError};
 use crate::net::{TcpListener, TcpStream};
 use crate::park::WaitUntil;
 use crate::poison::MutexExt;
@@ -37,6 +38,10 @@ pub use limits::{
     DEFAULT_FD_RESERVE, DEFAULT_PEER_SHARE_PERCENT,
 };
 pub use stats::{ErrorClass, ServerStats, StatsSnapshot};
+
+/// How long [`StreamServer::serve_forever`] lets open connections finish when it stops
+/// (gevent's `BaseServer.stop_timeout`).
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(1);
 
 type Handler = dyn Fn(TcpStream, SocketAddr) -> io::Result<()> + Send + Sync + 'static;
 
@@ -191,23 +196,43 @@ impl StreamServer {
             max: self.max_connections,
             pool: self.pool,
             peer_limit: self.peer_limit,
+            listener: Mutex::new(Some(Arc::new(self.listener))),
+            handler: self.handler,
+            accept: Mutex::new(None),
+            stopped: Event::new(),
         });
-        let s2 = shared.clone();
-        let accept = Builder::new()
-            .name(format!("accept-{addr}"))
-            .spawn(move || accept_loop(self.listener, self.handler, s2))
+        let running = RunningServer { addr, shared };
+        running
+            .start_accepting()
             .unwrap_or_else(|e| panic!("StreamServer::start: {e}"));
-        RunningServer {
-            addr,
-            accept,
-            shared,
-        }
+        running
     }
 
     /// Starts and serves until the server is stopped (gevent's `serve_forever`).
+    ///
+    /// Killing the greenlet that runs it stops the server: the listening socket closes at
+    /// once (new clients are refused) and open connections get [`DEFAULT_STOP_TIMEOUT`] to
+    /// finish. To stop it from elsewhere instead, [`start`](StreamServer::start) it and call
+    /// [`RunningServer::serve_forever`] on a clone of the handle:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mayfly::server::StreamServer;
+    ///
+    /// mayfly::run(|| {
+    ///     let server = StreamServer::bind("127.0.0.1:0", |_conn, _peer| Ok(())).unwrap();
+    ///     let addr = server.local_addr().unwrap();
+    ///     let g = mayfly::spawn(move || server.serve_forever());
+    ///     mayfly::sleep(Duration::from_millis(10));
+    ///     g.kill(); // stops the server too
+    ///     assert!(mayfly::net::TcpStream::connect(addr).is_err());
+    /// });
+    /// ```
+    ///
+    /// # Panics
+    /// As [`start`](StreamServer::start).
     pub fn serve_forever(self) {
-        let running = self.start();
-        running.accept.join(None);
+        self.start().serve_forever();
     }
 }
 
@@ -221,6 +246,13 @@ struct Shared {
     max: Option<u64>,
     pool: Option<crate::pool::Pool>,
     peer_limit: Option<Arc<PeerLimit>>,
+    /// The listening socket, until the server stops (the accept greenlet holds a clone).
+    listener: Mutex<Option<Arc<TcpListener>>>,
+    handler: Arc<Handler>,
+    /// The accept greenlet while accepting.
+    accept: Mutex<Option<Greenlet<()>>>,
+    /// Set once a stop has finished.
+    stopped: Event,
 }
 
 /// What every started server offers, whatever runs it (a [`StreamServer`]'s greenlets, a
@@ -264,11 +296,14 @@ pub trait Running: Send {
     fn stop(&self, grace: Duration) -> u64;
 }
 
-/// A started [`StreamServer`]: its address, counters, and [`stop`](RunningServer::stop).
-/// Implements [`Running`].
+/// A started [`StreamServer`]: its address, counters, [`stop`](RunningServer::stop),
+/// [`stop_accepting`](RunningServer::stop_accepting) and
+/// [`start_accepting`](RunningServer::start_accepting). Implements [`Running`]. Clones are
+/// handles to the same server (one greenlet can [`serve_forever`](RunningServer::serve_forever)
+/// while another stops it).
+#[derive(Clone)]
 pub struct RunningServer {
     addr: SocketAddr,
-    accept: Greenlet<()>,
     shared: Arc<Shared>,
 }
 
@@ -276,7 +311,8 @@ impl std::fmt::Debug for RunningServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunningServer")
             .field("addr", &self.addr)
-            .field("accept", &self.accept)
+            .field("started", &self.started())
+            .field("accepting", &self.accepting())
             .field("stats", &self.shared.stats.snapshot())
             .finish_non_exhaustive()
     }
@@ -300,10 +336,42 @@ impl RunningServer {
 
     /// Stops accepting at once (the listening socket closes), lets open connections finish
     /// for up to `grace`, then kills the rest. Returns how many were killed. Callable from a
-    /// greenlet or from any OS thread (a signal handler thread, say).
+    /// greenlet or from any OS thread (a signal handler thread, say). A second call (or a
+    /// call while another is stopping it) waits until the server has stopped and returns 0.
     pub fn stop(&self, grace: Duration) -> u64 {
-        self.shared.stopping.store(true, Ordering::Release);
-        self.accept.kill();
+        if self.begin_stop() {
+            self.finish_stop(grace)
+        } else {
+            self.shared.stopped.wait(None);
+            0
+        }
+    }
+
+    /// The part of a stop that never blocks: marks the server stopping, closes the listening
+    /// socket to new clients, and asks the accept greenlet to die. Returns false if the
+    /// server was already stopping.
+    fn begin_stop(&self) -> bool {
+        if self.shared.stopping.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        if let Some(l) = &*self.shared.listener.lock_unpoisoned() {
+            l.stop_listening();
+        }
+        let accept = self.shared.accept.lock_unpoisoned().clone();
+        if let Some(g) = accept {
+            g.kill_nowait();
+        }
+        true
+    }
+
+    /// The rest of a stop: waits for the accept greenlet, closes the listener, lets the open
+    /// connections finish for up to `grace`, kills the rest.
+    fn finish_stop(&self, grace: Duration) -> u64 {
+        let accept = self.shared.accept.lock_unpoisoned().take();
+        if let Some(g) = accept {
+            g.kill();
+        }
+        drop(self.shared.listener.lock_unpoisoned().take());
         let stats = &self.shared.stats;
         self.shared
             .slot_free
@@ -323,23 +391,122 @@ impl RunningServer {
             }
         }
         self.shared.stats.killed(killed);
+        self.shared.stopped.set();
         killed
     }
 
-    /// Waits until the accept loop ends (after [`stop`](RunningServer::stop)).
-    pub fn join(&self) {
-        self.accept.join(None);
+    /// Whether the server was started and not stopped (gevent's `started`); true also while
+    /// [`stop_accepting`](RunningServer::stop_accepting) holds new clients back.
+    pub fn started(&self) -> bool {
+        !self.shared.stopping.load(Ordering::Acquire)
     }
 
-    /// Like [`join`](RunningServer::join) with at most `timeout`; returns whether it ended.
+    /// Whether the accept greenlet is running (false after
+    /// [`stop_accepting`](RunningServer::stop_accepting) and after a stop).
+    pub fn accepting(&self) -> bool {
+        self.shared
+            .accept
+            .lock_unpoisoned()
+            .as_ref()
+            .is_some_and(|g| !g.ready())
+    }
+
+    /// Stops accepting without closing the listening socket (gevent's `stop_accepting`):
+    /// new clients wait in the listen backlog until
+    /// [`start_accepting`](RunningServer::start_accepting); open connections go on.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mayfly::server::StreamServer;
+    /// mayfly::run(|| {
+    ///     let server = StreamServer::bind("127.0.0.1:0", |_c, _p| Ok(())).unwrap().start();
+    ///     server.stop_accepting();
+    ///     assert!(server.started() && !server.accepting());
+    ///     server.start_accepting().unwrap();
+    ///     assert!(server.accepting());
+    ///     server.stop(Duration::from_millis(100));
+    ///     assert!(!server.started());
+    /// });
+    /// ```
+    pub fn stop_accepting(&self) {
+        let accept = self.shared.accept.lock_unpoisoned().take();
+        if let Some(g) = accept {
+            g.kill();
+        }
+    }
+
+    /// Accepts again after [`stop_accepting`](RunningServer::stop_accepting) (gevent's
+    /// `start_accepting`). A no-op while accepting, and after a stop.
+    ///
+    /// # Errors
+    /// [`SpawnError`] if the accept greenlet cannot be spawned (no stack).
+    pub fn start_accepting(&self) -> Result<(), SpawnError> {
+        let mut slot = self.shared.accept.lock_unpoisoned();
+        if slot.as_ref().is_some_and(|g| !g.ready()) || !self.started() {
+            return Ok(());
+        }
+        let Some(listener) = self.shared.listener.lock_unpoisoned().clone() else {
+            return Ok(());
+        };
+        let shared = self.shared.clone();
+        let g = Builder::new()
+            .name(format!("accept-{}", self.addr))
+            .spawn(move || accept_loop(listener, shared))?;
+        *slot = Some(g);
+        Ok(())
+    }
+
+    /// Serves until the server is stopped (gevent's `serve_forever` after `start`): returns
+    /// once [`stop`](RunningServer::stop) has finished, from any handle. If the greenlet
+    /// running it is killed, the server stops: the listening socket closes at once and open
+    /// connections get [`DEFAULT_STOP_TIMEOUT`] to finish.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mayfly::server::StreamServer;
+    /// mayfly::run(|| {
+    ///     let server = StreamServer::bind("127.0.0.1:0", |_c, _p| Ok(())).unwrap().start();
+    ///     let handle = server.clone();
+    ///     let g = mayfly::spawn(move || handle.serve_forever());
+    ///     mayfly::sleep(Duration::from_millis(10));
+    ///     server.stop(Duration::from_millis(100));
+    ///     assert!(g.join(Duration::from_secs(5)));
+    /// });
+    /// ```
+    pub fn serve_forever(&self) {
+        struct StopOnExit<'a>(&'a RunningServer);
+        impl Drop for StopOnExit<'_> {
+            fn drop(&mut self) {
+                if !std::thread::panicking() {
+                    self.0.stop(DEFAULT_STOP_TIMEOUT);
+                } else if self.0.begin_stop() {
+                    // Killed (or a Timeout fired): a greenlet that is unwinding must not block,
+                    // so the listener is closed now and the rest of the stop runs apart.
+                    let server = self.0.clone();
+                    let _ = Builder::new()
+                        .name(format!("stop-{}", server.addr))
+                        .spawn(move || server.finish_stop(DEFAULT_STOP_TIMEOUT));
+                }
+            }
+        }
+        let _stop = StopOnExit(self);
+        self.shared.stopped.wait(None);
+    }
+
+    /// Waits until the server has stopped (see [`stop`](RunningServer::stop)).
+    pub fn join(&self) {
+        self.shared.stopped.wait(None);
+    }
+
+    /// Like [`join`](RunningServer::join) with at most `timeout`; returns whether it stopped.
     pub fn join_timeout(&self, timeout: Duration) -> bool {
-        self.accept.join_timeout(timeout)
+        self.shared.stopped.wait_timeout(timeout)
     }
 
     /// Like [`join`](RunningServer::join), waiting until `deadline` at most; returns whether
-    /// it ended.
+    /// it stopped.
     pub fn join_deadline(&self, deadline: Instant) -> bool {
-        self.accept.join_deadline(deadline)
+        self.shared.stopped.wait_deadline(deadline)
     }
 }
 
@@ -361,11 +528,11 @@ impl Running for RunningServer {
     }
 }
 
-fn accept_loop(listener: TcpListener, handler: Arc<Handler>, shared: Arc<Shared>) {
-    let mut backoff = AcceptBackoff::new(format!(
-        "mayfly: accept on {:?}",
-        listener.local_addr().ok()
-    ));
+fn accept_loop(listener: Arc<TcpListener>, shared: Arc<Shared>) {
+    let mut backoff = AcceptBackoff::new(match listener.local_addr() {
+        Ok(addr) => format!("mayfly: accept on {addr}"),
+        Err(_) => "mayfly: accept".to_string(),
+    });
     loop {
         if let Some(max) = shared.max {
             let stats = &shared.stats;
@@ -395,7 +562,7 @@ fn accept_loop(listener: TcpListener, handler: Arc<Handler>, shared: Arc<Shared>
         stream.set_read_timeout(shared.read_timeout);
         stream.set_write_timeout(shared.write_timeout);
         stream.count_bytes(shared.stats.bytes());
-        let h = handler.clone();
+        let h = shared.handler.clone();
         let sh = shared.clone();
         let builder = Builder::new().name(format!("conn-{peer}"));
         let body = move || {

@@ -1,0 +1,282 @@
+//! Checks ported from gevent's own test suite (`src/gevent/tests/` in gevent's repository):
+//! the semantics a gevent user leans on. Each test names the gevent test it comes from.
+//!
+//! Every wait here is bounded: a regression fails the test instead of hanging it.
+
+use std::io::ErrorKind;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mayfly::event::Event;
+use mayfly::net::TcpStream;
+use mayfly::pool::{Group, Pool};
+use mayfly::server::StreamServer;
+use mayfly::{joinall, spawn, JoinAll};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Long enough that nothing here legitimately waits for it; short enough to bound a failure.
+const BOUND: Duration = Duration::from_secs(5);
+
+/// test__event.py, TestEvent_SetThenClear (N = 1, 100, 1000): every greenlet blocked in
+/// `wait()` when `set()` is called returns true, even though `clear()` follows at once.
+#[test]
+fn event_set_then_clear_wakes_every_waiter() {
+    for n in [1usize, 100, 1000] {
+        let (finished, all_true) = mayfly::run(move || {
+            let e = Arc::new(Event::new());
+            let waiters: Vec<_> = (0..n)
+                .map(|_| {
+                    let e = e.clone();
+                    spawn(move || e.wait(None))
+                })
+                .collect();
+            mayfly::sleep(ms(1));
+            e.set();
+            e.clear();
+            let done = joinall(&waiters, JoinAll::default().timeout(BOUND))
+                .unwrap()
+                .len();
+            let all_true = waiters.iter().all(|g| g.value() == Some(true));
+            for g in &waiters {
+                g.kill();
+            }
+            (done, all_true)
+        });
+        assert_eq!(
+            finished, n,
+            "N = {n}: waiters still blocked after set();clear()"
+        );
+        assert!(all_true, "N = {n}: every woken waiter returns true");
+    }
+}
+
+/// test__greenletset.py, test_kill_block: killing a group whose members have not started
+/// yet empties it.
+#[test]
+fn group_kill_of_unstarted_members_empties_the_group() {
+    mayfly::run(|| {
+        let s = Group::new();
+        s.spawn(|| mayfly::sleep(ms(100)));
+        s.spawn(|| mayfly::sleep(ms(200)));
+        assert_eq!(s.len(), 2);
+        s.kill();
+        assert!(s.is_empty(), "len {} after kill", s.len());
+        assert!(s.join(Some(BOUND)), "join must not hang after kill");
+    });
+}
+
+/// The same through a Pool: a member killed before it started gives its slot back.
+#[test]
+fn pool_kill_of_unstarted_members_loses_no_slot() {
+    mayfly::run(|| {
+        let pool = Pool::new(2);
+        let a = pool.spawn(|| mayfly::sleep(BOUND));
+        let b = pool.spawn(|| mayfly::sleep(BOUND));
+        assert_eq!(pool.free_count(), 0);
+        a.kill(); // before it ever ran
+        b.kill();
+        assert_eq!(
+            pool.free_count(),
+            2,
+            "slots lost to members killed before start"
+        );
+        assert!(pool.wait_available(Some(BOUND)));
+        let c = pool.spawn(|| 7);
+        assert_eq!(c.get_timeout(BOUND), Ok(7));
+        assert!(pool.join(Some(BOUND)));
+    });
+}
+
+/// A member leaves its group however it ends: returns, panics, is killed while running, is
+/// killed before it starts, or is killed by `Group::kill`.
+#[test]
+fn a_member_leaves_its_group_however_it_ends() {
+    mayfly::run(|| {
+        let g = Group::new();
+        let ok = g.spawn(|| 1);
+        let bad = g.spawn(|| -> i32 { panic!("member fails") });
+        let unstarted = g.spawn(|| 3);
+        unstarted.kill_nowait();
+        let running = g.spawn(|| {
+            mayfly::sleep(BOUND);
+            4
+        });
+        mayfly::yield_now(); // the others run (and end); `running` parks
+        assert_eq!(g.len(), 1, "only the sleeper is left");
+        running.kill();
+        assert!(g.is_empty() && g.join(Some(ms(10))));
+        assert_eq!(ok.get(), Ok(1));
+        assert!(bad.exception().is_some() && unstarted.exception().is_some());
+    });
+}
+
+/// test__order.py, TestSleep0: `sleep(0)` is round-robin, also for greenlets that were just
+/// spawned.
+#[test]
+fn yield_now_is_round_robin_for_new_greenlets() {
+    fn sleep0(lst: Arc<Mutex<Vec<String>>>, param: &'static str) {
+        lst.lock().unwrap().push(format!("{param}A"));
+        mayfly::yield_now();
+        lst.lock().unwrap().push(format!("{param}B"));
+    }
+    let out = mayfly::run(|| {
+        let lst = Arc::new(Mutex::new(Vec::new()));
+        let (l1, l2) = (lst.clone(), lst.clone());
+        let gs = [
+            spawn(move || sleep0(l1, "1")),
+            spawn(move || sleep0(l2, "2")),
+        ];
+        joinall(&gs, JoinAll::default().timeout(BOUND)).unwrap();
+        let out = lst.lock().unwrap().join(" ");
+        out
+    });
+    assert_eq!(out, "1A 2A 1B 2B");
+}
+
+/// Three greenlets, three rounds: still round-robin.
+#[test]
+fn yield_now_round_robin_three_by_three() {
+    let out = mayfly::run(|| {
+        let lst = Arc::new(Mutex::new(Vec::new()));
+        let gs: Vec<_> = (1..=3)
+            .map(|i| {
+                let lst = lst.clone();
+                spawn(move || {
+                    for round in ["A", "B", "C"] {
+                        lst.lock().unwrap().push(format!("{i}{round}"));
+                        mayfly::yield_now();
+                    }
+                })
+            })
+            .collect();
+        joinall(&gs, JoinAll::default().timeout(BOUND)).unwrap();
+        let out = lst.lock().unwrap().join(" ");
+        out
+    });
+    assert_eq!(out, "1A 2A 3A 1B 2B 3B 1C 2C 3C");
+}
+
+fn upper_echo(mut conn: TcpStream, _: std::net::SocketAddr) -> std::io::Result<()> {
+    loop {
+        let data = conn.recv(1024)?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        conn.sendall(&data.to_ascii_uppercase())?;
+    }
+}
+
+/// One request over loopback: the server answers.
+fn assert_request_succeeded(addr: std::net::SocketAddr) {
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.settimeout(Some(BOUND));
+    c.sendall(b"hi").unwrap();
+    assert_eq!(&c.recv_exact(2).unwrap()[..], b"HI");
+}
+
+/// Nobody listens any more: connect is refused.
+fn assert_connection_refused(addr: std::net::SocketAddr) {
+    let e = TcpStream::connect_timeout(&addr, BOUND).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}");
+}
+
+/// test__server.py, test_serve_forever (its `finally: g.kill()` half): killing the greenlet
+/// that runs `serve_forever` stops the server and closes the listening socket.
+#[test]
+fn killing_the_serve_forever_greenlet_stops_the_server() {
+    mayfly::run(|| {
+        let server = StreamServer::bind("127.0.0.1:0", upper_echo).unwrap();
+        let addr = server.local_addr().unwrap();
+        let g = spawn(move || server.serve_forever());
+        mayfly::sleep(ms(10));
+        assert_request_succeeded(addr);
+        g.kill();
+        assert!(g.ready());
+        assert_connection_refused(addr);
+    });
+}
+
+/// test__server.py, test_serve_forever: `serve_forever` in a greenlet, stopped through a
+/// handle from another greenlet; afterwards `started` is false and connections are refused.
+#[test]
+fn serve_forever_returns_when_a_handle_stops_the_server() {
+    mayfly::run(|| {
+        let running = StreamServer::bind("127.0.0.1:0", upper_echo)
+            .unwrap()
+            .start();
+        assert!(running.started());
+        let addr = running.local_addr();
+        let handle = running.clone();
+        let g = spawn(move || handle.serve_forever());
+        mayfly::sleep(ms(10));
+        assert_request_succeeded(addr);
+        assert!(!g.ready(), "serve_forever serves until stopped");
+        running.stop(ms(100));
+        assert!(!running.started());
+        assert!(g.join(BOUND), "serve_forever returns after stop");
+        assert!(g.successful());
+        assert_connection_refused(addr);
+        assert_eq!(running.stop(ms(10)), 0, "a second stop is a no-op");
+    });
+}
+
+/// test__server.py, _test_server_start_stop(restartable=True): `stop_accepting` keeps the
+/// socket open but serves nobody new; `start_accepting` serves them (the waiting one too).
+#[test]
+fn stop_accepting_holds_clients_in_the_backlog_until_start_accepting() {
+    mayfly::run(|| {
+        let running = StreamServer::bind("127.0.0.1:0", upper_echo)
+            .unwrap()
+            .start();
+        let addr = running.local_addr();
+        assert_request_succeeded(addr);
+        running.stop_accepting();
+        assert!(running.started() && !running.accepting());
+        // assertNotAccepted: the kernel completes the handshake, nobody answers.
+        let mut waiting = TcpStream::connect(addr).unwrap();
+        waiting.sendall(b"early").unwrap();
+        waiting.settimeout(Some(ms(100)));
+        let e = waiting.recv(5).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::TimedOut);
+        running.start_accepting().unwrap();
+        assert!(running.accepting());
+        waiting.settimeout(Some(BOUND));
+        assert_eq!(&waiting.recv_exact(5).unwrap()[..], b"EARLY");
+        assert_request_succeeded(addr);
+        drop(waiting);
+        running.stop(ms(100));
+        assert!(!running.accepting());
+        running.start_accepting().unwrap(); // after stop: a no-op
+        assert!(!running.accepting());
+        assert_connection_refused(addr);
+    });
+}
+
+/// gevent's `while not done: gevent.sleep(0)`: a greenlet spinning on `yield_now` lets a
+/// sleeping greenlet wake (its timer wake-up is not starved).
+#[test]
+fn a_yield_now_spin_loop_lets_a_sleeper_wake() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let woke = mayfly::run(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f2 = flag.clone();
+        let sleeper = spawn(move || {
+            mayfly::sleep(ms(10));
+            f2.store(true, Ordering::SeqCst);
+        });
+        mayfly::sleep(ms(1)); // the sleeper is parked on its timer
+        let t = std::time::Instant::now();
+        while !flag.load(Ordering::SeqCst) && t.elapsed() < BOUND {
+            mayfly::yield_now();
+        }
+        sleeper.join(BOUND);
+        flag.load(Ordering::SeqCst)
+    });
+    assert!(
+        woke,
+        "the sleeper never ran while another greenlet yielded in a loop"
+    );
+}
