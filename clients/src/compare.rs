@@ -30,10 +30,10 @@ use crate::stress::{ClientMode, StressReport, LATENCY_METHOD};
 
 /// Default [`CompareOptions::connections`]: the sweep.
 pub const DEFAULT_CONNECTIONS: [usize; 3] = [500, 2000, 10000];
-/// Default [`CompareOptions::duration`]: long enough that three rounds agree on this 2-core
-/// machine (docs/BENCHMARKS.md has the spread), short enough that the default comparison
-/// takes about three minutes.
-pub const DEFAULT_DURATION: Duration = Duration::from_secs(4);
+/// Default [`CompareOptions::duration`]: the default comparison (3 builds × 3 connection
+/// counts × 3 rounds) then takes about three minutes on a 2-core machine; docs/BENCHMARKS.md
+/// has the spread it gives.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(6);
 /// Default [`CompareOptions::client`]: greenlets drive 10,000+ connections from one thread.
 pub const DEFAULT_CLIENT: ClientMode = ClientMode::Coroutine;
 /// Default [`CompareOptions::client_threads`].

@@ -2,6 +2,8 @@
 //! ([`ratios`]) and the verdict sentences ([`of`]) that head the terminal output, report.md
 //! and report.html.
 //!
+//! The verdict is about one comparison, the course's question: coroutine ÷ threads at the
+//! largest connection count ([`HEADLINE`]); the other builds get a sentence each below it.
 //! A ratio is *conclusive* only when the rounds agree: at least two rounds, every round's
 //! ratio on the same side of 1, and the rounds' spread (max − min) smaller than the median's
 //! distance from 1. Otherwise the verdict says "not conclusive" and why, instead of a winner.
@@ -13,14 +15,18 @@ use super::{Ratio, Row};
 
 /// The build every other one is compared with, when it ran.
 pub const BASELINE: &str = "coroutine";
+/// The comparison the verdict is about, when it ran: the course's question, green threads or
+/// a thread per connection. Without it, the first other build in the sweep.
+pub const HEADLINE: &str = "threads";
 
 /// The verdict: sentences, most important first.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Verdict {
-    /// True when every headline comparison is conclusive.
+    /// True when the headline comparison ([`BASELINE`] ÷ [`HEADLINE`] at the largest
+    /// connection count) is conclusive.
     pub conclusive: bool,
-    /// Headline comparisons (one per other build, at the largest connection count).
+    /// Comparisons at the largest connection count (one per other build).
     pub comparisons: usize,
     /// How many of them are conclusive.
     pub conclusive_comparisons: usize,
@@ -29,12 +35,10 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// `Verdict`, `Verdict (partly conclusive)` or `Verdict (not conclusive)`.
+    /// `Verdict`, or `Verdict (not conclusive)` when the headline comparison is not.
     pub fn heading(&self) -> &'static str {
         if self.conclusive {
             "Verdict"
-        } else if self.conclusive_comparisons > 0 {
-            "Verdict (partly conclusive)"
         } else {
             "Verdict (not conclusive)"
         }
@@ -207,7 +211,7 @@ fn sentence(q: &Ratio, base: &Row, other: &Row) -> String {
 /// ```
 pub fn of(rows: &[Row], ratios: &[Ratio]) -> Verdict {
     let mut lines = Vec::new();
-    let mut conclusive = true;
+    let mut conclusive = false;
     let (mut comparisons, mut conclusive_comparisons) = (0, 0);
     let find = |b: &str, n: u64| rows.iter().find(|r| r.build == b && r.connections == n);
     let mut others: Vec<&str> = Vec::new();
@@ -216,7 +220,11 @@ pub fn of(rows: &[Row], ratios: &[Ratio]) -> Verdict {
             others.push(&q.versus);
         }
     }
-    for other in others {
+    // The headline first; the verdict's heading is about it alone.
+    if let Some(i) = others.iter().position(|o| *o == HEADLINE) {
+        others[..=i].rotate_right(1);
+    }
+    for (k, other) in others.into_iter().enumerate() {
         let mine: Vec<&Ratio> = ratios.iter().filter(|q| q.versus == other).collect();
         let Some(top) = mine.iter().max_by_key(|q| q.connections) else {
             continue;
@@ -227,7 +235,11 @@ pub fn of(rows: &[Row], ratios: &[Ratio]) -> Verdict {
         ) else {
             continue;
         };
-        conclusive &= top.conclusive;
+        if k == 0 {
+            conclusive = top.conclusive;
+        } else if k == 1 {
+            lines.push("Against the other builds:".to_string());
+        }
         comparisons += 1;
         conclusive_comparisons += usize::from(top.conclusive);
         lines.push(sentence(top, base, o));
@@ -371,19 +383,26 @@ mod tests {
     }
 
     #[test]
-    fn one_conclusive_comparison_of_two_is_partly_conclusive() {
+    fn the_heading_follows_the_headline_comparison_whatever_the_order() {
         let runs = vec![
             run("coroutine", 100, 5.0, 4, 1.0),
-            run("threads", 100, 10.0, 102, 1.0),
             run("epoll", 100, 4.0, 1, 1.0),
+            run("threads", 100, 10.0, 102, 1.0),
             run("coroutine", 100, 5.0, 4, 1.0),
-            run("threads", 100, 11.0, 102, 1.0),
             run("epoll", 100, 6.0, 1, 1.0),
+            run("threads", 100, 11.0, 102, 1.0),
         ];
         let rows = medians_of(&runs);
         let v = of(&rows, &ratios(&rows, &runs));
         assert_eq!((v.comparisons, v.conclusive_comparisons), (2, 1));
-        assert_eq!(v.heading(), "Verdict (partly conclusive)");
+        // The heading follows the headline, coroutine ÷ threads; epoll's doubt is its own line.
+        assert_eq!(v.heading(), "Verdict");
+        assert!(v.lines[0].contains("of threads"), "{v:?}");
+        assert_eq!(v.lines[1], "Against the other builds:");
+        assert!(
+            v.lines[2].contains("coroutine vs epoll is not conclusive"),
+            "{v:?}"
+        );
     }
 
     fn medians_of(runs: &[Row]) -> Vec<Row> {
