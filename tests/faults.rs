@@ -290,7 +290,20 @@ fn out_of_fds_a_stats_request_does_not_stop_the_worker() {
     // yielding, so this GET /stats spun the one worker for ever (echo clients hung, SIGTERM
     // was ignored). The child is killed when the test ends, whatever happens.
     const NOFILE: u64 = 64;
-    let mut server = Server::start_full(&["--stats-addr", "127.0.0.1:0"], Some(NOFILE), true);
+    // No connection caps: this test needs the fd table itself full (the caps would keep it
+    // below the limit, which another test covers).
+    let mut server = Server::start_full(
+        &[
+            "--stats-addr",
+            "127.0.0.1:0",
+            "--max-connections",
+            "0",
+            "--max-per-peer",
+            "0",
+        ],
+        Some(NOFILE),
+        true,
+    );
     let stats = server.stats.clone().unwrap();
     // Fill the fd table with served echo connections, exactly to the limit.
     let mut served: Vec<TcpStream> = Vec::new();
