@@ -371,11 +371,12 @@ impl Group {
     /// use std::time::Duration;
     /// let order: Vec<u64> = mayfly::run(|| {
     ///     let pool = mayfly::pool::Pool::new(10);
-    ///     pool.imap_unordered(|ms: u64| { mayfly::sleep(Duration::from_millis(ms)); ms }, [30, 10, 20])
+    ///     // 100 ms apart, so a loaded machine cannot reorder them.
+    ///     pool.imap_unordered(|ms: u64| { mayfly::sleep(Duration::from_millis(ms)); ms }, [300, 100, 200])
     ///         .map(Result::unwrap)
     ///         .collect()
     /// });
-    /// assert_eq!(order, [10, 20, 30]);
+    /// assert_eq!(order, [100, 200, 300]);
     /// ```
     pub fn imap_unordered<I, F, R>(&self, f: F, items: I) -> IMap<I::IntoIter, F, R>
     where

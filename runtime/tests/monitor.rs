@@ -7,7 +7,9 @@ use std::time::Duration;
 fn a_greenlet_blocking_the_worker_is_named_and_busy_switching_is_not() {
     // On through the builder, before first use.
     mayfly::Config::new()
-        .monitor(Some(Duration::from_millis(50)))
+        // 200 ms, not less: a loaded test machine can deschedule the worker for tens of
+        // milliseconds, which would be reported as a block.
+        .monitor(Some(Duration::from_millis(200)))
         .start()
         .unwrap();
     mayfly::run(|| {
@@ -32,13 +34,13 @@ fn a_greenlet_blocking_the_worker_is_named_and_busy_switching_is_not() {
     // A blocking call on the worker: the other greenlets stop, and it is named.
     let g = mayfly::Builder::new()
         .name("calls-std-sleep")
-        .spawn(|| std::thread::sleep(Duration::from_millis(200)))
+        .spawn(|| std::thread::sleep(Duration::from_millis(600)))
         .unwrap();
     g.join(None);
-    std::thread::sleep(Duration::from_millis(60));
+    std::thread::sleep(Duration::from_millis(250));
     let reports = mayfly::monitor::reports();
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert_eq!(reports[0].greenlet, "calls-std-sleep");
     assert_eq!(reports[0].id, g.id());
-    assert!(reports[0].blocked_for >= Duration::from_millis(50));
+    assert!(reports[0].blocked_for >= Duration::from_millis(200));
 }

@@ -299,9 +299,10 @@ fn a_threadpool_call_does_not_stop_a_thousand_greenlets() {
         (during, result)
     });
     assert_eq!(result, Ok("slept on a pool thread"));
-    // Each greenlet ticks every ~5 ms: 300 ms is ~60 ticks each. Demand a fraction of that.
+    // Each greenlet ticks every ~5 ms: 300 ms is ~60 ticks each. A frozen worker gives 0;
+    // demand a small fraction (2 each), so a loaded test machine still passes.
     assert!(
-        ticks_during > 1000 * 10,
+        ticks_during > 1000 * 2,
         "only {ticks_during} ticks while the call ran"
     );
 }
