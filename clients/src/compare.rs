@@ -23,6 +23,8 @@ use mayfly::process::{self as procfs, ProcSample};
 use mayfly_proto::child::{ServeEchoCommand, StressCommand, Window, WindowMark};
 use mayfly_proto::echo::Mode;
 
+pub use crate::build::Build;
+
 use crate::child::{ChildError, ServerProcess};
 use crate::fairness::Fairness;
 use crate::report::{html, legend, markdown, svg, verdict, Report, Row, Settings};
@@ -115,8 +117,8 @@ fn chain(e: &dyn std::error::Error) -> String {
 pub struct CompareOptions {
     /// The `mayfly` binary to start servers and clients with.
     pub exe: PathBuf,
-    /// Server builds, in order.
-    pub builds: Vec<Mode>,
+    /// Server builds, in order (`coroutine×N`: N worker processes sharing the port).
+    pub builds: Vec<Build>,
     /// Connection counts to sweep.
     pub connections: Vec<usize>,
     /// Measured window per run.
@@ -147,7 +149,7 @@ impl CompareOptions {
     pub fn new(exe: PathBuf) -> Self {
         CompareOptions {
             exe,
-            builds: Mode::ALL.to_vec(),
+            builds: Mode::ALL.map(Build::single).to_vec(),
             connections: DEFAULT_CONNECTIONS.to_vec(),
             duration: DEFAULT_DURATION,
             pin: cpus_allowed().len() >= 2,
@@ -202,12 +204,24 @@ pub fn cpus_allowed() -> Vec<usize> {
         .collect()
 }
 
-/// Where a run's processes go: the CPUs for the server and for the client (both empty when
-/// not pinned), and the log file.
+/// Where a run's processes go ([`Placement::split`]) and the log file.
 struct Placement {
-    server_cpus: Vec<usize>,
-    client_cpus: Vec<usize>,
+    pin: bool,
+    /// The CPUs this process may use.
+    allowed: Vec<usize>,
     log: File,
+}
+
+impl Placement {
+    /// The CPUs for the server and for the client (both empty when not pinned): one server
+    /// CPU per worker process, leaving at least one CPU for the client, which gets the rest.
+    fn split(&self, build: Build) -> (Vec<usize>, Vec<usize>) {
+        if !self.pin || self.allowed.len() < 2 {
+            return (Vec::new(), Vec::new());
+        }
+        let n = build.workers.clamp(1, self.allowed.len() - 1);
+        (self.allowed[..n].to_vec(), self.allowed[n..].to_vec())
+    }
 }
 
 /// Runs the sweep and returns the report (and writes files if `out` is set).
@@ -242,22 +256,18 @@ pub fn run(opts: &CompareOptions) -> Result<Report, CompareError> {
         path: log_path.display().to_string(),
         source,
     })?;
-    let (server_cpus, client_cpus) = if opts.pin {
-        (vec![allowed[0]], allowed[1..].to_vec())
-    } else {
-        (Vec::new(), Vec::new())
-    };
     let mut place = Placement {
-        server_cpus,
-        client_cpus,
+        pin: opts.pin,
+        allowed,
         log,
     };
+    let (server_cpus, client_cpus) = place.split(Build::single(Mode::Coroutine));
     let settings = Settings {
         duration_s: opts.duration.as_secs_f64(),
         repeat: opts.repeat,
         pin: opts.pin,
-        server_cpus: place.server_cpus.clone(),
-        client_cpus: place.client_cpus.clone(),
+        server_cpus,
+        client_cpus,
         client: opts.client,
         cpus,
         log: Some(log_path.display().to_string()),
@@ -356,17 +366,27 @@ fn confine(cmd: &mut Command, cpus: &[usize], fd_limit: Option<u64>) {
 fn start_server(
     opts: &CompareOptions,
     place: &Placement,
-    build: Mode,
+    build: Build,
     connections: usize,
 ) -> Result<ServerProcess, ChildError> {
     let mut cmd = Command::new(&opts.exe);
     let serve = ServeEchoCommand {
         backlog: Some(connections.clamp(128, 65535) as u32),
-        ..ServeEchoCommand::new(build)
+        workers: (build.workers > 1).then_some(build.workers),
+        ..ServeEchoCommand::new(build.mode)
     };
     cmd.args(serve.args()).stderr(place.log.try_clone()?);
-    confine(&mut cmd, &place.server_cpus, opts.server_fd_limit);
+    confine(&mut cmd, &place.split(build).0, opts.server_fd_limit);
     ServerProcess::spawn(cmd)
+}
+
+/// The most file descriptors any one process of the server holds (each has its own limit).
+fn fds_tree(pid: u32) -> u64 {
+    procfs::tree(pid)
+        .into_iter()
+        .filter_map(procfs::fd_count)
+        .max()
+        .unwrap_or(0) as u64
 }
 
 /// The most server threads, resident memory and file descriptors seen during a run.
@@ -395,14 +415,16 @@ struct Mark {
 fn run_one(
     opts: &CompareOptions,
     place: &mut Placement,
-    build: Mode,
+    build: Build,
     n: usize,
 ) -> Result<Row, CompareError> {
     let server = start_server(opts, place, build, n)?;
     let spid = server.pid();
     std::thread::sleep(Duration::from_millis(100));
-    let idle = procfs::sample(spid).ok_or(CompareError::ServerDied)?;
+    // A `--workers` server is a supervisor and its workers: every reading covers them all.
+    let idle = procfs::sample_tree(spid).ok_or(CompareError::ServerDied)?;
     let fd_limit = procfs::fd_limit(spid).unwrap_or(0);
+    let (_, client_cpus) = place.split(build);
 
     let mut cmd = Command::new(&opts.exe);
     let stress = StressCommand {
@@ -418,7 +440,7 @@ fn run_one(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    confine(&mut cmd, &place.client_cpus, None);
+    confine(&mut cmd, &client_cpus, None);
     let mut client = cmd.spawn().map_err(CompareError::StartClient)?;
     let stderr = client.stderr.take().expect("piped");
     // Marks are read on their own thread, and the server sampled right there, so the
@@ -430,9 +452,9 @@ fn run_one(
         let mut last = String::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(mark) = WindowMark::parse_line(&line) {
-                let server = procfs::sample(spid).unwrap_or_default();
+                let server = procfs::sample_tree(spid).unwrap_or_default();
                 let at = Instant::now();
-                let server_fds = procfs::fd_count(spid).unwrap_or(0) as u64;
+                let server_fds = fds_tree(spid);
                 let _ = tx.send(Mark {
                     window: mark.window,
                     at,
@@ -469,7 +491,7 @@ fn run_one(
         while let Ok(m) = rx.try_recv() {
             take(m, &mut peaks);
         }
-        if let Some(s) = procfs::sample(spid) {
+        if let Some(s) = procfs::sample_tree(spid) {
             peaks.see(&s);
         }
         if client.try_wait()?.is_some() {
@@ -487,7 +509,7 @@ fn run_one(
     while let Ok(m) = rx.try_recv() {
         take(m, &mut peaks);
     }
-    let server_alive = procfs::sample(spid);
+    let server_alive = procfs::sample_tree(spid);
     let peak = server_alive.map_or(peaks.rss_kib, |s| s.peak_rss_kib.max(peaks.rss_kib));
     let stop = server.stop();
 
@@ -516,6 +538,7 @@ fn run_one(
         errors: rep.connect_errors + rep.io_errors + rep.wrong_replies + rep.fairness.unanswered,
         wrong_replies: rep.wrong_replies,
         rounds: 1,
+        server_cpus: place.split(build).0,
         ..Row::default()
     };
     if let (Some(m0), Some(m1)) = (&start, &end) {
@@ -561,7 +584,8 @@ const SATURATED: f64 = 0.9;
 /// Whether the client, not the server, limited the run: the client used at least
 /// [`SATURATED`] of what it can use (one core in coroutine mode; its CPUs in threads mode)
 /// while the server used less than that of its own.
-fn client_limited(opts: &CompareOptions, place: &Placement, build: Mode, r: &Row) -> bool {
+fn client_limited(opts: &CompareOptions, place: &Placement, build: Build, r: &Row) -> bool {
+    let (server_cpus, client_cpus) = place.split(build);
     let machine = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let cores = |cpus: &[usize]| {
         if cpus.is_empty() {
@@ -572,12 +596,12 @@ fn client_limited(opts: &CompareOptions, place: &Placement, build: Mode, r: &Row
     };
     let client_cap = match opts.client {
         ClientMode::Coroutine => 1.0,
-        ClientMode::Threads => cores(&place.client_cpus),
+        ClientMode::Threads => cores(&client_cpus),
     };
-    let server_cap = match build {
-        Mode::Threads => cores(&place.server_cpus),
-        // One worker thread does the work.
-        _ => 1.0,
+    let server_cap = match build.mode {
+        Mode::Threads => cores(&server_cpus),
+        // One worker thread per process does the work.
+        _ => (build.workers as f64).min(cores(&server_cpus)),
     };
     r.client_cpu >= SATURATED * client_cap && r.server_cpu < SATURATED * server_cap
 }
@@ -646,6 +670,10 @@ pub fn medians(runs: &[Row]) -> Vec<Row> {
                 server_peak_rss_kib: worst(|r| r.server_peak_rss_kib),
                 rss_per_conn_kib: med(|r| r.rss_per_conn_kib),
                 server_threads: worst(|r| r.server_threads),
+                server_cpus: all
+                    .first()
+                    .map(|r| r.server_cpus.clone())
+                    .unwrap_or_default(),
                 fairness: Fairness {
                     min: all.iter().map(|r| r.fairness.min).min().unwrap_or(0),
                     median: med(|r| r.fairness.median as f64) as u64,

@@ -20,6 +20,7 @@
 
 #![warn(missing_docs, missing_debug_implementations)]
 
+pub mod build;
 pub mod child;
 pub mod cmd;
 pub mod compare;

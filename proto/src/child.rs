@@ -150,15 +150,18 @@ pub struct ServeEchoCommand {
     pub addr: String,
     /// Listen backlog (the server's default if `None`).
     pub backlog: Option<u32>,
+    /// Worker processes sharing the port (`--workers N`; one process if `None`).
+    pub workers: Option<usize>,
 }
 
 impl ServeEchoCommand {
-    /// `mode` on a free loopback port, default backlog.
+    /// `mode` on a free loopback port, default backlog, one process.
     pub fn new(mode: Mode) -> Self {
         ServeEchoCommand {
             mode,
             addr: "127.0.0.1:0".into(),
             backlog: None,
+            workers: None,
         }
     }
 
@@ -170,6 +173,9 @@ impl ServeEchoCommand {
         a.push(self.addr.clone());
         if let Some(n) = self.backlog {
             a.extend(["--backlog".into(), n.to_string()]);
+        }
+        if let Some(n) = self.workers {
+            a.extend(["--workers".into(), n.to_string()]);
         }
         a
     }

@@ -80,6 +80,67 @@ fn status_value(status: &str, name: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The process's children (from `/proc/<pid>/task/*/children`); empty once it is gone.
+///
+/// ```
+/// let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+/// assert_eq!(mayfly::process::children(std::process::id()), [child.id()]);
+/// child.kill().unwrap();
+/// child.wait().unwrap();
+/// ```
+pub fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for t in tasks.flatten() {
+        if let Ok(list) = fs::read_to_string(t.path().join("children")) {
+            out.extend(
+                list.split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
+        }
+    }
+    out
+}
+
+/// The process and all its descendants: `pid` first.
+pub fn tree(pid: u32) -> Vec<u32> {
+    let mut all = vec![pid];
+    let mut i = 0;
+    while i < all.len() {
+        for c in children(all[i]) {
+            if !all.contains(&c) {
+                all.push(c);
+            }
+        }
+        i += 1;
+    }
+    all
+}
+
+/// [`sample`] summed over the process and its descendants (a `--workers` supervisor and its
+/// workers): CPU, resident and peak memory and threads are totals. `None` once `pid` is gone.
+///
+/// ```
+/// let one = mayfly::process::sample(std::process::id()).unwrap();
+/// let all = mayfly::process::sample_tree(std::process::id()).unwrap();
+/// assert!(all.threads >= one.threads && all.rss_kib >= one.rss_kib);
+/// ```
+pub fn sample_tree(pid: u32) -> Option<ProcSample> {
+    let mut total = sample(pid)?;
+    for p in tree(pid).into_iter().skip(1) {
+        if let Some(s) = sample(p) {
+            total.cpu += s.cpu;
+            total.cpu_ticks += s.cpu_ticks;
+            total.rss_kib += s.rss_kib;
+            total.peak_rss_kib += s.peak_rss_kib;
+            total.threads += s.threads;
+        }
+    }
+    Some(total)
+}
+
 /// Open file descriptors of the process (entries of `/proc/<pid>/fd`); `None` once it is
 /// gone.
 ///

@@ -406,9 +406,11 @@ pub struct CompareArgs {
     /// Measured time per run.
     #[arg(long, default_value_t = HumanDuration(compare::DEFAULT_DURATION))]
     pub duration: HumanDuration,
-    /// Builds to run: coroutine, threads, epoll, and the reference builds tokio and may.
+    /// Builds to run: coroutine, threads, epoll, and the reference builds tokio and may;
+    /// `coroutine×N` (or `coroutinexN`) runs N worker processes sharing the port
+    /// (`serve --workers N`), each pinned to its own CPU while one is left for the client.
     #[arg(long, value_delimiter = ',', default_value = default_builds())]
-    pub builds: Vec<Mode>,
+    pub builds: Vec<compare::Build>,
     /// Pin the server to one CPU and the client to the others (the default on 2+ CPUs;
     /// an error on one CPU).
     #[arg(long, conflicts_with = "no_pin")]
@@ -498,7 +500,7 @@ mod tests {
             panic!("parsed as another command");
         };
         assert_eq!(a.connections, compare::DEFAULT_CONNECTIONS);
-        assert_eq!(a.builds, Mode::ALL);
+        assert_eq!(a.builds, Mode::ALL.map(compare::Build::single));
         assert_eq!(a.client, compare::DEFAULT_CLIENT);
     }
 }

@@ -465,3 +465,45 @@ fn compare_writes_every_report_file_with_verdict_fairness_and_method() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn compare_runs_a_multi_process_build_and_reports_its_scaling() {
+    let out = mayfly()
+        .args([
+            "compare",
+            "--builds",
+            "coroutine,coroutine×2",
+            "--connections",
+            "60",
+            "--duration",
+            "500ms",
+            "--quick",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = json["rows"].as_array().unwrap();
+    let one = rows.iter().find(|r| r["build"] == "coroutine").unwrap();
+    let two = rows.iter().find(|r| r["build"] == "coroutine×2").unwrap();
+    for r in [one, two] {
+        assert!(r["requests"].as_u64().unwrap() > 0, "{r}");
+        assert_eq!(r["fairness"]["unanswered"], 0, "{r}");
+        assert_eq!(r["wrong_replies"], 0, "{r}");
+    }
+    // The supervisor and both workers are measured: more threads than one process has.
+    assert!(
+        two["server_threads"].as_u64().unwrap() > one["server_threads"].as_u64().unwrap(),
+        "{one}\n{two}"
+    );
+    let verdict = json["verdict"]["lines"].to_string();
+    assert!(
+        verdict.contains("Scaling at 60 connections: coroutine×2 answered"),
+        "{verdict}"
+    );
+}

@@ -59,8 +59,10 @@ pub struct Row {
     pub server_peak_rss_kib: u64,
     /// Server resident memory under load minus at idle, per connection, KiB.
     pub rss_per_conn_kib: f64,
-    /// Most server OS threads seen.
+    /// Most server OS threads seen (over all its processes).
     pub server_threads: u64,
+    /// The CPUs the server was pinned to (empty: not pinned).
+    pub server_cpus: Vec<usize>,
     /// How the replies were spread over the connections.
     pub fairness: Fairness,
     /// Most file descriptors the server held.

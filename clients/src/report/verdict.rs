@@ -192,6 +192,51 @@ fn sentence(q: &Ratio, base: &Row, other: &Row) -> String {
     )
 }
 
+/// A line per multi-process build (`coroutine×N`) at the largest connection count: its
+/// requests per second against the single process's, and that speed-up per server CPU.
+fn scaling(rows: &[Row]) -> Vec<String> {
+    let Some(n) = rows.iter().map(|r| r.connections).max() else {
+        return Vec::new();
+    };
+    let prefix = format!("{BASELINE}×");
+    let Some(one) = rows
+        .iter()
+        .find(|r| r.build == BASELINE && r.connections == n && r.rps > 0.0)
+    else {
+        return Vec::new();
+    };
+    rows.iter()
+        .filter(|r| r.connections == n && r.rps > 0.0 && r.build.starts_with(&prefix))
+        .map(|r| {
+            let speedup = r.rps / one.rps;
+            let cores = r.server_cpus.len();
+            let per_core = if cores > 0 {
+                format!(
+                    " on {cores} server CPU{}: {:.0}% per CPU",
+                    if cores == 1 { "" } else { "s" },
+                    speedup / cores as f64 * 100.0
+                )
+            } else {
+                " (not pinned)".to_string()
+            };
+            let caveat = if r.client_limited || one.client_limited {
+                " The load generator was the bottleneck, so this measures the client, not the \
+                 servers."
+            } else {
+                ""
+            };
+            format!(
+                "Scaling at {} connections: {} answered {:.0} req/s against {:.0} for one \
+                 process, {speedup:.2}×{per_core}.{caveat}",
+                thousands(n),
+                r.build,
+                r.rps,
+                one.rps
+            )
+        })
+        .collect()
+}
+
 /// The verdict of a comparison: for each other build, a sentence at the largest connection
 /// count, then the ratio at the other counts; a warning line for any build that left clients
 /// unanswered.
@@ -268,6 +313,7 @@ pub fn of(rows: &[Row], ratios: &[Ratio]) -> Verdict {
             ));
         }
     }
+    lines.extend(scaling(rows));
     for r in rows {
         if r.fairness.unanswered > 0 {
             lines.push(format!(
@@ -413,6 +459,25 @@ mod tests {
             }
         }
         rows
+    }
+
+    #[test]
+    fn a_multi_process_build_gets_a_scaling_line() {
+        let mut one = run("coroutine", 1000, 5.0, 4, 1.0);
+        one.server_cpus = vec![0];
+        let mut two = run("coroutine×2", 1000, 5.0, 9, 1.0);
+        two.rps = 1800.0;
+        two.server_cpus = vec![0, 1];
+        let rows = vec![one, two];
+        let v = of(&rows, &ratios(&rows, &rows));
+        assert!(
+            v.lines.contains(
+                &"Scaling at 1,000 connections: coroutine×2 answered 1800 req/s against 1000 \
+                  for one process, 1.80× on 2 server CPUs: 90% per CPU."
+                    .to_string()
+            ),
+            "{v:?}"
+        );
     }
 
     #[test]
