@@ -3,11 +3,12 @@
 //! worker's `/stats` JSON and `/metrics` text over loopback on every request and serves
 //!
 //! - `/stats`: the sum over the workers ([`sum`]: counters and gauges add up, `uptime_s` is
-//!   the longest, text is the first worker's, lists such as `history` are left out), plus
+//!   the longest, text is the first worker's; `history` summed sample by sample,
+//!   [`sum_history`]), plus
 //!   `workers` (how many answered) and `per_worker` (`worker`, `pid` and that worker's JSON);
 //! - `/metrics`: every worker's samples with a `worker="I"` label added (Prometheus sums
 //!   them with `sum without (worker)`);
-//! - `/`: a short text page pointing at the two (the live dashboard is per worker).
+//! - `/`: the live dashboard, the same page one process serves, charting the summed history.
 //!
 //! One plain thread answers one request at a time: it is a page for people and scrapers,
 //! bounded by [`Options`], never in the path of the server's clients.
@@ -123,10 +124,12 @@ fn answer(mut conn: TcpStream, opts: &Options, roster: &Roster) -> io::Result<()
             "text/plain; version=0.0.4",
             metrics_text(&workers, opts),
         ),
+        // The same dashboard as one process's page: it reads /stats, whose history is
+        // summed over the workers.
         "/" => (
             "200 OK",
-            "text/plain",
-            "mayfly supervisor: /stats (sum and per_worker), /metrics (worker label)\n".into(),
+            "text/html; charset=utf-8",
+            crate::http::DASHBOARD.to_string(),
         ),
         _ => ("404 Not Found", "text/plain", "not found\n".into()),
     };
@@ -158,6 +161,7 @@ fn stats_json(workers: &[WorkerInfo], opts: &Options) -> Value {
     }
     let mut total = sum(&answered);
     if let Value::Object(m) = &mut total {
+        m.insert("history".into(), sum_history(&answered));
         m.insert("workers".into(), Value::from(answered.len()));
         m.insert("per_worker".into(), Value::Array(per));
     }
@@ -214,6 +218,51 @@ pub fn sum(values: &[Value]) -> Value {
         acc = merge(acc, v, "");
     }
     acc
+}
+
+/// The workers' `history` lists (one sample a second: `t`, `active`, `rps`) summed sample by
+/// sample, aligned on the newest; `t` is the longest list's.
+///
+/// ```
+/// use serde_json::json;
+/// let a = json!({"history": [{"t": 1.0, "active": 1, "rps": 10.0}, {"t": 2.0, "active": 2, "rps": 20.0}]});
+/// let b = json!({"history": [{"t": 0.5, "active": 5, "rps": 1.0}]});
+/// let h = mayfly_servers::supervisor_stats::sum_history(&[a, b]);
+/// assert_eq!(h, json!([{"t": 1.0, "active": 1, "rps": 10.0}, {"t": 2.0, "active": 7, "rps": 21.0}]));
+/// ```
+pub fn sum_history(values: &[Value]) -> Value {
+    let lists: Vec<&Vec<Value>> = values
+        .iter()
+        .filter_map(|v| v.get("history").and_then(Value::as_array))
+        .collect();
+    let Some(longest) = lists.iter().max_by_key(|l| l.len()) else {
+        return Value::Array(Vec::new());
+    };
+    let n = longest.len();
+    let out = (0..n)
+        .map(|i| {
+            let mut point = serde_json::json!({"t": longest[i]["t"].clone()});
+            for key in ["active", "rps"] {
+                let parts: Vec<Value> = lists
+                    .iter()
+                    .filter_map(|l| {
+                        // Newest samples line up: the i-th of the longest is this one's
+                        // (i - (n - len))-th.
+                        let j = i.checked_sub(n - l.len())?;
+                        Some(l[j][key].clone())
+                    })
+                    .collect();
+                let total = parts.iter().fold(Value::Null, |acc, v| merge(acc, v, key));
+                point[key] = if total.is_null() {
+                    Value::from(0)
+                } else {
+                    total
+                };
+            }
+            point
+        })
+        .collect();
+    Value::Array(out)
 }
 
 fn merge(acc: Value, v: &Value, key: &str) -> Value {

@@ -281,6 +281,14 @@ fn the_stats_page_sums_the_workers_and_breaks_them_down() {
         accepted.iter().all(|&a| a > 0),
         "both accepted: {accepted:?}"
     );
+    // The dashboard, fed by the summed history (one sample a second per worker).
+    assert!(get(&page, "/").contains("chart-active"));
+    wait_for("a summed history sample", || {
+        let v: serde_json::Value = serde_json::from_str(&get(&page, "/stats")).unwrap();
+        v["history"]
+            .as_array()
+            .is_some_and(|h| h.last().is_some_and(|p| p["active"] == CONNECTIONS))
+    });
     let metrics = get(&page, "/metrics");
     for w in ["0", "1"] {
         let line = format!("mayfly_connections_accepted_total{{worker=\"{w}\"}}");
