@@ -854,3 +854,54 @@ fn cut_off_resumable_uploads_expire_after_the_partial_ttl() {
     assert_eq!(s.client().stat("old.bin").unwrap().partial_size, None);
     assert_eq!(s.client().stat("new.bin").unwrap().partial_size, Some(8));
 }
+
+#[test]
+fn a_symlink_planted_as_the_partial_directory_is_never_followed() {
+    // Before: `.mayfly-partial` was reached by path, so a symlink planted in the root sent
+    // expiry (which deleted an old file outside the root), stat and uploads outside it.
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim.bin");
+    fs::write(&victim, b"not the server's to delete").unwrap();
+    let two_days = std::time::SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
+    fs::File::options()
+        .write(true)
+        .open(&victim)
+        .unwrap()
+        .set_modified(two_days)
+        .unwrap();
+    let s = Server::start_with(&["--partial-ttl", "4s"], |_| {});
+    std::os::unix::fs::symlink(outside.path(), s.path(".mayfly-partial")).unwrap();
+    // Expiry runs every second with this TTL: give it several chances.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        victim.exists(),
+        "expiry followed the symlink out of the root"
+    );
+    // Nor does stat report the outside file as a partial upload.
+    if let Ok(st) = s.client().stat("victim.bin") {
+        assert_eq!(st.partial_size, None, "stat read through the symlink");
+    }
+    // A resumable upload is refused rather than written outside the root.
+    let data = b"resumable bytes";
+    let err = s
+        .client()
+        .put_stream(
+            &PutRequest {
+                resumable: true,
+                ..PutRequest::new("planted.bin", data.len() as u64)
+            },
+            &mut &data[..],
+            &mut |_, _| {},
+        )
+        .unwrap_err();
+    assert!(
+        server_error(&err).error.contains("not a directory"),
+        "{err}"
+    );
+    assert!(!outside.path().join("planted.bin").exists());
+    assert_eq!(
+        fs::read(&victim).unwrap(),
+        b"not the server's to delete",
+        "the file outside the root is untouched"
+    );
+}

@@ -7,11 +7,15 @@
 //!   onto `NAME` only when complete (and verified if the client sent a hash). Leftovers from
 //!   a crashed server are removed at start.
 //! - `.mayfly-partial/NAME`: a resumable upload that was cut off, kept for `put` with
-//!   `offset`. Only uploads that ask for it (`"resumable": true`) leave one.
+//!   `offset`. Only uploads that ask for it (`"resumable": true`) leave one. The directory is
+//!   opened once, refusing a symlink (`O_NOFOLLOW | O_DIRECTORY`), and every partial is
+//!   reached through that open handle (`/proc/self/fd/N/NAME`), so a symlink planted as
+//!   `.mayfly-partial` can never lead reads, writes or expiry outside the root.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,6 +49,8 @@ pub(crate) struct Store {
     hashes: Mutex<HashMap<String, Cached>>,
     busy_partials: Mutex<HashSet<String>>,
     seq: AtomicU64,
+    /// `.mayfly-partial`, opened without following symlinks, and its inode.
+    partial_dir: Mutex<Option<(File, u64)>>,
 }
 
 impl Store {
@@ -74,13 +80,49 @@ impl Store {
             hashes: Mutex::new(HashMap::new()),
             busy_partials: Mutex::new(HashSet::new()),
             seq: AtomicU64::new(0),
+            partial_dir: Mutex::new(None),
         }))
+    }
+
+    /// The partial-upload directory as a path through its open handle
+    /// (`/proc/self/fd/N`), creating it first if `create`. A symlink (or anything but a
+    /// directory) in its place is refused, never followed; a directory replaced since it was
+    /// opened is opened again.
+    fn partial_dir(&self, create: bool) -> io::Result<PathBuf> {
+        let path = self.root.join(PARTIAL_DIR);
+        if create {
+            match fs::create_dir(&path) {
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                _ => {}
+            }
+        }
+        let meta = fs::symlink_metadata(&path)?;
+        if !meta.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("{PARTIAL_DIR} in the root is not a directory (a symlink?); refused"),
+            ));
+        }
+        let mut cached = self.partial_dir.lock().unwrap();
+        if cached.as_ref().is_none_or(|(_, ino)| *ino != meta.ino()) {
+            let dir = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+                .open(&path)?;
+            let ino = dir.metadata()?.ino();
+            *cached = Some((dir, ino));
+        }
+        let (dir, _) = cached.as_ref().expect("just set");
+        Ok(PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())))
     }
 
     /// Removes resumable partial uploads untouched for `ttl` (except ones being resumed now).
     /// Returns how many went.
     pub fn expire_partials(&self, ttl: std::time::Duration) -> usize {
-        let Ok(entries) = fs::read_dir(self.root.join(PARTIAL_DIR)) else {
+        let Ok(dir) = self.partial_dir(false) else {
+            return 0;
+        };
+        let Ok(entries) = fs::read_dir(dir) else {
             return 0;
         };
         let now = std::time::SystemTime::now();
@@ -185,13 +227,13 @@ impl Store {
         Ok(out)
     }
 
-    fn partial_path(&self, name: &str) -> PathBuf {
-        self.root.join(PARTIAL_DIR).join(name)
+    fn partial_path(&self, name: &str) -> io::Result<PathBuf> {
+        Ok(self.partial_dir(false)?.join(name))
     }
 
     /// Bytes kept from a cut-off resumable upload of `name`, if any.
     pub fn partial_len(&self, name: &str) -> Option<u64> {
-        fs::symlink_metadata(self.partial_path(name))
+        fs::symlink_metadata(self.partial_path(name).ok()?)
             .ok()
             .filter(|m| m.is_file())
             .map(|m| m.len())
@@ -236,9 +278,7 @@ impl Store {
             return Err(UploadError::Busy(name.to_owned()));
         }
         let release = BusyRelease(self.clone(), name.to_owned());
-        let dir = self.root.join(PARTIAL_DIR);
-        fs::create_dir_all(&dir).map_err(UploadError::Io)?;
-        let path = self.partial_path(name);
+        let path = self.partial_dir(true).map_err(UploadError::Io)?.join(name);
         let have = self.partial_len(name).unwrap_or(0);
         if offset != have {
             return Err(UploadError::Offset(format!(
