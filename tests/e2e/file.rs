@@ -905,3 +905,22 @@ fn a_symlink_planted_as_the_partial_directory_is_never_followed() {
         "the file outside the root is untouched"
     );
 }
+
+#[test]
+fn names_up_to_the_255_byte_limit_can_be_uploaded() {
+    // Before: the temp upload name embedded the name, so names of 232–255 bytes passed the
+    // check and then failed with "File name too long".
+    let s = Server::start(&[]);
+    for len in [231, 240, 255] {
+        let name = "n".repeat(len);
+        let data = format!("{len} bytes of name");
+        let mut c = s.client();
+        c.put_stream(
+            &PutRequest::new(&name, data.len() as u64),
+            &mut data.as_bytes(),
+            &mut |_, _| {},
+        )
+        .unwrap_or_else(|e| panic!("{len}-byte name: {e}"));
+        assert_eq!(fs::read(s.path(&name)).unwrap(), data.as_bytes());
+    }
+}

@@ -3,7 +3,7 @@
 //!
 //! Layout under the root:
 //! - `NAME`: finished files, the only thing `list` shows and `get` serves.
-//! - `.mayfly-upload.<pid>.<n>.NAME`: an upload in progress; removed on any failure, renamed
+//! - `.mayfly-upload.<pid>.<n>`: an upload in progress; removed on any failure, renamed
 //!   onto `NAME` only when complete (and verified if the client sent a hash). Leftovers from
 //!   a crashed server are removed at start.
 //! - `.mayfly-partial/NAME`: a resumable upload that was cut off, kept for `put` with
@@ -256,7 +256,8 @@ impl Store {
             let n = self.seq.fetch_add(1, Ordering::Relaxed);
             let path = self
                 .root
-                .join(format!("{UPLOAD_PREFIX}{}.{n}.{name}", std::process::id()));
+                // Not the name itself: a 255-byte name would make the temp name too long.
+                .join(format!("{UPLOAD_PREFIX}{}.{n}", std::process::id()));
             let file = OpenOptions::new()
                 .write(true)
                 .create_new(true)
