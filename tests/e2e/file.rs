@@ -924,3 +924,28 @@ fn names_up_to_the_255_byte_limit_can_be_uploaded() {
         assert_eq!(fs::read(s.path(&name)).unwrap(), data.as_bytes());
     }
 }
+
+#[test]
+fn names_with_invisible_formatting_characters_are_refused_and_not_listed() {
+    // Before: a right-to-left override or a zero-width space made a name in `list` look
+    // like another ("invoice\u{202E}fdp.exe" displays as "invoiceexe.pdf").
+    let s = Server::start(&[]);
+    let spoof = "invoice\u{202E}fdp.exe";
+    let err = s
+        .client()
+        .put_stream(&PutRequest::new(spoof, 3), &mut &b"MZ!"[..], &mut |_, _| {})
+        .unwrap_err();
+    assert_eq!(server_error(&err).code, "bad_name", "{err}");
+    assert!(!s.path(spoof).exists());
+    // One planted in the root by hand is not listed either.
+    fs::write(s.path("zero\u{200B}width.txt"), b"x").unwrap();
+    fs::write(s.path("plain.txt"), b"x").unwrap();
+    let names: Vec<String> = s
+        .client()
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.filename)
+        .collect();
+    assert_eq!(names, ["plain.txt"]);
+}
