@@ -3,6 +3,7 @@
 //! starve every other greenlet.
 
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// First pause after an accept error (gevent: 10 ms, doubling up to 1 s).
@@ -40,6 +41,21 @@ impl AcceptBackoff {
             delay: ACCEPT_BACKOFF_MIN,
             in_episode: false,
         }
+    }
+
+    /// [`new`](Self::new) for a loop on a socket: `"{what} on {addr}"`, or just `what` if
+    /// the address could not be read.
+    ///
+    /// ```
+    /// use mayfly::server::AcceptBackoff;
+    /// let b = AcceptBackoff::on("tokio: accept", Ok("127.0.0.1:8080".parse().unwrap()));
+    /// assert!(format!("{b:?}").contains("\"tokio: accept on 127.0.0.1:8080\""));
+    /// ```
+    pub fn on(what: &str, addr: io::Result<SocketAddr>) -> Self {
+        Self::new(match addr {
+            Ok(a) => format!("{what} on {a}"),
+            Err(_) => what.to_string(),
+        })
     }
 
     /// An accept failed with `e`: `None` to retry at once (a transient error, see

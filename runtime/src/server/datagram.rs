@@ -399,10 +399,7 @@ fn recv_loop(
     settings: RecvSettings,
     shared: Arc<Shared>,
 ) {
-    let mut backoff = AcceptBackoff::new(format!(
-        "mayfly: recvfrom on {:?}",
-        socket.local_addr().ok()
-    ));
+    let mut backoff = AcceptBackoff::on("mayfly: recvfrom", socket.local_addr());
     // One byte more than the limit: a datagram that fills the buffer was longer.
     let mut buf = vec![0u8; settings.max_datagram + 1];
     loop {

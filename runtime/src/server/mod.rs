@@ -529,10 +529,7 @@ impl Running for RunningServer {
 }
 
 fn accept_loop(listener: Arc<TcpListener>, shared: Arc<Shared>) {
-    let mut backoff = AcceptBackoff::new(match listener.local_addr() {
-        Ok(addr) => format!("mayfly: accept on {addr}"),
-        Err(_) => "mayfly: accept".to_string(),
-    });
+    let mut backoff = AcceptBackoff::on("mayfly: accept", listener.local_addr());
     loop {
         if let Some(max) = shared.max {
             let stats = &shared.stats;

@@ -66,13 +66,7 @@ pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
 }
 
 fn accept_loop(listener: may::net::TcpListener, shared: &Arc<Shared>, opts: &Options) {
-    let mut backoff = AcceptBackoff::new(format!(
-        "may: accept on {}",
-        listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default()
-    ));
+    let mut backoff = AcceptBackoff::on("may: accept", listener.local_addr());
     loop {
         if let Some(max) = opts.explicit_cap() {
             while shared.stats.active() >= max && !shared.stop.load(Ordering::Acquire) {

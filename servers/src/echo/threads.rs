@@ -51,10 +51,7 @@ pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
 }
 
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, opts: &Options) {
-    let mut backoff = AcceptBackoff::new(match listener.local_addr() {
-        Ok(addr) => format!("threads: accept on {addr}"),
-        Err(_) => "threads: accept".to_string(),
-    });
+    let mut backoff = AcceptBackoff::on("threads: accept", listener.local_addr());
     let max_connections = opts.connection_cap();
     let peers = opts.peer_cap().map(|n| Arc::new(PeerLimit::new(n)));
     loop {

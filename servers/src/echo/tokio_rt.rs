@@ -62,13 +62,7 @@ async fn serve(
     opts: Options,
     mut stop: watch::Receiver<Option<Duration>>,
 ) -> u64 {
-    let mut backoff = AcceptBackoff::new(format!(
-        "tokio: accept on {}",
-        listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default()
-    ));
+    let mut backoff = AcceptBackoff::on("tokio: accept", listener.local_addr());
     let cap = opts
         .explicit_cap()
         .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS as u64) as usize)));
