@@ -15,12 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use mayfly::server::ServerStats;
+use mayfly::server::{Running, ServerStats};
 use mayfly_servers::{cmd, echo, file, http, udp};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use super::args::{EchoArgs, ServeCmdArgs, ServeFileArgs, TimeArgs, UdpEchoArgs};
+use super::args::{EchoArgs, ServeCmdArgs, ServeFileArgs, StatsArgs, TimeArgs, UdpEchoArgs};
 use super::{convert, print, supervise};
 
 /// `mayfly serve echo`.
@@ -64,10 +64,7 @@ pub fn file(a: ServeFileArgs) -> Result<ExitCode> {
     let opts = convert::file_options(&a);
     let server = file::start(&opts)
         .with_context(|| format!("serving {} on {}", a.root.display(), a.addr))?;
-    let stats = stats_page(convert::stats_options(&a.stats), "file", server.counters())?;
-    serve_until_signal(&mut signals, server.local_addr(), stats, a.grace.0, |g| {
-        server.stop(g)
-    })
+    serve_running(&mut signals, &server, "file", &a.stats, a.grace.0)
 }
 
 /// `mayfly serve cmd`.
@@ -83,10 +80,7 @@ pub fn cmd(a: ServeCmdArgs) -> Result<ExitCode> {
     let mut signals = stop_signals()?;
     let opts = convert::cmd_options(&a)?;
     let server = cmd::start(&opts).with_context(|| format!("serving commands on {}", a.addr))?;
-    let stats = stats_page(convert::stats_options(&a.stats), "cmd", server.counters())?;
-    serve_until_signal(&mut signals, server.local_addr(), stats, a.grace.0, |g| {
-        server.stop(g)
-    })
+    serve_running(&mut signals, &server, "cmd", &a.stats, a.grace.0)
 }
 
 /// `mayfly serve udp-echo`.
@@ -94,17 +88,12 @@ pub fn udp_echo(a: UdpEchoArgs) -> Result<ExitCode> {
     let mut signals = stop_signals()?;
     let opts = convert::udp_options(&a.addr, &a.udp);
     let server = udp::echo::start(&opts).with_context(|| format!("binding {} (UDP)", a.addr))?;
-    let stats = stats_page(
-        convert::stats_options(&a.udp.stats),
-        "udp-echo",
-        server.counters(),
-    )?;
-    serve_until_signal(
+    serve_running(
         &mut signals,
-        server.local_addr(),
-        stats,
+        &server,
+        "udp-echo",
+        &a.udp.stats,
         a.udp.grace.0,
-        |g| server.stop(g),
     )
 }
 
@@ -113,18 +102,7 @@ pub fn time(a: TimeArgs) -> Result<ExitCode> {
     let mut signals = stop_signals()?;
     let opts = convert::time_options(&a);
     let server = udp::time::start(&opts).with_context(|| format!("binding {} (UDP)", a.addr))?;
-    let stats = stats_page(
-        convert::stats_options(&a.udp.stats),
-        "time",
-        server.counters(),
-    )?;
-    serve_until_signal(
-        &mut signals,
-        server.local_addr(),
-        stats,
-        a.udp.grace.0,
-        |g| server.stop(g),
-    )
+    serve_running(&mut signals, &server, "time", &a.udp.stats, a.udp.grace.0)
 }
 
 /// Signals a server waits for; registered before the server starts so none is missed.
@@ -144,6 +122,21 @@ fn stats_page(
     let page = http::Page::new(name, counters);
     let running = http::start(&o, page).with_context(|| format!("serving stats on {}", o.addr))?;
     Ok(Some(running))
+}
+
+/// The lifecycle of a server behind the runtime's [`Running`] handle (file, cmd, udp-echo,
+/// time): its stats page if asked, then [`serve_until_signal`].
+fn serve_running(
+    signals: &mut Signals,
+    server: &dyn Running,
+    name: &str,
+    stats: &StatsArgs,
+    grace: Duration,
+) -> Result<ExitCode> {
+    let page = stats_page(convert::stats_options(stats), name, server.counters())?;
+    serve_until_signal(signals, server.local_addr(), page, grace, |g| {
+        server.stop(g)
+    })
 }
 
 /// Prints `listening on ADDR` (and `stats on ADDR`), waits for SIGINT/SIGTERM, then calls
