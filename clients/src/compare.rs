@@ -28,6 +28,7 @@ pub use crate::build::Build;
 use crate::child::{ChildError, ServerProcess};
 use crate::fairness::Fairness;
 use crate::report::{html, legend, markdown, svg, verdict, Report, Row, Settings};
+use crate::sample;
 use crate::stress::{ClientMode, StressReport, LATENCY_METHOD};
 
 /// Default [`CompareOptions::connections`]: the sweep.
@@ -367,6 +368,7 @@ fn start_server(
     opts: &CompareOptions,
     place: &Placement,
     build: Build,
+    server_cpus: &[usize],
     connections: usize,
 ) -> Result<ServerProcess, ChildError> {
     let mut cmd = Command::new(&opts.exe);
@@ -376,7 +378,7 @@ fn start_server(
         ..ServeEchoCommand::new(build.mode)
     };
     cmd.args(serve.args()).stderr(place.log.try_clone()?);
-    confine(&mut cmd, &place.split(build).0, opts.server_fd_limit);
+    confine(&mut cmd, server_cpus, opts.server_fd_limit);
     ServerProcess::spawn(cmd)
 }
 
@@ -418,13 +420,13 @@ fn run_one(
     build: Build,
     n: usize,
 ) -> Result<Row, CompareError> {
-    let server = start_server(opts, place, build, n)?;
+    let (server_cpus, client_cpus) = place.split(build);
+    let server = start_server(opts, place, build, &server_cpus, n)?;
     let spid = server.pid();
     std::thread::sleep(Duration::from_millis(100));
     // A `--workers` server is a supervisor and its workers: every reading covers them all.
     let idle = procfs::sample_tree(spid).ok_or(CompareError::ServerDied)?;
     let fd_limit = procfs::fd_limit(spid).unwrap_or(0);
-    let (_, client_cpus) = place.split(build);
 
     let mut cmd = Command::new(&opts.exe);
     let stress = StressCommand {
@@ -538,7 +540,7 @@ fn run_one(
         errors: rep.connect_errors + rep.io_errors + rep.wrong_replies + rep.fairness.unanswered,
         wrong_replies: rep.wrong_replies,
         rounds: 1,
-        server_cpus: place.split(build).0,
+        server_cpus: server_cpus.clone(),
         ..Row::default()
     };
     if let (Some(m0), Some(m1)) = (&start, &end) {
@@ -551,7 +553,7 @@ fn run_one(
             row.req_per_core_s = 1e6 / row.cpu_us_per_req.max(1e-9);
         }
     }
-    row.client_limited = client_limited(opts, place, build, &row);
+    row.client_limited = client_limited(opts, build, (&server_cpus, &client_cpus), &row);
     let mut limits = Vec::new();
     if rep.connect_errors > 0 {
         limits.push(format!(
@@ -584,8 +586,12 @@ const SATURATED: f64 = 0.9;
 /// Whether the client, not the server, limited the run: the client used at least
 /// [`SATURATED`] of what it can use (one core in coroutine mode; its CPUs in threads mode)
 /// while the server used less than that of its own.
-fn client_limited(opts: &CompareOptions, place: &Placement, build: Build, r: &Row) -> bool {
-    let (server_cpus, client_cpus) = place.split(build);
+fn client_limited(
+    opts: &CompareOptions,
+    build: Build,
+    (server_cpus, client_cpus): (&[usize], &[usize]),
+    r: &Row,
+) -> bool {
     let machine = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let cores = |cpus: &[usize]| {
         if cpus.is_empty() {
@@ -596,27 +602,14 @@ fn client_limited(opts: &CompareOptions, place: &Placement, build: Build, r: &Ro
     };
     let client_cap = match opts.client {
         ClientMode::Coroutine => 1.0,
-        ClientMode::Threads => cores(&client_cpus),
+        ClientMode::Threads => cores(client_cpus),
     };
     let server_cap = match build.mode {
-        Mode::Threads => cores(&server_cpus),
+        Mode::Threads => cores(server_cpus),
         // One worker thread per process does the work.
-        _ => (build.workers as f64).min(cores(&server_cpus)),
+        _ => (build.workers as f64).min(cores(server_cpus)),
     };
     r.client_cpu >= SATURATED * client_cap && r.server_cpu < SATURATED * server_cap
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    }
 }
 
 /// One row per (build, connections): each measured figure is the median of its runs (runs
@@ -638,7 +631,10 @@ pub fn medians(runs: &[Row]) -> Vec<Row> {
                 .filter(|r| r.build == build && r.connections == n)
                 .collect();
             let ok: Vec<&Row> = all.iter().copied().filter(|r| r.requests > 0).collect();
-            let med = |f: fn(&Row) -> f64| median(ok.iter().map(|r| f(r)).collect());
+            let med = |f: fn(&Row) -> f64| {
+                let v: Vec<f64> = ok.iter().map(|r| f(r)).collect();
+                sample::median(&v).unwrap_or(0.0)
+            };
             let worst = |f: fn(&Row) -> u64| all.iter().map(|r| f(r)).max().unwrap_or(0);
             let mut notes: Vec<String> = Vec::new();
             for r in &all {
@@ -649,9 +645,8 @@ pub fn medians(runs: &[Row]) -> Vec<Row> {
                 }
             }
             let cpu = med(|r| r.cpu_us_per_req);
-            let (lo, hi) = ok.iter().fold((f64::MAX, f64::MIN), |(a, b), r| {
-                (a.min(r.cpu_us_per_req), b.max(r.cpu_us_per_req))
-            });
+            let cpus: Vec<f64> = ok.iter().map(|r| r.cpu_us_per_req).collect();
+            let (lo, hi) = sample::range(&cpus).unwrap_or((0.0, 0.0));
             let bound = ok.iter().filter(|r| r.client_limited).count();
             let mut row = Row {
                 build: build.clone(),

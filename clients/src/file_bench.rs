@@ -133,13 +133,7 @@ pub struct FileBenchReport {
 }
 
 fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    match s.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => s[n / 2],
-        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
-    }
+    crate::sample::median(v).unwrap_or(0.0)
 }
 
 /// Deterministic filler: xorshift, so runs move the same bytes.

@@ -28,5 +28,6 @@ pub mod fairness;
 pub mod file;
 pub mod file_bench;
 pub mod report;
+pub mod sample;
 pub mod stress;
 pub mod udp_stress;

@@ -347,7 +347,7 @@ pub fn run(opts: &StressOptions) -> StressReport {
             hist.value_at_quantile(p)
         }
     };
-    StressReport {
+    let mut report = StressReport {
         requests,
         rps: if seconds > 0.0 {
             requests as f64 / seconds
@@ -371,15 +371,9 @@ pub fn run(opts: &StressOptions) -> StressReport {
         first_error,
         fairness,
         ok: false,
-    }
-    .with_verdict()
-}
-
-impl StressReport {
-    fn with_verdict(mut self) -> Self {
-        self.ok = self.succeeded();
-        self
-    }
+    };
+    report.ok = report.succeeded();
+    report
 }
 
 /// What a run measured: the latency histogram, the window's length, and the correct replies

@@ -121,18 +121,12 @@ pub fn ratios(rep: &Report) -> Option<Table> {
         .ratios
         .iter()
         .map(|q| {
-            let rounds = &q.cpu_per_req_rounds;
-            let lo = rounds.iter().copied().fold(f64::MAX, f64::min);
-            let hi = rounds.iter().copied().fold(f64::MIN, f64::max);
             vec![
                 q.connections.to_string(),
                 format!("{} ÷ {}", q.build, q.versus),
                 f(q.cpu_per_req),
-                if rounds.is_empty() {
-                    "–".to_string()
-                } else {
-                    format!("{lo:.2}–{hi:.2}")
-                },
+                crate::sample::range(&q.cpu_per_req_rounds)
+                    .map_or("–".to_string(), |(lo, hi)| format!("{lo:.2}–{hi:.2}")),
                 if q.conclusive { "yes" } else { "no" }.to_string(),
                 f(q.rps),
             ]

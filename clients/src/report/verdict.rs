@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::table::thousands;
 use super::{Ratio, Row};
+use crate::sample::{median, range};
 
 /// The build every other one is compared with, when it ran.
 pub const BASELINE: &str = "coroutine";
@@ -45,19 +46,6 @@ impl Verdict {
     }
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    Some(if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    })
-}
-
 /// Whether per-round ratios agree enough to name a winner (see the module docs).
 ///
 /// ```
@@ -68,12 +56,9 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 /// assert!(!conclusive(&[0.5])); // one round: spread unknown
 /// ```
 pub fn conclusive(rounds: &[f64]) -> bool {
-    let Some(m) = median(rounds.to_vec()) else {
+    let (Some(m), Some((lo, hi))) = (median(rounds), range(rounds)) else {
         return false;
     };
-    let (lo, hi) = rounds
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
     rounds.len() >= 2 && (hi < 1.0 || lo > 1.0) && hi - lo < (m - 1.0).abs()
 }
 
@@ -141,10 +126,9 @@ fn clients(r: &Row) -> String {
     }
 }
 
-fn range(v: &[f64]) -> String {
-    let lo = v.iter().copied().fold(f64::MAX, f64::min);
-    let hi = v.iter().copied().fold(f64::MIN, f64::max);
-    format!("{lo:.2}–{hi:.2}×")
+/// `lo–hi×` of per-round ratios (`–` if there are none).
+fn rounds_text(v: &[f64]) -> String {
+    range(v).map_or("–".to_string(), |(lo, hi)| format!("{lo:.2}–{hi:.2}×"))
 }
 
 /// The headline sentence for one ratio.
@@ -170,7 +154,7 @@ fn sentence(q: &Ratio, base: &Row, other: &Row) -> String {
         } else {
             format!(
                 "its rounds ({}) disagree by more than the difference (median {x:.2}×)",
-                range(&q.cpu_per_req_rounds)
+                rounds_text(&q.cpu_per_req_rounds)
             )
         };
         return format!(
@@ -183,7 +167,7 @@ fn sentence(q: &Ratio, base: &Row, other: &Row) -> String {
          {} (fairness {:.2} vs {:.2}), with {} OS threads vs {}.",
         q.build,
         q.versus,
-        range(&q.cpu_per_req_rounds),
+        rounds_text(&q.cpu_per_req_rounds),
         clients(base),
         base.fairness.jain,
         other.fairness.jain,
