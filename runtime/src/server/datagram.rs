@@ -39,7 +39,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -340,26 +340,8 @@ impl RunningDatagramServer {
     pub fn stop(&self, grace: Duration) -> u64 {
         self.shared.stopping.store(true, Ordering::Release);
         self.recv.kill();
-        let stats = &self.shared.stats;
-        self.shared
-            .slot_free
-            .wait_until(Some(Instant::now() + grace), || stats.active() == 0);
-        let left: Vec<Greenlet<()>> = self
-            .shared
-            .handlers
-            .lock_unpoisoned()
-            .values()
-            .cloned()
-            .collect();
-        let mut killed = 0;
-        for g in &left {
-            if !g.ready() {
-                g.kill();
-                killed += 1;
-            }
-        }
-        self.shared.stats.killed(killed);
-        killed
+        let sh = &self.shared;
+        super::drain(&sh.stats, &sh.slot_free, &sh.handlers, grace)
     }
 
     /// Waits until the receive loop ends (after [`stop`](RunningDatagramServer::stop)).

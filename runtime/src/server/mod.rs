@@ -255,6 +255,28 @@ struct Shared {
     stopped: Event,
 }
 
+/// The end of every server's stop: lets the running handlers (connections, datagrams) finish
+/// for up to `grace` (each signals `slot_free` as it ends), then kills those still running.
+/// Returns how many were killed, also counted in `stats`.
+fn drain(
+    stats: &ServerStats,
+    slot_free: &WaitList,
+    handlers: &Mutex<HashMap<u64, Greenlet<()>>>,
+    grace: Duration,
+) -> u64 {
+    slot_free.wait_until(Some(Instant::now() + grace), || stats.active() == 0);
+    let left: Vec<Greenlet<()>> = handlers.lock_unpoisoned().values().cloned().collect();
+    let mut killed = 0;
+    for g in &left {
+        if !g.ready() {
+            g.kill();
+            killed += 1;
+        }
+    }
+    stats.killed(killed);
+    killed
+}
+
 /// What every started server offers, whatever runs it (a [`StreamServer`]'s greenlets, a
 /// thread per connection, an epoll loop): where it listens, its counters, and a graceful
 /// stop. Object safe, so a program can hold any build as a `Box<dyn Running>`.
@@ -372,26 +394,9 @@ impl RunningServer {
             g.kill();
         }
         drop(self.shared.listener.lock_unpoisoned().take());
-        let stats = &self.shared.stats;
-        self.shared
-            .slot_free
-            .wait_until(Some(Instant::now() + grace), || stats.active() == 0);
-        let left: Vec<Greenlet<()>> = self
-            .shared
-            .conns
-            .lock_unpoisoned()
-            .values()
-            .cloned()
-            .collect();
-        let mut killed = 0;
-        for g in &left {
-            if !g.ready() {
-                g.kill();
-                killed += 1;
-            }
-        }
-        self.shared.stats.killed(killed);
-        self.shared.stopped.set();
+        let sh = &self.shared;
+        let killed = drain(&sh.stats, &sh.slot_free, &sh.conns, grace);
+        sh.stopped.set();
         killed
     }
 
