@@ -27,13 +27,22 @@ fn event_set_then_clear_wakes_every_waiter() {
     for n in [1usize, 100, 1000] {
         let (finished, all_true) = mayfly::run(move || {
             let e = Arc::new(Event::new());
+            let parked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let waiters: Vec<_> = (0..n)
                 .map(|_| {
-                    let e = e.clone();
-                    spawn(move || e.wait(None))
+                    let (e, parked) = (e.clone(), parked.clone());
+                    spawn(move || {
+                        // No switch between the count and the wait: once the count reaches
+                        // n, every waiter is blocked in wait().
+                        parked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        e.wait(None)
+                    })
                 })
                 .collect();
-            mayfly::sleep(ms(1));
+            // Not a fixed sleep: on a loaded machine 1 ms could pass before all had started.
+            while parked.load(std::sync::atomic::Ordering::Relaxed) < n {
+                mayfly::sleep(ms(1));
+            }
             e.set();
             e.clear();
             let done = joinall(&waiters, JoinAll::default().timeout(BOUND))
