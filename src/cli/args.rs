@@ -223,6 +223,17 @@ pub struct ServeFileArgs {
     /// Delete a cut-off resumable upload not resumed for this long.
     #[arg(long, default_value_t = HumanDuration(file::DEFAULT_PARTIAL_TTL))]
     pub partial_ttl: HumanDuration,
+    /// Keep at most this many cut-off resumable uploads (the oldest idle one goes first).
+    #[arg(long, default_value_t = file::DEFAULT_MAX_PARTIALS)]
+    pub max_partials: usize,
+    /// Bytes all kept resumable uploads may hold on disk, and the largest resumable upload
+    /// (suffixes K, M, G, T).
+    #[arg(long, default_value_t = HumanSize(file::DEFAULT_MAX_PARTIAL_BYTES))]
+    pub max_partial_bytes: HumanSize,
+    /// Never write a resumable upload while the disk has less than this free (suffixes K,
+    /// M, G, T); the oldest kept ones are deleted first.
+    #[arg(long, default_value_t = HumanSize(file::DEFAULT_MIN_FREE_SPACE))]
+    pub min_free_space: HumanSize,
     /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.
     #[arg(long, default_value_t = HumanDuration(DEFAULT_GRACE))]
     pub grace: HumanDuration,

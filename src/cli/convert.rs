@@ -48,6 +48,9 @@ pub fn file_options(a: &ServeFileArgs) -> file::Options {
     o.io_timeout = a.io_timeout.0;
     o.fsync = a.fsync;
     o.partial_ttl = a.partial_ttl.0;
+    o.max_partials = a.max_partials;
+    o.max_partial_bytes = a.max_partial_bytes.0;
+    o.min_free_space = a.min_free_space.0;
     o.reuse_port = a.workers.worker;
     o
 }

@@ -30,7 +30,17 @@ impl Server {
     }
 
     fn start_with(extra: &[&str], tweak: impl FnOnce(&mut Command)) -> Server {
-        let root = tempfile::tempdir().unwrap();
+        Server::start_in(tempfile::tempdir().unwrap(), extra, tweak, false).0
+    }
+
+    /// Serves `root` (prepared by the caller); with `stats`, also a stats page, whose
+    /// address comes back.
+    fn start_in(
+        root: tempfile::TempDir,
+        extra: &[&str],
+        tweak: impl FnOnce(&mut Command),
+        stats: bool,
+    ) -> (Server, Option<String>) {
         let mut cmd = mayfly();
         cmd.args([
             "serve",
@@ -44,10 +54,13 @@ impl Server {
         .arg(root.path())
         .args(extra)
         .stderr(Stdio::null());
+        if stats {
+            cmd.args(["--stats-addr", "127.0.0.1:0"]);
+        }
         tweak(&mut cmd);
-        let srv = ServerChild::spawn(cmd, false);
-        let addr = srv.addr.clone();
-        Server { srv, addr, root }
+        let srv = ServerChild::spawn(cmd, stats);
+        let (addr, page) = (srv.addr.clone(), srv.stats.clone());
+        (Server { srv, addr, root }, page)
     }
 
     fn client(&self) -> FileClient<TcpStream> {
@@ -948,4 +961,188 @@ fn names_with_invisible_formatting_characters_are_refused_and_not_listed() {
         .map(|e| e.filename)
         .collect();
     assert_eq!(names, ["plain.txt"]);
+}
+
+/// A resumable `put` of `filesize` bytes cut after `data`; returns once the server keeps
+/// exactly those bytes as a partial.
+fn cut_resumable(s: &Server, name: &str, filesize: usize, data: &[u8]) {
+    let mut conn = TcpStream::connect(&s.addr).unwrap();
+    let h = Header::new()
+        .with("cmd", "put")
+        .with("filename", name)
+        .with("filesize", filesize)
+        .with("resumable", true);
+    conn.write_all(&frame_bytes(&h, data)).unwrap();
+    drop(conn);
+    let t = Instant::now();
+    while s.client().stat(name).unwrap().partial_size != Some(data.len() as u64) {
+        assert!(t.elapsed() < Duration::from_secs(10), "{name} never kept");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Names in the partial directory, sorted.
+fn partials(s: &Server) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(s.path(".mayfly-partial"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The file server's `/stats` JSON (the server was started with `--stats-addr`).
+fn stats_json(stats: &str) -> serde_json::Value {
+    let mut c = TcpStream::connect(stats).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    let body = text.split_once("\r\n\r\n").unwrap().1;
+    serde_json::from_str(body).unwrap()
+}
+
+#[test]
+fn partial_uploads_are_capped_by_count_and_the_oldest_goes_first() {
+    // Before: no cap (1,498 one-byte partials exhausted the inodes).
+    let s = Server::start(&["--max-partials", "3"]);
+    for i in 0..5 {
+        cut_resumable(&s, &format!("p{i}"), 10, b"ab");
+    }
+    assert_eq!(partials(&s), ["p2", "p3", "p4"], "the two oldest went");
+    // Resuming one touches it: the next new partial evicts the oldest other one.
+    let mut conn = TcpStream::connect(&s.addr).unwrap();
+    let h = Header::new()
+        .with("cmd", "put")
+        .with("filename", "p2")
+        .with("filesize", 10)
+        .with("offset", 2)
+        .with("resumable", true);
+    conn.write_all(&frame_bytes(&h, b"cd")).unwrap();
+    drop(conn); // 2 of 8 bytes, then cut again
+    let t = Instant::now();
+    while s.client().stat("p2").unwrap().partial_size != Some(4) {
+        assert!(t.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cut_resumable(&s, "p5", 10, b"ab");
+    assert_eq!(partials(&s), ["p2", "p4", "p5"]);
+    // Finished uploads are not partials and are never evicted.
+    let mut c = s.client();
+    c.put_stream(
+        &PutRequest::new("done", 3),
+        &mut &b"xyz"[..],
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(fs::read(s.path("done")).unwrap(), b"xyz");
+}
+
+#[test]
+fn partial_bytes_count_real_bytes_are_capped_and_shown_in_the_stats() {
+    // Before: three partials declaring 16 GiB held 60 of 64 MiB; nothing bounded them.
+    let (s, stats) = Server::start_in(
+        tempfile::tempdir().unwrap(),
+        &["--max-partial-bytes", "100"],
+        |_| {},
+        true,
+    );
+    let stats = stats.unwrap();
+    // Declaring more than the cap is refused (nothing is written); without "resumable"
+    // it is an ordinary upload and goes through.
+    let data = random_bytes(3, 500);
+    let big = PutRequest {
+        resumable: true,
+        ..PutRequest::new("huge", 500)
+    };
+    let err = s
+        .client()
+        .put_stream(&big, &mut &data[..], &mut |_, _| {})
+        .unwrap_err();
+    assert_eq!(server_error(&err).code, "too_large", "{err}");
+    assert_eq!(partials(&s), Vec::<String>::new());
+    s.client()
+        .put_stream(
+            &PutRequest::new("plain", 500),
+            &mut &data[..],
+            &mut |_, _| {},
+        )
+        .unwrap();
+    // Declaring 100 reserves nothing: only the bytes that arrived count.
+    cut_resumable(&s, "a", 100, &[1; 10]);
+    cut_resumable(&s, "b", 100, &[2; 10]);
+    let g = &stats_json(&stats)["gauges"];
+    assert_eq!(
+        (g["partials"].as_u64(), g["partial_bytes"].as_u64()),
+        (Some(2), Some(20))
+    );
+    // 90 more bytes would pass the cap: the oldest idle partial goes to make room.
+    cut_resumable(&s, "c", 100, &[3; 90]);
+    assert_eq!(partials(&s), ["b", "c"]);
+    let g = &stats_json(&stats)["gauges"];
+    assert_eq!(
+        (g["partials"].as_u64(), g["partial_bytes"].as_u64()),
+        (Some(2), Some(100))
+    );
+    // Resuming "b" needs 10 more bytes over the cap: "c" (idle) goes; then "b" finishes
+    // and leaves the book too.
+    let mut c = s.client();
+    c.put_stream(
+        &PutRequest {
+            offset: 10,
+            resumable: true,
+            ..PutRequest::new("b", 20)
+        },
+        &mut &[2; 10][..],
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(fs::read(s.path("b")).unwrap(), [2; 20]);
+    assert_eq!(partials(&s), Vec::<String>::new());
+    let g = &stats_json(&stats)["gauges"];
+    assert_eq!(
+        (g["partials"].as_u64(), g["partial_bytes"].as_u64()),
+        (Some(0), Some(0))
+    );
+}
+
+#[test]
+fn partials_are_never_written_below_the_free_space_headroom() {
+    // Before: partials filled the disk to the last byte. A headroom larger than any disk
+    // makes every partial write fall below it.
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join(".mayfly-partial");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("old.bin"), b"kept from before").unwrap();
+    let (s, _) = Server::start_in(root, &["--min-free-space", "1000000T"], |_| {}, false);
+    let err = s
+        .client()
+        .put_stream(
+            &PutRequest {
+                resumable: true,
+                ..PutRequest::new("new.bin", 4)
+            },
+            &mut &b"data"[..],
+            &mut |_, _| {},
+        )
+        .unwrap_err();
+    assert_eq!(server_error(&err).code, "disk_full", "{err}");
+    assert!(
+        server_error(&err).error.contains("--min-free-space"),
+        "{err}"
+    );
+    // Below the headroom the idle partials were deleted first, and nothing new was kept.
+    assert_eq!(partials(&s), Vec::<String>::new());
+    // Ordinary uploads are not partials: they go through.
+    s.client()
+        .put_stream(
+            &PutRequest::new("plain", 4),
+            &mut &b"data"[..],
+            &mut |_, _| {},
+        )
+        .unwrap();
 }

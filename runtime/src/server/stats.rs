@@ -4,7 +4,7 @@
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::net::ByteCounters;
@@ -40,6 +40,7 @@ pub struct ServerStats {
     spawn_errors: AtomicU64,
     killed: AtomicU64,
     bytes: Arc<ByteCounters>,
+    gauges: Mutex<Vec<(&'static str, Arc<AtomicU64>)>>,
 }
 
 /// A copy of a server's counters at one moment.
@@ -137,6 +138,7 @@ impl ServerStats {
             spawn_errors: z(),
             killed: z(),
             bytes: Arc::new(ByteCounters::default()),
+            gauges: Mutex::new(Vec::new()),
         }
     }
 
@@ -228,5 +230,33 @@ impl ServerStats {
     /// Connections open now.
     pub fn active(&self) -> u64 {
         self.active.load(Ordering::Acquire)
+    }
+
+    /// A server-specific gauge named `name` (created at 0 on first use): the server stores
+    /// into it, the stats page shows every gauge under `"gauges"` (and as
+    /// `mayfly_gauge{name="…"}`).
+    ///
+    /// ```
+    /// use std::sync::atomic::Ordering;
+    /// let stats = mayfly::server::ServerStats::new();
+    /// stats.gauge("partials").store(3, Ordering::Relaxed);
+    /// assert_eq!(stats.gauges(), vec![("partials", 3)]);
+    /// ```
+    pub fn gauge(&self, name: &'static str) -> Arc<AtomicU64> {
+        let mut g = self.gauges.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, v)) = g.iter().find(|(n, _)| *n == name) {
+            return v.clone();
+        }
+        let v = Arc::new(AtomicU64::new(0));
+        g.push((name, v.clone()));
+        v
+    }
+
+    /// Every gauge and its value now, in the order they were created.
+    pub fn gauges(&self) -> Vec<(&'static str, u64)> {
+        let g = self.gauges.lock().unwrap_or_else(|p| p.into_inner());
+        g.iter()
+            .map(|(n, v)| (*n, v.load(Ordering::Relaxed)))
+            .collect()
     }
 }

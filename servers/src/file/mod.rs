@@ -23,6 +23,11 @@
 //!   [`Options::partial_ttl`]); `stat` reports them as `partial_size` and `put` with that
 //!   `offset` sends only the rest. `get` with `offset`
 //!   sends the file from there; `sha256` is always of the whole file.
+//! - **Partials are bounded**: at most [`Options::max_partials`] of them holding at most
+//!   [`Options::max_partial_bytes`] of real bytes, never written below
+//!   [`Options::min_free_space`] of free disk; the least recently touched idle one is
+//!   deleted first. The stats page shows them as the gauges [`GAUGE_PARTIALS`] and
+//!   [`GAUGE_PARTIAL_BYTES`].
 //! - **Names.** Plain names only (see [`names::check`]); symlinks are never followed and
 //!   anything but a regular file is refused, so nothing outside `--root` is reachable.
 //! - **Limits.** Headers ≤ 64 KiB, files ≤ [`Options::max_file_size`]; a client idle
@@ -44,6 +49,7 @@
 //! ```
 
 pub mod names;
+mod partials;
 mod session;
 mod store;
 
@@ -67,6 +73,17 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default [`Options::partial_ttl`]: a day.
 pub const DEFAULT_PARTIAL_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Default [`Options::max_partials`].
+pub const DEFAULT_MAX_PARTIALS: usize = 100;
+/// Default [`Options::max_partial_bytes`]: 16 GiB (so every file `put` accepts by default
+/// can be resumable).
+pub const DEFAULT_MAX_PARTIAL_BYTES: u64 = 16 << 30;
+/// Default [`Options::min_free_space`]: 256 MiB.
+pub const DEFAULT_MIN_FREE_SPACE: u64 = 256 << 20;
+/// The stats page's gauge: resumable partial uploads kept.
+pub const GAUGE_PARTIALS: &str = "partials";
+/// The stats page's gauge: bytes they hold on disk.
+pub const GAUGE_PARTIAL_BYTES: &str = "partial_bytes";
 
 /// How to run the file server.
 #[derive(Debug, Clone)]
@@ -90,6 +107,16 @@ pub struct Options {
     /// A cut-off resumable upload not resumed for this long is deleted (checked at start and
     /// every `partial_ttl / 4`, at most hourly).
     pub partial_ttl: Duration,
+    /// Most resumable partial uploads kept; a new one past it deletes the least recently
+    /// touched one not being written (or is refused with `busy` if all are).
+    pub max_partials: usize,
+    /// Most bytes all partials hold on disk together (real bytes, not declared sizes), and
+    /// the largest `filesize` a resumable upload may declare (`too_large` above it). Past
+    /// it, the oldest idle partials are deleted; if none can go, the upload fails.
+    pub max_partial_bytes: u64,
+    /// A partial upload is never written while the filesystem has less than this free:
+    /// the oldest idle partials are deleted first, then the upload fails with `disk_full`.
+    pub min_free_space: u64,
     /// Set SO_REUSEPORT so several processes share the port (`mayfly serve --workers N`).
     pub reuse_port: bool,
 }
@@ -107,6 +134,9 @@ impl Options {
             io_timeout: DEFAULT_IO_TIMEOUT,
             fsync: false,
             partial_ttl: DEFAULT_PARTIAL_TTL,
+            max_partials: DEFAULT_MAX_PARTIALS,
+            max_partial_bytes: DEFAULT_MAX_PARTIAL_BYTES,
+            min_free_space: DEFAULT_MIN_FREE_SPACE,
             reuse_port: false,
         }
     }
@@ -114,7 +144,17 @@ impl Options {
 
 /// Starts the file server; it runs on the mayfly worker until stopped.
 pub fn start(opts: &Options) -> io::Result<RunningServer> {
-    let store = store::Store::open(&opts.root, opts.fsync)?;
+    let limits = store::PartialLimits {
+        max_count: opts.max_partials,
+        max_bytes: opts.max_partial_bytes,
+        min_free: opts.min_free_space,
+    };
+    let store = store::Store::open(&opts.root, opts.fsync, limits)?;
+    let stats = Arc::new(ServerStats::new());
+    store.publish_partials(
+        stats.gauge(GAUGE_PARTIALS),
+        stats.gauge(GAUGE_PARTIAL_BYTES),
+    );
     store.expire_partials(opts.partial_ttl);
     let (weak, ttl) = (Arc::downgrade(&store), opts.partial_ttl);
     mayfly::Builder::new()
@@ -132,7 +172,6 @@ pub fn start(opts: &Options) -> io::Result<RunningServer> {
         .backlog(opts.backlog)
         .reuse_port(opts.reuse_port)
         .tcp()?;
-    let stats = Arc::new(ServerStats::new());
     let s2 = stats.clone();
     let server = StreamServer::new(listener, move |conn, _peer| {
         session::serve(store.clone(), settings.clone(), &s2, conn)

@@ -31,6 +31,7 @@ fn io_refusal(e: &io::Error) -> Refusal {
         Some(libc::ENOSPC) | Some(libc::EDQUOT) => {
             refuse(code::DISK_FULL, format!("disk full: {e}"))
         }
+        None if e.kind() == io::ErrorKind::StorageFull => refuse(code::DISK_FULL, e),
         Some(libc::EFBIG) => refuse(
             code::TOO_LARGE,
             format!("file too large for the server: {e}"),
@@ -182,8 +183,11 @@ fn put(store: &Arc<Store>, r: &mut Reader, h: &Header) -> io::Result<Outcome> {
         let resumable = h
             .flag(proto::RESUMABLE)
             .map_err(|e| refuse(code::BAD_REQUEST, e))?;
+        let filesize = h
+            .u64(proto::FILESIZE)
+            .map_err(|e| refuse(code::BAD_REQUEST, e))?;
         let upload = store
-            .begin_upload(name, resumable, offset)
+            .begin_upload(name, filesize, resumable, offset)
             .map_err(|e| upload_refusal(&e))?;
         Ok((name.to_owned(), expected, upload))
     })();
@@ -235,7 +239,8 @@ fn upload_refusal(e: &UploadError) -> Refusal {
     match e {
         UploadError::Io(e) => io_refusal(e),
         UploadError::Offset(m) => refuse(code::BAD_OFFSET, m),
-        UploadError::Busy(_) => refuse(code::BUSY, e),
+        UploadError::Busy(_) | UploadError::Full(_) => refuse(code::BUSY, e),
+        UploadError::TooLarge(_) => refuse(code::TOO_LARGE, e),
         UploadError::HashMismatch { .. } => refuse(code::HASH_MISMATCH, e),
     }
 }

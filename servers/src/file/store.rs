@@ -11,8 +11,15 @@
 //!   opened once, refusing a symlink (`O_NOFOLLOW | O_DIRECTORY`), and every partial is
 //!   reached through that open handle (`/proc/self/fd/N/NAME`), so a symlink planted as
 //!   `.mayfly-partial` can never lead reads, writes or expiry outside the root.
+//!
+//! Partials are bounded ([`PartialLimits`]): at most `max_count` of them and `max_bytes` of
+//! real bytes on disk together (a resumable upload declaring more than `max_bytes` is
+//! refused before any byte; one declaring less reserves nothing, its bytes count as they
+//! are written), and never written while the filesystem's free space is below
+//! `min_free`. Over a cap, the least recently touched partial not being written is deleted
+//! first; when none can go, the upload fails (`busy` or `disk_full`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
@@ -26,6 +33,19 @@ use sha2::{Digest, Sha256};
 use mayfly_proto::file::Entry;
 use mayfly_proto::hex;
 use mayfly_proto::sha256::{HashPipeline, HashSink};
+
+use super::partials::Book;
+
+/// The bounds on resumable partial uploads (see the module docs).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PartialLimits {
+    /// Most partials kept at once.
+    pub max_count: usize,
+    /// Most bytes all partials hold together; also the largest resumable upload.
+    pub max_bytes: u64,
+    /// Free space on the filesystem a partial must leave.
+    pub min_free: u64,
+}
 
 const UPLOAD_PREFIX: &str = ".mayfly-upload.";
 const PARTIAL_DIR: &str = ".mayfly-partial";
@@ -47,7 +67,9 @@ pub(crate) struct Store {
     root: PathBuf,
     fsync: bool,
     hashes: Mutex<HashMap<String, Cached>>,
-    busy_partials: Mutex<HashSet<String>>,
+    limits: PartialLimits,
+    /// Partials on disk and the ones being written now.
+    book: Mutex<Book>,
     seq: AtomicU64,
     /// `.mayfly-partial`, opened without following symlinks, and its inode.
     partial_dir: Mutex<Option<(File, u64)>>,
@@ -55,7 +77,7 @@ pub(crate) struct Store {
 
 impl Store {
     /// Opens `root` (which must be a directory) and removes upload leftovers.
-    pub fn open(root: &Path, fsync: bool) -> io::Result<Arc<Store>> {
+    pub fn open(root: &Path, fsync: bool, limits: PartialLimits) -> io::Result<Arc<Store>> {
         let root = root
             .canonicalize()
             .map_err(|e| io::Error::new(e.kind(), format!("root {}: {e}", root.display())))?;
@@ -74,14 +96,101 @@ impl Store {
                 let _ = fs::remove_file(entry.path());
             }
         }
-        Ok(Arc::new(Store {
+        let store = Arc::new(Store {
             root,
             fsync,
             hashes: Mutex::new(HashMap::new()),
-            busy_partials: Mutex::new(HashSet::new()),
+            limits,
+            book: Mutex::new(Book::default()),
             seq: AtomicU64::new(0),
             partial_dir: Mutex::new(None),
-        }))
+        });
+        *store.book.lock().unwrap() = Book::load(store.partials_on_disk());
+        Ok(store)
+    }
+
+    /// Shows the partials' count and bytes in these gauges.
+    pub fn publish_partials(&self, count: Arc<AtomicU64>, bytes: Arc<AtomicU64>) {
+        self.book.lock().unwrap().publish_to(count, bytes);
+    }
+
+    /// The partials in the partial directory, `(name, bytes)`, oldest first.
+    fn partials_on_disk(&self) -> Vec<(String, u64)> {
+        let Ok(dir) = self.partial_dir(false) else {
+            return Vec::new();
+        };
+        let Ok(entries) = fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut found: Vec<(i128, String, u64)> = entries
+            .flatten()
+            .filter_map(|e| {
+                let meta = e.metadata().ok().filter(|m| m.is_file())?;
+                let name = e.file_name().into_string().ok()?;
+                Some((mtime_ns(&meta), name, meta.len()))
+            })
+            .collect();
+        found.sort();
+        found.into_iter().map(|(_, n, b)| (n, b)).collect()
+    }
+
+    /// Deletes `name`'s partial (the caller checked nobody is writing it).
+    fn evict_partial(&self, book: &mut Book, name: &str) {
+        if let Ok(dir) = self.partial_dir(false) {
+            let _ = fs::remove_file(dir.join(name));
+        }
+        book.remove(name);
+    }
+
+    /// Makes room for `n` more bytes of `name`'s partial: under the bytes cap and above the
+    /// free-space headroom, evicting the oldest idle partials first. Counts the bytes in.
+    fn reserve_partial(&self, name: &str, n: u64) -> io::Result<()> {
+        let mut book = self.book.lock().unwrap();
+        while book.total() + n > self.limits.max_bytes {
+            let Some(victim) = book.oldest_idle(name) else {
+                return Err(io::Error::new(
+                    io::ErrorKind::StorageFull,
+                    format!(
+                        "partial uploads would hold more than {} bytes (--max-partial-bytes)",
+                        self.limits.max_bytes
+                    ),
+                ));
+            };
+            self.evict_partial(&mut book, &victim);
+        }
+        loop {
+            let free = self.free_space()?;
+            if free >= self.limits.min_free.saturating_add(n) {
+                break;
+            }
+            let Some(victim) = book.oldest_idle(name) else {
+                return Err(io::Error::new(
+                    io::ErrorKind::StorageFull,
+                    format!(
+                        "disk full: {free} bytes free, partial uploads leave {} (--min-free-space)",
+                        self.limits.min_free
+                    ),
+                ));
+            };
+            self.evict_partial(&mut book, &victim);
+        }
+        book.grow(name, n);
+        Ok(())
+    }
+
+    /// Bytes free for unprivileged users on the partial directory's filesystem.
+    fn free_space(&self) -> io::Result<u64> {
+        let dir = self.partial_dir(true)?;
+        let c = std::ffi::CString::new(dir.into_os_string().into_encoded_bytes())
+            .map_err(io::Error::other)?;
+        // SAFETY: statvfs is plain data, all-zero is a valid value; `c` is a NUL-terminated
+        // path and `st` a valid, writable statvfs for the call.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
     }
 
     /// The partial-upload directory as a path through its open handle
@@ -129,7 +238,8 @@ impl Store {
         let mut removed = 0;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if self.busy_partials.lock().unwrap().contains(&name) {
+            let mut book = self.book.lock().unwrap();
+            if book.is_busy(&name) {
                 continue;
             }
             let old = entry
@@ -139,6 +249,7 @@ impl Store {
                 .and_then(|t| now.duration_since(t).ok())
                 .is_some_and(|age| age >= ttl);
             if old && fs::remove_file(entry.path()).is_ok() {
+                book.remove(&name);
                 removed += 1;
             }
         }
@@ -239,11 +350,12 @@ impl Store {
             .map(|m| m.len())
     }
 
-    /// Starts an upload of `name`. A resumable upload writes to the partial file and, with
-    /// `offset > 0`, continues one that holds exactly `offset` bytes.
+    /// Starts an upload of `name` (`filesize` bytes in all). A resumable upload writes to the
+    /// partial file and, with `offset > 0`, continues one that holds exactly `offset` bytes.
     pub fn begin_upload(
         self: &Arc<Self>,
         name: &str,
+        filesize: u64,
         resumable: bool,
         offset: u64,
     ) -> Result<Upload, UploadError> {
@@ -275,7 +387,14 @@ impl Store {
                 done: false,
             });
         }
-        if !self.busy_partials.lock().unwrap().insert(name.to_owned()) {
+        if filesize > self.limits.max_bytes {
+            return Err(UploadError::TooLarge(format!(
+                "a resumable upload is limited to {} bytes (--max-partial-bytes); \
+                 send {filesize} bytes without \"resumable\"",
+                self.limits.max_bytes
+            )));
+        }
+        if !self.book.lock().unwrap().claim(name) {
             return Err(UploadError::Busy(name.to_owned()));
         }
         let release = BusyRelease(self.clone(), name.to_owned());
@@ -285,6 +404,28 @@ impl Store {
             return Err(UploadError::Offset(format!(
                 "offset {offset} does not match the {have} bytes already received"
             )));
+        }
+        {
+            let mut book = self.book.lock().unwrap();
+            if !book.has(name) {
+                while book.count() >= self.limits.max_count {
+                    let Some(victim) = book.oldest_idle(name) else {
+                        return Err(UploadError::Full(format!(
+                            "{} resumable uploads are being written now (--max-partials)",
+                            book.count()
+                        )));
+                    };
+                    self.evict_partial(&mut book, &victim);
+                }
+            }
+            book.set(name, offset);
+        }
+        if let Err(e) = self.reserve_partial(name, 0) {
+            if offset == 0 {
+                // Nothing of it is kept: a partial left earlier is started over anyway.
+                self.evict_partial(&mut self.book.lock().unwrap(), name);
+            }
+            return Err(UploadError::Io(e));
         }
         let mut file = OpenOptions::new()
             .read(true)
@@ -327,7 +468,7 @@ struct BusyRelease(Arc<Store>, String);
 
 impl Drop for BusyRelease {
     fn drop(&mut self) {
-        self.0.busy_partials.lock().unwrap().remove(&self.1);
+        self.0.book.lock().unwrap().release(&self.1);
     }
 }
 
@@ -340,6 +481,10 @@ pub(crate) enum UploadError {
     Offset(String),
     #[error("another upload of {0:?} is resuming right now")]
     Busy(String),
+    #[error("{0}")]
+    Full(String),
+    #[error("{0}")]
+    TooLarge(String),
     #[error("sha256 mismatch: the client said {expected}, the bytes received hash to {got}")]
     HashMismatch { expected: String, got: String },
 }
@@ -363,6 +508,9 @@ pub(crate) struct Upload {
 impl Upload {
     /// Writes `buf[..n]` and hashes it; returns a buffer to receive the next chunk into.
     pub fn write_chunk(&mut self, buf: Vec<u8>, n: usize) -> io::Result<Vec<u8>> {
+        if self.holds_partial {
+            self.store.reserve_partial(&self.name, n as u64)?;
+        }
         self.file.write_all(&buf[..n])?;
         self.hashing
             .as_mut()
@@ -396,6 +544,9 @@ impl Upload {
         let dest = self.store.root.join(&self.name);
         fs::rename(&self.path, &dest).map_err(UploadError::Io)?;
         self.done = true;
+        if self.holds_partial {
+            self.store.book.lock().unwrap().remove(&self.name);
+        }
         self.store.remember(&self.name, &meta, &got);
         Ok((got, meta.len()))
     }
@@ -407,7 +558,16 @@ impl Drop for Upload {
             let _ = fs::remove_file(&self.path);
         }
         if self.holds_partial {
-            self.store.busy_partials.lock().unwrap().remove(&self.name);
+            let mut book = self.store.book.lock().unwrap();
+            if !self.done && !self.resumable {
+                book.remove(&self.name);
+            } else if !self.done {
+                // Kept: the bytes that reached the file count, reserved ones that did not
+                // (a failed write) do not.
+                let len = self.file.metadata().map_or(0, |m| m.len());
+                book.set(&self.name, len);
+            }
+            book.release(&self.name);
         }
     }
 }

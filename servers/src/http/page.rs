@@ -96,6 +96,9 @@ impl Page {
                 "spawn": s.spawn_errors,
             },
             "killed_at_shutdown": s.killed,
+            "gauges": self.stats.gauges().into_iter()
+                .map(|(n, v)| (n.to_owned(), serde_json::Value::from(v)))
+                .collect::<serde_json::Map<_, _>>(),
             "greenlets_alive": mayfly::greenlets_alive(),
             "rss_bytes": proc.rss_kib * 1024,
             "cpu_seconds": proc.cpu.as_secs_f64(),
@@ -204,6 +207,15 @@ impl Page {
              mayfly_connection_errors_total{{kind=\"other\"}} {}\n",
             s.timeouts, s.resets, s.protocol_errors, s.other_errors
         );
+        let gauges = self.stats.gauges();
+        if !gauges.is_empty() {
+            out.push_str(
+                "# HELP mayfly_gauge Server-specific gauges, by name.\n# TYPE mayfly_gauge gauge\n",
+            );
+            for (name, v) in gauges {
+                let _ = writeln!(out, "mayfly_gauge{{name=\"{name}\"}} {v}");
+            }
+        }
         out.into_bytes()
     }
 }
