@@ -145,7 +145,7 @@ pub enum Serve {
     /// The uppercase echo server.
     Echo(EchoArgs),
     /// The framed-protocol file server (the course's FTP homework).
-    File(ServeFileArgs),
+    File(Box<ServeFileArgs>),
     /// The course's remote-command server, behind an HMAC challenge.
     Cmd(ServeCmdArgs),
     /// The course's UDP server: each datagram answered uppercased.
@@ -217,6 +217,13 @@ pub struct ServeFileArgs {
     /// Drop a request whose bytes stop flowing for this long.
     #[arg(long, default_value_t = HumanDuration(file::DEFAULT_IO_TIMEOUT))]
     pub io_timeout: HumanDuration,
+    /// Cut off an upload or download moving fewer bytes per second than this, averaged over
+    /// each --rate-window (0: no minimum; suffixes K, M: powers of 1024).
+    #[arg(long, default_value_t = HumanSize(file::DEFAULT_MIN_RATE))]
+    pub min_rate: HumanSize,
+    /// The window --min-rate is averaged over (the first one is the grace to start).
+    #[arg(long, default_value_t = HumanDuration(file::DEFAULT_RATE_WINDOW))]
+    pub rate_window: HumanDuration,
     /// fsync each upload before renaming it into place.
     #[arg(long)]
     pub fsync: bool,

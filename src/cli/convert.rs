@@ -46,6 +46,8 @@ pub fn file_options(a: &ServeFileArgs) -> file::Options {
     o.max_file_size = a.max_file_size.0;
     o.idle_timeout = a.idle_timeout.0;
     o.io_timeout = a.io_timeout.0;
+    o.min_rate = a.min_rate.0;
+    o.rate_window = a.rate_window.0;
     o.fsync = a.fsync;
     o.partial_ttl = a.partial_ttl.0;
     o.max_partials = a.max_partials;

@@ -1146,3 +1146,80 @@ fn partials_are_never_written_below_the_free_space_headroom() {
         )
         .unwrap();
 }
+
+#[test]
+fn a_trickling_upload_is_cut_off_and_a_normal_one_passes() {
+    // Before: `--io-timeout` was per read, so one byte every 2 s held the connection (and
+    // its fd and temp file) for ever.
+    let s = Server::start(&["--min-rate", "1000", "--rate-window", "1s"]);
+    let data = random_bytes(5, 2_000_000);
+    s.client()
+        .put_stream(
+            &PutRequest::new("fast.bin", data.len() as u64),
+            &mut &data[..],
+            &mut |_, _| {},
+        )
+        .unwrap();
+    assert_eq!(fs::read(s.path("fast.bin")).unwrap(), data);
+
+    let mut conn = TcpStream::connect(&s.addr).unwrap();
+    let h = Header::new()
+        .with("cmd", "put")
+        .with("filename", "slow.bin")
+        .with("filesize", 100);
+    conn.write_all(&frame_bytes(&h, b"")).unwrap();
+    let t = Instant::now();
+    let mut sent = 0;
+    let cut = loop {
+        assert!(t.elapsed() < Duration::from_secs(20), "never cut off");
+        std::thread::sleep(Duration::from_millis(500));
+        if conn.write_all(b"x").is_err() {
+            break t.elapsed();
+        }
+        sent += 1;
+        conn.set_read_timeout(Some(Duration::from_millis(1)))
+            .unwrap();
+        let mut b = [0u8; 1];
+        match conn.read(&mut b) {
+            Ok(0) => break t.elapsed(),
+            Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => break t.elapsed(),
+            _ => {}
+        }
+    };
+    assert!(sent < 20, "{sent} bytes trickled in {cut:?} before the cut");
+    assert!(!s.path("slow.bin").exists());
+    // The server goes on.
+    assert_eq!(s.client().list().unwrap().len(), 1);
+}
+
+#[test]
+fn a_download_nobody_reads_is_cut_off_at_the_minimum_rate() {
+    // Before: only the per-write `--io-timeout` (60 s) ended it.
+    let s = Server::start(&["--min-rate", "100K", "--rate-window", "1s"]);
+    let data = random_bytes(6, 32 << 20);
+    fs::write(s.path("big.bin"), &data).unwrap();
+    let mut conn = TcpStream::connect(&s.addr).unwrap();
+    conn.write_all(&frame_bytes(
+        &mayfly_proto::file::get_request("big.bin", 0),
+        b"",
+    ))
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = conn.read_to_end(&mut got);
+    assert!(
+        got.len() < data.len(),
+        "the whole file arrived to a client that read nothing for 4 s"
+    );
+    // The server goes on, and a client that reads gets it all.
+    let local = tempfile::tempdir().unwrap();
+    let out = local.path().join("big.bin");
+    let r = run_json(
+        mayfly()
+            .args(["file", "--json", "--addr", &s.addr, "get", "big.bin", "-o"])
+            .arg(&out),
+    );
+    assert_eq!(r["sha256"], sha(&data));
+}

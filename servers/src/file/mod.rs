@@ -31,8 +31,9 @@
 //! - **Names.** Plain names only (see [`names::check`]); symlinks are never followed and
 //!   anything but a regular file is refused, so nothing outside `--root` is reachable.
 //! - **Limits.** Headers ≤ 64 KiB, files ≤ [`Options::max_file_size`]; a client idle
-//!   between requests for [`Options::idle_timeout`], or stalled inside one for
-//!   [`Options::io_timeout`], is disconnected. A bad header gets an error reply and the
+//!   between requests for [`Options::idle_timeout`], stalled inside one for
+//!   [`Options::io_timeout`], or moving a body slower than [`Options::min_rate`] (averaged
+//!   over each [`Options::rate_window`]), is disconnected. A bad header gets an error reply and the
 //!   connection goes on when the stream is still in step; otherwise the error reply is sent,
 //!   the rest is drained for a moment, and the connection closed. The server goes on.
 //! - File reads and writes run on the worker in 256 KiB pieces (page-cache speed); hashing
@@ -50,6 +51,7 @@
 
 pub mod names;
 mod partials;
+mod rate;
 mod session;
 mod store;
 
@@ -73,6 +75,10 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default [`Options::partial_ttl`]: a day.
 pub const DEFAULT_PARTIAL_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Default [`Options::min_rate`]: 1 KiB/s.
+pub const DEFAULT_MIN_RATE: u64 = 1024;
+/// Default [`Options::rate_window`].
+pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(20);
 /// Default [`Options::max_partials`].
 pub const DEFAULT_MAX_PARTIALS: usize = 100;
 /// Default [`Options::max_partial_bytes`]: 16 GiB (so every file `put` accepts by default
@@ -102,6 +108,13 @@ pub struct Options {
     pub idle_timeout: Duration,
     /// A request whose next bytes do not arrive (or cannot be sent) for this long is dropped.
     pub io_timeout: Duration,
+    /// A `put` or `get` body moving fewer than this many bytes per second, averaged over
+    /// each [`Options::rate_window`], is cut off (0: no minimum). `io_timeout` is per read,
+    /// so without it one byte every few seconds holds a connection for ever.
+    pub min_rate: u64,
+    /// The window [`Options::min_rate`] is averaged over; the first one is a body's grace
+    /// to get going.
+    pub rate_window: Duration,
     /// fsync every upload before it is renamed into place (durable, slower).
     pub fsync: bool,
     /// A cut-off resumable upload not resumed for this long is deleted (checked at start and
@@ -132,6 +145,8 @@ impl Options {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             io_timeout: DEFAULT_IO_TIMEOUT,
+            min_rate: DEFAULT_MIN_RATE,
+            rate_window: DEFAULT_RATE_WINDOW,
             fsync: false,
             partial_ttl: DEFAULT_PARTIAL_TTL,
             max_partials: DEFAULT_MAX_PARTIALS,

@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use mayfly::net::TcpStream;
 use mayfly::server::ServerStats;
-use mayfly_proto::file::{self as proto, read_full, request_body_len, CHUNK};
+use mayfly_proto::file::{self as proto, request_body_len, CHUNK};
 use mayfly_proto::frame::{self, FrameError, FrameReader, Header, Limits};
 use mayfly_proto::reply::{self, code, Refusal};
 
 use super::names;
+use super::rate::RateGuard;
 use super::store::{Store, UploadError};
 use super::Options;
 /// After a fatal protocol error the server reads and drops at most this much for at most
@@ -85,8 +86,8 @@ pub(crate) fn serve(
         stats.requests(1);
         let cmd = h.get(proto::CMD).and_then(|c| c.as_str()).unwrap_or("");
         let outcome = match cmd {
-            proto::PUT => put(&store, &mut r, &h),
-            proto::GET => get(&store, &mut r, &h),
+            proto::PUT => put(&store, &mut r, &h, &settings),
+            proto::GET => get(&store, &mut r, &h, &settings),
             proto::LIST => list(&store, &mut r),
             proto::STAT => Ok(stat(&store, &h)),
             "" => Ok(Outcome::Refused(refuse(
@@ -161,7 +162,7 @@ fn checked_name(h: &Header) -> Result<&str, Refusal> {
 
 /// `put`: stream the body into an upload; the reply comes after the whole body was read,
 /// whatever happened, so the connection stays usable.
-fn put(store: &Arc<Store>, r: &mut Reader, h: &Header) -> io::Result<Outcome> {
+fn put(store: &Arc<Store>, r: &mut Reader, h: &Header, o: &Options) -> io::Result<Outcome> {
     let prepared = (|| {
         let name = checked_name(h)?;
         let expected = match h
@@ -200,8 +201,9 @@ fn put(store: &Arc<Store>, r: &mut Reader, h: &Header) -> io::Result<Outcome> {
     };
     let mut buf = vec![0u8; CHUNK.min(r.body().remaining() as usize).max(1)];
     let mut write_error = None;
+    let mut guard = rate_guard(o);
     loop {
-        let (n, cut) = read_full(&mut r.body(), &mut buf);
+        let (n, cut) = read_guarded(r, &mut buf, &mut guard);
         if n > 0 && write_error.is_none() {
             match upload.write_chunk(buf, n) {
                 Ok(next) => buf = next,
@@ -235,6 +237,66 @@ fn put(store: &Arc<Store>, r: &mut Reader, h: &Header) -> io::Result<Outcome> {
     })
 }
 
+fn rate_guard(o: &Options) -> RateGuard {
+    RateGuard::new(o.min_rate, o.rate_window, o.io_timeout, Instant::now())
+}
+
+/// [`read_full`] of the body under the minimum rate: each read's timeout ends when the
+/// guard's window does, so a trickling or stalled client is cut when it falls behind.
+fn read_guarded(r: &mut Reader, buf: &mut [u8], g: &mut RateGuard) -> (usize, Option<io::Error>) {
+    let mut n = 0;
+    while n < buf.len() {
+        r.get_mut()
+            .set_read_timeout(Some(g.timeout(Instant::now())));
+        let got = r.body().read(&mut buf[n..]);
+        let now = Instant::now();
+        match got {
+            Ok(0) => break,
+            Ok(k) => {
+                n += k;
+                if let Err(e) = g.progress(k, now) {
+                    return (n, Some(e));
+                }
+            }
+            Err(e) if is_timeout(&e) => {
+                if let Err(e) = g.timed_out(now) {
+                    return (n, Some(e));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (n, Some(e)),
+        }
+    }
+    (n, None)
+}
+
+/// Sends all of `data` under the minimum rate (see [`read_guarded`]).
+fn send_guarded(conn: &mut TcpStream, mut data: &[u8], g: &mut RateGuard) -> io::Result<()> {
+    while !data.is_empty() {
+        conn.set_write_timeout(Some(g.timeout(Instant::now())));
+        let sent = conn.send(data);
+        let now = Instant::now();
+        match sent {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(k) => {
+                data = &data[k..];
+                g.progress(k, now)?;
+            }
+            Err(e) if is_timeout(&e) => g.timed_out(now)?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    )
+}
+
 fn upload_refusal(e: &UploadError) -> Refusal {
     match e {
         UploadError::Io(e) => io_refusal(e),
@@ -246,7 +308,7 @@ fn upload_refusal(e: &UploadError) -> Refusal {
 }
 
 /// `get`: a header with `total_size`, then the file from `offset`.
-fn get(store: &Store, r: &mut Reader, h: &Header) -> io::Result<Outcome> {
+fn get(store: &Store, r: &mut Reader, h: &Header, o: &Options) -> io::Result<Outcome> {
     let name = or_refuse!(checked_name(h));
     let offset = or_refuse!(h
         .opt_u64(proto::OFFSET)
@@ -269,6 +331,7 @@ fn get(store: &Store, r: &mut Reader, h: &Header) -> io::Result<Outcome> {
     file.seek(SeekFrom::Start(offset))?;
     let mut left = size - offset;
     let mut buf = vec![0u8; CHUNK.min(left as usize)];
+    let mut guard = rate_guard(o);
     while left > 0 {
         let want = (buf.len() as u64).min(left) as usize;
         let n = file.read(&mut buf[..want])?;
@@ -279,7 +342,7 @@ fn get(store: &Store, r: &mut Reader, h: &Header) -> io::Result<Outcome> {
                 "file shrank while being sent",
             ));
         }
-        r.get_mut().sendall(&buf[..n])?;
+        send_guarded(r.get_mut(), &buf[..n], &mut guard)?;
         left -= n as u64;
     }
     Ok(Outcome::Sent)
