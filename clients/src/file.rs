@@ -336,19 +336,32 @@ impl<S: Read + Write> FileClient<S> {
         self.read_reply()
     }
 
-    /// The server's files.
+    /// The server's files: every page of `list`, one request per page.
     ///
     /// # Errors
     ///
     /// A broken connection, the server's refusal, [`FileError::ListingTooLong`],
     /// [`FileError::Listing`].
     pub fn list(&mut self) -> Result<Vec<Entry>, FileError> {
-        let (_, len) = self.request(&proto::list_request())?;
-        if len > MAX_LISTING {
-            return Err(FileError::ListingTooLong { len });
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let (h, len) = self.request(&proto::list_page_request(after.as_deref(), None))?;
+            if len > MAX_LISTING {
+                return Err(FileError::ListingTooLong { len });
+            }
+            let body = self.r.read_body_to_vec()?;
+            let page: Vec<Entry> = serde_json::from_slice(&body).map_err(FileError::Listing)?;
+            all.extend(page);
+            // A server without paging sends no `more`: its one page is everything.
+            let next = h.opt_str(proto::NEXT)?.map(str::to_owned);
+            match next {
+                Some(n) if h.flag(proto::MORE)? && after.as_deref() < Some(n.as_str()) => {
+                    after = Some(n)
+                }
+                _ => return Ok(all),
+            }
         }
-        let body = self.r.read_body_to_vec()?;
-        serde_json::from_slice(&body).map_err(FileError::Listing)
     }
 
     /// What the server has under `name` (file and/or a partial upload).

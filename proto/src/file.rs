@@ -6,8 +6,12 @@
 //! |---|---|---|---|
 //! | `{"cmd":"put","filename","filesize"[,"sha256"][,"resumable"][,"offset"]}` | `filesize - offset` bytes | `filename`, `filesize`, `sha256` | — |
 //! | `{"cmd":"get","filename"[,"offset"]}` | — | `filename`, `filesize`, `offset`, `sha256`, `total_size` | `total_size` bytes from `offset` |
-//! | `{"cmd":"list"}` | — | `count`, `total_size` | JSON array of [`Entry`] |
+//! | `{"cmd":"list"[,"after"][,"limit"]}` | — | `count`, `total_size`, `more`[, `next`] | JSON array of [`Entry`] |
 //! | `{"cmd":"stat","filename"}` | — | `filename`, `filesize`, `mtime`, `sha256`[, `partial_size`] | — |
+//!
+//! `list` answers one page, in name order: the first `limit` (default and most: the
+//! server's) names after `after`. `more` says whether names follow; `next` is then the
+//! `after` for the next page ([`list_page_request`]).
 //!
 //! Every reply also has `status`; a refusal has `code` and `error` ([`crate::reply`]).
 
@@ -38,6 +42,14 @@ pub const MTIME: &str = "mtime";
 pub const PARTIAL_SIZE: &str = "partial_size";
 /// Header field of `list`: number of entries.
 pub const COUNT: &str = "count";
+/// Header field of a `list` request: start after this name.
+pub const AFTER: &str = "after";
+/// Header field of a `list` request: at most this many entries.
+pub const LIMIT: &str = "limit";
+/// Header field of a `list` reply: whether more names follow this page.
+pub const MORE: &str = "more";
+/// Header field of a `list` reply with `more`: the `after` of the next page.
+pub const NEXT: &str = "next";
 
 /// Command: upload.
 pub const PUT: &str = "put";
@@ -154,9 +166,27 @@ pub fn stat_request(name: &str) -> Header {
     Header::new().with(CMD, STAT).with(FILENAME, name)
 }
 
-/// `{"cmd":"list"}`.
+/// `{"cmd":"list"}`: the first page.
 pub fn list_request() -> Header {
     Header::new().with(CMD, LIST)
+}
+
+/// `{"cmd":"list","after":after,"limit":limit}`, each field only when given.
+///
+/// ```
+/// let h = mayfly_proto::file::list_page_request(Some("b.txt"), None);
+/// assert_eq!(h.str("after").unwrap(), "b.txt");
+/// assert!(h.get("limit").is_none());
+/// ```
+pub fn list_page_request(after: Option<&str>, limit: Option<u64>) -> Header {
+    let mut h = list_request();
+    if let Some(a) = after {
+        h.set(AFTER, a);
+    }
+    if let Some(l) = limit {
+        h.set(LIMIT, l);
+    }
+    h
 }
 
 /// Reads until `buf` is full or the reader ends; returns the bytes read and, if reading

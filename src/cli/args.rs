@@ -230,6 +230,9 @@ pub struct ServeFileArgs {
     /// Delete a cut-off resumable upload not resumed for this long.
     #[arg(long, default_value_t = HumanDuration(file::DEFAULT_PARTIAL_TTL))]
     pub partial_ttl: HumanDuration,
+    /// Serve at most this many `list` requests at once (more are answered `busy`).
+    #[arg(long, default_value_t = file::DEFAULT_MAX_CONCURRENT_LISTS)]
+    pub max_concurrent_lists: usize,
     /// Keep at most this many cut-off resumable uploads (the oldest idle one goes first).
     #[arg(long, default_value_t = file::DEFAULT_MAX_PARTIALS)]
     pub max_partials: usize,

@@ -1223,3 +1223,69 @@ fn a_download_nobody_reads_is_cut_off_at_the_minimum_rate() {
     );
     assert_eq!(r["sha256"], sha(&data));
 }
+
+#[test]
+fn list_is_paged_and_the_cli_fetches_every_page() {
+    // Before: one reply with every name (100,000 files: a 22 MiB reply built on the worker).
+    let s = Server::start(&[]);
+    let names: Vec<String> = (0..2500).map(|i| format!("f{i:05}")).collect();
+    for n in &names {
+        fs::write(s.path(n), b"").unwrap();
+    }
+    // An old client's plain list gets the first page, and is told there is more.
+    let mut conn = TcpStream::connect(&s.addr).unwrap();
+    let h = raw_request(
+        &mut conn,
+        &frame_bytes(&Header::new().with("cmd", "list"), b""),
+    )
+    .unwrap();
+    assert_eq!(h.u64("count").unwrap(), 1000);
+    assert!(h.flag("more").unwrap());
+    assert_eq!(h.str("next").unwrap(), "f00999");
+    // A page from `after`, with a `limit`; the last page says no more.
+    let page = |after: &str, limit: u64| {
+        let mut c = TcpStream::connect(&s.addr).unwrap();
+        let req = mayfly_proto::file::list_page_request(Some(after), Some(limit));
+        c.write_all(&frame_bytes(&req, b"")).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut r = FrameReader::new(c, Limits::default(), frame::body_from("total_size"));
+        let (h, _) = r.read_header().unwrap().unwrap();
+        let body: Vec<serde_json::Value> =
+            serde_json::from_slice(&r.read_body_to_vec().unwrap()).unwrap();
+        (h, body)
+    };
+    let (h, body) = page("f00999", 3);
+    assert_eq!(body[0]["filename"], "f01000");
+    assert_eq!(
+        (h.u64("count").unwrap(), h.str("next").unwrap()),
+        (3, "f01002")
+    );
+    let (h, body) = page("f02497", 1000);
+    assert_eq!(body.len(), 2);
+    assert!(!h.flag("more").unwrap());
+    assert!(h.get("next").is_none());
+    // The CLI fetches every page.
+    let all = run_json(mayfly().args(["file", "list", "--json", "--addr", &s.addr]));
+    let got: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["filename"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, names);
+}
+
+#[test]
+fn lists_over_the_concurrency_cap_are_answered_busy() {
+    // Before: no cap (99 unread lists of 100,000 names took +1.4 GiB).
+    let s = Server::start(&["--max-concurrent-lists", "0"]);
+    let err = s.client().list().unwrap_err();
+    assert_eq!(server_error(&err).code, "busy", "{err}");
+    assert!(server_error(&err).error.contains("--max-concurrent-lists"));
+    let s = Server::start(&["--max-concurrent-lists", "1"]);
+    fs::write(s.path("a"), b"x").unwrap();
+    // Sequential lists each get the one slot back.
+    for _ in 0..3 {
+        assert_eq!(s.client().list().unwrap().len(), 1);
+    }
+}

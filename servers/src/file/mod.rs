@@ -10,7 +10,7 @@
 //! |---|---|---|---|
 //! | `{"cmd":"put","filename","filesize"[,"sha256"][,"resumable"][,"offset"]}` | `filesize - offset` bytes | `filename`, `filesize`, `sha256` | — |
 //! | `{"cmd":"get","filename"[,"offset"]}` | — | `filename`, `filesize`, `offset`, `sha256`, `total_size` | `total_size` bytes from `offset` |
-//! | `{"cmd":"list"}` | — | `count`, `total_size` | JSON array of `{filename, filesize, mtime}` |
+//! | `{"cmd":"list"[,"after"][,"limit"]}` | — | `count`, `total_size`, `more`[, `next`] | JSON array of `{filename, filesize, mtime}` |
 //! | `{"cmd":"stat","filename"}` | — | `filename`, `filesize`, `mtime`, `sha256`[, `partial_size`] | — |
 //!
 //! A `put` is exactly what the course's client sends (`{"cmd":"put","filename","filesize"}`
@@ -36,6 +36,11 @@
 //!   over each [`Options::rate_window`]), is disconnected. A bad header gets an error reply and the
 //!   connection goes on when the stream is still in step; otherwise the error reply is sent,
 //!   the rest is drained for a moment, and the connection closed. The server goes on.
+//! - **`list` is paged**: at most `limit` names after `after` ([`DEFAULT_LIST_PAGE`] without
+//!   `limit`, never more than [`MAX_LIST_PAGE`]); `more` says whether names follow and
+//!   `next` is the `after` of the next page, so a client that sends a plain `{"cmd":"list"}`
+//!   gets the first page. The directory is read on the thread pool, and at most
+//!   [`Options::max_concurrent_lists`] lists run at once (more get `busy`).
 //! - File reads and writes run on the worker in 256 KiB pieces (page-cache speed); hashing
 //!   a file not seen before runs on the thread pool.
 //!
@@ -79,6 +84,12 @@ pub const DEFAULT_PARTIAL_TTL: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_MIN_RATE: u64 = 1024;
 /// Default [`Options::rate_window`].
 pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(20);
+/// Entries in one `list` page when the request has no `limit`.
+pub const DEFAULT_LIST_PAGE: usize = 1000;
+/// The most entries one `list` page has, whatever `limit` asks.
+pub const MAX_LIST_PAGE: usize = 10_000;
+/// Default [`Options::max_concurrent_lists`].
+pub const DEFAULT_MAX_CONCURRENT_LISTS: usize = 4;
 /// Default [`Options::max_partials`].
 pub const DEFAULT_MAX_PARTIALS: usize = 100;
 /// Default [`Options::max_partial_bytes`]: 16 GiB (so every file `put` accepts by default
@@ -120,6 +131,9 @@ pub struct Options {
     /// A cut-off resumable upload not resumed for this long is deleted (checked at start and
     /// every `partial_ttl / 4`, at most hourly).
     pub partial_ttl: Duration,
+    /// `list` requests served at once (each reads the directory on the thread pool); more
+    /// are answered `busy`.
+    pub max_concurrent_lists: usize,
     /// Most resumable partial uploads kept; a new one past it deletes the least recently
     /// touched one not being written (or is refused with `busy` if all are).
     pub max_partials: usize,
@@ -149,6 +163,7 @@ impl Options {
             rate_window: DEFAULT_RATE_WINDOW,
             fsync: false,
             partial_ttl: DEFAULT_PARTIAL_TTL,
+            max_concurrent_lists: DEFAULT_MAX_CONCURRENT_LISTS,
             max_partials: DEFAULT_MAX_PARTIALS,
             max_partial_bytes: DEFAULT_MAX_PARTIAL_BYTES,
             min_free_space: DEFAULT_MIN_FREE_SPACE,

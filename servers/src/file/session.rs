@@ -88,7 +88,7 @@ pub(crate) fn serve(
         let outcome = match cmd {
             proto::PUT => put(&store, &mut r, &h, &settings),
             proto::GET => get(&store, &mut r, &h, &settings),
-            proto::LIST => list(&store, &mut r),
+            proto::LIST => list(&store, &mut r, &h, &settings),
             proto::STAT => Ok(stat(&store, &h)),
             "" => Ok(Outcome::Refused(refuse(
                 code::BAD_REQUEST,
@@ -348,13 +348,36 @@ fn get(store: &Store, r: &mut Reader, h: &Header, o: &Options) -> io::Result<Out
     Ok(Outcome::Sent)
 }
 
-/// `list`: a header with `count` and `total_size`, then a JSON array of entries.
-fn list(store: &Store, r: &mut Reader) -> io::Result<Outcome> {
-    let entries = or_refuse!(store.list().map_err(|e| io_refusal(&e)));
+/// `list`: one page, a header with `count`, `total_size`, `more` (and `next` when there
+/// is more), then a JSON array of entries. At most [`Options::max_concurrent_lists`] at
+/// once (more: `busy`).
+fn list(store: &Store, r: &mut Reader, h: &Header, o: &Options) -> io::Result<Outcome> {
+    let after = or_refuse!(h
+        .opt_str(proto::AFTER)
+        .map_err(|e| refuse(code::BAD_REQUEST, e)))
+    .map(str::to_owned);
+    let limit = or_refuse!(h
+        .opt_u64(proto::LIMIT)
+        .map_err(|e| refuse(code::BAD_REQUEST, e)))
+    .map_or(super::DEFAULT_LIST_PAGE, |l| {
+        l.clamp(1, super::MAX_LIST_PAGE as u64) as usize
+    });
+    let Some(_slot) = store.list_slot(o.max_concurrent_lists) else {
+        let msg = format!(
+            "{} lists are running (--max-concurrent-lists); try again",
+            o.max_concurrent_lists
+        );
+        return Ok(refuse(code::BUSY, msg).into());
+    };
+    let (entries, more) = or_refuse!(store.list(after, limit).map_err(|e| io_refusal(&e)));
     let body = serde_json::to_vec(&entries).expect("entries serialize");
-    let header = reply::ok()
+    let mut header = reply::ok()
         .with(proto::COUNT, entries.len())
-        .with(proto::TOTAL_SIZE, body.len());
+        .with(proto::TOTAL_SIZE, body.len())
+        .with(proto::MORE, more);
+    if let (true, Some(last)) = (more, entries.last()) {
+        header.set(proto::NEXT, last.filename.as_str());
+    }
     frame::write_frame(r.get_mut(), &header, &body)?;
     Ok(Outcome::Sent)
 }

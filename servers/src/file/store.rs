@@ -25,7 +25,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
@@ -71,6 +71,8 @@ pub(crate) struct Store {
     /// Partials on disk and the ones being written now.
     book: Mutex<Book>,
     seq: AtomicU64,
+    /// `list` requests running now.
+    lists: AtomicUsize,
     /// `.mayfly-partial`, opened without following symlinks, and its inode.
     partial_dir: Mutex<Option<(File, u64)>>,
 }
@@ -103,6 +105,7 @@ impl Store {
             limits,
             book: Mutex::new(Book::default()),
             seq: AtomicU64::new(0),
+            lists: AtomicUsize::new(0),
             partial_dir: Mutex::new(None),
         });
         *store.book.lock().unwrap() = Book::load(store.partials_on_disk());
@@ -312,30 +315,23 @@ impl Store {
         );
     }
 
-    /// Finished files, sorted by name. Hidden entries, symlinks and directories are left out.
-    pub fn list(&self) -> io::Result<Vec<Entry>> {
-        let mut out = Vec::new();
-        for entry in fs::read_dir(&self.root)? {
-            let entry = entry?;
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
-            };
-            if super::names::check(&name).is_err() {
-                continue;
-            }
-            let Ok(meta) = fs::symlink_metadata(entry.path()) else {
-                continue;
-            };
-            if meta.is_file() {
-                out.push(Entry {
-                    filename: name,
-                    filesize: meta.len(),
-                    mtime: meta.mtime(),
-                });
-            }
-        }
-        out.sort_by(|a, b| a.filename.cmp(&b.filename));
-        Ok(out)
+    /// A slot for one `list` while fewer than `max` run; freed when the guard drops.
+    pub fn list_slot(&self, max: usize) -> Option<ListSlot<'_>> {
+        self.lists
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ListSlot(&self.lists))
+    }
+
+    /// One page of finished files in name order: at most `limit` after `after`, and
+    /// whether more follow. Hidden entries, symlinks and directories are left out. Runs on
+    /// the thread pool, never on the worker: a directory of 100,000 names takes a while.
+    pub fn list(&self, after: Option<String>, limit: usize) -> io::Result<(Vec<Entry>, bool)> {
+        let root = self.root.clone();
+        mayfly::threadpool::apply(move || list_page(&root, after.as_deref(), limit))
+            .map_err(|e| io::Error::other(e.to_string()))?
     }
 
     fn partial_path(&self, name: &str) -> io::Result<PathBuf> {
@@ -461,6 +457,52 @@ impl Store {
             holds_partial: true,
             done: false,
         })
+    }
+}
+
+/// [`Store::list`]'s work: the names first (no `stat`), then `stat` for the page only.
+fn list_page(root: &Path, after: Option<&str>, limit: usize) -> io::Result<(Vec<Entry>, bool)> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(root)? {
+        let entry = entry?;
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if after.is_some_and(|a| name.as_str() <= a) || super::names::check(&name).is_err() {
+            continue;
+        }
+        names.push(name);
+    }
+    names.sort_unstable();
+    let mut out = Vec::with_capacity(limit.min(names.len()));
+    let mut rest = names.into_iter();
+    for name in rest.by_ref() {
+        if out.len() == limit {
+            return Ok((out, true));
+        }
+        let Ok(meta) = fs::symlink_metadata(root.join(&name)) else {
+            continue;
+        };
+        if meta.is_file() {
+            out.push(Entry {
+                filename: name,
+                filesize: meta.len(),
+                mtime: meta.mtime(),
+            });
+        }
+    }
+    Ok((out, false))
+}
+
+/// A running `list`, counted until dropped.
+pub(crate) struct ListSlot<'a>(&'a AtomicUsize);
+
+impl Drop for ListSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
