@@ -1289,3 +1289,80 @@ fn lists_over_the_concurrency_cap_are_answered_busy() {
         assert_eq!(s.client().list().unwrap().len(), 1);
     }
 }
+
+#[test]
+fn hard_links_out_of_the_root_are_not_served_stated_or_listed() {
+    // Before: a hard link in the root to a file outside it was served like any file.
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.txt");
+    fs::write(&secret, b"not the server's to give").unwrap();
+    let s = Server::start(&[]);
+    if fs::hard_link(&secret, s.path("linked.txt")).is_err() {
+        eprintln!("skipped: the temporary directories are on different filesystems");
+        return;
+    }
+    fs::write(s.path("plain.txt"), b"ok").unwrap();
+    let mut c = s.client();
+    let err = c
+        .get_stream(
+            "linked.txt",
+            0,
+            &mut Vec::new(),
+            &mut Sha256::new(),
+            &mut |_, _| {},
+        )
+        .unwrap_err();
+    assert_eq!(server_error(&err).code, "forbidden", "{err}");
+    let err = s.client().stat("linked.txt").unwrap_err();
+    assert_eq!(server_error(&err).code, "forbidden", "{err}");
+    let names: Vec<String> = s
+        .client()
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.filename)
+        .collect();
+    assert_eq!(names, ["plain.txt"]);
+}
+
+#[test]
+fn the_root_is_held_open_so_a_symlink_swapped_in_for_it_is_never_followed() {
+    // Before: files were opened by the root's path, so after the root was renamed and a
+    // symlink to another directory put in its place, the server served that directory.
+    let parent = tempfile::tempdir().unwrap();
+    let root = parent.path().join("root");
+    fs::create_dir(&root).unwrap();
+    fs::write(root.join("a.txt"), b"inside").unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("a.txt"), b"outside").unwrap();
+    let mut cmd = mayfly();
+    cmd.args([
+        "serve",
+        "file",
+        "--addr",
+        "127.0.0.1:0",
+        "--grace",
+        "1s",
+        "--root",
+    ])
+    .arg(&root)
+    .stderr(Stdio::null());
+    let srv = ServerChild::spawn(cmd, false);
+    let moved = parent.path().join("moved");
+    fs::rename(&root, &moved).unwrap();
+    std::os::unix::fs::symlink(outside.path(), &root).unwrap();
+    let mut c = FileClient::connect(srv.addr.as_str()).unwrap();
+    let mut got = Vec::new();
+    c.get_stream("a.txt", 0, &mut got, &mut Sha256::new(), &mut |_, _| {})
+        .unwrap();
+    assert_eq!(got, b"inside");
+    c.put_stream(
+        &PutRequest::new("b.txt", 3),
+        &mut &b"new"[..],
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(fs::read(moved.join("b.txt")).unwrap(), b"new");
+    assert!(!outside.path().join("b.txt").exists());
+    drop(srv);
+}

@@ -29,7 +29,9 @@
 //!   deleted first. The stats page shows them as the gauges [`GAUGE_PARTIALS`] and
 //!   [`GAUGE_PARTIAL_BYTES`].
 //! - **Names.** Plain names only (see [`names::check`]); symlinks are never followed and
-//!   anything but a regular file is refused, so nothing outside `--root` is reachable.
+//!   anything but a regular file is refused, so nothing outside `--root` is reachable. The
+//!   root is opened once and every file reached relative to that handle; a file with more
+//!   than one hard link is neither served nor listed.
 //! - **Limits.** Headers ≤ 64 KiB, files ≤ [`Options::max_file_size`]; a client idle
 //!   between requests for [`Options::idle_timeout`], stalled inside one for
 //!   [`Options::io_timeout`], or moving a body slower than [`Options::min_rate`] (averaged

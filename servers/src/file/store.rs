@@ -1,6 +1,12 @@
 //! The file server's directory: opening files without following symlinks, uploads that
 //! land atomically or not at all, resumable partial uploads, and a cache of content hashes.
 //!
+//! The root is opened once as a directory handle (`O_DIRECTORY | O_NOFOLLOW`) and every
+//! file, finished, temporary or partial, is reached relative to it (`/proc/self/fd/N/NAME`,
+//! the last component opened with `O_NOFOLLOW`): replacing the root's path with a symlink
+//! after the start changes nothing. Files with more than one hard link are neither served
+//! nor listed (the other link may be outside the root).
+//!
 //! Layout under the root:
 //! - `NAME`: finished files, the only thing `list` shows and `get` serves.
 //! - `.mayfly-upload.<pid>.<n>`: an upload in progress; removed on any failure, renamed
@@ -64,6 +70,11 @@ fn mtime_ns(m: &Metadata) -> i128 {
 
 /// The directory a file server serves.
 pub(crate) struct Store {
+    /// The root, opened once as a directory: every file is reached through this handle
+    /// (`/proc/self/fd/N/NAME`), so the root's path being swapped for a symlink afterwards
+    /// leads nowhere else.
+    root_dir: File,
+    /// `/proc/self/fd/N` of `root_dir`.
     root: PathBuf,
     fsync: bool,
     hashes: Mutex<HashMap<String, Cached>>,
@@ -89,6 +100,11 @@ impl Store {
                 format!("root {} is not a directory", root.display()),
             ));
         }
+        let root_dir = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+            .open(&root)?;
+        let root = PathBuf::from(format!("/proc/self/fd/{}", root_dir.as_raw_fd()));
         for entry in fs::read_dir(&root)?.flatten() {
             if entry
                 .file_name()
@@ -99,6 +115,7 @@ impl Store {
             }
         }
         let store = Arc::new(Store {
+            root_dir,
             root,
             fsync,
             hashes: Mutex::new(HashMap::new()),
@@ -259,8 +276,9 @@ impl Store {
         removed
     }
 
-    /// Opens a finished file for reading. Symlinks are never followed (ELOOP becomes a
-    /// refusal), and anything but a regular file is refused.
+    /// Opens a finished file for reading, relative to the root's handle. Symlinks are never
+    /// followed (ELOOP becomes a refusal); anything but a regular file, and a file with
+    /// other hard links (one may be outside the root), is refused.
     pub fn open_file(&self, name: &str) -> io::Result<(File, Metadata)> {
         let file = OpenOptions::new()
             .read(true)
@@ -278,6 +296,12 @@ impl Store {
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
                 format!("{name:?} is not a regular file"),
+            ));
+        }
+        if meta.nlink() > 1 {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("{name:?} has other hard links (maybe outside the root); not served"),
             ));
         }
         Ok((file, meta))
@@ -329,9 +353,13 @@ impl Store {
     /// whether more follow. Hidden entries, symlinks and directories are left out. Runs on
     /// the thread pool, never on the worker: a directory of 100,000 names takes a while.
     pub fn list(&self, after: Option<String>, limit: usize) -> io::Result<(Vec<Entry>, bool)> {
-        let root = self.root.clone();
-        mayfly::threadpool::apply(move || list_page(&root, after.as_deref(), limit))
-            .map_err(|e| io::Error::other(e.to_string()))?
+        // Its own handle: the pool thread may outlive this request.
+        let dir = self.root_dir.try_clone()?;
+        mayfly::threadpool::apply(move || {
+            let root = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+            list_page(&root, after.as_deref(), limit)
+        })
+        .map_err(|e| io::Error::other(e.to_string()))?
     }
 
     fn partial_path(&self, name: &str) -> io::Result<PathBuf> {
@@ -486,7 +514,8 @@ fn list_page(root: &Path, after: Option<&str>, limit: usize) -> io::Result<(Vec<
         let Ok(meta) = fs::symlink_metadata(root.join(&name)) else {
             continue;
         };
-        if meta.is_file() {
+        // Not served (see `Store::open_file`), so not listed.
+        if meta.is_file() && meta.nlink() == 1 {
             out.push(Entry {
                 filename: name,
                 filesize: meta.len(),
