@@ -233,6 +233,9 @@ pub struct ServeFileArgs {
     /// Serve at most this many `list` requests at once (more are answered `busy`).
     #[arg(long, default_value_t = file::DEFAULT_MAX_CONCURRENT_LISTS)]
     pub max_concurrent_lists: usize,
+    /// Threads hashing files not hashed before (the file server's own pool).
+    #[arg(long, default_value_t = file::DEFAULT_HASH_THREADS)]
+    pub hash_threads: usize,
     /// Keep at most this many cut-off resumable uploads (the oldest idle one goes first).
     #[arg(long, default_value_t = file::DEFAULT_MAX_PARTIALS)]
     pub max_partials: usize,

@@ -51,6 +51,7 @@ pub fn file_options(a: &ServeFileArgs) -> file::Options {
     o.fsync = a.fsync;
     o.partial_ttl = a.partial_ttl.0;
     o.max_concurrent_lists = a.max_concurrent_lists;
+    o.hash_threads = a.hash_threads;
     o.max_partials = a.max_partials;
     o.max_partial_bytes = a.max_partial_bytes.0;
     o.min_free_space = a.min_free_space.0;

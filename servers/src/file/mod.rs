@@ -44,7 +44,8 @@
 //!   gets the first page. The directory is read on the thread pool, and at most
 //!   [`Options::max_concurrent_lists`] lists run at once (more get `busy`).
 //! - File reads and writes run on the worker in 256 KiB pieces (page-cache speed); hashing
-//!   a file not seen before runs on the thread pool.
+//!   a file not seen before runs on a pool of its own ([`Options::hash_threads`]), once
+//!   per version (inode, size, mtime): concurrent requests for it share the one job.
 //!
 //! ```
 //! use mayfly_servers::file::{self, Options};
@@ -56,6 +57,7 @@
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 
+mod hashes;
 pub mod names;
 mod partials;
 mod rate;
@@ -92,6 +94,10 @@ pub const DEFAULT_LIST_PAGE: usize = 1000;
 pub const MAX_LIST_PAGE: usize = 10_000;
 /// Default [`Options::max_concurrent_lists`].
 pub const DEFAULT_MAX_CONCURRENT_LISTS: usize = 4;
+/// Default [`Options::hash_threads`].
+pub const DEFAULT_HASH_THREADS: usize = 2;
+/// The stats page's gauge: files hashed (each read whole) since the start.
+pub const GAUGE_HASHES_COMPUTED: &str = "hashes_computed";
 /// Default [`Options::max_partials`].
 pub const DEFAULT_MAX_PARTIALS: usize = 100;
 /// Default [`Options::max_partial_bytes`]: 16 GiB (so every file `put` accepts by default
@@ -136,6 +142,10 @@ pub struct Options {
     /// `list` requests served at once (each reads the directory on the thread pool); more
     /// are answered `busy`.
     pub max_concurrent_lists: usize,
+    /// OS threads hashing files not hashed before (a pool of the file server's own): at
+    /// most this many files are read for hashing at once; concurrent requests for one
+    /// version of a file wait for one job.
+    pub hash_threads: usize,
     /// Most resumable partial uploads kept; a new one past it deletes the least recently
     /// touched one not being written (or is refused with `busy` if all are).
     pub max_partials: usize,
@@ -166,6 +176,7 @@ impl Options {
             fsync: false,
             partial_ttl: DEFAULT_PARTIAL_TTL,
             max_concurrent_lists: DEFAULT_MAX_CONCURRENT_LISTS,
+            hash_threads: DEFAULT_HASH_THREADS,
             max_partials: DEFAULT_MAX_PARTIALS,
             max_partial_bytes: DEFAULT_MAX_PARTIAL_BYTES,
             min_free_space: DEFAULT_MIN_FREE_SPACE,
@@ -181,8 +192,10 @@ pub fn start(opts: &Options) -> io::Result<RunningServer> {
         max_bytes: opts.max_partial_bytes,
         min_free: opts.min_free_space,
     };
-    let store = store::Store::open(&opts.root, opts.fsync, limits)?;
     let stats = Arc::new(ServerStats::new());
+    let mut hashes = hashes::Hashes::new(opts.hash_threads)?;
+    hashes.count_jobs_in(stats.gauge(GAUGE_HASHES_COMPUTED));
+    let store = store::Store::open(&opts.root, opts.fsync, limits, hashes)?;
     store.publish_partials(
         stats.gauge(GAUGE_PARTIALS),
         stats.gauge(GAUGE_PARTIAL_BYTES),

@@ -25,7 +25,6 @@
 //! `min_free`. Over a cap, the least recently touched partial not being written is deleted
 //! first; when none can go, the upload fails (`busy` or `disk_full`).
 
-use std::collections::HashMap;
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
@@ -40,6 +39,7 @@ use mayfly_proto::file::Entry;
 use mayfly_proto::hex;
 use mayfly_proto::sha256::{HashPipeline, HashSink};
 
+use super::hashes::Hashes;
 use super::partials::Book;
 
 /// The bounds on resumable partial uploads (see the module docs).
@@ -56,14 +56,6 @@ pub(crate) struct PartialLimits {
 const UPLOAD_PREFIX: &str = ".mayfly-upload.";
 const PARTIAL_DIR: &str = ".mayfly-partial";
 
-#[derive(Clone)]
-struct Cached {
-    ino: u64,
-    len: u64,
-    mtime_ns: i128,
-    sha256: String,
-}
-
 fn mtime_ns(m: &Metadata) -> i128 {
     m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128
 }
@@ -77,7 +69,7 @@ pub(crate) struct Store {
     /// `/proc/self/fd/N` of `root_dir`.
     root: PathBuf,
     fsync: bool,
-    hashes: Mutex<HashMap<String, Cached>>,
+    hashes: Hashes,
     limits: PartialLimits,
     /// Partials on disk and the ones being written now.
     book: Mutex<Book>,
@@ -90,7 +82,12 @@ pub(crate) struct Store {
 
 impl Store {
     /// Opens `root` (which must be a directory) and removes upload leftovers.
-    pub fn open(root: &Path, fsync: bool, limits: PartialLimits) -> io::Result<Arc<Store>> {
+    pub fn open(
+        root: &Path,
+        fsync: bool,
+        limits: PartialLimits,
+        hashes: Hashes,
+    ) -> io::Result<Arc<Store>> {
         let root = root
             .canonicalize()
             .map_err(|e| io::Error::new(e.kind(), format!("root {}: {e}", root.display())))?;
@@ -118,7 +115,7 @@ impl Store {
             root_dir,
             root,
             fsync,
-            hashes: Mutex::new(HashMap::new()),
+            hashes,
             limits,
             book: Mutex::new(Book::default()),
             seq: AtomicU64::new(0),
@@ -307,36 +304,14 @@ impl Store {
         Ok((file, meta))
     }
 
-    /// The sha256 of an open file: from the cache if the file is unchanged since it was
-    /// hashed, else computed on the thread pool (never on the worker) from the same inode.
+    /// The sha256 of an open file: cached if this version of it (inode, size, mtime) was
+    /// hashed, else from the one job hashing it (see [`Hashes`]), never on the worker.
     pub fn sha256(&self, name: &str, file: &File, meta: &Metadata) -> io::Result<String> {
-        if let Some(c) = self.hashes.lock().unwrap().get(name) {
-            if c.ino == meta.ino() && c.len == meta.len() && c.mtime_ns == mtime_ns(meta) {
-                return Ok(c.sha256.clone());
-            }
-        }
-        let mut dup = file.try_clone()?;
-        let sha = mayfly::threadpool::apply(move || -> io::Result<String> {
-            dup.seek(SeekFrom::Start(0))?;
-            let mut h = Sha256::new();
-            io::copy(&mut dup, &mut HashSink(&mut h))?;
-            Ok(hex(&h.finalize()))
-        })
-        .map_err(|e| io::Error::other(e.to_string()))??;
-        self.remember(name, meta, &sha);
-        Ok(sha)
+        self.hashes.sha256(name, file, meta)
     }
 
     fn remember(&self, name: &str, meta: &Metadata, sha256: &str) {
-        self.hashes.lock().unwrap().insert(
-            name.to_owned(),
-            Cached {
-                ino: meta.ino(),
-                len: meta.len(),
-                mtime_ns: mtime_ns(meta),
-                sha256: sha256.to_owned(),
-            },
-        );
+        self.hashes.remember(name, meta, sha256);
     }
 
     /// A slot for one `list` while fewer than `max` run; freed when the guard drops.
