@@ -205,9 +205,15 @@ pub struct ServeFileArgs {
     /// Listen backlog.
     #[arg(long, default_value_t = DEFAULT_BACKLOG)]
     pub backlog: i32,
-    /// Stop accepting while this many connections are open.
+    /// Stop accepting while this many connections are open (more wait in the backlog).
+    /// Default: the fd limit less a reserve, divided by 3 (fds one connection may hold);
+    /// 0: no cap.
     #[arg(long)]
     pub max_connections: Option<u64>,
+    /// Close a peer's (an IP address's) new connections at once while it holds this many.
+    /// Default: 75% of the connection cap; 0: no cap.
+    #[arg(long)]
+    pub max_per_peer: Option<u64>,
     /// Largest upload accepted, in bytes (suffixes K, M, G, T: powers of 1024).
     #[arg(long, default_value_t = HumanSize(file::DEFAULT_MAX_FILE_SIZE))]
     pub max_file_size: HumanSize,

@@ -43,6 +43,7 @@ pub fn file_options(a: &ServeFileArgs) -> file::Options {
     let mut o = file::Options::new(a.addr.clone(), &a.root);
     o.backlog = a.backlog;
     o.max_connections = a.max_connections;
+    o.max_per_peer = a.max_per_peer;
     o.max_file_size = a.max_file_size.0;
     o.idle_timeout = a.idle_timeout.0;
     o.io_timeout = a.io_timeout.0;

@@ -1424,3 +1424,51 @@ fn concurrent_requests_for_one_unhashed_file_share_one_hashing_job() {
         Some(3)
     );
 }
+
+/// Whether the server closed `c` within a second (EOF or reset), rather than keeping it.
+fn closed_by_server(c: &mut TcpStream) -> bool {
+    c.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut b = [0u8; 1];
+    match c.read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+#[test]
+fn one_peer_cannot_hold_every_connection() {
+    // Before: no per-peer cap and no default connection cap, so one host's idle or
+    // trickling connections could take every fd.
+    let s = Server::start(&["--max-per-peer", "2"]);
+    let mut held: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(&s.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut third = TcpStream::connect(&s.addr).unwrap();
+    assert!(
+        closed_by_server(&mut third),
+        "a third connection from one peer was kept"
+    );
+    // Another peer (127.0.0.2) is served.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(
+        &"127.0.0.2:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    let to: std::net::SocketAddr = s.addr.parse().unwrap();
+    sock.connect(&to.into()).unwrap();
+    let mut other = FileClient::new(TcpStream::from(sock));
+    assert!(other.list().unwrap().is_empty());
+    // A slot freed is a slot again.
+    assert!(!closed_by_server(&mut held[0]));
+    held.pop();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(s.client().list().unwrap().is_empty());
+}

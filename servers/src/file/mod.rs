@@ -35,7 +35,9 @@
 //! - **Limits.** Headers ≤ 64 KiB, files ≤ [`Options::max_file_size`]; a client idle
 //!   between requests for [`Options::idle_timeout`], stalled inside one for
 //!   [`Options::io_timeout`], or moving a body slower than [`Options::min_rate`] (averaged
-//!   over each [`Options::rate_window`]), is disconnected. A bad header gets an error reply and the
+//!   over each [`Options::rate_window`]), is disconnected. Connections are capped in all
+//!   ([`Options::connection_cap`], by default from the fd limit) and per peer
+//!   ([`Options::peer_cap`]). A bad header gets an error reply and the
 //!   connection goes on when the stream is still in step; otherwise the error reply is sent,
 //!   the rest is drained for a moment, and the connection closed. The server goes on.
 //! - **`list` is paged**: at most `limit` names after `after` ([`DEFAULT_LIST_PAGE`] without
@@ -70,7 +72,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mayfly::net::Bind;
-use mayfly::server::{RunningServer, ServerStats, StreamServer};
+use mayfly::server::{
+    default_max_connections, default_max_per_peer, RunningServer, ServerStats, StreamServer,
+};
 
 pub use session::{LINGER_BYTES, LINGER_TIME};
 
@@ -78,6 +82,10 @@ pub use session::{LINGER_BYTES, LINGER_TIME};
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9000";
 /// Default [`Options::max_file_size`]: 16 GiB.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 16 << 30;
+/// File descriptors one connection may hold at once (its socket, the file it sends or the
+/// upload it writes, and a duplicate being hashed): the default connection cap divides the
+/// fd limit by this.
+pub const FDS_PER_CONNECTION: u64 = 3;
 /// Default [`Options::idle_timeout`].
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Default [`Options::io_timeout`].
@@ -119,8 +127,13 @@ pub struct Options {
     pub root: PathBuf,
     /// Listen backlog.
     pub backlog: i32,
-    /// Stop accepting while this many connections are open.
+    /// Stop accepting while this many connections are open (new clients wait in the
+    /// backlog). `None` (default): the fd limit less a reserve, divided by
+    /// [`FDS_PER_CONNECTION`]; `Some(0)`: no cap. See [`Options::connection_cap`].
     pub max_connections: Option<u64>,
+    /// Close a peer's (an IP address's, IPv6: /64) new connections at once while it holds
+    /// this many. `None` (default): 75% of the connection cap; `Some(0)`: no cap.
+    pub max_per_peer: Option<u64>,
     /// Largest file accepted by `put`; a bigger `filesize` is refused before any byte.
     pub max_file_size: u64,
     /// A connection with no request for this long is closed.
@@ -168,6 +181,7 @@ impl Options {
             root: root.as_ref().to_path_buf(),
             backlog: crate::DEFAULT_BACKLOG,
             max_connections: None,
+            max_per_peer: None,
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             io_timeout: DEFAULT_IO_TIMEOUT,
@@ -181,6 +195,41 @@ impl Options {
             max_partial_bytes: DEFAULT_MAX_PARTIAL_BYTES,
             min_free_space: DEFAULT_MIN_FREE_SPACE,
             reuse_port: false,
+        }
+    }
+}
+
+impl Options {
+    /// The connection cap applied (`None`: no cap).
+    ///
+    /// ```
+    /// let mut o = mayfly_servers::file::Options::new("127.0.0.1:0", ".");
+    /// assert!(o.connection_cap().is_some_and(|n| n >= 1), "a cap by default");
+    /// o.max_connections = Some(0);
+    /// assert_eq!(o.connection_cap(), None);
+    /// ```
+    pub fn connection_cap(&self) -> Option<u64> {
+        match self.max_connections {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => Some(default_max_connections(FDS_PER_CONNECTION)),
+        }
+    }
+
+    /// The per-peer cap applied (`None`: no cap).
+    ///
+    /// ```
+    /// let mut o = mayfly_servers::file::Options::new("127.0.0.1:0", ".");
+    /// o.max_connections = Some(100);
+    /// assert_eq!(o.peer_cap(), Some(75));
+    /// o.max_per_peer = Some(0);
+    /// assert_eq!(o.peer_cap(), None);
+    /// ```
+    pub fn peer_cap(&self) -> Option<u64> {
+        match self.max_per_peer {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => self.connection_cap().map(default_max_per_peer),
         }
     }
 }
@@ -221,7 +270,8 @@ pub fn start(opts: &Options) -> io::Result<RunningServer> {
     let server = StreamServer::new(listener, move |conn, _peer| {
         session::serve(store.clone(), settings.clone(), &s2, conn)
     })
-    .max_connections(opts.max_connections)
+    .max_connections(opts.connection_cap())
+    .max_per_peer(opts.peer_cap())
     .with_counters(stats);
     Ok(server.start())
 }
