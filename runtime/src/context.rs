@@ -234,6 +234,18 @@ pub(crate) fn current_core() -> Option<Arc<Core>> {
     CURRENT.with(|c| c.borrow().clone())
 }
 
+/// Whether the running greenlet has been asked to die (false outside a greenlet).
+pub(crate) fn current_killed() -> bool {
+    if !may::coroutine::is_coroutine() {
+        return false;
+    }
+    CURRENT.with(|c| {
+        c.borrow()
+            .as_ref()
+            .is_some_and(|core| core.killed.load(Ordering::Acquire))
+    })
+}
+
 /// The message of a caught panic payload.
 pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {

@@ -30,7 +30,9 @@
 
 mod bind;
 mod lines;
+mod ready;
 mod resolve;
+pub(crate) mod sweep;
 mod tcp;
 mod udp;
 mod unix;
@@ -85,6 +87,15 @@ pub(crate) struct StreamState {
     applied_read: AppliedTimeout,
     applied_write: AppliedTimeout,
     counters: Option<std::sync::Arc<ByteCounters>>,
+    /// The deadline word a server's sweep enforces the timeouts with (see [`sweep`]).
+    watch: Option<std::sync::Arc<sweep::Watch>>,
+    /// The last fast-path read came back short: the receive queue is empty (see [`ready`]).
+    drained: bool,
+    /// The fast path saw the peer close or reset: never `drained` again (see [`ready`]).
+    peer_closed: bool,
+    /// Since may's own calls last cleared the readiness flag, the fast path has seen every
+    /// bit of it (see [`ready`]).
+    flag_ours: bool,
 }
 
 impl StreamState {
@@ -95,11 +106,23 @@ impl StreamState {
             applied_read: AppliedTimeout::new(),
             applied_write: AppliedTimeout::new(),
             counters: None,
+            watch: None,
+            drained: false,
+            peer_closed: false,
+            // may's accept or connect may have cleared a close edge already.
+            flag_ours: false,
         }
     }
 
+    /// may's own socket calls clear the readiness flag: the fast path must not trust what it
+    /// inferred from it (see [`ready`]).
+    pub(crate) fn may_owns_flag(&mut self) {
+        self.drained = false;
+        self.flag_ours = false;
+    }
+
     /// The same settings for another handle on the same socket (a fresh applied cache: the
-    /// new fd has no timeouts set yet).
+    /// new fd has no timeouts set yet; its timeouts are timers, not swept).
     pub(crate) fn for_clone(&self) -> Self {
         StreamState {
             read_timeout: self.read_timeout,
@@ -107,6 +130,11 @@ impl StreamState {
             applied_read: AppliedTimeout::new(),
             applied_write: AppliedTimeout::new(),
             counters: self.counters.clone(),
+            watch: None,
+            drained: false,
+            peer_closed: false,
+            // may's accept or connect may have cleared a close edge already.
+            flag_ours: false,
         }
     }
 }
@@ -202,12 +230,17 @@ macro_rules! timed_stream_io {
     ($ty:ty) => {
         impl std::io::Read for $ty {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                let (inner, st) = (&mut self.inner, &self.st);
-                let n = $crate::net::timed(st.read_timeout, |limit| {
-                    st.applied_read
-                        .apply(limit, |t| inner.set_read_timeout(t))?;
-                    std::io::Read::read(inner, buf)
-                })?;
+                let (inner, st) = (&mut self.inner, &mut self.st);
+                let n = if $crate::net::ready::usable(st) {
+                    $crate::net::ready::read(inner, st, buf)?
+                } else {
+                    st.may_owns_flag();
+                    $crate::net::timed(st.read_timeout, |limit| {
+                        st.applied_read
+                            .apply(limit, |t| inner.set_read_timeout(t))?;
+                        std::io::Read::read(inner, buf)
+                    })?
+                };
                 if let Some(c) = &st.counters {
                     c.add_read(n as u64);
                 }
@@ -217,12 +250,17 @@ macro_rules! timed_stream_io {
 
         impl std::io::Write for $ty {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                let (inner, st) = (&mut self.inner, &self.st);
-                let n = $crate::net::timed(st.write_timeout, |limit| {
-                    st.applied_write
-                        .apply(limit, |t| inner.set_write_timeout(t))?;
-                    std::io::Write::write(inner, buf)
-                })?;
+                let (inner, st) = (&mut self.inner, &mut self.st);
+                let n = if $crate::net::ready::usable(st) {
+                    $crate::net::ready::write(inner, st, buf)?
+                } else {
+                    st.may_owns_flag();
+                    $crate::net::timed(st.write_timeout, |limit| {
+                        st.applied_write
+                            .apply(limit, |t| inner.set_write_timeout(t))?;
+                        std::io::Write::write(inner, buf)
+                    })?
+                };
                 if let Some(c) = &st.counters {
                     c.add_written(n as u64);
                 }
@@ -264,6 +302,13 @@ macro_rules! timed_stream_io {
             /// Adds every byte read and written from now on to `counters` (clones share them).
             pub fn count_bytes(&mut self, counters: std::sync::Arc<$crate::net::ByteCounters>) {
                 self.st.counters = Some(counters);
+            }
+
+            /// Has `sweep` enforce this stream's read and write timeouts instead of a timer
+            /// per parked call (this handle only; a clone gets timers).
+            #[allow(dead_code)]
+            pub(crate) fn sweep_timeouts(&mut self, sweep: &$crate::net::sweep::Sweep) {
+                self.st.watch = Some(sweep.watch(&self.inner));
             }
         }
     };

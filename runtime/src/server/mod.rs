@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::event::Event;
 use crate::greenlet::{Builder, Greenlet, SpawnError};
+use crate::net::sweep::Sweep;
 use crate::net::{TcpListener, TcpStream};
 use crate::park::WaitUntil;
 use crate::poison::MutexExt;
@@ -200,6 +201,9 @@ impl StreamServer {
             handler: self.handler,
             accept: Mutex::new(None),
             stopped: Event::new(),
+            // No sweep greenlet: the connections' timeouts fall back to may's timers.
+            sweep: Sweep::tick(&[self.read_timeout, self.write_timeout])
+                .and_then(|tick| Sweep::start(tick).ok()),
         });
         let running = RunningServer { addr, shared };
         running
@@ -253,6 +257,8 @@ struct Shared {
     accept: Mutex<Option<Greenlet<()>>>,
     /// Set once a stop has finished.
     stopped: Event,
+    /// Enforces the connections' read and write timeouts, if there are any.
+    sweep: Option<Sweep>,
 }
 
 /// The end of every server's stop: lets the running handlers (connections, datagrams) finish
@@ -396,6 +402,9 @@ impl RunningServer {
         drop(self.shared.listener.lock_unpoisoned().take());
         let sh = &self.shared;
         let killed = drain(&sh.stats, &sh.slot_free, &sh.conns, grace);
+        if let Some(sweep) = &sh.sweep {
+            sweep.stop();
+        }
         sh.stopped.set();
         killed
     }
@@ -563,6 +572,9 @@ fn accept_loop(listener: Arc<TcpListener>, shared: Arc<Shared>) {
         shared.stats.conn_opened();
         stream.set_read_timeout(shared.read_timeout);
         stream.set_write_timeout(shared.write_timeout);
+        if let Some(sweep) = &shared.sweep {
+            stream.sweep_timeouts(sweep);
+        }
         stream.count_bytes(shared.stats.bytes());
         let h = shared.handler.clone();
         let sh = shared.clone();

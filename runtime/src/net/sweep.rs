@@ -1,0 +1,199 @@
+//! Socket timeouts by sweep: one deadline word per stream and one greenlet per server that
+//! looks at all of them a few times per timeout, instead of one of may's I/O timers armed and
+//! removed for every read that parks.
+//!
+//! A stream that parks in a read or write stores "now + its timeout" (milliseconds of the
+//! coarse monotonic clock, a vDSO read) in its [`Watch`], and clears it when the call
+//! returns. The [`Sweep`] greenlet wakes every [`Sweep::tick`], and for every watch whose
+//! deadline has passed it marks the watch fired and wakes the parked greenlet through may's
+//! [`WaitIoWaker`](may::io::WaitIoWaker); the greenlet's call returns `TimedOut` and the
+//! stream stays usable, as with a timer. A timeout fires between its time and one tick (plus
+//! the coarse clock's few milliseconds) later.
+//!
+//! [`crate::server::StreamServer`] sweeps the read and write timeouts of the connections it
+//! accepts; a stream's own `set_read_timeout` outside a server keeps exact timers.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use may::io::{WaitIo, WaitIoWaker};
+
+use crate::poison::MutexExt;
+
+/// Shortest sweep interval: timeouts shorter than a few of these are swept this often.
+pub(crate) const MIN_TICK: Duration = Duration::from_millis(10);
+/// Longest sweep interval: long timeouts (minutes) are still checked every second.
+pub(crate) const MAX_TICK: Duration = Duration::from_secs(1);
+/// Ticks per shortest timeout: a timeout fires at most 1/this late (within the tick bounds).
+const TICKS_PER_TIMEOUT: u32 = 8;
+
+/// The deadline word of one stream (see the module docs).
+pub(crate) struct Watch {
+    /// Coarse milliseconds at which the parked call times out; 0 while not parked.
+    at: AtomicU64,
+    /// Set by the sweep when the deadline passed; cleared when the call returns.
+    fired: AtomicBool,
+    waker: WaitIoWaker,
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch")
+            .field("at", &self.at.load(Ordering::Relaxed))
+            .field("fired", &self.fired())
+            .finish()
+    }
+}
+
+impl Watch {
+    /// The parked call may run until `timeout` from now.
+    pub(crate) fn arm(&self, timeout: Duration) {
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX / 2);
+        self.at
+            .store(coarse_now_ms().saturating_add(ms).max(1), Ordering::Relaxed);
+    }
+
+    /// The call returned: nothing to time out any more.
+    pub(crate) fn disarm(&self) {
+        self.at.store(0, Ordering::Relaxed);
+        self.fired.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether the sweep found the armed deadline passed.
+    pub(crate) fn fired(&self) -> bool {
+        self.fired.load(Ordering::Relaxed)
+    }
+
+    /// Fires the watch if its deadline is at or before `now`.
+    fn expire(&self, now: u64) {
+        let at = self.at.load(Ordering::Relaxed);
+        if at == 0 || at > now {
+            return;
+        }
+        if self
+            .at
+            .compare_exchange(at, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.fired.store(true, Ordering::Relaxed);
+            self.waker.wakeup();
+        }
+    }
+}
+
+/// The watches of one server and the greenlet that sweeps them. Dropping it (or
+/// [`stop`](Sweep::stop)) ends the greenlet.
+#[derive(Debug)]
+pub(crate) struct Sweep {
+    shared: Arc<Shared>,
+    greenlet: crate::Greenlet<()>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    watches: Mutex<Vec<Arc<Watch>>>,
+}
+
+impl Sweep {
+    /// The sweep interval for these timeouts: an eighth of the shortest, within
+    /// [`MIN_TICK`]..=[`MAX_TICK`].
+    pub(crate) fn tick(timeouts: &[Option<Duration>]) -> Option<Duration> {
+        let shortest = timeouts.iter().flatten().min()?;
+        Some((*shortest / TICKS_PER_TIMEOUT).clamp(MIN_TICK, MAX_TICK))
+    }
+
+    /// Starts the sweeping greenlet.
+    ///
+    /// # Errors
+    /// The spawn error (no memory for a greenlet).
+    pub(crate) fn start(tick: Duration) -> Result<Sweep, crate::SpawnError> {
+        let shared = Arc::new(Shared::default());
+        let weak = Arc::downgrade(&shared);
+        let greenlet = crate::Builder::new()
+            .name("socket-timeout-sweep".to_string())
+            .spawn(move || sweep_loop(&weak, tick))?;
+        Ok(Sweep { shared, greenlet })
+    }
+
+    /// A watch for `sock`, swept from now on until the stream drops it.
+    pub(crate) fn watch(&self, sock: &impl WaitIo) -> Arc<Watch> {
+        let w = Arc::new(Watch {
+            at: AtomicU64::new(0),
+            fired: AtomicBool::new(false),
+            waker: sock.waker(),
+        });
+        self.shared.watches.lock_unpoisoned().push(w.clone());
+        w
+    }
+
+    /// Ends the sweeping greenlet (it also ends by itself once the sweep is dropped).
+    pub(crate) fn stop(&self) {
+        self.greenlet.kill_nowait();
+    }
+}
+
+impl Drop for Sweep {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn sweep_loop(shared: &Weak<Shared>, tick: Duration) {
+    loop {
+        crate::sleep(tick);
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let now = coarse_now_ms();
+        shared.watches.lock_unpoisoned().retain(|w| {
+            // The sweep's own reference is the last one: the stream is gone.
+            if Arc::strong_count(w) == 1 {
+                return false;
+            }
+            w.expire(now);
+            true
+        });
+    }
+}
+
+/// Milliseconds of `CLOCK_MONOTONIC_COARSE` (the clock tick's resolution, a few ms; no
+/// system call).
+fn coarse_now_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC_COARSE exists on every
+    // Linux since 2.6.32, and clock_gettime writes only `ts`.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    (ts.tv_sec as u64) * 1000 + (ts.tv_nsec as u64) / 1_000_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tick_is_an_eighth_of_the_shortest_timeout_within_bounds() {
+        let s = Duration::from_secs;
+        assert_eq!(Sweep::tick(&[None, None]), None);
+        assert_eq!(Sweep::tick(&[Some(s(300)), Some(s(60))]), Some(MAX_TICK));
+        assert_eq!(
+            Sweep::tick(&[Some(Duration::from_millis(400)), None]),
+            Some(Duration::from_millis(50))
+        );
+        assert_eq!(
+            Sweep::tick(&[Some(Duration::from_millis(20))]),
+            Some(MIN_TICK)
+        );
+    }
+
+    #[test]
+    fn the_coarse_clock_moves_forward() {
+        let a = coarse_now_ms();
+        std::thread::sleep(Duration::from_millis(30));
+        let b = coarse_now_ms();
+        assert!(b > a, "{a} then {b}");
+    }
+}
