@@ -137,9 +137,13 @@ impl Core {
         let links = {
             let mut slot = self.slot.lock_unpoisoned();
             slot.co = None;
+            // Under the lock, so a kill counts in KILLED_RUNNING exactly when it came first.
+            self.done.store(true, Ordering::Release);
+            if self.killed.load(Ordering::Acquire) {
+                KILLED_RUNNING.fetch_sub(1, Ordering::AcqRel);
+            }
             slot.links.take()
         };
-        self.done.store(true, Ordering::Release);
         count_finished();
         for (_, link) in links.into_iter().flatten() {
             link();
@@ -191,9 +195,11 @@ impl Core {
             if reason.is_some() && slot.kill_reason.is_none() {
                 slot.kill_reason = reason;
             }
+            if !self.killed.swap(true, Ordering::AcqRel) && !self.is_done() {
+                KILLED_RUNNING.fetch_add(1, Ordering::AcqRel);
+            }
             slot.co.clone()
         };
-        self.killed.store(true, Ordering::Release);
         if let Some(co) = co {
             if !self.is_done() {
                 // SAFETY: `cancel` makes the coroutine unwind from its next (or current)
@@ -234,9 +240,15 @@ pub(crate) fn current_core() -> Option<Arc<Core>> {
     CURRENT.with(|c| c.borrow().clone())
 }
 
+/// Greenlets asked to die that have not finished yet, in the whole process. While it is 0
+/// (nearly always), [`current_killed`] answers without looking up the greenlet's record.
+static KILLED_RUNNING: AtomicU64 = AtomicU64::new(0);
+
 /// Whether the running greenlet has been asked to die (false outside a greenlet).
 pub(crate) fn current_killed() -> bool {
-    if !may::coroutine::is_coroutine() {
+    // A kill counts itself before it cancels (wakes) the greenlet, so the woken greenlet sees
+    // the count.
+    if KILLED_RUNNING.load(Ordering::Acquire) == 0 || !may::coroutine::is_coroutine() {
         return false;
     }
     CURRENT.with(|c| {

@@ -162,7 +162,8 @@
 //!      runs a coroutine: when a deadline passes it only *unparks* the greenlet, and an
 //!      unpark from a thread that is not a may worker pushes the greenlet onto the worker's
 //!      global queue. Socket timeouts use may's I/O timers, which the worker itself runs in
-//!      its event loop.
+//!      its event loop, or, for a `StreamServer`'s connections, a sweep greenlet that wakes
+//!      the parked reader through may's `WaitIoWaker` (which queues it on the worker).
 //!    - [`Greenlet::kill`] (may's cancel) only queues the victim: on the worker's local queue
 //!      when called from a greenlet, on the worker's global queue when called from another OS
 //!      thread. Either way it resumes, and unwinds, on the worker.

@@ -114,6 +114,12 @@ impl StreamServer {
     /// it handles that): an idle client, or one that trickles bytes slower than one per `t`
     /// (slowloris), is cut off. `None` (default): wait forever.
     ///
+    /// The server enforces its read and write timeouts with one sweep per server instead of
+    /// a timer per parked call: a timeout fires between `t` and one sweep tick later (an
+    /// eighth of the shorter timeout, between 10 ms and 1 s). The connection stays usable
+    /// after a `TimedOut`, as with a socket timeout. A handle made with `try_clone` times
+    /// out by timers instead.
+    ///
     /// ```
     /// use std::time::Duration;
     /// use mayfly::server::StreamServer;

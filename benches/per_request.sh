@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# What one echo request costs each server build, broken down: CPU (user and kernel), system
+# calls by kind, reads that found nothing (EAGAIN), epoll_wait calls and context switches.
+# The breakdown table in docs/BENCHMARKS.md comes from this script.
+#
+#   benches/per_request.sh [ROUNDS] [CONNECTION COUNTS...]      # default: 3 rounds, 500 10000
+#   BUILDS="coroutine before=/path/to/old/mayfly" benches/per_request.sh   # A/B two binaries
+#
+# BUILDS lists echo builds (default: coroutine tokio may epoll); an entry LABEL=BINARY runs
+# the coroutine build of another mayfly binary under that label, interleaved with the rest.
+# Needs `perf` (syscall tracepoints: run as root or lower kernel.perf_event_paranoid) and a
+# release build (`cargo build --release`). Each run: the server pinned to CPU 0, the
+# coroutine client (`mayfly stress --mode coroutine`, the same load as `mayfly compare`)
+# pinned to CPU 1 for 8 s; perf counts the server for the 4 s in the middle. Requests in that
+# window are the client's req/s times 4 s. Rounds are interleaved (every build at every
+# count, then again); the table shows medians. Loopback only; every process it starts is
+# stopped by PID.
+set -euo pipefail
+
+ROUNDS=${1:-3}
+shift || true
+COUNTS=("${@:-500 10000}")
+# shellcheck disable=SC2206
+COUNTS=(${COUNTS[*]})
+# shellcheck disable=SC2206
+BUILDS=(${BUILDS:-coroutine tokio may epoll})
+WINDOW=4
+BIN=${MAYFLY_BIN:-target/release/mayfly}
+[ -x "$BIN" ] || { echo "no $BIN: run cargo build --release first" >&2; exit 2; }
+command -v perf >/dev/null || { echo "perf is not installed" >&2; exit 2; }
+ulimit -n 20000 2>/dev/null || true
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+EVENTS=task-clock,context-switches,raw_syscalls:sys_enter
+EVENTS+=,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom
+EVENTS+=,syscalls:sys_enter_write,syscalls:sys_enter_sendto
+EVENTS+=,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait
+
+ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }   # utime stime, in clock ticks
+
+one_run() { # build conns -> appends one line to $TMP/runs
+    local build=$1 n=$2 sp cp addr bin=$BIN mode=$1
+    if [[ $build == *=* ]]; then
+        bin=${build#*=}
+        build=${build%%=*}
+        mode=coroutine
+    fi
+    taskset -c 0 "$bin" serve echo --mode "$mode" --addr 127.0.0.1:0 >"$TMP/server.log" 2>&1 &
+    sp=$!
+    for _ in $(seq 100); do
+        addr=$(grep -o '127\.0\.0\.1:[0-9]*' "$TMP/server.log" | head -1 || true)
+        [ -n "$addr" ] && break
+        sleep 0.05
+    done
+    taskset -c 1 "$BIN" stress --addr "$addr" --mode coroutine --connections "$n" \
+        --duration 8s --json >"$TMP/client.json" 2>/dev/null &
+    cp=$!
+    sleep 2
+    read -r u0 s0 < <(ticks "$sp")
+    perf stat -x, -e "$EVENTS" -e syscalls:sys_exit_recvfrom --filter 'ret == -11' \
+        -e syscalls:sys_exit_read --filter 'ret == -11' \
+        -p "$sp" -- sleep "$WINDOW" 2>"$TMP/perf.csv" >/dev/null
+    read -r u1 s1 < <(ticks "$sp")
+    wait "$cp" || true
+    kill "$sp" 2>/dev/null || true
+    wait "$sp" 2>/dev/null || true
+    python3 - "$build" "$n" "$WINDOW" "$TMP/perf.csv" "$TMP/client.json" \
+        "$((u1 - u0))" "$((s1 - s0))" "$(getconf CLK_TCK)" >>"$TMP/runs" <<'PY'
+import json, sys
+build, n, window, perf_csv, client, du, ds, _hz = sys.argv[1:]
+counts = {}
+for line in open(perf_csv):
+    f = line.strip().split(",")
+    if len(f) > 2:
+        try:
+            counts[f[2]] = counts.get(f[2], 0) + float(f[0])
+        except ValueError:
+            pass
+rps = json.load(open(client))["rps"]
+req = rps * float(window)
+per = lambda *names: sum(counts.get(k, 0) for k in names) / req
+row = {
+    "build": build, "conns": int(n), "rps": rps,
+    "cpu_us": counts.get("task-clock", 0) * 1e3 / req,
+    # /proc's tick counts span perf's start and exit too: use them for the split only.
+    "user_us": counts.get("task-clock", 0) * 1e3 / req * int(du) / max(1, int(du) + int(ds)),
+    "sys_us": counts.get("task-clock", 0) * 1e3 / req * int(ds) / max(1, int(du) + int(ds)),
+    "syscalls": per("raw_syscalls:sys_enter"),
+    "reads": per("syscalls:sys_enter_read", "syscalls:sys_enter_recvfrom"),
+    "eagain": per("syscalls:sys_exit_recvfrom", "syscalls:sys_exit_read"),
+    "writes": per("syscalls:sys_enter_write", "syscalls:sys_enter_sendto"),
+    "epoll_waits": per("syscalls:sys_enter_epoll_wait", "syscalls:sys_enter_epoll_pwait"),
+    "switches": per("context-switches"),
+}
+print(json.dumps(row))
+PY
+}
+
+for r in $(seq "$ROUNDS"); do
+    for n in "${COUNTS[@]}"; do
+        for b in "${BUILDS[@]}"; do
+            echo "round $r of $ROUNDS: ${b%%=*} with $n connections" >&2
+            one_run "$b" "$n"
+        done
+    done
+done
+
+python3 - "$TMP/runs" "$ROUNDS" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+cols = ["cpu_us", "user_us", "sys_us", "syscalls", "reads", "eagain", "writes",
+        "epoll_waits", "switches"]
+print(f"Per request, medians of {sys.argv[2]} interleaved rounds (server on CPU 0, client on CPU 1):")
+print()
+print("| build | conns | CPU µs | user µs | kernel µs | syscalls | reads | reads → EAGAIN"
+      " | writes | epoll_wait | context switches |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+keys = []
+for r in rows:
+    k = (r["conns"], r["build"])
+    if k not in keys:
+        keys.append(k)
+for conns, build in sorted(keys, key=lambda k: (k[0], keys.index(k))):
+    sel = [r for r in rows if r["build"] == build and r["conns"] == conns]
+    med = {c: statistics.median(r[c] for r in sel) for c in cols}
+    print(f"| {build} | {conns} | {med['cpu_us']:.2f} | {med['user_us']:.2f} | "
+          f"{med['sys_us']:.2f} | {med['syscalls']:.2f} | {med['reads']:.2f} | "
+          f"{med['eagain']:.2f} | {med['writes']:.2f} | {med['epoll_waits']:.3f} | "
+          f"{med['switches']:.3f} |")
+PY
