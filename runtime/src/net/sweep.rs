@@ -47,11 +47,14 @@ impl std::fmt::Debug for Watch {
 }
 
 impl Watch {
-    /// The parked call may run until `timeout` from now.
+    /// The parked call may run until `timeout` from now (never less: the coarse clock lags
+    /// the real one by up to its resolution, which is added).
     pub(crate) fn arm(&self, timeout: Duration) {
         let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX / 2);
-        self.at
-            .store(coarse_now_ms().saturating_add(ms).max(1), Ordering::Relaxed);
+        let at = coarse_now_ms()
+            .saturating_add(ms)
+            .saturating_add(coarse_resolution_ms());
+        self.at.store(at.max(1), Ordering::Relaxed);
     }
 
     /// The call returned: nothing to time out any more.
@@ -170,6 +173,24 @@ fn coarse_now_ms() -> u64 {
     (ts.tv_sec as u64) * 1000 + (ts.tv_nsec as u64) / 1_000_000
 }
 
+/// The resolution of `CLOCK_MONOTONIC_COARSE` in whole milliseconds, rounded up (the
+/// kernel's tick: 1–10 ms).
+fn coarse_resolution_ms() -> u64 {
+    static RES: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *RES.get_or_init(|| {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: as in `coarse_now_ms`; clock_getres writes only `ts`.
+        let r = unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+        if r != 0 {
+            return 10;
+        }
+        (ts.tv_sec as u64) * 1000 + (ts.tv_nsec as u64).div_ceil(1_000_000)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +208,35 @@ mod tests {
             Sweep::tick(&[Some(Duration::from_millis(20))]),
             Some(MIN_TICK)
         );
+    }
+
+    #[test]
+    fn a_watch_fires_only_at_its_deadline_which_covers_the_clock_lag() {
+        crate::start::ensure_started();
+        let sock = may::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let w = Watch {
+            at: AtomicU64::new(0),
+            fired: AtomicBool::new(false),
+            waker: sock.waker(),
+        };
+        w.expire(u64::MAX);
+        assert!(!w.fired(), "an unarmed watch never fires");
+        let before = coarse_now_ms();
+        w.arm(Duration::from_millis(200));
+        let at = w.at.load(Ordering::Relaxed);
+        // The coarse clock lags the real one by up to its resolution: a deadline without it
+        // could fire early.
+        assert!(
+            at >= before + 200 + coarse_resolution_ms(),
+            "{at} from {before}"
+        );
+        w.expire(at - 1);
+        assert!(!w.fired());
+        w.expire(at);
+        assert!(w.fired());
+        assert_eq!(w.at.load(Ordering::Relaxed), 0, "fired once, disarmed");
+        w.disarm();
+        assert!(!w.fired());
     }
 
     #[test]
