@@ -1193,6 +1193,55 @@ fn a_trickling_upload_is_cut_off_and_a_normal_one_passes() {
 }
 
 #[test]
+fn a_refused_put_of_a_huge_body_is_answered_and_closed_while_the_client_trickles() {
+    // Before: the refused body was drained under the per-read --io-timeout only, so one
+    // byte every few seconds held the connection for ever, and the reply never came.
+    let s = Server::start(&[]);
+    let mut conn = TcpStream::connect(&s.addr).unwrap();
+    let h = Header::new()
+        .with("cmd", "put")
+        .with("filename", ".x")
+        .with("filesize", 16u64 << 30);
+    conn.write_all(&frame_bytes(&h, b"")).unwrap();
+    let mut trickle = conn.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        for _ in 0..50 {
+            std::thread::sleep(Duration::from_millis(200));
+            if trickle.write_all(b"x").is_err() {
+                break;
+            }
+        }
+    });
+    let reply = read_reply(&mut conn).expect("an error reply, not silence");
+    assert_eq!(reply.str("code").unwrap(), "bad_name", "{reply:?}");
+    let t = Instant::now();
+    while !closed_by_server(&mut conn) {
+        assert!(
+            t.elapsed() < Duration::from_secs(8),
+            "the connection stays open"
+        );
+    }
+    writer.join().unwrap();
+    // A refused put with a small body is drained and the connection goes on.
+    let mut conn = TcpStream::connect(&s.addr).unwrap();
+    let h = Header::new()
+        .with("cmd", "put")
+        .with("filename", ".y")
+        .with("filesize", 10);
+    let reply = raw_request(&mut conn, &frame_bytes(&h, b"0123456789")).unwrap();
+    assert_eq!(reply.str("code").unwrap(), "bad_name");
+    let stat = raw_request(
+        &mut conn,
+        &frame_bytes(
+            &Header::new().with("cmd", "stat").with("filename", "z"),
+            b"",
+        ),
+    )
+    .unwrap();
+    assert_eq!(stat.str("code").unwrap(), "not_found");
+}
+
+#[test]
 fn a_download_nobody_reads_is_cut_off_at_the_minimum_rate() {
     // Before: only the per-write `--io-timeout` (60 s) ended it.
     let s = Server::start(&["--min-rate", "100K", "--rate-window", "1s"]);

@@ -17,6 +17,8 @@ use super::store::{Store, UploadError};
 use super::Options;
 /// After a fatal protocol error the server reads and drops at most this much for at most
 /// [`LINGER_TIME`] before closing, so the client sees the error reply instead of a reset.
+/// A refused `put` with a body larger than this gets its reply and the same close; a
+/// smaller body is read and dropped (under the minimum rate) and the connection goes on.
 pub const LINGER_BYTES: u64 = 4 << 20;
 /// See [`LINGER_BYTES`].
 pub const LINGER_TIME: Duration = Duration::from_secs(2);
@@ -103,6 +105,11 @@ pub(crate) fn serve(
             Ok(Outcome::Sent) => {}
             Ok(Outcome::Reply(h)) => frame::write_header(r.get_mut(), &h)?,
             Ok(Outcome::Refused(x)) => frame::write_header(r.get_mut(), &x.header())?,
+            Ok(Outcome::RefusedThenClose(x)) => {
+                frame::write_header(r.get_mut(), &x.header())?;
+                lingering_close(r.get_mut());
+                return Ok(());
+            }
             Err(e) => return Err(e),
         }
     }
@@ -116,6 +123,8 @@ enum Outcome {
     Reply(Header),
     /// Send this error.
     Refused(Refusal),
+    /// Send this error, then close (the request's body was left unread).
+    RefusedThenClose(Refusal),
 }
 
 impl From<Refusal> for Outcome {
@@ -195,7 +204,13 @@ fn put(store: &Arc<Store>, r: &mut Reader, h: &Header, o: &Options) -> io::Resul
     let (name, expected, mut upload) = match prepared {
         Ok(x) => x,
         Err(refusal) => {
-            r.body().skip()?;
+            // A big body is not read just to be dropped (a client may trickle 16 GiB at one
+            // byte per read timeout); a small one is, under the minimum rate, so the
+            // connection stays usable.
+            if r.body().remaining() > LINGER_BYTES {
+                return Ok(Outcome::RefusedThenClose(refusal));
+            }
+            drain_guarded(r, &mut rate_guard(o))?;
             return Ok(Outcome::Refused(refusal));
         }
     };
@@ -268,6 +283,18 @@ fn read_guarded(r: &mut Reader, buf: &mut [u8], g: &mut RateGuard) -> (usize, Op
         }
     }
     (n, None)
+}
+
+/// Reads and drops the rest of the body under the minimum rate (see [`read_guarded`]).
+fn drain_guarded(r: &mut Reader, g: &mut RateGuard) -> io::Result<()> {
+    let mut scratch = vec![0u8; 16 * 1024];
+    loop {
+        match read_guarded(r, &mut scratch, g) {
+            (_, Some(e)) => return Err(e),
+            (0, None) => return Ok(()),
+            _ => {}
+        }
+    }
 }
 
 /// Sends all of `data` under the minimum rate (see [`read_guarded`]).
