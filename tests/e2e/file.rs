@@ -1340,6 +1340,39 @@ fn lists_over_the_concurrency_cap_are_answered_busy() {
 }
 
 #[test]
+fn a_list_nobody_reads_does_not_hold_the_list_slot() {
+    // Before: the slot was held while the reply was written, so clients that sent a list
+    // and never read it locked every other list out (busy) until --io-timeout.
+    let s = Server::start(&["--max-concurrent-lists", "1"]);
+    // Replies of about 1 MiB, ten of them pipelined: more than the socket buffers hold for
+    // a client that does not read.
+    for i in 0..4000 {
+        fs::write(s.path(&format!("{i:04}{}", "n".repeat(196))), b"").unwrap();
+    }
+    let mut stuck = TcpStream::connect(&s.addr).unwrap();
+    let req = frame_bytes(
+        &mayfly_proto::file::list_page_request(None, Some(10_000)),
+        b"",
+    );
+    stuck.write_all(&req.repeat(10)).unwrap();
+    // Let the server read the directory and start writing to `stuck`.
+    std::thread::sleep(Duration::from_secs(1));
+    // `stuck` may still be between its pipelined lists' directory reads (each takes the
+    // slot for a moment): retry `busy` briefly. Before, the slot stayed taken for 60 s.
+    let t = Instant::now();
+    let all = loop {
+        match s.client().list() {
+            Err(e) if server_error(&e).code == "busy" && t.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            other => break other.unwrap(),
+        }
+    };
+    assert_eq!(all.len(), 4000);
+    drop(stuck);
+}
+
+#[test]
 fn hard_links_out_of_the_root_are_not_served_stated_or_listed() {
     // Before: a hard link in the root to a file outside it was served like any file.
     let outside = tempfile::tempdir().unwrap();

@@ -389,14 +389,18 @@ fn list(store: &Store, r: &mut Reader, h: &Header, o: &Options) -> io::Result<Ou
     .map_or(super::DEFAULT_LIST_PAGE, |l| {
         l.clamp(1, super::MAX_LIST_PAGE as u64) as usize
     });
-    let Some(_slot) = store.list_slot(o.max_concurrent_lists) else {
+    let Some(slot) = store.list_slot(o.max_concurrent_lists) else {
         let msg = format!(
             "{} lists are running (--max-concurrent-lists); try again",
             o.max_concurrent_lists
         );
         return Ok(refuse(code::BUSY, msg).into());
     };
-    let (entries, more) = or_refuse!(store.list(after, limit).map_err(|e| io_refusal(&e)));
+    let page = store.list(after, limit);
+    // The slot bounds directory reads, not replies: a client that never reads its reply
+    // must not hold it (the write is bounded by the minimum rate and --io-timeout).
+    drop(slot);
+    let (entries, more) = or_refuse!(page.map_err(|e| io_refusal(&e)));
     let body = serde_json::to_vec(&entries).expect("entries serialize");
     let mut header = reply::ok()
         .with(proto::COUNT, entries.len())
@@ -405,7 +409,8 @@ fn list(store: &Store, r: &mut Reader, h: &Header, o: &Options) -> io::Result<Ou
     if let (true, Some(last)) = (more, entries.last()) {
         header.set(proto::NEXT, last.filename.as_str());
     }
-    frame::write_frame(r.get_mut(), &header, &body)?;
+    frame::write_header(r.get_mut(), &header)?;
+    send_guarded(r.get_mut(), &body, &mut rate_guard(o))?;
     Ok(Outcome::Sent)
 }
 
