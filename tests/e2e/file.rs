@@ -1043,6 +1043,31 @@ fn partial_uploads_are_capped_by_count_and_the_oldest_goes_first() {
 }
 
 #[test]
+fn a_partial_that_cannot_be_opened_leaves_no_book_entry() {
+    // Before: the entry was booked before the file was opened and stayed when the open
+    // failed: the gauge showed a partial that did not exist, and it took a --max-partials
+    // slot.
+    let root = tempfile::tempdir().unwrap();
+    fs::create_dir_all(root.path().join(".mayfly-partial/d.bin")).unwrap();
+    let (s, stats) = Server::start_in(root, &[], |_| {}, true);
+    let req = PutRequest {
+        resumable: true,
+        ..PutRequest::new("d.bin", 3)
+    };
+    let err = s
+        .client()
+        .put_stream(&req, &mut &b"abc"[..], &mut |_, _| {})
+        .unwrap_err();
+    assert!(matches!(err, FileError::Refused(_)), "{err}");
+    let g = &stats_json(&stats.unwrap())["gauges"];
+    assert_eq!(
+        (g["partials"].as_u64(), g["partial_bytes"].as_u64()),
+        (Some(0), Some(0)),
+        "{g}"
+    );
+}
+
+#[test]
 fn partial_bytes_count_real_bytes_are_capped_and_shown_in_the_stats() {
     // Before: three partials declaring 16 GiB held 60 of 64 MiB; nothing bounded them.
     let (s, stats) = Server::start_in(

@@ -419,13 +419,11 @@ impl Store {
             }
             book.set(name, offset);
         }
-        if let Err(e) = self.reserve_partial(name, 0) {
-            if offset == 0 {
-                // Nothing of it is kept: a partial left earlier is started over anyway.
-                self.evict_partial(&mut self.book.lock().unwrap(), name);
-            }
-            return Err(UploadError::Io(e));
-        }
+        // Any failure from here on: a fresh partial (offset 0) leaves neither a file nor a
+        // book entry (an entry with no file would take a --max-partials slot for ever); a
+        // partial left earlier is started over anyway.
+        let fresh = FreshPartial(self, name, offset == 0);
+        self.reserve_partial(name, 0).map_err(UploadError::Io)?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -449,6 +447,7 @@ impl Store {
         }
         file.seek(SeekFrom::Start(offset))
             .map_err(UploadError::Io)?;
+        std::mem::forget(fresh);
         std::mem::forget(release);
         Ok(Upload {
             store: self.clone(),
@@ -507,6 +506,18 @@ pub(crate) struct ListSlot<'a>(&'a AtomicUsize);
 impl Drop for ListSlot<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Until forgotten: removes `name`'s partial, file and book entry, if the flag is set.
+struct FreshPartial<'a>(&'a Store, &'a str, bool);
+
+impl Drop for FreshPartial<'_> {
+    fn drop(&mut self) {
+        if self.2 {
+            self.0
+                .evict_partial(&mut self.0.book.lock().unwrap(), self.1);
+        }
     }
 }
 
