@@ -1267,6 +1267,37 @@ fn a_refused_put_of_a_huge_body_is_answered_and_closed_while_the_client_trickles
 }
 
 #[test]
+fn huge_rate_windows_and_timeouts_mean_no_deadline_not_a_panic() {
+    // Before: `Instant + window` overflowed and panicked in every session.
+    let huge = "10000000000000000000"; // 10^19 s
+    let s = Server::start(&[
+        "--rate-window",
+        huge,
+        "--io-timeout",
+        huge,
+        "--idle-timeout",
+        huge,
+    ]);
+    let data = random_bytes(8, 100_000);
+    s.client()
+        .put_stream(
+            &PutRequest::new("a.bin", data.len() as u64),
+            &mut &data[..],
+            &mut |_, _| {},
+        )
+        .unwrap();
+    assert_eq!(s.client().list().unwrap().len(), 1);
+    let local = tempfile::tempdir().unwrap();
+    let out = local.path().join("a.bin");
+    let r = run_json(
+        mayfly()
+            .args(["file", "--json", "--addr", &s.addr, "get", "a.bin", "-o"])
+            .arg(&out),
+    );
+    assert_eq!(r["sha256"], sha(&data));
+}
+
+#[test]
 fn a_download_nobody_reads_is_cut_off_at_the_minimum_rate() {
     // Before: only the per-write `--io-timeout` (60 s) ended it.
     let s = Server::start(&["--min-rate", "100K", "--rate-window", "1s"]);

@@ -57,7 +57,7 @@ pub(crate) fn serve(
     let rule: fn(&Header) -> Result<u64, FrameError> = request_body_len;
     let mut r: Reader = FrameReader::new(conn, limits, rule);
     loop {
-        r.get_mut().settimeout(Some(settings.idle_timeout));
+        r.get_mut().settimeout(finite(settings.idle_timeout));
         let (h, _body_len) = match r.read_header() {
             Ok(Some(x)) => x,
             Ok(None) => return Ok(()),
@@ -84,7 +84,7 @@ pub(crate) fn serve(
                 continue;
             }
         };
-        r.get_mut().settimeout(Some(settings.io_timeout));
+        r.get_mut().settimeout(finite(settings.io_timeout));
         stats.requests(1);
         let cmd = h.get(proto::CMD).and_then(|c| c.as_str()).unwrap_or("");
         let outcome = match cmd {
@@ -113,6 +113,13 @@ pub(crate) fn serve(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// `Some(d)`, or `None` (no timeout) if a deadline `d` from now is past what an `Instant`
+/// can hold (`--io-timeout 1e19`): the runtime adds it to `Instant::now()`.
+fn finite(d: Duration) -> Option<Duration> {
+    // Twice `d` fits: `d` from any later `now` in this session does too.
+    Instant::now().checked_add(d.saturating_mul(2)).map(|_| d)
 }
 
 /// What a command did.
@@ -261,8 +268,7 @@ fn rate_guard(o: &Options) -> RateGuard {
 fn read_guarded(r: &mut Reader, buf: &mut [u8], g: &mut RateGuard) -> (usize, Option<io::Error>) {
     let mut n = 0;
     while n < buf.len() {
-        r.get_mut()
-            .set_read_timeout(Some(g.timeout(Instant::now())));
+        r.get_mut().set_read_timeout(g.timeout(Instant::now()));
         let got = r.body().read(&mut buf[n..]);
         let now = Instant::now();
         match got {
@@ -300,7 +306,7 @@ fn drain_guarded(r: &mut Reader, g: &mut RateGuard) -> io::Result<()> {
 /// Sends all of `data` under the minimum rate (see [`read_guarded`]).
 fn send_guarded(conn: &mut TcpStream, mut data: &[u8], g: &mut RateGuard) -> io::Result<()> {
     while !data.is_empty() {
-        conn.set_write_timeout(Some(g.timeout(Instant::now())));
+        conn.set_write_timeout(g.timeout(Instant::now()));
         let sent = conn.send(data);
         let now = Instant::now();
         match sent {
