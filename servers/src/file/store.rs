@@ -23,7 +23,9 @@
 //! refused before any byte; one declaring less reserves nothing, its bytes count as they
 //! are written), and never written while the filesystem's free space is below
 //! `min_free`. Over a cap, the least recently touched partial not being written is deleted
-//! first; when none can go, the upload fails (`busy` or `disk_full`).
+//! first; when deleting every one that may go still would not make room, none is deleted
+//! and the upload fails at once (`busy` or `disk_full`). Space is checked before the count
+//! cap evicts anything.
 
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -163,36 +165,59 @@ impl Store {
     /// free-space headroom, evicting the oldest idle partials first. Counts the bytes in.
     fn reserve_partial(&self, name: &str, n: u64) -> io::Result<()> {
         let mut book = self.book.lock().unwrap();
-        while book.total() + n > self.limits.max_bytes {
-            let Some(victim) = book.oldest_idle(name) else {
-                return Err(io::Error::new(
-                    io::ErrorKind::StorageFull,
-                    format!(
-                        "partial uploads would hold more than {} bytes (--max-partial-bytes)",
-                        self.limits.max_bytes
-                    ),
-                ));
-            };
-            self.evict_partial(&mut book, &victim);
-        }
-        loop {
-            let free = self.free_space()?;
-            if free >= self.limits.min_free.saturating_add(n) {
-                break;
-            }
-            let Some(victim) = book.oldest_idle(name) else {
-                return Err(io::Error::new(
-                    io::ErrorKind::StorageFull,
-                    format!(
-                        "disk full: {free} bytes free, partial uploads leave {} (--min-free-space)",
-                        self.limits.min_free
-                    ),
-                ));
-            };
-            self.evict_partial(&mut book, &victim);
-        }
+        self.make_room(&mut book, name, n)?;
         book.grow(name, n);
         Ok(())
+    }
+
+    /// Evicts the oldest idle partials (never `name`) until `n` more bytes fit under the
+    /// bytes cap and above the free-space headroom. When evicting every idle partial could
+    /// not get there, fails at once and evicts none.
+    fn make_room(&self, book: &mut Book, name: &str, n: u64) -> io::Result<()> {
+        let (_, idle_bytes) = book.idle(name);
+        let over_cap = (book.total().saturating_add(n)).saturating_sub(self.limits.max_bytes);
+        if over_cap > idle_bytes {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!(
+                    "partial uploads would hold more than {} bytes (--max-partial-bytes)",
+                    self.limits.max_bytes
+                ),
+            ));
+        }
+        let full = |free: u64| {
+            io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!(
+                    "disk full: {free} bytes free, partial uploads leave {} (--min-free-space)",
+                    self.limits.min_free
+                ),
+            )
+        };
+        let free = self.free_space()?;
+        let short = self.limits.min_free.saturating_add(n).saturating_sub(free);
+        // Evicting frees what the cap needs and what the disk needs at once.
+        if short.max(over_cap) > idle_bytes {
+            return Err(full(free));
+        }
+        while book.total().saturating_add(n) > self.limits.max_bytes {
+            let Some(victim) = book.oldest_idle(name) else {
+                break; // not reached: the check above
+            };
+            self.evict_partial(book, &victim);
+        }
+        loop {
+            let free = if short == 0 { free } else { self.free_space()? };
+            if free >= self.limits.min_free.saturating_add(n) {
+                return Ok(());
+            }
+            // Block rounding, or a file's bytes still held open elsewhere, can leave the
+            // disk short after the count said otherwise.
+            let Some(victim) = book.oldest_idle(name) else {
+                return Err(full(free));
+            };
+            self.evict_partial(book, &victim);
+        }
     }
 
     /// Bytes free for unprivileged users on the partial directory's filesystem.
@@ -404,26 +429,31 @@ impl Store {
                 "offset {offset} does not match the {have} bytes already received"
             )));
         }
+        // Any failure from here on: a fresh partial (offset 0) leaves neither a file nor a
+        // book entry (an entry with no file would take a --max-partials slot for ever); a
+        // partial left earlier is started over anyway.
+        let fresh = FreshPartial(self, name, offset == 0);
         {
             let mut book = self.book.lock().unwrap();
-            if !book.has(name) {
+            // Space first: no partial is evicted for the count cap when the upload would
+            // then fail for want of space anyway.
+            self.make_room(&mut book, name, 0)
+                .map_err(UploadError::Io)?;
+            if !book.has(name) && book.count() >= self.limits.max_count {
+                let (idle, _) = book.idle(name);
+                if book.count() - idle >= self.limits.max_count {
+                    return Err(UploadError::Full(format!(
+                        "{} resumable uploads are being written now (--max-partials)",
+                        book.count() - idle
+                    )));
+                }
                 while book.count() >= self.limits.max_count {
-                    let Some(victim) = book.oldest_idle(name) else {
-                        return Err(UploadError::Full(format!(
-                            "{} resumable uploads are being written now (--max-partials)",
-                            book.count()
-                        )));
-                    };
+                    let victim = book.oldest_idle(name).expect("counted above");
                     self.evict_partial(&mut book, &victim);
                 }
             }
             book.set(name, offset);
         }
-        // Any failure from here on: a fresh partial (offset 0) leaves neither a file nor a
-        // book entry (an entry with no file would take a --max-partials slot for ever); a
-        // partial left earlier is started over anyway.
-        let fresh = FreshPartial(self, name, offset == 0);
-        self.reserve_partial(name, 0).map_err(UploadError::Io)?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -626,5 +656,97 @@ impl Drop for Upload {
             }
             book.release(&self.name);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store on a fresh directory holding idle partials `a` and `b` of 30 bytes each
+    /// (`a` the older); removed on drop.
+    struct Fixture(Arc<Store>, PathBuf);
+
+    impl Fixture {
+        fn new(tag: &str, limits: PartialLimits) -> Fixture {
+            let root = std::env::temp_dir().join(format!(
+                "mayfly-store-{tag}-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            let _ = fs::remove_dir_all(&root);
+            fs::create_dir_all(root.join(PARTIAL_DIR)).unwrap();
+            fs::write(root.join(PARTIAL_DIR).join("a"), [1; 30]).unwrap();
+            fs::write(root.join(PARTIAL_DIR).join("b"), [2; 30]).unwrap();
+            let store = Store::open(&root, false, limits, Hashes::new(1).unwrap()).unwrap();
+            Fixture(store, root)
+        }
+
+        fn on_disk(&self) -> Vec<String> {
+            let mut v: Vec<String> = fs::read_dir(self.1.join(PARTIAL_DIR))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            v.sort();
+            v
+        }
+
+        fn booked(&self) -> (usize, u64) {
+            let b = self.0.book.lock().unwrap();
+            (b.count(), b.total())
+        }
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.1);
+        }
+    }
+
+    fn limits(max_count: usize, max_bytes: u64, min_free: u64) -> PartialLimits {
+        PartialLimits {
+            max_count,
+            max_bytes,
+            min_free,
+        }
+    }
+
+    #[test]
+    fn nothing_is_evicted_for_the_bytes_cap_when_it_cannot_help() {
+        let f = Fixture::new("cap", limits(10, 100, 0));
+        assert!(f.0.book.lock().unwrap().claim("a"));
+        // 60 + 80 is 40 over the cap and only `b` (30) may go: refused, `b` kept.
+        // Before: `b` was evicted, then the upload refused anyway.
+        let e = f.0.reserve_partial("c", 80).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::StorageFull);
+        assert_eq!(f.on_disk(), ["a", "b"]);
+        assert_eq!(f.booked(), (2, 60));
+        // 10 over: evicting `b` helps, so it goes.
+        f.0.reserve_partial("c", 50).unwrap();
+        assert_eq!(f.on_disk(), ["a"]);
+        assert_eq!(f.booked(), (2, 80));
+    }
+
+    #[test]
+    fn nothing_is_evicted_for_free_space_that_eviction_cannot_make() {
+        let f = Fixture::new("disk", limits(10, 1000, u64::MAX / 2));
+        let e = f.0.reserve_partial("c", 1).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::StorageFull);
+        assert_eq!(f.on_disk(), ["a", "b"]);
+        assert_eq!(f.booked(), (2, 60));
+    }
+
+    #[test]
+    fn the_count_cap_evicts_nothing_when_the_space_check_fails() {
+        let f = Fixture::new("count", limits(2, 1000, u64::MAX / 2));
+        // Before: `a` was evicted for the count cap, then the upload failed for space.
+        assert!(f.0.begin_upload("c", 10, true, 0).is_err());
+        assert_eq!(f.on_disk(), ["a", "b"]);
+        assert_eq!(f.booked(), (2, 60));
+        // With space, the count cap takes the oldest idle one.
+        let f = Fixture::new("count2", limits(2, 1000, 0));
+        let up = f.0.begin_upload("c", 10, true, 0).unwrap();
+        drop(up);
+        assert_eq!(f.on_disk(), ["b", "c"]);
     }
 }
