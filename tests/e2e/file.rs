@@ -982,15 +982,27 @@ fn cut_resumable(s: &Server, name: &str, filesize: usize, data: &[u8]) {
 }
 
 /// Names in the partial directory, sorted.
+/// The partials on disk, once every evicted one (renamed to a trash name, unlinked on the
+/// server's thread pool) is gone.
 fn partials(s: &Server) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(s.path(".mayfly-partial"))
-        .map(|d| {
-            d.map(|e| e.unwrap().file_name().into_string().unwrap())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
+    let t = Instant::now();
+    loop {
+        let mut v: Vec<String> = fs::read_dir(s.path(".mayfly-partial"))
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().into_string().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        if !v.iter().any(|n| n.starts_with(".mayfly-trash.")) {
+            return v;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "never unlinked: {v:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// The file server's `/stats` JSON (the server was started with `--stats-addr`).

@@ -57,6 +57,11 @@ impl Book {
         self.total
     }
 
+    /// The bytes of `name`'s partial (0 if it has none).
+    pub fn bytes(&self, name: &str) -> u64 {
+        self.slots.get(name).map_or(0, |s| s.bytes)
+    }
+
     /// Whether `name` has a partial.
     pub fn has(&self, name: &str) -> bool {
         self.slots.contains_key(name)

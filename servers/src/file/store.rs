@@ -34,6 +34,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -57,6 +58,13 @@ pub(crate) struct PartialLimits {
 
 const UPLOAD_PREFIX: &str = ".mayfly-upload.";
 const PARTIAL_DIR: &str = ".mayfly-partial";
+/// An evicted partial, renamed in the partial directory until the pool unlinks it (a name
+/// no partial can have: names never start with a dot).
+const TRASH_PREFIX: &str = ".mayfly-trash.";
+
+/// How long one `statvfs` of the partials' filesystem is trusted, adjusted meanwhile by the
+/// partial bytes reserved and evicted, so a partial upload does not call it per chunk.
+pub const FREE_SPACE_TTL: Duration = Duration::from_secs(1);
 
 fn mtime_ns(m: &Metadata) -> i128 {
     m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128
@@ -80,6 +88,9 @@ pub(crate) struct Store {
     lists: AtomicUsize,
     /// `.mayfly-partial`, opened without following symlinks, and its inode.
     partial_dir: Mutex<Option<(File, u64)>>,
+    /// The last `statvfs` of the partials' filesystem (bytes free) and when; locked only
+    /// under `book`.
+    free_cache: Mutex<Option<(Instant, u64)>>,
 }
 
 impl Store {
@@ -123,6 +134,7 @@ impl Store {
             seq: AtomicU64::new(0),
             lists: AtomicUsize::new(0),
             partial_dir: Mutex::new(None),
+            free_cache: Mutex::new(None),
         });
         *store.book.lock().unwrap() = Book::load(store.partials_on_disk());
         Ok(store)
@@ -146,6 +158,11 @@ impl Store {
             .filter_map(|e| {
                 let meta = e.metadata().ok().filter(|m| m.is_file())?;
                 let name = e.file_name().into_string().ok()?;
+                if name.starts_with(TRASH_PREFIX) {
+                    // Evicted before a crash: never a partial.
+                    let _ = fs::remove_file(e.path());
+                    return None;
+                }
                 Some((mtime_ns(&meta), name, meta.len()))
             })
             .collect();
@@ -153,12 +170,36 @@ impl Store {
         found.into_iter().map(|(_, n, b)| (n, b)).collect()
     }
 
-    /// Deletes `name`'s partial (the caller checked nobody is writing it).
+    /// Deletes `name`'s partial (the caller checked nobody is writing it). Under the book's
+    /// lock only a rename to a trash name happens; the unlink, which can take a while for a
+    /// big file, runs on the thread pool.
     fn evict_partial(&self, book: &mut Book, name: &str) {
-        if let Ok(dir) = self.partial_dir(false) {
-            let _ = fs::remove_file(dir.join(name));
-        }
+        let bytes = book.bytes(name);
         book.remove(name);
+        if let Some((_, free)) = self.free_cache.lock().unwrap().as_mut() {
+            // Freed as soon as the pool unlinks it.
+            *free = free.saturating_add(bytes);
+        }
+        let Ok(dir) = self.partial_dir_handle() else {
+            return;
+        };
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let trash = format!("{TRASH_PREFIX}{}.{n}", std::process::id());
+        let base = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+        if fs::rename(base.join(name), base.join(&trash)).is_ok() {
+            // `dir` (a handle of its own) goes along: `base` stays that directory's.
+            mayfly::threadpool::spawn(move || {
+                let _ = fs::remove_file(base.join(trash));
+                drop(dir);
+            });
+        }
+    }
+
+    /// The partial directory's handle, duplicated (see [`partial_dir`](Self::partial_dir)).
+    fn partial_dir_handle(&self) -> io::Result<File> {
+        self.partial_dir(false)?;
+        let cached = self.partial_dir.lock().unwrap();
+        cached.as_ref().expect("just opened").0.try_clone()
     }
 
     /// Makes room for `n` more bytes of `name`'s partial: under the bytes cap and above the
@@ -167,6 +208,9 @@ impl Store {
         let mut book = self.book.lock().unwrap();
         self.make_room(&mut book, name, n)?;
         book.grow(name, n);
+        if let Some((_, free)) = self.free_cache.lock().unwrap().as_mut() {
+            *free = free.saturating_sub(n);
+        }
         Ok(())
     }
 
@@ -220,8 +264,23 @@ impl Store {
         }
     }
 
-    /// Bytes free for unprivileged users on the partial directory's filesystem.
+    /// Bytes free for unprivileged users on the partial directory's filesystem: a `statvfs`
+    /// at most [`FREE_SPACE_TTL`] old, adjusted by the partial bytes reserved and evicted
+    /// since. Called under the book's lock.
     fn free_space(&self) -> io::Result<u64> {
+        let mut cache = self.free_cache.lock().unwrap();
+        if let Some((at, free)) = *cache {
+            if at.elapsed() < FREE_SPACE_TTL {
+                return Ok(free);
+            }
+        }
+        let free = self.statvfs_free()?;
+        *cache = Some((Instant::now(), free));
+        Ok(free)
+    }
+
+    /// Bytes free for unprivileged users on the partial directory's filesystem, now.
+    fn statvfs_free(&self) -> io::Result<u64> {
         let dir = self.partial_dir(true)?;
         let c = std::ffi::CString::new(dir.into_os_string().into_encoded_bytes())
             .map_err(io::Error::other)?;
@@ -682,13 +741,20 @@ mod tests {
             Fixture(store, root)
         }
 
+        /// The partials on disk, once every evicted one is unlinked.
         fn on_disk(&self) -> Vec<String> {
-            let mut v: Vec<String> = fs::read_dir(self.1.join(PARTIAL_DIR))
-                .unwrap()
-                .map(|e| e.unwrap().file_name().into_string().unwrap())
-                .collect();
-            v.sort();
-            v
+            for _ in 0..10_000 {
+                let mut v: Vec<String> = fs::read_dir(self.1.join(PARTIAL_DIR))
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name().into_string().unwrap())
+                    .collect();
+                v.sort();
+                if !v.iter().any(|n| n.starts_with(TRASH_PREFIX)) {
+                    return v;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            panic!("an evicted partial was never unlinked");
         }
 
         fn booked(&self) -> (usize, u64) {
@@ -725,6 +791,21 @@ mod tests {
         f.0.reserve_partial("c", 50).unwrap();
         assert_eq!(f.on_disk(), ["a"]);
         assert_eq!(f.booked(), (2, 80));
+    }
+
+    #[test]
+    fn an_evicted_partial_leaves_its_name_at_once_and_trash_is_cleared_at_start() {
+        let f = Fixture::new("trash", limits(10, 1000, 0));
+        let dir = f.1.join(PARTIAL_DIR);
+        f.0.evict_partial(&mut f.0.book.lock().unwrap(), "a");
+        assert!(!dir.join("a").exists(), "renamed away under the lock");
+        assert_eq!(f.booked(), (1, 30));
+        assert_eq!(f.on_disk(), ["b"], "and unlinked by the pool");
+        // Trash left by a crash is removed at start, never taken for a partial.
+        fs::write(dir.join(format!("{TRASH_PREFIX}1.2")), [0; 5]).unwrap();
+        let again = Store::open(&f.1, false, limits(10, 1000, 0), Hashes::new(1).unwrap()).unwrap();
+        assert_eq!(again.book.lock().unwrap().count(), 1);
+        assert!(!dir.join(format!("{TRASH_PREFIX}1.2")).exists());
     }
 
     #[test]
