@@ -17,6 +17,8 @@
 //!   opened once, refusing a symlink (`O_NOFOLLOW | O_DIRECTORY`), and every partial is
 //!   reached through that open handle (`/proc/self/fd/N/NAME`), so a symlink planted as
 //!   `.mayfly-partial` can never lead reads, writes or expiry outside the root.
+//! - `.mayfly-partial/.mayfly-trash.<pid>.<n>`: an evicted partial, renamed there under the
+//!   book's lock and unlinked on the thread pool (leftovers are removed at start).
 //!
 //! Partials are bounded ([`PartialLimits`]): at most `max_count` of them and `max_bytes` of
 //! real bytes on disk together (a resumable upload declaring more than `max_bytes` is
