@@ -236,13 +236,16 @@ pub struct ServeFileArgs {
     /// Delete a cut-off resumable upload not resumed for this long.
     #[arg(long, default_value_t = HumanDuration(file::DEFAULT_PARTIAL_TTL))]
     pub partial_ttl: HumanDuration,
-    /// Serve at most this many `list` requests at once (more are answered `busy`).
+    /// Read the directory for at most this many `list` requests at once (more are answered
+    /// `busy`; 0 refuses every list).
     #[arg(long, default_value_t = file::DEFAULT_MAX_CONCURRENT_LISTS)]
     pub max_concurrent_lists: usize,
-    /// Threads hashing files not hashed before (the file server's own pool).
+    /// Threads hashing files not hashed before (the file server's own pool; 0 is taken as
+    /// 1).
     #[arg(long, default_value_t = file::DEFAULT_HASH_THREADS)]
     pub hash_threads: usize,
-    /// Keep at most this many cut-off resumable uploads (the oldest idle one goes first).
+    /// Keep at most this many cut-off resumable uploads (the oldest idle one goes first; 0
+    /// refuses every resumable upload).
     #[arg(long, default_value_t = file::DEFAULT_MAX_PARTIALS)]
     pub max_partials: usize,
     /// Bytes all kept resumable uploads may hold on disk, and the largest resumable upload
@@ -250,7 +253,7 @@ pub struct ServeFileArgs {
     #[arg(long, default_value_t = HumanSize(file::DEFAULT_MAX_PARTIAL_BYTES))]
     pub max_partial_bytes: HumanSize,
     /// Never write a resumable upload while the disk has less than this free (suffixes K,
-    /// M, G, T); the oldest kept ones are deleted first.
+    /// M, G, T); the oldest kept ones are deleted first when that can make room.
     #[arg(long, default_value_t = HumanSize(file::DEFAULT_MIN_FREE_SPACE))]
     pub min_free_space: HumanSize,
     /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.

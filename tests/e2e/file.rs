@@ -982,15 +982,27 @@ fn cut_resumable(s: &Server, name: &str, filesize: usize, data: &[u8]) {
 }
 
 /// Names in the partial directory, sorted.
+/// The partials on disk, once every evicted one (renamed to a trash name, unlinked on the
+/// server's thread pool) is gone.
 fn partials(s: &Server) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(s.path(".mayfly-partial"))
-        .map(|d| {
-            d.map(|e| e.unwrap().file_name().into_string().unwrap())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
+    let t = Instant::now();
+    loop {
+        let mut v: Vec<String> = fs::read_dir(s.path(".mayfly-partial"))
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().into_string().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        if !v.iter().any(|n| n.starts_with(".mayfly-trash.")) {
+            return v;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "never unlinked: {v:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// The file server's `/stats` JSON (the server was started with `--stats-addr`).
@@ -1040,6 +1052,31 @@ fn partial_uploads_are_capped_by_count_and_the_oldest_goes_first() {
     )
     .unwrap();
     assert_eq!(fs::read(s.path("done")).unwrap(), b"xyz");
+}
+
+#[test]
+fn a_partial_that_cannot_be_opened_leaves_no_book_entry() {
+    // Before: the entry was booked before the file was opened and stayed when the open
+    // failed: the gauge showed a partial that did not exist, and it took a --max-partials
+    // slot.
+    let root = tempfile::tempdir().unwrap();
+    fs::create_dir_all(root.path().join(".mayfly-partial/d.bin")).unwrap();
+    let (s, stats) = Server::start_in(root, &[], |_| {}, true);
+    let req = PutRequest {
+        resumable: true,
+        ..PutRequest::new("d.bin", 3)
+    };
+    let err = s
+        .client()
+        .put_stream(&req, &mut &b"abc"[..], &mut |_, _| {})
+        .unwrap_err();
+    assert!(matches!(err, FileError::Refused(_)), "{err}");
+    let g = &stats_json(&stats.unwrap())["gauges"];
+    assert_eq!(
+        (g["partials"].as_u64(), g["partial_bytes"].as_u64()),
+        (Some(0), Some(0)),
+        "{g}"
+    );
 }
 
 #[test]
@@ -1135,8 +1172,8 @@ fn partials_are_never_written_below_the_free_space_headroom() {
         server_error(&err).error.contains("--min-free-space"),
         "{err}"
     );
-    // Below the headroom the idle partials were deleted first, and nothing new was kept.
-    assert_eq!(partials(&s), Vec::<String>::new());
+    // Deleting the idle partial could not have made room, so it was kept; nothing new was.
+    assert_eq!(partials(&s), ["old.bin"]);
     // Ordinary uploads are not partials: they go through.
     s.client()
         .put_stream(
@@ -1190,6 +1227,86 @@ fn a_trickling_upload_is_cut_off_and_a_normal_one_passes() {
     assert!(!s.path("slow.bin").exists());
     // The server goes on.
     assert_eq!(s.client().list().unwrap().len(), 1);
+}
+
+#[test]
+fn a_refused_put_of_a_huge_body_is_answered_and_closed_while_the_client_trickles() {
+    // Before: the refused body was drained under the per-read --io-timeout only, so one
+    // byte every few seconds held the connection for ever, and the reply never came.
+    let s = Server::start(&[]);
+    let mut conn = TcpStream::connect(&s.addr).unwrap();
+    let h = Header::new()
+        .with("cmd", "put")
+        .with("filename", ".x")
+        .with("filesize", 16u64 << 30);
+    conn.write_all(&frame_bytes(&h, b"")).unwrap();
+    let mut trickle = conn.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        for _ in 0..50 {
+            std::thread::sleep(Duration::from_millis(200));
+            if trickle.write_all(b"x").is_err() {
+                break;
+            }
+        }
+    });
+    let reply = read_reply(&mut conn).expect("an error reply, not silence");
+    assert_eq!(reply.str("code").unwrap(), "bad_name", "{reply:?}");
+    let t = Instant::now();
+    while !closed_by_server(&mut conn) {
+        assert!(
+            t.elapsed() < Duration::from_secs(8),
+            "the connection stays open"
+        );
+    }
+    writer.join().unwrap();
+    // A refused put with a small body is drained and the connection goes on.
+    let mut conn = TcpStream::connect(&s.addr).unwrap();
+    let h = Header::new()
+        .with("cmd", "put")
+        .with("filename", ".y")
+        .with("filesize", 10);
+    let reply = raw_request(&mut conn, &frame_bytes(&h, b"0123456789")).unwrap();
+    assert_eq!(reply.str("code").unwrap(), "bad_name");
+    let stat = raw_request(
+        &mut conn,
+        &frame_bytes(
+            &Header::new().with("cmd", "stat").with("filename", "z"),
+            b"",
+        ),
+    )
+    .unwrap();
+    assert_eq!(stat.str("code").unwrap(), "not_found");
+}
+
+#[test]
+fn huge_rate_windows_and_timeouts_mean_no_deadline_not_a_panic() {
+    // Before: `Instant + window` overflowed and panicked in every session.
+    let huge = "10000000000000000000"; // 10^19 s
+    let s = Server::start(&[
+        "--rate-window",
+        huge,
+        "--io-timeout",
+        huge,
+        "--idle-timeout",
+        huge,
+    ]);
+    let data = random_bytes(8, 100_000);
+    s.client()
+        .put_stream(
+            &PutRequest::new("a.bin", data.len() as u64),
+            &mut &data[..],
+            &mut |_, _| {},
+        )
+        .unwrap();
+    assert_eq!(s.client().list().unwrap().len(), 1);
+    let local = tempfile::tempdir().unwrap();
+    let out = local.path().join("a.bin");
+    let r = run_json(
+        mayfly()
+            .args(["file", "--json", "--addr", &s.addr, "get", "a.bin", "-o"])
+            .arg(&out),
+    );
+    assert_eq!(r["sha256"], sha(&data));
 }
 
 #[test]
@@ -1288,6 +1405,39 @@ fn lists_over_the_concurrency_cap_are_answered_busy() {
     for _ in 0..3 {
         assert_eq!(s.client().list().unwrap().len(), 1);
     }
+}
+
+#[test]
+fn a_list_nobody_reads_does_not_hold_the_list_slot() {
+    // Before: the slot was held while the reply was written, so clients that sent a list
+    // and never read it locked every other list out (busy) until --io-timeout.
+    let s = Server::start(&["--max-concurrent-lists", "1"]);
+    // Replies of about 1 MiB, ten of them pipelined: more than the socket buffers hold for
+    // a client that does not read.
+    for i in 0..4000 {
+        fs::write(s.path(&format!("{i:04}{}", "n".repeat(196))), b"").unwrap();
+    }
+    let mut stuck = TcpStream::connect(&s.addr).unwrap();
+    let req = frame_bytes(
+        &mayfly_proto::file::list_page_request(None, Some(10_000)),
+        b"",
+    );
+    stuck.write_all(&req.repeat(10)).unwrap();
+    // Let the server read the directory and start writing to `stuck`.
+    std::thread::sleep(Duration::from_secs(1));
+    // `stuck` may still be between its pipelined lists' directory reads (each takes the
+    // slot for a moment): retry `busy` briefly. Before, the slot stayed taken for 60 s.
+    let t = Instant::now();
+    let all = loop {
+        match s.client().list() {
+            Err(e) if server_error(&e).code == "busy" && t.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            other => break other.unwrap(),
+        }
+    };
+    assert_eq!(all.len(), 4000);
+    drop(stuck);
 }
 
 #[test]

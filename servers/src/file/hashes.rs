@@ -41,12 +41,44 @@ impl Version {
 
 type Job = Arc<AsyncResult<Result<String, String>>>;
 
+/// A cached hash: the version it is for, the hash, and when it was stored (a sequence
+/// number, so a job that started before a newer entry was stored never overwrites it).
+type Cached = (Version, String, u64);
+
 #[derive(Default)]
 struct Shared {
-    cache: Mutex<HashMap<String, (Version, String)>>,
+    cache: Mutex<HashMap<String, Cached>>,
+    /// Lock order: `in_flight`, then `cache`.
     in_flight: Mutex<HashMap<Version, Job>>,
+    /// The next sequence number for [`Cached`].
+    seq: AtomicU64,
     /// Jobs run (each one reads a whole file).
     computed: Arc<AtomicU64>,
+}
+
+impl Shared {
+    fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The cached hash of `name` if it is for `version`.
+    fn cached(&self, name: &str, version: Version) -> Option<String> {
+        match self.cache.lock().unwrap().get(name) {
+            Some((v, sha, _)) if *v == version => Some(sha.clone()),
+            _ => None,
+        }
+    }
+
+    /// Caches `sha` for `name` at `version`, unless an entry stored at or after `since`
+    /// (by a newer upload, or a newer job) is there.
+    fn store(&self, name: &str, version: Version, sha: &str, since: u64) {
+        let mut cache = self.cache.lock().unwrap();
+        if cache.get(name).is_some_and(|(_, _, seq)| *seq >= since) {
+            return;
+        }
+        let seq = self.next_seq();
+        cache.insert(name.to_owned(), (version, sha.to_owned(), seq));
+    }
 }
 
 /// The hashes of a file server's files.
@@ -73,42 +105,43 @@ impl Hashes {
 
     /// Records the hash of `name` as it is now (an upload hashed on its way in).
     pub fn remember(&self, name: &str, meta: &Metadata, sha256: &str) {
+        let seq = self.shared.next_seq();
         self.shared
             .cache
             .lock()
             .unwrap()
-            .insert(name.to_owned(), (Version::of(meta), sha256.to_owned()));
+            .insert(name.to_owned(), (Version::of(meta), sha256.to_owned(), seq));
     }
 
     /// The sha256 of `file` (open as `name`): cached if this version was hashed, else the
     /// result of the job hashing it now, started by this call if there is none.
     pub fn sha256(&self, name: &str, file: &File, meta: &Metadata) -> io::Result<String> {
         let version = Version::of(meta);
-        if let Some((v, sha)) = self.shared.cache.lock().unwrap().get(name) {
-            if *v == version {
-                return Ok(sha.clone());
-            }
+        if let Some(sha) = self.shared.cached(name, version) {
+            return Ok(sha);
         }
         let job = {
             let mut in_flight = self.shared.in_flight.lock().unwrap();
+            // Again under the `in_flight` lock: a job caches its hash before it leaves the
+            // map (under this lock too), so a request finds one or the other, never
+            // neither, and never starts a second job.
+            if let Some(sha) = self.shared.cached(name, version) {
+                return Ok(sha);
+            }
             match in_flight.get(&version) {
                 Some(job) => job.clone(),
                 None => {
                     let mut dup = file.try_clone()?;
                     let (shared, name) = (self.shared.clone(), name.to_owned());
+                    let since = shared.next_seq();
                     let job = self.pool.spawn(move || {
                         shared.computed.fetch_add(1, Ordering::Relaxed);
                         let sha = hash_whole(&mut dup).map_err(|e| e.to_string());
-                        // Cached before the job leaves the map: a request in between finds
-                        // one or the other, never starts a second job.
+                        let mut in_flight = shared.in_flight.lock().unwrap();
                         if let Ok(s) = &sha {
-                            shared
-                                .cache
-                                .lock()
-                                .unwrap()
-                                .insert(name, (version, s.clone()));
+                            shared.store(&name, version, s, since);
                         }
-                        shared.in_flight.lock().unwrap().remove(&version);
+                        in_flight.remove(&version);
                         sha
                     });
                     in_flight.insert(version, job.clone());
@@ -119,8 +152,15 @@ impl Hashes {
         match job.get(None) {
             Ok(sha) => sha.map_err(io::Error::other),
             Err(e) => {
-                // The job panicked and never left the map: take it out for the next try.
-                self.shared.in_flight.lock().unwrap().remove(&version);
+                // The job panicked and never left the map: take it out for the next try,
+                // unless another request already did and a new job is in its place.
+                let mut in_flight = self.shared.in_flight.lock().unwrap();
+                if in_flight
+                    .get(&version)
+                    .is_some_and(|j| Arc::ptr_eq(j, &job))
+                {
+                    in_flight.remove(&version);
+                }
                 Err(io::Error::other(e.to_string()))
             }
         }
@@ -132,4 +172,39 @@ fn hash_whole(f: &mut File) -> io::Result<String> {
     let mut h = Sha256::new();
     io::copy(f, &mut HashSink(&mut h))?;
     Ok(hex(&h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(ino: u64) -> Version {
+        Version {
+            dev: 1,
+            ino,
+            len: 3,
+            mtime_ns: 0,
+        }
+    }
+
+    #[test]
+    fn a_late_job_never_overwrites_a_newer_entry() {
+        let s = Shared::default();
+        // A job for version 1 starts…
+        let since = s.next_seq();
+        // …an upload lands version 2 meanwhile…
+        let seq = s.next_seq();
+        s.cache
+            .lock()
+            .unwrap()
+            .insert("f".into(), (v(2), "new".into(), seq));
+        // …then the job finishes: version 2's hash stays.
+        s.store("f", v(1), "old", since);
+        assert_eq!(s.cached("f", v(2)).as_deref(), Some("new"));
+        assert_eq!(s.cached("f", v(1)), None);
+        // A job started after that entry replaces it.
+        let since = s.next_seq();
+        s.store("f", v(3), "newer", since);
+        assert_eq!(s.cached("f", v(3)).as_deref(), Some("newer"));
+    }
 }

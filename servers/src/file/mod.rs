@@ -1,6 +1,8 @@
 //! The course's FTP homework, done properly: a file server over the framed protocol
 //! (`docs/PROTOCOL.md`; the field names and types are `mayfly_proto::file`'s), one greenlet
-//! per connection on the one worker.
+//! per connection on the one worker. It needs `/proc` mounted: every file is reached through
+//! an open directory handle as `/proc/self/fd/N/NAME` (see the store module); without it
+//! the server fails at start.
 //!
 //! Every request is a frame; only `put` carries a body. Replies always have `status`
 //! (`"ok"` or `"error"`); errors add `code` (machine-readable) and `error` (words), as
@@ -152,22 +154,26 @@ pub struct Options {
     /// A cut-off resumable upload not resumed for this long is deleted (checked at start and
     /// every `partial_ttl / 4`, at most hourly).
     pub partial_ttl: Duration,
-    /// `list` requests served at once (each reads the directory on the thread pool); more
-    /// are answered `busy`.
+    /// `list` requests reading the directory at once (on the thread pool); more are
+    /// answered `busy`, and 0 refuses every list. The slot is given back before the reply
+    /// is sent, so a client that does not read its reply holds none.
     pub max_concurrent_lists: usize,
     /// OS threads hashing files not hashed before (a pool of the file server's own): at
     /// most this many files are read for hashing at once; concurrent requests for one
-    /// version of a file wait for one job.
+    /// version of a file wait for one job. 0 is taken as 1.
     pub hash_threads: usize,
     /// Most resumable partial uploads kept; a new one past it deletes the least recently
-    /// touched one not being written (or is refused with `busy` if all are).
+    /// touched one not being written (or is refused with `busy` if all are; with 0 every
+    /// resumable upload is).
     pub max_partials: usize,
     /// Most bytes all partials hold on disk together (real bytes, not declared sizes), and
     /// the largest `filesize` a resumable upload may declare (`too_large` above it). Past
-    /// it, the oldest idle partials are deleted; if none can go, the upload fails.
+    /// it, the oldest idle partials are deleted; if deleting every idle one would not be
+    /// enough, none is and the upload fails.
     pub max_partial_bytes: u64,
     /// A partial upload is never written while the filesystem has less than this free:
-    /// the oldest idle partials are deleted first, then the upload fails with `disk_full`.
+    /// the oldest idle partials are deleted first when that can make room, else the upload
+    /// fails with `disk_full` and none is deleted.
     pub min_free_space: u64,
     /// Set SO_REUSEPORT so several processes share the port (`mayfly serve --workers N`).
     pub reuse_port: bool,

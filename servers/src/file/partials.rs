@@ -57,6 +57,11 @@ impl Book {
         self.total
     }
 
+    /// The bytes of `name`'s partial (0 if it has none).
+    pub fn bytes(&self, name: &str) -> u64 {
+        self.slots.get(name).map_or(0, |s| s.bytes)
+    }
+
     /// Whether `name` has a partial.
     pub fn has(&self, name: &str) -> bool {
         self.slots.contains_key(name)
@@ -103,6 +108,15 @@ impl Book {
         self.busy.contains(name)
     }
 
+    /// How many partials nobody is writing, other than `except`, and their bytes: what
+    /// evicting every one that may go would free.
+    pub fn idle(&self, except: &str) -> (usize, u64) {
+        self.slots
+            .iter()
+            .filter(|(n, _)| n.as_str() != except && !self.busy.contains(n.as_str()))
+            .fold((0, 0), |(c, b), (_, s)| (c + 1, b + s.bytes))
+    }
+
     /// The least recently touched partial that nobody is writing, other than `except`.
     pub fn oldest_idle(&self, except: &str) -> Option<String> {
         self.slots
@@ -142,6 +156,16 @@ mod tests {
         assert_eq!(b.oldest_idle("x").as_deref(), Some("new"));
         b.release("old");
         assert_eq!(b.oldest_idle("x").as_deref(), Some("old"));
+    }
+
+    #[test]
+    fn idle_counts_what_eviction_could_free() {
+        let mut b = Book::load([("a".to_owned(), 5), ("b".to_owned(), 7)]);
+        b.set("c", 11);
+        assert_eq!(b.idle("x"), (3, 23));
+        assert!(b.claim("b"));
+        assert_eq!(b.idle("x"), (2, 16));
+        assert_eq!(b.idle("c"), (1, 5));
     }
 
     #[test]

@@ -35,20 +35,28 @@ impl RateGuard {
         }
     }
 
-    fn window_end(&self) -> Instant {
-        self.window_start + self.window
+    /// When the window ends; `None` if that is past what an `Instant` can hold (a window
+    /// of 10^19 s): it never ends.
+    fn window_end(&self) -> Option<Instant> {
+        self.window_start.checked_add(self.window)
     }
 
     /// The timeout to give the next read or write: until the stall timeout, or until the
-    /// window ends if that is sooner (at least 1 ms).
-    pub fn timeout(&self, now: Instant) -> Duration {
-        let stall = (self.last_progress + self.io_timeout).saturating_duration_since(now);
-        let t = if self.min_rate == 0 {
-            stall
+    /// window ends if that is sooner (at least 1 ms). `None` (no timeout) if neither ends
+    /// within what an `Instant` can hold.
+    pub fn timeout(&self, now: Instant) -> Option<Duration> {
+        let until = |end: Option<Instant>| end.map(|e| e.saturating_duration_since(now));
+        let stall = until(self.last_progress.checked_add(self.io_timeout));
+        let window = if self.min_rate == 0 {
+            None
         } else {
-            stall.min(self.window_end().saturating_duration_since(now))
+            until(self.window_end())
         };
-        t.max(Duration::from_millis(1))
+        let t = match (stall, window) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
+        Some(t.max(Duration::from_millis(1)))
     }
 
     /// Ends every window that is over by `now`: an error if one moved too few bytes.
@@ -56,7 +64,7 @@ impl RateGuard {
         if self.min_rate == 0 {
             return Ok(());
         }
-        while now >= self.window_end() {
+        while self.window_end().is_some_and(|end| now >= end) {
             let need = (self.min_rate as f64 * self.window.as_secs_f64()) as u64;
             if self.window_bytes < need {
                 return Err(io::Error::new(
@@ -135,12 +143,12 @@ mod tests {
         g.progress(20_000, t0 + S).unwrap();
         assert_eq!(
             g.timeout(t0 + S),
-            9 * S,
+            Some(9 * S),
             "the window ends before the stall timeout"
         );
         // The window moved enough: the timeout at its end means "go on".
         g.timed_out(t0 + 10 * S).unwrap();
-        assert_eq!(g.timeout(t0 + 10 * S), 10 * S);
+        assert_eq!(g.timeout(t0 + 10 * S), Some(10 * S));
         // The next one moved nothing: cut.
         assert!(g.timed_out(t0 + 20 * S).is_err());
     }
@@ -150,8 +158,25 @@ mod tests {
         let t0 = Instant::now();
         let mut g = RateGuard::new(0, 10 * S, 60 * S, t0);
         g.progress(1, t0 + 50 * S).unwrap();
-        assert_eq!(g.timeout(t0 + 50 * S), 60 * S);
+        assert_eq!(g.timeout(t0 + 50 * S), Some(60 * S));
         g.timed_out(t0 + 100 * S).unwrap();
         assert!(g.timed_out(t0 + 110 * S).is_err());
+    }
+
+    #[test]
+    fn windows_and_timeouts_past_what_an_instant_holds_never_end() {
+        // Before: `Instant + window` panicked (`--rate-window 1e19`), in every session.
+        let t0 = Instant::now();
+        let huge = Duration::from_secs(10_000_000_000_000_000_000);
+        let mut g = RateGuard::new(1000, huge, 60 * S, t0);
+        assert_eq!(g.timeout(t0), Some(60 * S), "the stall timeout still holds");
+        g.progress(1, t0 + S).unwrap();
+        g.timed_out(t0 + 30 * S).unwrap();
+        let mut g = RateGuard::new(1000, huge, Duration::MAX, t0);
+        assert_eq!(g.timeout(t0), None, "no deadline at all");
+        g.progress(1, t0 + S).unwrap();
+        g.timed_out(t0 + 1000 * S).unwrap();
+        let g = RateGuard::new(1000, 10 * S, Duration::MAX, t0);
+        assert_eq!(g.timeout(t0), Some(10 * S), "the window still ends");
     }
 }

@@ -17,6 +17,8 @@ use super::store::{Store, UploadError};
 use super::Options;
 /// After a fatal protocol error the server reads and drops at most this much for at most
 /// [`LINGER_TIME`] before closing, so the client sees the error reply instead of a reset.
+/// A refused `put` with a body larger than this gets its reply and the same close; a
+/// smaller body is read and dropped (under the minimum rate) and the connection goes on.
 pub const LINGER_BYTES: u64 = 4 << 20;
 /// See [`LINGER_BYTES`].
 pub const LINGER_TIME: Duration = Duration::from_secs(2);
@@ -55,7 +57,7 @@ pub(crate) fn serve(
     let rule: fn(&Header) -> Result<u64, FrameError> = request_body_len;
     let mut r: Reader = FrameReader::new(conn, limits, rule);
     loop {
-        r.get_mut().settimeout(Some(settings.idle_timeout));
+        r.get_mut().settimeout(finite(settings.idle_timeout));
         let (h, _body_len) = match r.read_header() {
             Ok(Some(x)) => x,
             Ok(None) => return Ok(()),
@@ -82,7 +84,7 @@ pub(crate) fn serve(
                 continue;
             }
         };
-        r.get_mut().settimeout(Some(settings.io_timeout));
+        r.get_mut().settimeout(finite(settings.io_timeout));
         stats.requests(1);
         let cmd = h.get(proto::CMD).and_then(|c| c.as_str()).unwrap_or("");
         let outcome = match cmd {
@@ -103,9 +105,21 @@ pub(crate) fn serve(
             Ok(Outcome::Sent) => {}
             Ok(Outcome::Reply(h)) => frame::write_header(r.get_mut(), &h)?,
             Ok(Outcome::Refused(x)) => frame::write_header(r.get_mut(), &x.header())?,
+            Ok(Outcome::RefusedThenClose(x)) => {
+                frame::write_header(r.get_mut(), &x.header())?;
+                lingering_close(r.get_mut());
+                return Ok(());
+            }
             Err(e) => return Err(e),
         }
     }
+}
+
+/// `Some(d)`, or `None` (no timeout) if a deadline `d` from now is past what an `Instant`
+/// can hold (`--io-timeout 1e19`): the runtime adds it to `Instant::now()`.
+fn finite(d: Duration) -> Option<Duration> {
+    // Twice `d` fits: `d` from any later `now` in this session does too.
+    Instant::now().checked_add(d.saturating_mul(2)).map(|_| d)
 }
 
 /// What a command did.
@@ -116,6 +130,8 @@ enum Outcome {
     Reply(Header),
     /// Send this error.
     Refused(Refusal),
+    /// Send this error, then close (the request's body was left unread).
+    RefusedThenClose(Refusal),
 }
 
 impl From<Refusal> for Outcome {
@@ -195,7 +211,13 @@ fn put(store: &Arc<Store>, r: &mut Reader, h: &Header, o: &Options) -> io::Resul
     let (name, expected, mut upload) = match prepared {
         Ok(x) => x,
         Err(refusal) => {
-            r.body().skip()?;
+            // A big body is not read just to be dropped (a client may trickle 16 GiB at one
+            // byte per read timeout); a small one is, under the minimum rate, so the
+            // connection stays usable.
+            if r.body().remaining() > LINGER_BYTES {
+                return Ok(Outcome::RefusedThenClose(refusal));
+            }
+            drain_guarded(r, &mut rate_guard(o))?;
             return Ok(Outcome::Refused(refusal));
         }
     };
@@ -246,8 +268,7 @@ fn rate_guard(o: &Options) -> RateGuard {
 fn read_guarded(r: &mut Reader, buf: &mut [u8], g: &mut RateGuard) -> (usize, Option<io::Error>) {
     let mut n = 0;
     while n < buf.len() {
-        r.get_mut()
-            .set_read_timeout(Some(g.timeout(Instant::now())));
+        r.get_mut().set_read_timeout(g.timeout(Instant::now()));
         let got = r.body().read(&mut buf[n..]);
         let now = Instant::now();
         match got {
@@ -270,10 +291,22 @@ fn read_guarded(r: &mut Reader, buf: &mut [u8], g: &mut RateGuard) -> (usize, Op
     (n, None)
 }
 
+/// Reads and drops the rest of the body under the minimum rate (see [`read_guarded`]).
+fn drain_guarded(r: &mut Reader, g: &mut RateGuard) -> io::Result<()> {
+    let mut scratch = vec![0u8; 16 * 1024];
+    loop {
+        match read_guarded(r, &mut scratch, g) {
+            (_, Some(e)) => return Err(e),
+            (0, None) => return Ok(()),
+            _ => {}
+        }
+    }
+}
+
 /// Sends all of `data` under the minimum rate (see [`read_guarded`]).
 fn send_guarded(conn: &mut TcpStream, mut data: &[u8], g: &mut RateGuard) -> io::Result<()> {
     while !data.is_empty() {
-        conn.set_write_timeout(Some(g.timeout(Instant::now())));
+        conn.set_write_timeout(g.timeout(Instant::now()));
         let sent = conn.send(data);
         let now = Instant::now();
         match sent {
@@ -362,14 +395,18 @@ fn list(store: &Store, r: &mut Reader, h: &Header, o: &Options) -> io::Result<Ou
     .map_or(super::DEFAULT_LIST_PAGE, |l| {
         l.clamp(1, super::MAX_LIST_PAGE as u64) as usize
     });
-    let Some(_slot) = store.list_slot(o.max_concurrent_lists) else {
+    let Some(slot) = store.list_slot(o.max_concurrent_lists) else {
         let msg = format!(
             "{} lists are running (--max-concurrent-lists); try again",
             o.max_concurrent_lists
         );
         return Ok(refuse(code::BUSY, msg).into());
     };
-    let (entries, more) = or_refuse!(store.list(after, limit).map_err(|e| io_refusal(&e)));
+    let page = store.list(after, limit);
+    // The slot bounds directory reads, not replies: a client that never reads its reply
+    // must not hold it (the write is bounded by the minimum rate and --io-timeout).
+    drop(slot);
+    let (entries, more) = or_refuse!(page.map_err(|e| io_refusal(&e)));
     let body = serde_json::to_vec(&entries).expect("entries serialize");
     let mut header = reply::ok()
         .with(proto::COUNT, entries.len())
@@ -378,7 +415,8 @@ fn list(store: &Store, r: &mut Reader, h: &Header, o: &Options) -> io::Result<Ou
     if let (true, Some(last)) = (more, entries.last()) {
         header.set(proto::NEXT, last.filename.as_str());
     }
-    frame::write_frame(r.get_mut(), &header, &body)?;
+    frame::write_header(r.get_mut(), &header)?;
+    send_guarded(r.get_mut(), &body, &mut rate_guard(o))?;
     Ok(Outcome::Sent)
 }
 

@@ -17,13 +17,17 @@
 //!   opened once, refusing a symlink (`O_NOFOLLOW | O_DIRECTORY`), and every partial is
 //!   reached through that open handle (`/proc/self/fd/N/NAME`), so a symlink planted as
 //!   `.mayfly-partial` can never lead reads, writes or expiry outside the root.
+//! - `.mayfly-partial/.mayfly-trash.<pid>.<n>`: an evicted partial, renamed there under the
+//!   book's lock and unlinked on the thread pool (leftovers are removed at start).
 //!
 //! Partials are bounded ([`PartialLimits`]): at most `max_count` of them and `max_bytes` of
 //! real bytes on disk together (a resumable upload declaring more than `max_bytes` is
 //! refused before any byte; one declaring less reserves nothing, its bytes count as they
 //! are written), and never written while the filesystem's free space is below
 //! `min_free`. Over a cap, the least recently touched partial not being written is deleted
-//! first; when none can go, the upload fails (`busy` or `disk_full`).
+//! first; when deleting every one that may go still would not make room, none is deleted
+//! and the upload fails at once (`busy` or `disk_full`). Space is checked before the count
+//! cap evicts anything.
 
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -32,6 +36,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -55,6 +60,13 @@ pub(crate) struct PartialLimits {
 
 const UPLOAD_PREFIX: &str = ".mayfly-upload.";
 const PARTIAL_DIR: &str = ".mayfly-partial";
+/// An evicted partial, renamed in the partial directory until the pool unlinks it (a name
+/// no partial can have: names never start with a dot).
+const TRASH_PREFIX: &str = ".mayfly-trash.";
+
+/// How long one `statvfs` of the partials' filesystem is trusted, adjusted meanwhile by the
+/// partial bytes reserved and evicted, so a partial upload does not call it per chunk.
+pub const FREE_SPACE_TTL: Duration = Duration::from_secs(1);
 
 fn mtime_ns(m: &Metadata) -> i128 {
     m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128
@@ -78,6 +90,9 @@ pub(crate) struct Store {
     lists: AtomicUsize,
     /// `.mayfly-partial`, opened without following symlinks, and its inode.
     partial_dir: Mutex<Option<(File, u64)>>,
+    /// The last `statvfs` of the partials' filesystem (bytes free) and when; locked only
+    /// under `book`.
+    free_cache: Mutex<Option<(Instant, u64)>>,
 }
 
 impl Store {
@@ -121,6 +136,7 @@ impl Store {
             seq: AtomicU64::new(0),
             lists: AtomicUsize::new(0),
             partial_dir: Mutex::new(None),
+            free_cache: Mutex::new(None),
         });
         *store.book.lock().unwrap() = Book::load(store.partials_on_disk());
         Ok(store)
@@ -144,6 +160,11 @@ impl Store {
             .filter_map(|e| {
                 let meta = e.metadata().ok().filter(|m| m.is_file())?;
                 let name = e.file_name().into_string().ok()?;
+                if name.starts_with(TRASH_PREFIX) {
+                    // Evicted before a crash: never a partial.
+                    let _ = fs::remove_file(e.path());
+                    return None;
+                }
                 Some((mtime_ns(&meta), name, meta.len()))
             })
             .collect();
@@ -151,52 +172,117 @@ impl Store {
         found.into_iter().map(|(_, n, b)| (n, b)).collect()
     }
 
-    /// Deletes `name`'s partial (the caller checked nobody is writing it).
+    /// Deletes `name`'s partial (the caller checked nobody is writing it). Under the book's
+    /// lock only a rename to a trash name happens; the unlink, which can take a while for a
+    /// big file, runs on the thread pool.
     fn evict_partial(&self, book: &mut Book, name: &str) {
-        if let Ok(dir) = self.partial_dir(false) {
-            let _ = fs::remove_file(dir.join(name));
-        }
+        let bytes = book.bytes(name);
         book.remove(name);
+        if let Some((_, free)) = self.free_cache.lock().unwrap().as_mut() {
+            // Freed as soon as the pool unlinks it.
+            *free = free.saturating_add(bytes);
+        }
+        let Ok(dir) = self.partial_dir_handle() else {
+            return;
+        };
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let trash = format!("{TRASH_PREFIX}{}.{n}", std::process::id());
+        let base = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+        if fs::rename(base.join(name), base.join(&trash)).is_ok() {
+            // `dir` (a handle of its own) goes along: `base` stays that directory's.
+            mayfly::threadpool::spawn(move || {
+                let _ = fs::remove_file(base.join(trash));
+                drop(dir);
+            });
+        }
+    }
+
+    /// The partial directory's handle, duplicated (see [`partial_dir`](Self::partial_dir)).
+    fn partial_dir_handle(&self) -> io::Result<File> {
+        self.partial_dir(false)?;
+        let cached = self.partial_dir.lock().unwrap();
+        cached.as_ref().expect("just opened").0.try_clone()
     }
 
     /// Makes room for `n` more bytes of `name`'s partial: under the bytes cap and above the
     /// free-space headroom, evicting the oldest idle partials first. Counts the bytes in.
     fn reserve_partial(&self, name: &str, n: u64) -> io::Result<()> {
         let mut book = self.book.lock().unwrap();
-        while book.total() + n > self.limits.max_bytes {
-            let Some(victim) = book.oldest_idle(name) else {
-                return Err(io::Error::new(
-                    io::ErrorKind::StorageFull,
-                    format!(
-                        "partial uploads would hold more than {} bytes (--max-partial-bytes)",
-                        self.limits.max_bytes
-                    ),
-                ));
-            };
-            self.evict_partial(&mut book, &victim);
-        }
-        loop {
-            let free = self.free_space()?;
-            if free >= self.limits.min_free.saturating_add(n) {
-                break;
-            }
-            let Some(victim) = book.oldest_idle(name) else {
-                return Err(io::Error::new(
-                    io::ErrorKind::StorageFull,
-                    format!(
-                        "disk full: {free} bytes free, partial uploads leave {} (--min-free-space)",
-                        self.limits.min_free
-                    ),
-                ));
-            };
-            self.evict_partial(&mut book, &victim);
-        }
+        self.make_room(&mut book, name, n)?;
         book.grow(name, n);
+        if let Some((_, free)) = self.free_cache.lock().unwrap().as_mut() {
+            *free = free.saturating_sub(n);
+        }
         Ok(())
     }
 
-    /// Bytes free for unprivileged users on the partial directory's filesystem.
+    /// Evicts the oldest idle partials (never `name`) until `n` more bytes fit under the
+    /// bytes cap and above the free-space headroom. When evicting every idle partial could
+    /// not get there, fails at once and evicts none.
+    fn make_room(&self, book: &mut Book, name: &str, n: u64) -> io::Result<()> {
+        let (_, idle_bytes) = book.idle(name);
+        let over_cap = (book.total().saturating_add(n)).saturating_sub(self.limits.max_bytes);
+        if over_cap > idle_bytes {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!(
+                    "partial uploads would hold more than {} bytes (--max-partial-bytes)",
+                    self.limits.max_bytes
+                ),
+            ));
+        }
+        let full = |free: u64| {
+            io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!(
+                    "disk full: {free} bytes free, partial uploads leave {} (--min-free-space)",
+                    self.limits.min_free
+                ),
+            )
+        };
+        let free = self.free_space()?;
+        let short = self.limits.min_free.saturating_add(n).saturating_sub(free);
+        // Evicting frees what the cap needs and what the disk needs at once.
+        if short.max(over_cap) > idle_bytes {
+            return Err(full(free));
+        }
+        while book.total().saturating_add(n) > self.limits.max_bytes {
+            let Some(victim) = book.oldest_idle(name) else {
+                break; // not reached: the check above
+            };
+            self.evict_partial(book, &victim);
+        }
+        loop {
+            let free = if short == 0 { free } else { self.free_space()? };
+            if free >= self.limits.min_free.saturating_add(n) {
+                return Ok(());
+            }
+            // Block rounding, or a file's bytes still held open elsewhere, can leave the
+            // disk short after the count said otherwise.
+            let Some(victim) = book.oldest_idle(name) else {
+                return Err(full(free));
+            };
+            self.evict_partial(book, &victim);
+        }
+    }
+
+    /// Bytes free for unprivileged users on the partial directory's filesystem: a `statvfs`
+    /// at most [`FREE_SPACE_TTL`] old, adjusted by the partial bytes reserved and evicted
+    /// since. Called under the book's lock.
     fn free_space(&self) -> io::Result<u64> {
+        let mut cache = self.free_cache.lock().unwrap();
+        if let Some((at, free)) = *cache {
+            if at.elapsed() < FREE_SPACE_TTL {
+                return Ok(free);
+            }
+        }
+        let free = self.statvfs_free()?;
+        *cache = Some((Instant::now(), free));
+        Ok(free)
+    }
+
+    /// Bytes free for unprivileged users on the partial directory's filesystem, now.
+    fn statvfs_free(&self) -> io::Result<u64> {
         let dir = self.partial_dir(true)?;
         let c = std::ffi::CString::new(dir.into_os_string().into_encoded_bytes())
             .map_err(io::Error::other)?;
@@ -404,27 +490,30 @@ impl Store {
                 "offset {offset} does not match the {have} bytes already received"
             )));
         }
+        // Any failure from here on: a fresh partial (offset 0) leaves neither a file nor a
+        // book entry (an entry with no file would take a --max-partials slot for ever); a
+        // partial left earlier is started over anyway.
+        let fresh = FreshPartial(self, name, offset == 0);
         {
             let mut book = self.book.lock().unwrap();
-            if !book.has(name) {
+            // Space first: no partial is evicted for the count cap when the upload would
+            // then fail for want of space anyway.
+            self.make_room(&mut book, name, 0)
+                .map_err(UploadError::Io)?;
+            if !book.has(name) && book.count() >= self.limits.max_count {
+                let (idle, _) = book.idle(name);
+                if book.count() - idle >= self.limits.max_count {
+                    return Err(UploadError::Full(format!(
+                        "{} resumable uploads are being written now (--max-partials)",
+                        book.count() - idle
+                    )));
+                }
                 while book.count() >= self.limits.max_count {
-                    let Some(victim) = book.oldest_idle(name) else {
-                        return Err(UploadError::Full(format!(
-                            "{} resumable uploads are being written now (--max-partials)",
-                            book.count()
-                        )));
-                    };
+                    let victim = book.oldest_idle(name).expect("counted above");
                     self.evict_partial(&mut book, &victim);
                 }
             }
             book.set(name, offset);
-        }
-        if let Err(e) = self.reserve_partial(name, 0) {
-            if offset == 0 {
-                // Nothing of it is kept: a partial left earlier is started over anyway.
-                self.evict_partial(&mut self.book.lock().unwrap(), name);
-            }
-            return Err(UploadError::Io(e));
         }
         let mut file = OpenOptions::new()
             .read(true)
@@ -449,6 +538,7 @@ impl Store {
         }
         file.seek(SeekFrom::Start(offset))
             .map_err(UploadError::Io)?;
+        std::mem::forget(fresh);
         std::mem::forget(release);
         Ok(Upload {
             store: self.clone(),
@@ -507,6 +597,18 @@ pub(crate) struct ListSlot<'a>(&'a AtomicUsize);
 impl Drop for ListSlot<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Until forgotten: removes `name`'s partial, file and book entry, if the flag is set.
+struct FreshPartial<'a>(&'a Store, &'a str, bool);
+
+impl Drop for FreshPartial<'_> {
+    fn drop(&mut self) {
+        if self.2 {
+            self.0
+                .evict_partial(&mut self.0.book.lock().unwrap(), self.1);
+        }
     }
 }
 
@@ -615,5 +717,119 @@ impl Drop for Upload {
             }
             book.release(&self.name);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store on a fresh directory holding idle partials `a` and `b` of 30 bytes each
+    /// (`a` the older); removed on drop.
+    struct Fixture(Arc<Store>, PathBuf);
+
+    impl Fixture {
+        fn new(tag: &str, limits: PartialLimits) -> Fixture {
+            let root = std::env::temp_dir().join(format!(
+                "mayfly-store-{tag}-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            let _ = fs::remove_dir_all(&root);
+            fs::create_dir_all(root.join(PARTIAL_DIR)).unwrap();
+            fs::write(root.join(PARTIAL_DIR).join("a"), [1; 30]).unwrap();
+            fs::write(root.join(PARTIAL_DIR).join("b"), [2; 30]).unwrap();
+            let store = Store::open(&root, false, limits, Hashes::new(1).unwrap()).unwrap();
+            Fixture(store, root)
+        }
+
+        /// The partials on disk, once every evicted one is unlinked.
+        fn on_disk(&self) -> Vec<String> {
+            for _ in 0..10_000 {
+                let mut v: Vec<String> = fs::read_dir(self.1.join(PARTIAL_DIR))
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name().into_string().unwrap())
+                    .collect();
+                v.sort();
+                if !v.iter().any(|n| n.starts_with(TRASH_PREFIX)) {
+                    return v;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            panic!("an evicted partial was never unlinked");
+        }
+
+        fn booked(&self) -> (usize, u64) {
+            let b = self.0.book.lock().unwrap();
+            (b.count(), b.total())
+        }
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.1);
+        }
+    }
+
+    fn limits(max_count: usize, max_bytes: u64, min_free: u64) -> PartialLimits {
+        PartialLimits {
+            max_count,
+            max_bytes,
+            min_free,
+        }
+    }
+
+    #[test]
+    fn nothing_is_evicted_for_the_bytes_cap_when_it_cannot_help() {
+        let f = Fixture::new("cap", limits(10, 100, 0));
+        assert!(f.0.book.lock().unwrap().claim("a"));
+        // 60 + 80 is 40 over the cap and only `b` (30) may go: refused, `b` kept.
+        // Before: `b` was evicted, then the upload refused anyway.
+        let e = f.0.reserve_partial("c", 80).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::StorageFull);
+        assert_eq!(f.on_disk(), ["a", "b"]);
+        assert_eq!(f.booked(), (2, 60));
+        // 10 over: evicting `b` helps, so it goes.
+        f.0.reserve_partial("c", 50).unwrap();
+        assert_eq!(f.on_disk(), ["a"]);
+        assert_eq!(f.booked(), (2, 80));
+    }
+
+    #[test]
+    fn an_evicted_partial_leaves_its_name_at_once_and_trash_is_cleared_at_start() {
+        let f = Fixture::new("trash", limits(10, 1000, 0));
+        let dir = f.1.join(PARTIAL_DIR);
+        f.0.evict_partial(&mut f.0.book.lock().unwrap(), "a");
+        assert!(!dir.join("a").exists(), "renamed away under the lock");
+        assert_eq!(f.booked(), (1, 30));
+        assert_eq!(f.on_disk(), ["b"], "and unlinked by the pool");
+        // Trash left by a crash is removed at start, never taken for a partial.
+        fs::write(dir.join(format!("{TRASH_PREFIX}1.2")), [0; 5]).unwrap();
+        let again = Store::open(&f.1, false, limits(10, 1000, 0), Hashes::new(1).unwrap()).unwrap();
+        assert_eq!(again.book.lock().unwrap().count(), 1);
+        assert!(!dir.join(format!("{TRASH_PREFIX}1.2")).exists());
+    }
+
+    #[test]
+    fn nothing_is_evicted_for_free_space_that_eviction_cannot_make() {
+        let f = Fixture::new("disk", limits(10, 1000, u64::MAX / 2));
+        let e = f.0.reserve_partial("c", 1).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::StorageFull);
+        assert_eq!(f.on_disk(), ["a", "b"]);
+        assert_eq!(f.booked(), (2, 60));
+    }
+
+    #[test]
+    fn the_count_cap_evicts_nothing_when_the_space_check_fails() {
+        let f = Fixture::new("count", limits(2, 1000, u64::MAX / 2));
+        // Before: `a` was evicted for the count cap, then the upload failed for space.
+        assert!(f.0.begin_upload("c", 10, true, 0).is_err());
+        assert_eq!(f.on_disk(), ["a", "b"]);
+        assert_eq!(f.booked(), (2, 60));
+        // With space, the count cap takes the oldest idle one.
+        let f = Fixture::new("count2", limits(2, 1000, 0));
+        let up = f.0.begin_upload("c", 10, true, 0).unwrap();
+        drop(up);
+        assert_eq!(f.on_disk(), ["b", "c"]);
     }
 }
