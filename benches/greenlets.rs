@@ -35,12 +35,17 @@ fn may_spawn_join(iters: u64) -> Duration {
 }
 
 fn mayfly_switch(iters: u64) -> Duration {
+    // The other greenlet says it runs, and only then does the timed loop start: both are
+    // then on the worker's run queue and every yield switches to the other one.
+    let started = std::sync::Arc::new(mayfly::event::Event::new());
+    let s2 = started.clone();
     let other = mayfly::spawn(move || {
+        s2.set();
         for _ in 0..iters {
             mayfly::yield_now();
         }
     });
-    mayfly::sleep(Duration::from_millis(1)); // let it start (same as the raw case)
+    started.wait(None);
     let t = Instant::now();
     for _ in 0..iters {
         mayfly::yield_now();
@@ -51,15 +56,20 @@ fn mayfly_switch(iters: u64) -> Duration {
 }
 
 fn may_switch(iters: u64) -> Duration {
+    // As above, with may's own channel: a plain sleep here would let the new coroutine run
+    // all its yields alone (may keeps a yielder on the worker's local queue, and a woken
+    // sleeper waits on the global one), so the loop measured yields to itself.
+    let (tx, rx) = may::sync::mpsc::channel::<()>();
     // SAFETY: as above.
     let h = unsafe {
         may::coroutine::spawn(move || {
+            let _ = tx.send(());
             for _ in 0..iters {
                 may::coroutine::yield_now();
             }
         })
     };
-    mayfly::sleep(Duration::from_millis(1)); // let it start
+    rx.recv().unwrap();
     let t = Instant::now();
     for _ in 0..iters {
         may::coroutine::yield_now();
