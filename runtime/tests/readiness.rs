@@ -229,3 +229,57 @@ fn a_server_write_timeout_is_swept_for_a_client_that_never_reads() {
     drop(c);
     server.stop(Duration::from_secs(1));
 }
+
+#[test]
+fn a_killed_greenlet_whose_destructor_writes_to_a_full_socket_still_dies() {
+    // While a killed greenlet unwinds, a destructor that writes to a socket nobody reads
+    // must get an error at once (as may's own calls give "Canceled"), not park for ever.
+    struct FlushOnDrop(TcpStream);
+    impl Drop for FlushOnDrop {
+        fn drop(&mut self) {
+            let big = vec![b'x'; 32 << 20]; // more than loopback buffers hold
+            let _ = self.0.write_all(&big);
+        }
+    }
+    let outcome = in_greenlet(|| {
+        let (s, c) = pair();
+        let victim = mayfly::spawn(move || {
+            let _guard = FlushOnDrop(s);
+            mayfly::sleep(Duration::from_secs(60));
+        });
+        mayfly::sleep(Duration::from_millis(50));
+        victim.kill();
+        drop(c);
+        victim.into_result()
+    });
+    assert!(
+        matches!(outcome, Err(mayfly::GreenletError::Killed { .. })),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn a_stream_that_outlives_its_server_times_out_by_timer() {
+    // The server's sweep stops with the server; a connection handed out of its handler
+    // must still time out (by a timer from then on), not wait for ever.
+    let (tx, rx) = mpsc::channel::<TcpStream>();
+    let tx = std::sync::Mutex::new(tx);
+    let server = StreamServer::bind("127.0.0.1:0", move |conn, _| {
+        let _ = tx.lock().unwrap().send(conn);
+        Ok(())
+    })
+    .unwrap()
+    .read_timeout(Some(Duration::from_millis(200)))
+    .start();
+    let _client = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    let conn = rx.recv_timeout(HUNG).expect("the handler never ran");
+    server.stop(Duration::from_secs(1));
+    let (kind, waited) = in_greenlet(move || {
+        let mut conn = conn;
+        let t = Instant::now();
+        let e = conn.recv(16).unwrap_err();
+        (e.kind(), t.elapsed())
+    });
+    assert_eq!(kind, ErrorKind::TimedOut);
+    assert!(waited >= Duration::from_millis(190), "{waited:?}");
+}

@@ -133,7 +133,7 @@ impl StreamState {
             watch: None,
             drained: false,
             peer_closed: false,
-            // may's accept or connect may have cleared a close edge already.
+            // A new fd with its own event data: nothing of its flag has been seen yet.
             flag_ours: false,
         }
     }

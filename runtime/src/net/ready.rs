@@ -32,8 +32,14 @@
 //! Kills: may's `wait_io` clears a pending cancel instead of unwinding. So after every wait
 //! that parked, this module asks the greenlet's own record whether it was killed and, if so,
 //! restores may's cancel state and unwinds exactly as may's socket calls would
-//! ([`unwind_if_killed`]). A wait that finds the flag already set does not park and leaves a
+//! ([`check_killed`]); a killed greenlet that is already unwinding gets a "Canceled" error
+//! instead of parking. A wait that finds the flag already set does not park and leaves a
 //! pending cancel to the next one that does.
+//!
+//! One case where a short read does not drain the socket: TCP urgent data (a read stops at
+//! the urgent mark) and, on Unix sockets, a message carrying file descriptors or credentials.
+//! The next read then waits for new data or the read timeout. tokio has the same caveat;
+//! nothing in mayfly sends either.
 //!
 //! The fast path is taken only in a greenlet, with no [`crate::Timeout`] pending for it, and
 //! when the stream's own timeouts are either unset or swept; everything else goes through
@@ -85,7 +91,8 @@ raw_stream!(may::os::unix::net::UnixStream);
 /// Whether this call may take the fast path (see the module docs).
 #[inline]
 pub(crate) fn usable(st: &StreamState) -> bool {
-    (st.watch.is_some() || (st.read_timeout.is_none() && st.write_timeout.is_none()))
+    (st.watch.as_deref().is_some_and(Watch::live)
+        || (st.read_timeout.is_none() && st.write_timeout.is_none()))
         && may::coroutine::is_coroutine()
         && crate::timeout::effective_deadline(None).is_none()
 }
@@ -136,10 +143,11 @@ pub(crate) fn write<S: RawStream>(sock: &S, st: &mut StreamState, buf: &[u8]) ->
         match sock.raw_write(buf) {
             Ok(n) => return Ok(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                // The wait clears read edges too: the next read must try first.
+                // The wait may consume read edges it does not look at (a close among them):
+                // the next read must try first, and not trust a short read until it waited.
                 st.drained = false;
+                st.flag_ours = false;
                 st.peer_closed |= waited.wait(sock, WRITABLE)? & CLOSED != 0;
-                st.flag_ours = true;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -165,7 +173,8 @@ impl<'a> Waited<'a> {
     }
 
     /// Parks until one of `interest`'s bits comes (returns the bits seen), the swept deadline
-    /// passes (`TimedOut`), or the greenlet is killed (unwinds).
+    /// passes (`TimedOut`), or the greenlet is killed (unwinds; while already unwinding,
+    /// returns a "Canceled" error at once, as may's calls do).
     fn wait<S: AsIoData>(&mut self, sock: &S, interest: usize) -> io::Result<usize> {
         if !self.armed {
             if let (Some(w), Some(t)) = (self.watch, self.timeout) {
@@ -178,10 +187,12 @@ impl<'a> Waited<'a> {
             let events = if io.io_flag.load(Ordering::Acquire) != 0 {
                 io.reset() // an event came since the flag was last cleared: no park
             } else {
+                // A killed greenlet never parks again (its destructors may do I/O).
+                check_killed()?;
                 let events = sock.wait_io();
                 crate::worker::hop_to_worker();
                 // A kill wakes the greenlet like an event, and may's wait_io forgets it.
-                unwind_if_killed();
+                check_killed()?;
                 events
             };
             if events & interest != 0 {
@@ -205,17 +216,23 @@ impl Drop for Waited<'_> {
     }
 }
 
-/// After a park: if the greenlet was killed, unwind as may's own socket calls do on a
-/// cancel. (One atomic load while no greenlet in the process is being killed.)
+/// Before and after a park: if the greenlet was killed, unwind as may's own socket calls do
+/// on a cancel; if it is already unwinding (a destructor doing I/O), fail at once with
+/// "Canceled" as they do, instead of parking where no cancel can reach it any more. (One
+/// atomic load while no greenlet in the process is being killed.)
 #[inline]
-fn unwind_if_killed() {
-    if std::thread::panicking() || !crate::context::current_killed() {
-        return;
+fn check_killed() -> io::Result<()> {
+    if !crate::context::current_killed() {
+        return Ok(());
+    }
+    if std::thread::panicking() {
+        return Err(io::Error::other("Canceled"));
     }
     // SAFETY: `cancel` on the running coroutine's own handle only sets its cancel bit (it is
     // not parked, so there is no parked I/O or coroutine to take and reschedule). That is the
-    // state may's socket calls leave a cancelled coroutine in while it unwinds: every further
-    // blocking call in a destructor returns at once instead of parking.
+    // state may's socket calls leave a cancelled coroutine in while it unwinds: its further
+    // may calls in destructors return at once instead of parking, and this module's waits
+    // return "Canceled" (above).
     unsafe { may::coroutine::current().cancel() };
     may::coroutine::trigger_cancel_panic();
 }

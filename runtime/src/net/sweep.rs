@@ -34,6 +34,8 @@ pub(crate) struct Watch {
     at: AtomicU64,
     /// Set by the sweep when the deadline passed; cleared when the call returns.
     fired: AtomicBool,
+    /// Cleared when the sweep stops: the stream falls back to timers.
+    live: AtomicBool,
     waker: WaitIoWaker,
 }
 
@@ -61,6 +63,11 @@ impl Watch {
     pub(crate) fn disarm(&self) {
         self.at.store(0, Ordering::Relaxed);
         self.fired.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether a sweep still checks this watch (false once the server's sweep stopped).
+    pub(crate) fn live(&self) -> bool {
+        self.live.load(Ordering::Relaxed)
     }
 
     /// Whether the sweep found the armed deadline passed.
@@ -124,15 +131,20 @@ impl Sweep {
         let w = Arc::new(Watch {
             at: AtomicU64::new(0),
             fired: AtomicBool::new(false),
+            live: AtomicBool::new(true),
             waker: sock.waker(),
         });
         self.shared.watches.lock_unpoisoned().push(w.clone());
         w
     }
 
-    /// Ends the sweeping greenlet (it also ends by itself once the sweep is dropped).
+    /// Ends the sweeping greenlet (it also ends by itself once the sweep is dropped). Streams
+    /// that outlive it (handed to another greenlet, say) time out by timers from then on.
     pub(crate) fn stop(&self) {
         self.greenlet.kill_nowait();
+        for w in self.shared.watches.lock_unpoisoned().drain(..) {
+            w.live.store(false, Ordering::Relaxed);
+        }
     }
 }
 
@@ -217,6 +229,7 @@ mod tests {
         let w = Watch {
             at: AtomicU64::new(0),
             fired: AtomicBool::new(false),
+            live: AtomicBool::new(true),
             waker: sock.waker(),
         };
         w.expire(u64::MAX);

@@ -117,8 +117,10 @@ impl StreamServer {
     /// The server enforces its read and write timeouts with one sweep per server instead of
     /// a timer per parked call: a timeout fires between `t` and one sweep tick later (an
     /// eighth of the shorter timeout, between 10 ms and 1 s). The connection stays usable
-    /// after a `TimedOut`, as with a socket timeout. A handle made with `try_clone` times
-    /// out by timers instead.
+    /// after a `TimedOut`, as with a socket timeout. A timeout the handler sets on the stream
+    /// itself is swept at the same tick (a 100 ms timeout under 60 s server timeouts can fire
+    /// up to a second late; use [`crate::Timeout`] for a precise one). A handle made with
+    /// `try_clone`, and a stream still in use after the server stopped, time out by timers.
     ///
     /// ```
     /// use std::time::Duration;

@@ -667,6 +667,12 @@ impl<'a, A, T> GeneratorImpl<'a, A, T> {
 
     /// get stack total size and used size in word
     fn stack_usage(&self) -> (usize, usize) {
+        // mayfly patch: an overflow (caught by the guard page) reports the
+        // stack full, so may's `drop_coroutine` still stops the process as it
+        // did when the bottom sentinel was written (see PATCHED.md).
+        if self.context.overflowed {
+            return (self.stack.size(), self.stack.size());
+        }
         (self.stack.size(), self.stack.get_used_size())
     }
 }
