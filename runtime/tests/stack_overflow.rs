@@ -6,9 +6,9 @@
 //! The overflow runs in a child process (this test binary again, with [`CHILD_ENV`] set),
 //! which a watchdog ends by its PID if it neither exits nor finishes.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod util;
 
 const CHILD_ENV: &str = "MAYFLY_STACK_OVERFLOW_CHILD";
 const WATCHDOG: Duration = Duration::from_secs(60);
@@ -31,42 +31,19 @@ fn a_stack_overflow_in_a_greenlet_stops_the_process() {
         println!("stack-overflow child: survived the overflow");
         return;
     }
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut child = Command::new(exe)
-        .args([
-            "--exact",
-            "a_stack_overflow_in_a_greenlet_stops_the_process",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the child");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("poll the child") {
-            break Some(status);
-        }
-        if started.elapsed() > WATCHDOG {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let (mut out, mut err) = (String::new(), String::new());
-    if status.is_none() {
-        // Ends only the process this test started, by its PID.
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let _ = child.stdout.take().unwrap().read_to_string(&mut out);
-    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-    let status = status.unwrap_or_else(|| panic!("the child hung\nstdout:\n{out}\nstderr:\n{err}"));
+    let run = util::run_child(
+        "a_stack_overflow_in_a_greenlet_stops_the_process",
+        CHILD_ENV,
+        WATCHDOG,
+    );
+    let (out, err) = (&run.stdout, &run.stderr);
+    let status = run
+        .status
+        .unwrap_or_else(|| panic!("the child hung\nstdout:\n{out}\nstderr:\n{err}"));
     assert!(
         !out.contains("survived"),
         "the process went on after a greenlet overflowed its stack ({status})\nstderr:\n{err}"
     );
-    assert!(!status.success(), "{status}");
+    assert!(!status.success(), "{status} after {:?}", run.took);
     assert!(err.contains("overflow"), "no word of the overflow:\n{err}");
 }

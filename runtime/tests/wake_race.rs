@@ -6,15 +6,15 @@
 //! so the test runs the race in a child process, this same test binary re-run with
 //! [`CHILD_ENV`] set, and kills it by its PID if it does not finish within the watchdog time.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mayfly::event::Event;
+
+mod util;
 
 /// Set in the child process: run the race instead of supervising it.
 const CHILD_ENV: &str = "MAYFLY_WAKE_RACE_CHILD";
@@ -83,59 +83,23 @@ fn greenlet_woken_while_parking_never_spins_the_worker() {
         println!("wake-race child: {woken} greenlets woken");
         return;
     }
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut child = Command::new(exe)
-        .args([
-            "--exact",
-            "greenlet_woken_while_parking_never_spins_the_worker",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the child");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("poll the child") {
-            break Some(status);
-        }
-        if started.elapsed() > WATCHDOG {
-            break None;
-        }
-        thread::sleep(Duration::from_millis(50));
-    };
-    let Some(status) = status else {
-        // Ends only the process this test started, by its PID.
-        let _ = child.kill();
-        let _ = child.wait();
-        let mut err = String::new();
-        let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+    let run = util::run_child(
+        "greenlet_woken_while_parking_never_spins_the_worker",
+        CHILD_ENV,
+        WATCHDOG,
+    );
+    let (out, err) = (&run.stdout, &run.stderr);
+    let Some(status) = run.status else {
         let last = err.lines().rfind(|l| l.starts_with("wake-race progress"));
         panic!(
             "the worker hung: the child did not finish {ROUNDS} wake-ups within {WATCHDOG:?}; \
              last progress line: {last:?} (may's Park::subscribe race, vendor/may/PATCHED.md)"
         );
     };
-    let mut out = String::new();
-    let mut err = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
     assert!(status.success(), "child failed: {status}\n{out}\n{err}");
     assert!(
         out.contains(&format!("wake-race child: {ROUNDS} greenlets woken")),
         "the child ran the race:\n{out}\n{err}"
     );
-    eprintln!("wake race: {ROUNDS} wake-ups in {:?}", started.elapsed());
+    eprintln!("wake race: {ROUNDS} wake-ups in {:?}", run.took);
 }
