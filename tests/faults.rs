@@ -14,7 +14,7 @@ use mayfly_proto::child::StressCommand;
 use mayfly_servers::echo::{self, Mode, Options};
 
 mod util;
-use util::{mayfly, ServerChild};
+use util::{connect_from, mayfly, ServerChild};
 
 /// A `mayfly serve echo` child with its /proc readings.
 struct Server(ServerChild);
@@ -218,17 +218,6 @@ fn out_of_file_descriptors_the_server_backs_off_keeps_serving_and_recovers() {
         assert_eq!(&b, b"X");
     }
     assert!(server.alive());
-}
-
-/// A client connection from `ip` (any 127.x.y.z is loopback on Linux: another peer).
-fn connect_from(ip: &str, addr: &str) -> std::io::Result<TcpStream> {
-    use socket2::{Domain, Socket, Type};
-    let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
-    let from: std::net::SocketAddr = format!("{ip}:0").parse().unwrap();
-    s.bind(&from.into())?;
-    let to: std::net::SocketAddr = addr.parse().unwrap();
-    s.connect_timeout(&to.into(), Duration::from_secs(5))?;
-    Ok(s.into())
 }
 
 #[test]

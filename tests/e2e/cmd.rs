@@ -277,14 +277,7 @@ fn unsafe_setups_are_refused_at_start() {
 
 /// A connection from `ip` (any 127.x.y.z is loopback on Linux: another peer).
 fn connect_from(ip: &str, addr: &str) -> TcpStream {
-    use socket2::{Domain, Socket, Type};
-    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    let from: std::net::SocketAddr = format!("{ip}:0").parse().unwrap();
-    s.bind(&from.into()).unwrap();
-    let to: std::net::SocketAddr = addr.parse().unwrap();
-    s.connect_timeout(&to.into(), Duration::from_secs(5))
-        .unwrap();
-    let c: TcpStream = s.into();
+    let c = crate::util::connect_from(ip, addr).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     c
 }

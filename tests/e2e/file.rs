@@ -1604,17 +1604,7 @@ fn one_peer_cannot_hold_every_connection() {
         "a third connection from one peer was kept"
     );
     // Another peer (127.0.0.2) is served.
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.bind(
-        &"127.0.0.2:0"
-            .parse::<std::net::SocketAddr>()
-            .unwrap()
-            .into(),
-    )
-    .unwrap();
-    let to: std::net::SocketAddr = s.addr.parse().unwrap();
-    sock.connect(&to.into()).unwrap();
-    let mut other = FileClient::new(TcpStream::from(sock));
+    let mut other = FileClient::new(crate::util::connect_from("127.0.0.2", &s.addr).unwrap());
     assert!(other.list().unwrap().is_empty());
     // A slot freed is a slot again.
     assert!(!closed_by_server(&mut held[0]));

@@ -661,17 +661,7 @@ fn idle_connections_from_one_peer_do_not_lock_out_another() {
         .collect();
     std::thread::sleep(Duration::from_millis(300));
     // Another peer (127.0.0.2) is served at once.
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.bind(
-        &"127.0.0.2:0"
-            .parse::<std::net::SocketAddr>()
-            .unwrap()
-            .into(),
-    )
-    .unwrap();
-    let to: std::net::SocketAddr = s.stats.parse().unwrap();
-    sock.connect(&to.into()).unwrap();
-    let mut c: TcpStream = sock.into();
+    let mut c = crate::util::connect_from("127.0.0.2", &s.stats).unwrap();
     c.write_all(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
     let t = Instant::now();

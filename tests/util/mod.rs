@@ -4,6 +4,7 @@
 //! check and panics instead of errors. (Each suite uses a part of it.)
 #![allow(dead_code)]
 
+use std::net::TcpStream;
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
@@ -87,4 +88,19 @@ impl ServerChild {
             None => panic!("no exit within {within:?} of SIGTERM"),
         }
     }
+}
+
+/// A TCP connection to `addr` from the loopback address `ip` (127.0.0.2, say: another peer
+/// to a server's per-peer cap), connecting for at most 5 s.
+///
+/// # Errors
+/// The bind or connect error.
+pub fn connect_from(ip: &str, addr: &str) -> std::io::Result<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    let from: std::net::SocketAddr = format!("{ip}:0").parse().unwrap();
+    s.bind(&from.into())?;
+    let to: std::net::SocketAddr = addr.parse().unwrap();
+    s.connect_timeout(&to.into(), Duration::from_secs(5))?;
+    Ok(s.into())
 }
