@@ -127,6 +127,16 @@ fn server_error(e: &FileError) -> &Refusal {
 }
 
 /// Sends raw bytes and reads one reply header (body dropped).
+/// `mayfly file --json get NAME` into a scratch directory: the CLI's JSON summary.
+fn cli_get(s: &Server, name: &str) -> serde_json::Value {
+    let local = tempfile::tempdir().unwrap();
+    run_json(
+        mayfly()
+            .args(["file", "--json", "--addr", &s.addr, "get", name, "-o"])
+            .arg(local.path().join(name)),
+    )
+}
+
 fn raw_request(conn: &mut TcpStream, bytes: &[u8]) -> Option<Header> {
     conn.write_all(bytes).unwrap();
     read_reply(conn)
@@ -1299,14 +1309,7 @@ fn huge_rate_windows_and_timeouts_mean_no_deadline_not_a_panic() {
         )
         .unwrap();
     assert_eq!(s.client().list().unwrap().len(), 1);
-    let local = tempfile::tempdir().unwrap();
-    let out = local.path().join("a.bin");
-    let r = run_json(
-        mayfly()
-            .args(["file", "--json", "--addr", &s.addr, "get", "a.bin", "-o"])
-            .arg(&out),
-    );
-    assert_eq!(r["sha256"], sha(&data));
+    assert_eq!(cli_get(&s, "a.bin")["sha256"], sha(&data));
 }
 
 #[test]
@@ -1331,14 +1334,7 @@ fn a_download_nobody_reads_is_cut_off_at_the_minimum_rate() {
         "the whole file arrived to a client that read nothing for 4 s"
     );
     // The server goes on, and a client that reads gets it all.
-    let local = tempfile::tempdir().unwrap();
-    let out = local.path().join("big.bin");
-    let r = run_json(
-        mayfly()
-            .args(["file", "--json", "--addr", &s.addr, "get", "big.bin", "-o"])
-            .arg(&out),
-    );
-    assert_eq!(r["sha256"], sha(&data));
+    assert_eq!(cli_get(&s, "big.bin")["sha256"], sha(&data));
 }
 
 #[test]
