@@ -190,19 +190,36 @@ impl CompareOptions {
 
 /// The CPUs this process may run on, in order.
 pub fn cpus_allowed() -> Vec<usize> {
-    // SAFETY: an all-zero cpu_set_t is the empty set, which sched_getaffinity overwrites.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid, writable cpu_set_t of the size passed.
-    let ok =
-        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
-    if ok != 0 {
+    let Some(set) = affinity() else {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
         return (0..n).collect();
-    }
+    };
     // SAFETY: CPU_ISSET reads one bit of a valid cpu_set_t; the index is below CPU_SETSIZE.
     (0..libc::CPU_SETSIZE as usize)
         .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
         .collect()
+}
+
+/// The calling thread's CPU affinity (`None` if the kernel refuses to say).
+fn affinity() -> Option<libc::cpu_set_t> {
+    // SAFETY: an all-zero cpu_set_t is the empty set, which sched_getaffinity overwrites;
+    // `set` is a valid, writable cpu_set_t of the size passed.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let ok = libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
+        (ok == 0).then_some(set)
+    }
+}
+
+/// The set of `cpus`, indices as [`cpus_allowed`] gives them.
+fn cpu_set(cpus: &[usize]) -> libc::cpu_set_t {
+    // SAFETY: an all-zero cpu_set_t is the empty set; CPU_SET writes one bit of it for each
+    // CPU index, all below CPU_SETSIZE (they came from sched_getaffinity).
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &c in cpus {
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    set
 }
 
 /// Where a run's processes go ([`Placement::split`]) and the log file.
@@ -332,7 +349,6 @@ fn one_line(r: &Row) -> String {
     }
 }
 
-/// Runs `cmd` on `cpus` only (nothing if empty), and with `fd_limit` open files if set.
 /// The calling thread's CPU affinity, set to `cpus` for as long as it lives, then restored.
 /// Threads spawned meanwhile inherit it. Does nothing for an empty list.
 struct PinnedThread {
@@ -344,25 +360,18 @@ impl PinnedThread {
         if cpus.is_empty() {
             return PinnedThread { before: None };
         }
-        let size = std::mem::size_of::<libc::cpu_set_t>();
-        // SAFETY: an all-zero cpu_set_t is the empty set; sched_getaffinity fills `before`
-        // (of the size given) for the calling thread; CPU_SET writes one bit of `set` per
-        // CPU index, each below CPU_SETSIZE (they came from sched_getaffinity).
-        unsafe {
-            let mut before: libc::cpu_set_t = std::mem::zeroed();
-            if libc::sched_getaffinity(0, size, &mut before) != 0 {
-                return PinnedThread { before: None };
-            }
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            for &c in cpus {
-                libc::CPU_SET(c, &mut set);
-            }
-            if libc::sched_setaffinity(0, size, &set) != 0 {
-                return PinnedThread { before: None };
-            }
-            PinnedThread {
-                before: Some(before),
-            }
+        let Some(before) = affinity() else {
+            return PinnedThread { before: None };
+        };
+        let set = cpu_set(cpus);
+        // SAFETY: `set` is a valid cpu_set_t of the size passed; this sets the calling
+        // thread's affinity only.
+        if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) } != 0
+        {
+            return PinnedThread { before: None };
+        }
+        PinnedThread {
+            before: Some(before),
         }
     }
 }
@@ -376,17 +385,13 @@ impl Drop for PinnedThread {
     }
 }
 
+/// Runs `cmd` on `cpus` only (nothing if empty), and with `fd_limit` open files if set.
 fn confine(cmd: &mut Command, cpus: &[usize], fd_limit: Option<u64>) {
     use std::os::unix::process::CommandExt;
     if cpus.is_empty() && fd_limit.is_none() {
         return;
     }
-    // SAFETY: an all-zero cpu_set_t is the empty set; CPU_SET writes one bit of it for each
-    // CPU index, all below CPU_SETSIZE (they came from sched_getaffinity).
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for &c in cpus {
-        unsafe { libc::CPU_SET(c, &mut set) };
-    }
+    let set = cpu_set(cpus);
     let pin = !cpus.is_empty();
     let limit = fd_limit.map(|n| libc::rlimit {
         rlim_cur: n,
