@@ -104,6 +104,26 @@ fn socket_timeout_and_timeout_inside_a_blocking_read() {
 }
 
 #[test]
+fn a_socket_timeout_too_long_for_an_instant_means_none() {
+    // `--io-timeout 1e19` in a server: the deadline cannot be an `Instant`; it is no
+    // deadline, not a panic.
+    mayfly::run(|| {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = spawn(move || {
+            let (c, peer) = l.accept().unwrap();
+            upper_echo(c, peer)
+        });
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.settimeout(Some(Duration::from_secs(u64::MAX)));
+        c.sendall(b"hi").unwrap();
+        assert_eq!(&c.recv_exact(2).unwrap()[..], b"HI");
+        drop(c);
+        server.into_result().unwrap().unwrap();
+    });
+}
+
+#[test]
 fn kill_a_greenlet_blocked_in_accept_and_in_read() {
     mayfly::run(|| {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -148,11 +148,12 @@ use std::time::{Duration, Instant};
 ///
 /// `op` receives the time limit to apply (None: none) and performs the call. may's I/O timers
 /// can fire up to a millisecond early; an early expiry is retried with the time that is left.
+/// A socket timeout too long for an `Instant` to hold (`1e19` seconds) means none.
 pub(crate) fn timed<R>(
     sock_timeout: Option<Duration>,
     mut op: impl FnMut(Option<Duration>) -> io::Result<R>,
 ) -> io::Result<R> {
-    let own_deadline = sock_timeout.map(|t| Instant::now() + t);
+    let own_deadline = sock_timeout.and_then(|t| Instant::now().checked_add(t));
     loop {
         let deadline = crate::timeout::effective_deadline(own_deadline);
         let limit = deadline.map(|at| at.saturating_duration_since(Instant::now()));
