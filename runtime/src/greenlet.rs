@@ -213,7 +213,7 @@ where
     context::count_started();
     let core = shared.core.clone();
     let start = core.begin();
-    crate::monitor::watch::resumed();
+    crate::loop_watch::resumed();
     let result = if start {
         match panic::catch_unwind(AssertUnwindSafe(f)) {
             Ok(v) => Ok(v),

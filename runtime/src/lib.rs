@@ -204,7 +204,7 @@ compile_error!(
 
 // Layers, bottom to top (a module only uses modules below it):
 // - leaves: `poison` (the unpoisoned lock), `config` (plain data), `wait` (the wait list);
-// - `context` (who is running: the greenlet record, CURRENT, counters), `monitor::watch`
+// - `context` (who is running: the greenlet record, CURRENT, counters), `loop_watch`
 //   (switch recording, the watching thread), `worker` (the worker's identity, the hop back),
 //   `timer` (the timer thread), `panic_hook`;
 // - `start` (start-up wiring: Config::start, ensure_started);
@@ -221,6 +221,7 @@ pub mod hub;
 mod join;
 pub mod local;
 pub mod lock;
+mod loop_watch;
 pub mod monitor;
 pub mod net;
 mod panic_hook;

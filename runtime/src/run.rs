@@ -28,7 +28,7 @@ where
     if may::coroutine::is_coroutine() {
         return main();
     }
-    let g = crate::Builder::new()
+    let g = crate::greenlet::Builder::new()
         .name("main")
         .spawn(
             move || match panic::catch_unwind(panic::AssertUnwindSafe(main)) {

@@ -74,7 +74,7 @@ pub fn yield_now() {
     }
     // may re-queues the greenlet on the worker's own (local) queue: it resumes on the worker.
     may::coroutine::yield_now();
-    crate::monitor::watch::resumed();
+    crate::loop_watch::resumed();
 }
 
 /// Whether a line of yielders waits behind the worker's global queue (see
@@ -125,7 +125,7 @@ fn yield_behind_new_greenlets() {
         may::coroutine::park();
         crate::worker::hop_to_worker();
     }
-    crate::monitor::watch::resumed();
+    crate::loop_watch::resumed();
 }
 
 /// Queues the waker that closes the line; false if it could not be spawned.

@@ -58,7 +58,7 @@ impl Config {
         crate::timer::start_thread().map_err(StartError::Spawn)?;
         let _ = STARTED.set(self);
         if let Some(threshold) = self.monitor {
-            crate::monitor::watch::launch(threshold).map_err(StartError::Spawn)?;
+            crate::loop_watch::launch(threshold).map_err(StartError::Spawn)?;
         }
         Ok(())
     }

@@ -50,7 +50,7 @@ pub(crate) fn hop_to_worker() {
     if may::coroutine::is_coroutine() && !on_worker() {
         hop_slow();
     }
-    crate::monitor::watch::resumed();
+    crate::loop_watch::resumed();
 }
 
 #[cold]

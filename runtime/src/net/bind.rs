@@ -93,42 +93,27 @@ impl Bind {
         Err(last)
     }
 
-    /// Binds and listens: a coroutine [`crate::net::TcpListener`].
-    ///
-    /// # Errors
-    /// The resolution error, or the last socket/bind/listen error when no address binds
-    /// (`AddrInUse` for a port in use).
-    ///
-    /// # Panics
-    /// If the runtime was not started and cannot start (see [`crate::hub::ensure_started`]).
-    pub fn tcp(&self) -> io::Result<super::TcpListener> {
+    /// Binds and listens: a non-blocking std listener, which [`Bind::tcp`] (in `tcp.rs`, so
+    /// that this module stays below the socket types) hands to may.
+    pub(super) fn std_tcp(&self) -> io::Result<std::net::TcpListener> {
         crate::start::ensure_started();
         self.each(|a| {
             let s = self.socket(a, Type::STREAM, Protocol::TCP)?;
             s.listen(self.backlog)?;
             s.set_nonblocking(true)?;
-            let std: std::net::TcpListener = s.into();
-            Ok(super::TcpListener::from_std(std))
+            Ok(s.into())
         })
     }
 
-    /// Binds a coroutine [`crate::net::UdpSocket`] (without SO_REUSEADDR: a port in use is an
-    /// error).
-    ///
-    /// # Errors
-    /// The resolution error, or the last socket/bind error when no address binds.
-    ///
-    /// # Panics
-    /// If the runtime was not started and cannot start (see [`crate::hub::ensure_started`]).
-    pub fn udp(&self) -> io::Result<super::UdpSocket> {
+    /// Binds a non-blocking UDP socket for may, which [`Bind::udp`] (in `udp.rs`) wraps.
+    pub(super) fn may_udp(&self) -> io::Result<may::net::UdpSocket> {
         crate::start::ensure_started();
         self.each(|a| {
             let s = self.socket(a, Type::DGRAM, Protocol::UDP)?;
             s.set_nonblocking(true)?;
             // SAFETY: `into_raw_fd` gives up ownership of a valid, open UDP socket fd, which
             // may's UdpSocket takes over (and closes on drop).
-            let may_sock = unsafe { may::net::UdpSocket::from_raw_fd(s.into_raw_fd()) };
-            Ok(super::UdpSocket::from_may(may_sock))
+            Ok(unsafe { may::net::UdpSocket::from_raw_fd(s.into_raw_fd()) })
         })
     }
 }

@@ -43,7 +43,7 @@
 //!
 //! The fast path is taken only in a greenlet, with no [`crate::Timeout`] pending for it, and
 //! when the stream's own timeouts are either unset or swept; everything else goes through
-//! may's calls under [`super::timed`], as before.
+//! may's calls under [`super::stream::timed`], as before.
 
 use std::io::{self, Read, Write};
 use std::time::Duration;
@@ -52,8 +52,8 @@ use std::sync::atomic::Ordering;
 
 use may::io::{AsIoData, WaitIo};
 
+use super::stream::StreamState;
 use super::sweep::Watch;
-use super::StreamState;
 
 /// Epoll bits that let a read make progress (data, end of stream, error).
 const READABLE: usize =
@@ -199,7 +199,7 @@ impl<'a> Waited<'a> {
                 return Ok(events);
             }
             if self.watch.is_some_and(Watch::fired) {
-                return Err(super::timed_out());
+                return Err(super::stream::timed_out());
             }
             // Woken by the other direction's readiness or by the sweep for nothing: wait again.
         }

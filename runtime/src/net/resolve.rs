@@ -1,6 +1,6 @@
 //! Name resolution that never blocks the worker (gevent's default resolver: a thread pool).
 //!
-//! [`ConnectAddr`] is what [`TcpStream::connect`](super::TcpStream::connect) takes: a socket
+//! [`ConnectAddr`] is what [`TcpStream::connect`](super::tcp::TcpStream::connect) takes: a socket
 //! address, an IP and a port, or a `"host:port"` string. Numeric forms are parsed on the spot
 //! (the fast path: no thread, no allocation beyond the list); a name is resolved by
 //! `getaddrinfo` on the shared [`crate::threadpool`], while only the calling greenlet parks —

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{timed, Bind, StreamState};
+use super::bind::Bind;
+use super::stream::{timed, StreamState};
 
 /// A TCP listening socket whose `accept` parks only the calling greenlet.
 ///
@@ -117,7 +118,7 @@ impl TcpStream {
     ///
     /// A numeric address (`"127.0.0.1:80"`, a [`SocketAddr`]) is used as is; a name
     /// (`"localhost:80"`) is resolved on the thread pool, never on the worker (see
-    /// [`ConnectAddr`](super::ConnectAddr)), and an enclosing [`crate::Timeout`] bounds the
+    /// [`ConnectAddr`](super::resolve::ConnectAddr)), and an enclosing [`crate::Timeout`] bounds the
     /// lookup too. Each resolved address is tried in turn.
     ///
     /// ```
@@ -133,7 +134,7 @@ impl TcpStream {
     /// # Errors
     /// The resolution error, or the connect error of the last address tried; `TimedOut` when
     /// an enclosing [`crate::Timeout`] expires first.
-    pub fn connect(addr: impl super::ConnectAddr) -> io::Result<TcpStream> {
+    pub fn connect(addr: impl super::resolve::ConnectAddr) -> io::Result<TcpStream> {
         crate::start::ensure_started();
         let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
         for a in super::resolve::resolve(&addr)? {
@@ -171,7 +172,7 @@ impl TcpStream {
     /// The read error; `TimedOut` after the socket's read timeout or when an enclosing
     /// [`crate::Timeout`] leaves no time.
     pub fn recv(&mut self, n: usize) -> io::Result<Bytes> {
-        super::recv_bytes(self, n)
+        super::stream::recv_bytes(self, n)
     }
 
     /// Reads exactly `n` bytes (TCP is a stream: one send may arrive in many pieces).
@@ -182,7 +183,7 @@ impl TcpStream {
     /// [`crate::Timeout`] leaves no time.
     /// `UnexpectedEof` if the peer closes before `n` bytes came.
     pub fn recv_exact(&mut self, n: usize) -> io::Result<Bytes> {
-        super::recv_exact_bytes(self, n)
+        super::stream::recv_exact_bytes(self, n)
     }
 
     /// Writes some of `data`; returns how much was written.
@@ -255,10 +256,24 @@ impl TcpStream {
     }
 }
 
-super::timed_stream_io!(TcpStream);
+super::stream_io::timed_stream_io!(TcpStream);
 
 impl AsRawFd for TcpStream {
     fn as_raw_fd(&self) -> RawFd {
         self.inner.as_raw_fd()
+    }
+}
+
+impl Bind {
+    /// Binds and listens: a coroutine [`TcpListener`].
+    ///
+    /// # Errors
+    /// The resolution error, or the last socket/bind/listen error when no address binds
+    /// (`AddrInUse` for a port in use).
+    ///
+    /// # Panics
+    /// If the runtime was not started and cannot start (see [`crate::hub::ensure_started`]).
+    pub fn tcp(&self) -> io::Result<TcpListener> {
+        Ok(TcpListener::from_std(self.std_tcp()?))
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{timed, AppliedTimeout, Bind};
+use super::bind::Bind;
+use super::stream::{timed, AppliedTimeout};
 
 /// A UDP socket whose receives park only the calling greenlet.
 ///
@@ -150,5 +151,18 @@ impl UdpSocket {
 impl AsRawFd for UdpSocket {
     fn as_raw_fd(&self) -> RawFd {
         self.inner.as_raw_fd()
+    }
+}
+
+impl Bind {
+    /// Binds a coroutine [`UdpSocket`] (without SO_REUSEADDR: a port in use is an error).
+    ///
+    /// # Errors
+    /// The resolution error, or the last socket/bind error when no address binds.
+    ///
+    /// # Panics
+    /// If the runtime was not started and cannot start (see [`crate::hub::ensure_started`]).
+    pub fn udp(&self) -> io::Result<UdpSocket> {
+        Ok(UdpSocket::from_may(self.may_udp()?))
     }
 }

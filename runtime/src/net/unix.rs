@@ -7,7 +7,7 @@ use std::path::Path;
 
 use bytes::Bytes;
 
-use super::StreamState;
+use super::stream::StreamState;
 
 /// A Unix-domain listening socket.
 ///
@@ -121,7 +121,7 @@ impl UnixStream {
     /// The read error; `TimedOut` after the socket's read timeout or when an enclosing
     /// [`crate::Timeout`] leaves no time.
     pub fn recv(&mut self, n: usize) -> io::Result<Bytes> {
-        super::recv_bytes(self, n)
+        super::stream::recv_bytes(self, n)
     }
 
     /// Reads exactly `n` bytes.
@@ -131,7 +131,7 @@ impl UnixStream {
     /// [`crate::Timeout`] leaves no time.
     /// `UnexpectedEof` if the peer closes before `n` bytes came.
     pub fn recv_exact(&mut self, n: usize) -> io::Result<Bytes> {
-        super::recv_exact_bytes(self, n)
+        super::stream::recv_exact_bytes(self, n)
     }
 
     /// Writes all of `data`.
@@ -152,7 +152,7 @@ impl UnixStream {
     }
 }
 
-super::timed_stream_io!(UnixStream);
+super::stream_io::timed_stream_io!(UnixStream);
 
 impl AsRawFd for UnixStream {
     fn as_raw_fd(&self) -> RawFd {

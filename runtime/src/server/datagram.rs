@@ -33,23 +33,20 @@
 //! | `spawn_errors` | datagrams dropped because no greenlet could be spawned |
 //! | `killed` | handlers still running after the grace period of [`stop`](RunningDatagramServer::stop) |
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{AcceptBackoff, ErrorClass, Running, ServerStats, StatsSnapshot};
+use super::backoff::AcceptBackoff;
+use super::running::Running;
+use super::slots::Slots;
+use super::stats::{ErrorClass, ServerStats, StatsSnapshot};
 use crate::greenlet::{Builder, Greenlet};
 use crate::lock::Lock;
 use crate::net::{ByteCounters, UdpSocket};
-use crate::park::WaitUntil;
-use crate::poison::MutexExt;
-use crate::wait::WaitList;
 
 /// Default [`DatagramServer::max_datagram`]: 8192 bytes, what gevent's `DatagramServer`
 /// reads (`recvfrom(8192)`).
@@ -254,24 +251,17 @@ impl DatagramServer {
             one_at_a_time: Lock::new(),
             bytes: stats.bytes(),
         });
-        let shared = Arc::new(Shared {
-            stats,
-            handlers: Mutex::new(HashMap::new()),
-            slot_free: WaitList::new(),
-            stopping: AtomicBool::new(false),
-            max: self.max_handlers,
-            pool: self.pool,
-        });
+        let slots = Arc::new(Slots::new(stats, self.max_handlers, self.pool));
         let settings = RecvSettings {
             max_datagram: self.max_datagram,
             oversize: self.oversize,
         };
-        let (s2, socket, handler) = (shared.clone(), self.socket, self.handler);
+        let (s2, socket, handler) = (slots.clone(), self.socket, self.handler);
         let recv = Builder::new()
             .name(format!("recv-{addr}"))
             .spawn(move || recv_loop(socket, sender, handler, settings, s2))
             .unwrap_or_else(|e| panic!("DatagramServer::start: {e}"));
-        Ok(RunningDatagramServer { addr, recv, shared })
+        Ok(RunningDatagramServer { addr, recv, slots })
     }
 
     /// Starts and serves until the server is stopped (gevent's `serve_forever`).
@@ -285,15 +275,6 @@ impl DatagramServer {
     }
 }
 
-struct Shared {
-    stats: Arc<ServerStats>,
-    handlers: Mutex<HashMap<u64, Greenlet<()>>>,
-    slot_free: WaitList,
-    stopping: AtomicBool,
-    max: Option<u64>,
-    pool: Option<crate::pool::Pool>,
-}
-
 struct RecvSettings {
     max_datagram: usize,
     oversize: Oversize,
@@ -304,7 +285,8 @@ struct RecvSettings {
 pub struct RunningDatagramServer {
     addr: SocketAddr,
     recv: Greenlet<()>,
-    shared: Arc<Shared>,
+    /// The datagrams' handlers: cap, pool, registry, drain.
+    slots: Arc<Slots>,
 }
 
 impl std::fmt::Debug for RunningDatagramServer {
@@ -312,7 +294,7 @@ impl std::fmt::Debug for RunningDatagramServer {
         f.debug_struct("RunningDatagramServer")
             .field("addr", &self.addr)
             .field("recv", &self.recv)
-            .field("stats", &self.shared.stats.snapshot())
+            .field("stats", &self.slots.stats().snapshot())
             .finish_non_exhaustive()
     }
 }
@@ -325,12 +307,12 @@ impl RunningDatagramServer {
 
     /// A copy of its counters now.
     pub fn stats(&self) -> StatsSnapshot {
-        self.shared.stats.snapshot()
+        self.slots.stats().snapshot()
     }
 
     /// The live counters, to share with a stats page.
     pub fn counters(&self) -> Arc<ServerStats> {
-        self.shared.stats.clone()
+        self.slots.stats().clone()
     }
 
     /// Stops reading at once, lets running handlers finish for up to `grace` (they can
@@ -338,10 +320,9 @@ impl RunningDatagramServer {
     /// the socket is closed (the port can be bound again). Callable from a greenlet or from
     /// any OS thread.
     pub fn stop(&self, grace: Duration) -> u64 {
-        self.shared.stopping.store(true, Ordering::Release);
+        self.slots.begin_stop();
         self.recv.kill();
-        let sh = &self.shared;
-        super::drain(&sh.stats, &sh.slot_free, &sh.handlers, grace)
+        self.slots.drain(grace)
     }
 
     /// Waits until the receive loop ends (after [`stop`](RunningDatagramServer::stop)).
@@ -379,97 +360,35 @@ fn recv_loop(
     sender: Arc<DatagramSocket>,
     handler: Arc<Handler>,
     settings: RecvSettings,
-    shared: Arc<Shared>,
+    slots: Arc<Slots>,
 ) {
     let mut backoff = AcceptBackoff::on("mayfly: recvfrom", socket.local_addr());
     // One byte more than the limit: a datagram that fills the buffer was longer.
     let mut buf = vec![0u8; settings.max_datagram + 1];
-    loop {
-        if let Some(max) = shared.max {
-            let stats = &shared.stats;
-            shared.slot_free.wait_until(None, || stats.active() < max);
-        }
-        if let Some(pool) = &shared.pool {
-            pool.wait_available(None);
-        }
-        let (n, peer) = match socket.recv_from(&mut buf) {
-            Ok(got) => got,
-            Err(e) => {
-                if shared.stopping.load(Ordering::Acquire) {
-                    return;
+    slots.clone().serve(
+        &mut backoff,
+        || {
+            let (n, peer) = socket.recv_from(&mut buf)?;
+            Ok((Bytes::copy_from_slice(&buf[..n]), peer))
+        },
+        |(data, peer), backoff| {
+            let stats = slots.stats();
+            stats.bytes().add_read(data.len() as u64);
+            if data.len() > settings.max_datagram {
+                stats.error(ErrorClass::Protocol);
+                if let Oversize::Reply(reply) = &settings.oversize {
+                    // Lost like any datagram if it cannot be sent; nothing to do about it.
+                    let _ = sender.send_to(reply, peer);
                 }
-                shared.stats.accept_error();
-                if let Some(pause) = backoff.failed(&e) {
-                    crate::sleep(pause);
-                }
-                continue;
+                return;
             }
-        };
-        backoff.succeeded();
-        shared.stats.bytes().add_read(n as u64);
-        if n > settings.max_datagram {
-            shared.stats.error(ErrorClass::Protocol);
-            if let Oversize::Reply(reply) = &settings.oversize {
-                // Lost like any datagram if it cannot be sent; nothing to do about it.
-                let _ = sender.send_to(reply, peer);
-            }
-            continue;
-        }
-        let data = Bytes::copy_from_slice(&buf[..n]);
-        shared.stats.conn_opened();
-        let (h, sh, tx) = (handler.clone(), shared.clone(), sender.clone());
-        let builder = Builder::new().name(format!("dgram-{peer}"));
-        let body = move || serve_datagram(data, peer, &tx, h, sh);
-        let spawned = match &shared.pool {
-            Some(pool) => pool.spawn_with(builder, body),
-            None => builder.spawn(body),
-        };
-        match spawned {
-            Ok(g) => {
-                if !g.ready() {
-                    shared.handlers.lock_unpoisoned().insert(g.id(), g);
-                }
-            }
-            Err(e) => {
-                shared.stats.spawn_error();
-                finish(&shared, None);
-                eprintln!("mayfly: dropped a datagram from {peer}: {e}");
-                crate::sleep(backoff.pause());
-            }
-        }
-    }
-}
-
-fn serve_datagram(
-    data: Bytes,
-    peer: SocketAddr,
-    sock: &DatagramSocket,
-    handler: Arc<Handler>,
-    shared: Arc<Shared>,
-) {
-    struct Done<'a>(&'a Shared);
-    impl Drop for Done<'_> {
-        fn drop(&mut self) {
-            finish(self.0, Some(crate::getcurrent().id));
-        }
-    }
-    let _done = Done(&shared);
-    match panic::catch_unwind(AssertUnwindSafe(|| handler(data, peer, sock))) {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => shared.stats.error(ErrorClass::of(&e)),
-        Err(p) => {
-            if p.downcast_ref::<generator::Error>().is_some() {
-                panic::resume_unwind(p); // killed: let the greenlet die as killed
-            }
-            shared.stats.panicked();
-        }
-    }
-}
-
-fn finish(shared: &Shared, id: Option<u64>) {
-    if let Some(id) = id {
-        shared.handlers.lock_unpoisoned().remove(&id);
-    }
-    shared.stats.conn_closed(&Ok(()));
-    shared.slot_free.wake_all();
+            let (h, tx) = (handler.clone(), sender.clone());
+            slots.spawn(
+                format!("dgram-{peer}"),
+                format_args!("a datagram from {peer}"),
+                backoff,
+                move || h(data, peer, &tx),
+            );
+        },
+    );
 }

@@ -32,7 +32,6 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::StreamServer;
 use crate::poison::MutexExt;
 
 /// File descriptors the default connection cap leaves for everything that is not a client
@@ -194,43 +193,6 @@ impl Drop for PeerSlot {
                 open.remove(&self.key);
             }
         }
-    }
-}
-
-impl StreamServer {
-    /// Caps connections per peer ([`peer_key`]): past `n`, a peer's new connections are
-    /// accepted and closed at once, without running the handler. `None` or `Some(0)`
-    /// (default): no cap. Pair it with [`max_connections`](StreamServer::max_connections)
-    /// ([`default_max_connections`], [`default_max_per_peer`]) so one host cannot take every
-    /// slot.
-    ///
-    /// ```
-    /// use mayfly::server::StreamServer;
-    /// let server = StreamServer::bind("127.0.0.1:0", |_c, _p| Ok(())).unwrap()
-    ///     .max_connections(Some(1000))
-    ///     .max_per_peer(Some(750));
-    /// ```
-    pub fn max_per_peer(mut self, n: Option<u64>) -> Self {
-        self.peer_limit = n.filter(|&n| n > 0).map(|n| Arc::new(PeerLimit::new(n)));
-        self
-    }
-
-    /// Uses `limit` as the per-peer cap, to share it (and its refusal count) with the caller.
-    pub fn with_peer_limit(mut self, limit: Arc<PeerLimit>) -> Self {
-        self.peer_limit = Some(limit);
-        self
-    }
-}
-
-/// The accept loop's check: `Ok(slot)` to go on (`None` when there is no cap), `Err(())` to
-/// close the connection at once.
-pub(super) fn admit(
-    limit: Option<&Arc<PeerLimit>>,
-    peer: std::net::SocketAddr,
-) -> Result<Option<PeerSlot>, ()> {
-    match limit {
-        None => Ok(None),
-        Some(l) => l.admit(peer.ip()).map(Some).ok_or(()),
     }
 }
 

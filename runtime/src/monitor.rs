@@ -10,7 +10,7 @@
 //! at each switch; when off, one atomic load.
 //!
 //! This module is the public face; the machinery (switch recording, the watching thread)
-//! is in `monitor::watch`, below start-up, which launches it when the configuration asks.
+//! is in `loop_watch`, below start-up, which launches it when the configuration asks.
 //!
 //! ```
 //! use std::time::Duration;
@@ -23,10 +23,8 @@
 
 use std::time::Duration;
 
-pub(crate) mod watch;
-
 pub use crate::config::MONITOR_ENV;
-pub use watch::{reports, Report};
+pub use crate::loop_watch::{reports, Report};
 
 /// The usual threshold (gevent's `max_blocking_time`).
 pub const DEFAULT_THRESHOLD: Duration = Duration::from_millis(100);
@@ -41,5 +39,5 @@ pub const DEFAULT_THRESHOLD: Duration = Duration::from_millis(100);
 /// If the runtime was not started yet and cannot start (see [`crate::hub::ensure_started`]).
 pub fn start(threshold: Duration) -> std::io::Result<()> {
     crate::start::ensure_started();
-    watch::launch(threshold)
+    crate::loop_watch::launch(threshold)
 }

@@ -1,7 +1,8 @@
-//! The monitor's machinery: every switch point records "a greenlet resumed" here
+//! The loop monitor's bookkeeping: every switch point records "a greenlet resumed" here
 //! ([`resumed`], called by `worker::hop_to_worker` and the other switch points), and
-//! [`launch`] starts the thread that watches for a worker held too long. Below start-up, which
-//! launches it when the configuration asks; the public API is [`crate::monitor`].
+//! [`launch`] starts the thread that watches for a worker held too long. A leaf below
+//! start-up, which launches it when the configuration asks; the public API is
+//! [`crate::monitor`], above start-up.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};

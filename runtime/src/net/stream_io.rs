@@ -1,0 +1,98 @@
+//! The `Read` and `Write` implementation every coroutine stream type (`TcpStream`,
+//! `UnixStream`) gets, with its timeout and counter setters: one macro, so the readiness fast
+//! path ([`super::ready`]) and the timed slow path ([`super::stream::timed`]) are written once.
+
+/// `Read` and `Write` for a stream wrapper with fields `inner` (a may stream with
+/// `set_read_timeout`/`set_write_timeout`) and `st` (a [`StreamState`](super::stream::StreamState)): every call runs
+/// under [`timed`](super::stream::timed) and counts its bytes; and the timeout/counter setters.
+macro_rules! timed_stream_io {
+    ($ty:ty) => {
+        impl std::io::Read for $ty {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let (inner, st) = (&mut self.inner, &mut self.st);
+                let n = if $crate::net::ready::usable(st) {
+                    $crate::net::ready::read(inner, st, buf)?
+                } else {
+                    st.may_owns_flag();
+                    $crate::net::stream::timed(st.read_timeout, |limit| {
+                        st.applied_read
+                            .apply(limit, |t| inner.set_read_timeout(t))?;
+                        std::io::Read::read(inner, buf)
+                    })?
+                };
+                if let Some(c) = &st.counters {
+                    c.add_read(n as u64);
+                }
+                Ok(n)
+            }
+        }
+
+        impl std::io::Write for $ty {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                let (inner, st) = (&mut self.inner, &mut self.st);
+                let n = if $crate::net::ready::usable(st) {
+                    $crate::net::ready::write(inner, st, buf)?
+                } else {
+                    st.may_owns_flag();
+                    $crate::net::stream::timed(st.write_timeout, |limit| {
+                        st.applied_write
+                            .apply(limit, |t| inner.set_write_timeout(t))?;
+                        std::io::Write::write(inner, buf)
+                    })?
+                };
+                if let Some(c) = &st.counters {
+                    c.add_written(n as u64);
+                }
+                Ok(n)
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl $ty {
+            /// Sets the timeout of every later read and write (`None`: wait forever), like
+            /// Python's `settimeout`. An operation that exceeds it fails with
+            /// `ErrorKind::TimedOut`.
+            pub fn settimeout(&mut self, t: Option<std::time::Duration>) {
+                self.set_read_timeout(t);
+                self.set_write_timeout(t);
+            }
+
+            /// The read timeout (what [`settimeout`](Self::settimeout) set, unless
+            /// [`set_write_timeout`](Self::set_write_timeout) changed writes since).
+            pub fn gettimeout(&self) -> Option<std::time::Duration> {
+                self.st.read_timeout
+            }
+
+            /// Sets the timeout of every later read only: a peer that sends nothing for
+            /// this long makes the read fail with `ErrorKind::TimedOut`.
+            pub fn set_read_timeout(&mut self, t: Option<std::time::Duration>) {
+                self.st.read_timeout = t.filter(|d| !d.is_zero());
+            }
+
+            /// Sets the timeout of every later write only: a peer that reads nothing for
+            /// this long (its window and our buffer full) makes the write fail.
+            pub fn set_write_timeout(&mut self, t: Option<std::time::Duration>) {
+                self.st.write_timeout = t.filter(|d| !d.is_zero());
+            }
+
+            /// Adds every byte read and written from now on to `counters` (clones share them).
+            pub fn count_bytes(
+                &mut self,
+                counters: std::sync::Arc<$crate::net::stream::ByteCounters>,
+            ) {
+                self.st.counters = Some(counters);
+            }
+
+            /// Has `sweep` enforce this stream's read and write timeouts instead of a timer
+            /// per parked call (this handle only; a clone gets timers).
+            #[allow(dead_code)]
+            pub(crate) fn sweep_timeouts(&mut self, sweep: &$crate::net::sweep::Sweep) {
+                self.st.watch = Some(sweep.watch(&self.inner));
+            }
+        }
+    };
+}
+pub(crate) use timed_stream_io;
