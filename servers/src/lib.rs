@@ -25,7 +25,7 @@ pub mod http;
 pub mod supervisor;
 pub mod supervisor_stats;
 pub mod udp;
-/// Default listen backlog of every TCP server here (the same as `mayfly::net::Bind`'s).
-pub const DEFAULT_BACKLOG: i32 = 1024;
+/// Default listen backlog of every TCP server here: the runtime's, `mayfly::net::Bind`'s.
+pub use mayfly::net::DEFAULT_BACKLOG;
 /// Default time a stopping server gives open connections to finish before it closes them.
 pub const DEFAULT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);

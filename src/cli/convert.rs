@@ -19,6 +19,7 @@ use super::args::{
     CompareArgs, DatagramArgs, EchoArgs, FileBenchArgs, ServeCmdArgs, ServeFileArgs, StatsArgs,
     StressArgs, TimeArgs,
 };
+use super::exit::Usage;
 
 /// A zero duration on the command line means "no limit".
 fn limit(d: Duration) -> Option<Duration> {
@@ -128,11 +129,6 @@ pub fn stress_options(a: &StressArgs) -> Result<StressOptions> {
     o.progress = !a.json && std::io::stderr().is_terminal();
     Ok(o.checked()?)
 }
-
-/// Flags that parse but cannot go together or cannot run: a usage error (exit 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Usage(pub String);
 
 /// `mayfly stress --proto udp`: `--connections` is the number of sockets (default: one
 /// per thread); the TCP-only flags are refused rather than ignored.

@@ -10,6 +10,11 @@ use mayfly_clients::stress::StressOptionsError;
 use mayfly_proto::reply::code;
 use mayfly_servers::cmd::secret::SecretError;
 
+/// Flags that parse but cannot go together or cannot run: a usage error (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
 /// Success.
 pub const SUCCESS: u8 = 0;
 /// The answer is "no": `stress` saw a connection fail, break, go unanswered or get a wrong
@@ -112,7 +117,7 @@ pub fn of_error(e: &anyhow::Error) -> u8 {
         if cause.is::<SecretError>()
             || cause.is::<NoRemoteName>()
             || cause.is::<NoLocalName>()
-            || cause.is::<super::convert::Usage>()
+            || cause.is::<Usage>()
             || cause.is::<StressOptionsError>()
         {
             return USAGE;

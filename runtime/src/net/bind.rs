@@ -28,7 +28,8 @@ pub struct Bind {
     only_v6: Option<bool>,
 }
 
-/// The default listen backlog.
+/// The default listen backlog of every TCP listener mayfly binds, and of every TCP server in
+/// `mayfly-servers`.
 pub const DEFAULT_BACKLOG: i32 = 1024;
 
 impl Bind {

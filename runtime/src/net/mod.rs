@@ -39,7 +39,7 @@ mod tcp;
 mod udp;
 mod unix;
 
-pub use bind::Bind;
+pub use bind::{Bind, DEFAULT_BACKLOG};
 pub use lines::{LineReader, Lines, DEFAULT_MAX_LINE};
 pub use resolve::{resolve, ConnectAddr};
 pub use stream::ByteCounters;
