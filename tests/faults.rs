@@ -424,7 +424,7 @@ fn resets_half_closes_garbage_and_empty_connections_leak_nothing() {
     for mode in Mode::ALL.into_iter().chain(Mode::REFERENCE) {
         let server = echo::start(mode, &Options::new("127.0.0.1:0")).unwrap();
         let addr = server.local_addr();
-        let stats = server.stats();
+        let stats = server.counters();
         // Let the server settle, then take the baselines.
         let mut warm = TcpStream::connect(addr).unwrap();
         round_trip(&mut warm, b"warm").unwrap();
@@ -478,7 +478,7 @@ fn resets_half_closes_garbage_and_empty_connections_leak_nothing() {
             greenlets0,
             "{mode}: greenlets leaked"
         );
-        server.shutdown(Duration::from_secs(1));
+        server.stop(Duration::from_secs(1));
     }
 }
 
