@@ -1,5 +1,7 @@
 //! The course's uppercase echo server: read what arrives, answer it uppercased, until the
-//! client closes. Five builds of the same handler, same bytes on the wire:
+//! client closes. Five builds of the same handler, same bytes on the wire; their names and
+//! facts (reference or not, compare's defaults, threads doing the work) are one table, the
+//! build registry [`mayfly_proto::builds`]:
 //!
 //! | build | model | threads |
 //! |---|---|---|
@@ -148,7 +150,8 @@ impl Options {
     }
 }
 
-/// Binds and starts the chosen build. Every build keeps the same counters
+/// Binds and starts the chosen build: one arm per build of the registry, so a new [`Mode`]
+/// variant does not compile until it has one. Every build keeps the same counters
 /// ([`Running::counters`]); a second [`Running::stop`] waits for the first and returns 0.
 ///
 /// # Errors
@@ -241,11 +244,13 @@ pub(crate) fn bind_std(opts: &Options) -> io::Result<std::net::TcpListener> {
 mod tests {
     use std::io::{Read, Write};
 
+    use mayfly_proto::builds::Serves;
+
     use super::*;
 
     #[test]
     fn every_build_stops_once_and_a_second_stop_is_harmless() {
-        for mode in Mode::ALL.into_iter().chain(Mode::REFERENCE) {
+        for mode in Serves::Echo.builds() {
             let server = start(mode, &Options::new("127.0.0.1:0")).unwrap();
             let mut c = std::net::TcpStream::connect(server.local_addr()).unwrap();
             c.write_all(b"x").unwrap();
