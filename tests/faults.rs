@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mayfly_proto::builds::Serves;
 use mayfly_proto::child::StressCommand;
-use mayfly_servers::echo::{self, Mode, Options};
+use mayfly_servers::echo::{self, Options};
 
 mod util;
 use util::{connect_from, mayfly, ServerChild};
@@ -226,8 +227,9 @@ fn one_peer_past_the_fd_limit_does_not_lock_out_another_in_every_build() {
     const NOFILE: u64 = 256;
     const FLOOD: u64 = NOFILE + NOFILE / 8;
     let _fds = fds_used();
-    for mode in ["coroutine", "threads", "epoll"] {
-        let server = Server::start_with(&["--mode", mode], Some(NOFILE));
+    // The reference builds have no per-peer cap: they stay as a Rust user would write them.
+    for mode in Serves::Echo.builds().filter(|m| !m.info().reference) {
+        let server = Server::start_with(&["--mode", mode.name()], Some(NOFILE));
         let mut flood = Vec::new();
         for _ in 0..FLOOD {
             match connect_from("127.0.0.1", &server.addr) {
@@ -379,8 +381,8 @@ fn slowloris_clients_are_timed_out_and_others_are_unaffected() {
 #[test]
 fn a_client_that_never_reads_is_cut_off_with_bounded_memory_in_every_build() {
     let _fds = fds_used();
-    for mode in ["coroutine", "threads", "epoll", "tokio", "may"] {
-        let server = Server::start(&["--mode", mode, "--write-timeout", "1s"]);
+    for mode in Serves::Echo.builds() {
+        let server = Server::start(&["--mode", mode.name(), "--write-timeout", "1s"]);
         let rss0 = server.status_kib("VmRSS:");
         let mut c = TcpStream::connect(&server.addr).unwrap();
         c.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -421,10 +423,10 @@ fn a_client_that_never_reads_is_cut_off_with_bounded_memory_in_every_build() {
 fn resets_half_closes_garbage_and_empty_connections_leak_nothing() {
     let _fds = fds_counted();
     let _ = mayfly::process::raise_nofile();
-    for mode in Mode::ALL.into_iter().chain(Mode::REFERENCE) {
+    for mode in Serves::Echo.builds() {
         let server = echo::start(mode, &Options::new("127.0.0.1:0")).unwrap();
         let addr = server.local_addr();
-        let stats = server.stats();
+        let stats = server.counters();
         // Let the server settle, then take the baselines.
         let mut warm = TcpStream::connect(addr).unwrap();
         round_trip(&mut warm, b"warm").unwrap();
@@ -478,7 +480,7 @@ fn resets_half_closes_garbage_and_empty_connections_leak_nothing() {
             greenlets0,
             "{mode}: greenlets leaked"
         );
-        server.shutdown(Duration::from_secs(1));
+        server.stop(Duration::from_secs(1));
     }
 }
 
@@ -614,13 +616,13 @@ fn every_server_drains_and_exits_0_on_sigterm() {
     let _fds = fds_used();
     let root = tempfile::tempdir().unwrap();
     let root = root.path().to_str().unwrap().to_owned();
-    let servers: Vec<Vec<&str>> = vec![
-        vec!["echo", "--mode", "coroutine"],
-        vec!["echo", "--mode", "threads"],
-        vec!["echo", "--mode", "epoll"],
-        vec!["file", "--root", &root],
-        vec!["cmd"],
-    ];
+    // The course's echo builds (the reference ones: in the e2e SIGTERM test), file, cmd.
+    let mut servers: Vec<Vec<&str>> = Serves::Echo
+        .builds()
+        .filter(|m| !m.info().reference)
+        .map(|m| vec!["echo", "--mode", m.name()])
+        .collect();
+    servers.extend([vec!["file", "--root", &root], vec!["cmd"]]);
     for args in servers {
         let mut cmd = mayfly();
         cmd.arg("serve")

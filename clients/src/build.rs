@@ -49,7 +49,8 @@ impl FromStr for Build {
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.trim();
         let (name, workers) = match s.find(['×', 'x', '*']) {
-            // `x` may only separate the count: no build name contains one.
+            // `x` may only separate the count: no build name contains one (the registry,
+            // `mayfly_proto::builds`, tests that).
             Some(i) => {
                 let sep = s[i..].chars().next().map_or(1, char::len_utf8);
                 let n: usize = s[i + sep..]

@@ -1,5 +1,6 @@
-//! The echo protocol's build names: which server build ([`Mode`]) and which client mode
-//! ([`ClientMode`]), spelled as on the command line (`--mode coroutine`) and in reports.
+//! The echo protocol's build names: which server build ([`Mode`], from the build registry
+//! [`crate::builds`]) and which client mode ([`ClientMode`]), spelled as on the command line
+//! (`--mode coroutine`) and in reports.
 //!
 //! The echo protocol itself has no framing: the client sends bytes, the server answers each
 //! read with the same bytes uppercased (ASCII), until the client closes. The stress client
@@ -16,60 +17,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// Which build of the echo server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Mode {
-    /// mayfly greenlets on one worker thread.
-    Coroutine,
-    /// One OS thread per connection.
-    Threads,
-    /// One thread running a mio (epoll) event loop.
-    Epoll,
-    /// Reference: tokio's current-thread runtime, one task per connection.
-    Tokio,
-    /// Reference: raw may coroutines on one worker, without mayfly's layer.
-    May,
-}
-
-impl Mode {
-    /// The course's three builds, in report order (what `compare` runs by default).
-    pub const ALL: [Mode; 3] = [Mode::Coroutine, Mode::Threads, Mode::Epoll];
-    /// The reference builds a Rust user would pick instead.
-    pub const REFERENCE: [Mode; 2] = [Mode::Tokio, Mode::May];
-
-    /// The build's name on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Coroutine => "coroutine",
-            Mode::Threads => "threads",
-            Mode::Epoll => "epoll",
-            Mode::Tokio => "tokio",
-            Mode::May => "may",
-        }
-    }
-}
-
-impl std::fmt::Display for Mode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "coroutine" => Ok(Mode::Coroutine),
-            "threads" => Ok(Mode::Threads),
-            "epoll" => Ok(Mode::Epoll),
-            "tokio" => Ok(Mode::Tokio),
-            "may" => Ok(Mode::May),
-            other => Err(format!(
-                "unknown build {other:?}: expected coroutine, threads, epoll, tokio or may"
-            )),
-        }
-    }
-}
+/// Which build of the echo server: defined with every build's facts in the registry
+/// ([`crate::builds`]), re-exported here where the protocol's names live.
+pub use crate::builds::Mode;
 
 /// How the stress client drives its connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,6 +12,9 @@
 //!   request and reply of `run`.
 //! - [`sha256`]: the integrity hash both ends compute: [`sha256::HashSink`],
 //!   [`sha256::HashPipeline`] (hashing on mayfly's thread pool).
+//! - [`builds`]: the build registry, one table of every server build ([`builds::BUILDS`]):
+//!   its name, what it serves, reference or compare default, how many threads do its work;
+//!   [`builds::Mode`] is generated from it.
 //! - [`echo`]: the names of the echo server's builds ([`echo::Mode`]) and of the stress
 //!   client's modes ([`echo::ClientMode`]), as they appear on the command line and in reports.
 //! - [`child`]: the contract of the `mayfly` binary as a child process: the lines it prints
@@ -26,6 +29,7 @@
 
 #![warn(missing_docs, missing_debug_implementations)]
 
+pub mod builds;
 pub mod child;
 pub mod cmd;
 pub mod echo;

@@ -1,6 +1,7 @@
 //! The command line as clap structs: every flag, its help text and its default. Defaults
 //! are the library crates' constants (`default_value_t`), so they are written once; the
-//! doc comments are the `--help` text.
+//! doc comments are the `--help` text, except where the build registry
+//! (`mayfly_proto::builds`) writes it: `--mode` and `--builds` name every build from it.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -9,6 +10,7 @@ use clap::{Parser, Subcommand};
 use mayfly_clients::stress::ClientMode;
 use mayfly_clients::udp_stress::{self, Proto};
 use mayfly_clients::{compare, file_bench, stress};
+use mayfly_proto::builds::{spoken_list, BuildInfo, BUILDS};
 use mayfly_servers::echo::Mode;
 use mayfly_servers::{cmd, echo, file, http, udp, DEFAULT_BACKLOG, DEFAULT_GRACE};
 
@@ -323,9 +325,8 @@ pub enum FileOp {
 
 #[derive(clap::Args)]
 pub struct EchoArgs {
-    /// coroutine (greenlets, one thread), threads (one per connection) or epoll (mio loop);
-    /// the reference builds tokio (current-thread runtime) and may (raw may, one worker).
-    #[arg(long, default_value_t = Mode::Coroutine)]
+    /// The build to run (help text: `mode_help`, from the build registry).
+    #[arg(long, default_value_t = Mode::Coroutine, help = mode_help())]
     pub mode: Mode,
     /// Address to listen on; port 0 picks a free port (printed as `listening on ADDR`).
     #[arg(long, default_value = echo::DEFAULT_ADDR)]
@@ -439,10 +440,8 @@ pub struct CompareArgs {
     /// Measured time per run.
     #[arg(long, default_value_t = HumanDuration(compare::DEFAULT_DURATION))]
     pub duration: HumanDuration,
-    /// Builds to run: coroutine, threads, epoll, and the reference builds tokio and may;
-    /// `coroutine×N` (or `coroutinexN`) runs N worker processes sharing the port
-    /// (`serve --workers N`), each pinned to its own CPU while one is left for the client.
-    #[arg(long, value_delimiter = ',', default_value = default_builds())]
+    /// Builds to run (help text: `builds_help`, from the build registry).
+    #[arg(long, value_delimiter = ',', default_value = default_builds(), help = builds_help())]
     pub builds: Vec<compare::Build>,
     /// Pin the server to one CPU and the client to the others (the default on 2+ CPUs;
     /// an error on one CPU).
@@ -501,6 +500,41 @@ fn default_builds() -> &'static str {
     S.get_or_init(|| comma_list(&Mode::ALL))
 }
 
+/// The builds of the registry's rows that `take` picks, as `f` writes each one.
+fn builds_where(take: fn(&BuildInfo) -> bool, f: fn(&BuildInfo) -> String) -> Vec<String> {
+    BUILDS.iter().filter(|b| take(b)).map(f).collect()
+}
+
+/// `--mode`'s help, from the build registry: each build with its few words, the reference
+/// builds last.
+fn mode_help() -> &'static str {
+    static S: OnceLock<String> = OnceLock::new();
+    S.get_or_init(|| {
+        let about = |b: &BuildInfo| format!("{} ({})", b.name, b.about);
+        format!(
+            "{}; the reference builds {}",
+            spoken_list(&builds_where(|b| !b.reference, about), "or"),
+            spoken_list(&builds_where(|b| b.reference, about), "and"),
+        )
+    })
+}
+
+/// `--builds`' help, from the build registry.
+fn builds_help() -> &'static str {
+    static S: OnceLock<String> = OnceLock::new();
+    S.get_or_init(|| {
+        let name = |b: &BuildInfo| b.name.to_string();
+        let c = Mode::Coroutine;
+        format!(
+            "Builds to run: {}, and the reference builds {}; `{c}×N` (or `{c}xN`) runs N \
+             worker processes sharing the port (`serve --workers N`), each pinned to its own \
+             CPU while one is left for the client",
+            builds_where(|b| !b.reference, name).join(", "),
+            spoken_list(&builds_where(|b| b.reference, name), "and"),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -535,5 +569,23 @@ mod tests {
         assert_eq!(a.connections, compare::DEFAULT_CONNECTIONS);
         assert_eq!(a.builds, Mode::ALL.map(compare::Build::single));
         assert_eq!(a.client, compare::DEFAULT_CLIENT);
+    }
+
+    #[test]
+    fn build_help_names_every_build_from_the_registry() {
+        assert_eq!(
+            mode_help(),
+            "coroutine (greenlets, one thread), threads (one per connection) or epoll (mio \
+             loop); the reference builds tokio (current-thread runtime) and may (raw may, one \
+             worker)"
+        );
+        assert!(
+            builds_help().starts_with(
+                "Builds to run: coroutine, threads, epoll, and the reference builds tokio and \
+                 may; `coroutine×N` (or `coroutinexN`) runs N worker processes"
+            ),
+            "{}",
+            builds_help()
+        );
     }
 }

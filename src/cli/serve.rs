@@ -38,10 +38,7 @@ pub fn echo(a: EchoArgs) -> Result<ExitCode> {
     let opts = convert::echo_options(&a);
     let server = echo::start(a.mode, &opts).with_context(|| format!("binding {}", a.addr))?;
     let name = format!("echo/{}", a.mode);
-    let stats = stats_page(convert::stats_options(&a.stats), &name, server.stats())?;
-    serve_until_signal(&mut signals, server.local_addr(), stats, a.grace.0, |g| {
-        server.shutdown(g)
-    })
+    serve_running(&mut signals, server.as_ref(), &name, &a.stats, a.grace.0)
 }
 
 /// `mayfly serve file`.
@@ -124,8 +121,8 @@ fn stats_page(
     Ok(Some(running))
 }
 
-/// The lifecycle of a server behind the runtime's [`Running`] handle (file, cmd, udp-echo,
-/// time): its stats page if asked, then [`serve_until_signal`].
+/// The lifecycle of a server behind the runtime's [`Running`] handle (every one: echo, file,
+/// cmd, udp-echo, time): its stats page if asked, then [`serve_until_signal`].
 fn serve_running(
     signals: &mut Signals,
     server: &dyn Running,

@@ -1,11 +1,12 @@
-//! End-to-end tests of the real `mayfly` binary over loopback: the three echo builds, the
-//! stress client, and compare.
+//! End-to-end tests of the real `mayfly` binary over loopback: every echo build of the
+//! registry, the stress client, and compare.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::Stdio;
 use std::time::Duration;
 
+use mayfly_proto::builds::{Mode, Serves};
 use mayfly_proto::child::ServeEchoCommand;
 
 use crate::util::{mayfly, ServerChild};
@@ -21,9 +22,9 @@ impl std::ops::Deref for Server {
 }
 
 impl Server {
-    fn start(mode: &str) -> Server {
+    fn start(mode: Mode) -> Server {
         let mut cmd = mayfly();
-        cmd.args(ServeEchoCommand::new(mode.parse().unwrap()).args())
+        cmd.args(ServeEchoCommand::new(mode).args())
             .args(["--grace", "2s"])
             .stderr(Stdio::null());
         Server(ServerChild::spawn(cmd, false))
@@ -57,7 +58,7 @@ fn stress_json(addr: &str, extra: &[&str]) -> (serde_json::Value, i32) {
 
 #[test]
 fn every_build_answers_200_concurrent_connections_correctly() {
-    for mode in ["coroutine", "threads", "epoll", "tokio", "may"] {
+    for mode in Serves::Echo.builds() {
         let server = Server::start(mode);
         for client in ["threads", "coroutine"] {
             let (r, code) = stress_json(
@@ -77,7 +78,7 @@ fn every_build_answers_200_concurrent_connections_correctly() {
                 assert!(r["latency_us"][k].as_u64().is_some(), "{k} missing: {r}");
             }
         }
-        if mode == "coroutine" {
+        if mode == Mode::Coroutine {
             // One worker, may's timer, mayfly's timer, main: not one per connection.
             assert!(
                 server.threads() <= 4,
@@ -91,7 +92,7 @@ fn every_build_answers_200_concurrent_connections_correctly() {
 
 #[test]
 fn more_connections_than_threads_are_spread_over_the_threads() {
-    let server = Server::start("epoll");
+    let server = Server::start(Mode::Epoll);
     let (r, code) = stress_json(&server.addr, &["--threads", "10", "--connections", "100"]);
     assert_eq!(code, 0, "{r}");
     assert_eq!(r["connections"], 100);
@@ -102,9 +103,9 @@ fn more_connections_than_threads_are_spread_over_the_threads() {
 
 #[test]
 fn max_connections_holds_new_clients_until_a_slot_frees_in_every_build() {
-    for mode in ["coroutine", "threads", "epoll", "tokio", "may"] {
+    for mode in Serves::Echo.builds() {
         let mut cmd = mayfly();
-        cmd.args(ServeEchoCommand::new(mode.parse().unwrap()).args())
+        cmd.args(ServeEchoCommand::new(mode).args())
             .args(["--max-connections", "2", "--grace", "1s"])
             .stderr(Stdio::null());
         let server = Server(ServerChild::spawn(cmd, false));
@@ -164,7 +165,7 @@ fn the_stress_client_reports_a_wrong_reply_and_fails() {
 
 #[test]
 fn split_and_coalesced_writes_get_the_same_bytes_back() {
-    for mode in ["coroutine", "threads", "epoll", "tokio", "may"] {
+    for mode in Serves::Echo.builds() {
         let server = Server::start(mode);
         let mut c = TcpStream::connect(&server.addr).unwrap();
         c.set_nodelay(true).unwrap();
@@ -208,7 +209,7 @@ fn split_and_coalesced_writes_get_the_same_bytes_back() {
 
 #[test]
 fn sigterm_lets_open_connections_finish_and_exits_zero() {
-    for mode in ["coroutine", "threads", "epoll", "tokio", "may"] {
+    for mode in Serves::Echo.builds() {
         let server = Server::start(mode);
         let mut c = TcpStream::connect(&server.addr).unwrap();
         c.write_all(b"x").unwrap();
@@ -279,7 +280,7 @@ fn the_stress_client_reports_an_unfair_server_as_unfair_and_fails() {
 
 #[test]
 fn the_coroutine_client_spreads_round_trips_evenly() {
-    let server = Server::start("coroutine");
+    let server = Server::start(Mode::Coroutine);
     let (r, code) = stress_json(
         &server.addr,
         &["--mode", "coroutine", "--connections", "200"],
@@ -408,7 +409,7 @@ fn compare_writes_every_report_file_with_verdict_fairness_and_method() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for b in ["coroutine", "threads", "epoll"] {
+    for b in Mode::every().filter(|m| m.info().compare_default) {
         assert!(stdout.contains(&format!("| {b} |")), "{stdout}");
     }
     // The verdict heads the output.

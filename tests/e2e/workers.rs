@@ -7,6 +7,8 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use mayfly_proto::builds::Serves;
+
 use crate::util::{mayfly, ServerChild};
 
 /// Connections each test opens: enough that all of them landing on one of two workers
@@ -301,8 +303,8 @@ fn the_stats_page_sums_the_workers_and_breaks_them_down() {
 
 #[test]
 fn every_echo_build_runs_under_workers() {
-    for mode in ["coroutine", "threads", "epoll", "tokio", "may"] {
-        let mut server = start("2", &["--mode", mode]);
+    for mode in Serves::Echo.builds() {
+        let mut server = start("2", &["--mode", mode.name()]);
         assert_eq!(server.children().len(), 2, "{mode}: two workers");
         drop(connect_all(&server.addr, 10));
         let st = server.sigterm_and_wait(WITHIN);

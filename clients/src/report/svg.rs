@@ -5,6 +5,8 @@
 
 use std::fmt::Write;
 
+use mayfly_proto::echo::Mode;
+
 use super::{Report, Row};
 
 const W: f64 = 460.0;
@@ -16,15 +18,18 @@ const PAD_R: f64 = 30.0;
 /// Charts per row of the grid.
 const ACROSS: usize = 2;
 
+/// One colour per build of the registry, in its order ([`Mode::every`]).
+const PALETTE: [&str; 5] = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e"];
+/// The colour of anything else: `coroutine×N`, or a build past the palette.
+const OTHER: &str = "#666666";
+
 fn color(build: &str) -> &'static str {
-    match build {
-        "coroutine" => "#1b9e77",
-        "threads" => "#d95f02",
-        "epoll" => "#7570b3",
-        "tokio" => "#e7298a",
-        "may" => "#66a61e",
-        _ => "#666666",
-    }
+    build
+        .parse::<Mode>()
+        .ok()
+        .and_then(|m| Mode::every().position(|b| b == m))
+        .and_then(|i| PALETTE.get(i).copied())
+        .unwrap_or(OTHER)
 }
 
 /// One line of a chart: the figure it takes from a row, and whether it is dashed.
@@ -286,6 +291,23 @@ fn short(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_build_has_its_own_colour() {
+        let colours: Vec<&str> = Mode::every().map(|m| color(m.name())).collect();
+        for (i, c) in colours.iter().enumerate() {
+            assert_ne!(
+                *c,
+                OTHER,
+                "{}: add a colour to PALETTE",
+                Mode::every().nth(i).unwrap()
+            );
+            assert!(!colours[..i].contains(c), "{c} twice");
+        }
+        assert_eq!(color("coroutine"), "#1b9e77");
+        assert_eq!(color("may"), "#66a61e");
+        assert_eq!(color("coroutine×2"), OTHER);
+    }
 
     #[test]
     fn tick_labels_are_round() {

@@ -8,6 +8,7 @@
 //! ratio on the same side of 1, and the rounds' spread (max − min) smaller than the median's
 //! distance from 1. Otherwise the verdict says "not conclusive" and why, instead of a winner.
 
+use mayfly_proto::echo::Mode;
 use serde::{Deserialize, Serialize};
 
 use super::table::thousands;
@@ -15,10 +16,10 @@ use super::{Ratio, Row};
 use crate::sample::{median, range};
 
 /// The build every other one is compared with, when it ran.
-pub const BASELINE: &str = "coroutine";
+pub const BASELINE: &str = Mode::Coroutine.name();
 /// The comparison the verdict is about, when it ran: the course's question, green threads or
 /// a thread per connection. Without it, the first other build in the sweep.
-pub const HEADLINE: &str = "threads";
+pub const HEADLINE: &str = Mode::Threads.name();
 
 /// The verdict: sentences, most important first.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

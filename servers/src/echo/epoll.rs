@@ -12,16 +12,16 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use mayfly::server::{accept_error_is_transient, PeerLimit, PeerSlot, ServerStats};
+use mayfly::server::{accept_error_is_transient, PeerLimit, PeerSlot, Running, ServerStats};
 
-use super::{Options, RunningEcho, READ_BUF};
+use super::{Options, READ_BUF};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -41,16 +41,17 @@ struct Conn {
     _slot: Option<PeerSlot>,
 }
 
-struct Running {
+struct RunningEpoll {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    grace: Arc<std::sync::Mutex<Duration>>,
+    grace: Arc<Mutex<Duration>>,
     waker: Arc<Waker>,
-    thread: Option<JoinHandle<u64>>,
+    /// The loop's thread until the first stop takes it (a second stop finds `None`).
+    thread: Mutex<Option<JoinHandle<u64>>>,
     stats: Arc<ServerStats>,
 }
 
-pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
+pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn Running>> {
     let std_listener = super::bind_std(opts)?;
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;
@@ -60,18 +61,18 @@ pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
         .register(&mut listener, LISTENER, Interest::READABLE)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let stop = Arc::new(AtomicBool::new(false));
-    let grace = Arc::new(std::sync::Mutex::new(Duration::ZERO));
+    let grace = Arc::new(Mutex::new(Duration::ZERO));
     let stats = Arc::new(ServerStats::new());
     let (s, g, o, st) = (stop.clone(), grace.clone(), opts.clone(), stats.clone());
     let thread = std::thread::Builder::new()
         .name("epoll".into())
         .spawn(move || event_loop(poll, listener, &s, &g, &o, &st))?;
-    Ok(Box::new(Running {
+    Ok(Box::new(RunningEpoll {
         addr,
         stop,
         grace,
         waker,
-        thread: Some(thread),
+        thread: Mutex::new(Some(thread)),
         stats,
     }))
 }
@@ -80,7 +81,7 @@ fn event_loop(
     mut poll: Poll,
     listener: TcpListener,
     stop: &AtomicBool,
-    grace: &std::sync::Mutex<Duration>,
+    grace: &Mutex<Duration>,
     opts: &Options,
     stats: &ServerStats,
 ) -> u64 {
@@ -316,19 +317,24 @@ fn flush(c: &mut Conn) -> io::Result<()> {
     Ok(())
 }
 
-impl RunningEcho for Running {
+impl Running for RunningEpoll {
     fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
-    fn shutdown(mut self: Box<Self>, grace: Duration) -> u64 {
+    fn counters(&self) -> Arc<ServerStats> {
+        self.stats.clone()
+    }
+
+    fn stop(&self, grace: Duration) -> u64 {
+        // Held for the whole stop: a second stop waits for the first, then returns 0.
+        let mut thread = self.thread.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(t) = thread.take() else {
+            return 0;
+        };
         *self.grace.lock().unwrap() = grace;
         self.stop.store(true, Ordering::Release);
         let _ = self.waker.wake();
-        self.thread.take().and_then(|t| t.join().ok()).unwrap_or(0)
-    }
-
-    fn stats(&self) -> Arc<ServerStats> {
-        self.stats.clone()
+        t.join().unwrap_or(0)
     }
 }

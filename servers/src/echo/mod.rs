@@ -1,5 +1,7 @@
 //! The course's uppercase echo server: read what arrives, answer it uppercased, until the
-//! client closes. Five builds of the same handler, same bytes on the wire:
+//! client closes. Five builds of the same handler, same bytes on the wire; their names and
+//! facts (reference or not, compare's defaults, threads doing the work) are one table, the
+//! build registry [`mayfly_proto::builds`]:
 //!
 //! | build | model | threads |
 //! |---|---|---|
@@ -18,6 +20,8 @@
 //! reference builds stay as a Rust user would write them: they apply only a cap given
 //! explicitly (`max_connections`) and have no per-peer cap.
 //!
+//! Every build's [`start`] returns the runtime's [`Running`] handle, as the other servers do.
+//!
 //! ```
 //! use std::io::{Read, Write};
 //! use mayfly_servers::echo::{self, Mode, Options};
@@ -30,7 +34,7 @@
 //!     c.read_exact(&mut got).unwrap();
 //!     assert_eq!(&got, b"HELLO");
 //!     drop(c);
-//!     server.shutdown(std::time::Duration::from_secs(1));
+//!     assert_eq!(server.stop(std::time::Duration::from_secs(1)), 0);
 //! }
 //! ```
 
@@ -43,11 +47,10 @@ mod tokio_rt;
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use mayfly::net::ByteCounters;
-use mayfly::server::{default_max_connections, default_max_per_peer, ServerStats};
+use mayfly::server::{default_max_connections, default_max_per_peer, Running, ServerStats};
 
 /// Bytes read per `recv`, as in the course (`recv(1024)`). It lives on each greenlet's stack,
 /// so it is also what a parked connection costs in touched stack pages.
@@ -147,19 +150,13 @@ impl Options {
     }
 }
 
-/// A running echo server of any build.
-pub trait RunningEcho: Send {
-    /// The address it listens on.
-    fn local_addr(&self) -> SocketAddr;
-    /// Stops accepting, lets open connections finish for up to `grace`, then closes the rest.
-    /// Returns how many connections had to be closed.
-    fn shutdown(self: Box<Self>, grace: Duration) -> u64;
-    /// The live counters (every build keeps the same ones).
-    fn stats(&self) -> Arc<ServerStats>;
-}
-
-/// Binds and starts the chosen build.
-pub fn start(mode: Mode, opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
+/// Binds and starts the chosen build: one arm per build of the registry, so a new [`Mode`]
+/// variant does not compile until it has one. Every build keeps the same counters
+/// ([`Running::counters`]); a second [`Running::stop`] waits for the first and returns 0.
+///
+/// # Errors
+/// Binding the address, or starting the build's thread or runtime, failed.
+pub fn start(mode: Mode, opts: &Options) -> io::Result<Box<dyn Running>> {
     match mode {
         Mode::Coroutine => coroutine::start(opts),
         Mode::Threads => threads::start(opts),
@@ -241,4 +238,28 @@ pub(crate) fn bind_std(opts: &Options) -> io::Result<std::net::TcpListener> {
     s.bind(&addr.into())?;
     s.listen(opts.backlog)?;
     Ok(s.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use mayfly_proto::builds::Serves;
+
+    use super::*;
+
+    #[test]
+    fn every_build_stops_once_and_a_second_stop_is_harmless() {
+        for mode in Serves::Echo.builds() {
+            let server = start(mode, &Options::new("127.0.0.1:0")).unwrap();
+            let mut c = std::net::TcpStream::connect(server.local_addr()).unwrap();
+            c.write_all(b"x").unwrap();
+            let mut b = [0u8; 1];
+            c.read_exact(&mut b).unwrap();
+            // The client stays open past the grace period: the first stop closes it.
+            assert_eq!(server.stop(Duration::from_millis(50)), 1, "{mode}");
+            assert_eq!(server.stop(Duration::from_millis(50)), 0, "{mode}");
+            assert_eq!(server.stats().killed, 1, "{mode}");
+        }
+    }
 }

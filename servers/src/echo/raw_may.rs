@@ -10,13 +10,13 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, IntoRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mayfly::server::{AcceptBackoff, ServerStats};
+use mayfly::server::{AcceptBackoff, Running, ServerStats};
 
 use super::registry::Connections;
-use super::{Counted, Options, RunningEcho};
+use super::{Counted, Options};
 
 struct Shared {
     stop: AtomicBool,
@@ -24,14 +24,15 @@ struct Shared {
     stats: Arc<ServerStats>,
 }
 
-struct Running {
+struct RunningMay {
     addr: SocketAddr,
     listener_fd: i32,
-    accept: Option<may::coroutine::JoinHandle<()>>,
+    /// The accept coroutine until the first stop takes it (a second stop finds `None`).
+    accept: Mutex<Option<may::coroutine::JoinHandle<()>>>,
     shared: Arc<Shared>,
 }
 
-pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
+pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn Running>> {
     // One worker, before may's scheduler exists (a no-op if mayfly already started it).
     let _ = mayfly::Config::current();
     let std_listener = super::bind_std(opts)?;
@@ -57,10 +58,10 @@ pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
             .name("raw-may-accept".into())
             .spawn(move || accept_loop(listener, &s, &o))
     }?;
-    Ok(Box::new(Running {
+    Ok(Box::new(RunningMay {
         addr,
         listener_fd,
-        accept: Some(accept),
+        accept: Mutex::new(Some(accept)),
         shared,
     }))
 }
@@ -113,24 +114,27 @@ fn accept_loop(listener: may::net::TcpListener, shared: &Arc<Shared>, opts: &Opt
     }
 }
 
-impl RunningEcho for Running {
+impl Running for RunningMay {
     fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
-    fn shutdown(mut self: Box<Self>, grace: Duration) -> u64 {
+    fn counters(&self) -> Arc<ServerStats> {
+        self.shared.stats.clone()
+    }
+
+    fn stop(&self, grace: Duration) -> u64 {
+        // Held for the whole stop: a second stop waits for the first, then returns 0.
+        let mut accept = self.accept.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(h) = accept.take() else {
+            return 0;
+        };
         self.shared.stop.store(true, Ordering::Release);
         // SAFETY: shutdown(2) on the listening fd the accept loop still owns (it only closes
         // it when the loop returns, after we set `stop`); it wakes the parked accept, which
         // then fails, sees `stop` and returns. It closes nothing.
         unsafe { libc::shutdown(self.listener_fd, libc::SHUT_RDWR) };
-        if let Some(h) = self.accept.take() {
-            let _ = h.join();
-        }
+        let _ = h.join();
         self.shared.conns.drain(&self.shared.stats, grace)
-    }
-
-    fn stats(&self) -> Arc<ServerStats> {
-        self.shared.stats.clone()
     }
 }

@@ -5,14 +5,14 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use mayfly::server::{AcceptBackoff, PeerLimit, ServerStats};
+use mayfly::server::{AcceptBackoff, PeerLimit, Running, ServerStats};
 
 use super::registry::Connections;
-use super::{Counted, Options, RunningEcho};
+use super::{Counted, Options};
 
 struct Shared {
     stop: AtomicBool,
@@ -22,14 +22,15 @@ struct Shared {
     stats: Arc<ServerStats>,
 }
 
-struct Running {
+struct RunningThreads {
     addr: SocketAddr,
     listener: Arc<TcpListener>,
-    accept: Option<JoinHandle<()>>,
+    /// The accept thread until the first stop takes it (a second stop finds `None`).
+    accept: Mutex<Option<JoinHandle<()>>>,
     shared: Arc<Shared>,
 }
 
-pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
+pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn Running>> {
     let listener = Arc::new(super::bind_std(opts)?);
     let addr = listener.local_addr()?;
     let shared = Arc::new(Shared {
@@ -42,10 +43,10 @@ pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
     let accept = std::thread::Builder::new()
         .name("accept".into())
         .spawn(move || accept_loop(&l, &s, &o))?;
-    Ok(Box::new(Running {
+    Ok(Box::new(RunningThreads {
         addr,
         listener,
-        accept: Some(accept),
+        accept: Mutex::new(Some(accept)),
         shared,
     }))
 }
@@ -112,23 +113,26 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, opts: &Options) {
     }
 }
 
-impl RunningEcho for Running {
+impl Running for RunningThreads {
     fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
-    fn shutdown(mut self: Box<Self>, grace: Duration) -> u64 {
+    fn counters(&self) -> Arc<ServerStats> {
+        self.shared.stats.clone()
+    }
+
+    fn stop(&self, grace: Duration) -> u64 {
+        // Held for the whole stop: a second stop waits for the first, then returns 0.
+        let mut accept = self.accept.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(h) = accept.take() else {
+            return 0;
+        };
         self.shared.stop.store(true, Ordering::Release);
         // SAFETY: shutdown(2) on our own open listening fd; it wakes the blocked accept
         // (which then fails with EINVAL) and closes nothing.
         unsafe { libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR) };
-        if let Some(h) = self.accept.take() {
-            let _ = h.join();
-        }
+        let _ = h.join();
         self.shared.conns.drain(&self.shared.stats, grace)
-    }
-
-    fn stats(&self) -> Arc<ServerStats> {
-        self.shared.stats.clone()
     }
 }

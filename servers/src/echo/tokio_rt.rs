@@ -5,27 +5,28 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use mayfly::server::{AcceptBackoff, ServerStats};
+use mayfly::server::{AcceptBackoff, Running, ServerStats};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use super::{Options, RunningEcho, READ_BUF};
+use super::{Options, READ_BUF};
 
-struct Running {
+struct RunningTokio {
     addr: SocketAddr,
     /// Sending the grace period stops the server; the thread returns how many it closed.
     stop: watch::Sender<Option<Duration>>,
-    thread: Option<JoinHandle<u64>>,
+    /// The runtime's thread until the first stop takes it (a second stop finds `None`).
+    thread: Mutex<Option<JoinHandle<u64>>>,
     stats: Arc<ServerStats>,
 }
 
-pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
+pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn Running>> {
     let listener = super::bind_std(opts)?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
@@ -48,10 +49,10 @@ pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn RunningEcho>> {
                 0
             })
         })?;
-    Ok(Box::new(Running {
+    Ok(Box::new(RunningTokio {
         addr,
         stop,
-        thread: Some(thread),
+        thread: Mutex::new(Some(thread)),
         stats,
     }))
 }
@@ -148,20 +149,22 @@ async fn limit<T>(
     }
 }
 
-impl RunningEcho for Running {
+impl Running for RunningTokio {
     fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
-    fn shutdown(mut self: Box<Self>, grace: Duration) -> u64 {
-        let _ = self.stop.send(Some(grace));
-        self.thread
-            .take()
-            .and_then(|t| t.join().ok())
-            .unwrap_or_default()
+    fn counters(&self) -> Arc<ServerStats> {
+        self.stats.clone()
     }
 
-    fn stats(&self) -> Arc<ServerStats> {
-        self.stats.clone()
+    fn stop(&self, grace: Duration) -> u64 {
+        // Held for the whole stop: a second stop waits for the first, then returns 0.
+        let mut thread = self.thread.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(t) = thread.take() else {
+            return 0;
+        };
+        let _ = self.stop.send(Some(grace));
+        t.join().unwrap_or_default()
     }
 }

@@ -1,0 +1,297 @@
+//! The build registry: every server build in one table ([`BUILDS`]) — its name, what it
+//! serves, whether it is a reference build or one of `compare`'s defaults, how many threads
+//! do its work, and its words in help text. [`Mode`] is generated from the same table, and
+//! everything said about a build derives from it: [`Mode::ALL`], [`Mode::REFERENCE`],
+//! [`Mode::name`], parsing and its error, [`Mode::every`], the `--mode` and `--builds` help,
+//! the test loops. A new build is one entry here, plus its module in `servers/src/echo/` and
+//! its arm in `echo::start` (docs/ARCHITECTURE.md, "Where to add…").
+//!
+//! ```
+//! use mayfly_proto::builds::{Mode, Serves, WorkThreads};
+//! assert_eq!("epoll".parse::<Mode>().unwrap(), Mode::Epoll);
+//! assert_eq!(Mode::Threads.info().work_threads, WorkThreads::PerConnection);
+//! assert!(Mode::every().all(|m| m.info().serves == Serves::Echo));
+//! assert_eq!(Serves::Echo.builds().count(), 5);
+//! let course: Vec<Mode> = Mode::every().filter(|m| !m.info().reference).collect();
+//! assert_eq!(course, [Mode::Coroutine, Mode::Threads, Mode::Epoll]);
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+/// What a build serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Serves {
+    /// The uppercase echo protocol ([`crate::echo`]), started by `mayfly serve echo --mode`.
+    Echo,
+}
+
+impl Serves {
+    /// Every build that serves this, in report order: what a test of this server loops over.
+    pub fn builds(self) -> impl Iterator<Item = Mode> + Clone {
+        Mode::every().filter(move |m| m.info().serves == self)
+    }
+}
+
+/// How many threads do a build's work in one process: what `compare` counts as the most
+/// server CPU a build can use before the server, not the client, is the bottleneck.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WorkThreads {
+    /// One thread (a worker, an event loop, a runtime's thread), however many connections:
+    /// one CPU per process.
+    One,
+    /// One OS thread per connection: every CPU the server may use.
+    PerConnection,
+}
+
+/// One build's row in [`BUILDS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildInfo {
+    /// The build.
+    pub mode: Mode,
+    /// Its name on the command line (`--mode`, `--builds`) and in reports. No name contains
+    /// `x`, `×` or `*`: they separate a worker count (`coroutine×2`).
+    pub name: &'static str,
+    /// What it serves.
+    pub serves: Serves,
+    /// A reference build: what a Rust user would pick instead (tokio, raw may). It stays as
+    /// such a user would write it: no default connection cap, no per-peer cap.
+    pub reference: bool,
+    /// One of the course's builds that `mayfly compare` runs by default.
+    pub compare_default: bool,
+    /// How many threads do its work.
+    pub work_threads: WorkThreads,
+    /// A few words for help text: `coroutine (greenlets, one thread)`.
+    pub about: &'static str,
+}
+
+/// Generates [`Mode`] (one variant per row, with the row's doc comment) and [`BUILDS`] (the
+/// rows, in the variants' order) from one table.
+macro_rules! builds {
+    ($($(#[$doc:meta])* $variant:ident { $($field:ident: $value:expr),+ $(,)? })+) => {
+        /// Which server build: one variant per row of [`BUILDS`], generated from it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Mode {
+            $($(#[$doc])* $variant,)+
+        }
+
+        /// Every build, in report order; [`Mode::info`] is a build's row.
+        pub const BUILDS: &[BuildInfo] = &[
+            $(BuildInfo { mode: Mode::$variant, $($field: $value),+ },)+
+        ];
+    };
+}
+
+builds! {
+    /// mayfly greenlets on one worker thread.
+    Coroutine {
+        name: "coroutine",
+        serves: Serves::Echo,
+        reference: false,
+        compare_default: true,
+        work_threads: WorkThreads::One,
+        about: "greenlets, one thread",
+    }
+    /// One OS thread per connection.
+    Threads {
+        name: "threads",
+        serves: Serves::Echo,
+        reference: false,
+        compare_default: true,
+        work_threads: WorkThreads::PerConnection,
+        about: "one per connection",
+    }
+    /// One thread running a mio (epoll) event loop.
+    Epoll {
+        name: "epoll",
+        serves: Serves::Echo,
+        reference: false,
+        compare_default: true,
+        work_threads: WorkThreads::One,
+        about: "mio loop",
+    }
+    /// Reference: tokio's current-thread runtime, one task per connection.
+    Tokio {
+        name: "tokio",
+        serves: Serves::Echo,
+        reference: true,
+        compare_default: false,
+        work_threads: WorkThreads::One,
+        about: "current-thread runtime",
+    }
+    /// Reference: raw may coroutines on one worker, without mayfly's layer.
+    May {
+        name: "may",
+        serves: Serves::Echo,
+        reference: true,
+        compare_default: false,
+        work_threads: WorkThreads::One,
+        about: "raw may, one worker",
+    }
+}
+
+impl Mode {
+    /// The course's builds that `mayfly compare` runs by default, in report order (the rows
+    /// with [`BuildInfo::compare_default`]).
+    pub const ALL: [Mode; Pick::CompareDefault.count()] = Pick::CompareDefault.modes();
+    /// The reference builds a Rust user would pick instead (the rows with
+    /// [`BuildInfo::reference`]).
+    pub const REFERENCE: [Mode; Pick::Reference.count()] = Pick::Reference.modes();
+
+    /// Every build, in report order. Loops over builds use this (filtered by a property of
+    /// [`info`](Mode::info) for a subset), so a new build is never left out silently.
+    pub fn every() -> impl Iterator<Item = Mode> + Clone {
+        BUILDS.iter().map(|b| b.mode)
+    }
+
+    /// The build's row in [`BUILDS`].
+    pub const fn info(self) -> &'static BuildInfo {
+        // The macro emits the rows in the variants' order.
+        &BUILDS[self as usize]
+    }
+
+    /// The build's name on the command line.
+    pub const fn name(self) -> &'static str {
+        self.info().name
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+
+    /// A build by its name; the error names every build.
+    fn from_str(s: &str) -> Result<Self, String> {
+        BUILDS.iter().find(|b| b.name == s).map_or_else(
+            || {
+                let names: Vec<&str> = BUILDS.iter().map(|b| b.name).collect();
+                Err(format!(
+                    "unknown build {s:?}: expected {}",
+                    spoken_list(&names, "or")
+                ))
+            },
+            |b| Ok(b.mode),
+        )
+    }
+}
+
+/// `items` as a sentence writes a list: `a`, `a or b`, `a, b or c` (with `conj` "or"), as
+/// build lists appear in errors and help text.
+///
+/// ```
+/// use mayfly_proto::builds::spoken_list;
+/// assert_eq!(spoken_list(&["tokio", "may"], "and"), "tokio and may");
+/// assert_eq!(spoken_list(&["a", "b", "c"], "or"), "a, b or c");
+/// ```
+pub fn spoken_list<S: AsRef<str>>(items: &[S], conj: &str) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.as_ref().to_string(),
+        [init @ .., last] => {
+            let init: Vec<&str> = init.iter().map(AsRef::as_ref).collect();
+            format!("{} {conj} {}", init.join(", "), last.as_ref())
+        }
+    }
+}
+
+/// Which rows a derived constant ([`Mode::ALL`], [`Mode::REFERENCE`]) takes; evaluated at
+/// compile time.
+#[derive(Clone, Copy)]
+enum Pick {
+    CompareDefault,
+    Reference,
+}
+
+impl Pick {
+    const fn takes(self, b: &BuildInfo) -> bool {
+        match self {
+            Pick::CompareDefault => b.compare_default,
+            Pick::Reference => b.reference,
+        }
+    }
+
+    /// How many rows it takes.
+    const fn count(self) -> usize {
+        let (mut i, mut n) = (0, 0);
+        while i < BUILDS.len() {
+            if self.takes(&BUILDS[i]) {
+                n += 1;
+            }
+            i += 1;
+        }
+        n
+    }
+
+    /// The builds of the rows it takes, in table order; `N` is [`count`](Pick::count).
+    const fn modes<const N: usize>(self) -> [Mode; N] {
+        let mut out = [BUILDS[0].mode; N];
+        let (mut i, mut n) = (0, 0);
+        while i < BUILDS.len() {
+            if self.takes(&BUILDS[i]) {
+                out[n] = BUILDS[i].mode;
+                n += 1;
+            }
+            i += 1;
+        }
+        assert!(n == N, "N must be the count of rows taken");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_row_belongs_to_its_variant_and_parses_back_from_its_name() {
+        for (i, b) in BUILDS.iter().enumerate() {
+            assert_eq!(b.mode as usize, i);
+            assert_eq!(b.mode.info(), b);
+            assert_eq!(b.name.parse::<Mode>(), Ok(b.mode));
+            assert_eq!(b.mode.to_string(), b.name);
+            // `Build` parses `coroutine×2`: a name must not contain a count separator.
+            assert!(!b.name.contains(['x', '×', '*']), "{}", b.name);
+            assert!(!b.about.is_empty(), "{}", b.name);
+        }
+    }
+
+    #[test]
+    fn the_derived_lists_are_the_table_filtered() {
+        assert_eq!(Mode::ALL, [Mode::Coroutine, Mode::Threads, Mode::Epoll]);
+        assert_eq!(Mode::REFERENCE, [Mode::Tokio, Mode::May]);
+        let every: Vec<Mode> = Mode::every().collect();
+        assert_eq!(every.len(), BUILDS.len());
+        for m in every {
+            assert_eq!(Mode::ALL.contains(&m), m.info().compare_default, "{m}: ALL");
+            assert_eq!(
+                Mode::REFERENCE.contains(&m),
+                m.info().reference,
+                "{m}: REFERENCE"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_name_is_refused_with_every_build_named() {
+        assert_eq!(
+            "fibers".parse::<Mode>(),
+            Err(
+                "unknown build \"fibers\": expected coroutine, threads, epoll, tokio or may"
+                    .to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn lists_are_spoken() {
+        assert_eq!(spoken_list::<&str>(&[], "or"), "");
+        assert_eq!(spoken_list(&["a"], "or"), "a");
+        assert_eq!(spoken_list(&["a", "b"], "or"), "a or b");
+        assert_eq!(spoken_list(&["a", "b", "c", "d"], "and"), "a, b, c and d");
+    }
+}
