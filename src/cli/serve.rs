@@ -20,86 +20,148 @@ use mayfly_servers::{cmd, echo, file, http, udp};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use super::args::{EchoArgs, ServeCmdArgs, ServeFileArgs, StatsArgs, TimeArgs, UdpEchoArgs};
+use super::args::{
+    DatagramArgs, EchoArgs, ServeCmdArgs, ServeFileArgs, StatsArgs, TimeArgs, UdpEchoArgs,
+};
+use super::supervise::WorkersArgs;
 use super::{convert, print, supervise};
 
 /// `mayfly serve echo`.
 pub fn echo(a: EchoArgs) -> Result<ExitCode> {
-    if let Some(code) = supervise::supervise_if_asked(
-        &a.workers,
-        &a.addr,
-        a.stats.stats_addr.as_deref(),
-        a.grace.0,
-    )? {
-        return Ok(code);
-    }
-    let _ = mayfly::process::raise_nofile();
-    let mut signals = stop_signals()?;
-    let opts = convert::echo_options(&a);
-    let server = echo::start(a.mode, &opts).with_context(|| format!("binding {}", a.addr))?;
-    let name = format!("echo/{}", a.mode);
-    serve_running(&mut signals, server.as_ref(), &name, &a.stats, a.grace.0)
+    let launch = Launch {
+        name: format!("echo/{}", a.mode),
+        workers: Some(&a.workers),
+        addr: &a.addr,
+        stats: &a.stats,
+        grace: a.grace.0,
+        raise_nofile: true,
+    };
+    serve(launch, || {
+        let opts = convert::echo_options(&a);
+        echo::start(a.mode, &opts).with_context(|| format!("binding {}", a.addr))
+    })
 }
 
 /// `mayfly serve file`.
 pub fn file(a: ServeFileArgs) -> Result<ExitCode> {
-    if let Some(code) = supervise::supervise_if_asked(
-        &a.workers,
-        &a.addr,
-        a.stats.stats_addr.as_deref(),
-        a.grace.0,
-    )? {
-        return Ok(code);
-    }
-    let _ = mayfly::process::raise_nofile();
-    // Past RLIMIT_FSIZE a write must fail with EFBIG (an error reply), not kill the server.
-    // SAFETY: SIG_IGN installs no handler code; setting a disposition has no other effect.
-    unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-    }
-    let mut signals = stop_signals()?;
-    let opts = convert::file_options(&a);
-    let server = file::start(&opts)
-        .with_context(|| format!("serving {} on {}", a.root.display(), a.addr))?;
-    serve_running(&mut signals, &server, "file", &a.stats, a.grace.0)
+    let launch = Launch {
+        name: "file".into(),
+        workers: Some(&a.workers),
+        addr: &a.addr,
+        stats: &a.stats,
+        grace: a.grace.0,
+        raise_nofile: true,
+    };
+    serve(launch, || {
+        // Past RLIMIT_FSIZE a write must fail with EFBIG (an error reply), not kill the
+        // server.
+        // SAFETY: SIG_IGN installs no handler code; setting a disposition has no other effect.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        }
+        let opts = convert::file_options(&a);
+        let server = file::start(&opts)
+            .with_context(|| format!("serving {} on {}", a.root.display(), a.addr))?;
+        Ok(Box::new(server))
+    })
 }
 
 /// `mayfly serve cmd`.
 pub fn cmd(a: ServeCmdArgs) -> Result<ExitCode> {
-    if let Some(code) = supervise::supervise_if_asked(
-        &a.workers,
-        &a.addr,
-        a.stats.stats_addr.as_deref(),
-        a.grace.0,
-    )? {
-        return Ok(code);
-    }
-    let mut signals = stop_signals()?;
-    let opts = convert::cmd_options(&a)?;
-    let server = cmd::start(&opts).with_context(|| format!("serving commands on {}", a.addr))?;
-    serve_running(&mut signals, &server, "cmd", &a.stats, a.grace.0)
+    let launch = Launch {
+        name: "cmd".into(),
+        workers: Some(&a.workers),
+        addr: &a.addr,
+        stats: &a.stats,
+        grace: a.grace.0,
+        // Its caps are a few hundred connections; commands keep the limit it was given.
+        raise_nofile: false,
+    };
+    serve(launch, || {
+        let opts = convert::cmd_options(&a)?;
+        let server =
+            cmd::start(&opts).with_context(|| format!("serving commands on {}", a.addr))?;
+        Ok(Box::new(server))
+    })
 }
 
 /// `mayfly serve udp-echo`.
 pub fn udp_echo(a: UdpEchoArgs) -> Result<ExitCode> {
-    let mut signals = stop_signals()?;
-    let opts = convert::udp_options(&a.addr, &a.udp);
-    let server = udp::echo::start(&opts).with_context(|| format!("binding {} (UDP)", a.addr))?;
-    serve_running(
-        &mut signals,
-        &server,
-        "udp-echo",
-        &a.udp.stats,
-        a.udp.grace.0,
-    )
+    let launch = Launch::udp("udp-echo", &a.addr, &a.udp);
+    serve(launch, || {
+        let opts = convert::udp_options(&a.addr, &a.udp);
+        let server =
+            udp::echo::start(&opts).with_context(|| format!("binding {} (UDP)", a.addr))?;
+        Ok(Box::new(server))
+    })
 }
 
 /// `mayfly serve time`.
 pub fn time(a: TimeArgs) -> Result<ExitCode> {
+    let launch = Launch::udp("time", &a.addr, &a.udp);
+    serve(launch, || {
+        let opts = convert::time_options(&a);
+        let server =
+            udp::time::start(&opts).with_context(|| format!("binding {} (UDP)", a.addr))?;
+        Ok(Box::new(server))
+    })
+}
+
+/// What the one start sequence ([`serve`]) needs to know about a server besides how to
+/// start it.
+struct Launch<'a> {
+    /// Its name on the stats page (`echo/coroutine`, `file`, …).
+    name: String,
+    /// `--workers` (TCP servers): more than one hands over to [`supervise`].
+    workers: Option<&'a WorkersArgs>,
+    /// `--addr`, for the supervisor.
+    addr: &'a str,
+    /// `--stats-addr` and the stats page's limits.
+    stats: &'a StatsArgs,
+    /// `--grace`.
+    grace: Duration,
+    /// Raise RLIMIT_NOFILE to its hard limit first (servers that hold many connections).
+    raise_nofile: bool,
+}
+
+impl<'a> Launch<'a> {
+    /// A UDP server: no supervisor, no connections to raise the fd limit for.
+    fn udp(name: &str, addr: &'a str, udp: &'a DatagramArgs) -> Self {
+        Launch {
+            name: name.into(),
+            workers: None,
+            addr,
+            stats: &udp.stats,
+            grace: udp.grace.0,
+            raise_nofile: false,
+        }
+    }
+}
+
+/// The one start sequence of every `mayfly serve …`: the supervisor if `--workers` asks for
+/// one; else raise the fd limit (if the server wants it), register the stop signals (before
+/// the server starts, so none is missed), `start` the server, then [`serve_running`].
+fn serve(launch: Launch<'_>, start: impl FnOnce() -> Result<Box<dyn Running>>) -> Result<ExitCode> {
+    if let Some(workers) = launch.workers {
+        let stats_addr = launch.stats.stats_addr.as_deref();
+        if let Some(code) =
+            supervise::supervise_if_asked(workers, launch.addr, stats_addr, launch.grace)?
+        {
+            return Ok(code);
+        }
+    }
+    if launch.raise_nofile {
+        let _ = mayfly::process::raise_nofile();
+    }
     let mut signals = stop_signals()?;
-    let opts = convert::time_options(&a);
-    let server = udp::time::start(&opts).with_context(|| format!("binding {} (UDP)", a.addr))?;
-    serve_running(&mut signals, &server, "time", &a.udp.stats, a.udp.grace.0)
+    let server = start()?;
+    serve_running(
+        &mut signals,
+        server.as_ref(),
+        &launch.name,
+        launch.stats,
+        launch.grace,
+    )
 }
 
 /// Signals a server waits for; registered before the server starts so none is missed.
