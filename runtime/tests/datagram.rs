@@ -11,7 +11,7 @@ use mayfly::event::Event;
 use mayfly::net::UdpSocket;
 use mayfly::pool::Pool;
 use mayfly::server::{
-    DatagramServer, DatagramSocket, Oversize, Running, DEFAULT_MAX_DATAGRAM, MAX_UDP_PAYLOAD,
+    Cap, DatagramServer, DatagramSocket, Oversize, Running, DEFAULT_MAX_DATAGRAM, MAX_UDP_PAYLOAD,
 };
 
 /// Bounds every wait for a reply (a reply on loopback takes microseconds; this only stops a
@@ -152,7 +152,7 @@ fn gated(gate: Arc<Event>) -> DatagramServer {
 fn the_handler_cap_stops_reading_until_a_handler_finishes() {
     mayfly::run(|| {
         let gate = Arc::new(Event::new());
-        let running = gated(gate.clone()).max_handlers(Some(2)).start().unwrap();
+        let running = gated(gate.clone()).max_handlers(2).start().unwrap();
         let c = client();
         for _ in 0..5 {
             c.send_to(b"hi", running.local_addr()).unwrap();
@@ -178,7 +178,7 @@ fn a_full_pool_stops_reading_too() {
         let gate = Arc::new(Event::new());
         let pool = Pool::new(1);
         let running = gated(gate.clone())
-            .max_handlers(None)
+            .max_handlers(Cap::Unlimited)
             .pool(pool.clone())
             .start()
             .unwrap();

@@ -245,7 +245,7 @@ fn max_connections_stops_accepting_while_full_and_stop_kills_after_grace() {
     mayfly::run(|| {
         let server = StreamServer::bind("127.0.0.1:0", upper_echo)
             .unwrap()
-            .max_connections(Some(2))
+            .max_connections(2)
             .start();
         let addr = server.local_addr();
         let mut a = TcpStream::connect(addr).unwrap();

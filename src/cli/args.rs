@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use clap::{Parser, Subcommand};
+use mayfly::server::Cap;
 use mayfly_clients::stress::ClientMode;
 use mayfly_clients::udp_stress::{self, Proto};
 use mayfly_clients::{compare, file_bench, stress};
@@ -86,11 +87,11 @@ pub struct ServeCmdArgs {
     #[arg(long, default_value_t = HumanSize(cmd::DEFAULT_MAX_OUTPUT as u64))]
     pub max_output: HumanSize,
     /// Stop accepting while this many connections are open (more wait in the backlog); 0: no cap.
-    #[arg(long, default_value_t = cmd::DEFAULT_MAX_CONNECTIONS)]
-    pub max_connections: u64,
+    #[arg(long, default_value_t = Cap::AtMost(cmd::DEFAULT_MAX_CONNECTIONS))]
+    pub max_connections: Cap,
     /// Close a peer's (an IP address's) new connections at once while it holds this many; 0: no cap.
-    #[arg(long, default_value_t = cmd::DEFAULT_MAX_PER_PEER)]
-    pub max_per_peer: u64,
+    #[arg(long, default_value_t = Cap::AtMost(cmd::DEFAULT_MAX_PER_PEER))]
+    pub max_per_peer: Cap,
     /// Time a client has for the whole login (challenge to answer), however it sends it.
     #[arg(long, default_value_t = HumanDuration(cmd::DEFAULT_AUTH_TIMEOUT))]
     pub auth_timeout: HumanDuration,
@@ -187,8 +188,8 @@ pub struct DatagramArgs {
     pub max_datagram: HumanSize,
     /// Datagrams handled at once; past it the server stops reading (the kernel's buffer
     /// holds, then drops, the rest). 0: no cap.
-    #[arg(long, default_value_t = udp::DEFAULT_MAX_HANDLERS)]
-    pub max_handlers: u64,
+    #[arg(long, default_value_t = Cap::AtMost(udp::DEFAULT_MAX_HANDLERS))]
+    pub max_handlers: Cap,
     /// On SIGINT/SIGTERM, stop reading and let running handlers finish for this long.
     #[arg(long, default_value_t = HumanDuration(DEFAULT_GRACE))]
     pub grace: HumanDuration,
@@ -210,12 +211,12 @@ pub struct ServeFileArgs {
     /// Stop accepting while this many connections are open (more wait in the backlog).
     /// Default: the fd limit less a reserve, divided by 3 (fds one connection may hold);
     /// 0: no cap.
-    #[arg(long)]
-    pub max_connections: Option<u64>,
+    #[arg(long, default_value_t = Cap::Default, hide_default_value = true)]
+    pub max_connections: Cap,
     /// Close a peer's (an IP address's) new connections at once while it holds this many.
     /// Default: 75% of the connection cap; 0: no cap.
-    #[arg(long)]
-    pub max_per_peer: Option<u64>,
+    #[arg(long, default_value_t = Cap::Default, hide_default_value = true)]
+    pub max_per_peer: Cap,
     /// Largest upload accepted, in bytes (suffixes K, M, G, T: powers of 1024).
     #[arg(long, default_value_t = HumanSize(file::DEFAULT_MAX_FILE_SIZE))]
     pub max_file_size: HumanSize,
@@ -337,13 +338,13 @@ pub struct EchoArgs {
     /// Stop accepting while this many connections are open (more wait in the backlog).
     /// Default: the fd limit less 64 (coroutine, threads, epoll; tokio and may: no cap);
     /// 0: no cap.
-    #[arg(long)]
-    pub max_connections: Option<u64>,
+    #[arg(long, default_value_t = Cap::Default, hide_default_value = true)]
+    pub max_connections: Cap,
     /// Close a peer's (an IP address's) new connections at once while it holds this many, so
     /// one host cannot take every slot. Default: 75% of the connection cap (coroutine,
     /// threads, epoll; tokio and may: none); 0: no cap.
-    #[arg(long)]
-    pub max_per_peer: Option<u64>,
+    #[arg(long, default_value_t = Cap::Default, hide_default_value = true)]
+    pub max_per_peer: Cap,
     /// Close a connection that sends nothing for this long (idle or slowloris); 0: never.
     /// Echo has no message boundary, so this is also the idle timeout.
     #[arg(long, visible_alias = "idle-timeout", default_value_t = HumanDuration(echo::DEFAULT_READ_TIMEOUT))]

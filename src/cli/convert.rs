@@ -67,8 +67,8 @@ pub fn cmd_options(a: &ServeCmdArgs) -> Result<cmd::Options> {
     o.allow_remote = a.allow_remote;
     o.timeout = a.timeout.0;
     o.max_output = a.max_output.0 as usize;
-    o.max_connections = Some(a.max_connections);
-    o.max_per_peer = Some(a.max_per_peer);
+    o.max_connections = a.max_connections;
+    o.max_per_peer = a.max_per_peer;
     o.auth_timeout = a.auth_timeout.0;
     o.max_unauthenticated = a.max_unauthenticated;
     o.max_auth_failures = a.max_auth_failures;
@@ -82,7 +82,7 @@ pub fn cmd_options(a: &ServeCmdArgs) -> Result<cmd::Options> {
 pub fn udp_options(addr: &str, a: &DatagramArgs) -> udp::Options {
     let mut o = udp::Options::new(addr);
     o.max_datagram = a.max_datagram.0.min(usize::MAX as u64) as usize;
-    o.max_handlers = (a.max_handlers > 0).then_some(a.max_handlers);
+    o.max_handlers = a.max_handlers;
     o
 }
 

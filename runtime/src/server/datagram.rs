@@ -41,6 +41,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::backoff::AcceptBackoff;
+use super::cap::Cap;
 use super::running::Running;
 use super::slots::Slots;
 use super::stats::{ErrorClass, ServerStats, StatsSnapshot};
@@ -206,10 +207,17 @@ impl DatagramServer {
         self
     }
 
-    /// Caps the handlers running at once: while `n` run, the server stops reading.
-    /// Default `Some(`[`DEFAULT_MAX_HANDLERS`]`)`; `None`: no cap (gevent's default).
-    pub fn max_handlers(mut self, n: Option<u64>) -> Self {
-        self.max_handlers = n.filter(|&n| n > 0);
+    /// Caps the handlers running at once: while that many run, the server stops reading. A
+    /// count (`0`: no cap) or a [`Cap`]; [`Cap::Default`] is [`DEFAULT_MAX_HANDLERS`],
+    /// [`Cap::Unlimited`] is gevent's default.
+    ///
+    /// ```
+    /// use mayfly::server::{Cap, DatagramServer};
+    /// let server = DatagramServer::bind("127.0.0.1:0", |_d, _p, _s| Ok(())).unwrap()
+    ///     .max_handlers(Cap::Unlimited);
+    /// ```
+    pub fn max_handlers(mut self, cap: impl Into<Cap>) -> Self {
+        self.max_handlers = cap.into().limit(|| Some(DEFAULT_MAX_HANDLERS));
         self
     }
 

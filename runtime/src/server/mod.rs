@@ -5,9 +5,11 @@
 //! One module a job: the two servers (`stream`, `datagram`) run their handlers in one engine
 //! (`slots`: cap, pool, spawn, registry, drain); the counters are in `stats`
 //! ([`ServerStats`]), the accept back-off in `backoff` ([`AcceptBackoff`]), the per-peer cap
-//! and the default caps in `limits` ([`PeerLimit`]). This file only re-exports them.
+//! and the default caps in `limits` ([`PeerLimit`]), the one convention for count limits in
+//! `cap` ([`Cap`]). This file only re-exports them.
 
 mod backoff;
+mod cap;
 mod datagram;
 mod limits;
 mod running;
@@ -18,6 +20,7 @@ mod stream;
 pub use backoff::{
     accept_error_is_transient, AcceptBackoff, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN,
 };
+pub use cap::Cap;
 pub use datagram::{
     DatagramServer, DatagramSocket, Oversize, RunningDatagramServer, DEFAULT_MAX_DATAGRAM,
     DEFAULT_MAX_HANDLERS, MAX_UDP_PAYLOAD,

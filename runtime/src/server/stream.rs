@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::backoff::AcceptBackoff;
+use super::cap::Cap;
 use super::limits::PeerLimit;
 use super::running::Running;
 use super::slots::Slots;
@@ -138,10 +139,11 @@ impl StreamServer {
         Ok(Self::new(TcpListener::bind(addr)?, handler))
     }
 
-    /// Caps concurrent connections: while `n` are open, the server stops accepting (new
-    /// clients wait in the listen backlog). `None` (default): no cap.
-    pub fn max_connections(mut self, n: Option<u64>) -> Self {
-        self.max_connections = n.filter(|&n| n > 0);
+    /// Caps concurrent connections: while that many are open, the server stops accepting
+    /// (new clients wait in the listen backlog). A count (`0`: no cap) or a [`Cap`];
+    /// [`Cap::Default`] (the default) is no cap, as in gevent.
+    pub fn max_connections(mut self, cap: impl Into<Cap>) -> Self {
+        self.max_connections = cap.into().limit(|| None);
         self
     }
 
@@ -226,20 +228,25 @@ impl StreamServer {
 }
 
 impl StreamServer {
-    /// Caps connections per peer ([`peer_key`](super::peer_key)): past `n`, a peer's new connections are
-    /// accepted and closed at once, without running the handler. `None` or `Some(0)`
-    /// (default): no cap. Pair it with [`max_connections`](StreamServer::max_connections)
-    /// ([`default_max_connections`](super::default_max_connections), [`default_max_per_peer`](super::default_max_per_peer)) so one host cannot take every
+    /// Caps connections per peer ([`peer_key`](super::peer_key)): past the cap, a peer's new
+    /// connections are accepted and closed at once, without running the handler. A count
+    /// (`0`: no cap) or a [`Cap`]; [`Cap::Default`] (the default) is no cap. Pair it with
+    /// [`max_connections`](StreamServer::max_connections)
+    /// ([`default_max_connections`](super::default_max_connections),
+    /// [`default_max_per_peer`](super::default_max_per_peer)) so one host cannot take every
     /// slot.
     ///
     /// ```
-    /// use mayfly::server::StreamServer;
+    /// use mayfly::server::{Cap, StreamServer};
     /// let server = StreamServer::bind("127.0.0.1:0", |_c, _p| Ok(())).unwrap()
-    ///     .max_connections(Some(1000))
-    ///     .max_per_peer(Some(750));
+    ///     .max_connections(1000)
+    ///     .max_per_peer(Cap::AtMost(750));
     /// ```
-    pub fn max_per_peer(mut self, n: Option<u64>) -> Self {
-        self.peer_limit = n.filter(|&n| n > 0).map(|n| Arc::new(PeerLimit::new(n)));
+    pub fn max_per_peer(mut self, cap: impl Into<Cap>) -> Self {
+        self.peer_limit = cap
+            .into()
+            .limit(|| None)
+            .map(|n| Arc::new(PeerLimit::new(n)));
         self
     }
 

@@ -52,7 +52,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mayfly::net::{Bind, TcpStream};
-use mayfly::server::{RunningServer, ServerStats, StreamServer};
+use mayfly::server::{Cap, RunningServer, ServerStats, StreamServer};
 use mayfly::threadpool::ThreadPool;
 use mayfly_proto::cmd::{self as proto, auth as hmac, RunReply};
 use mayfly_proto::frame::{self, FrameError, FrameReader, Header, Limits};
@@ -98,10 +98,12 @@ pub struct Options {
     pub timeout: Duration,
     /// Per-command output cap, bytes (stdout and stderr together).
     pub max_output: usize,
-    /// Stop accepting while this many connections are open (`None` or 0: no cap).
-    pub max_connections: Option<u64>,
-    /// Close a peer's new connections at once while it holds this many (`None` or 0: no cap).
-    pub max_per_peer: Option<u64>,
+    /// Stop accepting while this many connections are open ([`Cap::Default`]:
+    /// [`DEFAULT_MAX_CONNECTIONS`]).
+    pub max_connections: Cap,
+    /// Close a peer's new connections at once while it holds this many ([`Cap::Default`]:
+    /// [`DEFAULT_MAX_PER_PEER`]).
+    pub max_per_peer: Cap,
     /// Time from accept to a logged-in connection, for the whole handshake.
     pub auth_timeout: Duration,
     /// Connections not logged in yet; past it new ones are answered `busy` (0: no cap).
@@ -127,8 +129,8 @@ impl Options {
             allow_remote: false,
             timeout: DEFAULT_TIMEOUT,
             max_output: DEFAULT_MAX_OUTPUT,
-            max_connections: Some(DEFAULT_MAX_CONNECTIONS),
-            max_per_peer: Some(DEFAULT_MAX_PER_PEER),
+            max_connections: Cap::Default,
+            max_per_peer: Cap::Default,
             auth_timeout: DEFAULT_AUTH_TIMEOUT,
             max_unauthenticated: DEFAULT_MAX_UNAUTHENTICATED,
             max_auth_failures: DEFAULT_MAX_AUTH_FAILURES,
@@ -182,8 +184,12 @@ pub fn start(opts: &Options) -> io::Result<RunningServer> {
         .reuse_port(opts.reuse_port)
         .tcp()?;
     let server = StreamServer::new(listener, move |conn, peer| serve(&ctx, conn, peer))
-        .max_connections(opts.max_connections)
-        .max_per_peer(opts.max_per_peer)
+        .max_connections(Cap::from_limit(
+            opts.max_connections.limit(|| Some(DEFAULT_MAX_CONNECTIONS)),
+        ))
+        .max_per_peer(Cap::from_limit(
+            opts.max_per_peer.limit(|| Some(DEFAULT_MAX_PER_PEER)),
+        ))
         .with_counters(stats);
     Ok(server.start())
 }

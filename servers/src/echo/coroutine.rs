@@ -4,7 +4,7 @@ use std::io;
 use std::sync::Arc;
 
 use mayfly::net::{Bind, TcpStream};
-use mayfly::server::{Running, ServerStats, StreamServer};
+use mayfly::server::{Cap, Running, ServerStats, StreamServer};
 
 use super::Options;
 
@@ -22,8 +22,8 @@ pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn Running>> {
     let stats = Arc::new(ServerStats::new());
     let s2 = stats.clone();
     let server = StreamServer::new(listener, move |conn, _peer| talk(conn, &s2))
-        .max_connections(opts.connection_cap())
-        .max_per_peer(opts.peer_cap())
+        .max_connections(Cap::from_limit(opts.connection_cap()))
+        .max_per_peer(Cap::from_limit(opts.peer_cap()))
         .read_timeout(opts.read_timeout)
         .write_timeout(opts.write_timeout)
         .with_counters(stats);

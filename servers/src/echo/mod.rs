@@ -50,7 +50,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use mayfly::net::ByteCounters;
-use mayfly::server::{default_max_connections, default_max_per_peer, Running, ServerStats};
+use mayfly::server::{default_max_connections, default_max_per_peer, Cap, Running, ServerStats};
 
 /// Bytes read per `recv`, as in the course (`recv(1024)`). It lives on each greenlet's stack,
 /// so it is also what a parked connection costs in touched stack pages.
@@ -78,14 +78,14 @@ pub struct Options {
     pub addr: String,
     /// Listen backlog.
     pub backlog: i32,
-    /// Stop accepting while this many connections are open. `None`: the default, the fd
-    /// limit less a reserve ([`mayfly::server::default_max_connections`]); `Some(0)`: no cap.
-    /// See [`connection_cap`](Options::connection_cap).
-    pub max_connections: Option<u64>,
-    /// Close a peer's new connections at once while it holds this many. `None`: the default,
-    /// [`mayfly::server::DEFAULT_PEER_SHARE_PERCENT`] of the connection cap; `Some(0)`: no
-    /// cap. See [`peer_cap`](Options::peer_cap).
-    pub max_per_peer: Option<u64>,
+    /// Stop accepting while this many connections are open. [`Cap::Default`]: the fd limit
+    /// less a reserve ([`mayfly::server::default_max_connections`]). See
+    /// [`connection_cap`](Options::connection_cap).
+    pub max_connections: Cap,
+    /// Close a peer's new connections at once while it holds this many. [`Cap::Default`]:
+    /// [`mayfly::server::DEFAULT_PEER_SHARE_PERCENT`] of the connection cap. See
+    /// [`peer_cap`](Options::peer_cap).
+    pub max_per_peer: Cap,
     /// Stack size of each connection's thread (threads build).
     pub thread_stack: usize,
     /// Bytes of unsent replies held per connection before reading from it pauses (epoll).
@@ -105,8 +105,8 @@ impl Options {
         Options {
             addr: addr.into(),
             backlog: crate::DEFAULT_BACKLOG,
-            max_connections: None,
-            max_per_peer: None,
+            max_connections: Cap::Default,
+            max_per_peer: Cap::Default,
             thread_stack: 64 * 1024,
             max_pending: DEFAULT_MAX_PENDING,
             read_timeout: Some(DEFAULT_READ_TIMEOUT),
@@ -123,30 +123,24 @@ impl Options {
     /// ```
     /// let mut o = mayfly_servers::echo::Options::new("127.0.0.1:0");
     /// assert!(o.connection_cap().is_some());
-    /// o.max_connections = Some(0);
+    /// o.max_connections = mayfly::server::Cap::Unlimited;
     /// assert_eq!(o.connection_cap(), None);
     /// assert_eq!(o.peer_cap(), None);
     /// ```
     pub fn connection_cap(&self) -> Option<u64> {
-        match self.max_connections {
-            Some(0) => None,
-            Some(n) => Some(n),
-            None => Some(default_max_connections(1)),
-        }
+        self.max_connections
+            .limit(|| Some(default_max_connections(1)))
     }
 
     /// The per-peer cap the coroutine, threads and epoll builds apply (`None`: no cap).
     pub fn peer_cap(&self) -> Option<u64> {
-        match self.max_per_peer {
-            Some(0) => None,
-            Some(n) => Some(n),
-            None => self.connection_cap().map(default_max_per_peer),
-        }
+        self.max_per_peer
+            .limit(|| self.connection_cap().map(default_max_per_peer))
     }
 
     /// The cap of the reference builds: only one given explicitly.
     pub(crate) fn explicit_cap(&self) -> Option<u64> {
-        self.max_connections.filter(|&n| n > 0)
+        self.max_connections.explicit()
     }
 }
 

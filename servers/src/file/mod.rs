@@ -75,7 +75,7 @@ use std::time::Duration;
 
 use mayfly::net::Bind;
 use mayfly::server::{
-    default_max_connections, default_max_per_peer, RunningServer, ServerStats, StreamServer,
+    default_max_connections, default_max_per_peer, Cap, RunningServer, ServerStats, StreamServer,
 };
 
 pub use session::{LINGER_BYTES, LINGER_TIME};
@@ -130,12 +130,12 @@ pub struct Options {
     /// Listen backlog.
     pub backlog: i32,
     /// Stop accepting while this many connections are open (new clients wait in the
-    /// backlog). `None` (default): the fd limit less a reserve, divided by
-    /// [`FDS_PER_CONNECTION`]; `Some(0)`: no cap. See [`Options::connection_cap`].
-    pub max_connections: Option<u64>,
+    /// backlog). [`Cap::Default`]: the fd limit less a reserve, divided by
+    /// [`FDS_PER_CONNECTION`]. See [`Options::connection_cap`].
+    pub max_connections: Cap,
     /// Close a peer's (an IP address's, IPv6: /64) new connections at once while it holds
-    /// this many. `None` (default): 75% of the connection cap; `Some(0)`: no cap.
-    pub max_per_peer: Option<u64>,
+    /// this many. [`Cap::Default`]: 75% of the connection cap.
+    pub max_per_peer: Cap,
     /// Largest file accepted by `put`; a bigger `filesize` is refused before any byte.
     pub max_file_size: u64,
     /// A connection with no request for this long is closed.
@@ -186,8 +186,8 @@ impl Options {
             addr: addr.into(),
             root: root.as_ref().to_path_buf(),
             backlog: crate::DEFAULT_BACKLOG,
-            max_connections: None,
-            max_per_peer: None,
+            max_connections: Cap::Default,
+            max_per_peer: Cap::Default,
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             io_timeout: DEFAULT_IO_TIMEOUT,
@@ -211,32 +211,26 @@ impl Options {
     /// ```
     /// let mut o = mayfly_servers::file::Options::new("127.0.0.1:0", ".");
     /// assert!(o.connection_cap().is_some_and(|n| n >= 1), "a cap by default");
-    /// o.max_connections = Some(0);
+    /// o.max_connections = mayfly::server::Cap::Unlimited;
     /// assert_eq!(o.connection_cap(), None);
     /// ```
     pub fn connection_cap(&self) -> Option<u64> {
-        match self.max_connections {
-            Some(0) => None,
-            Some(n) => Some(n),
-            None => Some(default_max_connections(FDS_PER_CONNECTION)),
-        }
+        self.max_connections
+            .limit(|| Some(default_max_connections(FDS_PER_CONNECTION)))
     }
 
     /// The per-peer cap applied (`None`: no cap).
     ///
     /// ```
     /// let mut o = mayfly_servers::file::Options::new("127.0.0.1:0", ".");
-    /// o.max_connections = Some(100);
+    /// o.max_connections = mayfly::server::Cap::AtMost(100);
     /// assert_eq!(o.peer_cap(), Some(75));
-    /// o.max_per_peer = Some(0);
+    /// o.max_per_peer = mayfly::server::Cap::Unlimited;
     /// assert_eq!(o.peer_cap(), None);
     /// ```
     pub fn peer_cap(&self) -> Option<u64> {
-        match self.max_per_peer {
-            Some(0) => None,
-            Some(n) => Some(n),
-            None => self.connection_cap().map(default_max_per_peer),
-        }
+        self.max_per_peer
+            .limit(|| self.connection_cap().map(default_max_per_peer))
     }
 }
 
@@ -276,8 +270,8 @@ pub fn start(opts: &Options) -> io::Result<RunningServer> {
     let server = StreamServer::new(listener, move |conn, _peer| {
         session::serve(store.clone(), settings.clone(), &s2, conn)
     })
-    .max_connections(opts.connection_cap())
-    .max_per_peer(opts.peer_cap())
+    .max_connections(Cap::from_limit(opts.connection_cap()))
+    .max_per_peer(Cap::from_limit(opts.peer_cap()))
     .with_counters(stats);
     Ok(server.start())
 }

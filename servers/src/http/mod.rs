@@ -182,7 +182,7 @@ pub fn start(opts: &Options, page: Arc<Page>) -> io::Result<RunningStats> {
         };
         guard::serve(conn, &limits, |path| render(&served, path))
     })
-    .max_connections(Some(opts.max_connections.max(1)))
+    .max_connections(opts.max_connections.max(1))
     .write_timeout(Some(opts.idle_timeout))
     .start();
     let sampling = Arc::new(AtomicBool::new(true));

@@ -20,7 +20,7 @@ use std::io;
 use std::sync::Arc;
 
 use mayfly::server::{
-    DatagramServer, DatagramSocket, Oversize, RunningDatagramServer, ServerStats,
+    Cap, DatagramServer, DatagramSocket, Oversize, RunningDatagramServer, ServerStats,
 };
 use mayfly_proto::udp;
 
@@ -39,9 +39,9 @@ pub struct Options {
     pub addr: String,
     /// The largest datagram read, bytes; a longer one gets a `too_large` refusal.
     pub max_datagram: usize,
-    /// Datagrams handled at once (`None`: no cap); past it the server stops reading and
-    /// the kernel's receive buffer holds (or drops) the rest.
-    pub max_handlers: Option<u64>,
+    /// Datagrams handled at once ([`Cap::Default`]: [`DEFAULT_MAX_HANDLERS`]); past it the
+    /// server stops reading and the kernel's receive buffer holds (or drops) the rest.
+    pub max_handlers: Cap,
 }
 
 impl Options {
@@ -50,7 +50,7 @@ impl Options {
         Options {
             addr: addr.into(),
             max_datagram: DEFAULT_MAX_DATAGRAM,
-            max_handlers: Some(DEFAULT_MAX_HANDLERS),
+            max_handlers: Cap::Default,
         }
     }
 }
