@@ -135,25 +135,14 @@ pub enum Error {
     UncleanStop(usize),
 }
 
-/// The number of CPUs this process may run on (`sched_getaffinity`), at least 1: what
-/// `--workers auto` means.
+/// The number of CPUs this process may run on ([`mayfly::process::cpus_allowed`]), at least
+/// 1: what `--workers auto` means.
 ///
 /// ```
 /// assert!(mayfly_servers::supervisor::cpus() >= 1);
 /// ```
 pub fn cpus() -> usize {
-    // SAFETY: cpu_set_t is plain data, zeroed is a valid empty set; sched_getaffinity writes
-    // at most size_of::<cpu_set_t>() bytes into it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
-            let n = libc::CPU_COUNT(&set);
-            if n > 0 {
-                return n as usize;
-            }
-        }
-    }
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    mayfly::process::cpus_allowed().len().max(1)
 }
 
 /// Binds `addr` (SO_REUSEADDR and SO_REUSEPORT, not listening) and returns the socket: keep

@@ -22,7 +22,7 @@ pub(super) fn client_limited(
     (server_cpus, client_cpus): (&[usize], &[usize]),
     r: &Row,
 ) -> bool {
-    let machine = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let machine = mayfly::process::parallelism() as f64;
     let cores = |cpus: &[usize]| {
         if cpus.is_empty() {
             machine

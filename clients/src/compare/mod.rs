@@ -25,19 +25,20 @@ use mayfly_proto::echo::Mode;
 
 pub use crate::build::Build;
 pub use aggregate::medians;
+pub use mayfly::process::cpus_allowed;
 pub use options::{
     CompareError, CompareOptions, DEFAULT_CLIENT, DEFAULT_CLIENT_THREADS, DEFAULT_CONNECTIONS,
     DEFAULT_DURATION, DEFAULT_REPEAT,
 };
-pub use placement::cpus_allowed;
 
 use crate::report::{legend, verdict, Report, Row, Settings};
 use crate::stress::LATENCY_METHOD;
 use aggregate::one_line;
 use files::write_files;
+use mayfly::process::{self as procfs, PinnedThread};
 use one_run::run_one;
 use options::chain;
-use placement::{PinnedThread, Placement};
+use placement::Placement;
 
 /// Runs the sweep and returns the report (and writes files if `out` is set).
 ///
@@ -50,8 +51,8 @@ use placement::{PinnedThread, Placement};
 /// written.
 pub fn run(opts: &CompareOptions) -> Result<Report, CompareError> {
     opts.validate()?;
-    let allowed = cpus_allowed();
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let allowed = procfs::cpus_allowed();
+    let cpus = procfs::parallelism();
     if opts.pin && allowed.len() < 2 {
         return Err(CompareError::PinNeedsTwoCpus {
             cpus: allowed.len(),

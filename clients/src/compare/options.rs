@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use mayfly_proto::echo::Mode;
 
-use super::placement::cpus_allowed;
 use crate::build::Build;
 use crate::child::ChildError;
 use crate::stress::ClientMode;
@@ -135,7 +134,7 @@ impl CompareOptions {
             builds: Mode::ALL.map(Build::single).to_vec(),
             connections: DEFAULT_CONNECTIONS.to_vec(),
             duration: DEFAULT_DURATION,
-            pin: cpus_allowed().len() >= 2,
+            pin: mayfly::process::cpus_allowed().len() >= 2,
             client: DEFAULT_CLIENT,
             client_threads: DEFAULT_CLIENT_THREADS,
             out: None,
