@@ -2,7 +2,7 @@
 //! warnings a row can carry. The tables ([`super::table`]) take their column titles from here,
 //! so a title and its explanation cannot drift apart.
 
-use super::table::thousands;
+use super::format::thousands;
 use super::{Row, Settings};
 
 /// One column: its title, whether it holds numbers (right-aligned), and what it means.

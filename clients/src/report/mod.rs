@@ -3,13 +3,14 @@
 //! renderers. [`crate::compare`] produces a report; the renderers only read one:
 //!
 //! - [`table`]: the report's two tables as cells of text, the one place figures are
-//!   formatted;
+//!   formatted (counts with [`mod@format`], which the legend and the verdict use too);
 //! - [`markdown`]: those tables as Markdown (report.md, and what `mayfly compare` prints);
 //! - [`svg`]: the chart (report.svg);
 //! - [`html`]: one self-contained page with the chart and the tables (report.html).
 //!
 //! Nothing here imports `compare`, and the renderers do not read each other's output.
 
+pub mod format;
 pub mod html;
 pub mod legend;
 pub mod markdown;

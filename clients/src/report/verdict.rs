@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::table::thousands;
+use super::format::thousands;
 use super::{Ratio, Row};
 use crate::sample::{median, range};
 
