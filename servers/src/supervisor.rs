@@ -34,7 +34,7 @@
 use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -337,20 +337,9 @@ impl Supervisor {
     fn spawn(&mut self, i: usize) -> Result<Child, Error> {
         let mut cmd = (self.make)();
         cmd.stdin(Stdio::null()).stdout(Stdio::piped());
-        let parent = std::process::id() as libc::pid_t;
-        // SAFETY: prctl and getppid are async-signal-safe and touch only this (forked)
-        // process. The death signal follows the thread that forked: the supervisor forks only
-        // from the thread that runs it, which lives as long as it supervises. If the
-        // supervisor died before prctl, the parent is already someone else: do not exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                if libc::getppid() != parent {
-                    return Err(io::Error::other("the supervisor is gone"));
-                }
-                Ok(())
-            });
-        }
+        // The death signal follows the thread that forked: the supervisor forks only from the
+        // thread that runs it, which lives as long as it supervises. SIGTERM: a worker drains.
+        mayfly::process::signal_when_parent_dies(&mut cmd, libc::SIGTERM);
         let mut child = cmd
             .spawn()
             .map_err(|source| Error::Spawn { worker: i, source })?;

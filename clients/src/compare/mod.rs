@@ -31,7 +31,7 @@ pub use options::{
     DEFAULT_DURATION, DEFAULT_REPEAT,
 };
 
-use crate::report::{legend, verdict, Report, Row, Settings};
+use crate::report::{legend, verdict, Partial, Report, Row, Settings};
 use crate::stress::LATENCY_METHOD;
 use aggregate::one_line;
 use files::write_files;
@@ -42,7 +42,9 @@ use placement::Placement;
 
 /// Runs the sweep and returns the report (and writes files if `out` is set).
 ///
-/// A run that fails is a row with its reason in `limit`, not an error.
+/// A run that fails is a row with its reason in `limit`, not an error. When a signal is
+/// stored in [`CompareOptions::stop`], the children are stopped and the report (and its
+/// files) covers the runs done so far, with [`Settings::partial`] saying so.
 ///
 /// # Errors
 ///
@@ -82,7 +84,7 @@ pub fn run(opts: &CompareOptions) -> Result<Report, CompareError> {
     // with 10,000 of them runnable on the server's CPU, a mark read late stretched or
     // shrank the window the server's CPU is divided by (138% of one CPU, once).
     let _pinned = PinnedThread::to(&client_cpus);
-    let settings = Settings {
+    let mut settings = Settings {
         duration_s: opts.duration.as_secs_f64(),
         repeat: opts.repeat,
         pin: opts.pin,
@@ -91,11 +93,16 @@ pub fn run(opts: &CompareOptions) -> Result<Report, CompareError> {
         client: opts.client,
         cpus,
         log: Some(log_path.display().to_string()),
+        partial: None,
     };
+    let planned = opts.repeat * opts.connections.len() * opts.builds.len();
     let mut runs = Vec::new();
-    for round in 1..=opts.repeat {
+    'sweep: for round in 1..=opts.repeat {
         for &n in &opts.connections {
             for &build in &opts.builds {
+                if opts.stopped().is_some() {
+                    break 'sweep;
+                }
                 if opts.verbose {
                     eprintln!(
                         "compare: {build} with {n} connections (round {round} of {})…",
@@ -107,12 +114,20 @@ pub fn run(opts: &CompareOptions) -> Result<Report, CompareError> {
                     "== {build}, {n} connections, round {round} of {} ==",
                     opts.repeat
                 );
-                let mut row = run_one(opts, &mut place, build, n).unwrap_or_else(|e| Row {
-                    build: build.to_string(),
-                    connections: n as u64,
-                    limit: Some(chain(&e)),
-                    ..Row::default()
-                });
+                let mut row = match run_one(opts, &mut place, build, n) {
+                    Ok(Some(row)) => row,
+                    // Stopped within the run, or the run failed because the signal reached
+                    // its children too (Ctrl-C goes to the whole process group): left out;
+                    // the check above ends the sweep.
+                    Ok(None) => continue,
+                    Err(_) if opts.stopped().is_some() => continue,
+                    Err(e) => Row {
+                        build: build.to_string(),
+                        connections: n as u64,
+                        limit: Some(chain(&e)),
+                        ..Row::default()
+                    },
+                };
                 row.warnings = legend::warnings(&row);
                 if opts.verbose {
                     eprintln!("compare:   {}", one_line(&row));
@@ -121,10 +136,28 @@ pub fn run(opts: &CompareOptions) -> Result<Report, CompareError> {
             }
         }
     }
+    // Stopped before every run was done (a signal after the last one changes nothing).
+    let partial = opts
+        .stopped()
+        .filter(|_| runs.len() < planned)
+        .map(|signal| Partial {
+            signal,
+            runs: runs.len(),
+            planned,
+        });
+    if let (Some(p), true) = (&partial, opts.verbose) {
+        eprintln!("compare: {p}; writing what was measured");
+    }
     let rows = medians(&runs);
     let ratios = verdict::ratios(&rows, &runs);
+    let mut verdict = verdict::of(&rows, &ratios);
+    if let Some(p) = &partial {
+        let line = format!("partial: {p}; this verdict covers those runs only.");
+        verdict.lines.insert(0, line);
+    }
+    settings.partial = partial;
     let report = Report {
-        verdict: verdict::of(&rows, &ratios),
+        verdict,
         ratios,
         rows,
         runs,

@@ -3,7 +3,7 @@
 //! turned into a [`Row`].
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -68,17 +68,29 @@ struct Mark {
     client_cpu: Duration,
 }
 
-/// Runs `build` against `n` connections once and measures it.
+/// How long a stress client stopped early gets after SIGTERM before SIGKILL.
+const CLIENT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How often the run's waiting loop samples the server and looks for a stop signal.
+const TICK: Duration = Duration::from_millis(50);
+
+/// Runs `build` against `n` connections once and measures it; `None` if
+/// [`CompareOptions::stop`] was set meanwhile (the server and the client are stopped then,
+/// and waited for).
 pub(super) fn run_one(
     opts: &CompareOptions,
     place: &mut Placement,
     build: Build,
     n: usize,
-) -> Result<Row, CompareError> {
+) -> Result<Option<Row>, CompareError> {
     let (server_cpus, client_cpus) = place.split(build);
     let server = start_server(opts, place, build, &server_cpus, n)?;
     let spid = server.pid();
     std::thread::sleep(Duration::from_millis(100));
+    if opts.stopped().is_some() {
+        let _ = server.stop();
+        return Ok(None);
+    }
     // A `--workers` server is a supervisor and its workers: every reading covers them all.
     let idle = procfs::sample_tree(spid).ok_or(CompareError::ServerDied)?;
     let fd_limit = procfs::fd_limit(spid).unwrap_or(0);
@@ -98,6 +110,7 @@ pub(super) fn run_one(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     confine(&mut cmd, &client_cpus, None);
+    procfs::die_with_parent(&mut cmd);
     let mut client = cmd.spawn().map_err(CompareError::StartClient)?;
     let stderr = client.stderr.take().expect("piped");
     // Marks are read on their own thread, and the server sampled right there, so the
@@ -154,7 +167,13 @@ pub(super) fn run_one(
         if client.try_wait()?.is_some() {
             break;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        if opts.stopped().is_some() {
+            stop_client(&mut client);
+            let _ = reader.join();
+            let _ = server.stop();
+            return Ok(None);
+        }
+        std::thread::sleep(TICK);
     }
     let mut out = String::new();
     client
@@ -232,5 +251,21 @@ pub(super) fn run_one(
     if !limits.is_empty() {
         row.limit = Some(limits.join("; "));
     }
-    Ok(row)
+    Ok(Some(row))
+}
+
+/// SIGTERM to a stress client cut short, and wait for it; SIGKILL after
+/// [`CLIENT_STOP_TIMEOUT`].
+fn stop_client(client: &mut Child) {
+    // SAFETY: kill(2) on our own child's pid, which has not been reaped (we hold it).
+    unsafe { libc::kill(client.id() as libc::pid_t, libc::SIGTERM) };
+    let deadline = Instant::now() + CLIENT_STOP_TIMEOUT;
+    while Instant::now() < deadline {
+        if !matches!(client.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = client.kill();
+    let _ = client.wait();
 }

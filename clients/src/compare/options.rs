@@ -4,6 +4,8 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mayfly_proto::echo::Mode;
@@ -123,6 +125,12 @@ pub struct CompareOptions {
     /// Start each server with this limit on open files (RLIMIT_NOFILE), to see how each build
     /// behaves at its limit. `None`: the limit this process has.
     pub server_fd_limit: Option<u64>,
+    /// A signal number stored here (0: none) stops the comparison: between runs, and within
+    /// a run in about 50 ms (its children are stopped, the run is left out). The report then
+    /// covers the runs measured so far ([`Settings::partial`](crate::report::Settings)).
+    /// The caller registers the handlers: a library takes no signals for itself. With
+    /// signal-hook: `signal_hook::flag::register_usize(SIGTERM, opts.stop.clone(), 15)`.
+    pub stop: Arc<AtomicUsize>,
 }
 
 impl CompareOptions {
@@ -142,6 +150,15 @@ impl CompareOptions {
             verbose: false,
             log: None,
             server_fd_limit: None,
+            stop: Arc::default(),
+        }
+    }
+
+    /// The signal that asked the comparison to stop, if one did.
+    pub(super) fn stopped(&self) -> Option<i32> {
+        match self.stop.load(Ordering::Relaxed) {
+            0 => None,
+            sig => Some(sig as i32),
         }
     }
 

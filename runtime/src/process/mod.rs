@@ -1,7 +1,8 @@
 //! Readings and limits of whole processes (Linux): CPU time, memory, threads and open files
 //! from `/proc`, raising the open-file limit before opening thousands of sockets, and which
 //! CPUs a thread or a child may run on ([`affinity`]: [`cpus_allowed`], [`PinnedThread`],
-//! [`pin_command`]).
+//! [`pin_command`]), and a child that dies with its parent ([`parent_death`]:
+//! [`die_with_parent`]).
 //!
 //! A leaf: it uses no other part of the runtime, so servers (the stats page, `--workers
 //! auto`), clients (`mayfly compare` sampling and pinning a server child) and tests all read
@@ -14,12 +15,14 @@
 //! ```
 
 pub mod affinity;
+pub mod parent_death;
 
 use std::fs;
 use std::io;
 use std::time::Duration;
 
 pub use affinity::{cpus_allowed, parallelism, pin_command, PinnedThread};
+pub use parent_death::{die_with_parent, signal_when_parent_dies};
 
 /// One reading of a process.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
