@@ -1,8 +1,9 @@
 //! A server started as a child process: waits for its `listening on ADDR` line (and, when
 //! asked, `stats on ADDR`; read with `mayfly_proto::child::Announce`, the same type the binary
 //! prints with), stops it with SIGTERM (checking it drains and exits 0), and kills it if
-//! dropped. `compare` and `file-bench` drive their servers through it, and so do the
-//! end-to-end tests (tests/util).
+//! dropped, or if this process dies (SIGKILL on the parent's death,
+//! [`mayfly::process::die_with_parent`]). `compare` and `file-bench` drive their servers
+//! through it, and so do the end-to-end tests (tests/util).
 
 use std::io::{self, BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -54,7 +55,9 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Spawns `cmd` (stdout piped, stdin closed) and reads its first line, which must be
-    /// `listening on ADDR`.
+    /// `listening on ADDR`. The child gets SIGKILL when the calling thread ends (Linux ties
+    /// the parent-death signal to the thread that spawned it): keep the server on the thread
+    /// that started it, or one that outlives it.
     ///
     /// # Errors
     ///
@@ -77,6 +80,7 @@ impl ServerProcess {
 
     fn spawn_announcing(mut cmd: Command, with_stats: bool) -> Result<ServerProcess, ChildError> {
         cmd.stdin(Stdio::null()).stdout(Stdio::piped());
+        mayfly::process::die_with_parent(&mut cmd);
         let child = cmd.spawn().map_err(ChildError::Start)?;
         // From here on a failure drops `server`, which kills the child.
         let mut server = ServerProcess {

@@ -34,7 +34,7 @@
 use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -135,25 +135,14 @@ pub enum Error {
     UncleanStop(usize),
 }
 
-/// The number of CPUs this process may run on (`sched_getaffinity`), at least 1: what
-/// `--workers auto` means.
+/// The number of CPUs this process may run on ([`mayfly::process::cpus_allowed`]), at least
+/// 1: what `--workers auto` means.
 ///
 /// ```
 /// assert!(mayfly_servers::supervisor::cpus() >= 1);
 /// ```
 pub fn cpus() -> usize {
-    // SAFETY: cpu_set_t is plain data, zeroed is a valid empty set; sched_getaffinity writes
-    // at most size_of::<cpu_set_t>() bytes into it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
-            let n = libc::CPU_COUNT(&set);
-            if n > 0 {
-                return n as usize;
-            }
-        }
-    }
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    mayfly::process::cpus_allowed().len().max(1)
 }
 
 /// Binds `addr` (SO_REUSEADDR and SO_REUSEPORT, not listening) and returns the socket: keep
@@ -348,20 +337,9 @@ impl Supervisor {
     fn spawn(&mut self, i: usize) -> Result<Child, Error> {
         let mut cmd = (self.make)();
         cmd.stdin(Stdio::null()).stdout(Stdio::piped());
-        let parent = std::process::id() as libc::pid_t;
-        // SAFETY: prctl and getppid are async-signal-safe and touch only this (forked)
-        // process. The death signal follows the thread that forked: the supervisor forks only
-        // from the thread that runs it, which lives as long as it supervises. If the
-        // supervisor died before prctl, the parent is already someone else: do not exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                if libc::getppid() != parent {
-                    return Err(io::Error::other("the supervisor is gone"));
-                }
-                Ok(())
-            });
-        }
+        // The death signal follows the thread that forked: the supervisor forks only from the
+        // thread that runs it, which lives as long as it supervises. SIGTERM: a worker drains.
+        mayfly::process::signal_when_parent_dies(&mut cmd, libc::SIGTERM);
         let mut child = cmd
             .spawn()
             .map_err(|source| Error::Spawn { worker: i, source })?;

@@ -1,7 +1,8 @@
 //! Exit codes of `mayfly`: one per kind of failure, named here and nowhere else. `main` maps
 //! every error to one with [`of_error`]; the commands return the others (`NO`, the `cmd`
-//! codes) themselves. [`TABLE`] is the documentation: `mayfly --help` prints it
-//! ([`help`]) and README.md carries the same table (a test keeps them equal).
+//! codes, `compare`'s stop signals) themselves. [`TABLE`] is the documentation: `mayfly
+//! --help` prints it ([`help`]) and README.md carries the same table (a test keeps them
+//! equal).
 
 use mayfly_clients::cmd::CmdError;
 use mayfly_clients::compare::CompareError;
@@ -46,6 +47,11 @@ pub const CMD_TRUNCATED: u8 = 123;
 pub const CMD_TIMED_OUT: u8 = 124;
 /// `cmd`: the command was killed by signal N: 128 + N (as a shell reports it).
 pub const CMD_SIGNALLED: u8 = 128;
+/// `compare` stopped by SIGINT (128 + 2, as a shell reports Ctrl-C): its children stopped,
+/// the runs measured so far written as a partial report.
+pub const INTERRUPTED: u8 = 130;
+/// `compare` stopped by SIGTERM (128 + 15): as [`INTERRUPTED`].
+pub const TERMINATED: u8 = 143;
 
 /// Every code with its name and meaning, in order.
 pub const TABLE: &[(u8, &str)] = &[
@@ -87,6 +93,14 @@ pub const TABLE: &[(u8, &str)] = &[
     (
         CMD_SIGNALLED,
         "cmd: 128+N, killed by signal N; otherwise the command's own code",
+    ),
+    (
+        INTERRUPTED,
+        "compare: SIGINT; children stopped, a partial report written",
+    ),
+    (
+        TERMINATED,
+        "compare: SIGTERM; children stopped, a partial report written",
     ),
 ];
 
@@ -178,6 +192,16 @@ fn of_cmd_error(e: &CmdError) -> u8 {
     }
 }
 
+/// The exit code of a command stopped by `signal` ([`INTERRUPTED`] for SIGINT,
+/// [`TERMINATED`] for SIGTERM; 128 + N for another).
+pub fn of_stop_signal(signal: i32) -> u8 {
+    match signal {
+        libc::SIGINT => INTERRUPTED,
+        libc::SIGTERM => TERMINATED,
+        n => CMD_SIGNALLED.saturating_add(n.clamp(0, 127) as u8),
+    }
+}
+
 /// The exit code of `mayfly cmd` for how the remote command ended.
 pub fn of_command(out: &mayfly_clients::cmd::CmdOutput) -> u8 {
     if out.timed_out {
@@ -203,6 +227,12 @@ mod tests {
             "README.md lacks the exit-code table of --help:\n{}",
             help()
         );
+    }
+
+    #[test]
+    fn stop_signals_exit_as_a_shell_reports_them() {
+        assert_eq!(of_stop_signal(libc::SIGINT), 130);
+        assert_eq!(of_stop_signal(libc::SIGTERM), 143);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use mayfly_clients::cmd::CmdClient;
@@ -11,6 +12,7 @@ use mayfly_clients::file::{self as file_client, FileClient, GetOptions};
 use mayfly_clients::udp_stress::{self, Proto};
 use mayfly_clients::{compare, file_bench, stress};
 use mayfly_servers::cmd::secret::load_secret;
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 use super::args::{CmdArgs, CompareArgs, FileArgs, FileBenchArgs, FileOp, StressArgs};
 use super::exit::{self, NO as EXIT_NO};
@@ -131,10 +133,21 @@ fn udp_stress(a: StressArgs) -> Result<ExitCode> {
 /// `mayfly compare`: exits 1 if any build gave a wrong reply or any run could not be
 /// measured at all (the server would not start, died, or the client gave no report). Limits a
 /// build hits under load (fds, threads) are findings: they are in the table, not the exit code.
+/// On SIGINT or SIGTERM compare stops its children, prints and writes the runs measured so
+/// far as a partial report, and exits 130 or 143.
 pub fn compare(a: CompareArgs) -> Result<ExitCode> {
     let opts = convert::compare_options(&a)?;
+    // The library takes no signals itself: the handlers store the signal where it looks.
+    for sig in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_usize(sig, Arc::clone(&opts.stop), sig as usize)
+            .context("installing the SIGINT/SIGTERM handlers")?;
+    }
     let report = compare::run(&opts)?;
     print::compare(&report, a.json, a.out.as_deref())?;
+    if let Some(p) = &report.settings.partial {
+        eprintln!("mayfly: compare: partial: {p}");
+        return Ok(ExitCode::from(exit::of_stop_signal(p.signal)));
+    }
     let wrong: u64 = report.runs.iter().map(|r| r.wrong_replies).sum();
     let unmeasured: Vec<String> = report
         .runs

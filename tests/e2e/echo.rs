@@ -363,7 +363,7 @@ fn compare_warns_when_a_server_reaches_its_fd_limit_and_is_not_conclusive_on_one
     }
     assert_eq!(json["verdict"]["conclusive"], false, "{}", json["verdict"]);
     // Pinned by default on two or more CPUs.
-    if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
+    if mayfly::process::cpus_allowed().len() >= 2 {
         assert_eq!(json["settings"]["pin"], true);
     }
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();

@@ -4,6 +4,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`echo`] | the echo builds, the stress client, compare |
+//! | [`compare`] | compare stopped by SIGTERM, SIGINT or SIGKILL: its children go with it |
 //! | [`file`] | `mayfly serve file` and `mayfly file` |
 //! | [`cmd`] | `mayfly serve cmd` and `mayfly cmd` |
 //! | [`stats_http`] | the stats page (`--stats-addr`) and its dashboard |
@@ -17,6 +18,7 @@
 mod util;
 
 mod cmd;
+mod compare;
 mod echo;
 mod file;
 mod stats_http;

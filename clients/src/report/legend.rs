@@ -2,7 +2,7 @@
 //! warnings a row can carry. The tables ([`super::table`]) take their column titles from here,
 //! so a title and its explanation cannot drift apart.
 
-use super::table::thousands;
+use super::format::thousands;
 use super::{Row, Settings};
 
 /// One column: its title, whether it holds numbers (right-aligned), and what it means.
@@ -230,9 +230,18 @@ fn findings(r: &Row) -> Vec<(&'static str, String)> {
 /// within this many of the limit counts as reaching it.
 const FD_HEADROOM: u64 = 8;
 
-/// Run-wide warnings: an unpinned run.
+/// Run-wide warnings: a partial report (first), an unpinned run, a single round.
+///
+/// ```
+/// use mayfly_clients::report::{legend, Partial, Settings};
+/// let s = Settings { partial: Some(Partial { signal: 2, runs: 1, planned: 3 }), ..Settings::default() };
+/// assert_eq!(legend::run_warnings(&s)[0], "partial: interrupted by SIGINT after 1 of 3 runs");
+/// ```
 pub fn run_warnings(s: &Settings) -> Vec<String> {
     let mut w = Vec::new();
+    if let Some(p) = &s.partial {
+        w.push(format!("partial: {p}"));
+    }
     if !s.pin {
         w.push(
             "not pinned: server and client competed for the same CPUs, so CPU figures include \

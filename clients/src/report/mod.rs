@@ -3,13 +3,14 @@
 //! renderers. [`crate::compare`] produces a report; the renderers only read one:
 //!
 //! - [`table`]: the report's two tables as cells of text, the one place figures are
-//!   formatted;
+//!   formatted (counts with [`mod@format`], which the legend and the verdict use too);
 //! - [`markdown`]: those tables as Markdown (report.md, and what `mayfly compare` prints);
 //! - [`svg`]: the chart (report.svg);
 //! - [`html`]: one self-contained page with the chart and the tables (report.html).
 //!
 //! Nothing here imports `compare`, and the renderers do not read each other's output.
 
+pub mod format;
 pub mod html;
 pub mod legend;
 pub mod markdown;
@@ -145,6 +146,39 @@ pub struct Settings {
     pub cpus: usize,
     /// Where the servers' and clients' own log lines went.
     pub log: Option<String>,
+    /// Set when the comparison was stopped before every run was done: the report covers the
+    /// runs measured until then.
+    pub partial: Option<Partial>,
+}
+
+/// Why a report covers fewer runs than were planned.
+///
+/// ```
+/// use mayfly_clients::report::Partial;
+/// let p = Partial { signal: 15, runs: 3, planned: 9 };
+/// assert_eq!(p.to_string(), "interrupted by SIGTERM after 3 of 9 runs");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Partial {
+    /// The signal that stopped the comparison (2: SIGINT, 15: SIGTERM).
+    pub signal: i32,
+    /// Runs measured and in the report (a run cut short is left out).
+    pub runs: usize,
+    /// Runs the sweep would have made.
+    pub planned: usize,
+}
+
+impl std::fmt::Display for Partial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted by ")?;
+        match self.signal {
+            2 => f.write_str("SIGINT")?,
+            15 => f.write_str("SIGTERM")?,
+            n => write!(f, "signal {n}")?,
+        }
+        write!(f, " after {} of {} runs", self.runs, self.planned)
+    }
 }
 
 impl Default for Settings {
@@ -158,6 +192,7 @@ impl Default for Settings {
             client: ClientMode::Coroutine,
             cpus: 1,
             log: None,
+            partial: None,
         }
     }
 }

@@ -19,7 +19,10 @@ const PAD_R: f64 = 30.0;
 const ACROSS: usize = 2;
 
 /// One colour per build of the registry, in its order ([`Mode::every`]).
-const PALETTE: [&str; 5] = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e"];
+const PALETTE: [&str; 16] = [
+    "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#1f78b4",
+    "#e31a1c", "#6a3d9a", "#b15928", "#33a02c", "#fb9a99", "#cab2d6", "#b2df8a", "#ff7f00",
+];
 /// The colour of anything else: `coroutine×N`, or a build past the palette.
 const OTHER: &str = "#666666";
 

@@ -1,9 +1,12 @@
 //! The report as text cells: the server-cost table, the service table, the ratio table and
-//! the warnings. Every figure is formatted here, once; [`super::markdown`] and
-//! [`super::html`] only lay the cells out. Column titles come from [`super::legend`].
+//! the warnings. Every figure is formatted here, once (with [`super::format`]'s number
+//! formats); [`super::markdown`] and [`super::html`] only lay the cells out. Column titles
+//! come from [`super::legend`].
 
 use super::legend::{self, Column};
 use super::Report;
+
+pub use super::format::thousands;
 
 /// A table of text cells.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,26 +28,6 @@ impl Table {
             rows,
         }
     }
-}
-
-/// `12345` as `12,345`.
-///
-/// ```
-/// use mayfly_clients::report::table::thousands;
-/// assert_eq!(thousands(9998), "9,998");
-/// assert_eq!(thousands(1_000_000), "1,000,000");
-/// assert_eq!(thousands(12), "12");
-/// ```
-pub fn thousands(n: u64) -> String {
-    let d = n.to_string();
-    let mut out = String::with_capacity(d.len() + d.len() / 3);
-    for (i, c) in d.chars().enumerate() {
-        if i > 0 && (d.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The line above the tables: how the comparison ran.

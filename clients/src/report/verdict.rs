@@ -11,7 +11,7 @@
 use mayfly_proto::echo::Mode;
 use serde::{Deserialize, Serialize};
 
-use super::table::thousands;
+use super::format::thousands;
 use super::{Ratio, Row};
 use crate::sample::{median, range};
 

@@ -1,9 +1,12 @@
 //! Readings and limits of whole processes (Linux): CPU time, memory, threads and open files
-//! from `/proc`, and raising the open-file limit before opening thousands of sockets.
+//! from `/proc`, raising the open-file limit before opening thousands of sockets, and which
+//! CPUs a thread or a child may run on ([`affinity`]: [`cpus_allowed`], [`PinnedThread`],
+//! [`pin_command`]), and a child that dies with its parent ([`parent_death`]:
+//! [`die_with_parent`]).
 //!
-//! A leaf: it uses no other part of the runtime, so servers (the stats page), clients
-//! (`mayfly compare` sampling a server child) and tests all read `/proc` through this one
-//! parser.
+//! A leaf: it uses no other part of the runtime, so servers (the stats page, `--workers
+//! auto`), clients (`mayfly compare` sampling and pinning a server child) and tests all read
+//! `/proc` and ask for CPUs through this one module.
 //!
 //! ```
 //! let me = mayfly::process::sample(std::process::id()).unwrap();
@@ -11,9 +14,15 @@
 //! assert!(mayfly::process::fd_count(std::process::id()).unwrap() >= 3);
 //! ```
 
+pub mod affinity;
+pub mod parent_death;
+
 use std::fs;
 use std::io;
 use std::time::Duration;
+
+pub use affinity::{cpus_allowed, parallelism, pin_command, PinnedThread};
+pub use parent_death::{die_with_parent, signal_when_parent_dies};
 
 /// One reading of a process.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

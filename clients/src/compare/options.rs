@@ -1,0 +1,209 @@
+//! What a comparison is asked to do: [`CompareOptions`] and its defaults (the `DEFAULT_*`
+//! constants clap takes its defaults from), the check that they can run, and
+//! [`CompareError`], why a comparison or one run of it failed.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mayfly_proto::echo::Mode;
+
+use crate::build::Build;
+use crate::child::ChildError;
+use crate::stress::ClientMode;
+
+/// Default [`CompareOptions::connections`]: the sweep.
+pub const DEFAULT_CONNECTIONS: [usize; 3] = [500, 2000, 10000];
+/// Default [`CompareOptions::duration`]: the default comparison (3 builds × 3 connection
+/// counts × 3 rounds) then takes about three minutes on a 2-core machine; docs/BENCHMARKS.md
+/// has the spread it gives.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(6);
+/// Default [`CompareOptions::client`]: greenlets drive 10,000+ connections from one thread.
+pub const DEFAULT_CLIENT: ClientMode = ClientMode::Coroutine;
+/// Default [`CompareOptions::client_threads`].
+pub const DEFAULT_CLIENT_THREADS: usize = crate::stress::DEFAULT_THREADS;
+/// Default [`CompareOptions::repeat`]: rounds, interleaved; `--quick` runs one.
+pub const DEFAULT_REPEAT: usize = 3;
+
+/// Why a comparison (or one run of it) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    /// `--pin` on a machine with one CPU.
+    #[error("--pin needs two CPUs, this machine has {cpus}")]
+    PinNeedsTwoCpus {
+        /// CPUs available.
+        cpus: usize,
+    },
+    /// Options that cannot run: no builds, a zero connection count, zero rounds.
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// The log file could not be created.
+    #[error("creating the log file {path}")]
+    Log {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The server child could not be started or stopped.
+    #[error(transparent)]
+    Server(#[from] ChildError),
+    /// The server exited before the run began.
+    #[error("server died at start")]
+    ServerDied,
+    /// The stress client could not be started.
+    #[error("starting the client")]
+    StartClient(#[source] io::Error),
+    /// The client's report is missing or not JSON.
+    #[error("the client printed no report: {last_line}")]
+    NoReport {
+        /// The client's last stderr line.
+        last_line: String,
+        /// Why its stdout did not parse.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The output directory could not be created.
+    #[error("creating {dir}")]
+    CreateDir {
+        /// The directory.
+        dir: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The report could not be written as JSON.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// Waiting for the client, reading its output, or writing a report file failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// An error and its causes on one line, `cause: cause of cause: …` (how the CLI prints
+/// errors), for the `limit` note of a run.
+pub(super) fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
+}
+
+/// What to compare.
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    /// The `mayfly` binary to start servers and clients with.
+    pub exe: PathBuf,
+    /// Server builds, in order (`coroutine×N`: N worker processes sharing the port).
+    pub builds: Vec<Build>,
+    /// Connection counts to sweep.
+    pub connections: Vec<usize>,
+    /// Measured window per run.
+    pub duration: Duration,
+    /// Server on one CPU, the client on the others (the same for every build). Needs two CPUs.
+    pub pin: bool,
+    /// How the client drives connections.
+    pub client: ClientMode,
+    /// Client threads in threads mode.
+    pub client_threads: usize,
+    /// Write report.json, report.md, report.svg and report.html here.
+    pub out: Option<PathBuf>,
+    /// Run the whole sweep this many times (interleaved) and report medians.
+    pub repeat: usize,
+    /// Print progress lines to stderr.
+    pub verbose: bool,
+    /// Where the servers' and the client's own log lines go (default: `compare.log` in `out`,
+    /// else `mayfly-compare-<pid>.log` in the temporary directory).
+    pub log: Option<PathBuf>,
+    /// Start each server with this limit on open files (RLIMIT_NOFILE), to see how each build
+    /// behaves at its limit. `None`: the limit this process has.
+    pub server_fd_limit: Option<u64>,
+    /// A signal number stored here (0: none) stops the comparison: between runs, and within
+    /// a run in about 50 ms (its children are stopped, the run is left out). The report then
+    /// covers the runs measured so far ([`Settings::partial`](crate::report::Settings)).
+    /// The caller registers the handlers: a library takes no signals for itself. With
+    /// signal-hook: `signal_hook::flag::register_usize(SIGTERM, opts.stop.clone(), 15)`.
+    pub stop: Arc<AtomicUsize>,
+}
+
+impl CompareOptions {
+    /// The defaults: the three course builds, [`DEFAULT_CONNECTIONS`], [`DEFAULT_DURATION`],
+    /// [`DEFAULT_REPEAT`] rounds, pinned when the machine has two CPUs.
+    pub fn new(exe: PathBuf) -> Self {
+        CompareOptions {
+            exe,
+            builds: Mode::every()
+                .filter(|m| m.info().compare_default)
+                .map(Build::single)
+                .collect(),
+            connections: DEFAULT_CONNECTIONS.to_vec(),
+            duration: DEFAULT_DURATION,
+            pin: mayfly::process::cpus_allowed().len() >= 2,
+            client: DEFAULT_CLIENT,
+            client_threads: DEFAULT_CLIENT_THREADS,
+            out: None,
+            repeat: DEFAULT_REPEAT,
+            verbose: false,
+            log: None,
+            server_fd_limit: None,
+            stop: Arc::default(),
+        }
+    }
+
+    /// The signal that asked the comparison to stop, if one did.
+    pub(super) fn stopped(&self) -> Option<i32> {
+        match self.stop.load(Ordering::Relaxed) {
+            0 => None,
+            sig => Some(sig as i32),
+        }
+    }
+
+    pub(super) fn validate(&self) -> Result<(), CompareError> {
+        if self.builds.is_empty() {
+            return Err(CompareError::Invalid(
+                "--builds must name at least one build",
+            ));
+        }
+        if self.connections.is_empty() || self.connections.contains(&0) {
+            return Err(CompareError::Invalid(
+                "--connections must be counts of at least 1",
+            ));
+        }
+        if self.repeat == 0 {
+            return Err(CompareError::Invalid("--repeat must be at least 1"));
+        }
+        if self.client_threads == 0 {
+            return Err(CompareError::Invalid("--client-threads must be at least 1"));
+        }
+        if self.duration.is_zero() {
+            return Err(CompareError::Invalid("--duration must be more than 0"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_that_cannot_run_are_refused() {
+        let base = CompareOptions::new(PathBuf::from("mayfly"));
+        let mut o = base.clone();
+        o.connections = vec![500, 0];
+        assert!(matches!(o.validate(), Err(CompareError::Invalid(_))));
+        let mut o = base.clone();
+        o.builds.clear();
+        assert!(matches!(o.validate(), Err(CompareError::Invalid(_))));
+        let mut o = base;
+        o.repeat = 0;
+        assert!(matches!(o.validate(), Err(CompareError::Invalid(_))));
+    }
+}
