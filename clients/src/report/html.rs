@@ -2,8 +2,9 @@
 //! report.svg inline, the tables of report.md (built from the same cells, [`super::table`]),
 //! the warnings and the legend. No external assets.
 
+use super::model::Report;
+use super::svg;
 use super::table::{self, Table};
-use super::{svg, Report};
 
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")

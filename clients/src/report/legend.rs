@@ -3,7 +3,7 @@
 //! so a title and its explanation cannot drift apart.
 
 use super::format::thousands;
-use super::{Row, Settings};
+use super::model::{Row, Settings};
 
 /// One column: its title, whether it holds numbers (right-aligned), and what it means.
 #[derive(Debug, Clone, Copy)]

@@ -1,8 +1,8 @@
 //! The report as Markdown: the verdict first, then the tables, the warnings and the legend.
 //! This is report.md and what `mayfly compare` prints.
 
+use super::model::Report;
 use super::table::{self, Table};
-use super::Report;
 
 fn push_table(s: &mut String, t: &Table) {
     s.push_str(&format!("| {} |\n", t.header.join(" | ")));

@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use mayfly_proto::echo::Mode;
 
-use super::{Report, Row};
+use super::model::{Report, Row};
 
 const W: f64 = 460.0;
 const H: f64 = 300.0;

@@ -4,7 +4,7 @@
 //! come from [`super::legend`].
 
 use super::legend::{self, Column};
-use super::Report;
+use super::model::Report;
 
 pub use super::format::thousands;
 

@@ -9,10 +9,10 @@
 //! distance from 1. Otherwise the verdict says "not conclusive" and why, instead of a winner.
 
 use mayfly_proto::echo::Mode;
-use serde::{Deserialize, Serialize};
 
 use super::format::thousands;
-use super::{Ratio, Row};
+pub use super::model::Verdict;
+use super::model::{Ratio, Row};
 use crate::sample::{median, range};
 
 /// The build every other one is compared with, when it ran.
@@ -20,32 +20,6 @@ pub const BASELINE: &str = Mode::Coroutine.name();
 /// The comparison the verdict is about, when it ran: the course's question, green threads or
 /// a thread per connection. Without it, the first other build in the sweep.
 pub const HEADLINE: &str = Mode::Threads.name();
-
-/// The verdict: sentences, most important first.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Verdict {
-    /// True when the headline comparison ([`BASELINE`] ÷ [`HEADLINE`] at the largest
-    /// connection count) is conclusive.
-    pub conclusive: bool,
-    /// Comparisons at the largest connection count (one per other build).
-    pub comparisons: usize,
-    /// How many of them are conclusive.
-    pub conclusive_comparisons: usize,
-    /// The sentences.
-    pub lines: Vec<String>,
-}
-
-impl Verdict {
-    /// `Verdict`, or `Verdict (not conclusive)` when the headline comparison is not.
-    pub fn heading(&self) -> &'static str {
-        if self.conclusive {
-            "Verdict"
-        } else {
-            "Verdict (not conclusive)"
-        }
-    }
-}
 
 /// Whether per-round ratios agree enough to name a winner (see the module docs).
 ///
