@@ -13,28 +13,12 @@ use std::io;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use mayfly_proto::cmd::{self as proto, auth, RunReply};
+use mayfly_proto::cmd::{self as proto, auth};
 use mayfly_proto::frame::{self, FrameError, FrameReader, Header, Limits};
 use mayfly_proto::Refusal;
 
-/// What a remote command produced.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CmdOutput {
-    /// What the command wrote to stdout. (From a server that does not tell the two apart:
-    /// stdout and stderr mixed, and `stderr` empty.)
-    pub stdout: Vec<u8>,
-    /// What the command wrote to stderr.
-    pub stderr: Vec<u8>,
-    /// Exit code; `None` if it was killed (timeout, output cap, signal).
-    pub exit_code: Option<i32>,
-    /// The signal that killed it, if one did (9 when the server killed it at its time limit
-    /// or output cap).
-    pub signal: Option<i32>,
-    /// The server killed it at its time limit.
-    pub timed_out: bool,
-    /// The server cut the output at its cap.
-    pub truncated: bool,
-}
+/// What a remote command produced: the protocol's type, as the server ran it.
+pub use mayfly_proto::cmd::CommandOutput as CmdOutput;
 
 /// Why connecting to the command server or running a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -141,23 +125,7 @@ impl CmdClient {
         }
         frame::write_header(self.r.get_mut(), &proto::run_request(command))?;
         let h = self.reply()?;
-        let mut stdout = self.r.read_body_to_vec()?;
-        let RunReply {
-            exit_code,
-            signal,
-            timed_out,
-            truncated,
-            stdout_size,
-        } = RunReply::from_header(&h)?;
-        let split = stdout_size.map_or(stdout.len(), |n| (n as usize).min(stdout.len()));
-        let stderr = stdout.split_off(split);
-        Ok(CmdOutput {
-            stdout,
-            stderr,
-            exit_code,
-            signal,
-            timed_out,
-            truncated,
-        })
+        let body = self.r.read_body_to_vec()?;
+        Ok(CmdOutput::from_frame(&h, body)?)
     }
 }

@@ -8,7 +8,7 @@
 //!   and `error` — built by servers and read back by clients through one type, [`Refusal`].
 //! - [`file`](mod@file): the file protocol's commands and field names, [`file::Entry`],
 //!   [`file::PutRequest`], the request body rule and the transfer chunk size.
-//! - [`cmd`]: the remote-command protocol: the HMAC challenge ([`cmd::auth`]) and the
+//! - [`cmd`]: the remote-command protocol: the shared secret ([`cmd::secret`]), the HMAC challenge ([`cmd::auth`]) and the
 //!   request and reply of `run`.
 //! - [`sha256`]: the integrity hash both ends compute: [`sha256::HashSink`],
 //!   [`sha256::HashPipeline`] (hashing on mayfly's thread pool).

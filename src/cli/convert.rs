@@ -1,6 +1,6 @@
 //! The one conversion from each command's flags to the library's options: every field the
 //! flags set is copied here and nowhere else. Clamps and checks belong to the libraries
-//! (`StressOptions::checked`, `file_bench::run_in_scratch`, `cmd::secret::load_secret`);
+//! (`StressOptions::checked`, `file_bench::run_in_scratch`, `mayfly_proto::cmd::secret::load_secret`);
 //! what stays here is what a flag means ("0: never", "default: one per thread").
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -12,7 +12,7 @@ use mayfly_clients::file::{self as file_client, PutOptions};
 use mayfly_clients::file_bench::{self, FileBenchOptions};
 use mayfly_clients::stress::{ClientMode, StressOptions};
 use mayfly_clients::udp_stress::UdpStressOptions;
-use mayfly_servers::cmd::secret::load_secret;
+use mayfly_proto::cmd::secret::load_secret;
 use mayfly_servers::{cmd, echo, file, http, udp};
 
 use super::args::{

@@ -8,8 +8,8 @@ use mayfly_clients::cmd::CmdError;
 use mayfly_clients::compare::CompareError;
 use mayfly_clients::file::{FileError, NoLocalName, NoRemoteName};
 use mayfly_clients::stress::StressOptionsError;
+use mayfly_proto::cmd::secret::SecretError;
 use mayfly_proto::reply::code;
-use mayfly_servers::cmd::secret::SecretError;
 
 /// Flags that parse but cannot go together or cannot run: a usage error (exit 2).
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,7 @@ use mayfly_clients::cmd::CmdClient;
 use mayfly_clients::file::{self as file_client, FileClient, GetOptions};
 use mayfly_clients::udp_stress::{self, Proto};
 use mayfly_clients::{compare, file_bench, stress};
-use mayfly_servers::cmd::secret::load_secret;
+use mayfly_proto::cmd::secret::load_secret;
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 use super::args::{CmdArgs, CompareArgs, FileArgs, FileBenchArgs, FileOp, StressArgs};

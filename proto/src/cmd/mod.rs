@@ -22,6 +22,7 @@
 //! ```
 
 pub mod auth;
+pub mod secret;
 
 use crate::frame::{FrameError, Header};
 use crate::reply;
@@ -66,6 +67,82 @@ pub fn answer_header(hmac_hex: &str) -> Header {
 /// Step 4: run `command`.
 pub fn run_request(command: &str) -> Header {
     Header::new().with(CMD, RUN).with(COMMAND, command)
+}
+
+/// What a command produced, as the server ran it and as the client receives it: the one type
+/// both ends (and `mayfly cmd --json`) use. On the wire it is a [`RunReply`] header and a
+/// body of stdout followed by stderr ([`CommandOutput::to_frame`],
+/// [`CommandOutput::from_frame`]).
+///
+/// ```
+/// use mayfly_proto::cmd::CommandOutput;
+/// let out = CommandOutput {
+///     stdout: b"hi\n".to_vec(),
+///     stderr: b"err\n".to_vec(),
+///     exit_code: Some(3),
+///     ..CommandOutput::default()
+/// };
+/// let (header, body) = out.to_frame();
+/// assert_eq!(body, b"hi\nerr\n");
+/// assert_eq!(CommandOutput::from_frame(&header, body).unwrap(), out);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CommandOutput {
+    /// What the command wrote to stdout. (From a server that does not tell the two apart:
+    /// stdout and stderr mixed, and `stderr` empty.)
+    pub stdout: Vec<u8>,
+    /// What the command wrote to stderr.
+    pub stderr: Vec<u8>,
+    /// Exit code; `None` if it was killed (timeout, output cap, signal).
+    pub exit_code: Option<i32>,
+    /// The signal that killed it, if one did (9 when the server killed it at its time limit
+    /// or output cap).
+    pub signal: Option<i32>,
+    /// The server killed it at its time limit.
+    pub timed_out: bool,
+    /// The server cut the output at its cap.
+    pub truncated: bool,
+}
+
+impl CommandOutput {
+    /// The `run` reply: its header and its body (stdout, then stderr).
+    pub fn to_frame(&self) -> (Header, Vec<u8>) {
+        let header = RunReply {
+            exit_code: self.exit_code,
+            signal: self.signal,
+            timed_out: self.timed_out,
+            truncated: self.truncated,
+            stdout_size: Some(self.stdout.len() as u64),
+        }
+        .header(self.stdout.len() + self.stderr.len());
+        let mut body = Vec::with_capacity(self.stdout.len() + self.stderr.len());
+        body.extend_from_slice(&self.stdout);
+        body.extend_from_slice(&self.stderr);
+        (header, body)
+    }
+
+    /// Reads a successful `run` reply (check [`crate::Refusal::from_reply`] first) and its
+    /// body.
+    ///
+    /// # Errors
+    ///
+    /// As [`RunReply::from_header`].
+    pub fn from_frame(header: &Header, body: Vec<u8>) -> Result<CommandOutput, FrameError> {
+        let reply = RunReply::from_header(header)?;
+        let mut stdout = body;
+        let split = reply
+            .stdout_size
+            .map_or(stdout.len(), |n| (n as usize).min(stdout.len()));
+        let stderr = stdout.split_off(split);
+        Ok(CommandOutput {
+            stdout,
+            stderr,
+            exit_code: reply.exit_code,
+            signal: reply.signal,
+            timed_out: reply.timed_out,
+            truncated: reply.truncated,
+        })
+    }
 }
 
 /// How a command ended: the reply header of `run` (the output is its body).

@@ -40,9 +40,7 @@
 //! server.stop(std::time::Duration::from_secs(1));
 //! ```
 
-pub mod auth;
 pub mod limits;
-pub mod secret;
 pub mod shell;
 pub mod tree;
 
@@ -54,7 +52,7 @@ use std::time::{Duration, Instant};
 use mayfly::net::{Bind, TcpStream};
 use mayfly::server::{Cap, RunningServer, ServerStats, StreamServer};
 use mayfly::threadpool::ThreadPool;
-use mayfly_proto::cmd::{self as proto, auth as hmac, RunReply};
+use mayfly_proto::cmd::{self as proto, auth as hmac, secret};
 use mayfly_proto::frame::{self, FrameError, FrameReader, Header, Limits};
 use mayfly_proto::reply::{self, code, Refusal};
 
@@ -90,7 +88,7 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 pub struct Options {
     /// Address to listen on; must be loopback unless `allow_remote`.
     pub addr: String,
-    /// The shared secret (at least [`auth::MIN_SECRET_LEN`] bytes).
+    /// The shared secret (at least [`secret::MIN_SECRET_LEN`] bytes).
     pub secret: Vec<u8>,
     /// Allow a non-loopback address.
     pub allow_remote: bool,
@@ -158,7 +156,7 @@ struct Ctx {
 /// The secret is too short, the address is not loopback and `allow_remote` is off, the
 /// address cannot be bound, or the pool's threads cannot be started.
 pub fn start(opts: &Options) -> io::Result<RunningServer> {
-    auth::check_secret(&opts.secret)?;
+    secret::check_secret(&opts.secret)?;
     let addrs: Vec<SocketAddr> = opts.addr.to_socket_addrs()?.collect();
     if !opts.allow_remote && !addrs.iter().all(|a| a.ip().is_loopback()) {
         return Err(io::Error::new(
@@ -298,16 +296,7 @@ fn serve(ctx: &Ctx, conn: TcpStream, peer: SocketAddr) -> io::Result<()> {
         let out = ctx.pool.apply(move || shell::run(&command, timeout, cap));
         let reply = match out {
             Ok(Ok(o)) => {
-                let h = RunReply {
-                    exit_code: o.exit_code,
-                    signal: o.signal,
-                    timed_out: o.timed_out,
-                    truncated: o.truncated,
-                    stdout_size: Some(o.stdout.len() as u64),
-                }
-                .header(o.stdout.len() + o.stderr.len());
-                let mut body = o.stdout;
-                body.extend_from_slice(&o.stderr);
+                let (h, body) = o.to_frame();
                 frame::write_frame(r.get_mut(), &h, &body)
             }
             Ok(Err(e)) => frame::write_header(r.get_mut(), &error(code::SPAWN, e)),

@@ -12,29 +12,15 @@ use std::os::fd::AsRawFd;
 use std::process::{ChildStderr, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::secret::SECRET_ENV;
 use super::tree::Tree;
+use mayfly_proto::cmd::secret::SECRET_ENV;
 
 /// How long output is still read once the command's tree has been killed (its pipes should
 /// be at end-of-file at once; something that escaped the tree might keep them open).
 pub const OUTPUT_DRAIN: Duration = Duration::from_millis(250);
 
-/// What a command produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Output {
-    /// What it wrote to stdout, at most the cap (together with `stderr`).
-    pub stdout: Vec<u8>,
-    /// What it wrote to stderr.
-    pub stderr: Vec<u8>,
-    /// The shell's exit code; `None` if it was killed by a signal.
-    pub exit_code: Option<i32>,
-    /// The signal that killed the shell (9 when we killed it at the time limit or the cap).
-    pub signal: Option<i32>,
-    /// It printed more than the cap and was killed.
-    pub truncated: bool,
-    /// It ran past the time limit and was killed.
-    pub timed_out: bool,
-}
+/// What a command produced: the protocol's type, as the client receives it.
+pub use mayfly_proto::cmd::CommandOutput as Output;
 
 /// Runs `command` with `/bin/sh -c`, stdin from `/dev/null`, without the secret's variable
 /// ([`SECRET_ENV`]) in its environment. The whole tree is killed when the shell exits, when it

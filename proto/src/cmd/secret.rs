@@ -1,11 +1,47 @@
-//! Where the command server and its client get the shared secret: a file named on the
-//! command line, else the [`SECRET_ENV`] variable; either way at least
-//! [`auth::MIN_SECRET_LEN`] bytes.
+//! The command protocol's shared secret, which the server and its client both load the same
+//! way: a file named on the command line, else the [`SECRET_ENV`] variable; either way at
+//! least [`MIN_SECRET_LEN`] bytes. The challenge and its HMAC answer are in
+//! [`super::auth`].
 
 use std::io;
 use std::path::Path;
 
-use super::auth;
+/// Shortest secret accepted.
+pub const MIN_SECRET_LEN: usize = 16;
+
+/// Reads a secret from a file (a trailing newline is dropped) and checks its length.
+///
+/// # Errors
+///
+/// The file cannot be read (the error names it), or the secret is too short
+/// ([`check_secret`]).
+pub fn read_secret(path: &std::path::Path) -> io::Result<Vec<u8>> {
+    let mut s = std::fs::read(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("secret file {}: {e}", path.display())))?;
+    while s.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        s.pop();
+    }
+    check_secret(&s)?;
+    Ok(s)
+}
+
+/// Refuses a secret shorter than [`MIN_SECRET_LEN`] bytes.
+///
+/// # Errors
+///
+/// `InvalidInput`, saying how long the secret is and how long it must be.
+pub fn check_secret(secret: &[u8]) -> io::Result<()> {
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the shared secret is {} bytes; at least {MIN_SECRET_LEN} are required",
+                secret.len()
+            ),
+        ));
+    }
+    Ok(())
+}
 
 /// The variable read when no secret file is given.
 pub const SECRET_ENV: &str = "MAYFLY_CMD_SECRET";
@@ -32,11 +68,11 @@ pub enum SecretError {
 /// # Errors
 ///
 /// [`SecretError::Missing`] if there is neither; [`SecretError::File`] if the file cannot
-/// be read or its secret is shorter than [`auth::MIN_SECRET_LEN`];
+/// be read or its secret is shorter than [`MIN_SECRET_LEN`];
 /// [`SecretError::TooShort`] if the variable's is.
 ///
 /// ```
-/// use mayfly_servers::cmd::secret::{load_secret, SecretError};
+/// use mayfly_proto::cmd::secret::{load_secret, SecretError};
 /// let dir = std::env::temp_dir().join(format!("mayfly-secret-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir).unwrap();
 /// let f = dir.join("secret");
@@ -48,10 +84,10 @@ pub enum SecretError {
 /// ```
 pub fn load_secret(file: Option<&Path>) -> Result<Vec<u8>, SecretError> {
     match file {
-        Some(p) => auth::read_secret(p).map_err(SecretError::File),
+        Some(p) => read_secret(p).map_err(SecretError::File),
         None => {
             let s = std::env::var(SECRET_ENV).map_err(|_| SecretError::Missing)?;
-            auth::check_secret(s.as_bytes()).map_err(SecretError::TooShort)?;
+            check_secret(s.as_bytes()).map_err(SecretError::TooShort)?;
             Ok(s.into_bytes())
         }
     }
