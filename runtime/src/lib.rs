@@ -46,7 +46,7 @@
 //! | `f = sock.makefile(); f.readline()`, `for line in f` | [`net::LineReader::new(conn)`](net::LineReader): [`readline()`](net::LineReader::readline) (keeps `\n`), [`lines()`](net::LineReader::lines); a timeout keeps the partial line; [`net::DEFAULT_MAX_LINE`] |
 //! | `gevent.server.StreamServer(addr, handle)` | [`server::StreamServer::bind(addr, handle)`](server::StreamServer) |
 //! | `gevent.server.DatagramServer(addr, handle)` | [`server::DatagramServer::bind(addr, \|data, peer, sock\| …)`](server::DatagramServer) |
-//! | `server.serve_forever()` (stopped by `server.stop()` or by killing its greenlet), `stop_accepting()`, `start_accepting()`, `started` | [`StreamServer::serve_forever`](server::StreamServer::serve_forever), [`RunningServer::serve_forever`](server::RunningServer::serve_forever) on a clone of the handle, [`stop`](server::RunningServer::stop), [`stop_accepting`](server::RunningServer::stop_accepting), [`start_accepting`](server::RunningServer::start_accepting), [`started`](server::RunningServer::started); [`server::DEFAULT_STOP_TIMEOUT`] |
+//! | `server.serve_forever()` (stopped by `server.stop()` or by killing its greenlet), `stop_accepting()`, `start_accepting()`, `started` | [`StreamServer::serve_forever`](server::StreamServer::serve_forever), [`RunningServer::serve_forever`](server::RunningServer::serve_forever) on a clone of the handle, [`stop`](server::RunningServer::stop), [`stop_accepting`](server::RunningServer::stop_accepting), [`start_accepting`](server::RunningServer::start_accepting), [`started`](server::RunningServer::started); [`server::DEFAULT_STOP_GRACE`] |
 //! | a script's top level | [`run(\|\| main())`](run) |
 //!
 //! ```

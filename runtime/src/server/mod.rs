@@ -31,4 +31,4 @@ pub use limits::{
 };
 pub use running::Running;
 pub use stats::{ErrorClass, ServerStats, StatsSnapshot};
-pub use stream::{RunningServer, StreamServer, DEFAULT_STOP_TIMEOUT};
+pub use stream::{RunningServer, StreamServer, DEFAULT_STOP_GRACE};

@@ -20,8 +20,10 @@ use crate::net::{TcpListener, TcpStream};
 use crate::poison::MutexExt;
 
 /// How long [`StreamServer::serve_forever`] lets open connections finish when it stops
-/// (gevent's `BaseServer.stop_timeout`).
-pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(1);
+/// (gevent's `BaseServer.stop_timeout`). Every "how long a stop lets handlers finish" in
+/// mayfly is a *grace*: this one, the `grace` of [`Running::stop`], `--grace` on the command
+/// line.
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(1);
 
 type Handler = dyn Fn(TcpStream, SocketAddr) -> io::Result<()> + Send + Sync + 'static;
 
@@ -202,7 +204,7 @@ impl StreamServer {
     /// Starts and serves until the server is stopped (gevent's `serve_forever`).
     ///
     /// Killing the greenlet that runs it stops the server: the listening socket closes at
-    /// once (new clients are refused) and open connections get [`DEFAULT_STOP_TIMEOUT`] to
+    /// once (new clients are refused) and open connections get [`DEFAULT_STOP_GRACE`] to
     /// finish. To stop it from elsewhere instead, [`start`](StreamServer::start) it and call
     /// [`RunningServer::serve_forever`] on a clone of the handle:
     ///
@@ -423,7 +425,7 @@ impl RunningServer {
     /// Serves until the server is stopped (gevent's `serve_forever` after `start`): returns
     /// once [`stop`](RunningServer::stop) has finished, from any handle. If the greenlet
     /// running it is killed, the server stops: the listening socket closes at once and open
-    /// connections get [`DEFAULT_STOP_TIMEOUT`] to finish.
+    /// connections get [`DEFAULT_STOP_GRACE`] to finish.
     ///
     /// ```
     /// use std::time::Duration;
@@ -442,14 +444,14 @@ impl RunningServer {
         impl Drop for StopOnExit<'_> {
             fn drop(&mut self) {
                 if !std::thread::panicking() {
-                    self.0.stop(DEFAULT_STOP_TIMEOUT);
+                    self.0.stop(DEFAULT_STOP_GRACE);
                 } else if self.0.begin_stop() {
                     // Killed (or a Timeout fired): a greenlet that is unwinding must not block,
                     // so the listener is closed now and the rest of the stop runs apart.
                     let server = self.0.clone();
                     let _ = Builder::new()
                         .name(format!("stop-{}", server.addr))
-                        .spawn(move || server.finish_stop(DEFAULT_STOP_TIMEOUT));
+                        .spawn(move || server.finish_stop(DEFAULT_STOP_GRACE));
                 }
             }
         }
