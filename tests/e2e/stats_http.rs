@@ -707,3 +707,59 @@ fn unread_pipelined_answers_do_not_grow_memory() {
     eprintln!("sent {sent} bytes of requests; RSS {rss0} -> {rss} KiB");
     assert!(rss < rss0 + 16 * 1024, "RSS {rss0} -> {rss} KiB");
 }
+
+#[test]
+fn over_cap_connections_of_one_peer_get_503_at_once_and_others_are_served() {
+    // The red-team run (issue 25): 300 idle connections from one peer, cap 64, 16 per peer.
+    // Before, each refused one held a slot until the next 1 s sweep tick: 96 had their 503
+    // within 1 s and another peer waited 3.8 s. Now the refusal takes no slot and waits for
+    // nothing.
+    let s = Server::start(&["echo", "--stats-first-request-timeout", "5s"]);
+    let per_peer = mayfly_servers::http::DEFAULT_MAX_PER_PEER as usize;
+    let conns: Vec<TcpStream> = (0..300)
+        .map(|_| TcpStream::connect(&s.stats).unwrap())
+        .collect();
+    let t = Instant::now();
+    let mut refused = 0;
+    let mut silent = 0;
+    for mut c in conns {
+        let left = Duration::from_secs(1).saturating_sub(t.elapsed());
+        c.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        let mut head = [0u8; 12];
+        match c.read_exact(&mut head) {
+            Ok(()) if &head == b"HTTP/1.1 503" => refused += 1,
+            Ok(()) => panic!("{:?}", String::from_utf8_lossy(&head)),
+            Err(_) => silent += 1,
+        }
+    }
+    assert_eq!(
+        (refused, silent),
+        (300 - per_peer, per_peer),
+        "within 1 s every connection past the peer's {per_peer} has its 503"
+    );
+    let mut c = crate::util::connect_from("127.0.0.2", &s.stats).unwrap();
+    let t = Instant::now();
+    c.write_all(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let all = read_all(&mut c, Duration::from_secs(10));
+    assert!(all.starts_with("HTTP/1.1 200"), "{all:?}");
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "another peer waited {:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn two_different_content_lengths_are_refused_with_400() {
+    let s = Server::start(&["echo"]);
+    let mut c = TcpStream::connect(&s.stats).unwrap();
+    c.write_all(
+        b"GET /stats HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\nGET /x",
+    )
+    .unwrap();
+    let all = read_all(&mut c, Duration::from_secs(10));
+    assert!(all.starts_with("HTTP/1.1 400"), "{all:?}");
+    assert_eq!(all.matches("HTTP/1.1").count(), 1, "nothing after it: {all:?}");
+}

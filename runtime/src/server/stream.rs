@@ -59,6 +59,7 @@ pub struct StreamServer {
     write_timeout: Option<Duration>,
     counters: Option<Arc<ServerStats>>,
     peer_limit: Option<Arc<PeerLimit>>,
+    refusal: Option<Arc<[u8]>>,
 }
 
 impl std::fmt::Debug for StreamServer {
@@ -88,6 +89,7 @@ impl StreamServer {
             write_timeout: None,
             counters: None,
             peer_limit: None,
+            refusal: None,
         }
     }
 
@@ -186,6 +188,7 @@ impl StreamServer {
             read_timeout: self.read_timeout,
             write_timeout: self.write_timeout,
             peer_limit: self.peer_limit,
+            refusal: self.refusal,
             listener: Mutex::new(Some(Arc::new(self.listener))),
             handler: self.handler,
             accept: Mutex::new(None),
@@ -257,6 +260,59 @@ impl StreamServer {
         self.peer_limit = Some(limit);
         self
     }
+
+    /// What a connection refused by the per-peer cap is told before it is closed (an HTTP
+    /// server's `503`, say; nginx's `limit_conn`). The refusal happens in the accept loop and
+    /// never waits: no handler slot, no greenlet, no timer. The reply is written without
+    /// blocking (a new connection's send buffer is empty), the write side is shut, whatever
+    /// the client already sent is read off so the close is a FIN, not a reset, and the
+    /// connection is closed. Default: closed without a word.
+    ///
+    /// ```
+    /// use mayfly::server::StreamServer;
+    /// let server = StreamServer::bind("127.0.0.1:0", |_c, _p| Ok(())).unwrap()
+    ///     .max_per_peer(16)
+    ///     .refuse_with(&b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"[..]);
+    /// ```
+    pub fn refuse_with(mut self, reply: impl Into<Arc<[u8]>>) -> Self {
+        self.refusal = Some(reply.into());
+        self
+    }
+}
+
+/// Tells a connection refused by the per-peer cap `reply` and lets it go, never waiting.
+fn refuse(stream: &TcpStream, reply: &[u8]) {
+    use std::os::fd::AsRawFd;
+    /// What is read off before the close: a request head or two.
+    const DRAIN: usize = 64 * 1024;
+    let fd = stream.as_raw_fd();
+    let mut scratch = [0u8; 4096];
+    // SAFETY: `fd` is the stream's open socket for the whole block (the stream is borrowed);
+    // send, shutdown and recv with MSG_DONTWAIT never block and touch only the buffers
+    // passed, each valid for the length given. MSG_NOSIGNAL: a peer already gone is an
+    // error return, not SIGPIPE.
+    unsafe {
+        libc::send(
+            fd,
+            reply.as_ptr().cast(),
+            reply.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        );
+        libc::shutdown(fd, libc::SHUT_WR);
+        let mut drained = 0;
+        while drained < DRAIN {
+            let n = libc::recv(
+                fd,
+                scratch.as_mut_ptr().cast(),
+                scratch.len(),
+                libc::MSG_DONTWAIT,
+            );
+            if n <= 0 {
+                break;
+            }
+            drained += n as usize;
+        }
+    }
 }
 
 struct Shared {
@@ -265,6 +321,8 @@ struct Shared {
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
     peer_limit: Option<Arc<PeerLimit>>,
+    /// What a connection refused by the per-peer cap is told ([`StreamServer::refuse_with`]).
+    refusal: Option<Arc<[u8]>>,
     /// The listening socket, until the server stops (the accept greenlet holds a clone).
     listener: Mutex<Option<Arc<TcpListener>>>,
     handler: Arc<Handler>,
@@ -505,7 +563,13 @@ fn accept_loop(listener: Arc<TcpListener>, shared: Arc<Shared>) {
                 None => None,
                 Some(limit) => match limit.admit(peer.ip()) {
                     Some(slot) => Some(slot),
-                    None => return, // over its peer's cap: closed at once
+                    None => {
+                        // Over its peer's cap: told so if there is something to say, closed.
+                        if let Some(reply) = &shared.refusal {
+                            refuse(&stream, reply);
+                        }
+                        return;
+                    }
                 },
             };
             stream.set_read_timeout(shared.read_timeout);

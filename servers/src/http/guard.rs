@@ -160,6 +160,18 @@ fn parse(buf: &[u8]) -> Result<Option<Head>, httparse::Error> {
         Some("keep-alive") => false,
         _ => req.version == Some(0),
     };
+    // Two Content-Length headers that differ frame the message two ways (RFC 9112 6.3: a
+    // 400, never a guess, or a body could pass for the next request).
+    let mut lengths = req
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .map(|h| h.value.trim_ascii());
+    if let Some(first) = lengths.next() {
+        if lengths.any(|v| v != first) {
+            return Err(httparse::Error::HeaderValue);
+        }
+    }
     let has_body =
         header("transfer-encoding").is_some() || header("content-length").is_some_and(|v| v != "0");
     let path = req.path.unwrap_or("/");
@@ -317,5 +329,16 @@ mod tests {
         assert!(parse(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()).is_err());
         let h = parse(b"GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
         assert!(h.close);
+    }
+
+    #[test]
+    fn two_different_content_lengths_are_a_bad_request() {
+        let two = b"GET /stats HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n";
+        assert!(parse(two).is_err(), "RFC 9112: 400, not the first one");
+        let same = b"GET /stats HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n";
+        assert!(
+            !parse(same).unwrap().unwrap().has_body,
+            "the same length twice is one length"
+        );
     }
 }

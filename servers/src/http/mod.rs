@@ -40,7 +40,6 @@
 
 pub mod guard;
 mod page;
-pub mod peers;
 
 use std::io;
 use std::net::SocketAddr;
@@ -174,15 +173,16 @@ pub fn start(opts: &Options, page: Arc<Page>) -> io::Result<RunningStats> {
         linger: opts.linger,
         rate: Arc::new(guard::RateLimit::new(opts.max_rps)),
     };
-    let peers = peers::PeerCap::new(opts.max_per_peer);
     let served = page.clone();
-    let guard = StreamServer::new(listener, move |mut conn, peer: SocketAddr| {
-        let Some(_slot) = peers.enter(peer.ip()) else {
-            return too_many_from(&mut conn);
-        };
+    // A peer over its cap is answered 503 in the accept loop: it takes no slot and waits
+    // for nothing, so it cannot lock the page for others (mayfly's PeerLimit, IPv6 by /64).
+    let busy = Reply::simple("503 Service Unavailable", "Retry-After: 1\r\n").encode(true);
+    let guard = StreamServer::new(listener, move |conn, _peer: SocketAddr| {
         guard::serve(conn, &limits, |path| render(&served, path))
     })
     .max_connections(opts.max_connections.max(1))
+    .max_per_peer(opts.max_per_peer.max(1))
+    .refuse_with(busy)
     .write_timeout(Some(opts.idle_timeout))
     .start();
     let sampling = Arc::new(AtomicBool::new(true));
@@ -197,22 +197,4 @@ pub fn start(opts: &Options, page: Arc<Page>) -> io::Result<RunningStats> {
         })
         .map_err(io::Error::other)?;
     Ok(RunningStats { guard, sampling })
-}
-
-/// Answers a connection over its peer's cap with 503 and closes it at once: it does not
-/// linger (waiting would let one peer hold the shared slots again), it only drains what
-/// already arrived (at most 64 KiB), so the close is not a reset if the request is in.
-fn too_many_from(conn: &mut mayfly::net::TcpStream) -> io::Result<()> {
-    use std::io::{Read, Write};
-    let reply = Reply::simple("503 Service Unavailable", "Retry-After: 1\r\n").encode(true);
-    conn.write_all(&reply)?;
-    conn.shutdown(std::net::Shutdown::Write)?;
-    conn.set_read_timeout(Some(Duration::from_millis(1)));
-    let mut scratch = [0u8; 4096];
-    for _ in 0..16 {
-        if !matches!(conn.read(&mut scratch), Ok(n) if n > 0) {
-            break;
-        }
-    }
-    Ok(())
 }
