@@ -1,6 +1,12 @@
 //! The course's ticket office: ten buyers check the stock, think, and buy. Without the lock
 //! they all see "1 left" and oversell; with it exactly one buys.
 //!
+//! This refines the notes' "coroutines need no lock": greenlets on one thread never run at
+//! the same instant, so a read-then-write with no switch between is safe without a lock. But
+//! any call that parks (here the buyer's `sleep` while it thinks; in real code a socket read,
+//! a queue, a database call) lets the others run between the check and the buy, and then
+//! the lock is needed exactly as with threads.
+//!
 //! ```sh
 //! cargo run --example tickets
 //! ```

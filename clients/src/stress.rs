@@ -286,7 +286,8 @@ impl<S: Read + Write + Timed> Session<S> {
         Session {
             stream,
             index,
-            name: format!("Thread-{index}"),
+            // Numbered from 1, as Python names its threads (`Thread-1`, …).
+            name: format!("Thread-{}", index + 1),
             k: 0,
             replies: 0,
             timeout: Duration::MAX,
@@ -450,7 +451,7 @@ fn run_threads(opts: &StressOptions, tally: &Arc<Tally>) -> Load {
     for i in 0..threads {
         let (o, t, g) = (opts.clone(), tally.clone(), gate.clone());
         let spawned = std::thread::Builder::new()
-            .name(format!("Thread-{i}"))
+            .name(format!("Thread-{}", i + 1))
             .stack_size(128 * 1024)
             .spawn(move || client_thread(i, threads, &o, &t, &g));
         match spawned {

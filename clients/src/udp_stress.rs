@@ -200,7 +200,7 @@ impl Peer {
         };
         let sock = UdpSocket::bind(local)?;
         sock.connect(addr)?;
-        let name = format!("Thread-{index}");
+        let name = format!("Thread-{}", index + 1); // from 1, as Python names threads
         Ok(Peer {
             sock,
             upper_prefix: format!("{} SAY HELLO ", name.to_ascii_uppercase()),
@@ -389,7 +389,8 @@ mod tests {
 
     #[test]
     fn an_earlier_answer_is_told_from_a_wrong_one() {
-        let p = Peer::open("127.0.0.1:9".parse().unwrap(), 7).unwrap();
+        // Socket index 6 is `Thread-7` (names count from 1).
+        let p = Peer::open("127.0.0.1:9".parse().unwrap(), 6).unwrap();
         assert!(p.is_earlier(b"THREAD-7 SAY HELLO 3", 5));
         assert!(!p.is_earlier(b"THREAD-7 SAY HELLO 5", 5)); // the current one, not earlier
         assert!(!p.is_earlier(b"THREAD-7 SAY HELLO 9", 5)); // from the future: wrong

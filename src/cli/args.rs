@@ -346,7 +346,8 @@ pub struct EchoArgs {
     #[arg(long, default_value_t = Cap::Default, hide_default_value = true)]
     pub max_per_peer: Cap,
     /// Close a connection that sends nothing for this long (idle or slowloris); 0: never.
-    /// Echo has no message boundary, so this is also the idle timeout.
+    /// Echo has no message boundary, so this is also the idle timeout. (The course's servers
+    /// never close an idle client; `--read-timeout 0` behaves as they do.)
     #[arg(long, visible_alias = "idle-timeout", default_value_t = HumanDuration(echo::DEFAULT_READ_TIMEOUT))]
     pub read_timeout: HumanDuration,
     /// Close a connection whose replies cannot be sent for this long (it does not read); 0: never.

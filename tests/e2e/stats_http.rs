@@ -761,5 +761,9 @@ fn two_different_content_lengths_are_refused_with_400() {
     .unwrap();
     let all = read_all(&mut c, Duration::from_secs(10));
     assert!(all.starts_with("HTTP/1.1 400"), "{all:?}");
-    assert_eq!(all.matches("HTTP/1.1").count(), 1, "nothing after it: {all:?}");
+    assert_eq!(
+        all.matches("HTTP/1.1").count(),
+        1,
+        "nothing after it: {all:?}"
+    );
 }
