@@ -45,5 +45,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Commands::File(a) => cli::run::file(a),
         Commands::FileBench(a) => cli::run::file_bench(a),
         Commands::Cmd(a) => cli::run::cmd(a),
+        Commands::Demo { demo } => cli::run::demo(demo),
     }
 }

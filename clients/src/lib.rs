@@ -14,6 +14,7 @@
 //! - [`cmd`]: the remote-command client (HMAC challenge, then commands).
 //! - [`file_bench`]: the file server's throughput, big files and many small ones.
 //! - [`child`]: a `mayfly serve …` child process, started and stopped.
+//! - [`sticky`]: the course's sticky-packet lesson, symptom and cures, run and checked.
 //!
 //! The clients stand on the runtime (`mayfly`) and the wire contracts (`mayfly_proto`), never
 //! on the servers. Every fallible public function returns a typed error of its module.
@@ -29,5 +30,6 @@ pub mod file;
 pub mod file_bench;
 pub mod report;
 pub mod sample;
+pub mod sticky;
 pub mod stress;
 pub mod udp_stress;

@@ -54,6 +54,24 @@ pub enum Commands {
     /// the remote stderr to stderr; the exit code is the command's (see the table in
     /// `mayfly --help`: 124 timed out, 123 output cut at the cap, 128+N killed by signal N).
     Cmd(CmdArgs),
+    /// Run one of the course's lessons over loopback and check what it shows.
+    Demo {
+        #[command(subcommand)]
+        demo: Demo,
+    },
+}
+
+/// `mayfly demo …`: the course's lessons, run and checked.
+#[derive(Subcommand)]
+pub enum Demo {
+    /// Sticky packets (粘包): two quick sends read as one, a short recv that takes part of a
+    /// message, then the course's three cures (length + recv_ready, a 4-byte length, a JSON
+    /// header). Exits 1 if a step did not show what the course predicts.
+    Sticky {
+        /// Print the steps as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]

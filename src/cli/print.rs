@@ -264,6 +264,25 @@ pub fn compare(report: &Report, json: bool, out: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
+/// `mayfly demo sticky`: each step, what the course says and what happened.
+pub fn sticky(steps: &[mayfly_clients::sticky::Step], json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(steps)?);
+        return Ok(());
+    }
+    for (i, s) in steps.iter().enumerate() {
+        let mark = if s.as_predicted {
+            "as predicted"
+        } else {
+            "NOT as predicted"
+        };
+        println!("{}. {}", i + 1, s.title);
+        println!("   the course: {}", s.course_says);
+        println!("   here:       {} ({mark})", s.got);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -14,7 +14,7 @@ use mayfly_clients::{compare, file_bench, stress};
 use mayfly_proto::cmd::secret::load_secret;
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use super::args::{CmdArgs, CompareArgs, FileArgs, FileBenchArgs, FileOp, StressArgs};
+use super::args::{CmdArgs, CompareArgs, Demo, FileArgs, FileBenchArgs, FileOp, StressArgs};
 use super::exit::{self, NO as EXIT_NO};
 use super::{convert, print};
 
@@ -173,4 +173,19 @@ pub fn compare(a: CompareArgs) -> Result<ExitCode> {
 
 fn exit_no_if(no: bool) -> ExitCode {
     ExitCode::from(if no { EXIT_NO } else { exit::SUCCESS })
+}
+
+/// `mayfly demo …`.
+pub fn demo(d: Demo) -> Result<ExitCode> {
+    match d {
+        Demo::Sticky { json } => {
+            let steps = mayfly_clients::sticky::run().context("running the sticky-packet demo")?;
+            print::sticky(&steps, json)?;
+            Ok(if steps.iter().all(|s| s.as_predicted) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_NO)
+            })
+        }
+    }
 }

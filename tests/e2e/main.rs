@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`echo`] | the echo builds, the stress client, compare |
 //! | [`compare`] | compare stopped by SIGTERM, SIGINT or SIGKILL: its children go with it |
+//! | [`demo`] | `mayfly demo sticky`: the sticky-packet lesson |
 //! | [`file`] | `mayfly serve file` and `mayfly file` |
 //! | [`cmd`] | `mayfly serve cmd` and `mayfly cmd` |
 //! | [`stats_http`] | the stats page (`--stats-addr`) and its dashboard |
@@ -19,6 +20,7 @@ mod util;
 
 mod cmd;
 mod compare;
+mod demo;
 mod echo;
 mod file;
 mod stats_http;
