@@ -202,6 +202,22 @@ compile_error!(
      (and `-C panic=abort` from RUSTFLAGS)."
 );
 
+// Stock may 0.3.51 has a wake-up race that spins the worker forever, and stock generator
+// keeps a second stack page resident per greenlet; `[patch.crates-io]` applies only inside
+// the workspace that says it, so a crate depending on mayfly gets the stock ones silently.
+// Their patched copies publish a marker (build.rs); refuse to build without it.
+#[cfg(not(all(mayfly_patched_may, mayfly_patched_generator)))]
+compile_error!(
+    "mayfly needs its patched may and generator (stock may 0.3.51 has a wake-up race that \
+     spins the worker at 100% CPU forever; stock generator keeps an extra stack page resident \
+     per greenlet). `[patch.crates-io]` applies only in the workspace that says it, so add \
+     these two lines to YOUR workspace's Cargo.toml, pointing at mayfly's checkout:\n\n\
+     [patch.crates-io]\n\
+     may = { path = \"PATH/TO/mayfly/vendor/may\" }\n\
+     generator = { path = \"PATH/TO/mayfly/vendor/generator\" }\n\n\
+     (README.md, \"Using mayfly in your own crate\"; vendor/may/PATCHED.md says what they fix)."
+);
+
 // Layers, bottom to top (a module only uses modules below it):
 // - leaves: `poison` (the unpoisoned lock), `config` (plain data), `wait` (the wait list);
 // - `context` (who is running: the greenlet record, CURRENT, counters), `loop_watch`

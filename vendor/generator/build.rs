@@ -7,6 +7,9 @@ const NIGHTLY: bool = true;
 const NIGHTLY: bool = false;
 
 fn main() {
+    // mayfly's marker (PATCHED.md): crates that depend on this copy see
+    // DEP_<LINKS>_PATCHED in their build scripts; mayfly refuses to build without it.
+    println!("cargo:patched=no-stack-sentinel");
     let target_arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap();
     let external_assembly_required = target_arch == "powerpc64";
     println!("target: {target_arch}, ext: {external_assembly_required}");
