@@ -34,9 +34,9 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
         Commands::Serve { server } => match server {
-            Serve::Echo(a) => cli::serve::echo(a),
+            Serve::Echo(a) => cli::serve::echo(*a),
             Serve::File(a) => cli::serve::file(*a),
-            Serve::Cmd(a) => cli::serve::cmd(a),
+            Serve::Cmd(a) => cli::serve::cmd(*a),
             Serve::UdpEcho(a) => cli::serve::udp_echo(a),
             Serve::Time(a) => cli::serve::time(a),
         },

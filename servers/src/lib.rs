@@ -14,7 +14,8 @@
 //!   [`udp::time`] (the local time in the strftime format the client sends).
 //! - [`supervisor`]: multi-process + greenlets (`--workers N`): N server processes sharing
 //!   one port with SO_REUSEPORT, restarted when they die, drained together on SIGTERM;
-//!   [`supervisor_stats`]: its stats page, the sum over the workers' pages.
+//!   [`supervisor_stats`]: its stats page, the sum over the workers' pages;
+//!   [`supervisor_heartbeat`]: how a worker tells it that its thread still runs.
 
 #![warn(missing_docs)]
 
@@ -23,6 +24,7 @@ pub mod echo;
 pub mod file;
 pub mod http;
 pub mod supervisor;
+pub mod supervisor_heartbeat;
 pub mod supervisor_stats;
 pub mod udp;
 /// Default listen backlog of every TCP server here: the runtime's, `mayfly::net::Bind`'s.

@@ -1,7 +1,10 @@
 //! Multi-process + greenlets (`mayfly serve … --workers N`): a supervisor that runs N
 //! single-worker server processes sharing one port with SO_REUSEPORT, restarts a worker that
 //! dies (with back-off, giving up when workers die in a loop), and stops them all with
-//! SIGTERM so each drains for its grace period.
+//! SIGTERM so each drains for its grace period. A worker that sends no heartbeat for
+//! [`Options::worker_timeout`] (its one thread stuck: a handler that spins or blocks it, a
+//! SIGSTOP) is killed with SIGKILL and restarted like a worker that died
+//! ([`crate::supervisor_heartbeat`]).
 //!
 //! The supervisor binds the address first ([`hold_port`], SO_REUSEPORT on, never listening)
 //! so port 0 resolves to one port the workers then bind, and the port stays ours while a
@@ -13,7 +16,8 @@
 //! What the workers are is the caller's business: [`Supervisor::start`] takes a function
 //! that builds the command of one worker (the binary re-executes itself with a hidden
 //! flag). Each worker must print `listening on ADDR` ([`mayfly_proto::child::Announce`]) on
-//! stdout when it accepts, and stop on SIGTERM.
+//! stdout when it accepts, stop on SIGTERM, and, unless `worker_timeout` is zero, beat on
+//! the descriptor it is given ([`crate::supervisor_heartbeat::start_from_env`]).
 //!
 //! ```no_run
 //! use std::process::Command;
@@ -36,11 +40,14 @@ use std::io::{self, BufRead, BufReader};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mayfly_proto::child::Announce;
 use socket2::{Domain, Socket, Type};
+
+use crate::supervisor_heartbeat::{self as heartbeat, Channel};
 
 /// Default [`Options::max_deaths`]: this many worker deaths within
 /// [`DEFAULT_DEATH_WINDOW`] and the supervisor gives up.
@@ -57,6 +64,8 @@ pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default [`Options::stop_slack`]: after SIGTERM, a worker gets its grace period plus this
 /// before it is killed.
 pub const DEFAULT_STOP_SLACK: Duration = Duration::from_secs(5);
+/// Default [`Options::worker_timeout`] (gunicorn's `--timeout`).
+pub const DEFAULT_WORKER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the supervisor checks for a stop request and dead workers.
 const TICK: Duration = Duration::from_millis(50);
 
@@ -79,6 +88,9 @@ pub struct Options {
     pub grace: Duration,
     /// See [`DEFAULT_STOP_SLACK`].
     pub stop_slack: Duration,
+    /// Kill (SIGKILL) and restart a worker that sent no heartbeat for this long; zero: no
+    /// heartbeats. The silence of a new worker is counted from its start.
+    pub worker_timeout: Duration,
 }
 
 impl Options {
@@ -93,6 +105,7 @@ impl Options {
             start_timeout: DEFAULT_START_TIMEOUT,
             grace: crate::DEFAULT_GRACE,
             stop_slack: DEFAULT_STOP_SLACK,
+            worker_timeout: DEFAULT_WORKER_TIMEOUT,
         }
     }
 }
@@ -237,6 +250,16 @@ pub struct WorkerInfo {
 /// The workers by slot, updated as they start, announce and die.
 pub type Roster = Arc<Mutex<Vec<WorkerInfo>>>;
 
+/// What the supervisor counts, shared with its stats page.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Workers that died (or were killed) while the supervisor ran, before any stop.
+    pub worker_exits: AtomicU64,
+    /// Workers killed for sending no heartbeat within [`Options::worker_timeout`] (each is
+    /// also a worker exit).
+    pub worker_timeouts: AtomicU64,
+}
+
 /// A line (or the end) of a worker's stdout: slot, pid, what it said.
 type Said = (usize, u32, io::Result<Announce>);
 
@@ -244,6 +267,8 @@ type Said = (usize, u32, io::Result<Announce>);
 struct Slot {
     child: Option<Child>,
     restart_at: Option<Instant>,
+    /// SIGKILLed for its silence; not yet reaped.
+    killed: bool,
 }
 
 /// The running workers.
@@ -255,6 +280,8 @@ pub struct Supervisor {
     ready: mpsc::Receiver<Said>,
     ready_tx: mpsc::Sender<Said>,
     roster: Roster,
+    counters: Arc<Counters>,
+    beats: heartbeat::Listener,
 }
 
 impl Supervisor {
@@ -276,6 +303,8 @@ impl Supervisor {
             ready,
             ready_tx,
             roster: Arc::new(Mutex::new(vec![WorkerInfo::default(); opts.workers])),
+            counters: Arc::new(Counters::default()),
+            beats: heartbeat::Listener::new(opts.workers),
         };
         for i in 0..sup.opts.workers {
             let child = match sup.spawn(i) {
@@ -289,12 +318,16 @@ impl Supervisor {
             sup.slots.push(Slot {
                 child: Some(child),
                 restart_at: None,
+                killed: false,
             });
         }
         if let Err(e) = sup.wait_ready() {
             sup.kill_all();
             return Err(e);
         }
+        // Each worker beat before it said `listening on`: take those beats now, so a start
+        // slower than the worker timeout is not taken for silence.
+        sup.beats.poll(Duration::ZERO);
         Ok(sup)
     }
 
@@ -309,6 +342,11 @@ impl Supervisor {
     /// The workers as they are now (shared: it follows restarts).
     pub fn roster(&self) -> Roster {
         self.roster.clone()
+    }
+
+    /// The supervisor's counters (shared: they follow the run).
+    pub fn counters(&self) -> Arc<Counters> {
+        self.counters.clone()
     }
 
     fn set_info(&self, i: usize, pid: Option<u32>, stats: Option<SocketAddr>) {
@@ -340,9 +378,23 @@ impl Supervisor {
         // The death signal follows the thread that forked: the supervisor forks only from the
         // thread that runs it, which lives as long as it supervises. SIGTERM: a worker drains.
         mayfly::process::signal_when_parent_dies(&mut cmd, libc::SIGTERM);
+        let channel = if self.opts.worker_timeout.is_zero() {
+            None
+        } else {
+            let c = Channel::new().map_err(|source| Error::Spawn { worker: i, source })?;
+            c.prepare(&mut cmd, heartbeat::interval_for(self.opts.worker_timeout));
+            Some(c)
+        };
         let mut child = cmd
             .spawn()
             .map_err(|source| Error::Spawn { worker: i, source })?;
+        // The worker's end closes here: only the worker holds it now.
+        match channel {
+            Some(c) => self
+                .beats
+                .connect(i, c.into_supervisor_end(), Instant::now()),
+            None => self.beats.disconnect(i),
+        }
         let out = child.stdout.take().expect("stdout is piped");
         let tx = self.ready_tx.clone();
         let pid = child.id();
@@ -412,6 +464,7 @@ impl Supervisor {
             let now = Instant::now();
             for i in 0..self.slots.len() {
                 self.reap(i, now)?;
+                self.kill_if_silent(i, now);
                 if self.slots[i].restart_at.is_some_and(|t| t <= now) {
                     match self.spawn(i) {
                         Ok(c) => {
@@ -419,6 +472,7 @@ impl Supervisor {
                             self.set_info(i, Some(c.id()), None);
                             self.slots[i].child = Some(c);
                             self.slots[i].restart_at = None;
+                            self.slots[i].killed = false;
                         }
                         Err(e) => {
                             eprintln!("mayfly: {e}");
@@ -431,7 +485,32 @@ impl Supervisor {
             while let Ok(m) = self.ready.try_recv() {
                 self.note(m);
             }
-            std::thread::sleep(TICK);
+            // The tick's wait, cut short by any worker's beat.
+            self.beats.poll(TICK);
+        }
+    }
+
+    /// SIGKILLs slot `i`'s worker if it has been silent for the worker timeout (the next
+    /// [`Supervisor::reap`] restarts it as a death).
+    fn kill_if_silent(&mut self, i: usize, now: Instant) {
+        let timeout = self.opts.worker_timeout;
+        let slot = &mut self.slots[i];
+        let Some(child) = slot.child.as_ref() else {
+            return;
+        };
+        if timeout.is_zero() || slot.killed {
+            return;
+        }
+        if self.beats.silent_for(i, now).is_some_and(|s| s >= timeout) {
+            signal(child, libc::SIGKILL);
+            slot.killed = true;
+            self.counters
+                .worker_timeouts
+                .fetch_add(1, Ordering::Relaxed);
+            eprintln!(
+                "mayfly: worker {i} (pid {}) sent no heartbeat for {timeout:?}: killed",
+                child.id()
+            );
         }
     }
 
@@ -446,6 +525,8 @@ impl Supervisor {
         let pid = child.id();
         self.slots[i].child = None;
         self.set_info(i, None, None);
+        self.beats.disconnect(i);
+        self.counters.worker_exits.fetch_add(1, Ordering::Relaxed);
         eprintln!("mayfly: worker {i} (pid {pid}) exited: {status}");
         self.schedule(i, now, status)
     }
@@ -644,6 +725,49 @@ mod tests {
         .unwrap();
         let e = sup.run(|| None).unwrap_err();
         assert!(matches!(e, Error::DeathLoop { deaths: 4, .. }), "{e}");
+    }
+
+    /// A worker that exits 0 on SIGTERM and never beats.
+    fn silent_worker() -> Command {
+        let mut c = Command::new("sh");
+        c.args([
+            "-c",
+            "trap 'exit 0' TERM; echo listening on 127.0.0.1:1; while :; do sleep 0.05; done",
+        ]);
+        c
+    }
+
+    #[test]
+    fn a_silent_worker_is_killed_counted_and_restarted() {
+        let mut o = Options::new(1);
+        o.worker_timeout = Duration::from_millis(300);
+        let mut sup = Supervisor::start(&o, silent_worker).unwrap();
+        let first = sup.pids()[0].unwrap();
+        let counters = sup.counters();
+        let roster = sup.roster();
+        let t = Instant::now();
+        sup.run(|| {
+            let now = roster.lock().unwrap()[0].pid;
+            let replaced = now.is_some_and(|p| p != first);
+            let done = counters.worker_timeouts.load(Ordering::Relaxed) >= 1 && replaced;
+            (done || t.elapsed() > Duration::from_secs(10)).then_some(libc::SIGTERM)
+        })
+        .unwrap();
+        assert_eq!(counters.worker_timeouts.load(Ordering::Relaxed), 1);
+        assert_eq!(counters.worker_exits.load(Ordering::Relaxed), 1);
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    }
+
+    #[test]
+    fn without_a_worker_timeout_a_silent_worker_lives() {
+        let mut o = Options::new(1);
+        o.worker_timeout = Duration::ZERO;
+        let mut sup = Supervisor::start(&o, silent_worker).unwrap();
+        let t = Instant::now();
+        sup.run(|| (t.elapsed() > Duration::from_millis(500)).then_some(libc::SIGTERM))
+            .unwrap();
+        assert_eq!(sup.counters().worker_timeouts.load(Ordering::Relaxed), 0);
+        assert_eq!(sup.counters().worker_exits.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! - `/stats`: the sum over the workers ([`sum`]: counters and gauges add up, `uptime_s` is
 //!   the longest, text is the first worker's; `history` summed sample by sample,
 //!   [`sum_history`]), plus
-//!   `workers` (how many answered) and `per_worker` (`worker`, `pid` and that worker's JSON);
+//!   `workers` (how many answered), `per_worker` (`worker`, `pid` and that worker's JSON),
+//!   and the supervisor's own [`Counters`]: `worker_exits`, `worker_timeouts`;
 //! - `/metrics`: every worker's samples with a `worker="I"` label added (Prometheus sums
-//!   them with `sum without (worker)`);
+//!   them with `sum without (worker)`), then the supervisor's counters
+//!   (`mayfly_worker_exits_total`, `mayfly_worker_timeouts_total`, no label);
 //! - `/`: the live dashboard, the same page one process serves, charting the summed history.
 //!
 //! One plain thread answers one request at a time: it is a page for people and scrapers,
@@ -15,21 +17,23 @@
 //!
 //! ```no_run
 //! use std::sync::{Arc, Mutex};
-//! use mayfly_servers::supervisor::WorkerInfo;
+//! use mayfly_servers::supervisor::{Counters, WorkerInfo};
 //! use mayfly_servers::supervisor_stats::{start, Options};
 //! let roster = Arc::new(Mutex::new(vec![WorkerInfo::default(); 2]));
-//! let page = start(&Options::new("127.0.0.1:0"), roster)?;
+//! let page = start(&Options::new("127.0.0.1:0"), roster, Arc::new(Counters::default()))?;
 //! println!("stats on {}", page.local_addr());
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::supervisor::{Roster, WorkerInfo};
+use crate::supervisor::{Counters, Roster, WorkerInfo};
 
 /// Default [`Options::fetch_timeout`]: a worker that does not answer within this is shown as
 /// unavailable.
@@ -82,11 +86,12 @@ impl RunningPage {
     }
 }
 
-/// Binds `opts.addr` and serves the page for the workers in `roster` on a thread.
+/// Binds `opts.addr` and serves the page for the workers in `roster`, with the supervisor's
+/// `counters`, on a thread.
 ///
 /// # Errors
 /// The bind error (`AddrInUse` for a port in use), or the thread's spawn error.
-pub fn start(opts: &Options, roster: Roster) -> io::Result<RunningPage> {
+pub fn start(opts: &Options, roster: Roster, counters: Arc<Counters>) -> io::Result<RunningPage> {
     let listener = TcpListener::bind(opts.addr.as_str())?;
     let addr = listener.local_addr()?;
     let opts = opts.clone();
@@ -94,13 +99,18 @@ pub fn start(opts: &Options, roster: Roster) -> io::Result<RunningPage> {
         .name("supervisor-stats".into())
         .spawn(move || {
             for conn in listener.incoming().flatten() {
-                let _ = answer(conn, &opts, &roster);
+                let _ = answer(conn, &opts, &roster, &counters);
             }
         })?;
     Ok(RunningPage { addr })
 }
 
-fn answer(mut conn: TcpStream, opts: &Options, roster: &Roster) -> io::Result<()> {
+fn answer(
+    mut conn: TcpStream,
+    opts: &Options,
+    roster: &Roster,
+    counters: &Counters,
+) -> io::Result<()> {
     conn.set_read_timeout(Some(opts.request_timeout))?;
     conn.set_write_timeout(Some(opts.request_timeout))?;
     let mut head = BufReader::new((&conn).take(opts.max_request as u64));
@@ -117,12 +127,12 @@ fn answer(mut conn: TcpStream, opts: &Options, roster: &Roster) -> io::Result<()
         "/stats" => (
             "200 OK",
             "application/json",
-            stats_json(&workers, opts).to_string(),
+            stats_json(&workers, counters, opts).to_string(),
         ),
         "/metrics" => (
             "200 OK",
             "text/plain; version=0.0.4",
-            metrics_text(&workers, opts),
+            metrics_text(&workers, counters, opts),
         ),
         // The same dashboard as one process's page: it reads /stats, whose history is
         // summed over the workers.
@@ -141,8 +151,8 @@ fn answer(mut conn: TcpStream, opts: &Options, roster: &Roster) -> io::Result<()
     conn.flush()
 }
 
-/// `/stats`: the sum, `workers` and `per_worker`.
-fn stats_json(workers: &[WorkerInfo], opts: &Options) -> Value {
+/// `/stats`: the sum, `workers`, `per_worker` and the supervisor's counters.
+fn stats_json(workers: &[WorkerInfo], counters: &Counters, opts: &Options) -> Value {
     let mut per = Vec::new();
     let mut answered = Vec::new();
     for (i, w) in workers.iter().enumerate() {
@@ -164,12 +174,32 @@ fn stats_json(workers: &[WorkerInfo], opts: &Options) -> Value {
         m.insert("history".into(), sum_history(&answered));
         m.insert("workers".into(), Value::from(answered.len()));
         m.insert("per_worker".into(), Value::Array(per));
+        for (name, _, c) in supervisor_counters(counters) {
+            m.insert(name.into(), Value::from(c));
+        }
     }
     total
 }
 
-/// `/metrics`: each worker's samples with a `worker` label; HELP and TYPE lines once.
-fn metrics_text(workers: &[WorkerInfo], opts: &Options) -> String {
+/// The supervisor's own counters: JSON name, help text, value.
+fn supervisor_counters(c: &Counters) -> [(&'static str, &'static str, u64); 2] {
+    [
+        (
+            "worker_exits",
+            "Workers that died or were killed while the supervisor ran.",
+            c.worker_exits.load(Ordering::Relaxed),
+        ),
+        (
+            "worker_timeouts",
+            "Workers killed for sending no heartbeat within --worker-timeout.",
+            c.worker_timeouts.load(Ordering::Relaxed),
+        ),
+    ]
+}
+
+/// `/metrics`: each worker's samples with a `worker` label; HELP and TYPE lines once; then
+/// the supervisor's counters.
+fn metrics_text(workers: &[WorkerInfo], counters: &Counters, opts: &Options) -> String {
     let mut out = String::new();
     let mut seen = std::collections::HashSet::new();
     for (i, w) in workers.iter().enumerate() {
@@ -187,6 +217,12 @@ fn metrics_text(workers: &[WorkerInfo], opts: &Options) -> String {
                 out.push('\n');
             }
         }
+    }
+    for (name, help, value) in supervisor_counters(counters) {
+        let name = format!("mayfly_{name}_total");
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+        ));
     }
     out
 }

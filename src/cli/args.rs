@@ -164,11 +164,11 @@ pub struct FileBenchArgs {
 #[derive(Subcommand)]
 pub enum Serve {
     /// The uppercase echo server.
-    Echo(EchoArgs),
+    Echo(Box<EchoArgs>),
     /// The framed-protocol file server (the course's FTP homework).
     File(Box<ServeFileArgs>),
     /// The course's remote-command server, behind an HMAC challenge.
-    Cmd(ServeCmdArgs),
+    Cmd(Box<ServeCmdArgs>),
     /// The course's UDP server: each datagram answered uppercased.
     UdpEcho(UdpEchoArgs),
     /// The course's UDP time server: the local time in the strftime format the client sends

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use mayfly::server::{Running, ServerStats};
+use mayfly_servers::supervisor_heartbeat as heartbeat;
 use mayfly_servers::{cmd, echo, file, http, udp};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -140,7 +141,8 @@ impl<'a> Launch<'a> {
 
 /// The one start sequence of every `mayfly serve …`: the supervisor if `--workers` asks for
 /// one; else raise the fd limit (if the server wants it), register the stop signals (before
-/// the server starts, so none is missed), `start` the server, then [`serve_running`].
+/// the server starts, so none is missed), `start` the server, in a worker start its
+/// heartbeat (a greenlet on mayfly's worker thread, [`heartbeat`]), then [`serve_running`].
 fn serve(launch: Launch<'_>, start: impl FnOnce() -> Result<Box<dyn Running>>) -> Result<ExitCode> {
     if let Some(workers) = launch.workers {
         let stats_addr = launch.stats.stats_addr.as_deref();
@@ -155,6 +157,10 @@ fn serve(launch: Launch<'_>, start: impl FnOnce() -> Result<Box<dyn Running>>) -
     }
     let mut signals = stop_signals()?;
     let server = start()?;
+    if launch.workers.is_some_and(|w| w.worker) {
+        // Before `listening on`: the supervisor has a beat by the time it hears that line.
+        heartbeat::start_from_env().context("starting the worker's heartbeat")?;
+    }
     serve_running(
         &mut signals,
         server.as_ref(),

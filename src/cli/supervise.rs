@@ -84,6 +84,12 @@ pub struct WorkersArgs {
     /// Supervisor: a starting worker must print `listening on` within this.
     #[arg(long, default_value_t = HumanDuration(supervisor::DEFAULT_START_TIMEOUT))]
     pub worker_start_timeout: HumanDuration,
+    /// Supervisor: SIGKILL and restart a worker that sent no heartbeat for this long (its
+    /// greenlet thread stuck: a handler that spins or blocks it, a SIGSTOP); counts as a
+    /// death for --max-worker-deaths. Each worker beats from a greenlet every quarter of it
+    /// (at most 1 s). 0: off.
+    #[arg(long, default_value_t = HumanDuration(supervisor::DEFAULT_WORKER_TIMEOUT))]
+    pub worker_timeout: HumanDuration,
     /// Internal: this process is a worker of a supervisor (bind with SO_REUSEPORT).
     #[arg(long, hide = true)]
     pub worker: bool,
@@ -118,6 +124,7 @@ pub fn supervise_if_asked(
     opts.death_window = w.worker_death_window.0;
     opts.restart_backoff = w.worker_restart_backoff.0;
     opts.start_timeout = w.worker_start_timeout.0;
+    opts.worker_timeout = w.worker_timeout.0;
     opts.grace = grace;
     let mut sup = Supervisor::start(&opts, move || {
         let mut c = Command::new(&exe);
@@ -128,8 +135,12 @@ pub fn supervise_if_asked(
     eprintln!("mayfly: {n} workers, pids {}", pids.join(" "));
     let page = match stats_addr {
         Some(a) => Some(
-            supervisor_stats::start(&supervisor_stats::Options::new(a), sup.roster())
-                .with_context(|| format!("serving stats on {a}"))?,
+            supervisor_stats::start(
+                &supervisor_stats::Options::new(a),
+                sup.roster(),
+                sup.counters(),
+            )
+            .with_context(|| format!("serving stats on {a}"))?,
         ),
         None => None,
     };

@@ -2,7 +2,7 @@
 //! (SO_REUSEPORT). Which worker holds a connection is read from /proc: each accepted
 //! connection is one more open file descriptor in the worker that accepted it.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -338,6 +338,118 @@ fn the_file_server_runs_under_workers_on_one_root() {
         let got = std::fs::read(root.path().join(format!("f{i}.bin"))).unwrap();
         assert_eq!(got, vec![i as u8; 10_000 + i]);
     }
+    let st = server.sigterm_and_wait(WITHIN);
+    assert!(st.success(), "supervisor exited with {st}");
+}
+
+/// A supervisor with its stats page and `--worker-timeout timeout`.
+fn start_with_stats(timeout: &str) -> ServerChild {
+    let mut cmd = mayfly();
+    cmd.args(["serve", "echo", "--addr", "127.0.0.1:0", "--workers", "2"])
+        .args(["--stats-addr", "127.0.0.1:0", "--grace", "1s"])
+        .args(["--worker-timeout", timeout])
+        .stderr(Stdio::null());
+    ServerChild::spawn(cmd, true)
+}
+
+/// The supervisor's `/stats` JSON.
+fn stats(server: &ServerChild) -> serde_json::Value {
+    let page = server.stats.as_deref().expect("stats on ADDR");
+    serde_json::from_str(&get(page, "/stats")).unwrap()
+}
+
+/// What became of a connection that sent `hello`: answered, refused or cut (reset or
+/// closed), or nothing within its read timeout.
+#[derive(Debug, Default)]
+struct Outcomes {
+    answered: usize,
+    cut: usize,
+    silent: usize,
+}
+
+fn outcomes(conns: &mut [TcpStream]) -> Outcomes {
+    let mut o = Outcomes::default();
+    for c in conns {
+        let mut buf = [0u8; 5];
+        match c.read_exact(&mut buf) {
+            Ok(()) if &buf == b"HELLO" => o.answered += 1,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                o.silent += 1;
+            }
+            _ => o.cut += 1,
+        }
+    }
+    o
+}
+
+/// Opens `n` connections that each send `hello` at once, reading with a 1 s timeout.
+fn send_all(addr: &str, n: usize) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+            s.write_all(b"hello").unwrap();
+            s
+        })
+        .collect()
+}
+
+fn sigstop(pid: u32) {
+    // SAFETY: kill(2) on a worker of the supervisor this test started, read from /proc.
+    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+}
+
+#[test]
+fn a_stopped_worker_is_killed_and_replaced_and_new_connections_are_answered() {
+    let mut server = start_with_stats("2s");
+    let workers = server.children();
+    assert_eq!(workers.len(), 2);
+    let (victim, survivor) = (workers[0], workers[1]);
+    sigstop(victim);
+    let t = Instant::now();
+    // Connections made while it is stopped: the kernel still queues some on its socket.
+    let mut during = send_all(&server.addr, CONNECTIONS);
+    let t_gone = loop {
+        if gone(victim) {
+            break t.elapsed();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the stopped worker still runs"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    wait_for("a replacement worker", || {
+        let now = server.children();
+        now.len() == 2 && !now.contains(&victim) && now.contains(&survivor)
+    });
+    // Those queued on the stopped worker were reset when it was killed; none is left waiting.
+    let o = outcomes(&mut during);
+    eprintln!("stopped worker killed after {t_gone:?}; connections made meanwhile: {o:?}");
+    assert_eq!(o.silent, 0, "{o:?}");
+    assert!(o.answered > 0, "the survivor answered its share: {o:?}");
+    // New connections: every one answered within 1 s.
+    let mut after = send_all(&server.addr, CONNECTIONS);
+    let o = outcomes(&mut after);
+    assert_eq!(o.answered, CONNECTIONS, "after the replacement: {o:?}");
+    let v = stats(&server);
+    assert!(v["worker_timeouts"].as_u64() >= Some(1), "{v}");
+    drop((during, after));
+    let st = server.sigterm_and_wait(WITHIN);
+    assert!(st.success(), "supervisor exited with {st}");
+}
+
+#[test]
+fn a_healthy_idle_worker_is_not_killed_by_a_short_timeout() {
+    let mut server = start_with_stats("1s");
+    let workers = server.children();
+    assert_eq!(workers.len(), 2);
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(server.children(), workers, "the same workers");
+    let v = stats(&server);
+    assert_eq!(v["worker_timeouts"], 0, "{v}");
+    assert_eq!(v["worker_exits"], 0, "{v}");
+    drop(connect_all(&server.addr, CONNECTIONS));
     let st = server.sigterm_and_wait(WITHIN);
     assert!(st.success(), "supervisor exited with {st}");
 }
