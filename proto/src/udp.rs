@@ -13,6 +13,12 @@
 //!   every mayfly refusal: `{"status": "error", "code": …, "error": …}` ([`refusal`],
 //!   read back with [`parse_refusal`]). An echo answer is never one (it has no lowercase
 //!   letters); the time server refuses a format whose answer would read as one.
+//! - **Reply size**: an answer is never more than [`DEFAULT_MAX_REPLY_RATIO`] times its
+//!   request, counted in bytes on the wire (IP and UDP headers included: what a forged
+//!   request costs its sender and what its answer costs whoever receives it), so the
+//!   servers cannot amplify a flood sent in someone else's name. [`max_reply`] is the
+//!   limit; a refusal that would exceed it is sent without its words ([`short_refusal`]:
+//!   `{"code":"bad_request","status":"error"}`), or not at all ([`refusal_within`]).
 //!
 //! ```
 //! use mayfly_proto::reply::code;
@@ -32,6 +38,76 @@ use crate::reply::{code, Refusal, STATUS, STATUS_ERROR};
 
 /// The time server's format when the request is empty (the course's `'%Y-%m-%d %X'`).
 pub const DEFAULT_TIME_FORMAT: &str = "%Y-%m-%d %X";
+
+/// Default ratio of an answer's bytes to its request's, on the wire: QUIC's rule for a
+/// peer whose address is not verified (RFC 9000, 8.1), and every UDP peer here is one.
+pub const DEFAULT_MAX_REPLY_RATIO: u64 = 3;
+/// Bytes of IPv4 and UDP header on every datagram over IPv4.
+pub const WIRE_OVERHEAD_V4: usize = 20 + 8;
+/// Bytes of IPv6 and UDP header on every datagram over IPv6.
+pub const WIRE_OVERHEAD_V6: usize = 40 + 8;
+
+/// The longest answer, in payload bytes, to a request of `request_len` payload bytes
+/// under `ratio` (0: no limit): the answer on the wire is at most `ratio` times the
+/// request on the wire.
+///
+/// ```
+/// use mayfly_proto::udp::max_reply;
+/// assert_eq!(max_reply(0, false, 3), 56);   // an empty request: 28 bytes on the wire
+/// assert_eq!(max_reply(11, false, 3), 89);  // the course's "%Y-%m-%d %X": 19 bytes back
+/// assert_eq!(max_reply(2, true, 3), 102);
+/// assert_eq!(max_reply(1, false, 0), usize::MAX);
+/// ```
+pub fn max_reply(request_len: usize, ipv6: bool, ratio: u64) -> usize {
+    if ratio == 0 {
+        return usize::MAX;
+    }
+    let overhead = if ipv6 {
+        WIRE_OVERHEAD_V6
+    } else {
+        WIRE_OVERHEAD_V4
+    };
+    let ratio = usize::try_from(ratio).unwrap_or(usize::MAX);
+    request_len
+        .saturating_add(overhead)
+        .saturating_mul(ratio)
+        .saturating_sub(overhead)
+}
+
+/// A refusal with its code only: `{"code":…,"status":"error"}` (it reads back with the
+/// reason "no reason given").
+///
+/// ```
+/// use mayfly_proto::udp::{parse_refusal, short_refusal};
+/// let sent = short_refusal("bad_request");
+/// assert_eq!(sent, br#"{"code":"bad_request","status":"error"}"#);
+/// assert_eq!(parse_refusal(&sent).unwrap().code, "bad_request");
+/// ```
+pub fn short_refusal(code: &str) -> Vec<u8> {
+    Header::new()
+        .with(STATUS, STATUS_ERROR)
+        .with(crate::reply::CODE, code)
+        .to_bytes()
+}
+
+/// The refusal datagram for `r` in at most `limit` bytes: the whole one ([`refusal`]) if
+/// it fits, else [`short_refusal`] if that fits, else `None` (send nothing).
+///
+/// ```
+/// use mayfly_proto::reply::{code, Refusal};
+/// use mayfly_proto::udp::{refusal, refusal_within, short_refusal};
+/// let r = Refusal::new(code::BAD_REQUEST, "\"%Q\" is not a valid strftime format");
+/// assert_eq!(refusal_within(&r, 1000), Some(refusal(&r)));
+/// assert_eq!(refusal_within(&r, 60), Some(short_refusal(code::BAD_REQUEST)));
+/// assert_eq!(refusal_within(&r, 20), None);
+/// ```
+pub fn refusal_within(r: &Refusal, limit: usize) -> Option<Vec<u8>> {
+    let whole = refusal(r);
+    if whole.len() <= limit {
+        return Some(whole);
+    }
+    Some(short_refusal(&r.code)).filter(|s| s.len() <= limit)
+}
 
 /// The UDP echo server's answer to `request`: the same bytes, ASCII letters uppercased.
 pub fn echo_reply(request: &[u8]) -> Vec<u8> {
@@ -118,6 +194,16 @@ mod tests {
     fn an_echo_reply_never_reads_as_a_refusal() {
         let r = refusal(&Refusal::new(code::TOO_LARGE, "x"));
         assert_eq!(parse_refusal(&echo_reply(&r)), None);
+    }
+
+    #[test]
+    fn a_short_refusal_fits_the_default_ratio_for_any_request() {
+        for c in [code::BAD_REQUEST, code::TOO_LARGE] {
+            let limit = max_reply(1, false, DEFAULT_MAX_REPLY_RATIO);
+            assert!(short_refusal(c).len() <= limit, "{c}");
+        }
+        // And the course's default format's answer (19 bytes) fits an empty request's.
+        assert!("2024-02-29 13:05:09".len() <= max_reply(0, false, DEFAULT_MAX_REPLY_RATIO));
     }
 
     #[test]

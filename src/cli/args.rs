@@ -208,6 +208,28 @@ pub struct DatagramArgs {
     /// holds, then drops, the rest). 0: no cap.
     #[arg(long, default_value_t = Cap::AtMost(udp::DEFAULT_MAX_HANDLERS))]
     pub max_handlers: Cap,
+    /// Answer datagrams from well-known service ports too (echo 7, chargen 19, DNS 53, NTP
+    /// 123, …: a datagram "from" one is a reflection attempt). The server's own address
+    /// and port 0 are never answered. Refused datagrams: the `udp_refused_source` gauge.
+    #[arg(long)]
+    pub answer_reserved_ports: bool,
+    /// Answers a second to one source address (IP and port); past it, and past the burst,
+    /// datagrams are dropped unanswered (the `udp_over_budget` gauge). Ends a loop between
+    /// two servers started by one forged datagram. 0: no budget.
+    #[arg(long, default_value_t = udp::DEFAULT_MAX_REPLIES_PER_SEC)]
+    pub max_replies_per_sec: u64,
+    /// Answers one source may save up beyond --max-replies-per-sec.
+    #[arg(long, default_value_t = udp::DEFAULT_REPLY_BURST)]
+    pub reply_burst: u64,
+    /// Sources the reply budget remembers at once (bounded, so forged sources cannot grow
+    /// it; refilled ones are forgotten first).
+    #[arg(long, default_value_t = udp::DEFAULT_REPLY_BUDGET_SOURCES)]
+    pub reply_budget_sources: usize,
+    /// An answer is at most this many times its request, in bytes on the wire (IP and UDP
+    /// headers included): a longer one is refused `too_large`, a refusal that would exceed
+    /// it goes without its words or not at all. 0: no limit.
+    #[arg(long, default_value_t = udp::DEFAULT_MAX_REPLY_RATIO)]
+    pub max_reply_ratio: u64,
     /// On SIGINT/SIGTERM, stop reading and let running handlers finish for this long.
     #[arg(long, default_value_t = HumanDuration(DEFAULT_GRACE))]
     pub grace: HumanDuration,

@@ -83,6 +83,11 @@ pub fn udp_options(addr: &str, a: &DatagramArgs) -> udp::Options {
     let mut o = udp::Options::new(addr);
     o.max_datagram = a.max_datagram.0.min(usize::MAX as u64) as usize;
     o.max_handlers = a.max_handlers;
+    o.answer_reserved_ports = a.answer_reserved_ports;
+    o.max_replies_per_sec = a.max_replies_per_sec;
+    o.reply_burst = a.reply_burst;
+    o.reply_budget_sources = a.reply_budget_sources;
+    o.max_reply_ratio = a.max_reply_ratio;
     o
 }
 

@@ -7,16 +7,22 @@
 //! that sends several in a row gets as many separate answers), there is no handshake (a
 //! client that vanishes changes nothing for the server), and datagrams may be lost (the
 //! stress client counts them instead of hanging).
+//!
+//! And what a forged source address cannot do (issue 25): make a server answer itself, a
+//! well-known service port or port 0; keep two servers answering each other (the reply
+//! budget ends it); or get back more than three times what it sent (the reply ratio). The
+//! forged datagrams go through a raw socket (`util::send_spoofed_udp`, root only: without
+//! it those tests print SKIPPED and return).
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, UdpSocket};
+use std::net::{SocketAddrV4, TcpStream, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use mayfly_proto::reply::code;
 use mayfly_proto::udp::parse_refusal;
 
-use crate::util::{mayfly, ServerChild};
+use crate::util::{mayfly, send_spoofed_udp, ServerChild};
 
 /// Bounds every wait for an answer on loopback.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -352,5 +358,194 @@ fn the_limits_are_flags() {
         refusal_code(&ask(&c, &srv.addr, &[b'%'; 17])),
         code::TOO_LARGE
     );
+    assert!(srv.sigterm_and_wait(PATIENCE).success());
+}
+
+/// A gauge on the stats page (0 while it has not been created).
+fn gauge(stats: &serde_json::Value, name: &str) -> u64 {
+    stats["gauges"][name].as_u64().unwrap_or(0)
+}
+
+/// True if nothing arrives on `c` within `wait`.
+fn silent(c: &UdpSocket, wait: Duration) -> bool {
+    c.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 2048];
+    let quiet = c.recv_from(&mut buf).is_err();
+    c.set_read_timeout(Some(PATIENCE)).unwrap();
+    quiet
+}
+
+fn v4(addr: &str) -> SocketAddrV4 {
+    addr.parse().unwrap()
+}
+
+/// Sends a forged datagram; false (and a SKIPPED line) when raw sockets are not allowed.
+fn spoof(from: SocketAddrV4, to: SocketAddrV4, payload: &[u8]) -> bool {
+    match send_spoofed_udp(from, to, payload) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            eprintln!("SKIPPED: raw sockets need root ({e}); no forged datagram was sent");
+            false
+        }
+        Err(e) => panic!("sending a forged datagram: {e}"),
+    }
+}
+
+#[test]
+fn a_datagram_from_the_servers_own_address_or_port_0_is_not_answered() {
+    for kind in ["udp-echo", "time"] {
+        let mut srv = serve(kind, &[], true);
+        let addr = v4(&srv.addr);
+        if !spoof(addr, addr, b"%Y loop") {
+            return;
+        }
+        assert!(spoof(
+            SocketAddrV4::new(*addr.ip(), 0),
+            addr,
+            b"%Y from port 0"
+        ));
+        // A real client is still answered, and the two forged datagrams were counted.
+        assert!(!ask(&client(), &srv.addr, b"%Y").is_empty());
+        let s = stats(srv.stats.as_ref().unwrap());
+        assert_eq!(gauge(&s, "udp_refused_source"), 2, "{kind}: {s}");
+        assert_eq!(
+            s["requests"], 1,
+            "{kind}: only the real client was answered: {s}"
+        );
+        assert!(srv.sigterm_and_wait(PATIENCE).success());
+    }
+}
+
+#[test]
+fn datagrams_from_well_known_service_ports_are_not_answered_unless_asked() {
+    // The echo port itself: what a forged "echo server" source looks like.
+    let Ok(from_echo_port) = UdpSocket::bind("127.0.0.1:7") else {
+        eprintln!("SKIPPED: cannot bind UDP port 7 (not root, or in use)");
+        return;
+    };
+    let mut srv = serve("udp-echo", &[], true);
+    from_echo_port
+        .send_to(b"chargen says hi", &srv.addr)
+        .unwrap();
+    assert!(silent(&from_echo_port, Duration::from_millis(300)));
+    let s = stats(srv.stats.as_ref().unwrap());
+    assert_eq!(gauge(&s, "udp_refused_source"), 1, "{s}");
+    assert!(srv.sigterm_and_wait(PATIENCE).success());
+
+    let mut srv = serve("udp-echo", &["--answer-reserved-ports"], false);
+    from_echo_port.set_read_timeout(Some(PATIENCE)).unwrap();
+    assert_eq!(ask(&from_echo_port, &srv.addr, b"hi"), b"HI");
+    assert!(srv.sigterm_and_wait(PATIENCE).success());
+}
+
+#[test]
+fn one_forged_datagram_cannot_keep_two_servers_answering_each_other() {
+    // echo against echo, and echo against time (echo returns the format, time answers it).
+    for other in ["udp-echo", "time"] {
+        let mut a = serve("udp-echo", &[], true);
+        let mut b = serve(other, &[], true);
+        if !spoof(v4(&a.addr), v4(&b.addr), b"%Y-%m-%d %X") {
+            return;
+        }
+        let answers = |srv: &ServerChild| stats(srv.stats.as_ref().unwrap())["requests"].clone();
+        std::thread::sleep(Duration::from_secs(1));
+        let (a1, b1) = (answers(&a), answers(&b));
+        std::thread::sleep(Duration::from_secs(1));
+        // The loop has ended: nothing more was answered in the second second…
+        assert_eq!(
+            (answers(&a), answers(&b)),
+            (a1.clone(), b1.clone()),
+            "{other}"
+        );
+        // …and it cost each server about its burst (200) of answers, not tens of thousands.
+        for n in [&a1, &b1] {
+            let n = n.as_u64().unwrap();
+            assert!((1..=1000).contains(&n), "{other}: {n} answers");
+        }
+        let over = gauge(&stats(a.stats.as_ref().unwrap()), "udp_over_budget")
+            + gauge(&stats(b.stats.as_ref().unwrap()), "udp_over_budget");
+        assert_eq!(over, 1, "{other}: the one datagram dropped ends the loop");
+        assert!(a.sigterm_and_wait(PATIENCE).success());
+        assert!(b.sigterm_and_wait(PATIENCE).success());
+    }
+}
+
+#[test]
+fn a_flood_from_one_source_gets_its_budget_and_others_are_still_answered() {
+    let flags = ["--max-replies-per-sec", "10", "--reply-burst", "5"];
+    let mut srv = serve("udp-echo", &flags, true);
+    let flood = client();
+    let started = std::time::Instant::now();
+    for k in 0..100 {
+        flood
+            .send_to(format!("m{k}").as_bytes(), &srv.addr)
+            .unwrap();
+    }
+    let mut answered = 0;
+    while !silent(&flood, Duration::from_millis(300)) {
+        answered += 1;
+    }
+    // The burst, plus what ten a second refilled meanwhile (the wait included).
+    let refilled = (started.elapsed().as_secs_f64() * 10.0).ceil() as u64;
+    assert!(
+        (5..=5 + refilled).contains(&answered),
+        "{answered} answered, {refilled} refilled"
+    );
+    assert_eq!(ask(&client(), &srv.addr, b"another"), b"ANOTHER");
+    let s = stats(srv.stats.as_ref().unwrap());
+    assert_eq!(gauge(&s, "udp_over_budget"), 100 - answered, "{s}");
+    assert_eq!(gauge(&s, "udp_budget_sources"), 2, "{s}");
+    assert!(srv.sigterm_and_wait(PATIENCE).success());
+}
+
+/// The longest answer the default ratio (3×, on the wire: 28 bytes of IPv4 and UDP header
+/// each way) allows a request of `n` bytes.
+fn within_ratio(n: usize) -> usize {
+    3 * (n + 28) - 28
+}
+
+#[test]
+fn the_time_server_never_answers_more_than_three_times_the_request() {
+    let mut srv = serve("time", &[], true);
+    let addr = srv.addr.clone();
+    let c = client();
+    // The course's use is untouched: the default format, asked for or empty, and %c.
+    for (fmt, len) in [(&b"%Y-%m-%d %X"[..], 19), (b"", 19), (b"%c", 24)] {
+        let answer = ask(&c, &addr, fmt);
+        assert_eq!(answer.len(), len, "{answer:?}");
+        assert!(parse_refusal(&answer).is_none());
+    }
+    // 256 bytes of %c would be 3,072 back: refused, in at most 3× the request.
+    let many = "%c".repeat(128);
+    let answer = ask(&c, &addr, many.as_bytes());
+    assert_eq!(refusal_code(&answer), code::TOO_LARGE);
+    assert!(answer.len() <= within_ratio(many.len()), "{}", answer.len());
+    // Refusals fit the ratio too: a 1-byte bad datagram gets a short one (121 bytes before).
+    let bad: [(&[u8], &str); 6] = [
+        (b"\xff", code::BAD_REQUEST),
+        (b"%", code::BAD_REQUEST),
+        (b"%Q", code::BAD_REQUEST),
+        (b"abc %", code::BAD_REQUEST),
+        (&[b'x'; 300], code::TOO_LARGE),
+        (&[b'%'; BIG], code::TOO_LARGE),
+    ];
+    for (req, want) in bad {
+        let answer = ask(&c, &addr, req);
+        assert_eq!(refusal_code(&answer), want, "{req:?}");
+        assert!(
+            answer.len() <= within_ratio(req.len()),
+            "{req:?}: {}",
+            answer.len()
+        );
+    }
+    let s = stats(srv.stats.as_ref().unwrap());
+    assert_eq!(gauge(&s, "udp_over_ratio"), 1, "{s}");
+    assert!(gauge(&s, "udp_refusals_shortened") >= 4, "{s}");
+    assert_eq!(gauge(&s, "udp_refusals_dropped"), 0, "{s}");
+    assert!(srv.sigterm_and_wait(PATIENCE).success());
+
+    // The ratio is a flag; 0 turns it off.
+    let mut srv = serve("time", &["--max-reply-ratio", "0"], false);
+    assert_eq!(ask(&client(), &srv.addr, many.as_bytes()).len(), 128 * 24);
     assert!(srv.sigterm_and_wait(PATIENCE).success());
 }

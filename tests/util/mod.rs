@@ -104,3 +104,37 @@ pub fn connect_from(ip: &str, addr: &str) -> std::io::Result<TcpStream> {
     s.connect_timeout(&to.into(), Duration::from_secs(5))?;
     Ok(s.into())
 }
+
+/// Sends one UDP datagram to `to` that claims to come from `from` (both IPv4), through a
+/// raw socket with a hand-made IP header: what an attacker who forges source addresses
+/// sends. The kernel fills in the IP checksum and length; the UDP checksum is 0 (none,
+/// allowed over IPv4).
+///
+/// # Errors
+/// `PermissionDenied` unless run as root (or with CAP_NET_RAW); the send error.
+pub fn send_spoofed_udp(
+    from: std::net::SocketAddrV4,
+    to: std::net::SocketAddrV4,
+    payload: &[u8],
+) -> std::io::Result<()> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::UDP))?;
+    s.set_header_included_v4(true)?;
+    let udp_len = u16::try_from(8 + payload.len()).expect("a small payload");
+    let total = 20 + udp_len;
+    let mut packet = Vec::with_capacity(usize::from(total));
+    packet.extend_from_slice(&[0x45, 0]); // IPv4, 5-word header; no TOS
+    packet.extend_from_slice(&total.to_be_bytes());
+    packet.extend_from_slice(&[0, 0, 0, 0]); // id (the kernel picks one), no fragments
+    packet.extend_from_slice(&[64, 17, 0, 0]); // TTL, UDP, checksum (the kernel's)
+    packet.extend_from_slice(&from.ip().octets());
+    packet.extend_from_slice(&to.ip().octets());
+    packet.extend_from_slice(&from.port().to_be_bytes());
+    packet.extend_from_slice(&to.port().to_be_bytes());
+    packet.extend_from_slice(&udp_len.to_be_bytes());
+    packet.extend_from_slice(&[0, 0]); // no UDP checksum
+    packet.extend_from_slice(payload);
+    let dest = std::net::SocketAddr::V4(std::net::SocketAddrV4::new(*to.ip(), 0));
+    s.send_to(&packet, &dest.into())?;
+    Ok(())
+}

@@ -19,6 +19,16 @@
 //! drops what does not fit, as with `MSG_TRUNC`). It never reaches the handler: it is counted
 //! as a protocol error and dropped, or answered with the [`Oversize::Reply`] datagram.
 //!
+//! Forged sources: a UDP source address can be set by anyone, so a server that answers
+//! every datagram can be made to answer itself or another server forever (a reflection
+//! loop). Two guards, both off by default (gevent has neither), both checked before a
+//! datagram takes a handler: [`refuse_sources`](DatagramServer::refuse_sources) (a
+//! [`SourceFilter`]: never the server's own address, a well-known service port or port 0)
+//! and [`reply_budget`](DatagramServer::reply_budget) (a [`ReplyBudget`]: so many datagrams
+//! a second per source address). What they turn away is dropped unanswered and counted in
+//! the gauges [`GAUGE_REFUSED_SOURCE`] and [`GAUGE_OVER_BUDGET`];
+//! [`GAUGE_BUDGET_SOURCES`] is the size of the budget's table.
+//!
 //! How the [`ServerStats`] counters read for datagrams:
 //!
 //! | counter | counts |
@@ -35,15 +45,18 @@
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use super::backoff::AcceptBackoff;
 use super::cap::Cap;
+use super::reply_budget::ReplyBudget;
 use super::running::Running;
 use super::slots::Slots;
+use super::source_filter::SourceFilter;
 use super::stats::{ErrorClass, ServerStats, StatsSnapshot};
 use crate::greenlet::{Builder, Greenlet};
 use crate::lock::Lock;
@@ -58,6 +71,14 @@ pub const MAX_UDP_PAYLOAD: usize = 65_507;
 /// Default [`DatagramServer::max_handlers`]: handlers running at once before the server
 /// stops reading (datagrams then wait in the kernel's receive buffer, or are dropped there).
 pub const DEFAULT_MAX_HANDLERS: u64 = 1024;
+/// The stats page's gauge: datagrams dropped unanswered for their source (the server's own
+/// address, a reserved port, port 0; see [`SourceFilter`]).
+pub const GAUGE_REFUSED_SOURCE: &str = "udp_refused_source";
+/// The stats page's gauge: datagrams dropped unanswered because their source had spent its
+/// [`ReplyBudget`].
+pub const GAUGE_OVER_BUDGET: &str = "udp_over_budget";
+/// The stats page's gauge: sources the [`ReplyBudget`] remembers now.
+pub const GAUGE_BUDGET_SOURCES: &str = "udp_budget_sources";
 
 type Handler = dyn Fn(Bytes, SocketAddr, &DatagramSocket) -> io::Result<()> + Send + Sync + 'static;
 
@@ -140,6 +161,8 @@ pub struct DatagramServer {
     max_handlers: Option<u64>,
     pool: Option<crate::pool::Pool>,
     counters: Option<Arc<ServerStats>>,
+    source_filter: Option<SourceFilter>,
+    reply_budget: Option<ReplyBudget>,
 }
 
 impl std::fmt::Debug for DatagramServer {
@@ -150,6 +173,8 @@ impl std::fmt::Debug for DatagramServer {
             .field("oversize", &self.oversize)
             .field("max_handlers", &self.max_handlers)
             .field("pool", &self.pool)
+            .field("source_filter", &self.source_filter)
+            .field("reply_budget", &self.reply_budget)
             .finish_non_exhaustive()
     }
 }
@@ -170,6 +195,8 @@ impl DatagramServer {
             max_handlers: Some(DEFAULT_MAX_HANDLERS),
             pool: None,
             counters: None,
+            source_filter: None,
+            reply_budget: None,
         }
     }
 
@@ -229,6 +256,34 @@ impl DatagramServer {
         self
     }
 
+    /// Drops, unanswered, every datagram whose source `filter` refuses (the server's own
+    /// address, a reserved port, port 0), counted in [`GAUGE_REFUSED_SOURCE`]. Off by
+    /// default.
+    ///
+    /// ```
+    /// use mayfly::server::{DatagramServer, SourceFilter};
+    /// let server = DatagramServer::bind("127.0.0.1:0", |_d, _p, _s| Ok(())).unwrap()
+    ///     .refuse_sources(SourceFilter::default());
+    /// ```
+    pub fn refuse_sources(mut self, filter: SourceFilter) -> Self {
+        self.source_filter = Some(filter);
+        self
+    }
+
+    /// Hands a source's datagrams to the handler only while it has `budget` left (a token
+    /// bucket per source address); the others are dropped unanswered, counted in
+    /// [`GAUGE_OVER_BUDGET`]. Off by default.
+    ///
+    /// ```
+    /// use mayfly::server::{DatagramServer, ReplyBudget};
+    /// let server = DatagramServer::bind("127.0.0.1:0", |_d, _p, _s| Ok(())).unwrap()
+    ///     .reply_budget(ReplyBudget::new(1000, 200, 4096));
+    /// ```
+    pub fn reply_budget(mut self, budget: ReplyBudget) -> Self {
+        self.reply_budget = Some(budget);
+        self
+    }
+
     /// Records into `counters` instead of fresh ones (to share them with a stats page
     /// started before the server).
     pub fn with_counters(mut self, counters: Arc<ServerStats>) -> Self {
@@ -259,10 +314,24 @@ impl DatagramServer {
             one_at_a_time: Lock::new(),
             bytes: stats.bytes(),
         });
+        let guards = Guards {
+            local: addr,
+            refused: self
+                .source_filter
+                .map(|f| (f, stats.gauge(GAUGE_REFUSED_SOURCE))),
+            budget: self.reply_budget.map(|b| {
+                (
+                    b,
+                    stats.gauge(GAUGE_OVER_BUDGET),
+                    stats.gauge(GAUGE_BUDGET_SOURCES),
+                )
+            }),
+        };
         let slots = Arc::new(Slots::new(stats, self.max_handlers, self.pool));
         let settings = RecvSettings {
             max_datagram: self.max_datagram,
             oversize: self.oversize,
+            guards,
         };
         let (s2, socket, handler) = (slots.clone(), self.socket, self.handler);
         let recv = Builder::new()
@@ -286,6 +355,35 @@ impl DatagramServer {
 struct RecvSettings {
     max_datagram: usize,
     oversize: Oversize,
+    guards: Guards,
+}
+
+/// The receive loop's checks of a datagram's source, with the gauges they count in.
+struct Guards {
+    local: SocketAddr,
+    refused: Option<(SourceFilter, Arc<AtomicU64>)>,
+    budget: Option<(ReplyBudget, Arc<AtomicU64>, Arc<AtomicU64>)>,
+}
+
+impl Guards {
+    /// Whether a datagram from `peer` may be handled (counted when not).
+    fn admit(&mut self, peer: SocketAddr) -> bool {
+        if let Some((filter, refused)) = &self.refused {
+            if filter.refuses(peer, self.local).is_some() {
+                refused.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+        }
+        if let Some((budget, over, sources)) = &mut self.budget {
+            let ok = budget.allow(peer, Instant::now());
+            sources.store(budget.sources() as u64, Ordering::Relaxed);
+            if !ok {
+                over.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+        }
+        true
+    }
 }
 
 /// A started [`DatagramServer`]: its address, counters, and
@@ -367,7 +465,7 @@ fn recv_loop(
     socket: UdpSocket,
     sender: Arc<DatagramSocket>,
     handler: Arc<Handler>,
-    settings: RecvSettings,
+    mut settings: RecvSettings,
     slots: Arc<Slots>,
 ) {
     let mut backoff = AcceptBackoff::on("mayfly: recvfrom", socket.local_addr());
@@ -382,6 +480,9 @@ fn recv_loop(
         |(data, peer), backoff| {
             let stats = slots.stats();
             stats.bytes().add_read(data.len() as u64);
+            if !settings.guards.admit(peer) {
+                return;
+            }
             if data.len() > settings.max_datagram {
                 stats.error(ErrorClass::Protocol);
                 if let Oversize::Reply(reply) = &settings.oversize {

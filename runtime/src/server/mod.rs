@@ -6,14 +6,17 @@
 //! (`slots`: cap, pool, spawn, registry, drain); the counters are in `stats`
 //! ([`ServerStats`]), the accept back-off in `backoff` ([`AcceptBackoff`]), the per-peer cap
 //! and the default caps in `limits` ([`PeerLimit`]), the one convention for count limits in
-//! `cap` ([`Cap`]). This file only re-exports them.
+//! `cap` ([`Cap`]), the datagram server's guards against forged sources in `source_filter`
+//! ([`SourceFilter`]) and `reply_budget` ([`ReplyBudget`]). This file only re-exports them.
 
 mod backoff;
 mod cap;
 mod datagram;
 mod limits;
+mod reply_budget;
 mod running;
 mod slots;
+mod source_filter;
 mod stats;
 mod stream;
 
@@ -23,12 +26,17 @@ pub use backoff::{
 pub use cap::Cap;
 pub use datagram::{
     DatagramServer, DatagramSocket, Oversize, RunningDatagramServer, DEFAULT_MAX_DATAGRAM,
-    DEFAULT_MAX_HANDLERS, MAX_UDP_PAYLOAD,
+    DEFAULT_MAX_HANDLERS, GAUGE_BUDGET_SOURCES, GAUGE_OVER_BUDGET, GAUGE_REFUSED_SOURCE,
+    MAX_UDP_PAYLOAD,
 };
 pub use limits::{
     default_max_connections, default_max_per_peer, fd_limit, peer_key, PeerLimit, PeerSlot,
     DEFAULT_FD_RESERVE, DEFAULT_PEER_SHARE_PERCENT,
 };
+pub use reply_budget::{
+    ReplyBudget, DEFAULT_MAX_REPLIES_PER_SEC, DEFAULT_REPLY_BUDGET_SOURCES, DEFAULT_REPLY_BURST,
+};
 pub use running::Running;
+pub use source_filter::{Refused, SourceFilter, RESERVED_PORTS};
 pub use stats::{ErrorClass, ServerStats, StatsSnapshot};
 pub use stream::{RunningServer, StreamServer, DEFAULT_STOP_GRACE};

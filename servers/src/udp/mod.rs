@@ -12,15 +12,33 @@
 //! A datagram longer than [`Options::max_datagram`] is not read: its sender gets a
 //! `too_large` refusal datagram (`{"status":"error","code":"too_large",…}`) and the server
 //! goes on.
+//!
+//! **Forged sources.** Anyone can send a datagram in someone else's name, so a server that
+//! answers every datagram is a reflector: two servers made to answer each other loop
+//! forever, and a server that answers more than it is sent amplifies a flood. Three limits,
+//! on by default (issue 25; docs/RELIABILITY.md has the figures):
+//!
+//! | limit | default | turned away (stats page gauge) |
+//! |---|---|---|
+//! | never answer the server's own address, port 0, or a well-known service port ([`mayfly::server::RESERVED_PORTS`]) — [`Options::answer_reserved_ports`] turns the last off | on | `udp_refused_source` |
+//! | [`Options::max_replies_per_sec`] per source address (IP and port), [`Options::reply_burst`] saved up, [`Options::reply_budget_sources`] sources remembered | 1000/s, 200, 4096 | `udp_over_budget` (and `udp_budget_sources`) |
+//! | [`Options::max_reply_ratio`]: an answer at most this many times its request, on the wire (headers included) | 3 | `udp_over_ratio`, `udp_refusals_shortened`, `udp_refusals_dropped` |
+//!
+//! One forged datagram that starts a loop then costs each server at most
+//! [`DEFAULT_REPLY_BURST`] answers, once: the loop ends when its source's budget is spent.
 
 pub mod echo;
+mod reply_ratio;
 pub mod time;
+
+pub use reply_ratio::{GAUGE_OVER_RATIO, GAUGE_REFUSALS_DROPPED, GAUGE_REFUSALS_SHORTENED};
 
 use std::io;
 use std::sync::Arc;
 
 use mayfly::server::{
-    Cap, DatagramServer, DatagramSocket, Oversize, RunningDatagramServer, ServerStats,
+    Cap, DatagramServer, DatagramSocket, Oversize, ReplyBudget, RunningDatagramServer, ServerStats,
+    SourceFilter,
 };
 use mayfly_proto::udp;
 
@@ -31,6 +49,14 @@ pub const DEFAULT_MAX_DATAGRAM: usize = mayfly::server::DEFAULT_MAX_DATAGRAM;
 pub const DEFAULT_MAX_HANDLERS: u64 = mayfly::server::DEFAULT_MAX_HANDLERS;
 /// The largest answer a UDP datagram can carry over IPv4.
 pub const MAX_UDP_PAYLOAD: usize = mayfly::server::MAX_UDP_PAYLOAD;
+/// Default [`Options::max_replies_per_sec`]: answers a second to one source address.
+pub const DEFAULT_MAX_REPLIES_PER_SEC: u64 = mayfly::server::DEFAULT_MAX_REPLIES_PER_SEC;
+/// Default [`Options::reply_burst`].
+pub const DEFAULT_REPLY_BURST: u64 = mayfly::server::DEFAULT_REPLY_BURST;
+/// Default [`Options::reply_budget_sources`].
+pub const DEFAULT_REPLY_BUDGET_SOURCES: usize = mayfly::server::DEFAULT_REPLY_BUDGET_SOURCES;
+/// Default [`Options::max_reply_ratio`]: QUIC's 3×.
+pub const DEFAULT_MAX_REPLY_RATIO: u64 = udp::DEFAULT_MAX_REPLY_RATIO;
 
 /// What both UDP servers take.
 #[derive(Debug, Clone)]
@@ -42,6 +68,21 @@ pub struct Options {
     /// Datagrams handled at once ([`Cap::Default`]: [`DEFAULT_MAX_HANDLERS`]); past it the
     /// server stops reading and the kernel's receive buffer holds (or drops) the rest.
     pub max_handlers: Cap,
+    /// Answer datagrams from well-known service ports ([`mayfly::server::RESERVED_PORTS`]:
+    /// echo, chargen, DNS, NTP, …) too. Off by default: such a datagram is a reflection
+    /// attempt. The server's own address and port 0 are never answered.
+    pub answer_reserved_ports: bool,
+    /// Answers a second to one source address (IP and port); past it datagrams are
+    /// dropped unanswered. 0: no budget.
+    pub max_replies_per_sec: u64,
+    /// Answers one source may save up (the budget's burst).
+    pub reply_burst: u64,
+    /// Sources the budget remembers at once (the table is bounded: forged sources cannot
+    /// grow it).
+    pub reply_budget_sources: usize,
+    /// An answer is at most this many times its request, in bytes on the wire (0: no
+    /// limit). A refusal that would exceed it goes without its words, or not at all.
+    pub max_reply_ratio: u64,
 }
 
 impl Options {
@@ -51,6 +92,11 @@ impl Options {
             addr: addr.into(),
             max_datagram: DEFAULT_MAX_DATAGRAM,
             max_handlers: Cap::Default,
+            answer_reserved_ports: false,
+            max_replies_per_sec: DEFAULT_MAX_REPLIES_PER_SEC,
+            reply_burst: DEFAULT_REPLY_BURST,
+            reply_budget_sources: DEFAULT_REPLY_BUDGET_SOURCES,
+            max_reply_ratio: DEFAULT_MAX_REPLY_RATIO,
         }
     }
 }
@@ -68,11 +114,25 @@ where
         + Sync
         + 'static,
 {
-    let refusal = udp::refusal(&udp::oversize_refusal(opts.max_datagram));
-    DatagramServer::bind(opts.addr.as_str(), handler)?
+    // The shortest oversized datagram is max_datagram + 1 bytes: its refusal fits the ratio
+    // for that one, so it fits for every longer one.
+    let limit = udp::max_reply(opts.max_datagram + 1, false, opts.max_reply_ratio);
+    let oversize = udp::refusal_within(&udp::oversize_refusal(opts.max_datagram), limit)
+        .map_or(Oversize::Drop, |r| Oversize::Reply(r.into()));
+    let mut server = DatagramServer::bind(opts.addr.as_str(), handler)?
         .max_datagram(opts.max_datagram)
-        .oversize(Oversize::Reply(refusal.into()))
+        .oversize(oversize)
         .max_handlers(opts.max_handlers)
-        .with_counters(stats)
-        .start()
+        .refuse_sources(SourceFilter {
+            reserved_ports: !opts.answer_reserved_ports,
+        })
+        .with_counters(stats);
+    if opts.max_replies_per_sec > 0 {
+        server = server.reply_budget(ReplyBudget::new(
+            opts.max_replies_per_sec,
+            opts.reply_burst,
+            opts.reply_budget_sources,
+        ));
+    }
+    server.start()
 }

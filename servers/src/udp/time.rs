@@ -8,6 +8,13 @@
 //! or would itself read as a refusal (`bad_request`) gets a refusal datagram instead of an
 //! answer, and is counted as a protocol error. The server never panics on a format.
 //!
+//! No answer is more than `max_reply_ratio` (3) times its request on the wire, headers
+//! included (see `mayfly_proto::udp::max_reply`): an answer longer than that is refused
+//! (`too_large`), and a refusal longer than that goes without its words, or not at all. The
+//! course's use is well inside it: an empty request (28 bytes on the wire) may get 56 bytes,
+//! and its answer, `%Y-%m-%d %X`, is 19; `%c` (2 bytes) may get 62 and is 24. What it stops
+//! is `%c` repeated: 256 bytes in, 3,072 out.
+//!
 //! ```
 //! use mayfly_servers::udp::time::format_now;
 //! assert_eq!(format_now("%%", 256).unwrap(), "%");
@@ -25,6 +32,7 @@ use mayfly::server::{RunningDatagramServer, ServerStats};
 use mayfly_proto::reply::{code, Refusal};
 use mayfly_proto::udp;
 
+use super::reply_ratio::RatioGuard;
 use super::{Options, MAX_UDP_PAYLOAD};
 
 /// Default address, loopback.
@@ -73,10 +81,26 @@ impl TimeOptions {
 pub fn start(opts: &TimeOptions) -> io::Result<RunningDatagramServer> {
     let stats = Arc::new(ServerStats::new());
     let counters = stats.clone();
+    let ratio = RatioGuard::new(opts.udp.max_reply_ratio, &stats);
     let max_format = opts.max_format;
     super::start(&opts.udp, stats, move |data, peer, sock| {
+        let limit = ratio.limit(data.len(), peer);
         let answer = udp::time_format(&data, max_format)
-            .and_then(|fmt| format_time(&Local::now(), fmt, max_format));
+            .and_then(|fmt| format_time(&Local::now(), fmt, max_format))
+            .and_then(|text| {
+                if text.len() <= limit {
+                    return Ok(text);
+                }
+                ratio.over();
+                Err(Refusal::new(
+                    code::TOO_LARGE,
+                    format!(
+                        "the answer would be {} bytes; a {}-byte request gets at most {limit}",
+                        text.len(),
+                        data.len()
+                    ),
+                ))
+            });
         match answer {
             Ok(text) => {
                 sock.send_to(text.as_bytes(), peer)?;
@@ -84,7 +108,9 @@ pub fn start(opts: &TimeOptions) -> io::Result<RunningDatagramServer> {
                 Ok(())
             }
             Err(refusal) => {
-                sock.send_to(&udp::refusal(&refusal), peer)?;
+                if let Some(sent) = ratio.refusal(&refusal, limit) {
+                    sock.send_to(&sent, peer)?;
+                }
                 Err(io::Error::new(io::ErrorKind::InvalidData, refusal))
             }
         }
