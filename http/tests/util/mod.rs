@@ -24,7 +24,7 @@ pub fn options() -> Options {
 }
 
 /// A server with routes: `/` hello, `/echo` the body back, `/panic` panics, `/sleep` sleeps
-/// 200 ms (parking its greenlet), anything else the target back.
+/// 200 ms (parking its greenlet), `/big` 4 KiB, anything else the target back.
 pub fn server(options: Options) -> RunningServer {
     HttpServer::bind("127.0.0.1:0", |req, rsp| match req.path() {
         "/" => {
@@ -37,6 +37,10 @@ pub fn server(options: Options) -> RunningServer {
             Ok(())
         }
         "/panic" => panic!("handler asked to panic"),
+        "/big" => {
+            rsp.body(vec![b'x'; 4096]);
+            Ok(())
+        }
         "/sleep" => {
             mayfly::sleep(Duration::from_millis(200));
             rsp.body("slept");
