@@ -1,0 +1,111 @@
+//! [`Options`]: every limit an [`HttpServer`](crate::HttpServer) holds its clients to, with
+//! its default as a `DEFAULT_*` constant.
+
+use std::time::Duration;
+
+use mayfly::server::Cap;
+
+/// Default [`Options::max_head_bytes`] (may_minihttp's): 8 KiB of request line and headers.
+pub const DEFAULT_MAX_HEAD_BYTES: usize = may_minihttp::DEFAULT_MAX_HEAD_BYTES;
+/// Default [`Options::max_headers`]: 100.
+pub const DEFAULT_MAX_HEADERS: usize = may_minihttp::DEFAULT_MAX_HEADERS;
+/// Default [`Options::max_body_bytes`]: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = may_minihttp::DEFAULT_MAX_BODY_BYTES;
+/// Default [`Options::max_output_bytes`]: 256 KiB.
+pub const DEFAULT_MAX_OUTPUT_BYTES: usize = may_minihttp::DEFAULT_MAX_OUTPUT_BYTES;
+/// Default [`Options::request_timeout`]: 30 s.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = may_minihttp::DEFAULT_REQUEST_TIMEOUT;
+/// Default [`Options::read_timeout`]: a connection idle (or a read waiting) 60 s is closed.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default [`Options::write_timeout`]: a client that reads nothing for 30 s is cut off.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a refused connection is read and drained after its refusal (so the client sees
+/// the 4xx instead of a reset), at most.
+pub const LINGER_TIME: Duration = Duration::from_millis(500);
+
+/// The limits of an [`HttpServer`](crate::HttpServer). `Default` gives the `DEFAULT_*`
+/// constants, and the connection caps of
+/// [`default_max_connections`](mayfly::server::default_max_connections) and
+/// [`default_max_per_peer`](mayfly::server::default_max_per_peer).
+///
+/// ```
+/// use std::time::Duration;
+/// let options = mayfly_http::Options {
+///     max_body_bytes: 64 * 1024,
+///     read_timeout: Some(Duration::from_secs(5)),
+///     ..Default::default()
+/// };
+/// assert_eq!(options.max_headers, mayfly_http::DEFAULT_MAX_HEADERS);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// A request line and headers over this get 431 (and the connection closes).
+    pub max_head_bytes: usize,
+    /// More headers than this get 431.
+    pub max_headers: usize,
+    /// A `Content-Length` over this gets 413, before the body is read.
+    pub max_body_bytes: usize,
+    /// Answers waiting to be written at most, before they are written out (a client that
+    /// pipelines and never reads holds this much, then its write times out).
+    pub max_output_bytes: usize,
+    /// A request's head and body must all arrive within this of its first byte (408).
+    pub request_timeout: Option<Duration>,
+    /// Every read gives up after this: the idle timeout between requests, the first-request
+    /// timeout, and the longest pause inside one. Swept by the server, not a timer per read.
+    pub read_timeout: Option<Duration>,
+    /// Every write gives up after this (a client that does not read).
+    pub write_timeout: Option<Duration>,
+    /// At most this many connections at once (more wait in the listen backlog).
+    /// [`Cap::Default`]: the fd limit less a reserve
+    /// ([`default_max_connections`](mayfly::server::default_max_connections)).
+    pub max_connections: Cap,
+    /// At most this many connections from one peer (more are closed at once).
+    /// [`Cap::Default`]: 75% of the connection cap
+    /// ([`default_max_per_peer`](mayfly::server::default_max_per_peer)).
+    pub max_per_peer: Cap,
+}
+
+impl Options {
+    /// The connection cap in force (`None`: no cap).
+    pub fn connection_cap(&self) -> Option<u64> {
+        self.max_connections
+            .limit(|| Some(mayfly::server::default_max_connections(1)))
+    }
+
+    /// The per-peer cap in force (`None`: no cap).
+    pub fn peer_cap(&self) -> Option<u64> {
+        self.max_per_peer.limit(|| {
+            self.connection_cap()
+                .map(mayfly::server::default_max_per_peer)
+        })
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_head_bytes: DEFAULT_MAX_HEAD_BYTES,
+            max_headers: DEFAULT_MAX_HEADERS,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
+            request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
+            read_timeout: Some(DEFAULT_READ_TIMEOUT),
+            write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
+            max_connections: Cap::Default,
+            max_per_peer: Cap::Default,
+        }
+    }
+}
+
+impl Options {
+    /// The part may_minihttp enforces itself.
+    pub(crate) fn limits(&self) -> may_minihttp::Limits {
+        may_minihttp::Limits {
+            max_head_bytes: self.max_head_bytes,
+            max_headers: self.max_headers,
+            max_body_bytes: self.max_body_bytes,
+            max_output_bytes: self.max_output_bytes,
+            request_timeout: self.request_timeout,
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! The per-connection service: runs the server's handler for each request with its panic
+//! caught (a 500; the server goes on) and each answered request counted.
+
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+
+use mayfly::server::ServerStats;
+
+use crate::{Handler, Request, Response};
+
+/// One connection's service over the shared handler.
+pub(crate) struct Service {
+    pub(crate) handler: Arc<Handler>,
+    pub(crate) stats: Arc<ServerStats>,
+}
+
+impl may_minihttp::HttpService for Service {
+    fn call(&mut self, req: &Request<'_>, rsp: &mut Response) -> io::Result<()> {
+        self.stats.requests(1);
+        match panic::catch_unwind(AssertUnwindSafe(|| (self.handler)(req, rsp))) {
+            Ok(r) => r,
+            Err(p) => {
+                if p.downcast_ref::<generator::Error>().is_some() {
+                    // A kill: the greenlet must die as killed, not answer.
+                    panic::resume_unwind(p);
+                }
+                self.stats.panicked();
+                Err(io::Error::other("handler panicked"))
+            }
+        }
+    }
+}
