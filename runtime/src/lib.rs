@@ -18,7 +18,7 @@
 //! | `g.kill()`, `g.kill(block=False)` | [`g.kill()`](Greenlet::kill), [`g.kill_nowait()`](Greenlet::kill_nowait) |
 //! | `g.kill(exception=E("why"))`, `except E as e` in the greenlet | [`g.kill_with("why")`](Greenlet::kill_with); inside, [`kill_reason()`](kill_reason) while it unwinds; [`GreenletError::Killed`]`{ reason, .. }` |
 //! | `gevent.killall(gs, block, timeout)` | [`killall(&gs, KillAll { block, timeout, reason })`](killall) → all dead? |
-//! | `g.link(cb)`, `g.link_value(cb)`, `g.link_exception(cb)`, `g.unlink(cb)` | [`g.link(\|g\| …)`](Greenlet::link), [`link_value`](Greenlet::link_value), [`link_exception`](Greenlet::link_exception) → [`LinkId`], [`g.unlink(id)`](Greenlet::unlink); each callback runs in its own greenlet |
+//! | `g.link(cb)`, `g.link_value(cb)`, `g.link_exception(cb)`, `g.unlink(cb)` | [`g.link(\|g\| …)`](Greenlet::link), [`link_value`](Greenlet::link_value), [`link_exception`](Greenlet::link_exception) → [`LinkId`], [`g.unlink(id)`](Greenlet::unlink); the callbacks run one after another in link order, in a greenlet of their own, so one that unlinks a later one stops it |
 //! | `g.name`, `id(g)` | [`g.name()`](Greenlet::name), [`g.id()`](Greenlet::id) |
 //! | `gevent.getcurrent()` | [`getcurrent()`](getcurrent) → [`Current`] `{ id, name }` |
 //! | `gevent.joinall(gs, timeout, raise_error, count)` | [`joinall(&gs, JoinAll { timeout, raise_error, count })`](joinall) |
@@ -104,7 +104,7 @@
 //!   reason with [`kill_reason`] while unwinding.
 //! - **A greenlet that is unwinding from a kill cannot block**: may does not park a
 //!   cancelled coroutine, so a destructor that waits would spin. Spawn a greenlet for
-//!   clean-up that must wait (link callbacks already run in their own greenlet).
+//!   clean-up that must wait (link callbacks already run in a greenlet of their own).
 //! - **Sizes of 0 mean 1**: [`pool::Pool::new(0)`](pool::Pool::new) is a pool of one (gevent's
 //!   `Pool(0)` is always full), and [`queue::Queue::bounded(0)`](queue::OrderedQueue::bounded)
 //!   holds one item (use [`queue::Channel`] for gevent's size-0 hand-over).
@@ -121,7 +121,9 @@
 //!   [`queue::GetError::Closed`].
 //! - **No monkey-patching**: `std::net`, `std::fs` and `std::thread::sleep` block the one
 //!   worker. Use [`net`], [`threadpool`] and [`sleep`].
-//! - **No `rawlink`**: [`Greenlet::link`] callbacks always run in a greenlet of their own.
+//! - **No `rawlink`**: [`Greenlet::link`] callbacks always run in a greenlet of their own
+//!   (one for all of a greenlet's callbacks, in turn: a callback that blocks delays the next,
+//!   where gevent starts the next one when it blocks).
 //! - **`yield_now` and sockets**: [`yield_now`] lets every ready greenlet run, including
 //!   just-spawned ones and those woken by timers or other threads, but socket readiness is
 //!   polled only when no greenlet is ready — a greenlet spinning on `yield_now` delays I/O

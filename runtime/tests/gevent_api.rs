@@ -342,6 +342,17 @@ mod links {
         });
     }
 
+    /// A callback runs even when every handle to the greenlet is gone (`spawn(f).link(cb)`).
+    #[test]
+    fn a_link_runs_after_the_last_handle_is_dropped() {
+        mayfly::run(|| {
+            let q = Arc::new(Queue::unbounded());
+            let q2 = q.clone();
+            spawn(|| 42).link(move |g| q2.put(g.value()));
+            assert_eq!(q.get_timeout(BOUND), Ok(Some(42)));
+        });
+    }
+
     /// A link callback may block (it has its own greenlet), even when the linked greenlet
     /// was killed.
     #[test]

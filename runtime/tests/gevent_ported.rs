@@ -289,3 +289,75 @@ fn a_yield_now_spin_loop_lets_a_sleeper_wake() {
         "the sleeper never ran while another greenlet yielded in a loop"
     );
 }
+
+/// Waits (bounded) until a last link added now has run: gevent's `sleep(DELAY * 10)`, without
+/// guessing how long three panics take to report (a backtrace can take longer than that).
+fn after_the_links_ran<T: Send + 'static>(p: &mayfly::Greenlet<T>) {
+    let done = Arc::new(Event::new());
+    let d = done.clone();
+    p.link(move |_| d.set());
+    assert!(done.wait(Some(BOUND)), "the last link never ran");
+}
+
+/// test__greenlet.py, TestStuff.test_multiple_listeners_error_unlink_Greenlet_link: link
+/// callbacks run one after another in link order, so one that unlinks a later one stops it
+/// ("notification must not happen after unlink even though notification process has been
+/// already started"); each of them panics, which stops none of the others.
+#[test]
+fn a_link_callback_that_unlinks_a_later_one_stops_it() {
+    use mayfly::LinkId;
+    use std::sync::OnceLock;
+    let results = mayfly::run(|| {
+        let results = Arc::new(Mutex::new(Vec::new()));
+        let ids: Arc<[OnceLock<LinkId>; 2]> = Arc::new([OnceLock::new(), OnceLock::new()]);
+        let p = spawn(|| 5);
+        let (r1, i1) = (results.clone(), ids.clone());
+        let first = p.link(move |p| {
+            p.unlink(*i1[1].get().unwrap());
+            r1.lock().unwrap().push(5);
+            panic!("listener1");
+        });
+        let (r2, i2) = (results.clone(), ids.clone());
+        let second = p.link(move |p| {
+            p.unlink(*i2[0].get().unwrap());
+            r2.lock().unwrap().push(5);
+            panic!("listener2");
+        });
+        p.link(|_| panic!("listener3"));
+        ids[0].set(first).unwrap();
+        ids[1].set(second).unwrap();
+        after_the_links_ran(&p);
+        let out = results.lock().unwrap().clone();
+        out
+    });
+    assert_eq!(results, [5]);
+}
+
+/// test__greenlet.py, TestStuff.test_multiple_listeners_error: a callback that panics does
+/// not stop the later ones, on a greenlet that returned and on one that panicked.
+#[test]
+fn a_panicking_link_callback_does_not_stop_the_others() {
+    for fail in [false, true] {
+        let results = mayfly::run(move || {
+            let results = Arc::new(Mutex::new(Vec::new()));
+            let p = spawn(move || {
+                assert!(!fail, "test_multiple_listeners_error");
+                5
+            });
+            let (r1, r2) = (results.clone(), results.clone());
+            p.link(move |_| {
+                r1.lock().unwrap().push(10);
+                panic!("listener1");
+            });
+            p.link(move |_| {
+                r2.lock().unwrap().push(20);
+                panic!("listener2");
+            });
+            p.link(|_| panic!("listener3"));
+            after_the_links_ran(&p);
+            let out = results.lock().unwrap().clone();
+            out
+        });
+        assert_eq!(results, [10, 20], "the greenlet failed: {fail}");
+    }
+}
