@@ -240,9 +240,11 @@ impl Group {
         self.spawn(f)
     }
 
-    /// Spawns `f` in the group; when it returns, `callback` gets its value (in a greenlet of
-    /// its own; not called if `f` panics or is killed) — gevent's `apply_async(f,
-    /// callback=cb)`.
+    /// Spawns `f` in the group; when it returns, `callback` gets a clone of its value (after
+    /// the greenlet finished, as a [`link_value`](Greenlet::link_value) callback; not called
+    /// if `f` panics or is killed) — gevent's `apply_async(f, callback=cb)`. The value stays
+    /// in the greenlet, so [`get`](Greenlet::get) reads it afterwards too (for a value that
+    /// is costly to clone, return an `Arc`).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -250,19 +252,20 @@ impl Group {
     ///     let pool = mayfly::pool::Pool::new(2);
     ///     let out = Arc::new(mayfly::queue::Queue::unbounded());
     ///     let o = out.clone();
-    ///     pool.apply_async_then(|| 6 * 7, move |v| o.put(v));
+    ///     let g = pool.apply_async_then(|| 6 * 7, move |v| o.put(v));
     ///     assert_eq!(out.get(), 42);
+    ///     assert_eq!(g.get(), Ok(42)); // still there
     /// });
     /// ```
     pub fn apply_async_then<F, R, C>(&self, f: F, callback: C) -> Greenlet<R>
     where
         F: FnOnce() -> R + Send + 'static,
-        R: Send + 'static,
+        R: Clone + Send + 'static,
         C: FnOnce(R) + Send + 'static,
     {
         let g = self.spawn(f);
         g.link_value(move |g| {
-            if let Ok(v) = g.clone().into_result() {
+            if let Some(v) = g.value() {
                 callback(v);
             }
         });

@@ -361,3 +361,33 @@ fn a_panicking_link_callback_does_not_stop_the_others() {
         assert_eq!(results, [10, 20], "the greenlet failed: {fail}");
     }
 }
+
+/// test__pool.py, TestPool.test_async_callback: `apply_async(sqr, (7, TIMEOUT1),
+/// callback=result.append)`: `get()` gives 49 after about TIMEOUT1, and so did the callback.
+/// The callback gets a clone of the value; `get()` still reads it afterwards.
+#[test]
+fn apply_async_with_a_callback_leaves_the_value_readable() {
+    let (got, seen, after, value) = mayfly::run(|| {
+        let pool = Pool::new(3);
+        let result = Arc::new(Mutex::new(Vec::new()));
+        let r = result.clone();
+        let res = pool.apply_async_then(
+            || {
+                mayfly::sleep(ms(20));
+                7 * 7
+            },
+            move |v| r.lock().unwrap().push(v),
+        );
+        let got = res.get_timeout(BOUND);
+        after_the_links_ran(&res);
+        let seen = result.lock().unwrap().clone();
+        (got, seen, res.get(), res.value())
+    });
+    assert_eq!(got, Ok(49));
+    assert_eq!(seen, [49]);
+    assert_eq!(
+        (after, value),
+        (Ok(49), Some(49)),
+        "readable after the callback ran"
+    );
+}
