@@ -391,3 +391,67 @@ fn apply_async_with_a_callback_leaves_the_value_readable() {
         "readable after the callback ran"
     );
 }
+
+/// test__pool.py, TestCoroutinePool.test_reentrant: `pool.apply(pool.apply, …)` on a
+/// `Pool(1)` runs the inner call inline, and `apply_async` afterwards still runs. The same
+/// for `map` and `imap` called from inside the pool: the member holding the only slot would
+/// otherwise wait for ever for a slot of its own.
+#[test]
+fn nested_apply_map_and_imap_on_a_full_pool_run_inline() {
+    mayfly::run(|| {
+        let pool = Pool::new(1);
+        let p = pool.clone();
+        assert_eq!(pool.apply(move || p.apply(|| 5 + 1).unwrap()), Ok(6));
+        let evt = Arc::new(Event::new());
+        let e = evt.clone();
+        pool.apply_async(move || e.set());
+        assert!(evt.wait(Some(BOUND)));
+
+        let p = pool.clone();
+        let outer = spawn(move || {
+            let p2 = p.clone();
+            p.apply(move || {
+                let mapped = p2.map(|x: u32| x + 1, [1, 2, 3]).unwrap();
+                let imapped: Vec<u32> = p2
+                    .imap(|x: u32| x * 2, [1, 2, 3])
+                    .map(Result::unwrap)
+                    .collect();
+                let unordered = p2.imap_unordered(|x: u32| x, [7]).count();
+                (mapped, imapped, unordered)
+            })
+        });
+        let finished = outer.join(BOUND);
+        outer.kill();
+        assert!(finished, "a nested map on a full Pool(1) never finished");
+        assert_eq!(outer.get(), Ok(Ok((vec![2, 3, 4], vec![2, 4, 6], 1))));
+    });
+}
+
+/// A nested map on a `Group` (no size limit, so no dead-lock to avoid) keeps running its
+/// items concurrently.
+#[test]
+fn nested_map_on_a_group_stays_concurrent() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let most = mayfly::run(|| {
+        let group = Group::new();
+        let g2 = group.clone();
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let m = most.clone();
+        group
+            .apply(move || {
+                g2.map(
+                    move |_: u32| {
+                        let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                        m.fetch_max(n, Ordering::SeqCst);
+                        mayfly::sleep(ms(10));
+                        now.fetch_sub(1, Ordering::SeqCst);
+                    },
+                    0..5,
+                )
+                .unwrap()
+            })
+            .unwrap();
+        most.load(Ordering::SeqCst)
+    });
+    assert_eq!(most, 5, "the nested map's items did not run at once");
+}
