@@ -32,7 +32,7 @@
 //! | `gevent.lock.Semaphore`, `BoundedSemaphore`, `Lock`, `RLock` | [`lock::Semaphore`], [`lock::BoundedSemaphore`], [`lock::Lock`], [`lock::RLock`] (guards release on drop) |
 //! | a `Lock` guarding shared data (`with lock: data.append(x)`) | [`lock::Mutex<T>`](lock::Mutex): [`m.lock()`](lock::Mutex::lock) → guard with `&mut T`; safe to hold across blocking calls (a `std::sync::Mutex` is not, see below) |
 //! | `gevent.local.local()` | [`local::Local::new(init)`](local::Local): [`get`](local::Local::get), [`set`](local::Local::set), [`with`](local::Local::with); one value per greenlet, dropped when it ends |
-//! | `gevent.queue.Queue(n)`, `LifoQueue`, `PriorityQueue`, `Channel` | [`queue::Queue::bounded(n)`](queue::OrderedQueue::bounded), [`queue::LifoQueue`], [`queue::PriorityQueue`], [`queue::Channel`] |
+//! | `gevent.queue.Queue(n)`, `Queue()` and `Queue(0)` (no limit), `LifoQueue`, `PriorityQueue`, `Channel` (the rendezvous: `put` waits for a `get`) | [`queue::Queue::bounded(n)`](queue::OrderedQueue::bounded), [`Queue::unbounded()`](queue::OrderedQueue::unbounded) and `bounded(0)`, [`queue::LifoQueue`], [`queue::PriorityQueue`], [`queue::Channel`] |
 //! | `q.peek(timeout=…)`, `q.unfinished_tasks`, `for item in q`, `q.shutdown()` (blocked putters and getters raise `ShutDown`) | [`q.peek()`](queue::OrderedQueue::peek), [`peek_timeout`](queue::OrderedQueue::peek_timeout), [`q.unfinished_tasks()`](queue::OrderedQueue::unfinished_tasks), [`for item in &q`](queue::OrderedQueue::iter), [`q.close()`](queue::OrderedQueue::close) (→ [`queue::PutError::Closed`], [`queue::GetError::Closed`]; the closable forms [`send`](queue::OrderedQueue::send)/[`recv`](queue::OrderedQueue::recv)) |
 //! | `Channel.put_nowait`, `get_nowait` | [`ch.put_nowait(x)`](queue::Channel::put_nowait) (a getter must be waiting), [`ch.get_nowait()`](queue::Channel::get_nowait) (a putter must be waiting) |
 //! | `gevent.pool.Pool(n)`, `Group` (`spawn`, `map`, `imap`, `imap_unordered`, `join`, `kill`, `free_count`, `wait_available`) | [`pool::Pool`], [`pool::Group`] |
@@ -105,9 +105,10 @@
 //! - **A greenlet that is unwinding from a kill cannot block**: may does not park a
 //!   cancelled coroutine, so a destructor that waits would spin. Spawn a greenlet for
 //!   clean-up that must wait (link callbacks already run in a greenlet of their own).
-//! - **Sizes of 0 mean 1**: [`pool::Pool::new(0)`](pool::Pool::new) is a pool of one (gevent's
-//!   `Pool(0)` is always full), and [`queue::Queue::bounded(0)`](queue::OrderedQueue::bounded)
-//!   holds one item (use [`queue::Channel`] for gevent's size-0 hand-over).
+//! - **A pool of size 0 is a pool of one**: [`pool::Pool::new(0)`](pool::Pool::new) (gevent's
+//!   `Pool(0)` is always full). A queue of size 0 is unbounded, as in gevent
+//!   ([`queue::Queue::bounded(0)`](queue::OrderedQueue::bounded) is gevent's and Python's
+//!   `Queue(0)`); the size-0 hand-over is [`queue::Channel`].
 //! - **Timeouts are caught by scope, not by `except`**: an expiry unwinds to the
 //!   [`with_timeout`] or [`ActiveTimeout::catch`] that owns it; one nobody catches ends the
 //!   greenlet as [`GreenletError::Panicked`] with a message that says so. There is no

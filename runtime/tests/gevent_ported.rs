@@ -455,3 +455,31 @@ fn nested_map_on_a_group_stays_concurrent() {
     });
     assert_eq!(most, 5, "the nested map's items did not run at once");
 }
+
+/// gevent's queue.py, `Queue.__init__`: "Queue(0) now equivalent to Queue(None); if you want
+/// a channel, use Channel" (since gevent 1.0; Python's `queue.Queue(0)` is unbounded too). A
+/// size of 0 is no limit, for every ordered queue; a put never waits.
+#[test]
+fn a_queue_of_size_zero_is_unbounded() {
+    use mayfly::queue::{LifoQueue, PriorityQueue, Queue};
+    let fifo: Queue<u32> = Queue::bounded(0);
+    let lifo: LifoQueue<u32> = LifoQueue::bounded(0);
+    let prio: PriorityQueue<u32> = PriorityQueue::bounded(0);
+    assert_eq!(
+        (fifo.maxsize(), lifo.maxsize(), prio.maxsize()),
+        (None, None, None)
+    );
+    for i in 0..100 {
+        fifo.put_nowait(i).unwrap();
+        lifo.put_nowait(i).unwrap();
+        prio.put_nowait(i).unwrap();
+    }
+    assert!(!fifo.full() && !lifo.full() && !prio.full());
+    assert_eq!((fifo.qsize(), fifo.get_nowait()), (100, Ok(0)));
+    assert_eq!(lifo.get_nowait(), Ok(99));
+    assert_eq!(prio.get_nowait(), Ok(0));
+    // A size of 1 is still one item.
+    let one: Queue<u32> = Queue::bounded(1);
+    one.put_nowait(1).unwrap();
+    assert!(one.full() && one.put_nowait(2).is_err());
+}
