@@ -237,6 +237,12 @@ impl Core {
         links.len() != before
     }
 
+    /// Links and `link` callbacks that have not run yet.
+    pub(crate) fn link_count(&self) -> usize {
+        let slot = self.slot.lock_unpoisoned();
+        slot.links.as_ref().map_or(0, Vec::len) + slot.callbacks.len()
+    }
+
     /// Why the greenlet was killed, if it was and the killer gave a reason.
     pub(crate) fn kill_reason(&self) -> Option<String> {
         if !self.killed.load(Ordering::Acquire) {

@@ -662,6 +662,26 @@ impl<T> Greenlet<T> {
         id.0.is_some_and(|id| self.shared.core.unlink(id))
     }
 
+    /// Whether anything is linked to the greenlet's end that has not run yet (gevent's
+    /// `has_links`): a [`link`](Greenlet::link) callback, and, as in gevent, the runtime's own
+    /// links — membership of a [`Group`](crate::pool::Group) or a [`Pool`](crate::pool::Pool),
+    /// and a value in a living [`Local`](crate::local::Local) (a dropped `Local` takes its
+    /// link with it).
+    ///
+    /// ```
+    /// mayfly::run(|| {
+    ///     let g = mayfly::spawn(|| 1);
+    ///     assert!(!g.has_links());
+    ///     let id = g.link(|_| ());
+    ///     assert!(g.has_links());
+    ///     g.unlink(id);
+    ///     assert!(!g.has_links());
+    /// });
+    /// ```
+    pub fn has_links(&self) -> bool {
+        self.shared.core.link_count() > 0
+    }
+
     fn lock_result(&self) -> std::sync::MutexGuard<'_, Option<Result<T, GreenletError>>> {
         self.shared.result.lock_unpoisoned()
     }

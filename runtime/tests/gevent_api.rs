@@ -773,6 +773,35 @@ mod mutex_and_local {
         local.set("thread".into());
         assert_eq!(local.get(), "thread");
     }
+
+    /// A `Local` dropped while greenlets still hold values: the values go with it, the
+    /// greenlets lose their links to it and end as usual.
+    #[test]
+    fn a_local_dropped_before_its_greenlets_takes_their_values_and_links() {
+        mayfly::run(|| {
+            let local = Arc::new(Local::new(|| 0u32));
+            let go = Arc::new(mayfly::event::Event::new());
+            let gs: Vec<_> = (0..3)
+                .map(|i| {
+                    let (l, go) = (local.clone(), go.clone());
+                    spawn(move || {
+                        l.set(i);
+                        drop(l);
+                        go.wait(Some(BOUND))
+                    })
+                })
+                .collect();
+            mayfly::yield_now(); // each sets its value and parks
+            assert_eq!(local.len(), 3);
+            assert!(gs.iter().all(mayfly::Greenlet::has_links));
+            drop(local);
+            assert!(gs.iter().all(|g| !g.has_links()), "the links went with it");
+            go.set();
+            for g in &gs {
+                assert_eq!(g.get_timeout(BOUND), Ok(true));
+            }
+        });
+    }
 }
 
 mod line_reader {

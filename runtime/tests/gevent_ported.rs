@@ -483,3 +483,45 @@ fn a_queue_of_size_zero_is_unbounded() {
     one.put_nowait(1).unwrap();
     assert!(one.full() && one.put_nowait(2).is_err());
 }
+
+/// test__local.py, test_locals_collected_when_unreferenced_even_in_running_greenlet (with
+/// 10,000 instead of 1,000): a long-lived greenlet touches many short-lived `Local`s; each
+/// value is dropped with its `Local`, while the greenlet still runs, and "the links were
+/// removed as well": the greenlet's record does not grow with every `Local` it touched.
+#[test]
+fn a_dropped_local_leaves_no_link_in_a_running_greenlet() {
+    use mayfly::local::Local;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    struct Sentinel(Arc<AtomicUsize>);
+    impl Drop for Sentinel {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    const COUNT: usize = 10_000;
+    let (deleted_while_running, links_while_running, deleted_after) = mayfly::run(|| {
+        let deleted = Arc::new(AtomicUsize::new(0));
+        let d = deleted.clone();
+        let slot = Arc::new(std::sync::OnceLock::new());
+        let me = slot.clone();
+        let running = spawn(move || {
+            for _ in 0..COUNT {
+                let d = d.clone();
+                let x = Local::new(move || Sentinel(d.clone()));
+                x.with(|_| ());
+                drop(x);
+            }
+            let me: &mayfly::Greenlet<(usize, bool)> = me.get().unwrap();
+            (d.load(Ordering::SeqCst), me.has_links())
+        });
+        slot.set(running.clone()).unwrap();
+        let got = running.get_timeout(BOUND).unwrap();
+        (got.0, got.1, deleted.load(Ordering::SeqCst))
+    });
+    assert_eq!(
+        deleted_while_running, COUNT,
+        "values dropped with their Local"
+    );
+    assert!(!links_while_running, "the links were removed as well");
+    assert_eq!(deleted_after, COUNT);
+}
