@@ -26,7 +26,7 @@
 //! | `gevent.wait(objects, timeout, count)`, `iwait(objects)` over greenlets, `Event`, `AsyncResult`, `Semaphore` | [`wait(&[&g as &dyn Waitable, &ev, &res, &sem], WaitOpts { timeout, count })`](wait) → indices in ready order; [`iwait`] over any [`Waitable`] |
 //! | `gevent.sleep(s)`, `gevent.sleep(0)` | [`sleep(dur)`](sleep), [`yield_now()`](yield_now) |
 //! | `gevent.Timeout(s)`, `with_timeout(s, f)` | [`Timeout::new(d).run(f)`](Timeout), [`with_timeout(d, f)`](with_timeout) → `Result<R, Timeout>` |
-//! | `t = Timeout.start_new(s)`, `t.pending`, `t.cancel()`, `except Timeout as e: if e is t` | [`let t = Timeout::start_new(d)`](Timeout::start_new) → [`ActiveTimeout`]: [`t.pending()`](ActiveTimeout::pending), [`t.cancel()`](ActiveTimeout::cancel) (or drop), [`t.catch(f)`](ActiveTimeout::catch) |
+//! | `t = Timeout.start_new(s)`, `t.pending`, `t.cancel()`, `except Timeout as e: if e is t` | [`let t = Timeout::start_new(d)`](Timeout::start_new) → [`ActiveTimeout`]: [`t.pending()`](ActiveTimeout::pending), [`t.cancel()`](ActiveTimeout::cancel) (or drop: it is `#[must_use]`, a discarded one is disarmed at once), [`t.catch(f)`](ActiveTimeout::catch) |
 //! | `Timeout(None)`, `Timeout._start_new_or_dummy(None)` (no limit) | [`Timeout::start_new(None)`](Timeout::start_new): never fires |
 //! | `gevent.event.Event`, `AsyncResult` | [`event::Event`], [`event::AsyncResult`] |
 //! | `gevent.lock.Semaphore`, `BoundedSemaphore`, `Lock`, `RLock` | [`lock::Semaphore`], [`lock::BoundedSemaphore`], [`lock::Lock`], [`lock::RLock`] (guards release on drop) |
