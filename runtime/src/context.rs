@@ -5,6 +5,7 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -58,12 +59,21 @@ fn count_finished() {
 /// so it must not block.
 pub(crate) type Link = Box<dyn FnOnce() + Send + 'static>;
 
+/// A callback of `Greenlet::link`: run after the greenlet finished, by the one greenlet that
+/// runs all of them in turn ([`Core::next_callback`]), so it may block.
+pub(crate) type Callback = Box<dyn FnOnce() + Send + 'static>;
+
 /// What `Core` keeps behind one lock: taking the coroutine handle and running the links
 /// happen together in `finish`, so a link added concurrently is either run there or at once.
 struct Slot {
     co: Option<may::coroutine::Coroutine>,
     /// `None` once the greenlet finished (the links ran).
     links: Option<Vec<(u64, Link)>>,
+    /// `link` callbacks not run yet, in link order (gevent's `_links`): the greenlet that
+    /// runs them takes them one at a time, so an earlier one can unlink a later one.
+    callbacks: VecDeque<(u64, Callback)>,
+    /// Whether a greenlet is running the callbacks (or one is being started).
+    notifying: bool,
     /// Why it was killed, if the killer said ([`Core::kill_nowait`]).
     kill_reason: Option<String>,
 }
@@ -73,6 +83,8 @@ impl std::fmt::Debug for Slot {
         f.debug_struct("Slot")
             .field("co", &self.co.is_some())
             .field("links", &self.links.as_ref().map(Vec::len))
+            .field("callbacks", &self.callbacks.len())
+            .field("notifying", &self.notifying)
             .field("kill_reason", &self.kill_reason)
             .finish()
     }
@@ -110,6 +122,8 @@ impl Core {
             slot: Mutex::new(Slot {
                 co: None,
                 links: Some(Vec::new()),
+                callbacks: VecDeque::new(),
+                notifying: false,
                 kill_reason: None,
             }),
             killed: AtomicBool::new(false),
@@ -132,9 +146,10 @@ impl Core {
     /// handle, marks it done, counts it finished, runs its links (in the order they were
     /// added) and wakes everyone joining it. Runs however the greenlet ended — returned,
     /// panicked, killed, or killed before it started. (CURRENT is dropped with the
-    /// coroutine's local storage.)
-    pub(crate) fn finish(&self) {
-        let links = {
+    /// coroutine's local storage.) Returns true if `link` callbacks are waiting: the caller
+    /// then starts the greenlet that runs them ([`Core::next_callback`]).
+    pub(crate) fn finish(&self) -> bool {
+        let (links, notify) = {
             let mut slot = self.slot.lock_unpoisoned();
             slot.co = None;
             // Under the lock, so a kill counts in KILLED_RUNNING exactly when it came first.
@@ -142,13 +157,49 @@ impl Core {
             if self.killed.load(Ordering::Acquire) {
                 KILLED_RUNNING.fetch_sub(1, Ordering::AcqRel);
             }
-            slot.links.take()
+            let notify = !slot.callbacks.is_empty();
+            slot.notifying = notify;
+            (slot.links.take(), notify)
         };
         count_finished();
         for (_, link) in links.into_iter().flatten() {
             link();
         }
         self.waiters.wake_all();
+        notify
+    }
+
+    /// Queues a `link` callback behind the others. While the greenlet runs, returns its id
+    /// (to [`unlink`](Core::unlink) it with) and false. Once it finished, the callback is
+    /// handed over for good: returns no id, and true if nothing is running the callbacks
+    /// now, so the caller must start the greenlet that does.
+    pub(crate) fn add_callback(&self, callback: Callback) -> (Option<u64>, bool) {
+        let mut slot = self.slot.lock_unpoisoned();
+        let id = NEXT_LINK.fetch_add(1, Ordering::Relaxed);
+        slot.callbacks.push_back((id, callback));
+        if slot.links.is_some() {
+            return (Some(id), false);
+        }
+        let start = !slot.notifying;
+        slot.notifying = true;
+        (None, start)
+    }
+
+    /// The next `link` callback to run, for the greenlet that runs them; `None` when there
+    /// are no more (that greenlet then ends, and the next `add_callback` starts another).
+    pub(crate) fn next_callback(&self) -> Option<Callback> {
+        let mut slot = self.slot.lock_unpoisoned();
+        let next = slot.callbacks.pop_front().map(|(_, c)| c);
+        slot.notifying = next.is_some();
+        next
+    }
+
+    /// Drops the `link` callbacks not run yet (their greenlet could not be spawned), so the
+    /// next `add_callback` tries again.
+    pub(crate) fn drop_callbacks(&self) -> usize {
+        let mut slot = self.slot.lock_unpoisoned();
+        slot.notifying = false;
+        std::mem::take(&mut slot.callbacks).len()
     }
 
     /// Runs `link` when the greenlet finishes, or now if it already has. Returns the id to
@@ -169,15 +220,27 @@ impl Core {
         }
     }
 
-    /// Removes a link that has not run yet; returns whether it was there.
+    /// Removes a link or a `link` callback that has not run yet; returns whether it was
+    /// there.
     pub(crate) fn unlink(&self, id: u64) -> bool {
         let mut slot = self.slot.lock_unpoisoned();
+        let callbacks = slot.callbacks.len();
+        slot.callbacks.retain(|(c, _)| *c != id);
+        if slot.callbacks.len() != callbacks {
+            return true;
+        }
         let Some(links) = slot.links.as_mut() else {
             return false;
         };
         let before = links.len();
         links.retain(|(l, _)| *l != id);
         links.len() != before
+    }
+
+    /// Links and `link` callbacks that have not run yet.
+    pub(crate) fn link_count(&self) -> usize {
+        let slot = self.slot.lock_unpoisoned();
+        slot.links.as_ref().map_or(0, Vec::len) + slot.callbacks.len()
     }
 
     /// Why the greenlet was killed, if it was and the killer gave a reason.

@@ -209,6 +209,7 @@ impl Builder {
 fn run_body<T, F>(shared: Arc<Shared<T>>, f: F)
 where
     F: FnOnce() -> T,
+    T: Send + 'static,
 {
     context::count_started();
     let core = shared.core.clone();
@@ -227,7 +228,33 @@ where
         })
     };
     *shared.result.lock_unpoisoned() = Some(result);
-    core.finish();
+    if core.finish() {
+        run_callbacks(shared);
+    }
+}
+
+/// Starts the one greenlet that runs `core`'s `link` callbacks one after another, in link
+/// order, taking each from the list only when its turn comes (gevent's `_notify_links`): an
+/// earlier callback can unlink a later one, and a callback may block (the finishing greenlet
+/// may be unwinding from a kill, where nothing can). A callback that panics is reported by
+/// the panic hook and stops none of the others. It holds `shared` meanwhile: the callbacks
+/// hold only weak handles, and the last handle may be gone (`spawn(f).link(cb)`).
+fn run_callbacks<T: Send + 'static>(shared: Arc<Shared<T>>) {
+    let core = shared.core.clone();
+    let spawned = Builder::new()
+        .name(format!("link-{}", core.id))
+        .spawn(move || {
+            while let Some(callback) = shared.core.next_callback() {
+                let _reported_by_the_hook = panic::catch_unwind(AssertUnwindSafe(callback));
+            }
+        });
+    if let Err(e) = spawned {
+        let dropped = core.drop_callbacks();
+        eprintln!(
+            "mayfly: {dropped} link callback(s) of greenlet #{} were dropped: {e}",
+            core.id
+        );
+    }
 }
 
 fn error_from_payload(core: &Core, p: Box<dyn Any + Send>) -> GreenletError {
@@ -545,9 +572,13 @@ impl<T> Greenlet<T> {
     }
 
     /// Calls `callback` with this greenlet once it has finished, however it ended (gevent's
-    /// `link`). The callback runs in a greenlet of its own (so it may block); callbacks run
-    /// in the order they were linked. Linking a finished greenlet runs the callback at once
-    /// (in a new greenlet). Returns the id to [`unlink`](Greenlet::unlink) it with.
+    /// `link`). The callbacks run one after another in the order they were linked, in one
+    /// greenlet of their own (so a callback may block, and the next one waits for it); each
+    /// is taken from the list only when its turn comes, so a callback that
+    /// [`unlink`](Greenlet::unlink)s a later one stops it. A callback that panics does not
+    /// stop the others. Linking a finished greenlet hands the callback over at once: it runs
+    /// soon, after any callbacks still waiting, and cannot be unlinked. Returns the id to
+    /// [`unlink`](Greenlet::unlink) it with.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -562,7 +593,7 @@ impl<T> Greenlet<T> {
     /// ```
     ///
     /// # Panics
-    /// No; if the callback's greenlet cannot be spawned (no stack), the callback is dropped
+    /// No; if the callbacks' greenlet cannot be spawned (no stack), the callbacks are dropped
     /// and a line says so on stderr.
     pub fn link<F>(&self, callback: F) -> LinkId
     where
@@ -611,21 +642,16 @@ impl<T> Greenlet<T> {
     {
         // A weak handle: a link must not keep the greenlet's result alive in a cycle.
         let weak = Arc::downgrade(&self.shared);
-        let id = self.shared.core.add_link(Box::new(move || {
+        let (id, start) = self.shared.core.add_callback(Box::new(move || {
             let Some(shared) = weak.upgrade() else { return };
             let g = Greenlet { shared };
-            if !when(&g) {
-                return;
-            }
-            // A greenlet of its own: the finishing greenlet may be unwinding from a kill,
-            // where nothing can block.
-            let spawned = Builder::new()
-                .name(format!("link-{}", g.id()))
-                .spawn(move || callback(&g));
-            if let Err(e) = spawned {
-                eprintln!("mayfly: a link callback was dropped: {e}");
+            if when(&g) {
+                callback(&g);
             }
         }));
+        if start {
+            run_callbacks(self.shared.clone());
+        }
         LinkId(id)
     }
 
@@ -634,6 +660,26 @@ impl<T> Greenlet<T> {
     /// `unlink`).
     pub fn unlink(&self, id: LinkId) -> bool {
         id.0.is_some_and(|id| self.shared.core.unlink(id))
+    }
+
+    /// Whether anything is linked to the greenlet's end that has not run yet (gevent's
+    /// `has_links`): a [`link`](Greenlet::link) callback, and, as in gevent, the runtime's own
+    /// links — membership of a [`Group`](crate::pool::Group) or a [`Pool`](crate::pool::Pool),
+    /// and a value in a living [`Local`](crate::local::Local) (a dropped `Local` takes its
+    /// link with it).
+    ///
+    /// ```
+    /// mayfly::run(|| {
+    ///     let g = mayfly::spawn(|| 1);
+    ///     assert!(!g.has_links());
+    ///     let id = g.link(|_| ());
+    ///     assert!(g.has_links());
+    ///     g.unlink(id);
+    ///     assert!(!g.has_links());
+    /// });
+    /// ```
+    pub fn has_links(&self) -> bool {
+        self.shared.core.link_count() > 0
     }
 
     fn lock_result(&self) -> std::sync::MutexGuard<'_, Option<Result<T, GreenletError>>> {

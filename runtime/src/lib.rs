@@ -18,7 +18,7 @@
 //! | `g.kill()`, `g.kill(block=False)` | [`g.kill()`](Greenlet::kill), [`g.kill_nowait()`](Greenlet::kill_nowait) |
 //! | `g.kill(exception=E("why"))`, `except E as e` in the greenlet | [`g.kill_with("why")`](Greenlet::kill_with); inside, [`kill_reason()`](kill_reason) while it unwinds; [`GreenletError::Killed`]`{ reason, .. }` |
 //! | `gevent.killall(gs, block, timeout)` | [`killall(&gs, KillAll { block, timeout, reason })`](killall) → all dead? |
-//! | `g.link(cb)`, `g.link_value(cb)`, `g.link_exception(cb)`, `g.unlink(cb)` | [`g.link(\|g\| …)`](Greenlet::link), [`link_value`](Greenlet::link_value), [`link_exception`](Greenlet::link_exception) → [`LinkId`], [`g.unlink(id)`](Greenlet::unlink); each callback runs in its own greenlet |
+//! | `g.link(cb)`, `g.link_value(cb)`, `g.link_exception(cb)`, `g.unlink(cb)`, `g.has_links()` | [`g.link(\|g\| …)`](Greenlet::link), [`link_value`](Greenlet::link_value), [`link_exception`](Greenlet::link_exception) → [`LinkId`], [`g.unlink(id)`](Greenlet::unlink), [`g.has_links()`](Greenlet::has_links); the callbacks run one after another in link order, in a greenlet of their own, so one that unlinks a later one stops it |
 //! | `g.name`, `id(g)` | [`g.name()`](Greenlet::name), [`g.id()`](Greenlet::id) |
 //! | `gevent.getcurrent()` | [`getcurrent()`](getcurrent) → [`Current`] `{ id, name }` |
 //! | `gevent.joinall(gs, timeout, raise_error, count)` | [`joinall(&gs, JoinAll { timeout, raise_error, count })`](joinall) |
@@ -26,17 +26,17 @@
 //! | `gevent.wait(objects, timeout, count)`, `iwait(objects)` over greenlets, `Event`, `AsyncResult`, `Semaphore` | [`wait(&[&g as &dyn Waitable, &ev, &res, &sem], WaitOpts { timeout, count })`](wait) → indices in ready order; [`iwait`] over any [`Waitable`] |
 //! | `gevent.sleep(s)`, `gevent.sleep(0)` | [`sleep(dur)`](sleep), [`yield_now()`](yield_now) |
 //! | `gevent.Timeout(s)`, `with_timeout(s, f)` | [`Timeout::new(d).run(f)`](Timeout), [`with_timeout(d, f)`](with_timeout) → `Result<R, Timeout>` |
-//! | `t = Timeout.start_new(s)`, `t.pending`, `t.cancel()`, `except Timeout as e: if e is t` | [`let t = Timeout::start_new(d)`](Timeout::start_new) → [`ActiveTimeout`]: [`t.pending()`](ActiveTimeout::pending), [`t.cancel()`](ActiveTimeout::cancel) (or drop), [`t.catch(f)`](ActiveTimeout::catch) |
+//! | `t = Timeout.start_new(s)`, `t.pending`, `t.cancel()`, `except Timeout as e: if e is t` | [`let t = Timeout::start_new(d)`](Timeout::start_new) → [`ActiveTimeout`]: [`t.pending()`](ActiveTimeout::pending), [`t.cancel()`](ActiveTimeout::cancel) (or drop: it is `#[must_use]`, a discarded one is disarmed at once), [`t.catch(f)`](ActiveTimeout::catch) |
 //! | `Timeout(None)`, `Timeout._start_new_or_dummy(None)` (no limit) | [`Timeout::start_new(None)`](Timeout::start_new): never fires |
 //! | `gevent.event.Event`, `AsyncResult` | [`event::Event`], [`event::AsyncResult`] |
 //! | `gevent.lock.Semaphore`, `BoundedSemaphore`, `Lock`, `RLock` | [`lock::Semaphore`], [`lock::BoundedSemaphore`], [`lock::Lock`], [`lock::RLock`] (guards release on drop) |
 //! | a `Lock` guarding shared data (`with lock: data.append(x)`) | [`lock::Mutex<T>`](lock::Mutex): [`m.lock()`](lock::Mutex::lock) → guard with `&mut T`; safe to hold across blocking calls (a `std::sync::Mutex` is not, see below) |
-//! | `gevent.local.local()` | [`local::Local::new(init)`](local::Local): [`get`](local::Local::get), [`set`](local::Local::set), [`with`](local::Local::with); one value per greenlet, dropped when it ends |
-//! | `gevent.queue.Queue(n)`, `LifoQueue`, `PriorityQueue`, `Channel` | [`queue::Queue::bounded(n)`](queue::OrderedQueue::bounded), [`queue::LifoQueue`], [`queue::PriorityQueue`], [`queue::Channel`] |
+//! | `gevent.local.local()` | [`local::Local::new(init)`](local::Local): [`get`](local::Local::get), [`set`](local::Local::set), [`with`](local::Local::with); one value per greenlet, dropped when it ends or with the `Local`, whichever comes first (a dropped `Local` leaves no link in a living greenlet) |
+//! | `gevent.queue.Queue(n)`, `Queue()` and `Queue(0)` (no limit), `LifoQueue`, `PriorityQueue`, `Channel` (the rendezvous: `put` waits for a `get`) | [`queue::Queue::bounded(n)`](queue::OrderedQueue::bounded), [`Queue::unbounded()`](queue::OrderedQueue::unbounded) and `bounded(0)`, [`queue::LifoQueue`], [`queue::PriorityQueue`], [`queue::Channel`] |
 //! | `q.peek(timeout=…)`, `q.unfinished_tasks`, `for item in q`, `q.shutdown()` (blocked putters and getters raise `ShutDown`) | [`q.peek()`](queue::OrderedQueue::peek), [`peek_timeout`](queue::OrderedQueue::peek_timeout), [`q.unfinished_tasks()`](queue::OrderedQueue::unfinished_tasks), [`for item in &q`](queue::OrderedQueue::iter), [`q.close()`](queue::OrderedQueue::close) (→ [`queue::PutError::Closed`], [`queue::GetError::Closed`]; the closable forms [`send`](queue::OrderedQueue::send)/[`recv`](queue::OrderedQueue::recv)) |
 //! | `Channel.put_nowait`, `get_nowait` | [`ch.put_nowait(x)`](queue::Channel::put_nowait) (a getter must be waiting), [`ch.get_nowait()`](queue::Channel::get_nowait) (a putter must be waiting) |
 //! | `gevent.pool.Pool(n)`, `Group` (`spawn`, `map`, `imap`, `imap_unordered`, `join`, `kill`, `free_count`, `wait_available`) | [`pool::Pool`], [`pool::Group`] |
-//! | `pool.apply(f)` (inline when called from inside the pool), `apply_async(f, callback=cb)`, `map_async`, `imap(…, maxsize=n)`, `full()`, `add(g)`, `discard(g)` | [`apply`](pool::Group::apply), [`apply_async`](pool::Group::apply_async), [`apply_async_then(f, cb)`](pool::Group::apply_async_then), [`map_async`](pool::Group::map_async), [`imap(…).read_ahead(n)`](pool::IMap::read_ahead), [`full`](pool::Group::full), [`add`](pool::Group::add), [`discard`](pool::Group::discard) |
+//! | `pool.apply(f)` (inline when called from inside the pool; here `pool.map`/`imap` too, on a [`pool::Pool`]), `apply_async(f, callback=cb)`, `map_async`, `imap(…, maxsize=n)`, `full()`, `add(g)`, `discard(g)` | [`apply`](pool::Group::apply), [`apply_async`](pool::Group::apply_async), [`apply_async_then(f, cb)`](pool::Group::apply_async_then) (`cb` gets a clone of the value, which stays readable), [`map_async`](pool::Group::map_async), [`imap(…).read_ahead(n)`](pool::IMap::read_ahead), [`full`](pool::Group::full), [`add`](pool::Group::add), [`discard`](pool::Group::discard) |
 //! | `gevent.threadpool.ThreadPool`, `get_hub().threadpool.apply(f)` | [`threadpool::ThreadPool`], [`threadpool::apply(f)`](threadpool::apply) |
 //! | `ThreadPool.map(f, items)` | [`ThreadPool::map(f, items)`](threadpool::ThreadPool::map) |
 //! | `gevent.config.monitor_thread`, `max_blocking_time` | [`monitor::start(threshold)`](monitor::start), `MAYFLY_MONITOR_MS=100` |
@@ -104,10 +104,11 @@
 //!   reason with [`kill_reason`] while unwinding.
 //! - **A greenlet that is unwinding from a kill cannot block**: may does not park a
 //!   cancelled coroutine, so a destructor that waits would spin. Spawn a greenlet for
-//!   clean-up that must wait (link callbacks already run in their own greenlet).
-//! - **Sizes of 0 mean 1**: [`pool::Pool::new(0)`](pool::Pool::new) is a pool of one (gevent's
-//!   `Pool(0)` is always full), and [`queue::Queue::bounded(0)`](queue::OrderedQueue::bounded)
-//!   holds one item (use [`queue::Channel`] for gevent's size-0 hand-over).
+//!   clean-up that must wait (link callbacks already run in a greenlet of their own).
+//! - **A pool of size 0 is a pool of one**: [`pool::Pool::new(0)`](pool::Pool::new) (gevent's
+//!   `Pool(0)` is always full). A queue of size 0 is unbounded, as in gevent
+//!   ([`queue::Queue::bounded(0)`](queue::OrderedQueue::bounded) is gevent's and Python's
+//!   `Queue(0)`); the size-0 hand-over is [`queue::Channel`].
 //! - **Timeouts are caught by scope, not by `except`**: an expiry unwinds to the
 //!   [`with_timeout`] or [`ActiveTimeout::catch`] that owns it; one nobody catches ends the
 //!   greenlet as [`GreenletError::Panicked`] with a message that says so. There is no
@@ -121,7 +122,9 @@
 //!   [`queue::GetError::Closed`].
 //! - **No monkey-patching**: `std::net`, `std::fs` and `std::thread::sleep` block the one
 //!   worker. Use [`net`], [`threadpool`] and [`sleep`].
-//! - **No `rawlink`**: [`Greenlet::link`] callbacks always run in a greenlet of their own.
+//! - **No `rawlink`**: [`Greenlet::link`] callbacks always run in a greenlet of their own
+//!   (one for all of a greenlet's callbacks, in turn: a callback that blocks delays the next,
+//!   where gevent starts the next one when it blocks).
 //! - **`yield_now` and sockets**: [`yield_now`] lets every ready greenlet run, including
 //!   just-spawned ones and those woken by timers or other threads, but socket readiness is
 //!   polled only when no greenlet is ready — a greenlet spinning on `yield_now` delays I/O

@@ -2,14 +2,19 @@
 //! value for each greenlet that touches it.
 //!
 //! Each greenlet sees its own value, made by the `init` function on first use; the value is
-//! dropped when the greenlet ends. Outside a greenlet, each OS thread has its own value (kept
-//! until the `Local` is dropped). Unlike `may::coroutine_local!` (a static per coroutine),
+//! dropped when the greenlet ends, or with the `Local` if that goes first. Outside a
+//! greenlet, each OS thread has its own value (kept until the `Local` is dropped).
+//!
+//! A greenlet's first touch links a clean-up to its end (gevent's `rawlink`); dropping the
+//! `Local` unlinks it again, so a long-lived greenlet that touches many short-lived `Local`s
+//! does not grow (gevent's test__local.py checks the same). Unlike `may::coroutine_local!` (a static per coroutine),
 //! a `Local` is an ordinary object: make as many as needed, share them with `Arc`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::poison::MutexExt;
+use crate::context::Core;
+use crate::poison::{unpoison, MutexExt};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Owner {
@@ -20,6 +25,20 @@ enum Owner {
 struct Inner<T> {
     values: Mutex<HashMap<Owner, T>>,
     init: Box<dyn Fn() -> T + Send + Sync>,
+    /// For each living greenlet that holds a value: its record and the id of the link that
+    /// drops the value when it ends, to unlink when the `Local` goes first.
+    links: Mutex<HashMap<u64, (Weak<Core>, u64)>>,
+}
+
+impl<T> Drop for Inner<T> {
+    fn drop(&mut self) {
+        let links = std::mem::take(unpoison(self.links.get_mut()));
+        for (core, link) in links.into_values() {
+            if let Some(core) = core.upgrade() {
+                core.unlink(link);
+            }
+        }
+    }
 }
 
 /// A value per greenlet (gevent's `local()`).
@@ -61,11 +80,12 @@ impl<T: Send + 'static> Local<T> {
             inner: Arc::new(Inner {
                 values: Mutex::new(HashMap::new()),
                 init: Box::new(init),
+                links: Mutex::new(HashMap::new()),
             }),
         }
     }
 
-    fn owner() -> (Owner, Option<Arc<crate::context::Core>>) {
+    fn owner() -> (Owner, Option<Arc<Core>>) {
         match crate::context::current_core() {
             Some(core) => (Owner::Greenlet(core.id), Some(core)),
             None => (Owner::Thread(std::thread::current().id()), None),
@@ -86,14 +106,8 @@ impl<T: Send + 'static> Local<T> {
         };
         if fresh {
             if let Some(core) = core {
-                // Drop the value when the greenlet ends (at once if it already has).
-                let weak: Weak<Inner<T>> = Arc::downgrade(&self.inner);
                 drop(values);
-                core.add_link(Box::new(move || {
-                    if let Some(inner) = weak.upgrade() {
-                        inner.values.lock_unpoisoned().remove(&owner);
-                    }
-                }));
+                self.link_to_end(&core, owner);
                 values = self.inner.values.lock_unpoisoned();
             }
         }
@@ -107,6 +121,29 @@ impl<T: Send + 'static> Local<T> {
             }
         };
         f(value)
+    }
+
+    /// Drops the value of `core` (the calling greenlet) when it ends (at once if it already
+    /// has), and remembers the link so that dropping the `Local` first removes it.
+    fn link_to_end(&self, core: &Arc<Core>, owner: Owner) {
+        let weak: Weak<Inner<T>> = Arc::downgrade(&self.inner);
+        let id = core.id;
+        let link = core.add_link(Box::new(move || {
+            let Some(inner) = weak.upgrade() else { return };
+            let value = inner.values.lock_unpoisoned().remove(&owner);
+            inner.links.lock_unpoisoned().remove(&id);
+            // Outside the locks: the value's destructor, and the Local's if this was the last
+            // handle, may use them.
+            drop(value);
+            drop(inner);
+        }));
+        // `core` is the caller, so it cannot end (and run the link) before this insert.
+        if let Some(link) = link {
+            self.inner
+                .links
+                .lock_unpoisoned()
+                .insert(id, (Arc::downgrade(core), link));
+        }
     }
 
     /// A clone of the caller's value.

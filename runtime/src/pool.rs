@@ -240,9 +240,11 @@ impl Group {
         self.spawn(f)
     }
 
-    /// Spawns `f` in the group; when it returns, `callback` gets its value (in a greenlet of
-    /// its own; not called if `f` panics or is killed) — gevent's `apply_async(f,
-    /// callback=cb)`.
+    /// Spawns `f` in the group; when it returns, `callback` gets a clone of its value (after
+    /// the greenlet finished, as a [`link_value`](Greenlet::link_value) callback; not called
+    /// if `f` panics or is killed) — gevent's `apply_async(f, callback=cb)`. The value stays
+    /// in the greenlet, so [`get`](Greenlet::get) reads it afterwards too (for a value that
+    /// is costly to clone, return an `Arc`).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -250,19 +252,20 @@ impl Group {
     ///     let pool = mayfly::pool::Pool::new(2);
     ///     let out = Arc::new(mayfly::queue::Queue::unbounded());
     ///     let o = out.clone();
-    ///     pool.apply_async_then(|| 6 * 7, move |v| o.put(v));
+    ///     let g = pool.apply_async_then(|| 6 * 7, move |v| o.put(v));
     ///     assert_eq!(out.get(), 42);
+    ///     assert_eq!(g.get(), Ok(42)); // still there
     /// });
     /// ```
     pub fn apply_async_then<F, R, C>(&self, f: F, callback: C) -> Greenlet<R>
     where
         F: FnOnce() -> R + Send + 'static,
-        R: Send + 'static,
+        R: Clone + Send + 'static,
         C: FnOnce(R) + Send + 'static,
     {
         let g = self.spawn(f);
         g.link_value(move |g| {
-            if let Ok(v) = g.clone().into_result() {
+            if let Some(v) = g.value() {
                 callback(v);
             }
         });
@@ -334,6 +337,21 @@ impl Group {
     /// Runs `f` over `items` in the group and returns the results in input order; the
     /// first failure (panic or kill) is returned instead.
     ///
+    /// Called from a greenlet of this same [`Pool`], it runs `f` over the items inline, one
+    /// after another, as [`apply`](Group::apply) does: the caller holds a slot, and on a full
+    /// pool its items would wait for ever for one (gevent's map would too). A [`Group`] has
+    /// no limit, so there a nested map still runs its items at once.
+    ///
+    /// ```
+    /// use mayfly::pool::Pool;
+    /// mayfly::run(|| {
+    ///     let pool = Pool::new(1);
+    ///     let p2 = pool.clone();
+    ///     let v = pool.apply(move || p2.map(|x: u32| x + 1, [1, 2]).unwrap());
+    ///     assert_eq!(v, Ok(vec![2, 3]));
+    /// });
+    /// ```
+    ///
     /// # Errors
     /// The [`GreenletError`] of the first greenlet (in input order) that panicked or was killed.
     pub fn map<I, F, R>(&self, f: F, items: I) -> Result<Vec<R>, GreenletError>
@@ -347,7 +365,9 @@ impl Group {
     }
 
     /// Like [`map`](Group::map) but yields results as an iterator, in input order, starting
-    /// greenlets only as the pool has room (at most its size at once).
+    /// greenlets only as the pool has room (at most its size at once). Made in a greenlet of
+    /// this same [`Pool`], it runs `f` inline, one item per `next`, as [`map`](Group::map)
+    /// does.
     pub fn imap<I, F, R>(&self, f: F, items: I) -> IMap<I::IntoIter, F, R>
     where
         I: IntoIterator,
@@ -362,6 +382,7 @@ impl Group {
             pending: VecDeque::new(),
             ordered: true,
             read_ahead: DEFAULT_READ_AHEAD,
+            inline: self.limit.is_some() && self.current_is_member(),
         }
     }
 
@@ -399,6 +420,8 @@ pub struct IMap<I, F, R> {
     pending: VecDeque<Greenlet<R>>,
     ordered: bool,
     read_ahead: usize,
+    /// Made inside its own pool: run `f` in the caller instead of waiting for a slot.
+    inline: bool,
 }
 
 impl<I, F, R> IMap<I, F, R> {
@@ -428,6 +451,7 @@ impl<I, F, R> std::fmt::Debug for IMap<I, F, R> {
             .field("pending", &self.pending.len())
             .field("ordered", &self.ordered)
             .field("read_ahead", &self.read_ahead)
+            .field("inline", &self.inline)
             .finish_non_exhaustive()
     }
 }
@@ -442,6 +466,9 @@ where
     type Item = Result<R, GreenletError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if self.inline {
+            return self.items.next().map(|item| Ok((self.f)(item)));
+        }
         // Keep the pool busy: start work while it has room (at least one item in flight).
         let room = |g: &Group| g.limit.is_none_or(|l| g.len() < l);
         while self.pending.is_empty() || (room(&self.group) && self.pending.len() < self.read_ahead)

@@ -240,9 +240,17 @@ impl<T, S: Store<T>> fmt::Debug for OrderedQueue<T, S> {
 }
 
 impl<T, S: Store<T>> OrderedQueue<T, S> {
-    /// A queue that holds at most `maxsize` items (at least 1).
+    /// A queue that holds at most `maxsize` items; a `maxsize` of 0 means no limit, as
+    /// gevent's and Python's `Queue(0)` (the same as [`unbounded`](OrderedQueue::unbounded);
+    /// for a queue where `put` waits for a `get`, use [`Channel`]).
+    ///
+    /// ```
+    /// use mayfly::queue::Queue;
+    /// assert_eq!(Queue::<u8>::bounded(2).maxsize(), Some(2));
+    /// assert_eq!(Queue::<u8>::bounded(0).maxsize(), None); // gevent's Queue(0)
+    /// ```
     pub fn bounded(maxsize: usize) -> Self {
-        Self::with_maxsize(Some(maxsize.max(1)))
+        Self::with_maxsize(Some(maxsize).filter(|&m| m > 0))
     }
 
     /// A queue without a limit.
@@ -280,7 +288,8 @@ impl<T, S: Store<T>> OrderedQueue<T, S> {
         self.lock().items.len()
     }
 
-    /// The limit, if bounded.
+    /// The limit, if bounded (`None` for [`unbounded`](OrderedQueue::unbounded) and for
+    /// `bounded(0)`).
     pub fn maxsize(&self) -> Option<usize> {
         self.maxsize
     }
@@ -651,8 +660,8 @@ impl<'a, T, S: Store<T>> IntoIterator for &'a OrderedQueue<T, S> {
     }
 }
 
-/// A rendezvous channel (gevent's `Channel`, a queue of size 0): `put` returns only once a
-/// `get` has taken the item.
+/// A rendezvous channel (gevent's `Channel`; `Queue(0)` before gevent 1.0): `put` returns
+/// only once a `get` has taken the item.
 ///
 /// ```
 /// use std::sync::Arc;

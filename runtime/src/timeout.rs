@@ -112,7 +112,16 @@ impl Timeout {
 /// turns that into `Err(Timeout)`. Expiring with nobody catching it ends the greenlet as
 /// a panic whose message says so. It belongs to the greenlet (or thread) that armed it,
 /// so it is not `Send`.
+///
+/// Dropping it disarms it, so one that is not kept bounds nothing: the compiler warns about
+/// a discarded `Timeout::start_new(d)` (bind it, `let _t = …`, for the rest of the scope).
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// mayfly::Timeout::start_new(std::time::Duration::from_secs(1)); // disarmed at once
+/// ```
 #[derive(Debug)]
+#[must_use = "an ActiveTimeout is disarmed when dropped: bind it (`let _t = …`) to keep it armed"]
 pub struct ActiveTimeout {
     /// `None` for the "no limit" timeout.
     armed: Option<Armed>,

@@ -285,3 +285,24 @@ fn stop_lets_handlers_finish_within_grace_kills_the_rest_and_frees_the_port() {
         UdpSocket::bind(addr).expect("the server's socket is closed after stop");
     });
 }
+
+/// `stop(Duration::MAX)` is "no limit": it waits for the running handler, kills nothing, and
+/// does not panic (the grace does not fit an `Instant`).
+#[test]
+fn stop_with_a_grace_of_duration_max_waits_for_the_handler() {
+    mayfly::run(|| {
+        let gate = Arc::new(Event::new());
+        let running = Arc::new(gated(gate.clone()).start().unwrap());
+        let c = client();
+        c.send_to(b"hi", running.local_addr()).unwrap();
+        eventually("a handler running", || running.stats().active == 1);
+        let handle = running.clone();
+        let stopper = mayfly::spawn(move || handle.stop(Duration::MAX));
+        mayfly::sleep(Duration::from_millis(20));
+        assert!(!stopper.ready(), "the running handler is waited for");
+        gate.set();
+        assert!(stopper.join(PATIENCE), "stop returns once it finished");
+        assert_eq!(stopper.get(), Ok(0), "nothing killed");
+        assert_eq!(&c.recvfrom(16).unwrap().0[..], b"ok");
+    });
+}

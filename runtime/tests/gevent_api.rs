@@ -342,6 +342,17 @@ mod links {
         });
     }
 
+    /// A callback runs even when every handle to the greenlet is gone (`spawn(f).link(cb)`).
+    #[test]
+    fn a_link_runs_after_the_last_handle_is_dropped() {
+        mayfly::run(|| {
+            let q = Arc::new(Queue::unbounded());
+            let q2 = q.clone();
+            spawn(|| 42).link(move |g| q2.put(g.value()));
+            assert_eq!(q.get_timeout(BOUND), Ok(Some(42)));
+        });
+    }
+
     /// A link callback may block (it has its own greenlet), even when the linked greenlet
     /// was killed.
     #[test]
@@ -761,6 +772,35 @@ mod mutex_and_local {
         assert_eq!(local.get(), "init");
         local.set("thread".into());
         assert_eq!(local.get(), "thread");
+    }
+
+    /// A `Local` dropped while greenlets still hold values: the values go with it, the
+    /// greenlets lose their links to it and end as usual.
+    #[test]
+    fn a_local_dropped_before_its_greenlets_takes_their_values_and_links() {
+        mayfly::run(|| {
+            let local = Arc::new(Local::new(|| 0u32));
+            let go = Arc::new(mayfly::event::Event::new());
+            let gs: Vec<_> = (0..3)
+                .map(|i| {
+                    let (l, go) = (local.clone(), go.clone());
+                    spawn(move || {
+                        l.set(i);
+                        drop(l);
+                        go.wait(Some(BOUND))
+                    })
+                })
+                .collect();
+            mayfly::yield_now(); // each sets its value and parks
+            assert_eq!(local.len(), 3);
+            assert!(gs.iter().all(mayfly::Greenlet::has_links));
+            drop(local);
+            assert!(gs.iter().all(|g| !g.has_links()), "the links went with it");
+            go.set();
+            for g in &gs {
+                assert_eq!(g.get_timeout(BOUND), Ok(true));
+            }
+        });
     }
 }
 

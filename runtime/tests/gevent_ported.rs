@@ -289,3 +289,239 @@ fn a_yield_now_spin_loop_lets_a_sleeper_wake() {
         "the sleeper never ran while another greenlet yielded in a loop"
     );
 }
+
+/// Waits (bounded) until a last link added now has run: gevent's `sleep(DELAY * 10)`, without
+/// guessing how long three panics take to report (a backtrace can take longer than that).
+fn after_the_links_ran<T: Send + 'static>(p: &mayfly::Greenlet<T>) {
+    let done = Arc::new(Event::new());
+    let d = done.clone();
+    p.link(move |_| d.set());
+    assert!(done.wait(Some(BOUND)), "the last link never ran");
+}
+
+/// test__greenlet.py, TestStuff.test_multiple_listeners_error_unlink_Greenlet_link: link
+/// callbacks run one after another in link order, so one that unlinks a later one stops it
+/// ("notification must not happen after unlink even though notification process has been
+/// already started"); each of them panics, which stops none of the others.
+#[test]
+fn a_link_callback_that_unlinks_a_later_one_stops_it() {
+    use mayfly::LinkId;
+    use std::sync::OnceLock;
+    let results = mayfly::run(|| {
+        let results = Arc::new(Mutex::new(Vec::new()));
+        let ids: Arc<[OnceLock<LinkId>; 2]> = Arc::new([OnceLock::new(), OnceLock::new()]);
+        let p = spawn(|| 5);
+        let (r1, i1) = (results.clone(), ids.clone());
+        let first = p.link(move |p| {
+            p.unlink(*i1[1].get().unwrap());
+            r1.lock().unwrap().push(5);
+            panic!("listener1");
+        });
+        let (r2, i2) = (results.clone(), ids.clone());
+        let second = p.link(move |p| {
+            p.unlink(*i2[0].get().unwrap());
+            r2.lock().unwrap().push(5);
+            panic!("listener2");
+        });
+        p.link(|_| panic!("listener3"));
+        ids[0].set(first).unwrap();
+        ids[1].set(second).unwrap();
+        after_the_links_ran(&p);
+        let out = results.lock().unwrap().clone();
+        out
+    });
+    assert_eq!(results, [5]);
+}
+
+/// test__greenlet.py, TestStuff.test_multiple_listeners_error: a callback that panics does
+/// not stop the later ones, on a greenlet that returned and on one that panicked.
+#[test]
+fn a_panicking_link_callback_does_not_stop_the_others() {
+    for fail in [false, true] {
+        let results = mayfly::run(move || {
+            let results = Arc::new(Mutex::new(Vec::new()));
+            let p = spawn(move || {
+                assert!(!fail, "test_multiple_listeners_error");
+                5
+            });
+            let (r1, r2) = (results.clone(), results.clone());
+            p.link(move |_| {
+                r1.lock().unwrap().push(10);
+                panic!("listener1");
+            });
+            p.link(move |_| {
+                r2.lock().unwrap().push(20);
+                panic!("listener2");
+            });
+            p.link(|_| panic!("listener3"));
+            after_the_links_ran(&p);
+            let out = results.lock().unwrap().clone();
+            out
+        });
+        assert_eq!(results, [10, 20], "the greenlet failed: {fail}");
+    }
+}
+
+/// test__pool.py, TestPool.test_async_callback: `apply_async(sqr, (7, TIMEOUT1),
+/// callback=result.append)`: `get()` gives 49 after about TIMEOUT1, and so did the callback.
+/// The callback gets a clone of the value; `get()` still reads it afterwards.
+#[test]
+fn apply_async_with_a_callback_leaves_the_value_readable() {
+    let (got, seen, after, value) = mayfly::run(|| {
+        let pool = Pool::new(3);
+        let result = Arc::new(Mutex::new(Vec::new()));
+        let r = result.clone();
+        let res = pool.apply_async_then(
+            || {
+                mayfly::sleep(ms(20));
+                7 * 7
+            },
+            move |v| r.lock().unwrap().push(v),
+        );
+        let got = res.get_timeout(BOUND);
+        after_the_links_ran(&res);
+        let seen = result.lock().unwrap().clone();
+        (got, seen, res.get(), res.value())
+    });
+    assert_eq!(got, Ok(49));
+    assert_eq!(seen, [49]);
+    assert_eq!(
+        (after, value),
+        (Ok(49), Some(49)),
+        "readable after the callback ran"
+    );
+}
+
+/// test__pool.py, TestCoroutinePool.test_reentrant: `pool.apply(pool.apply, …)` on a
+/// `Pool(1)` runs the inner call inline, and `apply_async` afterwards still runs. The same
+/// for `map` and `imap` called from inside the pool: the member holding the only slot would
+/// otherwise wait for ever for a slot of its own.
+#[test]
+fn nested_apply_map_and_imap_on_a_full_pool_run_inline() {
+    mayfly::run(|| {
+        let pool = Pool::new(1);
+        let p = pool.clone();
+        assert_eq!(pool.apply(move || p.apply(|| 5 + 1).unwrap()), Ok(6));
+        let evt = Arc::new(Event::new());
+        let e = evt.clone();
+        pool.apply_async(move || e.set());
+        assert!(evt.wait(Some(BOUND)));
+
+        let p = pool.clone();
+        let outer = spawn(move || {
+            let p2 = p.clone();
+            p.apply(move || {
+                let mapped = p2.map(|x: u32| x + 1, [1, 2, 3]).unwrap();
+                let imapped: Vec<u32> = p2
+                    .imap(|x: u32| x * 2, [1, 2, 3])
+                    .map(Result::unwrap)
+                    .collect();
+                let unordered = p2.imap_unordered(|x: u32| x, [7]).count();
+                (mapped, imapped, unordered)
+            })
+        });
+        let finished = outer.join(BOUND);
+        outer.kill();
+        assert!(finished, "a nested map on a full Pool(1) never finished");
+        assert_eq!(outer.get(), Ok(Ok((vec![2, 3, 4], vec![2, 4, 6], 1))));
+    });
+}
+
+/// A nested map on a `Group` (no size limit, so no dead-lock to avoid) keeps running its
+/// items concurrently.
+#[test]
+fn nested_map_on_a_group_stays_concurrent() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let most = mayfly::run(|| {
+        let group = Group::new();
+        let g2 = group.clone();
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let m = most.clone();
+        group
+            .apply(move || {
+                g2.map(
+                    move |_: u32| {
+                        let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                        m.fetch_max(n, Ordering::SeqCst);
+                        mayfly::sleep(ms(10));
+                        now.fetch_sub(1, Ordering::SeqCst);
+                    },
+                    0..5,
+                )
+                .unwrap()
+            })
+            .unwrap();
+        most.load(Ordering::SeqCst)
+    });
+    assert_eq!(most, 5, "the nested map's items did not run at once");
+}
+
+/// gevent's queue.py, `Queue.__init__`: "Queue(0) now equivalent to Queue(None); if you want
+/// a channel, use Channel" (since gevent 1.0; Python's `queue.Queue(0)` is unbounded too). A
+/// size of 0 is no limit, for every ordered queue; a put never waits.
+#[test]
+fn a_queue_of_size_zero_is_unbounded() {
+    use mayfly::queue::{LifoQueue, PriorityQueue, Queue};
+    let fifo: Queue<u32> = Queue::bounded(0);
+    let lifo: LifoQueue<u32> = LifoQueue::bounded(0);
+    let prio: PriorityQueue<u32> = PriorityQueue::bounded(0);
+    assert_eq!(
+        (fifo.maxsize(), lifo.maxsize(), prio.maxsize()),
+        (None, None, None)
+    );
+    for i in 0..100 {
+        fifo.put_nowait(i).unwrap();
+        lifo.put_nowait(i).unwrap();
+        prio.put_nowait(i).unwrap();
+    }
+    assert!(!fifo.full() && !lifo.full() && !prio.full());
+    assert_eq!((fifo.qsize(), fifo.get_nowait()), (100, Ok(0)));
+    assert_eq!(lifo.get_nowait(), Ok(99));
+    assert_eq!(prio.get_nowait(), Ok(0));
+    // A size of 1 is still one item.
+    let one: Queue<u32> = Queue::bounded(1);
+    one.put_nowait(1).unwrap();
+    assert!(one.full() && one.put_nowait(2).is_err());
+}
+
+/// test__local.py, test_locals_collected_when_unreferenced_even_in_running_greenlet (with
+/// 10,000 instead of 1,000): a long-lived greenlet touches many short-lived `Local`s; each
+/// value is dropped with its `Local`, while the greenlet still runs, and "the links were
+/// removed as well": the greenlet's record does not grow with every `Local` it touched.
+#[test]
+fn a_dropped_local_leaves_no_link_in_a_running_greenlet() {
+    use mayfly::local::Local;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    struct Sentinel(Arc<AtomicUsize>);
+    impl Drop for Sentinel {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    const COUNT: usize = 10_000;
+    let (deleted_while_running, links_while_running, deleted_after) = mayfly::run(|| {
+        let deleted = Arc::new(AtomicUsize::new(0));
+        let d = deleted.clone();
+        let slot = Arc::new(std::sync::OnceLock::new());
+        let me = slot.clone();
+        let running = spawn(move || {
+            for _ in 0..COUNT {
+                let d = d.clone();
+                let x = Local::new(move || Sentinel(d.clone()));
+                x.with(|_| ());
+                drop(x);
+            }
+            let me: &mayfly::Greenlet<(usize, bool)> = me.get().unwrap();
+            (d.load(Ordering::SeqCst), me.has_links())
+        });
+        slot.set(running.clone()).unwrap();
+        let got = running.get_timeout(BOUND).unwrap();
+        (got.0, got.1, deleted.load(Ordering::SeqCst))
+    });
+    assert_eq!(
+        deleted_while_running, COUNT,
+        "values dropped with their Local"
+    );
+    assert!(!links_while_running, "the links were removed as well");
+    assert_eq!(deleted_after, COUNT);
+}

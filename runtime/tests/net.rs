@@ -272,3 +272,28 @@ fn max_connections_stops_accepting_while_full_and_stop_kills_after_grace() {
         assert!(TcpStream::connect_timeout(&addr, ms(500)).is_err());
     });
 }
+
+/// `stop(Duration::MAX)` is "no limit" (the grace does not fit an `Instant`): it waits for the
+/// open connection to end, kills nothing, and does not panic.
+#[test]
+fn stop_with_a_grace_of_duration_max_waits_without_limit() {
+    mayfly::run(|| {
+        let server = StreamServer::bind("127.0.0.1:0", upper_echo)
+            .unwrap()
+            .start();
+        let mut c = TcpStream::connect(server.local_addr()).unwrap();
+        c.settimeout(Some(Duration::from_secs(5)));
+        c.sendall(b"x").unwrap();
+        assert_eq!(&c.recv_exact(1).unwrap()[..], b"X");
+        let handle = server.clone();
+        let stopper = mayfly::spawn(move || handle.stop(Duration::MAX));
+        mayfly::sleep(ms(20));
+        assert!(!stopper.ready(), "the open connection is waited for");
+        drop(c);
+        assert!(
+            stopper.join(Duration::from_secs(5)),
+            "stop returns once it ended"
+        );
+        assert_eq!(stopper.get(), Ok(0), "nothing killed");
+    });
+}

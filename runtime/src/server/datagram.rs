@@ -424,7 +424,8 @@ impl RunningDatagramServer {
     /// Stops reading at once, lets running handlers finish for up to `grace` (they can
     /// still send), then kills the rest. Returns how many were killed. Once it returns
     /// the socket is closed (the port can be bound again). Callable from a greenlet or from
-    /// any OS thread.
+    /// any OS thread. A grace of `Duration::MAX` (or any too long for an `Instant`) waits
+    /// without limit.
     pub fn stop(&self, grace: Duration) -> u64 {
         self.slots.begin_stop();
         self.recv.kill();

@@ -376,6 +376,7 @@ impl RunningServer {
     /// for up to `grace`, then kills the rest. Returns how many were killed. Callable from a
     /// greenlet or from any OS thread (a signal handler thread, say). A second call (or a
     /// call while another is stopping it) waits until the server has stopped and returns 0.
+    /// A grace of `Duration::MAX` (or any too long for an `Instant`) waits without limit.
     pub fn stop(&self, grace: Duration) -> u64 {
         if self.begin_stop() {
             self.finish_stop(grace)
