@@ -228,6 +228,11 @@ fn the_clients_have_no_module_cycle() {
 }
 
 #[test]
+fn the_http_crate_has_no_module_cycle() {
+    check("http/src");
+}
+
+#[test]
 fn the_cli_has_no_module_cycle() {
     check("src");
 }

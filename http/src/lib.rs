@@ -165,4 +165,5 @@ pub use options::{
     DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_READ_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_WRITE_TIMEOUT,
     LINGER_TIME,
 };
-pub use server::{Handler, HttpServer};
+pub use server::HttpServer;
+pub use service::Handler;

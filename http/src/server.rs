@@ -10,13 +10,8 @@ use mayfly::server::{Cap, RunningServer, ServerStats, StreamServer};
 
 use crate::linger::linger;
 use crate::options::Options;
-use crate::service::Service;
-use crate::{Request, Response};
-
-/// What answers requests: reads the [`Request`], fills the [`Response`]. Runs in the
-/// connection's greenlet, so blocking calls (mayfly sockets, sleeps, locks) park only it. An
-/// `Err` or a panic answers 500 and the connection goes on.
-pub type Handler = dyn Fn(&Request<'_>, &mut Response) -> io::Result<()> + Send + Sync + 'static;
+use crate::service::{Handler, Service};
+use may_minihttp::{Request, Response};
 
 /// An HTTP/1.1 server: one greenlet per connection on mayfly's [`StreamServer`], so it has
 /// its connection and per-peer caps, accept back-off, graceful stop and

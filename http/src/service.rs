@@ -7,7 +7,12 @@ use std::sync::Arc;
 
 use mayfly::server::ServerStats;
 
-use crate::{Handler, Request, Response};
+use may_minihttp::{Request, Response};
+
+/// What answers requests: reads the [`Request`], fills the [`Response`]. Runs in the
+/// connection's greenlet, so blocking calls (mayfly sockets, sleeps, locks) park only it. An
+/// `Err` or a panic answers 500 and the connection goes on.
+pub type Handler = dyn Fn(&Request<'_>, &mut Response) -> io::Result<()> + Send + Sync + 'static;
 
 /// One connection's service over the shared handler.
 pub(crate) struct Service {
