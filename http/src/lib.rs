@@ -28,9 +28,12 @@
 //! `Content-Length`, two different ones, or one beside `Transfer-Encoding`, 400 (no request
 //! smuggling); a target that is not UTF-8 or any other malformed head, 400; a chunked body,
 //! 501; a request not all in within [`Options::request_timeout`] (slowloris), 408. Each of
-//! those closes the connection, after a short lingering read so the client sees the answer.
-//! A client idle past [`Options::read_timeout`] or not reading past
-//! [`Options::write_timeout`] is cut off. HTTP/1.0 closes after each answer unless the client
+//! those closes the connection, after a lingering read of at most [`Options::linger`] so
+//! the client sees the answer (as does every close after `Connection: close`). A client
+//! idle past [`Options::read_timeout`] (a new one: past
+//! [`Options::first_request_timeout`]) or not reading past [`Options::write_timeout`] is
+//! cut off; a peer over [`Options::max_per_peer`] gets 503 at once; [`Options::max_rps`]
+//! caps the requests per second the whole server answers ([`RateLimit`]). HTTP/1.0 closes after each answer unless the client
 //! asked for `Connection: keep-alive`; `Connection: close` closes.
 //!
 //! Hello world:
@@ -154,16 +157,20 @@
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 
+mod first_request;
 mod linger;
 mod options;
+mod rate;
 mod server;
 mod service;
 
-pub use may_minihttp::{Request, Response};
+pub use may_minihttp::{reason, Request, Response};
 pub use options::{
-    Options, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADERS, DEFAULT_MAX_HEAD_BYTES,
-    DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_READ_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_WRITE_TIMEOUT,
-    LINGER_TIME,
+    Options, DEFAULT_FIRST_REQUEST_TIMEOUT, DEFAULT_LINGER, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_HEADERS, DEFAULT_MAX_HEAD_BYTES, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_RPS,
+    DEFAULT_READ_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_TOO_MANY_HEADERS_STATUS,
+    DEFAULT_WRITE_TIMEOUT,
 };
+pub use rate::RateLimit;
 pub use server::HttpServer;
 pub use service::Handler;

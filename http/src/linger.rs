@@ -1,26 +1,27 @@
-//! Lingering close: after a refusal the client may still be sending (the body of a 413, the
-//! rest of a pipeline), and closing a socket with unread input sends a reset that can
-//! destroy the refusal before the client reads it. So the write side is shut first, and
-//! what still comes is read and dropped for a short while.
+//! Lingering close: after its last answer the client may still be sending (the body of a
+//! 413, the rest of a pipeline), and closing a socket with unread input sends a reset that
+//! can destroy the answers before the client reads them. So the write side is shut first,
+//! and what still comes is read and dropped for a short while
+//! ([`Options::linger`](crate::Options::linger)).
 
 use std::io::Read;
 use std::net::Shutdown;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mayfly::net::TcpStream;
 
-use crate::options::LINGER_TIME;
-
-/// At most this much is read and dropped.
-const LINGER_BYTES: usize = 256 * 1024;
+/// At most this much is read and dropped (the time bound is the main one; this bounds the
+/// work a client sending at full speed can cause).
+const LINGER_BYTES: usize = 4 * 1024 * 1024;
 
 /// Shuts the write side of `stream`, then reads and drops input until the client closes,
-/// [`LINGER_TIME`] passes or [`LINGER_BYTES`] came.
-pub(crate) fn linger(stream: &mut TcpStream) {
-    if stream.shutdown(Shutdown::Write).is_err() {
+/// `linger` passes or [`LINGER_BYTES`] came. `linger` zero: returns at once (the caller
+/// closes).
+pub(crate) fn linger(stream: &mut TcpStream, linger: Duration) {
+    if linger.is_zero() || stream.shutdown(Shutdown::Write).is_err() {
         return;
     }
-    let until = Instant::now() + LINGER_TIME;
+    let until = Instant::now() + linger;
     let mut buf = [0u8; 4096];
     let mut dropped = 0;
     while dropped < LINGER_BYTES {

@@ -1,21 +1,32 @@
 //! [`HttpServer`]: a [`StreamServer`] whose connection handler is may_minihttp's loop over a
 //! request handler, with the server's [`Options`].
 
+use std::cell::Cell;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use mayfly::net::{TcpListener, TcpStream};
 use mayfly::server::{Cap, RunningServer, ServerStats, StreamServer};
 
+use crate::first_request::FirstRequest;
 use crate::linger::linger;
 use crate::options::Options;
+use crate::rate::RateLimit;
 use crate::service::{Handler, Service};
 use may_minihttp::{Request, Response};
 
+/// What a connection over its peer's cap is told, in the accept loop, before it is closed.
+const BUSY: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
+Content-Length: 24\r\nRetry-After: 1\r\nConnection: close\r\n\r\n503 Service Unavailable\n";
+
 /// An HTTP/1.1 server: one greenlet per connection on mayfly's [`StreamServer`], so it has
-/// its connection and per-peer caps, accept back-off, graceful stop and
-/// [`ServerStats`] (every answered request is counted in `requests`).
+/// its connection and per-peer caps (a peer over its cap is answered 503 at once), accept
+/// back-off, graceful stop and [`ServerStats`] (every answered request is counted in
+/// `requests`).
 ///
 /// ```
 /// use std::io::{Read, Write};
@@ -122,32 +133,63 @@ impl HttpServer {
         let handler = self.handler;
         let counters = stats.clone();
         let o = self.options;
+        let conn = Arc::new(ConnOptions {
+            first_request_timeout: o.first_read_timeout(),
+            read_timeout: o.read_timeout,
+            linger: o.linger,
+            rate: o.max_rps.map(|r| Arc::new(RateLimit::new(r))),
+        });
         StreamServer::new(self.listener, move |stream, _peer| {
-            serve_connection(stream, &handler, &counters, &limits)
+            serve_connection(stream, &handler, &counters, &limits, &conn)
         })
         .with_counters(stats)
-        .read_timeout(o.read_timeout)
+        // The shortest read timeout: the server's sweep ticks by it.
+        .read_timeout(o.first_read_timeout())
         .write_timeout(o.write_timeout)
         .max_connections(Cap::from_limit(o.connection_cap()))
         .max_per_peer(Cap::from_limit(o.peer_cap()))
+        .refuse_with(BUSY)
     }
 }
 
-/// One connection: may_minihttp's loop, then a lingering close after a refusal.
+/// What each connection needs of the [`Options`] besides may_minihttp's limits.
+struct ConnOptions {
+    first_request_timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
+    linger: Duration,
+    rate: Option<Arc<RateLimit>>,
+}
+
+/// One connection: may_minihttp's loop (the first request under its own timeout), then a
+/// lingering close after the last answer when the server closes (a refusal, or as asked).
 fn serve_connection(
     mut stream: TcpStream,
     handler: &Arc<Handler>,
     stats: &Arc<ServerStats>,
     limits: &may_minihttp::Limits,
+    conn: &ConnOptions,
 ) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
+    let arrived = Rc::new(Cell::new(false));
     let mut service = Service {
         handler: handler.clone(),
         stats: stats.clone(),
+        rate: conn.rate.clone(),
+        arrived: arrived.clone(),
     };
-    let r = may_minihttp::serve(&mut stream, &mut service, limits);
-    if matches!(&r, Err(e) if e.kind() == io::ErrorKind::InvalidData) {
-        linger(&mut stream);
+    let r = {
+        let mut first = FirstRequest::new(
+            &mut stream,
+            conn.first_request_timeout,
+            conn.read_timeout,
+            arrived,
+        );
+        may_minihttp::serve(&mut first, &mut service, limits)
+    };
+    match &r {
+        Ok(()) => linger(&mut stream, conn.linger),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => linger(&mut stream, conn.linger),
+        Err(_) => {}
     }
     r
 }

@@ -1,12 +1,16 @@
-//! The per-connection service: runs the server's handler for each request with its panic
-//! caught (a 500; the server goes on) and each answered request counted.
+//! The per-connection service: waits for the server's rate cap, runs the server's handler
+//! for each request with its panic caught (a 500; the server goes on) and counts each
+//! answered request.
 
+use std::cell::Cell;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use mayfly::server::ServerStats;
 
+use crate::rate::RateLimit;
 use may_minihttp::{Request, Response};
 
 /// What answers requests: reads the [`Request`], fills the [`Response`]. Runs in the
@@ -18,10 +22,21 @@ pub type Handler = dyn Fn(&Request<'_>, &mut Response) -> io::Result<()> + Send 
 pub(crate) struct Service {
     pub(crate) handler: Arc<Handler>,
     pub(crate) stats: Arc<ServerStats>,
+    /// The server's rate cap, if it has one.
+    pub(crate) rate: Option<Arc<RateLimit>>,
+    /// Set at the first request (it ends the first-request timeout).
+    pub(crate) arrived: Rc<Cell<bool>>,
 }
 
 impl may_minihttp::HttpService for Service {
     fn call(&mut self, req: &Request<'_>, rsp: &mut Response) -> io::Result<()> {
+        self.arrived.set(true);
+        if let Some(rate) = &self.rate {
+            let wait = rate.delay();
+            if !wait.is_zero() {
+                mayfly::sleep(wait);
+            }
+        }
         self.stats.requests(1);
         match panic::catch_unwind(AssertUnwindSafe(|| (self.handler)(req, rsp))) {
             Ok(r) => r,

@@ -591,7 +591,7 @@ fn every_pipelined_request_is_parsed_and_checked_on_its_own() {
         .collect();
     assert_eq!(codes, ["200", "405"], "{all}");
     // Exactly MAX_HEADERS headers are served; one more is refused with an answer.
-    let n = mayfly_servers::http::guard::MAX_HEADERS;
+    let n = mayfly_servers::http::MAX_HEADERS;
     let many: String = (1..n).map(|i| format!("X-H{i}: v\r\n")).collect();
     let (code, text) = http(
         &s.stats,

@@ -8,19 +8,20 @@
 //! - `GET /`: a dashboard (one HTML page, no external assets) charting active connections
 //!   and requests/s, refreshed every second.
 //!
-//! The page is served in-process by [`guard`], a small HTTP/1.1 loop on a mayfly
-//! `StreamServer`: it caps connections ([`Options::max_connections`]; more wait in the
-//! backlog) and connections per client address ([`Options::max_per_peer`]; more get 503),
-//! gives the first request head [`Options::first_request_timeout`] and each later one
-//! [`Options::idle_timeout`] to arrive in full and [`Options::max_request`] bytes at most,
-//! refuses bodies, answers unknown paths with 404 and other methods with 405, holds the
-//! whole page to [`Options::max_rps`] requests per second (so HTTP can take only a bounded
-//! share of the worker), and ends every connection it closes with a lingering close of at
-//! most [`Options::linger`]. There is no other listener: earlier builds forwarded to
-//! may_minihttp on an internal loopback port, which had none of these limits and spun the
-//! worker when out of fds (docs/RELIABILITY.md says why it went). A misbehaving HTTP client
-//! costs at most one greenlet and its bounded buffer until it times out; the echo traffic
-//! never waits on it.
+//! The page is served in-process by [`mayfly_http`] (HTTP/1.1 on the hardened
+//! may_minihttp, one greenlet per connection on a mayfly `StreamServer`), which holds it to
+//! every limit of [`Options`]: connections at once ([`Options::max_connections`]; more wait
+//! in the backlog) and per client address ([`Options::max_per_peer`]; more get 503 at once,
+//! in the accept loop), [`Options::first_request_timeout`] for a new connection's first
+//! request and [`Options::idle_timeout`] for each later one, [`Options::max_request`] bytes
+//! of head at most (431), at most [`MAX_HEADERS`] headers (400), no bodies (413; two
+//! different `Content-Length`s are 400), [`Options::max_rps`] requests per second for the
+//! whole page (so HTTP can take only a bounded share of the worker), and a lingering close
+//! of at most [`Options::linger`] after the last answer. Unknown paths get 404, other
+//! methods 405. There is no other listener: earlier builds forwarded to may_minihttp on an
+//! internal loopback port, which had none of these limits and spun the worker when out of
+//! fds (docs/RELIABILITY.md says why it went). A misbehaving HTTP client costs at most one
+//! greenlet and its bounded buffer until it times out; the echo traffic never waits on it.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -38,8 +39,8 @@
 //! stats.stop();
 //! ```
 
-pub mod guard;
 mod page;
+mod routes;
 
 use std::io;
 use std::net::SocketAddr;
@@ -48,11 +49,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mayfly::net::Bind;
-use mayfly::server::{RunningServer, StreamServer};
+use mayfly::server::{Cap, RunningServer};
+use mayfly_http::HttpServer;
 
-use guard::Reply;
 pub use page::{Page, Sample, HISTORY, SAMPLE_EVERY};
+pub use routes::{DASHBOARD, ROUTES};
 
+/// Headers accepted in one request; more get 400.
+pub const MAX_HEADERS: usize = 16;
 /// Default [`Options::max_request`]: 8 KiB of request line and headers.
 pub const DEFAULT_MAX_REQUEST: usize = 8 * 1024;
 /// Default [`Options::idle_timeout`].
@@ -67,9 +71,6 @@ pub const DEFAULT_MAX_PER_PEER: u64 = 16;
 pub const DEFAULT_FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default [`Options::linger`].
 pub const DEFAULT_LINGER: Duration = Duration::from_secs(2);
-
-/// The dashboard page.
-pub const DASHBOARD: &str = include_str!("dashboard.html");
 
 /// How to serve the stats page.
 #[derive(Debug, Clone)]
@@ -112,50 +113,46 @@ impl Options {
     }
 }
 
-/// Answers a `GET` of one of the [`guard::ROUTES`].
-fn render(page: &Page, path: &str) -> Reply {
-    let (content_type, extra, body) = match path {
-        "/stats" => (
-            "application/json",
-            "Cache-Control: no-store\r\n",
-            page.json(),
-        ),
-        "/metrics" => (
-            "text/plain; version=0.0.4; charset=utf-8",
-            "",
-            page.prometheus(),
-        ),
-        "/" => (
-            "text/html; charset=utf-8",
-            "",
-            DASHBOARD.as_bytes().to_vec(),
-        ),
-        _ => return Reply::simple("404 Not Found", ""),
-    };
-    Reply {
-        status: "200 OK",
-        extra,
-        content_type,
-        body,
+/// The mayfly-http limits of a page served with `opts`.
+fn http_options(opts: &Options) -> mayfly_http::Options {
+    mayfly_http::Options {
+        max_head_bytes: opts.max_request,
+        max_headers: MAX_HEADERS,
+        // What the page has always said to too many headers.
+        too_many_headers_status: 400,
+        // No bodies: any request that announces one gets 413.
+        max_body_bytes: 0,
+        // A whole request head must arrive within the idle timeout of its first byte.
+        request_timeout: Some(opts.idle_timeout),
+        read_timeout: Some(opts.idle_timeout),
+        first_request_timeout: Some(opts.first_request_timeout),
+        write_timeout: Some(opts.idle_timeout),
+        max_connections: Cap::AtMost(opts.max_connections.max(1)),
+        // A peer over its cap is answered 503 in the accept loop: it takes no slot and waits
+        // for nothing, so it cannot lock the page for others (mayfly's PeerLimit, IPv6 by /64).
+        max_per_peer: Cap::AtMost(opts.max_per_peer.max(1)),
+        max_rps: Some(opts.max_rps),
+        linger: opts.linger,
+        ..mayfly_http::Options::default()
     }
 }
 
 /// A running stats page.
 pub struct RunningStats {
-    guard: RunningServer,
+    server: RunningServer,
     sampling: Arc<AtomicBool>,
 }
 
 impl RunningStats {
     /// The public address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.guard.local_addr()
+        self.server.local_addr()
     }
 
     /// Stops the port and the sampler.
     pub fn stop(&self) {
         self.sampling.store(false, Ordering::Release);
-        self.guard.stop(Duration::from_millis(100));
+        self.server.stop(Duration::from_millis(100));
     }
 }
 
@@ -166,25 +163,10 @@ impl RunningStats {
 /// Binding `opts.addr` failed, or the sampler greenlet could not be spawned.
 pub fn start(opts: &Options, page: Arc<Page>) -> io::Result<RunningStats> {
     let listener = Bind::new(opts.addr.as_str()).tcp()?;
-    let limits = guard::Limits {
-        max_request: opts.max_request,
-        first_request_timeout: opts.first_request_timeout,
-        idle_timeout: opts.idle_timeout,
-        linger: opts.linger,
-        rate: Arc::new(guard::RateLimit::new(opts.max_rps)),
-    };
     let served = page.clone();
-    // A peer over its cap is answered 503 in the accept loop: it takes no slot and waits
-    // for nothing, so it cannot lock the page for others (mayfly's PeerLimit, IPv6 by /64).
-    let busy = Reply::simple("503 Service Unavailable", "Retry-After: 1\r\n").encode(true);
-    let guard = StreamServer::new(listener, move |conn, _peer: SocketAddr| {
-        guard::serve(conn, &limits, |path| render(&served, path))
-    })
-    .max_connections(opts.max_connections.max(1))
-    .max_per_peer(opts.max_per_peer.max(1))
-    .refuse_with(busy)
-    .write_timeout(Some(opts.idle_timeout))
-    .start();
+    let server = HttpServer::new(listener, move |req, rsp| routes::answer(&served, req, rsp))
+        .options(http_options(opts))
+        .start();
     let sampling = Arc::new(AtomicBool::new(true));
     let s2 = sampling.clone();
     mayfly::Builder::new()
@@ -196,5 +178,5 @@ pub fn start(opts: &Options, page: Arc<Page>) -> io::Result<RunningStats> {
             }
         })
         .map_err(io::Error::other)?;
-    Ok(RunningStats { guard, sampling })
+    Ok(RunningStats { server, sampling })
 }

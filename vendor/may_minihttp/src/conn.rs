@@ -121,10 +121,18 @@ impl Refusal {
         status: 431,
         why: "request head over the limit",
     };
-    const TOO_MANY_HEADERS: Refusal = Refusal {
-        status: 431,
-        why: "too many headers",
-    };
+
+    /// The answer to too many headers: `status` if it is a 4xx, else 431.
+    fn too_many_headers(status: u16) -> Refusal {
+        Refusal {
+            status: if (400..500).contains(&status) {
+                status
+            } else {
+                431
+            },
+            why: "too many headers",
+        }
+    }
 }
 
 /// One connection's buffers, kept across its requests.
@@ -184,7 +192,9 @@ impl Conn {
                     }
                 }
                 Ok(httparse::Status::Partial) => Parsed::Partial,
-                Err(httparse::Error::TooManyHeaders) => Parsed::Refused(Refusal::TOO_MANY_HEADERS),
+                Err(httparse::Error::TooManyHeaders) => {
+                    Parsed::Refused(Refusal::too_many_headers(limits.too_many_headers_status))
+                }
                 Err(_) => Parsed::Refused(Refusal {
                     status: 400,
                     why: "malformed request head",

@@ -25,12 +25,14 @@ const fn refuse(status: u16, why: &'static str) -> Refusal {
 }
 
 /// Reads the framing of a request of HTTP/1.`version` with `headers`, bodies limited to
-/// `max_body` bytes.
+/// `max_body` bytes (0: no bodies).
 ///
 /// # Errors
 /// The refusal: 400 for a bad `Content-Length` (not digits, two different values, or one
 /// beside a `Transfer-Encoding`: no request smuggling), 501 for `Transfer-Encoding` alone
-/// (chunked bodies are not decoded), 413 for a body over `max_body`.
+/// (chunked bodies are not decoded), 413 for a body over `max_body`. With `max_body` 0 a
+/// `Content-Length` that is not a number and a `Transfer-Encoding` alone announce a body
+/// too: 413.
 pub(crate) fn framing(
     version: u8,
     headers: &[httparse::Header<'_>],
@@ -38,11 +40,19 @@ pub(crate) fn framing(
 ) -> Result<Framing, Refusal> {
     let mut length: Option<u64> = None;
     let mut transfer_encoding = false;
+    // A length that is not a number, where no body is allowed anyway: refused as a body.
+    let mut unreadable_length = false;
     let (mut close, mut keep_alive, mut expect_continue) = (false, false, false);
     for h in headers {
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
-            let n = parse_length(h.value).ok_or(refuse(400, "bad Content-Length"))?;
+            let Some(n) = parse_length(h.value) else {
+                if max_body == 0 {
+                    unreadable_length = true;
+                    continue;
+                }
+                return Err(refuse(400, "bad Content-Length"));
+            };
             if length.is_some_and(|l| l != n) {
                 return Err(refuse(400, "two different Content-Length headers"));
             }
@@ -62,8 +72,12 @@ pub(crate) fn framing(
     if transfer_encoding {
         return Err(match length {
             Some(_) => refuse(400, "Content-Length and Transfer-Encoding"),
+            None if max_body == 0 => refuse(413, "no bodies accepted"),
             None => refuse(501, "Transfer-Encoding (chunked bodies) not supported"),
         });
+    }
+    if unreadable_length {
+        return Err(refuse(413, "no bodies accepted"));
     }
     let body_len = match length {
         None => 0,
@@ -131,6 +145,21 @@ mod tests {
                 .status,
             413
         );
+    }
+
+    #[test]
+    fn with_no_bodies_every_announced_body_is_413_but_two_lengths_are_400() {
+        let status = |hs: &[httparse::Header<'_>]| framing(1, hs, 0).map_err(|r| r.status);
+        assert_eq!(status(&[h("Content-Length", "banana")]), Err(413));
+        assert_eq!(status(&[h("Content-Length", "5")]), Err(413));
+        assert_eq!(status(&[h("Transfer-Encoding", "chunked")]), Err(413));
+        let two = [h("Content-Length", "0"), h("Content-Length", "5")];
+        assert_eq!(status(&two), Err(400));
+        let cl_te = [h("Content-Length", "0"), h("Transfer-Encoding", "chunked")];
+        assert_eq!(status(&cl_te), Err(400));
+        assert_eq!(status(&[h("Content-Length", "0")]).unwrap().body_len, 0);
+        // With bodies allowed, a length that is not a number is a bad request.
+        assert_eq!(framing(1, &[h("Content-Length", "banana")], 10).unwrap_err().status, 400);
     }
 
     #[test]

@@ -53,7 +53,7 @@ mod status;
 pub use conn::{serve, HttpService};
 pub use limits::{
     Limits, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADERS, DEFAULT_MAX_HEAD_BYTES,
-    DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_REQUEST_TIMEOUT, DEFAULT_TOO_MANY_HEADERS_STATUS,
 };
 pub use request::Request;
 pub use response::Response;

@@ -13,6 +13,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 256 * 1024;
 /// Default [`Limits::request_timeout`]: 30 s for a request's head and body to arrive.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default [`Limits::too_many_headers_status`]: 431 Request Header Fields Too Large.
+pub const DEFAULT_TOO_MANY_HEADERS_STATUS: u16 = 431;
 
 /// The bounds [`serve`](crate::serve) holds one connection to.
 ///
@@ -30,10 +32,18 @@ pub struct Limits {
     /// A request line and headers longer than this get 431 and the connection closes. It is
     /// also the most the read buffer grows to (it starts at 4 KiB, or this if smaller).
     pub max_head_bytes: usize,
-    /// More headers than this get 431 and the connection closes.
+    /// More headers than this get [`too_many_headers_status`](Limits::too_many_headers_status)
+    /// and the connection closes.
     pub max_headers: usize,
+    /// The answer to more than [`max_headers`](Limits::max_headers) headers: a 4xx status
+    /// (431 by default; 400 for a server that has always said so). Anything else reads as
+    /// 431.
+    pub too_many_headers_status: u16,
     /// A `Content-Length` over this gets 413 (before any of the body is read) and the
-    /// connection closes.
+    /// connection closes. 0 means no bodies at all: every request that announces one gets
+    /// 413 — a `Content-Length` other than 0, even one that is not a number, and a
+    /// `Transfer-Encoding` alone. Two different lengths, or a length beside a
+    /// `Transfer-Encoding`, are still 400.
     pub max_body_bytes: usize,
     /// Answers are written out whenever this many bytes wait (and after every batch): a client
     /// that pipelines requests and never reads holds at most this much, plus one answer, until
@@ -52,6 +62,7 @@ impl Default for Limits {
         Limits {
             max_head_bytes: DEFAULT_MAX_HEAD_BYTES,
             max_headers: DEFAULT_MAX_HEADERS,
+            too_many_headers_status: DEFAULT_TOO_MANY_HEADERS_STATUS,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
             request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
