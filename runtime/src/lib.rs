@@ -269,5 +269,5 @@ pub use join::{iwait, iwait_deadline, iwait_timeout, joinall, wait, IWait, JoinA
 pub use run::run;
 pub use sleep::{sleep, sleep_until, yield_now};
 pub use start::StartError;
-pub use timeout::{with_deadline, with_timeout, ActiveTimeout, Timeout};
+pub use timeout::{deadline_after, with_deadline, with_timeout, ActiveTimeout, Timeout};
 pub use waitable::{Subscription, Waitable};

@@ -239,6 +239,24 @@ pub fn with_timeout<R>(after: Duration, f: impl FnOnce() -> R) -> Result<R, Time
     r
 }
 
+/// The instant `after` from now, for a deadline: an `after` too long for an [`Instant`] to
+/// hold (`Duration::MAX`, a `--grace` of 10^19 s) gives an instant a century away instead of a
+/// panic, which every wait treats as no limit.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let soon = mayfly::deadline_after(Duration::from_secs(1));
+/// assert!(soon > Instant::now());
+/// let never = mayfly::deadline_after(Duration::MAX); // no overflow panic
+/// assert!(never > Instant::now() + Duration::from_secs(365 * 86_400));
+/// ```
+pub fn deadline_after(after: Duration) -> Instant {
+    /// What "no limit" becomes: about a hundred years.
+    const FOR_EVER: Duration = Duration::from_secs(100 * 365 * 86_400);
+    let now = Instant::now();
+    now.checked_add(after.min(FOR_EVER)).unwrap_or(now)
+}
+
 /// Runs `f` with a deadline at `deadline` (the deadline form of [`with_timeout`]; the error
 /// carries the time that was left at the call).
 ///

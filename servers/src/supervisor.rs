@@ -419,7 +419,7 @@ impl Supervisor {
     }
 
     fn wait_ready(&mut self) -> Result<(), Error> {
-        let deadline = Instant::now() + self.opts.start_timeout;
+        let deadline = mayfly::deadline_after(self.opts.start_timeout);
         let mut waiting: Vec<bool> = vec![true; self.slots.len()];
         while waiting.iter().any(|w| *w) {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -562,7 +562,7 @@ impl Supervisor {
                 signal(c, libc::SIGTERM);
             }
         }
-        let deadline = Instant::now() + self.opts.grace + self.opts.stop_slack;
+        let deadline = mayfly::deadline_after(self.opts.grace.saturating_add(self.opts.stop_slack));
         let mut unclean = 0;
         for s in &mut self.slots {
             let Some(mut c) = s.child.take() else {

@@ -47,7 +47,7 @@ pub mod tree;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mayfly::net::{Bind, TcpStream};
 use mayfly::server::{Cap, RunningServer, ServerStats, StreamServer};
@@ -219,7 +219,7 @@ fn serve(ctx: &Ctx, conn: TcpStream, peer: SocketAddr) -> io::Result<()> {
     };
     // One deadline for the whole handshake: a client trickling its answer a byte at a time
     // is cut off at it, however quick each read.
-    let deadline = Instant::now() + ctx.opts.auth_timeout;
+    let deadline = mayfly::deadline_after(ctx.opts.auth_timeout);
     let verdict = mayfly::with_deadline(deadline, || -> io::Result<Option<bool>> {
         let challenge = hmac::challenge()?;
         frame::write_header(r.get_mut(), &proto::challenge_header(&challenge))?;

@@ -53,7 +53,7 @@ pub fn run(command: &str, timeout: Duration, max_output: usize) -> io::Result<Ou
         cap: max_output,
         truncated: false,
     };
-    let deadline = Instant::now() + timeout;
+    let deadline = mayfly::deadline_after(timeout);
     let mut status: Option<i32> = None;
     let mut status_open = true;
     let mut timed_out = false;

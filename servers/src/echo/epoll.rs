@@ -108,7 +108,7 @@ fn event_loop(
                 let _ = poll.registry().deregister(&mut l);
             }
             listening = false;
-            deadline = Some(Instant::now() + *grace.lock().unwrap());
+            deadline = Some(mayfly::deadline_after(*grace.lock().unwrap()));
         }
         if !listening && (conns.is_empty() || deadline.is_some_and(|d| Instant::now() >= d)) {
             stats.killed(conns.len() as u64);

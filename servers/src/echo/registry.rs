@@ -72,7 +72,7 @@ impl Connections {
 }
 
 fn wait_idle(stats: &ServerStats, limit: Duration) {
-    let until = Instant::now() + limit;
+    let until = mayfly::deadline_after(limit);
     while stats.active() > 0 && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(5));
     }
