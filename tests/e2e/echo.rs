@@ -508,3 +508,18 @@ fn compare_runs_a_multi_process_build_and_reports_its_scaling() {
         "{verdict}"
     );
 }
+
+#[test]
+fn a_grace_too_long_for_a_clock_means_no_limit_not_a_panic() {
+    for mode in Serves::Echo.builds() {
+        let mut cmd = mayfly();
+        cmd.args(ServeEchoCommand::new(mode).args())
+            .args(["--grace", "10000000000000000000s"])
+            .stderr(Stdio::null());
+        let mut server = ServerChild::spawn(cmd, false);
+        // No connection is open, so the drain ends at once: exit 0, not a panic on
+        // `Instant + grace`.
+        let st = server.sigterm_and_wait(Duration::from_secs(10));
+        assert!(st.success(), "{mode}: {st:?}");
+    }
+}
