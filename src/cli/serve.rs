@@ -29,14 +29,8 @@ use super::{convert, print, supervise};
 
 /// `mayfly serve echo`.
 pub fn echo(a: EchoArgs) -> Result<ExitCode> {
-    let launch = Launch {
-        name: format!("echo/{}", a.mode),
-        workers: Some(&a.workers),
-        addr: &a.addr,
-        stats: &a.stats,
-        grace: a.grace.0,
-        raise_nofile: true,
-    };
+    let name = format!("echo/{}", a.mode);
+    let launch = Launch::tcp(&name, &a.workers, &a.addr, &a.stats, a.grace.0);
     serve(launch, || {
         let opts = convert::echo_options(&a);
         echo::start(a.mode, &opts).with_context(|| format!("binding {}", a.addr))
@@ -45,14 +39,7 @@ pub fn echo(a: EchoArgs) -> Result<ExitCode> {
 
 /// `mayfly serve file`.
 pub fn file(a: ServeFileArgs) -> Result<ExitCode> {
-    let launch = Launch {
-        name: "file".into(),
-        workers: Some(&a.workers),
-        addr: &a.addr,
-        stats: &a.stats,
-        grace: a.grace.0,
-        raise_nofile: true,
-    };
+    let launch = Launch::tcp("file", &a.workers, &a.addr, &a.stats, a.grace.0);
     serve(launch, || {
         // Past RLIMIT_FSIZE a write must fail with EFBIG (an error reply), not kill the
         // server.
@@ -70,13 +57,9 @@ pub fn file(a: ServeFileArgs) -> Result<ExitCode> {
 /// `mayfly serve cmd`.
 pub fn cmd(a: ServeCmdArgs) -> Result<ExitCode> {
     let launch = Launch {
-        name: "cmd".into(),
-        workers: Some(&a.workers),
-        addr: &a.addr,
-        stats: &a.stats,
-        grace: a.grace.0,
         // Its caps are a few hundred connections; commands keep the limit it was given.
         raise_nofile: false,
+        ..Launch::tcp("cmd", &a.workers, &a.addr, &a.stats, a.grace.0)
     };
     serve(launch, || {
         let opts = convert::cmd_options(&a)?;
@@ -126,6 +109,25 @@ struct Launch<'a> {
 }
 
 impl<'a> Launch<'a> {
+    /// A TCP server: `--workers` may hand it to the supervisor, and it raises the fd limit
+    /// for its connections.
+    fn tcp(
+        name: &str,
+        workers: &'a WorkersArgs,
+        addr: &'a str,
+        stats: &'a StatsArgs,
+        grace: Duration,
+    ) -> Self {
+        Launch {
+            name: name.into(),
+            workers: Some(workers),
+            addr,
+            stats,
+            grace,
+            raise_nofile: true,
+        }
+    }
+
     /// A UDP server: no supervisor, no connections to raise the fd limit for.
     fn udp(name: &str, addr: &'a str, udp: &'a DatagramArgs) -> Self {
         Launch {
