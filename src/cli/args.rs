@@ -11,9 +11,9 @@ use mayfly::server::Cap;
 use mayfly_clients::stress::ClientMode;
 use mayfly_clients::udp_stress::{self, Proto};
 use mayfly_clients::{compare, file_bench, stress};
-use mayfly_proto::builds::{spoken_list, BuildInfo, BUILDS};
+use mayfly_proto::builds::{spoken_list, BuildInfo, Serves, BUILDS};
 use mayfly_servers::echo::Mode;
-use mayfly_servers::{cmd, echo, file, http, udp, DEFAULT_BACKLOG, DEFAULT_GRACE};
+use mayfly_servers::{cmd, echo, file, http, plaintext, udp, DEFAULT_BACKLOG, DEFAULT_GRACE};
 
 use super::exit;
 use super::human::{comma_list, HumanDuration, HumanSize};
@@ -165,6 +165,8 @@ pub struct FileBenchArgs {
 pub enum Serve {
     /// The uppercase echo server.
     Echo(Box<EchoArgs>),
+    /// TechEmpower's plaintext and JSON tests over HTTP/1.1: `GET /plaintext`, `GET /json`.
+    Http(Box<HttpArgs>),
     /// The framed-protocol file server (the course's FTP homework).
     File(Box<ServeFileArgs>),
     /// The course's remote-command server, behind an HMAC challenge.
@@ -406,6 +408,57 @@ pub struct EchoArgs {
     pub workers: WorkersArgs,
 }
 
+#[derive(clap::Args)]
+pub struct HttpArgs {
+    /// The build to run (help text: `http_mode_help`, from the build registry).
+    #[arg(long, default_value = Mode::HttpCoroutine.name(), value_parser = http_mode, help = http_mode_help())]
+    pub mode: Mode,
+    /// Address to listen on; port 0 picks a free port (printed as `listening on ADDR`).
+    #[arg(long, default_value = plaintext::DEFAULT_ADDR)]
+    pub addr: String,
+    /// Listen backlog.
+    #[arg(long, default_value_t = DEFAULT_BACKLOG)]
+    pub backlog: i32,
+    /// Stop accepting while this many connections are open (more wait in the backlog).
+    /// Default: the fd limit less 64 (every build, hyper's too); 0: no cap.
+    #[arg(long, default_value_t = Cap::Default, hide_default_value = true)]
+    pub max_connections: Cap,
+    /// Close a peer's (an IP address's) new connections at once while it holds this many.
+    /// Default: 75% of the connection cap; 0: no cap.
+    #[arg(long, default_value_t = Cap::Default, hide_default_value = true)]
+    pub max_per_peer: Cap,
+    /// Close a connection that sends nothing for this long (the keep-alive idle timeout, and
+    /// the longest pause in a request); 0: never.
+    #[arg(long, visible_alias = "idle-timeout", default_value_t = HumanDuration(mayfly_http::DEFAULT_READ_TIMEOUT))]
+    pub read_timeout: HumanDuration,
+    /// Close a connection whose answers cannot be sent for this long (it does not read); 0: never.
+    #[arg(long, default_value_t = HumanDuration(mayfly_http::DEFAULT_WRITE_TIMEOUT))]
+    pub write_timeout: HumanDuration,
+    /// A request's head (and body) must all arrive within this of its first byte (408;
+    /// hyper: its header-read timeout); 0: no limit but --read-timeout.
+    #[arg(long, default_value_t = HumanDuration(mayfly_http::DEFAULT_REQUEST_TIMEOUT))]
+    pub request_timeout: HumanDuration,
+    /// Longest request line and headers, bytes (K suffix); longer gets 431 (hyper: its read
+    /// buffer, at least 8K).
+    #[arg(long, default_value_t = HumanSize(mayfly_http::DEFAULT_MAX_HEAD_BYTES as u64))]
+    pub max_head_bytes: HumanSize,
+    /// Most headers in a request; more get 431.
+    #[arg(long, default_value_t = mayfly_http::DEFAULT_MAX_HEADERS)]
+    pub max_headers: usize,
+    /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.
+    #[arg(long, default_value_t = HumanDuration(DEFAULT_GRACE))]
+    pub grace: HumanDuration,
+    #[command(flatten)]
+    pub stats: StatsArgs,
+    #[command(flatten)]
+    pub workers: WorkersArgs,
+}
+
+/// `serve http --mode`: an HTTP build by its name.
+fn http_mode(s: &str) -> Result<Mode, String> {
+    Serves::Http.parse(s)
+}
+
 /// The stats page every server can publish (`--stats-addr`).
 #[derive(clap::Args)]
 pub struct StatsArgs {
@@ -542,9 +595,13 @@ fn default_builds() -> &'static str {
     S.get_or_init(|| comma_list(&Mode::ALL))
 }
 
-/// The builds of the registry's rows that `take` picks, as `f` writes each one.
+/// The echo builds of the registry's rows that `take` picks, as `f` writes each one.
 fn builds_where(take: fn(&BuildInfo) -> bool, f: fn(&BuildInfo) -> String) -> Vec<String> {
-    BUILDS.iter().filter(|b| take(b)).map(f).collect()
+    BUILDS
+        .iter()
+        .filter(|b| b.serves == Serves::Echo && take(b))
+        .map(f)
+        .collect()
 }
 
 /// `--mode`'s help, from the build registry: each build with its few words, the reference
@@ -557,6 +614,26 @@ fn mode_help() -> &'static str {
             "{}; the reference builds {}",
             spoken_list(&builds_where(|b| !b.reference, about), "or"),
             spoken_list(&builds_where(|b| b.reference, about), "and"),
+        )
+    })
+}
+
+/// `serve http --mode`'s help, from the build registry's HTTP rows.
+fn http_mode_help() -> &'static str {
+    static S: OnceLock<String> = OnceLock::new();
+    S.get_or_init(|| {
+        let about = |b: &BuildInfo| format!("{} ({})", b.name, b.about);
+        let http = |reference: bool| -> Vec<String> {
+            BUILDS
+                .iter()
+                .filter(|b| b.serves == Serves::Http && b.reference == reference)
+                .map(about)
+                .collect()
+        };
+        format!(
+            "{}; the reference build {}",
+            spoken_list(&http(false), "or"),
+            spoken_list(&http(true), "and"),
         )
     })
 }
@@ -611,6 +688,35 @@ mod tests {
         assert_eq!(a.connections, compare::DEFAULT_CONNECTIONS);
         assert_eq!(a.builds, Mode::ALL.map(compare::Build::single));
         assert_eq!(a.client, compare::DEFAULT_CLIENT);
+    }
+
+    #[test]
+    fn serve_http_takes_the_http_builds_by_name() {
+        let cli = Cli::try_parse_from(["mayfly", "serve", "http"]).unwrap();
+        let Commands::Serve {
+            server: Serve::Http(a),
+        } = cli.cmd
+        else {
+            panic!("parsed as another command");
+        };
+        assert_eq!(a.mode, Mode::HttpCoroutine);
+        assert_eq!(a.read_timeout.0, mayfly_http::DEFAULT_READ_TIMEOUT);
+        for (name, mode) in [("threads", Mode::HttpThreads), ("tokio", Mode::HttpTokio)] {
+            let cli = Cli::try_parse_from(["mayfly", "serve", "http", "--mode", name]).unwrap();
+            let Commands::Serve {
+                server: Serve::Http(a),
+            } = cli.cmd
+            else {
+                panic!("parsed as another command");
+            };
+            assert_eq!(a.mode, mode);
+        }
+        assert!(Cli::try_parse_from(["mayfly", "serve", "http", "--mode", "epoll"]).is_err());
+        assert_eq!(
+            http_mode_help(),
+            "coroutine (mayfly-http, greenlets, one thread) or threads (one per connection, the \
+             same parser); the reference build tokio (hyper, current-thread runtime)"
+        );
     }
 
     #[test]

@@ -13,11 +13,11 @@ use mayfly_clients::file_bench::{self, FileBenchOptions};
 use mayfly_clients::stress::{ClientMode, StressOptions};
 use mayfly_clients::udp_stress::UdpStressOptions;
 use mayfly_proto::cmd::secret::load_secret;
-use mayfly_servers::{cmd, echo, file, http, udp};
+use mayfly_servers::{cmd, echo, file, http, plaintext, udp};
 
 use super::args::{
-    CompareArgs, DatagramArgs, EchoArgs, FileBenchArgs, ServeCmdArgs, ServeFileArgs, StatsArgs,
-    StressArgs, TimeArgs,
+    CompareArgs, DatagramArgs, EchoArgs, FileBenchArgs, HttpArgs, ServeCmdArgs, ServeFileArgs,
+    StatsArgs, StressArgs, TimeArgs,
 };
 use super::exit::Usage;
 
@@ -35,6 +35,21 @@ pub fn echo_options(a: &EchoArgs) -> echo::Options {
     o.read_timeout = limit(a.read_timeout.0);
     o.write_timeout = limit(a.write_timeout.0);
     o.max_pending = a.max_pending.0 as usize;
+    o.reuse_port = a.workers.worker;
+    o
+}
+
+/// `mayfly serve http`: every build takes the same limits.
+pub fn http_options(a: &HttpArgs) -> plaintext::Options {
+    let mut o = plaintext::Options::new(a.addr.clone());
+    o.backlog = a.backlog;
+    o.http.max_connections = a.max_connections;
+    o.http.max_per_peer = a.max_per_peer;
+    o.http.read_timeout = limit(a.read_timeout.0);
+    o.http.write_timeout = limit(a.write_timeout.0);
+    o.http.request_timeout = limit(a.request_timeout.0);
+    o.http.max_head_bytes = a.max_head_bytes.0.min(usize::MAX as u64) as usize;
+    o.http.max_headers = a.max_headers;
     o.reuse_port = a.workers.worker;
     o
 }

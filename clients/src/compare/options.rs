@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mayfly_proto::echo::Mode;
+use mayfly_proto::builds::Serves;
 
 use crate::build::Build;
 use crate::child::ChildError;
@@ -139,7 +139,8 @@ impl CompareOptions {
     pub fn new(exe: PathBuf) -> Self {
         CompareOptions {
             exe,
-            builds: Mode::every()
+            builds: Serves::Echo
+                .builds()
                 .filter(|m| m.info().compare_default)
                 .map(Build::single)
                 .collect(),
