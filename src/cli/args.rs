@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use mayfly::server::Cap;
 use mayfly_clients::stress::ClientMode;
 use mayfly_clients::udp_stress::{self, Proto};
-use mayfly_clients::{compare, file_bench, stress};
+use mayfly_clients::{compare, file_bench, http_stress, stress};
 use mayfly_proto::builds::{spoken_list, BuildInfo, Serves, BUILDS};
 use mayfly_servers::echo::Mode;
 use mayfly_servers::{cmd, echo, file, http, plaintext, udp, DEFAULT_BACKLOG, DEFAULT_GRACE};
@@ -518,10 +518,18 @@ pub struct StressArgs {
     /// close, a reset, or a reset mid-message, in turn) and reconnect. For soak tests.
     #[arg(long, default_value_t = 0.0)]
     pub disconnect_rate: f64,
-    /// tcp (`serve echo`) or udp (`serve udp-echo`: one datagram per request, counting lost,
-    /// late and wrong answers; threads mode only, --connections is the number of sockets).
+    /// tcp (`serve echo`), udp (`serve udp-echo`: one datagram per request, counting lost,
+    /// late and wrong answers; threads mode only, --connections is the number of sockets) or
+    /// http (`serve http`: keep-alive GETs of --path, checking status and body; threads mode
+    /// only).
     #[arg(long, default_value_t = Proto::Tcp)]
     pub proto: Proto,
+    /// HTTP: the path every request asks for (/plaintext and /json bodies are checked).
+    #[arg(long, default_value = http_stress::DEFAULT_PATH)]
+    pub path: String,
+    /// HTTP: requests sent at once on each connection (pipelining); 1: one in flight.
+    #[arg(long, default_value_t = http_stress::DEFAULT_PIPELINE, value_parser = at_least_one)]
+    pub pipeline: usize,
     /// UDP: an answer that has not come after this long counts as lost.
     #[arg(long, default_value_t = HumanDuration(udp_stress::DEFAULT_REPLY_TIMEOUT))]
     pub reply_timeout: HumanDuration,

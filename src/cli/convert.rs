@@ -10,6 +10,7 @@ use anyhow::{anyhow, Context, Result};
 use mayfly_clients::compare::CompareOptions;
 use mayfly_clients::file::{self as file_client, PutOptions};
 use mayfly_clients::file_bench::{self, FileBenchOptions};
+use mayfly_clients::http_stress::HttpStressOptions;
 use mayfly_clients::stress::{ClientMode, StressOptions};
 use mayfly_clients::udp_stress::UdpStressOptions;
 use mayfly_proto::cmd::secret::load_secret;
@@ -170,6 +171,40 @@ pub fn udp_stress_options(a: &StressArgs) -> Result<UdpStressOptions> {
     o.sockets = a.connections.unwrap_or(a.threads);
     o.duration = a.duration.0;
     o.reply_timeout = a.reply_timeout.0;
+    Ok(o)
+}
+
+/// `mayfly stress --proto http`: threads mode only; the echo-only flags are refused rather
+/// than ignored.
+pub fn http_stress_options(a: &StressArgs) -> Result<HttpStressOptions> {
+    if a.mode != ClientMode::Threads {
+        return Err(Usage(format!(
+            "--proto http runs OS threads only (no --mode {})",
+            a.mode
+        ))
+        .into());
+    }
+    if a.disconnect_rate != 0.0 {
+        return Err(Usage("--disconnect-rate is for --proto tcp only".to_string()).into());
+    }
+    if !a.path.starts_with('/')
+        || a.path
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err(Usage(format!(
+            "--path {:?}: must start with / and hold no spaces",
+            a.path
+        ))
+        .into());
+    }
+    let mut o = HttpStressOptions::new(resolve(&a.addr)?);
+    o.threads = a.threads;
+    o.connections = a.connections.unwrap_or(a.threads);
+    o.duration = a.duration.0;
+    o.path = a.path.clone();
+    o.pipeline = a.pipeline;
+    o.marks = a.marks;
     Ok(o)
 }
 

@@ -225,3 +225,110 @@ fn sigterm_closes_idle_keep_alive_connections_and_exits_0() {
         assert!(rest.is_empty(), "{mode}: {rest:?}");
     }
 }
+
+/// `mayfly stress --proto http --json …` against `addr`: the report and the exit code.
+fn http_stress(addr: &str, extra: &[&str]) -> (serde_json::Value, i32) {
+    let out = mayfly()
+        .args(["stress", "--proto", "http", "--addr", addr, "--json"])
+        .args(extra)
+        .output()
+        .expect("stress runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "bad JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (v, out.status.code().unwrap_or(-1))
+}
+
+#[test]
+fn stress_over_http_gets_every_answer_right_from_every_build() {
+    for mode in Serves::Http.builds() {
+        let server = start(mode, &[]);
+        let (v, code) = http_stress(
+            &server.addr,
+            &["--connections", "20", "--threads", "4", "--duration", "2s"],
+        );
+        assert_eq!(code, 0, "{mode}: {v}");
+        assert_eq!(v["ok"], true, "{mode}: {v}");
+        assert_eq!(v["connected"], 20, "{mode}: {v}");
+        for field in [
+            "non_2xx",
+            "wrong_bodies",
+            "resets",
+            "io_errors",
+            "connect_errors",
+        ] {
+            assert_eq!(v[field], 0, "{mode}: {field} in {v}");
+        }
+        assert!(v["requests"].as_u64().unwrap() > 0, "{mode}: {v}");
+        assert_eq!(v["fairness"]["unanswered"], 0, "{mode}: {v}");
+        let jain = v["fairness"]["jain"].as_f64().unwrap();
+        assert!(jain > 0.0 && jain <= 1.0, "{mode}: {v}");
+        assert!(v["latency_us"]["p99"].as_u64().unwrap() > 0, "{mode}: {v}");
+        stop(server);
+    }
+}
+
+#[test]
+fn stress_over_http_pipelines_json_and_counts_non_2xx() {
+    let server = start(Mode::HttpCoroutine, &[]);
+    let (v, code) = http_stress(
+        &server.addr,
+        &[
+            "--connections",
+            "2",
+            "--threads",
+            "1",
+            "--duration",
+            "300ms",
+        ],
+    );
+    assert_eq!(code, 0, "{v}");
+    let (v, code) = http_stress(
+        &server.addr,
+        &[
+            "--connections",
+            "2",
+            "--threads",
+            "1",
+            "--duration",
+            "300ms",
+            "--path",
+            "/json",
+            "--pipeline",
+            "4",
+        ],
+    );
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        (v["path"].as_str(), v["pipeline"].as_u64()),
+        (Some("/json"), Some(4))
+    );
+    assert_eq!(
+        v["requests"].as_u64().unwrap() % 4,
+        0,
+        "whole turns only: {v}"
+    );
+    // A path the server does not have: every answer is a 404, the run fails.
+    let (v, code) = http_stress(
+        &server.addr,
+        &[
+            "--connections",
+            "1",
+            "--threads",
+            "1",
+            "--duration",
+            "300ms",
+            "--path",
+            "/missing",
+        ],
+    );
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(v["non_2xx"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["requests"], 0, "{v}");
+    stop(server);
+}

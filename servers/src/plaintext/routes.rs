@@ -2,10 +2,8 @@
 //! tests, and a 404 for anything else. Each build writes [`Answer`]'s status, headers (in
 //! [`Answer::headers`]' order, after `Server` and `Date`) and body onto its own wire.
 
-/// `GET /plaintext`'s body.
-pub const PLAINTEXT_BODY: &[u8] = b"Hello, World!";
-/// `GET /json`'s body (`{"message":"Hello, World!"}`, as serde_json writes it).
-pub const JSON_BODY: &[u8] = br#"{"message":"Hello, World!"}"#;
+pub use mayfly_proto::plaintext::{JSON_BODY, JSON_PATH, PLAINTEXT_BODY, PLAINTEXT_PATH};
+
 /// The body of a 404.
 pub const NOT_FOUND_BODY: &[u8] = b"Not Found\n";
 /// The `Server` header's value, the same from every build.
@@ -32,12 +30,12 @@ pub struct Answer {
 /// ```
 pub fn answer(method: &str, path: &str) -> Answer {
     match (method, path) {
-        ("GET", "/plaintext") => Answer {
+        ("GET", PLAINTEXT_PATH) => Answer {
             status: 200,
             content_type: "text/plain",
             body: PLAINTEXT_BODY,
         },
-        ("GET", "/json") => Answer {
+        ("GET", JSON_PATH) => Answer {
             status: 200,
             content_type: "application/json",
             body: JSON_BODY,
