@@ -121,6 +121,29 @@ pub struct HttpStressReport {
     pub ok: bool,
 }
 
+impl From<HttpStressReport> for crate::stress::StressReport {
+    /// The HTTP report in the TCP client's shape, as `mayfly compare` tabulates it: resets
+    /// count as I/O errors, non-2xx answers and wrong bodies as wrong replies.
+    fn from(r: HttpStressReport) -> Self {
+        crate::stress::StressReport {
+            requests: r.requests,
+            rps: r.rps,
+            connections: r.connections,
+            connected: r.connected,
+            connect_errors: r.connect_errors,
+            io_errors: r.io_errors + r.resets,
+            wrong_replies: r.non_2xx + r.wrong_bodies,
+            after_window: 0,
+            reconnects: r.reconnects,
+            latency_us: r.latency_us,
+            fairness: r.fairness,
+            seconds: r.seconds,
+            first_error: r.first_error,
+            ok: r.ok,
+        }
+    }
+}
+
 /// One answer's head as the client checks it.
 #[derive(Debug, PartialEq, Eq)]
 struct Head {

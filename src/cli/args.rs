@@ -544,8 +544,12 @@ pub struct CompareArgs {
     #[arg(long, default_value_t = HumanDuration(compare::DEFAULT_DURATION))]
     pub duration: HumanDuration,
     /// Builds to run (help text: `builds_help`, from the build registry).
-    #[arg(long, value_delimiter = ',', default_value = default_builds(), help = builds_help())]
-    pub builds: Vec<compare::Build>,
+    #[arg(long, value_delimiter = ',', help = builds_help())]
+    pub builds: Option<Vec<compare::Build>>,
+    /// tcp: the echo builds under the echo load; http: the HTTP builds (`serve http`) under
+    /// `stress --proto http` (its client is OS threads: --client threads is implied).
+    #[arg(long, default_value_t = Proto::Tcp)]
+    pub proto: Proto,
     /// Pin the server to one CPU and the client to the others (the default on 2+ CPUs;
     /// an error on one CPU).
     #[arg(long, conflicts_with = "no_pin")]
@@ -597,10 +601,14 @@ fn default_connections() -> &'static str {
     S.get_or_init(|| comma_list(&compare::DEFAULT_CONNECTIONS))
 }
 
-/// `--builds`' default: the course's three builds, in report order.
-fn default_builds() -> &'static str {
-    static S: OnceLock<String> = OnceLock::new();
-    S.get_or_init(|| comma_list(&Mode::ALL))
+/// `--builds`' default for a protocol: its compare defaults, in report order.
+fn default_builds(serves: Serves) -> String {
+    let names: Vec<&str> = serves
+        .builds()
+        .filter(|m| m.info().compare_default)
+        .map(Mode::name)
+        .collect();
+    names.join(",")
 }
 
 /// The echo builds of the registry's rows that `take` picks, as `f` writes each one.
@@ -655,9 +663,17 @@ fn builds_help() -> &'static str {
         format!(
             "Builds to run: {}, and the reference builds {}; `{c}×N` (or `{c}xN`) runs N \
              worker processes sharing the port (`serve --workers N`), each pinned to its own \
-             CPU while one is left for the client",
+             CPU while one is left for the client. Default: {} (--proto http: {}); with \
+             --proto http the names are the HTTP builds' ({})",
             builds_where(|b| !b.reference, name).join(", "),
             spoken_list(&builds_where(|b| b.reference, name), "and"),
+            default_builds(Serves::Echo),
+            default_builds(Serves::Http),
+            Serves::Http
+                .builds()
+                .map(Mode::name)
+                .collect::<Vec<_>>()
+                .join(", "),
         )
     })
 }
@@ -694,7 +710,15 @@ mod tests {
             panic!("parsed as another command");
         };
         assert_eq!(a.connections, compare::DEFAULT_CONNECTIONS);
-        assert_eq!(a.builds, Mode::ALL.map(compare::Build::single));
+        // No --builds: the protocol's defaults, the course's three echo builds for tcp.
+        assert_eq!(a.builds, None);
+        assert_eq!(a.proto, Proto::Tcp);
+        assert_eq!(default_builds(Serves::Echo), comma_list(&Mode::ALL));
+        assert_eq!(
+            compare::CompareOptions::new("mayfly".into()).builds,
+            Mode::ALL.map(compare::Build::single)
+        );
+        assert_eq!(default_builds(Serves::Http), "coroutine,threads");
         assert_eq!(a.client, compare::DEFAULT_CLIENT);
     }
 

@@ -7,12 +7,15 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
+use mayfly_clients::build::Build;
 use mayfly_clients::compare::CompareOptions;
 use mayfly_clients::file::{self as file_client, PutOptions};
 use mayfly_clients::file_bench::{self, FileBenchOptions};
 use mayfly_clients::http_stress::HttpStressOptions;
 use mayfly_clients::stress::{ClientMode, StressOptions};
+use mayfly_clients::udp_stress::Proto;
 use mayfly_clients::udp_stress::UdpStressOptions;
+use mayfly_proto::builds::Serves;
 use mayfly_proto::cmd::secret::load_secret;
 use mayfly_servers::{cmd, echo, file, http, plaintext, udp};
 
@@ -214,15 +217,44 @@ fn this_exe() -> Result<std::path::PathBuf> {
 }
 
 /// `mayfly compare`: pinned unless `--no-pin` (or one CPU), one round with `--quick`,
-/// progress lines unless `--json`.
+/// progress lines unless `--json`. `--proto http` takes the HTTP builds of the names given
+/// (default: the HTTP compare defaults) and the threads client.
 pub fn compare_options(a: &CompareArgs) -> Result<CompareOptions> {
     let defaults = CompareOptions::new(this_exe()?);
+    let serves = match a.proto {
+        Proto::Tcp => Serves::Echo,
+        Proto::Http => Serves::Http,
+        Proto::Udp => {
+            return Err(Usage("compare has no UDP load: --proto tcp or http".to_string()).into())
+        }
+    };
+    let builds = match &a.builds {
+        None => serves
+            .builds()
+            .filter(|m| m.info().compare_default)
+            .map(Build::single)
+            .collect(),
+        // `--builds` names parse as echo builds; the same name picks the protocol's build.
+        Some(given) => given
+            .iter()
+            .map(|b| {
+                let mode = serves.parse(b.mode.name()).map_err(Usage)?;
+                Ok(Build { mode, ..*b })
+            })
+            .collect::<Result<Vec<Build>>>()?,
+    };
+    let client = if serves == Serves::Http {
+        ClientMode::Threads
+    } else {
+        a.client
+    };
     Ok(CompareOptions {
-        builds: a.builds.clone(),
+        serves,
+        builds,
         connections: a.connections.clone(),
         duration: a.duration.0,
         pin: a.pin || (defaults.pin && !a.no_pin),
-        client: a.client,
+        client,
         client_threads: a.client_threads,
         out: a.out.clone(),
         repeat: if a.quick { 1 } else { a.repeat },

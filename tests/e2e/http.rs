@@ -332,3 +332,47 @@ fn stress_over_http_pipelines_json_and_counts_non_2xx() {
     assert_eq!(v["requests"], 0, "{v}");
     stop(server);
 }
+
+#[test]
+fn compare_over_http_runs_the_http_builds_and_writes_a_verdict() {
+    let out = mayfly()
+        .args([
+            "compare",
+            "--proto",
+            "http",
+            "--builds",
+            "coroutine,threads,tokio",
+            "--connections",
+            "10",
+            "--duration",
+            "1s",
+            "--client-threads",
+            "2",
+            "--quick",
+            // This test is about the run and its report, not the figures.
+            "--no-pin",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("## Verdict"), "{stdout}");
+    for b in Serves::Http.builds() {
+        assert!(stdout.contains(&format!("| {b} |")), "{b}: {stdout}");
+    }
+    // An echo-only build is refused with --proto http (a usage error).
+    let out = mayfly()
+        .args(["compare", "--proto", "http", "--builds", "epoll", "--quick"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
