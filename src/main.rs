@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! mayfly serve echo --mode coroutine|threads|epoll --addr 127.0.0.1:8080
+//! mayfly serve http --mode coroutine|threads|tokio --addr 127.0.0.1:8080
 //! mayfly stress --addr 127.0.0.1:8080 --threads 500 --duration 10s
 //! mayfly compare --connections 500,2000,10000 --duration 10s --pin --out report
 //! mayfly serve file --root ./files --addr 127.0.0.1:9000
@@ -35,6 +36,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
         Commands::Serve { server } => match server {
             Serve::Echo(a) => cli::serve::echo(*a),
+            Serve::Http(a) => cli::serve::http(*a),
             Serve::File(a) => cli::serve::file(*a),
             Serve::Cmd(a) => cli::serve::cmd(*a),
             Serve::UdpEcho(a) => cli::serve::udp_echo(a),

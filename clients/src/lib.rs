@@ -4,6 +4,8 @@
 //!   an uppercase echo server, checking every reply and timing it.
 //! - [`udp_stress`]: the same load over UDP (`--proto udp`), counting lost, late and wrong
 //!   answers.
+//! - [`http_stress`]: keep-alive GETs against an HTTP server (`--proto http`, `serve
+//!   http`), counting non-2xx answers, wrong bodies and resets.
 //! - [`compare`]: runs each echo-server build as its own process under the same load and
 //!   produces a [`report::Report`]: a verdict, then CPU per request, throughput, latency,
 //!   fairness, memory and threads side by side.
@@ -28,6 +30,7 @@ pub mod compare;
 pub mod fairness;
 pub mod file;
 pub mod file_bench;
+pub mod http_stress;
 pub mod report;
 pub mod sample;
 pub mod sticky;

@@ -36,7 +36,8 @@ pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(1);
 /// Largest answer read: an answer is one datagram, at most this long.
 pub const MAX_REPLY: usize = 65_536;
 
-/// Which transport `mayfly stress` loads: the echo server over TCP, or the UDP echo server.
+/// Which protocol `mayfly stress` loads: the echo server over TCP, the UDP echo server, or
+/// an HTTP server ([`crate::http_stress`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Proto {
     /// TCP (`mayfly serve echo`), the default.
@@ -44,6 +45,8 @@ pub enum Proto {
     Tcp,
     /// UDP (`mayfly serve udp-echo`).
     Udp,
+    /// HTTP/1.1 keep-alive GETs (`mayfly serve http`).
+    Http,
 }
 
 impl std::fmt::Display for Proto {
@@ -51,13 +54,14 @@ impl std::fmt::Display for Proto {
         f.write_str(match self {
             Proto::Tcp => "tcp",
             Proto::Udp => "udp",
+            Proto::Http => "http",
         })
     }
 }
 
-/// `--proto` was neither `tcp` nor `udp`.
+/// `--proto` was not `tcp`, `udp` or `http`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown protocol {0:?} (known: tcp, udp)")]
+#[error("unknown protocol {0:?} (known: tcp, udp, http)")]
 pub struct UnknownProto(pub String);
 
 impl FromStr for Proto {
@@ -73,6 +77,7 @@ impl FromStr for Proto {
         match s {
             "tcp" => Ok(Proto::Tcp),
             "udp" => Ok(Proto::Udp),
+            "http" => Ok(Proto::Http),
             other => Err(UnknownProto(other.to_owned())),
         }
     }

@@ -140,8 +140,14 @@ impl Default for Options {
 }
 
 impl Options {
-    /// The part may_minihttp enforces itself.
-    pub(crate) fn limits(&self) -> may_minihttp::Limits {
+    /// The part may_minihttp enforces itself: what a server that runs may_minihttp's loop on
+    /// its own connections (a thread per connection, say) passes to `may_minihttp::serve`.
+    ///
+    /// ```
+    /// let o = mayfly_http::Options::default();
+    /// assert_eq!(o.limits().max_headers, mayfly_http::DEFAULT_MAX_HEADERS);
+    /// ```
+    pub fn limits(&self) -> may_minihttp::Limits {
         may_minihttp::Limits {
             max_head_bytes: self.max_head_bytes,
             max_headers: self.max_headers,

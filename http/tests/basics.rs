@@ -16,7 +16,7 @@ fn hello_world_get() {
     assert_eq!(a.status, 200);
     assert_eq!(a.body, b"Hello, World!");
     assert_eq!(a.header("content-type"), Some("text/plain"));
-    assert_eq!(a.header("server"), Some("M"));
+    assert_eq!(a.header("server"), Some("mayfly"));
     assert_eq!(a.header("date").map(str::len), Some(29));
     let (a, _) = exchange(s.local_addr(), b"GET /x/y?q=1&r=2 HTTP/1.1\r\n\r\n");
     assert_eq!(a.body, b"target /x/y?q=1&r=2");

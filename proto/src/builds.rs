@@ -3,17 +3,27 @@
 //! do its work, and its words in help text. [`Mode`] is generated from the same table, and
 //! everything said about a build derives from it: [`Mode::ALL`], [`Mode::REFERENCE`],
 //! [`Mode::name`], parsing and its error, [`Mode::every`], the `--mode` and `--builds` help,
-//! the test loops. A new build is one entry here, plus its module in `servers/src/echo/` and
-//! its arm in `echo::start` (docs/ARCHITECTURE.md, "Where to add…").
+//! the test loops. A new build is one entry here, plus its module in `servers/src/echo/` (or
+//! `servers/src/plaintext/` for HTTP) and its arm in that module's `start`
+//! (docs/ARCHITECTURE.md, "Where to add…").
+//!
+//! A build's name is unique among the builds that serve the same thing ([`Serves`]), not in
+//! the whole table: `mayfly serve echo --mode coroutine` and `mayfly serve http --mode
+//! coroutine` name two builds ([`Mode::Coroutine`], [`Mode::HttpCoroutine`]), each looked up
+//! by [`Serves::parse`]. [`Mode`]'s own `FromStr`, [`Mode::ALL`] and [`Mode::REFERENCE`] are
+//! the echo builds' (what `serve echo --mode`, `compare --builds` and compare's defaults
+//! have always meant).
 //!
 //! ```
 //! use mayfly_proto::builds::{Mode, Serves, WorkThreads};
 //! assert_eq!("epoll".parse::<Mode>().unwrap(), Mode::Epoll);
 //! assert_eq!(Mode::Threads.info().work_threads, WorkThreads::PerConnection);
-//! assert!(Mode::every().all(|m| m.info().serves == Serves::Echo));
 //! assert_eq!(Serves::Echo.builds().count(), 5);
-//! let course: Vec<Mode> = Mode::every().filter(|m| !m.info().reference).collect();
+//! let course: Vec<Mode> = Serves::Echo.builds().filter(|m| !m.info().reference).collect();
 //! assert_eq!(course, [Mode::Coroutine, Mode::Threads, Mode::Epoll]);
+//! assert_eq!(Serves::Http.parse("coroutine"), Ok(Mode::HttpCoroutine));
+//! assert_eq!(Mode::HttpTokio.name(), "tokio");
+//! assert_eq!(Serves::Http.builds().count(), 3);
 //! ```
 
 use std::fmt;
@@ -24,9 +34,37 @@ use std::str::FromStr;
 pub enum Serves {
     /// The uppercase echo protocol ([`crate::echo`]), started by `mayfly serve echo --mode`.
     Echo,
+    /// TechEmpower's plaintext and JSON tests over HTTP/1.1 (`GET /plaintext`, `GET /json`),
+    /// started by `mayfly serve http --mode`.
+    Http,
 }
 
 impl Serves {
+    /// Every kind, in the registry's order.
+    pub const ALL: [Serves; 2] = [Serves::Echo, Serves::Http];
+
+    /// Its name on the command line (`serve echo`, `stress --proto http`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Serves::Echo => "echo",
+            Serves::Http => "http",
+        }
+    }
+
+    /// The build of this kind named `name`; the error names every build of this kind.
+    ///
+    /// # Errors
+    /// No build of this kind has that name.
+    pub fn parse(self, name: &str) -> Result<Mode, String> {
+        self.builds().find(|m| m.name() == name).ok_or_else(|| {
+            let names: Vec<&str> = self.builds().map(Mode::name).collect();
+            format!(
+                "unknown build {name:?}: expected {}",
+                spoken_list(&names, "or")
+            )
+        })
+    }
+
     /// Every build that serves this, in report order: what a test of this server loops over.
     pub fn builds(self) -> impl Iterator<Item = Mode> + Clone {
         Mode::every().filter(move |m| m.info().serves == self)
@@ -49,8 +87,9 @@ pub enum WorkThreads {
 pub struct BuildInfo {
     /// The build.
     pub mode: Mode,
-    /// Its name on the command line (`--mode`, `--builds`) and in reports. No name contains
-    /// `x`, `×` or `*`: they separate a worker count (`coroutine×2`).
+    /// Its name on the command line (`--mode`, `--builds`) and in reports, unique among the
+    /// builds with the same [`serves`](BuildInfo::serves). No name contains `x`, `×` or `*`:
+    /// they separate a worker count (`coroutine×2`).
     pub name: &'static str,
     /// What it serves.
     pub serves: Serves,
@@ -128,13 +167,41 @@ builds! {
         work_threads: WorkThreads::One,
         about: "raw may, one worker",
     }
+    /// HTTP: mayfly-http, greenlets on one worker thread (may_minihttp's loop).
+    HttpCoroutine {
+        name: "coroutine",
+        serves: Serves::Http,
+        reference: false,
+        compare_default: true,
+        work_threads: WorkThreads::One,
+        about: "mayfly-http, greenlets, one thread",
+    }
+    /// HTTP: one OS thread per connection on `std::net`, the same parser (Python's
+    /// `ThreadingHTTPServer`).
+    HttpThreads {
+        name: "threads",
+        serves: Serves::Http,
+        reference: false,
+        compare_default: true,
+        work_threads: WorkThreads::PerConnection,
+        about: "one per connection, the same parser",
+    }
+    /// HTTP reference: hyper 1.x on tokio's current-thread runtime.
+    HttpTokio {
+        name: "tokio",
+        serves: Serves::Http,
+        reference: true,
+        compare_default: false,
+        work_threads: WorkThreads::One,
+        about: "hyper, current-thread runtime",
+    }
 }
 
 impl Mode {
-    /// The course's builds that `mayfly compare` runs by default, in report order (the rows
-    /// with [`BuildInfo::compare_default`]).
+    /// The course's echo builds that `mayfly compare` runs by default, in report order (the
+    /// echo rows with [`BuildInfo::compare_default`]).
     pub const ALL: [Mode; Pick::CompareDefault.count()] = Pick::CompareDefault.modes();
-    /// The reference builds a Rust user would pick instead (the rows with
+    /// The echo reference builds a Rust user would pick instead (the echo rows with
     /// [`BuildInfo::reference`]).
     pub const REFERENCE: [Mode; Pick::Reference.count()] = Pick::Reference.modes();
 
@@ -165,18 +232,10 @@ impl fmt::Display for Mode {
 impl FromStr for Mode {
     type Err = String;
 
-    /// A build by its name; the error names every build.
+    /// An echo build by its name ([`Serves::Echo`]`.parse`); the error names every echo
+    /// build. Other kinds' builds are parsed by their [`Serves::parse`].
     fn from_str(s: &str) -> Result<Self, String> {
-        BUILDS.iter().find(|b| b.name == s).map_or_else(
-            || {
-                let names: Vec<&str> = BUILDS.iter().map(|b| b.name).collect();
-                Err(format!(
-                    "unknown build {s:?}: expected {}",
-                    spoken_list(&names, "or")
-                ))
-            },
-            |b| Ok(b.mode),
-        )
+        Serves::Echo.parse(s)
     }
 }
 
@@ -199,8 +258,8 @@ pub fn spoken_list<S: AsRef<str>>(items: &[S], conj: &str) -> String {
     }
 }
 
-/// Which rows a derived constant ([`Mode::ALL`], [`Mode::REFERENCE`]) takes; evaluated at
-/// compile time.
+/// Which rows a derived constant ([`Mode::ALL`], [`Mode::REFERENCE`]) takes (echo rows
+/// only); evaluated at compile time.
 #[derive(Clone, Copy)]
 enum Pick {
     CompareDefault,
@@ -209,6 +268,9 @@ enum Pick {
 
 impl Pick {
     const fn takes(self, b: &BuildInfo) -> bool {
+        if !matches!(b.serves, Serves::Echo) {
+            return false;
+        }
         match self {
             Pick::CompareDefault => b.compare_default,
             Pick::Reference => b.reference,
@@ -252,7 +314,10 @@ mod tests {
         for (i, b) in BUILDS.iter().enumerate() {
             assert_eq!(b.mode as usize, i);
             assert_eq!(b.mode.info(), b);
-            assert_eq!(b.name.parse::<Mode>(), Ok(b.mode));
+            assert_eq!(b.serves.parse(b.name), Ok(b.mode));
+            if b.serves == Serves::Echo {
+                assert_eq!(b.name.parse::<Mode>(), Ok(b.mode));
+            }
             assert_eq!(b.mode.to_string(), b.name);
             // `Build` parses `coroutine×2`: a name must not contain a count separator.
             assert!(!b.name.contains(['x', '×', '*']), "{}", b.name);
@@ -266,7 +331,7 @@ mod tests {
         assert_eq!(Mode::REFERENCE, [Mode::Tokio, Mode::May]);
         let every: Vec<Mode> = Mode::every().collect();
         assert_eq!(every.len(), BUILDS.len());
-        for m in every {
+        for m in Serves::Echo.builds() {
             assert_eq!(Mode::ALL.contains(&m), m.info().compare_default, "{m}: ALL");
             assert_eq!(
                 Mode::REFERENCE.contains(&m),
@@ -284,6 +349,23 @@ mod tests {
                 "unknown build \"fibers\": expected coroutine, threads, epoll, tokio or may"
                     .to_string()
             )
+        );
+    }
+
+    #[test]
+    fn names_are_unique_within_what_they_serve() {
+        for a in BUILDS {
+            let same = BUILDS
+                .iter()
+                .filter(|b| b.serves == a.serves && b.name == a.name)
+                .count();
+            assert_eq!(same, 1, "{} {}", a.serves.name(), a.name);
+        }
+        let http: Vec<&str> = Serves::Http.builds().map(Mode::name).collect();
+        assert_eq!(http, ["coroutine", "threads", "tokio"]);
+        assert_eq!(
+            Serves::Http.parse("epoll"),
+            Err("unknown build \"epoll\": expected coroutine, threads or tokio".to_string())
         );
     }
 

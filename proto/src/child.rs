@@ -134,13 +134,16 @@ impl WindowMark {
     }
 }
 
-/// `mayfly serve echo --mode MODE --addr ADDR [--backlog N]`.
+/// `mayfly serve echo --mode MODE --addr ADDR [--backlog N]` — or `serve http` for an HTTP
+/// build: the subcommand is what the build serves ([`Serves::name`](crate::builds::Serves::name)).
 ///
 /// ```
 /// use mayfly_proto::child::ServeEchoCommand;
 /// use mayfly_proto::echo::Mode;
 /// let cmd = ServeEchoCommand { backlog: Some(128), ..ServeEchoCommand::new(Mode::Epoll) };
 /// assert_eq!(cmd.args().join(" "), "serve echo --mode epoll --addr 127.0.0.1:0 --backlog 128");
+/// let http = ServeEchoCommand::new(Mode::HttpTokio);
+/// assert_eq!(http.args().join(" "), "serve http --mode tokio --addr 127.0.0.1:0");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeEchoCommand {
@@ -167,7 +170,8 @@ impl ServeEchoCommand {
 
     /// The arguments after the program name.
     pub fn args(&self) -> Vec<String> {
-        let mut a: Vec<String> = ["serve", "echo", "--mode", self.mode.name(), "--addr"]
+        let serves = self.mode.info().serves.name();
+        let mut a: Vec<String> = ["serve", serves, "--mode", self.mode.name(), "--addr"]
             .map(String::from)
             .into();
         a.push(self.addr.clone());
@@ -214,8 +218,8 @@ impl ServeFileCommand {
     }
 }
 
-/// `mayfly stress --addr ADDR [--json] [--marks] [--mode M] [--connections N] [--threads T]
-/// [--duration Dms]`.
+/// `mayfly stress --addr ADDR [--proto P] [--json] [--marks] [--mode M] [--connections N]
+/// [--threads T] [--duration Dms]`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -229,8 +233,10 @@ impl ServeFileCommand {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StressCommand {
-    /// The echo server.
+    /// The server.
     pub addr: String,
+    /// `--proto` (`tcp`, `udp`, `http`; the client's default, tcp, if `None`).
+    pub proto: Option<String>,
     /// Print the report as JSON on stdout.
     pub json: bool,
     /// Print [`WindowMark`]s on stderr.
@@ -250,6 +256,7 @@ impl StressCommand {
     pub fn new(addr: impl Into<String>) -> Self {
         StressCommand {
             addr: addr.into(),
+            proto: None,
             json: false,
             marks: false,
             mode: None,
@@ -262,6 +269,9 @@ impl StressCommand {
     /// The arguments after the program name.
     pub fn args(&self) -> Vec<String> {
         let mut a: Vec<String> = vec!["stress".into(), "--addr".into(), self.addr.clone()];
+        if let Some(p) = &self.proto {
+            a.extend(["--proto".into(), p.clone()]);
+        }
         if self.json {
             a.push("--json".into());
         }

@@ -20,6 +20,8 @@
 //! - [`child`]: the contract of the `mayfly` binary as a child process: the lines it prints
 //!   (`listening on ADDR`, `stats on ADDR`, the stress client's window marks) and typed
 //!   builders for the command lines that start it.
+//! - [`plaintext`]: the HTTP plaintext and JSON tests' paths and bodies (`serve http`,
+//!   `stress --proto http`).
 //! - [`udp`]: the datagram protocols (UDP echo, the time server) and their refusal
 //!   datagram.
 //! - [`hex`] / [`unhex`]: lowercase hex, as hashes and challenges travel.
@@ -36,6 +38,7 @@ pub mod echo;
 pub mod file;
 pub mod frame;
 mod hex;
+pub mod plaintext;
 pub mod reply;
 pub mod sha256;
 pub mod udp;

@@ -8,6 +8,9 @@
 //!   atomic uploads, resume, integrity hashes.
 //! - [`http`]: the stats page every server can publish (`/stats`, `/metrics`, a dashboard),
 //!   served in-process by a small HTTP/1.1 loop that enforces limits.
+//! - [`plaintext`]: TechEmpower's plaintext and JSON tests over HTTP/1.1 in three builds —
+//!   mayfly-http (greenlets), one OS thread per connection on the same parser, and hyper on
+//!   tokio (`mayfly serve http`).
 //! - [`cmd`]: the course's remote-command server behind an HMAC challenge, with a time
 //!   limit and an output cap per command.
 //! - [`udp`]: the course's UDP servers on `DatagramServer`: [`udp::echo`] (uppercase) and
@@ -23,6 +26,7 @@ pub mod cmd;
 pub mod echo;
 pub mod file;
 pub mod http;
+pub mod plaintext;
 pub mod supervisor;
 pub mod supervisor_heartbeat;
 pub mod supervisor_stats;

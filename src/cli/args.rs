@@ -10,10 +10,10 @@ use clap::{Parser, Subcommand};
 use mayfly::server::Cap;
 use mayfly_clients::stress::ClientMode;
 use mayfly_clients::udp_stress::{self, Proto};
-use mayfly_clients::{compare, file_bench, stress};
-use mayfly_proto::builds::{spoken_list, BuildInfo, BUILDS};
+use mayfly_clients::{compare, file_bench, http_stress, stress};
+use mayfly_proto::builds::{spoken_list, BuildInfo, Serves, BUILDS};
 use mayfly_servers::echo::Mode;
-use mayfly_servers::{cmd, echo, file, http, udp, DEFAULT_BACKLOG, DEFAULT_GRACE};
+use mayfly_servers::{cmd, echo, file, http, plaintext, udp, DEFAULT_BACKLOG, DEFAULT_GRACE};
 
 use super::exit;
 use super::human::{comma_list, HumanDuration, HumanSize};
@@ -165,6 +165,8 @@ pub struct FileBenchArgs {
 pub enum Serve {
     /// The uppercase echo server.
     Echo(Box<EchoArgs>),
+    /// TechEmpower's plaintext and JSON tests over HTTP/1.1: `GET /plaintext`, `GET /json`.
+    Http(Box<HttpArgs>),
     /// The framed-protocol file server (the course's FTP homework).
     File(Box<ServeFileArgs>),
     /// The course's remote-command server, behind an HMAC challenge.
@@ -406,6 +408,57 @@ pub struct EchoArgs {
     pub workers: WorkersArgs,
 }
 
+#[derive(clap::Args)]
+pub struct HttpArgs {
+    /// The build to run (help text: `http_mode_help`, from the build registry).
+    #[arg(long, default_value = Mode::HttpCoroutine.name(), value_parser = http_mode, help = http_mode_help())]
+    pub mode: Mode,
+    /// Address to listen on; port 0 picks a free port (printed as `listening on ADDR`).
+    #[arg(long, default_value = plaintext::DEFAULT_ADDR)]
+    pub addr: String,
+    /// Listen backlog.
+    #[arg(long, default_value_t = DEFAULT_BACKLOG)]
+    pub backlog: i32,
+    /// Stop accepting while this many connections are open (more wait in the backlog).
+    /// Default: the fd limit less 64 (every build, hyper's too); 0: no cap.
+    #[arg(long, default_value_t = Cap::Default, hide_default_value = true)]
+    pub max_connections: Cap,
+    /// Close a peer's (an IP address's) new connections at once while it holds this many.
+    /// Default: 75% of the connection cap; 0: no cap.
+    #[arg(long, default_value_t = Cap::Default, hide_default_value = true)]
+    pub max_per_peer: Cap,
+    /// Close a connection that sends nothing for this long (the keep-alive idle timeout, and
+    /// the longest pause in a request); 0: never.
+    #[arg(long, visible_alias = "idle-timeout", default_value_t = HumanDuration(mayfly_http::DEFAULT_READ_TIMEOUT))]
+    pub read_timeout: HumanDuration,
+    /// Close a connection whose answers cannot be sent for this long (it does not read); 0: never.
+    #[arg(long, default_value_t = HumanDuration(mayfly_http::DEFAULT_WRITE_TIMEOUT))]
+    pub write_timeout: HumanDuration,
+    /// A request's head (and body) must all arrive within this of its first byte (408;
+    /// hyper: its header-read timeout); 0: no limit but --read-timeout.
+    #[arg(long, default_value_t = HumanDuration(mayfly_http::DEFAULT_REQUEST_TIMEOUT))]
+    pub request_timeout: HumanDuration,
+    /// Longest request line and headers, bytes (K suffix); longer gets 431 (hyper: its read
+    /// buffer, at least 8K).
+    #[arg(long, default_value_t = HumanSize(mayfly_http::DEFAULT_MAX_HEAD_BYTES as u64))]
+    pub max_head_bytes: HumanSize,
+    /// Most headers in a request; more get 431.
+    #[arg(long, default_value_t = mayfly_http::DEFAULT_MAX_HEADERS)]
+    pub max_headers: usize,
+    /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.
+    #[arg(long, default_value_t = HumanDuration(DEFAULT_GRACE))]
+    pub grace: HumanDuration,
+    #[command(flatten)]
+    pub stats: StatsArgs,
+    #[command(flatten)]
+    pub workers: WorkersArgs,
+}
+
+/// `serve http --mode`: an HTTP build by its name.
+fn http_mode(s: &str) -> Result<Mode, String> {
+    Serves::Http.parse(s)
+}
+
 /// The stats page every server can publish (`--stats-addr`).
 #[derive(clap::Args)]
 pub struct StatsArgs {
@@ -465,10 +518,18 @@ pub struct StressArgs {
     /// close, a reset, or a reset mid-message, in turn) and reconnect. For soak tests.
     #[arg(long, default_value_t = 0.0)]
     pub disconnect_rate: f64,
-    /// tcp (`serve echo`) or udp (`serve udp-echo`: one datagram per request, counting lost,
-    /// late and wrong answers; threads mode only, --connections is the number of sockets).
+    /// tcp (`serve echo`), udp (`serve udp-echo`: one datagram per request, counting lost,
+    /// late and wrong answers; threads mode only, --connections is the number of sockets) or
+    /// http (`serve http`: keep-alive GETs of --path, checking status and body; threads mode
+    /// only).
     #[arg(long, default_value_t = Proto::Tcp)]
     pub proto: Proto,
+    /// HTTP: the path every request asks for (/plaintext and /json bodies are checked).
+    #[arg(long, default_value = http_stress::DEFAULT_PATH)]
+    pub path: String,
+    /// HTTP: requests sent at once on each connection (pipelining); 1: one in flight.
+    #[arg(long, default_value_t = http_stress::DEFAULT_PIPELINE, value_parser = at_least_one)]
+    pub pipeline: usize,
     /// UDP: an answer that has not come after this long counts as lost.
     #[arg(long, default_value_t = HumanDuration(udp_stress::DEFAULT_REPLY_TIMEOUT))]
     pub reply_timeout: HumanDuration,
@@ -483,8 +544,12 @@ pub struct CompareArgs {
     #[arg(long, default_value_t = HumanDuration(compare::DEFAULT_DURATION))]
     pub duration: HumanDuration,
     /// Builds to run (help text: `builds_help`, from the build registry).
-    #[arg(long, value_delimiter = ',', default_value = default_builds(), help = builds_help())]
-    pub builds: Vec<compare::Build>,
+    #[arg(long, value_delimiter = ',', help = builds_help())]
+    pub builds: Option<Vec<compare::Build>>,
+    /// tcp: the echo builds under the echo load; http: the HTTP builds (`serve http`) under
+    /// `stress --proto http` (its client is OS threads: --client threads is implied).
+    #[arg(long, default_value_t = Proto::Tcp)]
+    pub proto: Proto,
     /// Pin the server to one CPU and the client to the others (the default on 2+ CPUs;
     /// an error on one CPU).
     #[arg(long, conflicts_with = "no_pin")]
@@ -536,15 +601,23 @@ fn default_connections() -> &'static str {
     S.get_or_init(|| comma_list(&compare::DEFAULT_CONNECTIONS))
 }
 
-/// `--builds`' default: the course's three builds, in report order.
-fn default_builds() -> &'static str {
-    static S: OnceLock<String> = OnceLock::new();
-    S.get_or_init(|| comma_list(&Mode::ALL))
+/// `--builds`' default for a protocol: its compare defaults, in report order.
+fn default_builds(serves: Serves) -> String {
+    let names: Vec<&str> = serves
+        .builds()
+        .filter(|m| m.info().compare_default)
+        .map(Mode::name)
+        .collect();
+    names.join(",")
 }
 
-/// The builds of the registry's rows that `take` picks, as `f` writes each one.
+/// The echo builds of the registry's rows that `take` picks, as `f` writes each one.
 fn builds_where(take: fn(&BuildInfo) -> bool, f: fn(&BuildInfo) -> String) -> Vec<String> {
-    BUILDS.iter().filter(|b| take(b)).map(f).collect()
+    BUILDS
+        .iter()
+        .filter(|b| b.serves == Serves::Echo && take(b))
+        .map(f)
+        .collect()
 }
 
 /// `--mode`'s help, from the build registry: each build with its few words, the reference
@@ -561,6 +634,26 @@ fn mode_help() -> &'static str {
     })
 }
 
+/// `serve http --mode`'s help, from the build registry's HTTP rows.
+fn http_mode_help() -> &'static str {
+    static S: OnceLock<String> = OnceLock::new();
+    S.get_or_init(|| {
+        let about = |b: &BuildInfo| format!("{} ({})", b.name, b.about);
+        let http = |reference: bool| -> Vec<String> {
+            BUILDS
+                .iter()
+                .filter(|b| b.serves == Serves::Http && b.reference == reference)
+                .map(about)
+                .collect()
+        };
+        format!(
+            "{}; the reference build {}",
+            spoken_list(&http(false), "or"),
+            spoken_list(&http(true), "and"),
+        )
+    })
+}
+
 /// `--builds`' help, from the build registry.
 fn builds_help() -> &'static str {
     static S: OnceLock<String> = OnceLock::new();
@@ -570,9 +663,17 @@ fn builds_help() -> &'static str {
         format!(
             "Builds to run: {}, and the reference builds {}; `{c}×N` (or `{c}xN`) runs N \
              worker processes sharing the port (`serve --workers N`), each pinned to its own \
-             CPU while one is left for the client",
+             CPU while one is left for the client. Default: {} (--proto http: {}); with \
+             --proto http the names are the HTTP builds' ({})",
             builds_where(|b| !b.reference, name).join(", "),
             spoken_list(&builds_where(|b| b.reference, name), "and"),
+            default_builds(Serves::Echo),
+            default_builds(Serves::Http),
+            Serves::Http
+                .builds()
+                .map(Mode::name)
+                .collect::<Vec<_>>()
+                .join(", "),
         )
     })
 }
@@ -609,8 +710,45 @@ mod tests {
             panic!("parsed as another command");
         };
         assert_eq!(a.connections, compare::DEFAULT_CONNECTIONS);
-        assert_eq!(a.builds, Mode::ALL.map(compare::Build::single));
+        // No --builds: the protocol's defaults, the course's three echo builds for tcp.
+        assert_eq!(a.builds, None);
+        assert_eq!(a.proto, Proto::Tcp);
+        assert_eq!(default_builds(Serves::Echo), comma_list(&Mode::ALL));
+        assert_eq!(
+            compare::CompareOptions::new("mayfly".into()).builds,
+            Mode::ALL.map(compare::Build::single)
+        );
+        assert_eq!(default_builds(Serves::Http), "coroutine,threads");
         assert_eq!(a.client, compare::DEFAULT_CLIENT);
+    }
+
+    #[test]
+    fn serve_http_takes_the_http_builds_by_name() {
+        let cli = Cli::try_parse_from(["mayfly", "serve", "http"]).unwrap();
+        let Commands::Serve {
+            server: Serve::Http(a),
+        } = cli.cmd
+        else {
+            panic!("parsed as another command");
+        };
+        assert_eq!(a.mode, Mode::HttpCoroutine);
+        assert_eq!(a.read_timeout.0, mayfly_http::DEFAULT_READ_TIMEOUT);
+        for (name, mode) in [("threads", Mode::HttpThreads), ("tokio", Mode::HttpTokio)] {
+            let cli = Cli::try_parse_from(["mayfly", "serve", "http", "--mode", name]).unwrap();
+            let Commands::Serve {
+                server: Serve::Http(a),
+            } = cli.cmd
+            else {
+                panic!("parsed as another command");
+            };
+            assert_eq!(a.mode, mode);
+        }
+        assert!(Cli::try_parse_from(["mayfly", "serve", "http", "--mode", "epoll"]).is_err());
+        assert_eq!(
+            http_mode_help(),
+            "coroutine (mayfly-http, greenlets, one thread) or threads (one per connection, the \
+             same parser); the reference build tokio (hyper, current-thread runtime)"
+        );
     }
 
     #[test]

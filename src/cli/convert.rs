@@ -7,17 +7,21 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
+use mayfly_clients::build::Build;
 use mayfly_clients::compare::CompareOptions;
 use mayfly_clients::file::{self as file_client, PutOptions};
 use mayfly_clients::file_bench::{self, FileBenchOptions};
+use mayfly_clients::http_stress::HttpStressOptions;
 use mayfly_clients::stress::{ClientMode, StressOptions};
+use mayfly_clients::udp_stress::Proto;
 use mayfly_clients::udp_stress::UdpStressOptions;
+use mayfly_proto::builds::Serves;
 use mayfly_proto::cmd::secret::load_secret;
-use mayfly_servers::{cmd, echo, file, http, udp};
+use mayfly_servers::{cmd, echo, file, http, plaintext, udp};
 
 use super::args::{
-    CompareArgs, DatagramArgs, EchoArgs, FileBenchArgs, ServeCmdArgs, ServeFileArgs, StatsArgs,
-    StressArgs, TimeArgs,
+    CompareArgs, DatagramArgs, EchoArgs, FileBenchArgs, HttpArgs, ServeCmdArgs, ServeFileArgs,
+    StatsArgs, StressArgs, TimeArgs,
 };
 use super::exit::Usage;
 
@@ -35,6 +39,21 @@ pub fn echo_options(a: &EchoArgs) -> echo::Options {
     o.read_timeout = limit(a.read_timeout.0);
     o.write_timeout = limit(a.write_timeout.0);
     o.max_pending = a.max_pending.0 as usize;
+    o.reuse_port = a.workers.worker;
+    o
+}
+
+/// `mayfly serve http`: every build takes the same limits.
+pub fn http_options(a: &HttpArgs) -> plaintext::Options {
+    let mut o = plaintext::Options::new(a.addr.clone());
+    o.backlog = a.backlog;
+    o.http.max_connections = a.max_connections;
+    o.http.max_per_peer = a.max_per_peer;
+    o.http.read_timeout = limit(a.read_timeout.0);
+    o.http.write_timeout = limit(a.write_timeout.0);
+    o.http.request_timeout = limit(a.request_timeout.0);
+    o.http.max_head_bytes = a.max_head_bytes.0.min(usize::MAX as u64) as usize;
+    o.http.max_headers = a.max_headers;
     o.reuse_port = a.workers.worker;
     o
 }
@@ -158,21 +177,84 @@ pub fn udp_stress_options(a: &StressArgs) -> Result<UdpStressOptions> {
     Ok(o)
 }
 
+/// `mayfly stress --proto http`: threads mode only; the echo-only flags are refused rather
+/// than ignored.
+pub fn http_stress_options(a: &StressArgs) -> Result<HttpStressOptions> {
+    if a.mode != ClientMode::Threads {
+        return Err(Usage(format!(
+            "--proto http runs OS threads only (no --mode {})",
+            a.mode
+        ))
+        .into());
+    }
+    if a.disconnect_rate != 0.0 {
+        return Err(Usage("--disconnect-rate is for --proto tcp only".to_string()).into());
+    }
+    if !a.path.starts_with('/')
+        || a.path
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err(Usage(format!(
+            "--path {:?}: must start with / and hold no spaces",
+            a.path
+        ))
+        .into());
+    }
+    let mut o = HttpStressOptions::new(resolve(&a.addr)?);
+    o.threads = a.threads;
+    o.connections = a.connections.unwrap_or(a.threads);
+    o.duration = a.duration.0;
+    o.path = a.path.clone();
+    o.pipeline = a.pipeline;
+    o.marks = a.marks;
+    Ok(o)
+}
+
 /// The `mayfly` binary itself, which compare and file-bench start as child processes.
 fn this_exe() -> Result<std::path::PathBuf> {
     std::env::current_exe().context("finding the mayfly binary")
 }
 
 /// `mayfly compare`: pinned unless `--no-pin` (or one CPU), one round with `--quick`,
-/// progress lines unless `--json`.
+/// progress lines unless `--json`. `--proto http` takes the HTTP builds of the names given
+/// (default: the HTTP compare defaults) and the threads client.
 pub fn compare_options(a: &CompareArgs) -> Result<CompareOptions> {
     let defaults = CompareOptions::new(this_exe()?);
+    let serves = match a.proto {
+        Proto::Tcp => Serves::Echo,
+        Proto::Http => Serves::Http,
+        Proto::Udp => {
+            return Err(Usage("compare has no UDP load: --proto tcp or http".to_string()).into())
+        }
+    };
+    let builds = match &a.builds {
+        None => serves
+            .builds()
+            .filter(|m| m.info().compare_default)
+            .map(Build::single)
+            .collect(),
+        // `--builds` names parse as echo builds; the same name picks the protocol's build.
+        Some(given) => given
+            .iter()
+            .map(|b| {
+                let mode = serves.parse(b.mode.name()).map_err(Usage)?;
+                Ok(Build { mode, ..*b })
+            })
+            .collect::<Result<Vec<Build>>>()?,
+    };
+    let client = if serves == Serves::Http {
+        ClientMode::Threads
+    } else {
+        a.client
+    };
     Ok(CompareOptions {
-        builds: a.builds.clone(),
+        serves,
+        builds,
         connections: a.connections.clone(),
         duration: a.duration.0,
         pin: a.pin || (defaults.pin && !a.no_pin),
-        client: a.client,
+        client,
         client_threads: a.client_threads,
         out: a.out.clone(),
         repeat: if a.quick { 1 } else { a.repeat },

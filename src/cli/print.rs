@@ -11,6 +11,7 @@ use anyhow::Result;
 use mayfly_clients::cmd::CmdOutput;
 use mayfly_clients::file::{Stat, Transfer};
 use mayfly_clients::file_bench::FileBenchReport;
+use mayfly_clients::http_stress::HttpStressReport;
 use mayfly_clients::report::{markdown, Report};
 use mayfly_clients::stress::StressReport;
 use mayfly_clients::udp_stress::UdpStressReport;
@@ -240,6 +241,41 @@ pub fn udp_stress(r: &UdpStressReport, json: bool) -> Result<()> {
         r.late_replies,
         r.wrong_replies,
         r.io_errors,
+        r.first_error
+            .as_ref()
+            .map(|e| format!(" (first: {e})"))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// `mayfly stress --proto http`: the summary, or the report as JSON.
+pub fn http_stress(r: &HttpStressReport, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(r)?);
+        return Ok(());
+    }
+    println!(
+        "{} good answers to GET {} in {:.1} s: {:.0} req/s over {} connections ({} up), {} in flight each",
+        r.requests, r.path, r.seconds, r.rps, r.connections, r.connected, r.pipeline
+    );
+    println!(
+        "latency µs (per turn): p50 {}  p99 {}  p99.9 {}  max {}",
+        r.latency_us.p50, r.latency_us.p99, r.latency_us.p999, r.latency_us.max
+    );
+    let f = &r.fairness;
+    println!(
+        "answers per connection: min {}  median {}  max {}  none {}  Jain's index {:.3}",
+        f.min, f.median, f.max, f.unanswered, f.jain
+    );
+    println!(
+        "{} non-2xx, {} wrong bodies, {} resets, {} i/o errors, {} connect errors, {} reconnects{}",
+        r.non_2xx,
+        r.wrong_bodies,
+        r.resets,
+        r.io_errors,
+        r.connect_errors,
+        r.reconnects,
         r.first_error
             .as_ref()
             .map(|e| format!(" (first: {e})"))

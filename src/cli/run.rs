@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use mayfly_clients::cmd::CmdClient;
 use mayfly_clients::file::{self as file_client, FileClient, GetOptions};
 use mayfly_clients::udp_stress::{self, Proto};
-use mayfly_clients::{compare, file_bench, stress};
+use mayfly_clients::{compare, file_bench, http_stress, stress};
 use mayfly_proto::cmd::secret::load_secret;
 use signal_hook::consts::{SIGINT, SIGTERM};
 
@@ -98,8 +98,10 @@ pub fn file_bench(a: FileBenchArgs) -> Result<ExitCode> {
 /// `mayfly stress`: exits 1 if any connection failed to connect, broke, got a wrong reply, or
 /// got no reply at all.
 pub fn stress(a: StressArgs) -> Result<ExitCode> {
-    if a.proto == Proto::Udp {
-        return udp_stress(a);
+    match a.proto {
+        Proto::Udp => return udp_stress(a),
+        Proto::Http => return http_stress(a),
+        Proto::Tcp => {}
     }
     let o = convert::stress_options(&a)?;
     let r = stress::run(&o);
@@ -128,6 +130,15 @@ fn udp_stress(a: StressArgs) -> Result<ExitCode> {
     let r = udp_stress::run(&o);
     print::udp_stress(&r, a.json)?;
     Ok(exit_no_if(r.wrong_replies > 0 || r.requests == 0))
+}
+
+/// `mayfly stress --proto http`: exits 1 unless every connection was up and answered and no
+/// answer was non-2xx or had a wrong body, and no connection was reset or failed.
+fn http_stress(a: StressArgs) -> Result<ExitCode> {
+    let o = convert::http_stress_options(&a)?;
+    let r = http_stress::run(&o);
+    print::http_stress(&r, a.json)?;
+    Ok(exit_no_if(!r.ok))
 }
 
 /// `mayfly compare`: exits 1 if any build gave a wrong reply or any run could not be

@@ -1,4 +1,4 @@
-//! `mayfly serve echo|file|cmd|udp-echo|time`: the process side of running a server. Register the stop
+//! `mayfly serve echo|http|file|cmd|udp-echo|time`: the process side of running a server. Register the stop
 //! signals first (so none is missed), start the server with the options from
 //! [`convert`](super::convert), publish its stats page if asked, print `listening on ADDR`,
 //! wait for SIGINT/SIGTERM, let open connections drain for `--grace`, exit 0. With
@@ -17,12 +17,12 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use mayfly::server::{Running, ServerStats};
 use mayfly_servers::supervisor_heartbeat as heartbeat;
-use mayfly_servers::{cmd, echo, file, http, udp};
+use mayfly_servers::{cmd, echo, file, http, plaintext, udp};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use super::args::{
-    DatagramArgs, EchoArgs, ServeCmdArgs, ServeFileArgs, StatsArgs, TimeArgs, UdpEchoArgs,
+    DatagramArgs, EchoArgs, HttpArgs, ServeCmdArgs, ServeFileArgs, StatsArgs, TimeArgs, UdpEchoArgs,
 };
 use super::supervise::WorkersArgs;
 use super::{convert, print, supervise};
@@ -34,6 +34,22 @@ pub fn echo(a: EchoArgs) -> Result<ExitCode> {
     serve(launch, || {
         let opts = convert::echo_options(&a);
         echo::start(a.mode, &opts).with_context(|| format!("binding {}", a.addr))
+    })
+}
+
+/// `mayfly serve http`.
+pub fn http(a: HttpArgs) -> Result<ExitCode> {
+    let launch = Launch {
+        name: format!("http/{}", a.mode),
+        workers: Some(&a.workers),
+        addr: &a.addr,
+        stats: &a.stats,
+        grace: a.grace.0,
+        raise_nofile: true,
+    };
+    serve(launch, || {
+        let opts = convert::http_options(&a);
+        plaintext::start(a.mode, &opts).with_context(|| format!("binding {}", a.addr))
     })
 }
 

@@ -6,6 +6,7 @@
 //! | [`echo`] | the echo builds, the stress client, compare |
 //! | [`compare`] | compare stopped by SIGTERM, SIGINT or SIGKILL: its children go with it |
 //! | [`demo`] | `mayfly demo sticky`: the sticky-packet lesson |
+//! | [`http`] | `mayfly serve http` (every HTTP build) and `mayfly stress --proto http` |
 //! | [`file`] | `mayfly serve file` and `mayfly file` |
 //! | [`cmd`] | `mayfly serve cmd` and `mayfly cmd` |
 //! | [`stats_http`] | the stats page (`--stats-addr`) and its dashboard |
@@ -23,6 +24,7 @@ mod compare;
 mod demo;
 mod echo;
 mod file;
+mod http;
 mod stats_http;
 mod udp;
 mod workers;

@@ -1,4 +1,5 @@
-//! One run: a server child for one build, the stress client against it, and the server's
+//! One run: a server child for one build (`serve echo` or `serve http`, by what the build
+//! serves), the stress client against it (`--proto http` for an HTTP build), and the server's
 //! `/proc` readings taken at the instants the client's measured window opens and closes,
 //! turned into a [`Row`].
 
@@ -8,6 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use mayfly::process::{self as procfs, ProcSample};
+use mayfly_proto::builds::Serves;
 use mayfly_proto::child::{ServeEchoCommand, StressCommand, Window, WindowMark};
 
 use super::aggregate::client_limited;
@@ -15,6 +17,7 @@ use super::options::{chain, CompareError, CompareOptions};
 use super::placement::{confine, Placement};
 use crate::build::Build;
 use crate::child::{ChildError, ServerProcess};
+use crate::http_stress::HttpStressReport;
 use crate::report::Row;
 use crate::stress::StressReport;
 
@@ -96,7 +99,9 @@ pub(super) fn run_one(
     let fd_limit = procfs::fd_limit(spid).unwrap_or(0);
 
     let mut cmd = Command::new(&opts.exe);
+    let http = opts.serves == Serves::Http;
     let stress = StressCommand {
+        proto: http.then(|| "http".to_string()),
         json: true,
         marks: true,
         mode: Some(opts.client),
@@ -189,8 +194,12 @@ pub(super) fn run_one(
     let peak = server_alive.map_or(peaks.rss_kib, |s| s.peak_rss_kib.max(peaks.rss_kib));
     let stop = server.stop();
 
-    let rep: StressReport = serde_json::from_str(out.trim())
-        .map_err(|source| CompareError::NoReport { last_line, source })?;
+    let rep: StressReport = if http {
+        serde_json::from_str::<HttpStressReport>(out.trim()).map(StressReport::from)
+    } else {
+        serde_json::from_str(out.trim())
+    }
+    .map_err(|source| CompareError::NoReport { last_line, source })?;
     let mut row = Row {
         build: build.to_string(),
         connections: n as u64,

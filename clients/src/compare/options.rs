@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mayfly_proto::echo::Mode;
+use mayfly_proto::builds::Serves;
 
 use crate::build::Build;
 use crate::child::ChildError;
@@ -101,7 +101,13 @@ pub(super) fn chain(e: &dyn std::error::Error) -> String {
 pub struct CompareOptions {
     /// The `mayfly` binary to start servers and clients with.
     pub exe: PathBuf,
-    /// Server builds, in order (`coroutine×N`: N worker processes sharing the port).
+    /// What the builds serve, and so which load the client puts on them: the echo builds
+    /// under the TCP stress client, or the HTTP builds under `stress --proto http`
+    /// ([`crate::http_stress`], OS threads: [`client`](CompareOptions::client) must be
+    /// threads).
+    pub serves: Serves,
+    /// Server builds, in order (`coroutine×N`: N worker processes sharing the port), all
+    /// serving [`serves`](CompareOptions::serves).
     pub builds: Vec<Build>,
     /// Connection counts to sweep.
     pub connections: Vec<usize>,
@@ -139,7 +145,9 @@ impl CompareOptions {
     pub fn new(exe: PathBuf) -> Self {
         CompareOptions {
             exe,
-            builds: Mode::every()
+            serves: Serves::Echo,
+            builds: Serves::Echo
+                .builds()
                 .filter(|m| m.info().compare_default)
                 .map(Build::single)
                 .collect(),
@@ -169,6 +177,20 @@ impl CompareOptions {
         if self.builds.is_empty() {
             return Err(CompareError::Invalid(
                 "--builds must name at least one build",
+            ));
+        }
+        if self
+            .builds
+            .iter()
+            .any(|b| b.mode.info().serves != self.serves)
+        {
+            return Err(CompareError::Invalid(
+                "--builds must all serve the protocol compared",
+            ));
+        }
+        if self.serves == Serves::Http && self.client != ClientMode::Threads {
+            return Err(CompareError::Invalid(
+                "the HTTP load runs OS threads only (--client threads)",
             ));
         }
         if self.connections.is_empty() || self.connections.contains(&0) {
@@ -202,8 +224,15 @@ mod tests {
         let mut o = base.clone();
         o.builds.clear();
         assert!(matches!(o.validate(), Err(CompareError::Invalid(_))));
-        let mut o = base;
+        let mut o = base.clone();
         o.repeat = 0;
         assert!(matches!(o.validate(), Err(CompareError::Invalid(_))));
+        let mut o = base.clone();
+        o.serves = Serves::Http;
+        assert!(matches!(o.validate(), Err(CompareError::Invalid(_))));
+        o.builds = Serves::Http.builds().map(Build::single).collect();
+        assert!(matches!(o.validate(), Err(CompareError::Invalid(_))));
+        o.client = ClientMode::Threads;
+        assert!(o.validate().is_ok());
     }
 }

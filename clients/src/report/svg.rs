@@ -18,7 +18,8 @@ const PAD_R: f64 = 30.0;
 /// Charts per row of the grid.
 const ACROSS: usize = 2;
 
-/// One colour per build of the registry, in its order ([`Mode::every`]).
+/// One colour per build of the registry, in its order ([`Mode::every`]); a build of another
+/// kind (`Serves::Http`) takes the colour of the echo build of its name.
 const PALETTE: [&str; 16] = [
     "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#1f78b4",
     "#e31a1c", "#6a3d9a", "#b15928", "#33a02c", "#fb9a99", "#cab2d6", "#b2df8a", "#ff7f00",
@@ -293,19 +294,21 @@ fn short(v: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use mayfly_proto::builds::Serves;
+
     use super::*;
 
     #[test]
     fn every_build_has_its_own_colour() {
-        let colours: Vec<&str> = Mode::every().map(|m| color(m.name())).collect();
-        for (i, c) in colours.iter().enumerate() {
-            assert_ne!(
-                *c,
-                OTHER,
-                "{}: add a colour to PALETTE",
-                Mode::every().nth(i).unwrap()
-            );
-            assert!(!colours[..i].contains(c), "{c} twice");
+        // A report holds the builds of one kind (`Serves`); a name means one colour in all
+        // of them (an HTTP build is coloured as the echo build of its name).
+        for serves in Serves::ALL {
+            let builds: Vec<Mode> = serves.builds().collect();
+            let colours: Vec<&str> = builds.iter().map(|m| color(m.name())).collect();
+            for (i, c) in colours.iter().enumerate() {
+                assert_ne!(*c, OTHER, "{}: add a colour to PALETTE", builds[i]);
+                assert!(!colours[..i].contains(c), "{c} twice");
+            }
         }
         assert_eq!(color("coroutine"), "#1b9e77");
         assert_eq!(color("may"), "#66a61e");

@@ -41,7 +41,7 @@
 mod coroutine;
 mod epoll;
 mod raw_may;
-mod registry;
+pub(crate) mod registry;
 mod threads;
 mod tokio_rt;
 
@@ -157,6 +157,10 @@ pub fn start(mode: Mode, opts: &Options) -> io::Result<Box<dyn Running>> {
         Mode::Epoll => epoll::start(opts),
         Mode::Tokio => tokio_rt::start(opts),
         Mode::May => raw_may::start(opts),
+        Mode::HttpCoroutine | Mode::HttpThreads | Mode::HttpTokio => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("HTTP build {mode} serves no echo: `mayfly serve http --mode {mode}`"),
+        )),
     }
 }
 

@@ -169,7 +169,7 @@ impl Response {
         out.extend_from_slice(itoa::Buffer::new().format(self.status).as_bytes());
         out.push(b' ');
         out.extend_from_slice(self.reason.as_bytes());
-        out.extend_from_slice(b"\r\nServer: M\r\nDate: ");
+        out.extend_from_slice(b"\r\nServer: mayfly\r\nDate: ");
         crate::date::append_date(out);
         out.extend_from_slice(b"\r\n");
         if !self.bodiless() {
