@@ -32,7 +32,12 @@ pub fn listening(addr: SocketAddr, stats: Option<SocketAddr>) -> Result<()> {
 
 /// A server got a stop signal and drains.
 pub fn draining(signal: i32, grace: Duration) {
-    eprintln!("mayfly: signal {signal}; draining for up to {grace:?}");
+    if grace.is_zero() {
+        eprintln!("mayfly: signal {signal}; closing open connections at once (--grace 0)");
+    } else {
+        let grace = super::human::HumanDuration(grace);
+        eprintln!("mayfly: signal {signal}; draining for up to {grace}");
+    }
 }
 
 /// Connections a server closed when the grace period ran out.

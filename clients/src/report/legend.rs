@@ -131,9 +131,10 @@ pub fn setup(s: &Settings) -> String {
             .join(",")
     };
     format!(
-        "{:.0} s per run, {} round(s) interleaved (tables show medians), client {:?}, {}, {} CPUs",
+        "{:.0} s per run, {} {} interleaved (tables show medians), client {}, {}, {} CPUs",
         s.duration_s,
         s.repeat,
+        if s.repeat == 1 { "round" } else { "rounds" },
         s.client,
         if s.pin {
             format!(
@@ -253,4 +254,26 @@ pub fn run_warnings(s: &Settings) -> Vec<String> {
         w.push("one round: the spread is unknown and no result is conclusive".to_string());
     }
     w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_setup_line_names_the_client_and_counts_rounds_in_words() {
+        let mut s = Settings {
+            duration_s: 6.0,
+            repeat: 3,
+            ..Settings::default()
+        };
+        let line = setup(&s);
+        assert!(
+            line.starts_with("6 s per run, 3 rounds interleaved"),
+            "{line}"
+        );
+        assert!(line.contains("client coroutine,"), "{line}");
+        s.repeat = 1;
+        assert!(setup(&s).contains(" 1 round interleaved"), "{}", setup(&s));
+    }
 }
