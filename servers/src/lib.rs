@@ -26,6 +26,7 @@ pub mod cmd;
 pub mod echo;
 pub mod file;
 pub mod http;
+mod listen;
 pub mod plaintext;
 pub mod supervisor;
 pub mod supervisor_heartbeat;

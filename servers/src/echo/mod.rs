@@ -46,7 +46,6 @@ mod threads;
 mod tokio_rt;
 
 use std::io;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use mayfly::net::ByteCounters;
@@ -224,18 +223,7 @@ pub fn uppercase(buf: &mut [u8]) {
 /// A listening socket as every build binds it: SO_REUSEADDR, SO_REUSEPORT only if
 /// [`Options::reuse_port`], the backlog.
 pub(crate) fn bind_std(opts: &Options) -> io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let addr: SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(&opts.addr)?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
-    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    s.set_reuse_address(true)?;
-    if opts.reuse_port {
-        s.set_reuse_port(true)?;
-    }
-    s.bind(&addr.into())?;
-    s.listen(opts.backlog)?;
-    Ok(s.into())
+    crate::listen::bind_std(&opts.addr, opts.backlog, opts.reuse_port)
 }
 
 #[cfg(test)]
