@@ -10,6 +10,7 @@
 //! | [`file`] | `mayfly serve file` and `mayfly file` |
 //! | [`cmd`] | `mayfly serve cmd` and `mayfly cmd` |
 //! | [`stats_http`] | the stats page (`--stats-addr`) and its dashboard |
+//! | [`haproxy`] | two `serve echo --workers 2` hosts behind HAProxy: one drained, no new connection fails |
 //! | [`workers`] | `mayfly serve echo --workers N`: the supervisor and its workers |
 //! | [`udp`] | `mayfly serve udp-echo`, `mayfly serve time`, `mayfly stress --proto udp` |
 //!
@@ -24,6 +25,7 @@ mod compare;
 mod demo;
 mod echo;
 mod file;
+mod haproxy;
 mod http;
 mod stats_http;
 mod udp;
