@@ -63,6 +63,19 @@ pub(crate) type Link = Box<dyn FnOnce() + Send + 'static>;
 /// runs all of them in turn ([`Core::next_callback`]), so it may block.
 pub(crate) type Callback = Box<dyn FnOnce() + Send + 'static>;
 
+/// How a greenlet made without starting it (`Builder::build`) is started: now, after a
+/// delay, or never (it was killed first). Built by `greenlet.rs`, which knows its type; an
+/// `Err` is why no coroutine could be spawned (the launcher has then finished the greenlet).
+pub(crate) type Launcher = Box<dyn FnOnce(Start) -> Result<(), String> + Send + 'static>;
+
+/// What a [`Launcher`] is asked to do.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Start {
+    Now,
+    Later(std::time::Duration),
+    Never,
+}
+
 /// What `Core` keeps behind one lock: taking the coroutine handle and running the links
 /// happen together in `finish`, so a link added concurrently is either run there or at once.
 struct Slot {
@@ -76,6 +89,8 @@ struct Slot {
     notifying: bool,
     /// Why it was killed, if the killer said ([`Core::kill_nowait`]).
     kill_reason: Option<String>,
+    /// Set while a greenlet made without starting it waits for `start`.
+    pending: Option<Launcher>,
 }
 
 impl std::fmt::Debug for Slot {
@@ -86,6 +101,7 @@ impl std::fmt::Debug for Slot {
             .field("callbacks", &self.callbacks.len())
             .field("notifying", &self.notifying)
             .field("kill_reason", &self.kill_reason)
+            .field("pending", &self.pending.is_some())
             .finish()
     }
 }
@@ -125,6 +141,7 @@ impl Core {
                 callbacks: VecDeque::new(),
                 notifying: false,
                 kill_reason: None,
+                pending: None,
             }),
             killed: AtomicBool::new(false),
             done: AtomicBool::new(false),
@@ -149,6 +166,18 @@ impl Core {
     /// coroutine's local storage.) Returns true if `link` callbacks are waiting: the caller
     /// then starts the greenlet that runs them ([`Core::next_callback`]).
     pub(crate) fn finish(&self) -> bool {
+        let notify = self.finish_links();
+        count_finished();
+        notify
+    }
+
+    /// [`finish`](Core::finish) for a greenlet that never had a coroutine (made without
+    /// starting it and killed first, or no stack for it): it was never counted alive.
+    pub(crate) fn finish_unstarted(&self) -> bool {
+        self.finish_links()
+    }
+
+    fn finish_links(&self) -> bool {
         let (links, notify) = {
             let mut slot = self.slot.lock_unpoisoned();
             slot.co = None;
@@ -161,7 +190,6 @@ impl Core {
             slot.notifying = notify;
             (slot.links.take(), notify)
         };
-        count_finished();
         for (_, link) in links.into_iter().flatten() {
             link();
         }
@@ -237,6 +265,14 @@ impl Core {
         links.len() != before
     }
 
+    /// Drops every `link` callback that has not run yet (gevent's `unlink_all`); returns how
+    /// many. The runtime's own links (a group's membership, a `Local`'s value) stay: removing
+    /// them would leave a group counting a greenlet that is gone.
+    pub(crate) fn unlink_callbacks(&self) -> usize {
+        let mut slot = self.slot.lock_unpoisoned();
+        std::mem::take(&mut slot.callbacks).len()
+    }
+
     /// Links and `link` callbacks that have not run yet.
     pub(crate) fn link_count(&self) -> usize {
         let slot = self.slot.lock_unpoisoned();
@@ -251,9 +287,25 @@ impl Core {
         self.slot.lock_unpoisoned().kill_reason.clone()
     }
 
-    /// Asks the greenlet to die at its next (or current) blocking call.
+    /// Makes this the record of a greenlet that waits for `start` (`Builder::build`).
+    pub(crate) fn set_pending(&self, launcher: Launcher) {
+        self.slot.lock_unpoisoned().pending = Some(launcher);
+    }
+
+    /// Takes the launcher of a greenlet that was not started yet (`None` once started).
+    pub(crate) fn take_pending(&self) -> Option<Launcher> {
+        self.slot.lock_unpoisoned().pending.take()
+    }
+
+    /// Whether it waits for `start`.
+    pub(crate) fn is_pending(&self) -> bool {
+        self.slot.lock_unpoisoned().pending.is_some()
+    }
+
+    /// Asks the greenlet to die at its next (or current) blocking call. One that was made
+    /// without starting it and not started yet is finished here, killed, without running.
     pub(crate) fn kill_nowait(&self, reason: Option<String>) {
-        let co = {
+        let (co, pending) = {
             let mut slot = self.slot.lock_unpoisoned();
             if reason.is_some() && slot.kill_reason.is_none() {
                 slot.kill_reason = reason;
@@ -261,8 +313,12 @@ impl Core {
             if !self.killed.swap(true, Ordering::AcqRel) && !self.is_done() {
                 KILLED_RUNNING.fetch_add(1, Ordering::AcqRel);
             }
-            slot.co.clone()
+            (slot.co.clone(), slot.pending.take())
         };
+        if let Some(launcher) = pending {
+            let _never_spawns = launcher(Start::Never);
+            return;
+        }
         if let Some(co) = co {
             if !self.is_done() {
                 // SAFETY: `cancel` makes the coroutine unwind from its next (or current)

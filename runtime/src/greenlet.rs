@@ -9,7 +9,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::context::{self, current_core, panic_message, Core, SPAWNING};
+use crate::context::{self, current_core, panic_message, Core, Launcher, Start, SPAWNING};
 use crate::park::WaitUntil;
 use crate::poison::MutexExt;
 
@@ -153,56 +153,142 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        crate::start::ensure_started();
-        let core = Arc::new(Core::new(context::next_id(), self.name));
         let shared = Arc::new(Shared {
-            core,
+            core: Arc::new(Core::new(context::next_id(), self.name)),
             result: Mutex::new(None),
         });
-        let theirs = shared.clone();
-        let mut b = may::coroutine::Builder::new();
-        if let Some(bytes) = self.stack_size {
-            b = b.stack_size(bytes.div_ceil(std::mem::size_of::<usize>()));
+        launch(&shared, self.stack_size, f)?;
+        Ok(Greenlet { shared })
+    }
+
+    /// Makes a greenlet that does not run until [`Greenlet::start`] (or
+    /// [`Greenlet::start_later`]) is called: gevent's `Greenlet(f)` before `g.start()`. It has
+    /// its id and name at once, can be linked, joined (a join waits until it has run) and
+    /// killed (it then never runs). Making one does not start the runtime.
+    ///
+    /// ```
+    /// mayfly::run(|| {
+    ///     let g = mayfly::Builder::new().name("later").build(|| 6 * 7);
+    ///     assert!(!g.started() && !g.ready());
+    ///     g.start().unwrap();
+    ///     assert_eq!(g.get(), Ok(42));
+    /// });
+    /// ```
+    pub fn build<F, T>(self, f: F) -> Greenlet<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let shared = Arc::new(Shared {
+            core: Arc::new(Core::new(context::next_id(), self.name)),
+            result: Mutex::new(None),
+        });
+        let weak = Arc::downgrade(&shared);
+        let weak_core = Arc::downgrade(&shared.core);
+        let stack_size = self.stack_size;
+        // The launcher holds the body and a weak handle: no cycle while it waits in the core.
+        let launcher: Launcher = Box::new(move |start| {
+            let Some(shared) = weak.upgrade() else {
+                // Every handle is gone, so nobody can see it run; a group may still hold its
+                // record: end that, so the group does not wait for it.
+                if let Some(core) = weak_core.upgrade() {
+                    core.finish_unstarted();
+                    core.drop_callbacks();
+                }
+                return Ok(());
+            };
+            let launched = match start {
+                Start::Now => launch(&shared, stack_size, f),
+                Start::Later(d) => launch(&shared, stack_size, move || {
+                    crate::sleep(d);
+                    f()
+                }),
+                Start::Never => {
+                    let core = &shared.core;
+                    let killed = GreenletError::Killed {
+                        name: core.name().to_string(),
+                        id: core.id,
+                        reason: core.kill_reason(),
+                    };
+                    finish_unstarted(&shared, killed);
+                    return Ok(());
+                }
+            };
+            launched.map_err(|e| {
+                let core = &shared.core;
+                let failed = GreenletError::Panicked {
+                    name: core.name().to_string(),
+                    id: core.id,
+                    message: e.to_string(),
+                };
+                finish_unstarted(&shared, failed);
+                e.reason
+            })
+        });
+        shared.core.set_pending(launcher);
+        Greenlet { shared }
+    }
+}
+
+/// Spawns the coroutine that runs `f` as the greenlet `shared` describes.
+fn launch<F, T>(shared: &Arc<Shared<T>>, stack_size: Option<usize>, f: F) -> Result<(), SpawnError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    crate::start::ensure_started();
+    let theirs = shared.clone();
+    let mut b = may::coroutine::Builder::new();
+    if let Some(bytes) = stack_size {
+        b = b.stack_size(bytes.div_ceil(std::mem::size_of::<usize>()));
+    }
+    context::count_spawning();
+    SPAWNING.with(|s| s.set(true));
+    // SAFETY (may's two conditions for `spawn`):
+    // 1. Thread-local storage across a yield: the body runs only on the one worker thread.
+    //    Every way a mayfly greenlet is resumed — the worker's run queue, its epoll loop and
+    //    I/O timer list, or the worker's global queue — runs it on the worker. The only
+    //    other thread that resumes coroutines is may's timer thread, and no greenlet ever
+    //    waits on may's timer: every mayfly wait parks without a timeout and registers its
+    //    deadline with mayfly's own timer thread (`timer`), which never runs a coroutine —
+    //    it only unparks, and an unpark from a thread that is not a may worker (like a
+    //    kill's cancel from another OS thread) queues the greenlet on the worker's global
+    //    queue. Every blocking primitive also calls `worker::hop_to_worker` after it
+    //    resumes, as defence in depth (runtime/tests/thread_identity.rs checks all of this;
+    //    see the crate docs, "Soundness"). A thread-local read after a yield therefore
+    //    reads the same thread's storage as before it.
+    // 2. Stack overflow: may's stacks have a guard page; an overflow faults on it instead
+    //    of corrupting memory, and may/generator turn the fault into a panic.
+    let spawned = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
+        b.spawn(move || run_body(theirs, f))
+    }));
+    SPAWNING.with(|s| s.set(false));
+    match spawned {
+        Ok(Ok(_detached)) => Ok(()),
+        Ok(Err(e)) => {
+            context::count_spawn_failed();
+            Err(SpawnError {
+                reason: e.to_string(),
+            })
         }
-        context::count_spawning();
-        SPAWNING.with(|s| s.set(true));
-        // SAFETY (may's two conditions for `spawn`):
-        // 1. Thread-local storage across a yield: the body runs only on the one worker thread.
-        //    Every way a mayfly greenlet is resumed — the worker's run queue, its epoll loop and
-        //    I/O timer list, or the worker's global queue — runs it on the worker. The only
-        //    other thread that resumes coroutines is may's timer thread, and no greenlet ever
-        //    waits on may's timer: every mayfly wait parks without a timeout and registers its
-        //    deadline with mayfly's own timer thread (`timer`), which never runs a coroutine —
-        //    it only unparks, and an unpark from a thread that is not a may worker (like a
-        //    kill's cancel from another OS thread) queues the greenlet on the worker's global
-        //    queue. Every blocking primitive also calls `worker::hop_to_worker` after it
-        //    resumes, as defence in depth (runtime/tests/thread_identity.rs checks all of this;
-        //    see the crate docs, "Soundness"). A thread-local read after a yield therefore
-        //    reads the same thread's storage as before it.
-        // 2. Stack overflow: may's stacks have a guard page; an overflow faults on it instead
-        //    of corrupting memory, and may/generator turn the fault into a panic.
-        let spawned = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
-            b.spawn(move || run_body(theirs, f))
-        }));
-        SPAWNING.with(|s| s.set(false));
-        match spawned {
-            Ok(Ok(_detached)) => Ok(Greenlet { shared }),
-            Ok(Err(e)) => {
-                context::count_spawn_failed();
-                Err(SpawnError {
-                    reason: e.to_string(),
-                })
-            }
-            Err(p) => {
-                context::count_spawn_failed();
-                Err(SpawnError {
-                    reason: format!(
-                        "{} (out of memory mappings? see vm.max_map_count)",
-                        panic_message(&*p)
-                    ),
-                })
-            }
+        Err(p) => {
+            context::count_spawn_failed();
+            Err(SpawnError {
+                reason: format!(
+                    "{} (out of memory mappings? see vm.max_map_count)",
+                    panic_message(&*p)
+                ),
+            })
         }
+    }
+}
+
+/// Ends a greenlet that never got a coroutine (killed before it was started, or no stack for
+/// it): its result, its links and callbacks, its joiners woken.
+fn finish_unstarted<T: Send + 'static>(shared: &Arc<Shared<T>>, why: GreenletError) {
+    *shared.result.lock_unpoisoned() = Some(Err(why));
+    if shared.core.finish_unstarted() {
+        run_callbacks(shared.clone());
     }
 }
 
@@ -374,6 +460,30 @@ pub fn greenlets_alive() -> u64 {
     context::alive()
 }
 
+impl<T: Send + 'static> Greenlet<T> {
+    /// Makes a greenlet that runs `f` once [`start`](Greenlet::start)ed (gevent's
+    /// `Greenlet(f)`); the same as `Builder::new().build(f)`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use mayfly::queue::Queue;
+    /// mayfly::run(|| {
+    ///     let seen = Arc::new(Queue::unbounded());
+    ///     let g = mayfly::Greenlet::new(|| "ran");
+    ///     let s = seen.clone();
+    ///     g.link(move |g| s.put(g.value())); // linked before it runs
+    ///     g.start().unwrap();
+    ///     assert_eq!(seen.get(), Some("ran"));
+    /// });
+    /// ```
+    pub fn new<F>(f: F) -> Greenlet<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+    {
+        Builder::new().build(f)
+    }
+}
+
 impl<T> Greenlet<T> {
     /// The greenlet's unique id (never 0).
     pub fn id(&self) -> u64 {
@@ -383,6 +493,50 @@ impl<T> Greenlet<T> {
     /// The greenlet's name (`Greenlet-<id>` unless set with [`Builder::name`]).
     pub fn name(&self) -> &str {
         self.shared.core.name()
+    }
+
+    /// Starts a greenlet made with [`Greenlet::new`] or [`Builder::build`] (gevent's
+    /// `start`): it runs when the worker next gets to it. A no-op for a greenlet that was
+    /// already started, spawned, or killed.
+    ///
+    /// # Errors
+    /// [`SpawnError`] when no stack can be had; the greenlet then is finished with that error
+    /// (its joiners wake, [`exception`](Greenlet::exception) says why).
+    pub fn start(&self) -> Result<(), SpawnError> {
+        self.launch_pending(Start::Now)
+    }
+
+    /// Starts it after `delay` (gevent's `start_later`): a kill before then means it never
+    /// runs its body.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// mayfly::run(|| {
+    ///     let t = Instant::now();
+    ///     let g = mayfly::Greenlet::new(|| 1);
+    ///     g.start_later(Duration::from_millis(30)).unwrap();
+    ///     assert_eq!(g.get(), Ok(1));
+    ///     assert!(t.elapsed() >= Duration::from_millis(30));
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    /// As [`start`](Greenlet::start).
+    pub fn start_later(&self, delay: Duration) -> Result<(), SpawnError> {
+        self.launch_pending(Start::Later(delay))
+    }
+
+    /// Whether it was started (or spawned at once): false only for a greenlet made with
+    /// [`Greenlet::new`] or [`Builder::build`] that was neither started nor killed.
+    pub fn started(&self) -> bool {
+        !self.shared.core.is_pending()
+    }
+
+    fn launch_pending(&self, start: Start) -> Result<(), SpawnError> {
+        match self.shared.core.take_pending() {
+            Some(launcher) => launcher(start).map_err(|reason| SpawnError { reason }),
+            None => Ok(()),
+        }
     }
 
     /// True once the greenlet has finished: returned, panicked or been killed.
@@ -660,6 +814,26 @@ impl<T> Greenlet<T> {
     /// `unlink`).
     pub fn unlink(&self, id: LinkId) -> bool {
         id.0.is_some_and(|id| self.shared.core.unlink(id))
+    }
+
+    /// Removes every [`link`](Greenlet::link) callback that has not run yet (gevent's
+    /// `unlink_all`); returns how many. The runtime's own links stay (membership of a
+    /// [`Group`](crate::pool::Group), a [`Local`](crate::local::Local)'s value): removing them
+    /// would leave a group counting a greenlet that is gone.
+    ///
+    /// ```
+    /// mayfly::run(|| {
+    ///     let g = mayfly::Greenlet::new(|| 1);
+    ///     g.link(|_| panic!("unlinked"));
+    ///     g.link_value(|_| panic!("unlinked too"));
+    ///     assert_eq!(g.unlink_all(), 2);
+    ///     assert!(!g.has_links());
+    ///     g.start().unwrap();
+    ///     assert_eq!(g.get(), Ok(1));
+    /// });
+    /// ```
+    pub fn unlink_all(&self) -> usize {
+        self.shared.core.unlink_callbacks()
     }
 
     /// Whether anything is linked to the greenlet's end that has not run yet (gevent's

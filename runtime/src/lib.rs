@@ -10,6 +10,7 @@
 //! |---|---|
 //! | `gevent.spawn(f, *args)` | [`spawn(move \|\| f(args))`](spawn) → [`Greenlet<T>`] |
 //! | `gevent.spawn_later(s, f)` | [`spawn_later(dur, f)`](spawn_later) |
+//! | `g = Greenlet(f)`, `g.start()`, `g.start_later(s)`, `g.started` | [`Greenlet::new(f)`](Greenlet::new) (or [`Builder::build`]), [`g.start()`](Greenlet::start), [`g.start_later(dur)`](Greenlet::start_later), [`g.started()`](Greenlet::started); killed before it starts, it never runs |
 //! | `Greenlet(run=f, name=…)` | [`Builder::new().name(…).spawn(f)`](Builder) |
 //! | `g.join(timeout)` | [`g.join(timeout)`](Greenlet::join) → `bool` (finished?) |
 //! | `g.get()`, `g.get(timeout=…)` | [`g.get()`](Greenlet::get), [`g.get_timeout(d)`](Greenlet::get_timeout) → `Result<T, GreenletError>` |
@@ -18,7 +19,7 @@
 //! | `g.kill()`, `g.kill(block=False)` | [`g.kill()`](Greenlet::kill), [`g.kill_nowait()`](Greenlet::kill_nowait) |
 //! | `g.kill(exception=E("why"))`, `except E as e` in the greenlet | [`g.kill_with("why")`](Greenlet::kill_with); inside, [`kill_reason()`](kill_reason) while it unwinds; [`GreenletError::Killed`]`{ reason, .. }` |
 //! | `gevent.killall(gs, block, timeout)` | [`killall(&gs, KillAll { block, timeout, reason })`](killall) → all dead? |
-//! | `g.link(cb)`, `g.link_value(cb)`, `g.link_exception(cb)`, `g.unlink(cb)`, `g.has_links()` | [`g.link(\|g\| …)`](Greenlet::link), [`link_value`](Greenlet::link_value), [`link_exception`](Greenlet::link_exception) → [`LinkId`], [`g.unlink(id)`](Greenlet::unlink), [`g.has_links()`](Greenlet::has_links); the callbacks run one after another in link order, in a greenlet of their own, so one that unlinks a later one stops it |
+//! | `g.link(cb)`, `g.link_value(cb)`, `g.link_exception(cb)`, `g.unlink(cb)`, `g.unlink_all()`, `g.has_links()` | [`g.link(\|g\| …)`](Greenlet::link), [`link_value`](Greenlet::link_value), [`link_exception`](Greenlet::link_exception) → [`LinkId`], [`g.unlink(id)`](Greenlet::unlink), [`g.unlink_all()`](Greenlet::unlink_all), [`g.has_links()`](Greenlet::has_links); the callbacks run one after another in link order, in a greenlet of their own, so one that unlinks a later one stops it |
 //! | `g.name`, `id(g)` | [`g.name()`](Greenlet::name), [`g.id()`](Greenlet::id) |
 //! | `gevent.getcurrent()` | [`getcurrent()`](getcurrent) → [`Current`] `{ id, name }` |
 //! | `gevent.joinall(gs, timeout, raise_error, count)` | [`joinall(&gs, JoinAll { timeout, raise_error, count })`](joinall) |

@@ -22,6 +22,8 @@ fn primitives_made_before_config_start_leave_the_configuration_open() {
     let group = mayfly::pool::Group::new();
     let pool = mayfly::pool::Pool::new(3);
     let threads = mayfly::threadpool::ThreadPool::new(1).unwrap();
+    let unstarted = mayfly::Greenlet::new(|| 8);
+    let _link = unstarted.link(|_| ());
     // Non-blocking use does not start it either.
     assert!(sem.try_acquire().is_some());
     queue.put_nowait(1).unwrap();
@@ -56,6 +58,8 @@ fn primitives_made_before_config_start_leave_the_configuration_open() {
         assert!(group.join(Some(Duration::from_secs(5))));
         assert_eq!((member.get(), pooled.get()), (Ok(4), Ok(5)));
         assert_eq!(threads.apply(|| 6), Ok(6));
+        unstarted.start().unwrap();
+        assert_eq!(unstarted.get(), Ok(8));
         g.join(None);
         result.get(None)
     });
