@@ -49,6 +49,15 @@ impl Members {
     }
 }
 
+/// A [`Pool`] had no free slot for a greenlet in time (gevent's `PoolFull`), from
+/// [`Group::try_add`] and [`Group::add_timeout`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the pool is full: all {size} slots are taken")]
+pub struct PoolFull {
+    /// The pool's size.
+    pub size: usize,
+}
+
 /// A set of greenlets spawned through it (gevent's `Group`).
 ///
 /// ```
@@ -174,6 +183,97 @@ impl Group {
                 .wait_until(None, || self.members.len() < limit);
         }
         self.insert(g.core());
+    }
+
+    /// Adds `g` without waiting (gevent's `add(g, blocking=False)`): in a full [`Pool`] it
+    /// fails at once. A group without a limit always has room.
+    ///
+    /// ```
+    /// use mayfly::pool::{Pool, PoolFull};
+    /// mayfly::run(|| {
+    ///     let pool = Pool::new(1);
+    ///     let busy = pool.spawn(|| mayfly::sleep(std::time::Duration::from_millis(50)));
+    ///     let other = mayfly::Greenlet::new(|| ());
+    ///     assert_eq!(pool.try_add(&other), Err(PoolFull { size: 1 }));
+    ///     busy.join(None);
+    ///     assert_eq!(pool.try_add(&other), Ok(()));
+    /// #   other.start().unwrap();
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    /// [`PoolFull`] if every slot is taken.
+    pub fn try_add<T>(&self, g: &Greenlet<T>) -> Result<(), PoolFull> {
+        self.add_until(g, Some(Instant::now()))
+    }
+
+    /// Adds `g`, waiting at most `timeout` for a free slot in a [`Pool`] (gevent's
+    /// `add(g, timeout=…)`).
+    ///
+    /// # Errors
+    /// [`PoolFull`] if no slot came free in time.
+    pub fn add_timeout<T>(&self, g: &Greenlet<T>, timeout: Duration) -> Result<(), PoolFull> {
+        self.add_until(g, Some(crate::deadline_after(timeout)))
+    }
+
+    fn add_until<T>(&self, g: &Greenlet<T>, until: Option<Instant>) -> Result<(), PoolFull> {
+        if self.contains(g) {
+            return Ok(());
+        }
+        if let Some(limit) = self.limit {
+            let room = self
+                .members
+                .changed
+                .wait_until(until, || self.members.len() < limit);
+            if !room {
+                return Err(PoolFull { size: limit });
+            }
+        }
+        self.insert(g.core());
+        Ok(())
+    }
+
+    /// Adds a greenlet made with [`Greenlet::new`] and starts it (gevent's `Group.start`),
+    /// waiting for a free slot first in a [`Pool`].
+    ///
+    /// ```
+    /// mayfly::run(|| {
+    ///     let group = mayfly::pool::Group::new();
+    ///     let g = mayfly::Greenlet::new(|| 3);
+    ///     group.start(&g).unwrap();
+    ///     assert!(group.join(None));
+    ///     assert_eq!(g.get(), Ok(3));
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    /// [`SpawnError`] from [`Greenlet::start`]; the greenlet then ends with that error and
+    /// leaves the group.
+    pub fn start<T: Send + 'static>(&self, g: &Greenlet<T>) -> Result<(), SpawnError> {
+        self.add(g);
+        g.start()
+    }
+
+    /// Kills `g` if it is a member, and waits until it is dead (gevent's `killone`); a
+    /// greenlet of another group is left alone. Returns whether it was a member.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// mayfly::run(|| {
+    ///     let group = mayfly::pool::Group::new();
+    ///     let g = group.spawn(|| mayfly::sleep(Duration::from_secs(30)));
+    ///     let stranger = mayfly::spawn(|| mayfly::sleep(Duration::from_millis(10)));
+    ///     assert!(group.killone(&g) && g.ready() && group.is_empty());
+    ///     assert!(!group.killone(&stranger));
+    ///     assert!(stranger.join(None) && stranger.successful());
+    /// });
+    /// ```
+    pub fn killone<T>(&self, g: &Greenlet<T>) -> bool {
+        if !self.contains(g) {
+            return false;
+        }
+        g.kill();
+        true
     }
 
     /// Removes a greenlet from the group without killing it (gevent's `discard`).

@@ -473,3 +473,45 @@ fn deadline_forms_give_up_at_the_deadline_and_succeed_before_it() {
         assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     });
 }
+
+/// gevent's test__pool.py: `add(g, blocking=False)` raises PoolFull on a full pool, `add(g,
+/// timeout=…)` waits that long for a slot, `killone` kills members only.
+#[test]
+fn pool_add_without_waiting_or_with_a_timeout_and_killone() {
+    use mayfly::pool::{Pool, PoolFull};
+    mayfly::run(|| {
+        let pool = Pool::new(2);
+        let a = pool.spawn(|| mayfly::sleep(ms(200)));
+        let b = pool.spawn(|| mayfly::sleep(ms(30)));
+        let c = mayfly::Greenlet::new(|| 3);
+        assert_eq!(pool.try_add(&c), Err(PoolFull { size: 2 }));
+        let t = Instant::now();
+        assert_eq!(pool.add_timeout(&c, ms(5)), Err(PoolFull { size: 2 }));
+        assert!(t.elapsed() >= ms(5));
+        assert!(!pool.contains(&c));
+        // b ends after 30 ms: a slot comes free within a longer timeout.
+        assert_eq!(pool.add_timeout(&c, Duration::from_secs(5)), Ok(()));
+        assert!(b.ready() && pool.contains(&c));
+        assert_eq!(
+            pool.try_add(&c),
+            Ok(()),
+            "adding a member again changes nothing"
+        );
+        c.start().unwrap();
+        assert_eq!(c.get(), Ok(3));
+
+        let stranger = spawn(|| mayfly::sleep(ms(10)));
+        assert!(!pool.killone(&stranger));
+        assert!(stranger.join(None) && stranger.successful());
+        assert!(pool.killone(&a));
+        assert!(a.ready() && !a.successful() && pool.is_empty());
+
+        let group = mayfly::pool::Group::new();
+        let d = mayfly::Greenlet::new(|| 4);
+        assert_eq!(group.try_add(&d), Ok(()), "a group has no limit");
+        group.discard(&d);
+        group.start(&d).unwrap();
+        assert!(group.join(Some(Duration::from_secs(5))));
+        assert_eq!(d.get(), Ok(4));
+    });
+}
