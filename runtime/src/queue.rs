@@ -677,14 +677,18 @@ pub struct Channel<T> {
     state: Mutex<ChannelState<T>>,
     getters: WaitList,
     putters: WaitList,
+    /// Who waits in [`peek`](Channel::peek) for a putter.
+    peekers: WaitList,
     /// Getters blocked in `get` (for `put_nowait`).
     getters_waiting: AtomicUsize,
 }
 
 impl<T> fmt::Debug for Channel<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.lock();
         f.debug_struct("Channel")
-            .field("offered", &self.lock().offered.len())
+            .field("offered", &st.offered.len())
+            .field("closed", &st.closed)
             .finish()
     }
 }
@@ -694,6 +698,8 @@ struct ChannelState<T> {
     next_ticket: u64,
     /// Tickets below this have all been taken.
     taken_upto: u64,
+    /// Set by [`Channel::close`]: no hand-over happens any more.
+    closed: bool,
 }
 
 impl<T, S: Store<T>> Default for OrderedQueue<T, S> {
@@ -716,9 +722,11 @@ impl<T> Channel<T> {
                 offered: VecDeque::new(),
                 next_ticket: 0,
                 taken_upto: 0,
+                closed: false,
             }),
             getters: WaitList::new(),
             putters: WaitList::new(),
+            peekers: WaitList::new(),
             getters_waiting: AtomicUsize::new(0),
         }
     }
@@ -745,9 +753,13 @@ impl<T> Channel<T> {
     /// ```
     ///
     /// # Errors
-    /// [`PutError::Full`] with the item when no getter is waiting.
+    /// [`PutError::Full`] with the item when no getter is waiting, [`PutError::Closed`] when
+    /// the channel is closed.
     pub fn put_nowait(&self, item: T) -> Result<(), PutError<T>> {
         let mut st = self.lock();
+        if st.closed {
+            return Err(PutError::Closed(item));
+        }
         // Getters waiting beyond the offers already queued for them.
         if self.getters_waiting.load(Ordering::Acquire) <= st.offered.len() {
             return Err(Full(item));
@@ -758,6 +770,7 @@ impl<T> Channel<T> {
         st.offered.push_back((t, item));
         drop(st);
         self.getters.wake_one();
+        self.peekers.wake_all();
         Ok(())
     }
 
@@ -765,37 +778,70 @@ impl<T> Channel<T> {
     /// `Channel`).
     ///
     /// # Errors
-    /// [`GetError::Empty`] when no putter is waiting.
+    /// [`GetError::Empty`] when no putter is waiting, [`GetError::Closed`] when the channel
+    /// is closed and no offer is left.
     pub fn get_nowait(&self) -> Result<T, GetError> {
-        let got = self.take_offer().ok_or(Empty)?;
+        let got = self.take_offer()?;
         self.putters.wake_all();
         Ok(got)
     }
 
-    fn take_offer(&self) -> Option<T> {
+    fn take_offer(&self) -> Result<T, GetError> {
         let mut st = self.lock();
-        let (t, item) = st.offered.pop_front()?;
+        // Offers made before the close may still be taken (a putter woken by the close
+        // either finds its item taken or withdraws it): nothing is lost either way.
+        let Some((t, item)) = st.offered.pop_front() else {
+            return Err(if st.closed { GetError::Closed } else { Empty });
+        };
         st.taken_upto = st.taken_upto.max(t + 1);
-        Some(item)
+        Ok(item)
     }
 
     /// Hands `item` to a getter, waiting until one has taken it.
+    ///
+    /// # Panics
+    /// If the channel is closed, or closes while this waits (the item cannot come back from
+    /// `put`: use [`send`](Channel::send) on a channel that may be closed).
     pub fn put(&self, item: T) {
-        let _ = self.put_until(item, None);
+        if let Err(PutError::Closed(_)) = self.put_until(item, None) {
+            panic!("put on a closed channel (use send() to get the item back)");
+        }
+    }
+
+    /// Hands `item` to a getter, waiting until one has taken it; fails if the channel is
+    /// closed, or closes while this waits (the closable form of [`put`](Channel::put)).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use mayfly::queue::{Channel, PutError};
+    /// mayfly::run(|| {
+    ///     let ch = Arc::new(Channel::new());
+    ///     let closer = ch.clone();
+    ///     let g = mayfly::spawn(move || closer.close());
+    ///     assert_eq!(ch.send("never taken"), Err(PutError::Closed("never taken")));
+    ///     g.join(None);
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    /// [`PutError::Closed`] with the item.
+    pub fn send(&self, item: T) -> Result<(), PutError<T>> {
+        self.put_until(item, None)
     }
 
     /// Like [`put`](Channel::put); after `timeout` with no taker, the item comes back.
     ///
     /// # Errors
-    /// [`Full`] with the item if no getter took it in time.
+    /// [`Full`] with the item if no getter took it in time, [`PutError::Closed`] if the
+    /// channel is (or becomes) closed.
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
-        self.put_until(item, Some(Instant::now() + timeout))
+        self.put_until(item, Some(crate::deadline_after(timeout)))
     }
 
     /// Like [`put`](Channel::put); at `deadline` with no taker, the item comes back.
     ///
     /// # Errors
-    /// [`Full`] with the item if no getter took it in time.
+    /// As [`put_timeout`](Channel::put_timeout).
     pub fn put_deadline(&self, item: T, deadline: Instant) -> Result<(), PutError<T>> {
         self.put_until(item, Some(deadline))
     }
@@ -803,12 +849,16 @@ impl<T> Channel<T> {
     fn put_until(&self, item: T, until: Option<Instant>) -> Result<(), PutError<T>> {
         let ticket = {
             let mut st = self.lock();
+            if st.closed {
+                return Err(PutError::Closed(item));
+            }
             let t = st.next_ticket;
             st.next_ticket += 1;
             st.offered.push_back((t, item));
             t
         };
         self.getters.wake_one();
+        self.peekers.wake_all();
         // If this putter is killed while waiting, withdraw its offer.
         struct Withdraw<'a, T>(&'a Channel<T>, u64, bool);
         impl<T> Drop for Withdraw<'_, T> {
@@ -819,16 +869,24 @@ impl<T> Channel<T> {
             }
         }
         let mut guard = Withdraw(self, ticket, false);
-        let taken = self
-            .putters
-            .wait_until(until, || self.lock().taken_upto > ticket);
+        let taken = self.putters.wait_until(until, || {
+            let st = self.lock();
+            st.taken_upto > ticket || st.closed
+        });
         guard.2 = true;
-        if taken {
+        let mut st = self.lock();
+        if taken && st.taken_upto > ticket {
             return Ok(());
         }
-        let mut st = self.lock();
         match st.offered.iter().position(|(t, _)| *t == ticket) {
-            Some(pos) => Err(Full(st.offered.remove(pos).expect("present").1)),
+            Some(pos) => {
+                let item = st.offered.remove(pos).expect("present").1;
+                Err(if st.closed {
+                    PutError::Closed(item)
+                } else {
+                    Full(item)
+                })
+            }
             None => Ok(()), // taken just now
         }
     }
@@ -836,25 +894,38 @@ impl<T> Channel<T> {
     /// Takes an item, waiting for a putter.
     ///
     /// # Panics
-    /// Never in practice: a wait without a deadline ends only with an item (an enclosing
-    /// [`crate::Timeout`] unwinds out of it instead).
+    /// If the channel is closed, or closes while this waits (use [`recv`](Channel::recv) or
+    /// [`iter`](Channel::iter) on a channel that may be closed). A wait without a deadline
+    /// ends otherwise only with an item (an enclosing [`crate::Timeout`] unwinds out of it).
     pub fn get(&self) -> T {
+        match self.get_until(None) {
+            Ok(item) => item,
+            Err(_) => panic!("get on a closed channel (use recv() or iter())"),
+        }
+    }
+
+    /// Takes an item, waiting for a putter; fails once the channel is closed (the closable
+    /// form of [`get`](Channel::get)).
+    ///
+    /// # Errors
+    /// [`GetError::Closed`] when the channel is (or becomes) closed.
+    pub fn recv(&self) -> Result<T, GetError> {
         self.get_until(None)
-            .expect("get without a deadline cannot time out")
     }
 
     /// Takes an item, waiting at most `timeout`.
     ///
     /// # Errors
-    /// [`Empty`] if no item came in time.
+    /// [`Empty`] if no item came in time, [`GetError::Closed`] if the channel is (or
+    /// becomes) closed.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
-        self.get_until(Some(Instant::now() + timeout))
+        self.get_until(Some(crate::deadline_after(timeout)))
     }
 
     /// Takes an item, waiting until `deadline` at most.
     ///
     /// # Errors
-    /// [`Empty`] if no item came in time.
+    /// As [`get_timeout`](Channel::get_timeout).
     pub fn get_deadline(&self, deadline: Instant) -> Result<T, GetError> {
         self.get_until(Some(deadline))
     }
@@ -866,21 +937,186 @@ impl<T> Channel<T> {
                 self.0.fetch_sub(1, Ordering::AcqRel);
             }
         }
-        let mut got = None;
+        let mut got = Err(Empty);
         let mut waiting = None;
         self.getters.wait_until(until, || {
             got = self.take_offer();
-            if got.is_none() && waiting.is_none() {
+            if matches!(got, Err(Empty)) && waiting.is_none() {
                 // From the first miss on, this getter counts as waiting (for put_nowait).
                 self.getters_waiting.fetch_add(1, Ordering::AcqRel);
                 waiting = Some(Waiting(&self.getters_waiting));
             }
-            got.is_some()
+            !matches!(got, Err(Empty))
         });
         drop(waiting);
-        if got.is_some() {
+        if got.is_ok() {
             self.putters.wake_all();
         }
-        got.ok_or(Empty)
+        got
+    }
+
+    /// A clone of the item the next get would take, without taking it, if a putter offers
+    /// one now (gevent's `peek(block=False)`).
+    ///
+    /// # Errors
+    /// As [`get_nowait`](Channel::get_nowait).
+    pub fn peek_nowait(&self) -> Result<T, GetError>
+    where
+        T: Clone,
+    {
+        let st = self.lock();
+        match st.offered.front() {
+            Some((_, item)) => Ok(item.clone()),
+            None if st.closed => Err(GetError::Closed),
+            None => Err(Empty),
+        }
+    }
+
+    /// Waits for a putter and returns a clone of its item without taking it (gevent's
+    /// `peek()`): the putter still waits for a getter.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// mayfly::run(|| {
+    ///     let ch = Arc::new(mayfly::queue::Channel::new());
+    ///     let tx = ch.clone();
+    ///     let putter = mayfly::spawn(move || tx.put("next"));
+    ///     assert_eq!(ch.peek(), Ok("next"));
+    ///     assert!(!putter.ready(), "peeking takes nothing");
+    ///     assert_eq!(ch.get(), "next");
+    ///     putter.join(None);
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    /// [`GetError::Closed`] if the channel is (or becomes) closed.
+    pub fn peek(&self) -> Result<T, GetError>
+    where
+        T: Clone,
+    {
+        self.peek_until(None)
+    }
+
+    /// Like [`peek`](Channel::peek), waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`Empty`] if no putter came in time, else as [`peek`](Channel::peek).
+    pub fn peek_timeout(&self, timeout: Duration) -> Result<T, GetError>
+    where
+        T: Clone,
+    {
+        self.peek_until(Some(crate::deadline_after(timeout)))
+    }
+
+    fn peek_until(&self, until: Option<Instant>) -> Result<T, GetError>
+    where
+        T: Clone,
+    {
+        let mut seen = Err(Empty);
+        self.peekers.wait_until(until, || {
+            seen = self.peek_nowait();
+            !matches!(seen, Err(Empty))
+        });
+        seen
+    }
+
+    /// Closes the channel: no new offer is accepted (puts fail with [`PutError::Closed`] and
+    /// give the item back). A putter waiting at the close either has its item taken by a
+    /// getter that was already on its way or gets it back; getters and peekers get
+    /// [`GetError::Closed`] once no offer is left, and [`iter`](Channel::iter) ends. No item
+    /// is lost. Idempotent. (gevent's Channel has no
+    /// close; its users put a `StopIteration` instead, which this replaces.)
+    ///
+    /// ```
+    /// use mayfly::queue::{Channel, GetError, PutError};
+    /// let ch = Channel::new();
+    /// ch.close();
+    /// assert!(ch.is_closed());
+    /// assert_eq!(ch.put_nowait(1), Err(PutError::Closed(1)));
+    /// assert_eq!(ch.get_nowait(), Err(GetError::Closed));
+    /// ```
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.getters.wake_all();
+        self.putters.wake_all();
+        self.peekers.wake_all();
+    }
+
+    /// Whether [`close`](Channel::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Always 0: a channel holds nothing (gevent's `Channel.qsize()`).
+    pub fn qsize(&self) -> usize {
+        0
+    }
+
+    /// Always true: a channel holds nothing (gevent's `Channel.empty()`).
+    pub fn empty(&self) -> bool {
+        true
+    }
+
+    /// Always true: a put waits for a getter (gevent's `Channel.full()`).
+    pub fn full(&self) -> bool {
+        true
+    }
+
+    /// Putters waiting minus getters waiting (gevent's `Channel.balance`): above 0, a get
+    /// would not wait; below 0, a `put_nowait` would succeed.
+    pub fn balance(&self) -> isize {
+        let offered = self.lock().offered.len();
+        let getters = self.getters_waiting.load(Ordering::Acquire);
+        offered as isize - getters as isize
+    }
+
+    /// An iterator that takes items until the channel is closed (gevent's `for item in
+    /// channel`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// mayfly::run(|| {
+    ///     let ch = Arc::new(mayfly::queue::Channel::new());
+    ///     let tx = ch.clone();
+    ///     let producer = mayfly::spawn(move || {
+    ///         for i in 1..=3 {
+    ///             tx.put(i);
+    ///         }
+    ///         tx.close();
+    ///     });
+    ///     assert_eq!(ch.iter().sum::<i32>(), 6);
+    ///     producer.join(None);
+    /// });
+    /// ```
+    pub fn iter(&self) -> ChannelIter<'_, T> {
+        ChannelIter { channel: self }
+    }
+}
+
+/// Items taken from a [`Channel`] until it is closed; from [`Channel::iter`].
+pub struct ChannelIter<'a, T> {
+    channel: &'a Channel<T>,
+}
+
+impl<T> fmt::Debug for ChannelIter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelIter")
+            .field("channel", self.channel)
+            .finish()
+    }
+}
+
+impl<T> Iterator for ChannelIter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.channel.recv().ok()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Channel<T> {
+    type Item = T;
+    type IntoIter = ChannelIter<'a, T>;
+    fn into_iter(self) -> ChannelIter<'a, T> {
+        self.iter()
     }
 }

@@ -515,3 +515,82 @@ fn pool_add_without_waiting_or_with_a_timeout_and_killone() {
         assert_eq!(d.get(), Ok(4));
     });
 }
+
+/// gevent's Channel: qsize/empty/full, balance, peek, iteration; and mayfly's close, which
+/// loses no item: every item put is either taken by a getter or given back to its putter.
+#[test]
+fn channel_close_peek_iteration_and_no_item_lost() {
+    use mayfly::queue::{GetError, PutError};
+    mayfly::run(|| {
+        let ch = Arc::new(Channel::new());
+        assert_eq!((ch.qsize(), ch.empty(), ch.full()), (0, true, true));
+        assert_eq!(ch.peek_timeout(ms(5)), Err(Empty));
+
+        // Peek sees a putter's item without taking it; balance counts the putter.
+        let tx = ch.clone();
+        let putter = spawn(move || tx.put(7));
+        assert_eq!(ch.peek(), Ok(7));
+        assert_eq!(ch.balance(), 1);
+        assert!(!putter.ready());
+        assert_eq!(ch.get(), 7);
+        putter.join(None);
+        // A waiting getter makes the balance negative.
+        let rx = ch.clone();
+        let getter = spawn(move || rx.get_timeout(ms(200)));
+        mayfly::yield_now();
+        assert_eq!(ch.balance(), -1);
+        assert!(ch.put_nowait(8).is_ok());
+        assert_eq!(getter.get(), Ok(Ok(8)));
+
+        // Iteration ends at the close.
+        let tx = ch.clone();
+        let producer = spawn(move || {
+            for i in 1..=4 {
+                tx.put(i);
+            }
+            tx.close();
+        });
+        assert_eq!(ch.iter().collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+        producer.join(None);
+        assert!(ch.is_closed());
+        assert_eq!(ch.recv(), Err(GetError::Closed));
+        assert_eq!(ch.send(9), Err(PutError::Closed(9)));
+        assert_eq!(ch.put_timeout(9, ms(5)), Err(PutError::Closed(9)));
+        assert_eq!(ch.peek_nowait(), Err(GetError::Closed));
+
+        // Many putters and getters, closed in the middle: nothing lost.
+        let ch = Arc::new(Channel::new());
+        let putters: Vec<_> = (0..50)
+            .map(|i| {
+                let tx = ch.clone();
+                spawn(move || match tx.send(i) {
+                    Ok(()) => (1, 0),
+                    Err(e) => (0, usize::from(e.into_inner() == i)),
+                })
+            })
+            .collect();
+        let getters: Vec<_> = (0..10)
+            .map(|_| {
+                let rx = ch.clone();
+                spawn(move || rx.iter().take(2).count())
+            })
+            .collect();
+        mayfly::sleep(ms(10));
+        ch.close();
+        let (sent, returned) = putters
+            .iter()
+            .map(|g| g.get().unwrap())
+            .fold((0, 0), |(s, r), (a, b)| (s + a, r + b));
+        let taken: usize = getters.iter().map(|g| g.get().unwrap()).sum();
+        assert_eq!(sent, taken, "every item a putter saw taken was received");
+        assert_eq!(
+            sent + returned,
+            50,
+            "every other item came back to its putter"
+        );
+        assert_eq!(
+            taken, 20,
+            "the getters took their two each before the close"
+        );
+    });
+}
