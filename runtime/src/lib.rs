@@ -43,6 +43,7 @@
 //! | `ThreadPool.map(f, items)` | [`ThreadPool::map(f, items)`](threadpool::ThreadPool::map) |
 //! | `gevent.config.monitor_thread`, `max_blocking_time` | [`monitor::start(threshold)`](monitor::start), `MAYFLY_MONITOR_MS=100` |
 //! | `gevent.socket.socket` (patched) | [`net::TcpStream`], [`net::TcpListener`], [`net::UdpSocket`], [`net::UnixStream`] |
+//! | `sock.dup()`, `getpeername()`, `getsockname()` on `AF_UNIX` | [`UnixStream::try_clone`](net::UnixStream::try_clone), [`peer_addr`](net::UnixStream::peer_addr), [`local_addr`](net::UnixStream::local_addr); [`UnixListener::local_addr`](net::UnixListener::local_addr), [`try_clone`](net::UnixListener::try_clone) |
 //! | `sock.recv(n)`, `sendall`, `settimeout` | [`recv(n)`](net::TcpStream::recv) → `Bytes`, [`sendall`](net::TcpStream::sendall), [`settimeout`](net::TcpStream::settimeout), plus [`recv_exact`](net::TcpStream::recv_exact) |
 //! | `socket.create_connection(("host", port))`, gevent's thread-pool resolver | [`net::TcpStream::connect("host:port")`](net::TcpStream::connect): names resolved on the thread pool (a [`Timeout`] bounds the lookup), numeric addresses parsed on the spot; [`net::resolve`] |
 //! | `f = sock.makefile(); f.readline()`, `for line in f` | [`net::LineReader::new(conn)`](net::LineReader): [`readline()`](net::LineReader::readline) (keeps `\n`), [`lines()`](net::LineReader::lines); a timeout keeps the partial line; [`net::DEFAULT_MAX_LINE`] |

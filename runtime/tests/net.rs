@@ -297,3 +297,48 @@ fn stop_with_a_grace_of_duration_max_waits_without_limit() {
         assert_eq!(stopper.get(), Ok(0), "nothing killed");
     });
 }
+
+/// gevent's unix socket examples: a server reads the client's path from `peer_addr`, both
+/// ends have their addresses, and a cloned stream writes while the original reads.
+#[test]
+fn unix_streams_have_addresses_and_clones() {
+    use std::io::{Read, Write};
+    let dir = tempfile_dir("unix-addrs");
+    let path = dir.join("s.sock");
+    let p = path.clone();
+    mayfly::run(move || {
+        let listener = mayfly::net::UnixListener::bind(&p).unwrap();
+        assert_eq!(
+            listener.local_addr().unwrap().as_pathname(),
+            Some(p.as_path())
+        );
+        let second = listener.try_clone().unwrap();
+        let p2 = p.clone();
+        let client = mayfly::spawn(move || {
+            let mut c = mayfly::net::UnixStream::connect(&p2).unwrap();
+            assert_eq!(c.peer_addr().unwrap().as_pathname(), Some(p2.as_path()));
+            assert!(c.local_addr().unwrap().is_unnamed());
+            let mut reader = c.try_clone().unwrap();
+            c.write_all(b"ping").unwrap();
+            let mut got = [0u8; 4];
+            reader.read_exact(&mut got).unwrap();
+            got
+        });
+        // The clone of the listener accepts on the same socket.
+        let mut s = second.accept().unwrap();
+        assert!(s.peer_addr().unwrap().is_unnamed());
+        let mut got = [0u8; 4];
+        s.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"ping");
+        s.write_all(b"pong").unwrap();
+        assert_eq!(&client.get().unwrap(), b"pong");
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempfile_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("mayfly-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}

@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::SocketAddr;
 use std::path::Path;
 
 use bytes::Bytes;
@@ -58,6 +59,24 @@ impl UnixListener {
         Ok(UnixStream {
             inner: r?.0,
             st: StreamState::new(),
+        })
+    }
+
+    /// The path it is bound to (gevent's `getsockname()`).
+    ///
+    /// # Errors
+    /// The OS error of `getsockname(2)`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// Another handle to the same listening socket (a `dup(2)`).
+    ///
+    /// # Errors
+    /// The OS error of the `dup`.
+    pub fn try_clone(&self) -> io::Result<UnixListener> {
+        Ok(UnixListener {
+            inner: self.inner.try_clone()?,
         })
     }
 }
@@ -149,6 +168,48 @@ impl UnixStream {
     /// The OS error of the underlying call.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.inner.shutdown(how)
+    }
+
+    /// Another handle to the same connection (a `dup(2)`), e.g. one greenlet reading while
+    /// another writes, as on [`TcpStream::try_clone`](super::TcpStream::try_clone).
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// mayfly::run(|| {
+    ///     let (a, mut b) = mayfly::net::UnixStream::pair().unwrap();
+    ///     let mut writer = a.try_clone().unwrap();
+    ///     let g = mayfly::spawn(move || writer.write_all(b"via the clone"));
+    ///     let mut got = [0u8; 13];
+    ///     b.read_exact(&mut got).unwrap();
+    ///     assert_eq!(&got, b"via the clone");
+    ///     g.into_result().unwrap().unwrap();
+    ///     drop(a);
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    /// The OS error of the `dup`.
+    pub fn try_clone(&self) -> io::Result<UnixStream> {
+        Ok(UnixStream {
+            inner: self.inner.try_clone()?,
+            st: self.st.for_clone(),
+        })
+    }
+
+    /// This end's address (unnamed for a [`pair`](UnixStream::pair) or a client).
+    ///
+    /// # Errors
+    /// The OS error of `getsockname(2)`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// The peer's address (the listener's path, for a client; gevent's `getpeername()`).
+    ///
+    /// # Errors
+    /// The OS error of `getpeername(2)`.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.peer_addr()
     }
 }
 
