@@ -29,6 +29,7 @@
 //! | `gevent.Timeout(s)`, `with_timeout(s, f)` | [`Timeout::new(d).run(f)`](Timeout), [`with_timeout(d, f)`](with_timeout) → `Result<R, Timeout>` |
 //! | `t = Timeout.start_new(s)`, `t.pending`, `t.cancel()`, `except Timeout as e: if e is t` | [`let t = Timeout::start_new(d)`](Timeout::start_new) → [`ActiveTimeout`]: [`t.pending()`](ActiveTimeout::pending), [`t.cancel()`](ActiveTimeout::cancel) (or drop: it is `#[must_use]`, a discarded one is disarmed at once), [`t.catch(f)`](ActiveTimeout::catch) |
 //! | `Timeout(None)`, `Timeout._start_new_or_dummy(None)` (no limit) | [`Timeout::start_new(None)`](Timeout::start_new): never fires |
+//! | `t.start()` again after it fired or was cancelled, a wait's `timeout=` bounded by what is left of `t` | [`t.restart()`](ActiveTimeout::restart), [`t.remaining()`](ActiveTimeout::remaining) |
 //! | `gevent.event.Event`, `AsyncResult` | [`event::Event`], [`event::AsyncResult`] |
 //! | `gevent.lock.Semaphore`, `BoundedSemaphore`, `Lock`, `RLock` | [`lock::Semaphore`], [`lock::BoundedSemaphore`], [`lock::Lock`], [`lock::RLock`] (guards release on drop) |
 //! | a `Lock` guarding shared data (`with lock: data.append(x)`) | [`lock::Mutex<T>`](lock::Mutex): [`m.lock()`](lock::Mutex::lock) → guard with `&mut T`; safe to hold across blocking calls (a `std::sync::Mutex` is not, see below) |

@@ -123,8 +123,9 @@ impl Timeout {
 #[derive(Debug)]
 #[must_use = "an ActiveTimeout is disarmed when dropped: bind it (`let _t = …`) to keep it armed"]
 pub struct ActiveTimeout {
-    /// `None` for the "no limit" timeout.
-    armed: Option<Armed>,
+    /// `None` for the "no limit" timeout. A cell: [`restart`](ActiveTimeout::restart) arms
+    /// it anew under a new token.
+    armed: std::cell::Cell<Option<Armed>>,
     cancelled: std::cell::Cell<bool>,
     _not_send: std::marker::PhantomData<*const ()>,
 }
@@ -138,32 +139,91 @@ struct Armed {
 
 impl ActiveTimeout {
     fn arm(after: Option<Duration>) -> Self {
-        let armed = after.map(|after| {
-            crate::start::ensure_started();
-            let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
-            let at = Instant::now() + after;
-            DEADLINES.with(|d| {
-                d.borrow_mut().push(Entry {
-                    token,
-                    at,
-                    after,
-                    fired: false,
-                })
-            });
-            OPEN_SCOPES.fetch_add(1, Ordering::AcqRel);
-            Armed { token, at, after }
-        });
+        let armed = after.map(Self::push);
         ActiveTimeout {
-            armed,
+            armed: std::cell::Cell::new(armed),
             cancelled: std::cell::Cell::new(false),
             _not_send: std::marker::PhantomData,
         }
     }
 
+    /// Pushes a deadline `after` from now on the caller's stack.
+    fn push(after: Duration) -> Armed {
+        crate::start::ensure_started();
+        let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+        let at = crate::deadline_after(after);
+        DEADLINES.with(|d| {
+            d.borrow_mut().push(Entry {
+                token,
+                at,
+                after,
+                fired: false,
+            })
+        });
+        OPEN_SCOPES.fetch_add(1, Ordering::AcqRel);
+        Armed { token, at, after }
+    }
+
+    /// Arms it again for its whole duration from now, whether it fired, was cancelled or is
+    /// still pending (gevent's `t.start()` on a timeout that was used: `Timeout` objects are
+    /// re-armable). A no-op for the "no limit" timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mayfly::Timeout;
+    /// mayfly::run(|| {
+    ///     let t = Timeout::start_new(Duration::from_millis(10));
+    ///     assert!(t.catch(|| mayfly::sleep(Duration::from_secs(5))).is_err());
+    ///     t.restart(); // fired once; armed again
+    ///     assert!(t.pending());
+    ///     assert!(t.catch(|| mayfly::sleep(Duration::from_secs(5))).is_err());
+    ///     t.cancel();
+    ///     t.restart(); // cancelled; armed again
+    ///     assert!(t.pending());
+    /// });
+    /// ```
+    pub fn restart(&self) {
+        let Some(old) = self.armed.get() else {
+            return;
+        };
+        self.cancel();
+        self.armed.set(Some(Self::push(old.after)));
+        self.cancelled.set(false);
+    }
+
+    /// The time left before it fires, to pass as another wait's timeout (gevent accepts a
+    /// `Timeout` there): `Some(ZERO)` once it fired or its deadline passed, `None` for the
+    /// "no limit" timeout and once cancelled (nothing bounds the wait then).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// mayfly::run(|| {
+    ///     let t = mayfly::Timeout::start_new(Duration::from_secs(5));
+    ///     let g = mayfly::spawn(|| 1);
+    ///     assert!(g.join(t.remaining())); // bounded by what is left of t
+    ///     assert!(t.remaining().unwrap() <= Duration::from_secs(5));
+    ///     t.cancel();
+    ///     assert_eq!(t.remaining(), None);
+    ///     let fired = mayfly::Timeout::start_new(Duration::from_millis(5));
+    ///     assert!(fired.catch(|| mayfly::sleep(Duration::from_secs(5))).is_err());
+    ///     assert_eq!(fired.remaining(), Some(Duration::ZERO));
+    /// });
+    /// ```
+    pub fn remaining(&self) -> Option<Duration> {
+        let a = self.armed.get()?;
+        if self.cancelled.get() {
+            return None;
+        }
+        if self.fired(a.token) {
+            return Some(Duration::ZERO);
+        }
+        Some(a.at.saturating_duration_since(Instant::now()))
+    }
+
     /// Whether it is still due to fire: armed, not cancelled, and its deadline not passed
     /// (gevent's `pending`). Always false for the "no limit" timeout.
     pub fn pending(&self) -> bool {
-        match self.armed {
+        match self.armed.get() {
             Some(a) => !self.cancelled.get() && Instant::now() < a.at && !self.fired(a.token),
             None => false,
         }
@@ -175,13 +235,13 @@ impl ActiveTimeout {
 
     /// The time it allows (`None`: no limit).
     pub fn after(&self) -> Option<Duration> {
-        self.armed.map(|a| a.after)
+        self.armed.get().map(|a| a.after)
     }
 
     /// Disarms it: later blocking calls are no longer bounded by it (gevent's `cancel`).
     /// Idempotent; dropping it does the same.
     pub fn cancel(&self) {
-        if let Some(a) = self.armed {
+        if let Some(a) = self.armed.get() {
             if !self.cancelled.replace(true) {
                 DEADLINES.with(|d| d.borrow_mut().retain(|e| e.token != a.token));
                 OPEN_SCOPES.fetch_sub(1, Ordering::AcqRel);
@@ -197,13 +257,19 @@ impl ActiveTimeout {
     /// # Errors
     /// `Err(Timeout)` if this timeout expired while `f` was blocked.
     pub fn catch<R>(&self, f: impl FnOnce() -> R) -> Result<R, Timeout> {
-        let Some(a) = self.armed else {
+        let Some(a) = self.armed.get() else {
             return Ok(f());
         };
         match panic::catch_unwind(AssertUnwindSafe(f)) {
             Ok(v) => Ok(v),
             Err(payload) => match payload.downcast_ref::<Expired>() {
-                Some(e) if e.token == a.token => Err(Timeout { after: a.after }),
+                // Its token when `f` started, or a new one if `f` restarted it.
+                Some(e)
+                    if e.token == a.token
+                        || self.armed.get().is_some_and(|c| c.token == e.token) =>
+                {
+                    Err(Timeout { after: a.after })
+                }
                 _ => panic::resume_unwind(payload),
             },
         }

@@ -594,3 +594,40 @@ fn channel_close_peek_iteration_and_no_item_lost() {
         );
     });
 }
+
+/// gevent's test__timeout.py: a Timeout object can be started again after it fired or was
+/// cancelled, and each arming fires once, for its whole duration from the restart.
+#[test]
+fn a_timeout_is_rearmed_after_it_fired_or_was_cancelled() {
+    mayfly::run(|| {
+        let t = mayfly::Timeout::start_new(ms(20));
+        let started = Instant::now();
+        assert!(t.catch(|| mayfly::sleep(Duration::from_secs(5))).is_err());
+        assert!(!t.pending() && t.remaining() == Some(Duration::ZERO));
+        mayfly::sleep(ms(30));
+        let restarted = Instant::now();
+        t.restart();
+        assert!(t.pending());
+        // Bounded again, from the restart: not expired at once, expired after its 20 ms.
+        assert!(t.catch(|| mayfly::sleep(Duration::from_secs(5))).is_err());
+        assert!(restarted.elapsed() >= ms(20), "{:?}", restarted.elapsed());
+        assert!(started.elapsed() < Duration::from_secs(4));
+        t.cancel();
+        assert_eq!(t.remaining(), None);
+        mayfly::sleep(ms(30)); // cancelled: bounds nothing
+        t.restart();
+        assert!(t.catch(|| mayfly::sleep(Duration::from_secs(5))).is_err());
+        // Restarted inside its own catch: the new arming is caught there too.
+        t.restart();
+        let r = t.catch(|| {
+            t.restart();
+            mayfly::sleep(Duration::from_secs(5));
+        });
+        assert!(r.is_err());
+        t.cancel();
+        // The no-limit timeout: restart is a no-op.
+        let none = mayfly::Timeout::start_new(None);
+        none.restart();
+        assert!(!none.pending() && none.remaining().is_none());
+    });
+}
