@@ -687,7 +687,7 @@ fn client_greenlet(
     end: &Mutex<Option<Instant>>,
     hist: &Mutex<Histogram<u64>>,
 ) -> Option<u64> {
-    let stream = match mayfly::net::TcpStream::connect_timeout(&opts.addr, opts.connect_timeout) {
+    let stream = match mayfly::net::TcpStream::connect_timeout(opts.addr, opts.connect_timeout) {
         Ok(mut s) => {
             let _ = s.set_nodelay(true);
             s.settimeout(Some(opts.io_timeout));

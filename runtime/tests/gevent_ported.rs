@@ -188,7 +188,7 @@ fn assert_request_succeeded(addr: std::net::SocketAddr) {
 
 /// Nobody listens any more: connect is refused.
 fn assert_connection_refused(addr: std::net::SocketAddr) {
-    let e = TcpStream::connect_timeout(&addr, BOUND).unwrap_err();
+    let e = TcpStream::connect_timeout(addr, BOUND).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}");
 }
 

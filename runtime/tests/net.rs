@@ -269,7 +269,7 @@ fn max_connections_stops_accepting_while_full_and_stop_kills_after_grace() {
         assert!(t.elapsed() >= ms(50));
         assert_eq!(b.recv(1).unwrap().len(), 0);
         // The listener is closed.
-        assert!(TcpStream::connect_timeout(&addr, ms(500)).is_err());
+        assert!(TcpStream::connect_timeout(addr, ms(500)).is_err());
     });
 }
 

@@ -133,7 +133,7 @@ fn every_blocking_primitive_resumes_on_the_worker() {
         let by_name = TcpStream::connect(format!("localhost:{}", addr.port()));
         let _ = by_name;
         l.at("after connect by name (resolved on the thread pool)");
-        let c2 = TcpStream::connect_timeout(&addr, ms(50));
+        let c2 = TcpStream::connect_timeout(addr, ms(50));
         let _ = c2;
         l.at("after connect_timeout");
 

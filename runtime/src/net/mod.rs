@@ -30,6 +30,7 @@
 
 mod bind;
 mod lines;
+pub mod lookup;
 mod ready;
 mod resolve;
 mod stream;
@@ -41,6 +42,7 @@ mod unix;
 
 pub use bind::{Bind, DEFAULT_BACKLOG};
 pub use lines::{LineReader, Lines, DEFAULT_MAX_LINE};
+pub use lookup::{getaddrinfo, gethostbyname, getnameinfo};
 pub use resolve::{resolve, ConnectAddr};
 pub use stream::ByteCounters;
 pub use tcp::{TcpListener, TcpStream};

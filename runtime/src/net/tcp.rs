@@ -150,13 +150,46 @@ impl TcpStream {
         Err(last)
     }
 
-    /// Connects, giving up with `ErrorKind::TimedOut` after `timeout`.
+    /// Connects, giving up with `ErrorKind::TimedOut` after `timeout` (gevent's
+    /// `create_connection(address, timeout)`). `addr` is anything [`connect`](Self::connect)
+    /// takes: a name is resolved on the thread pool within the same `timeout`, and every
+    /// address it gives is tried in turn with the time that is left.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// mayfly::run(|| {
+    ///     let l = mayfly::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let port = l.local_addr().unwrap().port();
+    ///     let c = mayfly::net::TcpStream::connect_timeout(("localhost", port), Duration::from_secs(5));
+    ///     assert!(c.is_ok());
+    /// });
+    /// ```
     ///
     /// # Errors
-    /// The connect error, or `TimedOut` after `timeout`.
-    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    /// The lookup or connect error (the last address's), or `TimedOut` after `timeout`.
+    pub fn connect_timeout(
+        addr: impl super::resolve::ConnectAddr,
+        timeout: Duration,
+    ) -> io::Result<TcpStream> {
         crate::start::ensure_started();
-        timed(Some(timeout), |limit| Self::connect_may(addr, limit)).map(Self::from_may)
+        let deadline = crate::deadline_after(timeout);
+        let addrs = match addr.numeric() {
+            Some(addrs) => addrs,
+            None => crate::with_deadline(deadline, || super::resolve::resolve(&addr))
+                .map_err(io::Error::from)??,
+        };
+        let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
+        for a in addrs {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"));
+            }
+            match timed(Some(left), |limit| Self::connect_may(&a, limit)) {
+                Ok(s) => return Ok(Self::from_may(s)),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
     }
 
     fn connect_may(addr: &SocketAddr, limit: Option<Duration>) -> io::Result<may::net::TcpStream> {
