@@ -40,6 +40,7 @@
 //! | `Channel.peek()`, `qsize()`/`empty()`/`full()` (0, true, true), `balance`, `for x in channel` (ended by a `StopIteration` put) | [`ch.peek()`](queue::Channel::peek), [`peek_nowait`](queue::Channel::peek_nowait), [`qsize`](queue::Channel::qsize)/[`empty`](queue::Channel::empty)/[`full`](queue::Channel::full), [`balance`](queue::Channel::balance), [`ch.iter()`](queue::Channel::iter) ended by [`ch.close()`](queue::Channel::close) (waiting putters get their item back: [`send`](queue::Channel::send), [`recv`](queue::Channel::recv)) |
 //! | `gevent.pool.Pool(n)`, `Group` (`spawn`, `map`, `imap`, `imap_unordered`, `join`, `kill`, `free_count`, `wait_available`) | [`pool::Pool`], [`pool::Group`] |
 //! | `pool.apply(f)` (inline when called from inside the pool; here `pool.map`/`imap` too, on a [`pool::Pool`]), `apply_async(f, callback=cb)`, `map_async`, `imap(…, maxsize=n)`, `full()`, `add(g)`, `add(g, blocking=False)`, `add(g, timeout=t)` → `PoolFull`, `start(g)`, `killone(g)`, `discard(g)` | [`apply`](pool::Group::apply), [`apply_async`](pool::Group::apply_async), [`apply_async_then(f, cb)`](pool::Group::apply_async_then) (`cb` gets a clone of the value, which stays readable), [`map_async`](pool::Group::map_async), [`imap(…).read_ahead(n)`](pool::IMap::read_ahead), [`full`](pool::Group::full), [`add`](pool::Group::add), [`try_add`](pool::Group::try_add), [`add_timeout`](pool::Group::add_timeout) → [`pool::PoolFull`], [`start`](pool::Group::start), [`killone`](pool::Group::killone), [`discard`](pool::Group::discard) |
+//! | `gevent.signal_handler(signum, handler)`, waiting for a signal | [`signal::signal_handler(signum, f)`](signal::signal_handler) (each delivery runs `f` in a greenlet: it may block) → [`signal::SignalHandler`]; [`signal::Signals`] to `recv()` them in a greenlet |
 //! | `gevent.threadpool.ThreadPool`, `get_hub().threadpool.apply(f)` | [`threadpool::ThreadPool`], [`threadpool::apply(f)`](threadpool::apply) |
 //! | `ThreadPool.map(f, items)` | [`ThreadPool::map(f, items)`](threadpool::ThreadPool::map) |
 //! | `gevent.config.monitor_thread`, `max_blocking_time` | [`monitor::start(threshold)`](monitor::start), `MAYFLY_MONITOR_MS=100` |
@@ -235,7 +236,7 @@ compile_error!(
 // - `timeout`, `park` (park_until and the shared wait loop), `sleep`, `waitable`, `greenlet`,
 //   `join`, `run`;
 // - the primitives: `event`, `lock`, `local`, `queue`, `pool`, `threadpool`;
-// - `net`, then `server`;
+// - `net`, then `server` and `signal` (signals read through a coroutine socket pair);
 // - facades on top: `hub` and `monitor` (the public paths).
 mod config;
 mod context;
@@ -256,6 +257,7 @@ pub mod process;
 pub mod queue;
 mod run;
 pub mod server;
+pub mod signal;
 mod sleep;
 mod start;
 pub mod threadpool;
