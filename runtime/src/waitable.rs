@@ -3,7 +3,8 @@
 //!
 //! A waitable says whether it is ready now and lets a waiter [subscribe](Waitable::subscribe)
 //! to its wait list; the waiting itself is `join::wait_any`. Only mayfly's types implement it
-//! (a [`Subscription`] can only be made by them), but `&W` and `&dyn Waitable` are waitable
+//! (a [`Subscription`] can only be made by them), but `&W`, `&dyn Waitable` and `Arc<W>`
+//! (what [`ThreadPool::spawn`](crate::threadpool::ThreadPool::spawn) returns) are waitable
 //! too, so one slice can mix them.
 
 use crate::wait::{WaitList, WaitSlot};
@@ -89,6 +90,29 @@ impl Drop for Subscription<'_> {
 }
 
 impl<W: Waitable + ?Sized> Waitable for &W {
+    fn is_ready(&self) -> bool {
+        (**self).is_ready()
+    }
+    fn subscribe(&self) -> Subscription<'_> {
+        (**self).subscribe()
+    }
+}
+
+/// `Arc<W>` waits as `W` does: the `Arc<AsyncResult<T>>` of
+/// [`ThreadPool::spawn`](crate::threadpool::ThreadPool::spawn) goes straight into
+/// [`crate::wait`] (gevent waits on a thread pool's AsyncResult the same way).
+///
+/// ```
+/// mayfly::run(|| {
+///     let jobs: Vec<_> = (0..3u64)
+///         .map(|i| mayfly::threadpool::spawn(move || i * 2))
+///         .collect();
+///     let ready = mayfly::wait(&jobs, mayfly::WaitOpts::default());
+///     assert_eq!(ready.len(), 3);
+///     assert_eq!(jobs[2].get(None), Ok(4));
+/// });
+/// ```
+impl<W: Waitable + ?Sized> Waitable for std::sync::Arc<W> {
     fn is_ready(&self) -> bool {
         (**self).is_ready()
     }
