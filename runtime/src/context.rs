@@ -333,6 +333,11 @@ impl Core {
         }
     }
 
+    /// The name given with `Builder::name`, if one was (no default is made up).
+    pub(crate) fn given_name(&self) -> Option<&str> {
+        self.name.get().map(String::as_str)
+    }
+
     /// The greenlet's name.
     pub(crate) fn name(&self) -> &str {
         self.name.get_or_init(|| format!("Greenlet-{}", self.id))

@@ -242,6 +242,10 @@ where
     if let Some(bytes) = stack_size {
         b = b.stack_size(bytes.div_ceil(std::mem::size_of::<usize>()));
     }
+    if let Some(name) = shared.core.given_name() {
+        // So may's stack-overflow message names the greenlet (unnamed ones cost nothing).
+        b = b.name(name.to_string());
+    }
     context::count_spawning();
     SPAWNING.with(|s| s.set(true));
     // SAFETY (may's two conditions for `spawn`):

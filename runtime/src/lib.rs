@@ -185,7 +185,14 @@
 //!    asserts it is always the worker.
 //! 2. **Stack overflow.** may's stacks have a guard page below them; overflowing faults there
 //!    instead of writing over other memory. The default stack is 64 KiB
-//!    ([`hub::DEFAULT_STACK_SIZE`]); deep recursion needs [`Builder::stack_size`].
+//!    ([`hub::DEFAULT_STACK_SIZE`]); deep recursion needs [`Builder::stack_size`] (one
+//!    greenlet) or [`Config::stack_size`] / `MAYFLY_STACK_SIZE` (all of them), in bytes. A
+//!    stack costs only the pages a greenlet touches, so a larger one is cheap until used. An
+//!    overflow stops the whole process (exit status 1): the frames on the stack were cut off
+//!    mid-call, so nothing in them can be trusted; stderr says "coroutine has overflowed its
+//!    stack" and then which greenlet (by its [`Builder::name`]) used how many bytes. Debug
+//!    builds use several times the stack of release builds for the same calls: size for the
+//!    build you ship, and test in it.
 //!
 //! You may still break the first rule yourself by calling `may`'s own timed APIs
 //! (`may::coroutine::sleep`, may's channels' `recv_timeout`) inside a greenlet: use mayfly's.

@@ -25,7 +25,10 @@ fn deep(n: u64) -> u64 {
 #[test]
 fn a_stack_overflow_in_a_greenlet_stops_the_process() {
     if std::env::var_os(CHILD_ENV).is_some() {
-        let g = mayfly::spawn(|| deep(1_000_000));
+        let g = mayfly::Builder::new()
+            .name("deep-recursion")
+            .spawn(|| deep(1_000_000))
+            .unwrap();
         let _ = g.join(Some(Duration::from_secs(5)));
         mayfly::sleep(Duration::from_millis(200));
         println!("stack-overflow child: survived the overflow");
@@ -46,4 +49,8 @@ fn a_stack_overflow_in_a_greenlet_stops_the_process() {
     );
     assert!(!status.success(), "{status} after {:?}", run.took);
     assert!(err.contains("overflow"), "no word of the overflow:\n{err}");
+    assert!(
+        err.contains("\"deep-recursion\" used all") && err.contains("bytes of its stack"),
+        "the overflow names the greenlet and gives its size in bytes (vendor/may/PATCHED.md):\n{err}"
+    );
 }

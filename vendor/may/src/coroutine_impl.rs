@@ -65,7 +65,15 @@ impl Done {
         // recycle the coroutine
         let (size, used) = co.stack_usage();
         if used == size {
-            eprintln!("stack overflow detected, size={size}");
+            // mayfly's patch: the size in bytes (may reports machine words), and whose.
+            let bytes = size * std::mem::size_of::<usize>();
+            let who = name.unwrap_or("<unnamed>");
+            eprintln!(
+                "stack overflow detected: coroutine {who:?} used all {bytes} bytes of its stack \
+                 ({size} words); the process stops. Give it a larger stack (may: \
+                 Builder::stack_size, in words; mayfly: Config::stack_size or \
+                 MAYFLY_STACK_SIZE, in bytes)"
+            );
             ::std::process::exit(1);
         }
         // show the actual used stack size in debug log
