@@ -22,13 +22,19 @@ use super::supervise::WorkersArgs;
 #[derive(Parser)]
 #[command(
     name = "mayfly",
-    version,
+    version = version_text(),
     about = "gevent's green threads on may: servers, load, comparison",
     after_help = exit::help()
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub cmd: Commands,
+}
+
+/// `--version`: the version and the commit (`unknown` outside a git checkout).
+fn version_text() -> &'static str {
+    static S: OnceLock<String> = OnceLock::new();
+    S.get_or_init(super::version::long)
 }
 
 #[derive(Subcommand)]

@@ -9,7 +9,8 @@
 //! | [`supervise`] | `--workers N`: the supervisor of N server processes sharing the port |
 //! | [`run`] | the client commands: call the library, print, pick the exit code |
 //! | [`exit`] | every exit code, named, with the table `--help` and README.md show |
-//! | [`print`] | every line the commands print (stdout results, stderr notes) |
+//! | [`print`] | every line the commands print (stdout results, stderr notes, compare's progress) |
+//! | [`version`] | the version, the git commit `build.rs` recorded, the command line as typed |
 
 pub mod args;
 pub mod convert;
@@ -19,3 +20,4 @@ pub mod print;
 pub mod run;
 pub mod serve;
 pub mod supervise;
+pub mod version;

@@ -153,7 +153,9 @@ pub fn compare(a: CompareArgs) -> Result<ExitCode> {
         signal_hook::flag::register_usize(sig, Arc::clone(&opts.stop), sig as usize)
             .context("installing the SIGINT/SIGTERM handlers")?;
     }
-    let report = compare::run(&opts)?;
+    let mut shown = print::CompareProgress::new();
+    let report = compare::run_with_progress(&opts, &mut |p| shown.on(p))?;
+    drop(shown);
     print::compare(&report, a.json, a.out.as_deref())?;
     if let Some(p) = &report.settings.partial {
         eprintln!("mayfly: compare: partial: {p}");

@@ -367,11 +367,8 @@ fn compare_warns_when_a_server_reaches_its_fd_limit_and_is_not_conclusive_on_one
         assert_eq!(json["settings"]["pin"], true);
     }
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
-    assert!(md.starts_with("## Verdict (not conclusive)"), "{md}");
-    assert!(
-        stdout.starts_with("## Verdict (not conclusive)"),
-        "{stdout}"
-    );
+    assert!(md.starts_with("## Verdict: not conclusive"), "{md}");
+    assert!(stdout.starts_with("## Verdict: not conclusive"), "{stdout}");
     assert!(
         stdout.contains("fd limit reached: the server held"),
         "{stdout}"

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`echo`] | the echo builds, the stress client, compare |
 //! | [`compare`] | compare stopped by SIGTERM, SIGINT or SIGKILL: its children go with it |
+//! | [`report_page`] | the compare report's first screen in headless Chromium, report.json's schema and metadata |
 //! | [`demo`] | `mayfly demo sticky`: the sticky-packet lesson |
 //! | [`http`] | `mayfly serve http` (every HTTP build) and `mayfly stress --proto http` |
 //! | [`file`] | `mayfly serve file` and `mayfly file` |
@@ -25,6 +26,7 @@ mod demo;
 mod echo;
 mod file;
 mod http;
+mod report_page;
 mod stats_http;
 mod udp;
 mod workers;
