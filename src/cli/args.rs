@@ -16,7 +16,7 @@ use mayfly_servers::echo::Mode;
 use mayfly_servers::{cmd, echo, file, http, plaintext, udp, DEFAULT_BACKLOG, DEFAULT_GRACE};
 
 use super::exit;
-use super::human::{comma_list, HumanDuration, HumanSize};
+use super::human::{comma_list, count, HumanDuration, HumanSize};
 use super::supervise::WorkersArgs;
 
 #[derive(Parser)]
@@ -24,11 +24,17 @@ use super::supervise::WorkersArgs;
     name = "mayfly",
     version = version_text(),
     about = "gevent's green threads on may: servers, load, comparison",
-    after_help = exit::help()
+    after_help = root_after_help()
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub cmd: Commands,
+}
+
+/// What `mayfly --help` ends with: the units every flag takes, then the exit codes.
+fn root_after_help() -> &'static str {
+    static S: OnceLock<String> = OnceLock::new();
+    S.get_or_init(|| format!("{}\n\n{}", super::human::UNITS, exit::help()))
 }
 
 /// `--version`: the version and the commit (`unknown` outside a git checkout).
@@ -65,6 +71,21 @@ pub enum Commands {
         #[command(subcommand)]
         demo: Demo,
     },
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    ///
+    /// bash: `mayfly completions bash > ~/.local/share/bash-completion/completions/mayfly`;
+    /// zsh: `mayfly completions zsh > ~/.zfunc/_mayfly` (with `fpath+=~/.zfunc`); fish:
+    /// `mayfly completions fish > ~/.config/fish/completions/mayfly.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page on stdout (`mayfly man | man -l -`), or write one per command.
+    Man {
+        /// Write mayfly.1, mayfly-serve.1, mayfly-serve-echo.1, … into this directory instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// `mayfly demo …`: the course's lessons, run and checked.
@@ -83,10 +104,10 @@ pub enum Demo {
 #[derive(clap::Args)]
 pub struct CmdArgs {
     /// The command server.
-    #[arg(long, default_value = cmd::DEFAULT_ADDR)]
+    #[arg(long, env = "MAYFLY_CMD_ADDR", default_value = cmd::DEFAULT_ADDR)]
     pub addr: String,
     /// File holding the shared secret (default: the MAYFLY_CMD_SECRET variable).
-    #[arg(long)]
+    #[arg(long, env = "MAYFLY_CMD_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
     /// The command: its words joined with spaces, unquoted, run by the server's /bin/sh -c.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
@@ -99,7 +120,7 @@ pub struct ServeCmdArgs {
     #[arg(long, default_value = cmd::DEFAULT_ADDR)]
     pub addr: String,
     /// File holding the shared secret, at least 16 bytes (default: the MAYFLY_CMD_SECRET variable).
-    #[arg(long)]
+    #[arg(long, env = "MAYFLY_CMD_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
     /// Listen on a non-loopback address (anyone who has the secret can run commands).
     #[arg(long)]
@@ -151,16 +172,16 @@ pub struct FileBenchArgs {
     #[arg(long, default_value_t = HumanSize(file_bench::DEFAULT_SIZE))]
     pub size: HumanSize,
     /// Timed rounds each way (after one warm-up round).
-    #[arg(long, default_value_t = file_bench::DEFAULT_ROUNDS)]
+    #[arg(long, default_value_t = file_bench::DEFAULT_ROUNDS, value_parser = count)]
     pub rounds: usize,
     /// Number of small files.
-    #[arg(long, default_value_t = file_bench::DEFAULT_SMALL_FILES)]
+    #[arg(long, default_value_t = file_bench::DEFAULT_SMALL_FILES, value_parser = count)]
     pub small_files: usize,
     /// Largest small file (K, M suffixes).
     #[arg(long, default_value_t = HumanSize(file_bench::DEFAULT_SMALL_MAX as u64))]
     pub small_max: HumanSize,
     /// Greenlets moving the small files at once.
-    #[arg(long, default_value_t = file_bench::DEFAULT_GREENLETS)]
+    #[arg(long, default_value_t = file_bench::DEFAULT_GREENLETS, value_parser = count)]
     pub greenlets: usize,
     /// Print the report as JSON.
     #[arg(long)]
@@ -248,7 +269,7 @@ pub struct DatagramArgs {
 #[derive(clap::Args)]
 pub struct ServeFileArgs {
     /// Directory to serve (must exist). Only plain names directly inside it are reachable.
-    #[arg(long)]
+    #[arg(long, env = "MAYFLY_FILE_ROOT")]
     pub root: PathBuf,
     /// Address to listen on; port 0 picks a free port (printed as `listening on ADDR`).
     #[arg(long, default_value = file::DEFAULT_ADDR)]
@@ -319,7 +340,7 @@ pub struct ServeFileArgs {
 #[derive(clap::Args)]
 pub struct FileArgs {
     /// The file server (before or after the subcommand).
-    #[arg(long, global = true, default_value = file::DEFAULT_ADDR)]
+    #[arg(long, global = true, env = "MAYFLY_FILE_ADDR", default_value = file::DEFAULT_ADDR)]
     pub addr: String,
     /// Print results as JSON (before or after the subcommand).
     #[arg(long, global = true)]
@@ -499,8 +520,8 @@ pub struct StatsArgs {
 
 #[derive(clap::Args)]
 pub struct StressArgs {
-    /// The echo server.
-    #[arg(long)]
+    /// The server to load (HOST:PORT, the one it printed as `listening on ADDR`).
+    #[arg(long, env = "MAYFLY_ADDR")]
     pub addr: String,
     /// OS threads (threads mode).
     #[arg(long, default_value_t = stress::DEFAULT_THREADS, value_parser = at_least_one)]
@@ -591,12 +612,11 @@ pub struct CompareArgs {
     pub json: bool,
 }
 
-/// A count that must be at least 1 (`--connections 0` is a usage error).
+/// A count that must be at least 1 (`--connections 0` is a usage error); `10k` is 10,000.
 fn at_least_one(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(0) => Err("must be at least 1".to_string()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
+    match count(s)? {
+        0 => Err("must be at least 1".to_string()),
+        n => Ok(n),
     }
 }
 

@@ -134,6 +134,7 @@ pub fn stats_options(a: &StatsArgs) -> Option<http::Options> {
 }
 
 fn resolve(addr: &str) -> Result<SocketAddr> {
+    super::hint::check_addr("--addr", addr)?;
     addr.to_socket_addrs()
         .with_context(|| format!("resolving {addr}"))?
         .next()

@@ -3,6 +3,9 @@
 //! | module | its one job |
 //! |---|---|
 //! | [`args`] | the clap structs: every flag, its help text, its default (from the libraries' constants) |
+//! | [`generate`] | `mayfly completions bash\|zsh\|fish` and `mayfly man`, from the clap structs |
+//! | [`hint`] | a server start refused for its `--addr` or `--root`: a usage error that says what to type |
+//! | [`reach`] | one connect before a load test, so nothing listening fails at once (exit 4) |
 //! | [`human`] | durations and sizes as people type them (`300s`, `16G`), with typed errors |
 //! | [`convert`] | the one conversion from each command's flags to the library's options |
 //! | [`serve`] | `mayfly serve …`: signals, the stats page, `listening on`, drain on stop |
@@ -15,8 +18,11 @@
 pub mod args;
 pub mod convert;
 pub mod exit;
+pub mod generate;
+pub mod hint;
 pub mod human;
 pub mod print;
+pub mod reach;
 pub mod run;
 pub mod serve;
 pub mod supervise;

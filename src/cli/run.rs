@@ -16,7 +16,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 
 use super::args::{CmdArgs, CompareArgs, Demo, FileArgs, FileBenchArgs, FileOp, StressArgs};
 use super::exit::{self, NO as EXIT_NO};
-use super::{convert, print};
+use super::{convert, print, reach};
 
 /// `mayfly cmd`: the remote stdout on stdout, the remote stderr on stderr; exits with the
 /// remote exit code, or [`exit::of_command`]'s code when the command was killed.
@@ -30,6 +30,13 @@ pub fn cmd(a: CmdArgs) -> Result<ExitCode> {
 
 /// `mayfly file put|get|list|stat`: exits 1 if `stat` finds no such file.
 pub fn file(a: FileArgs) -> Result<ExitCode> {
+    // The local file first: a typo in its name is exit 9 whether or not the server is up.
+    if let FileOp::Put { path, .. } = &a.op {
+        std::fs::File::open(path).map_err(|source| file_client::FileError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
     let mut c = FileClient::connect(a.addr.as_str())?;
     match a.op {
         FileOp::List => print::listing(&c.list()?, a.json)?,
@@ -104,6 +111,7 @@ pub fn stress(a: StressArgs) -> Result<ExitCode> {
         Proto::Tcp => {}
     }
     let o = convert::stress_options(&a)?;
+    reach::probe(o.addr)?;
     let r = stress::run(&o);
     print::stress(&r, a.json)?;
     if !r.ok {
@@ -136,6 +144,7 @@ fn udp_stress(a: StressArgs) -> Result<ExitCode> {
 /// answer was non-2xx or had a wrong body, and no connection was reset or failed.
 fn http_stress(a: StressArgs) -> Result<ExitCode> {
     let o = convert::http_stress_options(&a)?;
+    reach::probe(o.addr)?;
     let r = http_stress::run(&o);
     print::http_stress(&r, a.json)?;
     Ok(exit_no_if(!r.ok))
