@@ -560,6 +560,10 @@ pub struct StressArgs {
     /// UDP: an answer that has not come after this long counts as lost.
     #[arg(long, default_value_t = HumanDuration(udp_stress::DEFAULT_REPLY_TIMEOUT))]
     pub reply_timeout: HumanDuration,
+    /// The server's stats page (what `serve --stats-addr` printed as `stats on ADDR`): read
+    /// before and after the run to print the server's CPU per request beside req/s.
+    #[arg(long, env = "MAYFLY_STATS_ADDR")]
+    pub stats_addr: Option<String>,
 }
 
 #[derive(clap::Args)]

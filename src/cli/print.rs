@@ -211,6 +211,47 @@ pub fn stress(r: &StressReport, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// What a load test cost the server, for [`server_cpu`].
+#[derive(Debug)]
+pub enum ServerCost {
+    /// From the stats page: CPU µs per request, the CPU seconds and requests it is made of.
+    PerRequest {
+        /// Server CPU µs per request.
+        us: f64,
+        /// Server CPU seconds during the run.
+        cpu_seconds: f64,
+        /// Requests the server counted during the run.
+        requests: u64,
+    },
+    /// No `--stats-addr`.
+    NoStatsPage,
+    /// The page was given but the figure is not known: why.
+    Unknown(String),
+}
+
+/// The server's CPU per request after a `stress` summary (not under `--json`, whose object
+/// is the client's report alone): the figure, or why there is none.
+pub fn server_cpu(c: &ServerCost, json: bool) {
+    if json {
+        return;
+    }
+    match c {
+        ServerCost::PerRequest {
+            us,
+            cpu_seconds,
+            requests,
+        } => println!(
+            "server CPU: {us:.2} µs per request ({cpu_seconds:.2} s of CPU for {requests} \
+             requests, from its stats page; lower is better)"
+        ),
+        ServerCost::NoStatsPage => println!(
+            "server CPU per request: not measured; req/s alone measures this client as much as \
+             the server: give --stats-addr (the server's `stats on ADDR`), or use `mayfly compare`"
+        ),
+        ServerCost::Unknown(why) => println!("server CPU per request: unknown ({why})"),
+    }
+}
+
 /// `mayfly stress --proto udp`: the summary, or the report as one JSON object.
 pub fn udp_stress(r: &UdpStressReport, json: bool) -> Result<()> {
     if json {

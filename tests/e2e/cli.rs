@@ -262,3 +262,57 @@ fn the_address_can_come_from_the_environment() {
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(stderr(&out).contains(&closed), "{}", stderr(&out));
 }
+
+#[test]
+fn stress_prints_the_servers_cpu_per_request_from_its_stats_page_or_says_why_not() {
+    let mut cmd = mayfly();
+    cmd.args([
+        "serve",
+        "echo",
+        "--addr",
+        "127.0.0.1:0",
+        "--stats-addr",
+        "127.0.0.1:0",
+    ]);
+    let s = crate::util::ServerChild::spawn(cmd, true);
+    let stats = s.stats.clone().unwrap();
+    let (out, _) = run(&[
+        "stress",
+        "--addr",
+        &s.addr,
+        "--stats-addr",
+        &stats,
+        "--duration",
+        "1s",
+        "--threads",
+        "4",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("server CPU: "))
+        .unwrap_or_else(|| panic!("{text}"));
+    let us: f64 = line["server CPU: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(us > 0.0 && us < 10_000.0, "{line}");
+    // Without the page: the line says why there is no figure and what to give.
+    let (out, _) = run(&[
+        "stress",
+        "--addr",
+        &s.addr,
+        "--duration",
+        "500ms",
+        "--threads",
+        "2",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("server CPU per request: not measured") && text.contains("--stats-addr"),
+        "{text}"
+    );
+}
