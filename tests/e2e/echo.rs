@@ -234,18 +234,28 @@ fn sigterm_lets_open_connections_finish_and_exits_zero() {
     }
 }
 
-/// A server that answers only the first connection it accepts, and reads but never answers
-/// the others: a deliberately unfair server.
+/// A server that answers only the first connection that sends it something, and reads but
+/// never answers the others: a deliberately unfair server. (The first one it accepts may be
+/// `stress`'s reachability probe, which sends nothing.)
 fn unfair_server() -> String {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap().to_string();
+    let claimed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     std::thread::spawn(move || {
-        for (i, c) in l.incoming().take(64).enumerate() {
+        for c in l.incoming().take(64) {
             let Ok(mut c) = c else { continue };
+            let claimed = claimed.clone();
             std::thread::spawn(move || {
                 let mut b = [0u8; 1024];
+                let mut mine = None;
                 while let Ok(n) = c.read(&mut b) {
-                    if n == 0 || (i == 0 && c.write_all(&b[..n].to_ascii_uppercase()).is_err()) {
+                    if n == 0 {
+                        break;
+                    }
+                    let answer = *mine.get_or_insert_with(|| {
+                        !claimed.swap(true, std::sync::atomic::Ordering::AcqRel)
+                    });
+                    if answer && c.write_all(&b[..n].to_ascii_uppercase()).is_err() {
                         break;
                     }
                 }
