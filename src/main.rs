@@ -48,5 +48,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Commands::FileBench(a) => cli::run::file_bench(a),
         Commands::Cmd(a) => cli::run::cmd(a),
         Commands::Demo { demo } => cli::run::demo(demo),
+        Commands::Completions { shell } => cli::generate::completions(shell),
+        Commands::Man { dir } => cli::generate::man(dir.as_deref()),
     }
 }

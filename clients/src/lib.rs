@@ -9,6 +9,7 @@
 //! - [`compare`]: runs each echo-server build as its own process under the same load and
 //!   produces a [`report::Report`]: a verdict, then CPU per request, throughput, latency,
 //!   fairness, memory and threads side by side.
+//! - [`server_cpu`]: the server's CPU per request during a load test, from its stats page.
 //! - [`fairness`]: how evenly replies were spread over connections (Jain's index).
 //! - [`report`]: the report's types, its verdict and legend, and its renderers (Markdown
 //!   tables, SVG charts, the HTML page).
@@ -33,6 +34,7 @@ pub mod file_bench;
 pub mod http_stress;
 pub mod report;
 pub mod sample;
+pub mod server_cpu;
 pub mod sticky;
 pub mod stress;
 pub mod udp_stress;

@@ -16,19 +16,40 @@ use mayfly_servers::echo::Mode;
 use mayfly_servers::{cmd, echo, file, http, plaintext, udp, DEFAULT_BACKLOG, DEFAULT_GRACE};
 
 use super::exit;
-use super::human::{comma_list, HumanDuration, HumanSize};
+use super::human::{comma_list, count, HumanDuration, HumanSize};
 use super::supervise::WorkersArgs;
 
 #[derive(Parser)]
 #[command(
     name = "mayfly",
-    version,
+    version = version_text(),
     about = "gevent's green threads on may: servers, load, comparison",
-    after_help = exit::help()
+    after_help = root_after_help()
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub cmd: Commands,
+}
+
+/// A command's `--help` epilogue: its examples, then the units every flag takes.
+fn examples(lines: &[&str]) -> String {
+    let mut s = String::from("Examples:\n");
+    for l in lines {
+        s += &format!("  {l}\n");
+    }
+    s + "\n" + super::human::UNITS
+}
+
+/// What `mayfly --help` ends with: the units every flag takes, then the exit codes.
+fn root_after_help() -> &'static str {
+    static S: OnceLock<String> = OnceLock::new();
+    S.get_or_init(|| format!("{}\n\n{}", super::human::UNITS, exit::help()))
+}
+
+/// `--version`: the version and the commit (`unknown` outside a git checkout).
+fn version_text() -> &'static str {
+    static S: OnceLock<String> = OnceLock::new();
+    S.get_or_init(super::version::long)
 }
 
 #[derive(Subcommand)]
@@ -59,11 +80,29 @@ pub enum Commands {
         #[command(subcommand)]
         demo: Demo,
     },
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    #[command(after_help = examples(&["mayfly completions bash > ~/.local/share/bash-completion/completions/mayfly", "mayfly completions fish > ~/.config/fish/completions/mayfly.fish"]))]
+    ///
+    /// bash: `mayfly completions bash > ~/.local/share/bash-completion/completions/mayfly`;
+    /// zsh: `mayfly completions zsh > ~/.zfunc/_mayfly` (with `fpath+=~/.zfunc`); fish:
+    /// `mayfly completions fish > ~/.config/fish/completions/mayfly.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page on stdout (`mayfly man | man -l -`), or write one per command.
+    #[command(after_help = examples(&["mayfly man | man -l -", "mayfly man --dir ~/.local/share/man/man1"]))]
+    Man {
+        /// Write mayfly.1, mayfly-serve.1, mayfly-serve-echo.1, … into this directory instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// `mayfly demo …`: the course's lessons, run and checked.
 #[derive(Subcommand)]
 pub enum Demo {
+    #[command(after_help = examples(&["mayfly demo sticky", "mayfly demo sticky --json"]))]
     /// Sticky packets (粘包): two quick sends read as one, a short recv that takes part of a
     /// message, then the course's three cures (length + recv_ready, a 4-byte length, a JSON
     /// header). Exits 1 if a step did not show what the course predicts.
@@ -75,12 +114,13 @@ pub enum Demo {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = examples(&["mayfly cmd --addr 127.0.0.1:7000 --secret-file ~/.mayfly-secret -- ls -l", "mayfly cmd -- 'ls | wc -l'     # quoted for the remote shell", "MAYFLY_CMD_ADDR=10.0.0.5:7000 mayfly cmd -- uptime"]))]
 pub struct CmdArgs {
     /// The command server.
-    #[arg(long, default_value = cmd::DEFAULT_ADDR)]
+    #[arg(long, env = "MAYFLY_CMD_ADDR", default_value = cmd::DEFAULT_ADDR)]
     pub addr: String,
     /// File holding the shared secret (default: the MAYFLY_CMD_SECRET variable).
-    #[arg(long)]
+    #[arg(long, env = "MAYFLY_CMD_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
     /// The command: its words joined with spaces, unquoted, run by the server's /bin/sh -c.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
@@ -88,46 +128,47 @@ pub struct CmdArgs {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = examples(&["head -c 32 /dev/urandom | base64 > secret && mayfly serve cmd --secret-file secret", "mayfly serve cmd --secret-file secret --timeout 30s --max-output 4M"]))]
 pub struct ServeCmdArgs {
     /// Address to listen on; loopback only unless --allow-remote.
     #[arg(long, default_value = cmd::DEFAULT_ADDR)]
     pub addr: String,
     /// File holding the shared secret, at least 16 bytes (default: the MAYFLY_CMD_SECRET variable).
-    #[arg(long)]
+    #[arg(long, env = "MAYFLY_CMD_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
     /// Listen on a non-loopback address (anyone who has the secret can run commands).
     #[arg(long)]
     pub allow_remote: bool,
     /// Kill a command (and everything it started) after this long.
-    #[arg(long, default_value_t = HumanDuration(cmd::DEFAULT_TIMEOUT))]
+    #[arg(help_heading = "Limits", long, default_value_t = HumanDuration(cmd::DEFAULT_TIMEOUT))]
     pub timeout: HumanDuration,
     /// Kill a command once it has printed this much (K, M suffixes).
-    #[arg(long, default_value_t = HumanSize(cmd::DEFAULT_MAX_OUTPUT as u64))]
+    #[arg(help_heading = "Limits", long, default_value_t = HumanSize(cmd::DEFAULT_MAX_OUTPUT as u64))]
     pub max_output: HumanSize,
     /// Stop accepting while this many connections are open (more wait in the backlog); 0: no cap.
-    #[arg(long, default_value_t = Cap::AtMost(cmd::DEFAULT_MAX_CONNECTIONS))]
+    #[arg(help_heading = "Limits", long, default_value_t = Cap::AtMost(cmd::DEFAULT_MAX_CONNECTIONS))]
     pub max_connections: Cap,
     /// Close a peer's (an IP address's) new connections at once while it holds this many; 0: no cap.
-    #[arg(long, default_value_t = Cap::AtMost(cmd::DEFAULT_MAX_PER_PEER))]
+    #[arg(help_heading = "Limits", long, default_value_t = Cap::AtMost(cmd::DEFAULT_MAX_PER_PEER))]
     pub max_per_peer: Cap,
     /// Time a client has for the whole login (challenge to answer), however it sends it.
-    #[arg(long, default_value_t = HumanDuration(cmd::DEFAULT_AUTH_TIMEOUT))]
+    #[arg(help_heading = "Login", long, default_value_t = HumanDuration(cmd::DEFAULT_AUTH_TIMEOUT))]
     pub auth_timeout: HumanDuration,
     /// Connections not logged in yet; more are answered `busy` and closed; 0: no cap.
-    #[arg(long, default_value_t = cmd::DEFAULT_MAX_UNAUTHENTICATED)]
+    #[arg(help_heading = "Login", long, default_value_t = cmd::DEFAULT_MAX_UNAUTHENTICATED)]
     pub max_unauthenticated: u64,
     /// Failed logins one peer may make per --auth-lockout before it is refused
     /// (`rate_limited`) until that window ends; 0: no limit.
-    #[arg(long, default_value_t = cmd::DEFAULT_MAX_AUTH_FAILURES)]
+    #[arg(help_heading = "Login", long, default_value_t = cmd::DEFAULT_MAX_AUTH_FAILURES)]
     pub max_auth_failures: u32,
     /// The window of --max-auth-failures.
-    #[arg(long, default_value_t = HumanDuration(cmd::DEFAULT_AUTH_LOCKOUT))]
+    #[arg(help_heading = "Login", long, default_value_t = HumanDuration(cmd::DEFAULT_AUTH_LOCKOUT))]
     pub auth_lockout: HumanDuration,
     /// Commands running at once (the server's own threads); more are answered `busy`, not queued.
-    #[arg(long, default_value_t = cmd::DEFAULT_MAX_RUNNING)]
+    #[arg(help_heading = "Limits", long, default_value_t = cmd::DEFAULT_MAX_RUNNING)]
     pub max_running: usize,
     /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.
-    #[arg(long, default_value_t = HumanDuration(DEFAULT_GRACE))]
+    #[arg(help_heading = "Shutdown", long, default_value_t = HumanDuration(DEFAULT_GRACE))]
     pub grace: HumanDuration,
     #[command(flatten)]
     pub stats: StatsArgs,
@@ -136,6 +177,7 @@ pub struct ServeCmdArgs {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = examples(&["mayfly file-bench --dir /dev/shm", "mayfly file-bench --size 256M --rounds 3 --small-files 10k --json"]))]
 pub struct FileBenchArgs {
     /// Scratch directory for the server's root and the local files (default: the system
     /// temp directory). Put it on tmpfs (/dev/shm) to measure the protocol, not the disk.
@@ -145,16 +187,16 @@ pub struct FileBenchArgs {
     #[arg(long, default_value_t = HumanSize(file_bench::DEFAULT_SIZE))]
     pub size: HumanSize,
     /// Timed rounds each way (after one warm-up round).
-    #[arg(long, default_value_t = file_bench::DEFAULT_ROUNDS)]
+    #[arg(long, default_value_t = file_bench::DEFAULT_ROUNDS, value_parser = count)]
     pub rounds: usize,
     /// Number of small files.
-    #[arg(long, default_value_t = file_bench::DEFAULT_SMALL_FILES)]
+    #[arg(long, default_value_t = file_bench::DEFAULT_SMALL_FILES, value_parser = count)]
     pub small_files: usize,
     /// Largest small file (K, M suffixes).
     #[arg(long, default_value_t = HumanSize(file_bench::DEFAULT_SMALL_MAX as u64))]
     pub small_max: HumanSize,
     /// Greenlets moving the small files at once.
-    #[arg(long, default_value_t = file_bench::DEFAULT_GREENLETS)]
+    #[arg(long, default_value_t = file_bench::DEFAULT_GREENLETS, value_parser = count)]
     pub greenlets: usize,
     /// Print the report as JSON.
     #[arg(long)]
@@ -179,6 +221,7 @@ pub enum Serve {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = examples(&["mayfly serve udp-echo --addr 127.0.0.1:8080", "mayfly stress --proto udp --addr 127.0.0.1:8080 --threads 10"]))]
 pub struct UdpEchoArgs {
     /// Address to bind (UDP); port 0 picks a free port (printed as `listening on ADDR`).
     #[arg(long, default_value = udp::echo::DEFAULT_ADDR)]
@@ -188,12 +231,13 @@ pub struct UdpEchoArgs {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = examples(&["mayfly serve time --addr 127.0.0.1:8081", "printf '%H:%M' | nc -u -w1 127.0.0.1 8081"]))]
 pub struct TimeArgs {
     /// Address to bind (UDP); port 0 picks a free port (printed as `listening on ADDR`).
     #[arg(long, default_value = udp::time::DEFAULT_ADDR)]
     pub addr: String,
     /// Longest format accepted, bytes; a longer one gets a `too_large` error datagram.
-    #[arg(long, default_value_t = HumanSize(udp::time::DEFAULT_MAX_FORMAT as u64))]
+    #[arg(help_heading = "Limits", long, default_value_t = HumanSize(udp::time::DEFAULT_MAX_FORMAT as u64))]
     pub max_format: HumanSize,
     #[command(flatten)]
     pub udp: DatagramArgs,
@@ -204,105 +248,106 @@ pub struct TimeArgs {
 pub struct DatagramArgs {
     /// Largest datagram read, bytes (K suffix); a longer one gets a `too_large` error
     /// datagram and is not read.
-    #[arg(long, default_value_t = HumanSize(udp::DEFAULT_MAX_DATAGRAM as u64))]
+    #[arg(help_heading = "Limits", long, default_value_t = HumanSize(udp::DEFAULT_MAX_DATAGRAM as u64))]
     pub max_datagram: HumanSize,
     /// Datagrams handled at once; past it the server stops reading (the kernel's buffer
     /// holds, then drops, the rest). 0: no cap.
-    #[arg(long, default_value_t = Cap::AtMost(udp::DEFAULT_MAX_HANDLERS))]
+    #[arg(help_heading = "Limits", long, default_value_t = Cap::AtMost(udp::DEFAULT_MAX_HANDLERS))]
     pub max_handlers: Cap,
     /// Answer datagrams from well-known service ports too (echo 7, chargen 19, DNS 53, NTP
     /// 123, …: a datagram "from" one is a reflection attempt). The server's own address
     /// and port 0 are never answered. Refused datagrams: the `udp_refused_source` gauge.
-    #[arg(long)]
+    #[arg(help_heading = "Limits", long)]
     pub answer_reserved_ports: bool,
     /// Answers a second to one source address (IP and port); past it, and past the burst,
     /// datagrams are dropped unanswered (the `udp_over_budget` gauge). Ends a loop between
     /// two servers started by one forged datagram. 0: no budget.
-    #[arg(long, default_value_t = udp::DEFAULT_MAX_REPLIES_PER_SEC)]
+    #[arg(help_heading = "Limits", long, default_value_t = udp::DEFAULT_MAX_REPLIES_PER_SEC)]
     pub max_replies_per_sec: u64,
     /// Answers one source may save up beyond --max-replies-per-sec.
-    #[arg(long, default_value_t = udp::DEFAULT_REPLY_BURST)]
+    #[arg(help_heading = "Limits", long, default_value_t = udp::DEFAULT_REPLY_BURST)]
     pub reply_burst: u64,
     /// Sources the reply budget remembers at once (bounded, so forged sources cannot grow
     /// it; refilled ones are forgotten first).
-    #[arg(long, default_value_t = udp::DEFAULT_REPLY_BUDGET_SOURCES)]
+    #[arg(help_heading = "Limits", long, default_value_t = udp::DEFAULT_REPLY_BUDGET_SOURCES)]
     pub reply_budget_sources: usize,
     /// An answer is at most this many times its request, in bytes on the wire (IP and UDP
     /// headers included): a longer one is refused `too_large`, a refusal that would exceed
     /// it goes without its words or not at all. 0: no limit.
-    #[arg(long, default_value_t = udp::DEFAULT_MAX_REPLY_RATIO)]
+    #[arg(help_heading = "Limits", long, default_value_t = udp::DEFAULT_MAX_REPLY_RATIO)]
     pub max_reply_ratio: u64,
     /// On SIGINT/SIGTERM, stop reading and let running handlers finish for this long.
-    #[arg(long, default_value_t = HumanDuration(DEFAULT_GRACE))]
+    #[arg(help_heading = "Shutdown", long, default_value_t = HumanDuration(DEFAULT_GRACE))]
     pub grace: HumanDuration,
     #[command(flatten)]
     pub stats: StatsArgs,
 }
 
 #[derive(clap::Args)]
+#[command(after_help = examples(&["mkdir -p files && mayfly serve file --root files --addr 127.0.0.1:9000", "mayfly serve file --root files --max-file-size 4G --workers 2 --stats-addr 127.0.0.1:0"]))]
 pub struct ServeFileArgs {
     /// Directory to serve (must exist). Only plain names directly inside it are reachable.
-    #[arg(long)]
+    #[arg(long, env = "MAYFLY_FILE_ROOT")]
     pub root: PathBuf,
     /// Address to listen on; port 0 picks a free port (printed as `listening on ADDR`).
     #[arg(long, default_value = file::DEFAULT_ADDR)]
     pub addr: String,
     /// Listen backlog.
-    #[arg(long, default_value_t = DEFAULT_BACKLOG)]
+    #[arg(help_heading = "Limits", long, default_value_t = DEFAULT_BACKLOG)]
     pub backlog: i32,
     /// Stop accepting while this many connections are open (more wait in the backlog).
     /// Default: the fd limit less a reserve, divided by 3 (fds one connection may hold);
     /// 0: no cap.
-    #[arg(long, default_value_t = Cap::Default, hide_default_value = true)]
+    #[arg(help_heading = "Limits", long, default_value_t = Cap::Default, hide_default_value = true)]
     pub max_connections: Cap,
     /// Close a peer's (an IP address's) new connections at once while it holds this many.
     /// Default: 75% of the connection cap; 0: no cap.
-    #[arg(long, default_value_t = Cap::Default, hide_default_value = true)]
+    #[arg(help_heading = "Limits", long, default_value_t = Cap::Default, hide_default_value = true)]
     pub max_per_peer: Cap,
     /// Largest upload accepted, in bytes (suffixes K, M, G, T: powers of 1024).
-    #[arg(long, default_value_t = HumanSize(file::DEFAULT_MAX_FILE_SIZE))]
+    #[arg(help_heading = "Limits", long, default_value_t = HumanSize(file::DEFAULT_MAX_FILE_SIZE))]
     pub max_file_size: HumanSize,
     /// Close a connection that sends no request for this long.
-    #[arg(long, default_value_t = HumanDuration(file::DEFAULT_IDLE_TIMEOUT))]
+    #[arg(help_heading = "Limits", long, default_value_t = HumanDuration(file::DEFAULT_IDLE_TIMEOUT))]
     pub idle_timeout: HumanDuration,
     /// Drop a request whose bytes stop flowing for this long.
-    #[arg(long, default_value_t = HumanDuration(file::DEFAULT_IO_TIMEOUT))]
+    #[arg(help_heading = "Limits", long, default_value_t = HumanDuration(file::DEFAULT_IO_TIMEOUT))]
     pub io_timeout: HumanDuration,
     /// Cut off an upload or download moving fewer bytes per second than this, averaged over
     /// each --rate-window (0: no minimum; suffixes K, M: powers of 1024).
-    #[arg(long, default_value_t = HumanSize(file::DEFAULT_MIN_RATE))]
+    #[arg(help_heading = "Limits", long, default_value_t = HumanSize(file::DEFAULT_MIN_RATE))]
     pub min_rate: HumanSize,
     /// The window --min-rate is averaged over (the first one is the grace to start).
-    #[arg(long, default_value_t = HumanDuration(file::DEFAULT_RATE_WINDOW))]
+    #[arg(help_heading = "Limits", long, default_value_t = HumanDuration(file::DEFAULT_RATE_WINDOW))]
     pub rate_window: HumanDuration,
     /// fsync each upload before renaming it into place.
     #[arg(long)]
     pub fsync: bool,
     /// Delete a cut-off resumable upload not resumed for this long.
-    #[arg(long, default_value_t = HumanDuration(file::DEFAULT_PARTIAL_TTL))]
+    #[arg(help_heading = "Limits", long, default_value_t = HumanDuration(file::DEFAULT_PARTIAL_TTL))]
     pub partial_ttl: HumanDuration,
     /// Read the directory for at most this many `list` requests at once (more are answered
     /// `busy`; 0 refuses every list).
-    #[arg(long, default_value_t = file::DEFAULT_MAX_CONCURRENT_LISTS)]
+    #[arg(help_heading = "Limits", long, default_value_t = file::DEFAULT_MAX_CONCURRENT_LISTS)]
     pub max_concurrent_lists: usize,
     /// Threads hashing files not hashed before (the file server's own pool; 0 is taken as
     /// 1).
-    #[arg(long, default_value_t = file::DEFAULT_HASH_THREADS)]
+    #[arg(help_heading = "Limits", long, default_value_t = file::DEFAULT_HASH_THREADS)]
     pub hash_threads: usize,
     /// Keep at most this many cut-off resumable uploads (the oldest idle one goes first; 0
     /// refuses every resumable upload).
-    #[arg(long, default_value_t = file::DEFAULT_MAX_PARTIALS)]
+    #[arg(help_heading = "Limits", long, default_value_t = file::DEFAULT_MAX_PARTIALS)]
     pub max_partials: usize,
     /// Bytes all kept resumable uploads may hold on disk, and the largest resumable upload
     /// (suffixes K, M, G, T).
-    #[arg(long, default_value_t = HumanSize(file::DEFAULT_MAX_PARTIAL_BYTES))]
+    #[arg(help_heading = "Limits", long, default_value_t = HumanSize(file::DEFAULT_MAX_PARTIAL_BYTES))]
     pub max_partial_bytes: HumanSize,
     /// Never write a resumable upload while the disk has less than this free (suffixes K,
     /// M, G, T); the oldest kept ones are deleted first when that can make room.
-    #[arg(long, default_value_t = HumanSize(file::DEFAULT_MIN_FREE_SPACE))]
+    #[arg(help_heading = "Limits", long, default_value_t = HumanSize(file::DEFAULT_MIN_FREE_SPACE))]
     pub min_free_space: HumanSize,
     /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.
-    #[arg(long, default_value_t = HumanDuration(DEFAULT_GRACE))]
+    #[arg(help_heading = "Shutdown", long, default_value_t = HumanDuration(DEFAULT_GRACE))]
     pub grace: HumanDuration,
     #[command(flatten)]
     pub stats: StatsArgs,
@@ -311,9 +356,10 @@ pub struct ServeFileArgs {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = examples(&["mayfly file --addr 127.0.0.1:9000 put ./big.iso --resumable", "mayfly file get big.iso -o /tmp/big.iso", "mayfly file list --json", "MAYFLY_FILE_ADDR=10.0.0.5:9000 mayfly file stat big.iso"]))]
 pub struct FileArgs {
     /// The file server (before or after the subcommand).
-    #[arg(long, global = true, default_value = file::DEFAULT_ADDR)]
+    #[arg(long, global = true, env = "MAYFLY_FILE_ADDR", default_value = file::DEFAULT_ADDR)]
     pub addr: String,
     /// Print results as JSON (before or after the subcommand).
     #[arg(long, global = true)]
@@ -367,6 +413,7 @@ pub enum FileOp {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = examples(&["mayfly serve echo --addr 127.0.0.1:8080", "mayfly serve echo --mode threads --addr 127.0.0.1:0 --stats-addr 127.0.0.1:0", "mayfly serve echo --workers auto --addr 0.0.0.0:8080 --read-timeout 0"]))]
 pub struct EchoArgs {
     /// The build to run (help text: `mode_help`, from the build registry).
     #[arg(long, default_value_t = Mode::Coroutine, help = mode_help())]
@@ -375,32 +422,32 @@ pub struct EchoArgs {
     #[arg(long, default_value = echo::DEFAULT_ADDR)]
     pub addr: String,
     /// Listen backlog.
-    #[arg(long, default_value_t = DEFAULT_BACKLOG)]
+    #[arg(help_heading = "Limits", long, default_value_t = DEFAULT_BACKLOG)]
     pub backlog: i32,
     /// Stop accepting while this many connections are open (more wait in the backlog).
     /// Default: the fd limit less 64 (coroutine, threads, epoll; tokio and may: no cap);
     /// 0: no cap.
-    #[arg(long, default_value_t = Cap::Default, hide_default_value = true)]
+    #[arg(help_heading = "Limits", long, default_value_t = Cap::Default, hide_default_value = true)]
     pub max_connections: Cap,
     /// Close a peer's (an IP address's) new connections at once while it holds this many, so
     /// one host cannot take every slot. Default: 75% of the connection cap (coroutine,
     /// threads, epoll; tokio and may: none); 0: no cap.
-    #[arg(long, default_value_t = Cap::Default, hide_default_value = true)]
+    #[arg(help_heading = "Limits", long, default_value_t = Cap::Default, hide_default_value = true)]
     pub max_per_peer: Cap,
     /// Close a connection that sends nothing for this long (idle or slowloris); 0: never.
     /// Echo has no message boundary, so this is also the idle timeout. (The course's servers
     /// never close an idle client; `--read-timeout 0` behaves as they do.)
-    #[arg(long, visible_alias = "idle-timeout", default_value_t = HumanDuration(echo::DEFAULT_READ_TIMEOUT))]
+    #[arg(help_heading = "Limits", long, visible_alias = "idle-timeout", default_value_t = HumanDuration(echo::DEFAULT_READ_TIMEOUT))]
     pub read_timeout: HumanDuration,
     /// Close a connection whose replies cannot be sent for this long (it does not read); 0: never.
-    #[arg(long, default_value_t = HumanDuration(echo::DEFAULT_WRITE_TIMEOUT))]
+    #[arg(help_heading = "Limits", long, default_value_t = HumanDuration(echo::DEFAULT_WRITE_TIMEOUT))]
     pub write_timeout: HumanDuration,
     /// epoll build: reply bytes held for a client that does not read before reading from it
     /// pauses (K, M suffixes).
-    #[arg(long, default_value_t = HumanSize(echo::DEFAULT_MAX_PENDING as u64))]
+    #[arg(help_heading = "Limits", long, default_value_t = HumanSize(echo::DEFAULT_MAX_PENDING as u64))]
     pub max_pending: HumanSize,
     /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.
-    #[arg(long, default_value_t = HumanDuration(DEFAULT_GRACE))]
+    #[arg(help_heading = "Shutdown", long, default_value_t = HumanDuration(DEFAULT_GRACE))]
     pub grace: HumanDuration,
     #[command(flatten)]
     pub stats: StatsArgs,
@@ -409,6 +456,7 @@ pub struct EchoArgs {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = examples(&["mayfly serve http --addr 127.0.0.1:8080 && curl http://127.0.0.1:8080/plaintext", "mayfly serve http --mode tokio --addr 127.0.0.1:0", "mayfly serve http --workers 2 --stats-addr 127.0.0.1:9100"]))]
 pub struct HttpArgs {
     /// The build to run (help text: `http_mode_help`, from the build registry).
     #[arg(long, default_value = Mode::HttpCoroutine.name(), value_parser = http_mode, help = http_mode_help())]
@@ -417,36 +465,36 @@ pub struct HttpArgs {
     #[arg(long, default_value = plaintext::DEFAULT_ADDR)]
     pub addr: String,
     /// Listen backlog.
-    #[arg(long, default_value_t = DEFAULT_BACKLOG)]
+    #[arg(help_heading = "Limits", long, default_value_t = DEFAULT_BACKLOG)]
     pub backlog: i32,
     /// Stop accepting while this many connections are open (more wait in the backlog).
     /// Default: the fd limit less 64 (every build, hyper's too); 0: no cap.
-    #[arg(long, default_value_t = Cap::Default, hide_default_value = true)]
+    #[arg(help_heading = "Limits", long, default_value_t = Cap::Default, hide_default_value = true)]
     pub max_connections: Cap,
     /// Close a peer's (an IP address's) new connections at once while it holds this many.
     /// Default: 75% of the connection cap; 0: no cap.
-    #[arg(long, default_value_t = Cap::Default, hide_default_value = true)]
+    #[arg(help_heading = "Limits", long, default_value_t = Cap::Default, hide_default_value = true)]
     pub max_per_peer: Cap,
     /// Close a connection that sends nothing for this long (the keep-alive idle timeout, and
     /// the longest pause in a request); 0: never.
-    #[arg(long, visible_alias = "idle-timeout", default_value_t = HumanDuration(mayfly_http::DEFAULT_READ_TIMEOUT))]
+    #[arg(help_heading = "Limits", long, visible_alias = "idle-timeout", default_value_t = HumanDuration(mayfly_http::DEFAULT_READ_TIMEOUT))]
     pub read_timeout: HumanDuration,
     /// Close a connection whose answers cannot be sent for this long (it does not read); 0: never.
-    #[arg(long, default_value_t = HumanDuration(mayfly_http::DEFAULT_WRITE_TIMEOUT))]
+    #[arg(help_heading = "Limits", long, default_value_t = HumanDuration(mayfly_http::DEFAULT_WRITE_TIMEOUT))]
     pub write_timeout: HumanDuration,
     /// A request's head (and body) must all arrive within this of its first byte (408;
     /// hyper: its header-read timeout); 0: no limit but --read-timeout.
-    #[arg(long, default_value_t = HumanDuration(mayfly_http::DEFAULT_REQUEST_TIMEOUT))]
+    #[arg(help_heading = "Limits", long, default_value_t = HumanDuration(mayfly_http::DEFAULT_REQUEST_TIMEOUT))]
     pub request_timeout: HumanDuration,
     /// Longest request line and headers, bytes (K suffix); longer gets 431 (hyper: its read
     /// buffer, at least 8K).
-    #[arg(long, default_value_t = HumanSize(mayfly_http::DEFAULT_MAX_HEAD_BYTES as u64))]
+    #[arg(help_heading = "Limits", long, default_value_t = HumanSize(mayfly_http::DEFAULT_MAX_HEAD_BYTES as u64))]
     pub max_head_bytes: HumanSize,
     /// Most headers in a request; more get 431.
-    #[arg(long, default_value_t = mayfly_http::DEFAULT_MAX_HEADERS)]
+    #[arg(help_heading = "Limits", long, default_value_t = mayfly_http::DEFAULT_MAX_HEADERS)]
     pub max_headers: usize,
     /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.
-    #[arg(long, default_value_t = HumanDuration(DEFAULT_GRACE))]
+    #[arg(help_heading = "Shutdown", long, default_value_t = HumanDuration(DEFAULT_GRACE))]
     pub grace: HumanDuration,
     #[command(flatten)]
     pub stats: StatsArgs,
@@ -461,6 +509,7 @@ fn http_mode(s: &str) -> Result<Mode, String> {
 
 /// The stats page every server can publish (`--stats-addr`).
 #[derive(clap::Args)]
+#[command(next_help_heading = "Stats page")]
 pub struct StatsArgs {
     /// Serve /stats (JSON), /metrics (Prometheus) and a live dashboard at / on this address
     /// (port 0: any free port, printed as `stats on ADDR`).
@@ -492,21 +541,22 @@ pub struct StatsArgs {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = examples(&["mayfly stress --addr 127.0.0.1:8080 --threads 500 --duration 10s", "mayfly stress --addr 127.0.0.1:8080 --mode coroutine --connections 10k --stats-addr 127.0.0.1:9100", "mayfly stress --proto http --addr 127.0.0.1:8080 --threads 4 --connections 256 --pipeline 16", "MAYFLY_ADDR=127.0.0.1:8080 mayfly stress --json"]))]
 pub struct StressArgs {
-    /// The echo server.
-    #[arg(long)]
+    /// The server to load (HOST:PORT, the one it printed as `listening on ADDR`).
+    #[arg(long, env = "MAYFLY_ADDR")]
     pub addr: String,
     /// OS threads (threads mode).
-    #[arg(long, default_value_t = stress::DEFAULT_THREADS, value_parser = at_least_one)]
+    #[arg(help_heading = "Load", long, default_value_t = stress::DEFAULT_THREADS, value_parser = at_least_one)]
     pub threads: usize,
     /// Connections in total (default: one per thread).
-    #[arg(long, value_parser = at_least_one)]
+    #[arg(help_heading = "Load", long, value_parser = at_least_one)]
     pub connections: Option<usize>,
     /// How long to load the server.
-    #[arg(long, default_value_t = HumanDuration(stress::DEFAULT_DURATION))]
+    #[arg(help_heading = "Load", long, default_value_t = HumanDuration(stress::DEFAULT_DURATION))]
     pub duration: HumanDuration,
     /// threads (std::net, one thread per connection share) or coroutine (mayfly greenlets).
-    #[arg(long, default_value_t = stress::DEFAULT_MODE)]
+    #[arg(help_heading = "Load", long, default_value_t = stress::DEFAULT_MODE)]
     pub mode: ClientMode,
     /// Print one JSON object instead of the summary.
     #[arg(long)]
@@ -516,7 +566,7 @@ pub struct StressArgs {
     pub marks: bool,
     /// Threads mode: after each request, drop the connection with this probability (a clean
     /// close, a reset, or a reset mid-message, in turn) and reconnect. For soak tests.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(help_heading = "Load", long, default_value_t = 0.0)]
     pub disconnect_rate: f64,
     /// tcp (`serve echo`), udp (`serve udp-echo`: one datagram per request, counting lost,
     /// late and wrong answers; threads mode only, --connections is the number of sockets) or
@@ -525,72 +575,76 @@ pub struct StressArgs {
     #[arg(long, default_value_t = Proto::Tcp)]
     pub proto: Proto,
     /// HTTP: the path every request asks for (/plaintext and /json bodies are checked).
-    #[arg(long, default_value = http_stress::DEFAULT_PATH)]
+    #[arg(help_heading = "HTTP (--proto http)", long, default_value = http_stress::DEFAULT_PATH)]
     pub path: String,
     /// HTTP: requests sent at once on each connection (pipelining); 1: one in flight.
-    #[arg(long, default_value_t = http_stress::DEFAULT_PIPELINE, value_parser = at_least_one)]
+    #[arg(help_heading = "HTTP (--proto http)", long, default_value_t = http_stress::DEFAULT_PIPELINE, value_parser = at_least_one)]
     pub pipeline: usize,
     /// UDP: an answer that has not come after this long counts as lost.
-    #[arg(long, default_value_t = HumanDuration(udp_stress::DEFAULT_REPLY_TIMEOUT))]
+    #[arg(help_heading = "UDP (--proto udp)", long, default_value_t = HumanDuration(udp_stress::DEFAULT_REPLY_TIMEOUT))]
     pub reply_timeout: HumanDuration,
+    /// The server's stats page (what `serve --stats-addr` printed as `stats on ADDR`): read
+    /// before and after the run to print the server's CPU per request beside req/s.
+    #[arg(help_heading = "Server cost", long, env = "MAYFLY_STATS_ADDR")]
+    pub stats_addr: Option<String>,
 }
 
 #[derive(clap::Args)]
+#[command(after_help = examples(&["mayfly compare --quick                       # one round, about 1 min", "mayfly compare --out report                  # 3 rounds, about 3 min; report/report.html", "mayfly compare --builds coroutine,threads,epoll,tokio,may --connections 1k,10k", "mayfly compare --proto http --json > report.json"]))]
 pub struct CompareArgs {
     /// Connection counts to sweep (each at least 1).
-    #[arg(long, value_delimiter = ',', default_value = default_connections(), value_parser = at_least_one)]
+    #[arg(help_heading = "What to compare", long, value_delimiter = ',', default_value = default_connections(), value_parser = at_least_one)]
     pub connections: Vec<usize>,
     /// Measured time per run.
-    #[arg(long, default_value_t = HumanDuration(compare::DEFAULT_DURATION))]
+    #[arg(help_heading = "What to compare", long, default_value_t = HumanDuration(compare::DEFAULT_DURATION))]
     pub duration: HumanDuration,
     /// Builds to run (help text: `builds_help`, from the build registry).
-    #[arg(long, value_delimiter = ',', help = builds_help())]
+    #[arg(help_heading = "What to compare", long, value_delimiter = ',', help = builds_help())]
     pub builds: Option<Vec<compare::Build>>,
     /// tcp: the echo builds under the echo load; http: the HTTP builds (`serve http`) under
     /// `stress --proto http` (its client is OS threads: --client threads is implied).
-    #[arg(long, default_value_t = Proto::Tcp)]
+    #[arg(help_heading = "What to compare", long, default_value_t = Proto::Tcp)]
     pub proto: Proto,
     /// Pin the server to one CPU and the client to the others (the default on 2+ CPUs;
     /// an error on one CPU).
-    #[arg(long, conflicts_with = "no_pin")]
+    #[arg(help_heading = "How to run", long, conflicts_with = "no_pin")]
     pub pin: bool,
     /// Do not pin: server and client share every CPU.
-    #[arg(long)]
+    #[arg(help_heading = "How to run", long)]
     pub no_pin: bool,
     /// Client mode (coroutine drives 10,000+ connections from one thread).
-    #[arg(long, default_value_t = compare::DEFAULT_CLIENT)]
+    #[arg(help_heading = "How to run", long, default_value_t = compare::DEFAULT_CLIENT)]
     pub client: ClientMode,
     /// Client threads in threads mode.
-    #[arg(long, default_value_t = compare::DEFAULT_CLIENT_THREADS, value_parser = at_least_one)]
+    #[arg(help_heading = "How to run", long, default_value_t = compare::DEFAULT_CLIENT_THREADS, value_parser = at_least_one)]
     pub client_threads: usize,
     /// Write report.json, report.md, report.svg, report.html and compare.log into this directory.
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub out: Option<PathBuf>,
     /// Rounds: the sweep runs this many times, interleaved; tables show medians and spread.
-    #[arg(long, default_value_t = compare::DEFAULT_REPEAT, value_parser = at_least_one, conflicts_with = "quick")]
+    #[arg(help_heading = "How to run", long, default_value_t = compare::DEFAULT_REPEAT, value_parser = at_least_one, conflicts_with = "quick")]
     pub repeat: usize,
     /// One round instead of three: quicker, but no result is conclusive.
-    #[arg(long)]
+    #[arg(help_heading = "How to run", long)]
     pub quick: bool,
     /// Where the servers' and the client's own log lines go (default: compare.log in --out,
     /// else a file in the temporary directory; the report names it).
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub log: Option<PathBuf>,
     /// Start each server with this many file descriptors (RLIMIT_NOFILE), to see how each
     /// build behaves at its limit.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(8..))]
+    #[arg(help_heading = "How to run", long, value_parser = clap::value_parser!(u64).range(8..))]
     pub server_fd_limit: Option<u64>,
     /// Print the report as JSON.
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub json: bool,
 }
 
-/// A count that must be at least 1 (`--connections 0` is a usage error).
+/// A count that must be at least 1 (`--connections 0` is a usage error); `10k` is 10,000.
 fn at_least_one(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(0) => Err("must be at least 1".to_string()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
+    match count(s)? {
+        0 => Err("must be at least 1".to_string()),
+        n => Ok(n),
     }
 }
 
@@ -687,6 +741,50 @@ mod tests {
     #[test]
     fn flags_are_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_examples_and_its_limits_are_grouped() {
+        fn leaves(c: &clap::Command, path: String, out: &mut Vec<(String, clap::Command)>) {
+            if c.get_subcommands().next().is_none() {
+                out.push((path.clone(), c.clone()));
+            }
+            for sub in c.get_subcommands() {
+                leaves(sub, format!("{path} {}", sub.get_name()), out);
+            }
+        }
+        let mut all = Vec::new();
+        leaves(&Cli::command(), "mayfly".into(), &mut all);
+        for (path, c) in &all {
+            // `file put|get|…` share `file`'s examples; `help` is clap's own.
+            if path.starts_with("mayfly file ") || path.ends_with(" help") {
+                continue;
+            }
+            let after = c
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(
+                after.starts_with("Examples:\n  mayfly") || after.contains("\n  mayfly"),
+                "{path}: {after}"
+            );
+            assert!(after.ends_with(super::super::human::UNITS), "{path}");
+        }
+        let echo = all.iter().find(|(p, _)| p == "mayfly serve echo").unwrap();
+        let heading = |flag: &str| {
+            echo.1
+                .get_arguments()
+                .find(|a| a.get_long() == Some(flag))
+                .and_then(|a| a.get_help_heading())
+                .map(str::to_string)
+        };
+        assert_eq!(heading("max-connections").as_deref(), Some("Limits"));
+        assert_eq!(heading("stats-addr").as_deref(), Some("Stats page"));
+        assert_eq!(
+            heading("workers").as_deref(),
+            Some("Supervisor (--workers)")
+        );
+        assert_eq!(heading("addr"), None);
     }
 
     #[test]

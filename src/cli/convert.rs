@@ -12,6 +12,7 @@ use mayfly_clients::compare::CompareOptions;
 use mayfly_clients::file::{self as file_client, PutOptions};
 use mayfly_clients::file_bench::{self, FileBenchOptions};
 use mayfly_clients::http_stress::HttpStressOptions;
+use mayfly_clients::report::Meta;
 use mayfly_clients::stress::{ClientMode, StressOptions};
 use mayfly_clients::udp_stress::Proto;
 use mayfly_clients::udp_stress::UdpStressOptions;
@@ -133,6 +134,7 @@ pub fn stats_options(a: &StatsArgs) -> Option<http::Options> {
 }
 
 fn resolve(addr: &str) -> Result<SocketAddr> {
+    super::hint::check_addr("--addr", addr)?;
     addr.to_socket_addrs()
         .with_context(|| format!("resolving {addr}"))?
         .next()
@@ -216,8 +218,8 @@ fn this_exe() -> Result<std::path::PathBuf> {
     std::env::current_exe().context("finding the mayfly binary")
 }
 
-/// `mayfly compare`: pinned unless `--no-pin` (or one CPU), one round with `--quick`,
-/// progress lines unless `--json`. `--proto http` takes the HTTP builds of the names given
+/// `mayfly compare`: pinned unless `--no-pin` (or one CPU), one round with `--quick`, the
+/// report's metadata (commit, command line). `--proto http` takes the HTTP builds of the names given
 /// (default: the HTTP compare defaults) and the threads client.
 pub fn compare_options(a: &CompareArgs) -> Result<CompareOptions> {
     let defaults = CompareOptions::new(this_exe()?);
@@ -258,7 +260,11 @@ pub fn compare_options(a: &CompareArgs) -> Result<CompareOptions> {
         client_threads: a.client_threads,
         out: a.out.clone(),
         repeat: if a.quick { 1 } else { a.repeat },
-        verbose: !a.json,
+        meta: Meta {
+            git_commit: super::version::COMMIT.map(str::to_string),
+            command_line: Some(super::version::command_line()),
+            ..defaults.meta.clone()
+        },
         log: a.log.clone(),
         server_fd_limit: a.server_fd_limit,
         ..defaults

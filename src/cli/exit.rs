@@ -128,6 +128,9 @@ pub fn of_error(e: &anyhow::Error) -> u8 {
         if let Some(c) = cause.downcast_ref::<CmdError>() {
             return of_cmd_error(c);
         }
+        if cause.is::<super::reach::Unreachable>() {
+            return UNREACHABLE;
+        }
         if cause.is::<SecretError>()
             || cause.is::<NoRemoteName>()
             || cause.is::<NoLocalName>()

@@ -1,11 +1,17 @@
-//! Human-readable durations ("300s", "500ms", "2m", "24h") and sizes ("1048576", "512K",
-//! "16G", powers of 1024): parsing with typed errors, and the [`HumanDuration`] and
-//! [`HumanSize`] flag types whose `Display` prints a library constant the way `--help` shows
-//! it, so clap's defaults come from the constants (`default_value_t`).
+//! Human-readable durations ("300s", "500ms", "2m", "24h"; a bare number is seconds), sizes
+//! ("1048576", "512K", "16G", powers of 1024) and counts ("500", "10k", "1.5M", powers of
+//! 1000): parsing with typed errors that say what is wrong and what is accepted, and the
+//! [`HumanDuration`] and [`HumanSize`] flag types whose `Display` prints a library constant
+//! the way `--help` shows it, so clap's defaults come from the constants
+//! (`default_value_t`). [`UNITS`] is the note `--help` carries.
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
+
+/// What every command's `--help` says about the values it takes.
+pub const UNITS: &str = "Values: durations as 10s, 500ms, 2m, 24h (a bare number is seconds); \
+sizes as 4096, 512K, 16G (powers of 1024); counts as 500, 10k, 2M (powers of 1000).";
 
 /// Why a duration flag was refused. Each variant holds the (trimmed) text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -14,7 +20,7 @@ pub enum ParseDurationError {
     #[error("{0:?} is not a duration like 10s, 500ms, 2m or 24h")]
     NotANumber(String),
     /// A unit other than ms, s, m or h.
-    #[error("unknown unit in {0:?}: use ms, s, m or h")]
+    #[error("{0:?}: unknown unit: durations take ms, s, m or h (a bare number is seconds)")]
     UnknownUnit(String),
     /// A number too big to be a float at all.
     #[error("{0:?} is not a valid duration")]
@@ -27,15 +33,27 @@ pub enum ParseDurationError {
 /// Why a size flag was refused. Each variant holds the (trimmed) text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseSizeError {
-    /// No whole number before the unit (empty, negative, fractional, beyond u64).
+    /// No whole number before the unit (empty, negative, beyond u64).
     #[error("{0:?} is not a size like 1048576, 512K, 16G")]
     NotANumber(String),
+    /// A fraction (`1.5M`): sizes are whole bytes; `.1` holds the same size in a smaller
+    /// unit when there is one (`1536K`).
+    #[error("{0:?}: sizes are whole numbers{hint}", hint = fraction_hint(.1))]
+    Fraction(String, Option<String>),
     /// A unit other than K, M, G or T (optionally followed by B or iB).
-    #[error("unknown unit in {0:?}: use K, M, G or T")]
+    #[error("{0:?}: unknown unit: sizes take K, M, G or T (powers of 1024, optionally followed by B or iB), or none for bytes")]
     UnknownUnit(String),
     /// The number times the unit does not fit in 64 bits.
     #[error("{0:?} is too large")]
     TooLarge(String),
+}
+
+/// `; write 1536K` for a fraction that has a whole equivalent.
+fn fraction_hint(whole: &Option<String>) -> String {
+    whole
+        .as_ref()
+        .map(|w| format!("; write {w}"))
+        .unwrap_or_default()
 }
 
 /// Parses `10s`, `500ms`, `1.5m`, `24h`; a bare number is seconds.
@@ -64,6 +82,83 @@ pub fn parse_duration(s: &str) -> Result<Duration, ParseDurationError> {
     Duration::try_from_secs_f64(secs).map_err(|_| ParseDurationError::TooLarge(s.to_owned()))
 }
 
+/// Why a count flag was refused. Each variant holds the (trimmed) text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseCountError {
+    /// No number before the unit, or a number that is not a whole count.
+    #[error("{0:?} is not a count like 500, 10k or 2M")]
+    NotANumber(String),
+    /// A unit other than k, M or G.
+    #[error("{0:?}: unknown unit: counts take k (thousand), M (million) or G (billion), or none")]
+    UnknownUnit(String),
+    /// Too large for this machine's counts.
+    #[error("{0:?} is too large")]
+    TooLarge(String),
+}
+
+/// Parses `500`, `10k`, `10K`, `1.5k`, `2M`, `1G` (powers of 1000) into a whole count.
+///
+/// ```text
+/// "10k" → 10000    "1.5k" → 1500    "2M" → 2000000    "1.5" → error (not whole)
+/// ```
+///
+/// # Errors
+///
+/// [`ParseCountError`] says which part is wrong.
+pub fn parse_count(s: &str) -> Result<u64, ParseCountError> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, ""), |i| (&s[..i], &s[i..]));
+    if num.is_empty() {
+        return Err(ParseCountError::NotANumber(s.to_owned()));
+    }
+    let scale: u64 = match unit {
+        "" => 1,
+        "k" | "K" => 1_000,
+        "M" | "m" => 1_000_000,
+        "G" | "g" => 1_000_000_000,
+        _ => return Err(ParseCountError::UnknownUnit(s.to_owned())),
+    };
+    let bad = || ParseCountError::NotANumber(s.to_owned());
+    let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
+    if whole.is_empty() && frac.is_empty() || frac.contains('.') {
+        return Err(bad());
+    }
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| bad())?
+    };
+    // The fraction in units of `scale`: exact, or refused (`1.5` is not a count).
+    let mut part = 0u64;
+    let mut unit_left = scale;
+    for d in frac.bytes() {
+        unit_left /= 10;
+        if unit_left == 0 {
+            if d != b'0' {
+                return Err(bad());
+            }
+            continue;
+        }
+        part += u64::from(d - b'0') * unit_left;
+    }
+    whole
+        .checked_mul(scale)
+        .and_then(|n| n.checked_add(part))
+        .ok_or_else(|| ParseCountError::TooLarge(s.to_owned()))
+}
+
+/// A count flag's value parser: [`parse_count`] as a `usize`.
+///
+/// # Errors
+///
+/// [`ParseCountError`]'s message.
+pub fn count(s: &str) -> Result<usize, String> {
+    let n = parse_count(s).map_err(|e| e.to_string())?;
+    usize::try_from(n).map_err(|_| ParseCountError::TooLarge(s.trim().to_owned()).to_string())
+}
+
 /// Parses `1048576`, `512K`, `16G`, `1MiB`, `8kb` (units are powers of 1024, any case).
 ///
 /// # Errors
@@ -71,6 +166,25 @@ pub fn parse_duration(s: &str) -> Result<Duration, ParseDurationError> {
 /// [`ParseSizeError`] says which part is wrong.
 pub fn parse_size(s: &str) -> Result<u64, ParseSizeError> {
     let s = s.trim();
+    if let Some((whole, rest)) = s.split_once('.') {
+        // A fraction of a unit: refused, with the same size in the next smaller unit when it
+        // comes out whole (1.5M is 1536K).
+        let frac_len = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = &rest[frac_len..];
+        let hint = (|| {
+            let n: f64 = format!("{whole}.{}", &rest[..frac_len]).parse().ok()?;
+            let units = ["", "K", "M", "G", "T"];
+            let u = unit.trim().to_ascii_uppercase();
+            let i = units
+                .iter()
+                .position(|x| u.starts_with(x) && !x.is_empty())?;
+            let smaller = n * 1024.0;
+            (smaller.fract() == 0.0).then(|| format!("{smaller:.0}{}", units[i - 1]))
+        })();
+        return Err(ParseSizeError::Fraction(s.to_owned(), hint));
+    }
     let (num, unit) = s
         .find(|c: char| !c.is_ascii_digit())
         .map_or((s, ""), |i| (&s[..i], &s[i..]));
@@ -203,7 +317,10 @@ mod tests {
             msg("abc"),
             r#""abc" is not a duration like 10s, 500ms, 2m or 24h"#
         );
-        assert_eq!(msg("5x"), r#"unknown unit in "5x": use ms, s, m or h"#);
+        assert_eq!(
+            msg("5x"),
+            r#""5x": unknown unit: durations take ms, s, m or h (a bare number is seconds)"#
+        );
         assert!(msg(&"9".repeat(310)).ends_with("is not a valid duration"));
     }
 
@@ -228,7 +345,11 @@ mod tests {
         use ParseSizeError::*;
         assert_eq!(parse_size(""), Err(NotANumber(String::new())));
         assert_eq!(parse_size("-1K"), Err(NotANumber("-1K".into())));
-        assert_eq!(parse_size("1.5G"), Err(UnknownUnit("1.5G".into())));
+        assert_eq!(
+            parse_size("1.5G"),
+            Err(Fraction("1.5G".into(), Some("1536M".into())))
+        );
+        assert_eq!(parse_size("1.5"), Err(Fraction("1.5".into(), None)));
         assert_eq!(parse_size("K"), Err(NotANumber("K".into())));
         assert_eq!(parse_size("1P"), Err(UnknownUnit("1P".into())));
         assert_eq!(
@@ -247,7 +368,14 @@ mod tests {
     fn size_messages_are_the_flags_messages() {
         let msg = |s: &str| parse_size(s).unwrap_err().to_string();
         assert_eq!(msg(""), r#""" is not a size like 1048576, 512K, 16G"#);
-        assert_eq!(msg("1P"), r#"unknown unit in "1P": use K, M, G or T"#);
+        assert_eq!(
+            msg("1P"),
+            r#""1P": unknown unit: sizes take K, M, G or T (powers of 1024, optionally followed by B or iB), or none for bytes"#
+        );
+        assert_eq!(
+            msg("1.5M"),
+            r#""1.5M": sizes are whole numbers; write 1536K"#
+        );
         assert_eq!(msg("17179869184G"), r#""17179869184G" is too large"#);
     }
 
@@ -285,6 +413,38 @@ mod tests {
             assert_eq!(HumanSize(n).to_string(), text);
             assert_eq!(text.parse::<HumanSize>(), Ok(HumanSize(n)));
         }
+    }
+
+    #[test]
+    fn counts_take_thousands_and_millions() {
+        use ParseCountError::*;
+        for (text, n) in [
+            ("500", 500),
+            ("10k", 10_000),
+            ("10K", 10_000),
+            ("1.5k", 1_500),
+            ("2M", 2_000_000),
+            ("0.25M", 250_000),
+            ("1G", 1_000_000_000),
+            (" 7 ", 7),
+            ("1.000", 1),
+        ] {
+            assert_eq!(parse_count(text), Ok(n), "{text}");
+        }
+        assert_eq!(parse_count("1.5"), Err(NotANumber("1.5".into())));
+        assert_eq!(parse_count("1.0001k"), Err(NotANumber("1.0001k".into())));
+        assert_eq!(parse_count(""), Err(NotANumber(String::new())));
+        assert_eq!(parse_count("-1"), Err(NotANumber("-1".into())));
+        assert_eq!(parse_count("k"), Err(NotANumber("k".into())));
+        assert_eq!(parse_count("5x"), Err(UnknownUnit("5x".into())));
+        assert_eq!(
+            parse_count("99999999999G"),
+            Err(TooLarge("99999999999G".into()))
+        );
+        assert_eq!(
+            count("5x").unwrap_err(),
+            r#""5x": unknown unit: counts take k (thousand), M (million) or G (billion), or none"#
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use mayfly_clients::cmd::CmdOutput;
+use mayfly_clients::compare::Progress;
 use mayfly_clients::file::{Stat, Transfer};
 use mayfly_clients::file_bench::FileBenchReport;
 use mayfly_clients::http_stress::HttpStressReport;
@@ -102,25 +103,11 @@ pub fn stat(name: &str, st: &Stat, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC` (the civil calendar, no library).
+/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
 fn utc(secs: i64) -> String {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    mayfly_clients::report::format::rfc3339(secs)
+        .replace('T', " ")
+        .replace('Z', " UTC")
 }
 
 /// A finished `put` (`verb` "sent") or `get` ("received").
@@ -224,6 +211,47 @@ pub fn stress(r: &StressReport, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// What a load test cost the server, for [`server_cpu`].
+#[derive(Debug)]
+pub enum ServerCost {
+    /// From the stats page: CPU µs per request, the CPU seconds and requests it is made of.
+    PerRequest {
+        /// Server CPU µs per request.
+        us: f64,
+        /// Server CPU seconds during the run.
+        cpu_seconds: f64,
+        /// Requests the server counted during the run.
+        requests: u64,
+    },
+    /// No `--stats-addr`.
+    NoStatsPage,
+    /// The page was given but the figure is not known: why.
+    Unknown(String),
+}
+
+/// The server's CPU per request after a `stress` summary (not under `--json`, whose object
+/// is the client's report alone): the figure, or why there is none.
+pub fn server_cpu(c: &ServerCost, json: bool) {
+    if json {
+        return;
+    }
+    match c {
+        ServerCost::PerRequest {
+            us,
+            cpu_seconds,
+            requests,
+        } => println!(
+            "server CPU: {us:.2} µs per request ({cpu_seconds:.2} s of CPU for {requests} \
+             requests, from its stats page; lower is better)"
+        ),
+        ServerCost::NoStatsPage => println!(
+            "server CPU per request: not measured; req/s alone measures this client as much as \
+             the server: give --stats-addr (the server's `stats on ADDR`), or use `mayfly compare`"
+        ),
+        ServerCost::Unknown(why) => println!("server CPU per request: unknown ({why})"),
+    }
+}
+
 /// `mayfly stress --proto udp`: the summary, or the report as one JSON object.
 pub fn udp_stress(r: &UdpStressReport, json: bool) -> Result<()> {
     if json {
@@ -287,6 +315,52 @@ pub fn http_stress(r: &HttpStressReport, json: bool) -> Result<()> {
             .unwrap_or_default()
     );
     Ok(())
+}
+
+/// `mayfly compare`'s progress on stderr (also under `--json`: stdout holds only the
+/// report): the plan, then one line per finished run; on a terminal also a live line for the
+/// run under way, overwritten in place.
+pub struct CompareProgress {
+    live: bool,
+    /// A live line is on screen, not ended by a newline.
+    pending: bool,
+}
+
+impl CompareProgress {
+    /// Live lines if stderr is a terminal.
+    pub fn new() -> Self {
+        use std::io::IsTerminal;
+        CompareProgress {
+            live: std::io::stderr().is_terminal(),
+            pending: false,
+        }
+    }
+
+    /// One event.
+    pub fn on(&mut self, p: &Progress<'_>) {
+        let mut e = std::io::stderr().lock();
+        let clear = if self.pending { "\r\x1b[2K" } else { "" };
+        match p {
+            Progress::Start { .. } if !self.live => return,
+            Progress::Start { .. } => {
+                let _ = write!(e, "{clear}compare: {}", p.line());
+                self.pending = true;
+            }
+            _ => {
+                let _ = writeln!(e, "{clear}compare: {}", p.line());
+                self.pending = false;
+            }
+        }
+        let _ = e.flush();
+    }
+}
+
+impl Drop for CompareProgress {
+    fn drop(&mut self) {
+        if self.pending {
+            let _ = write!(std::io::stderr(), "\r\x1b[2K");
+        }
+    }
 }
 
 /// `mayfly compare`: the table, and where the report files went.

@@ -10,13 +10,13 @@ use anyhow::{Context, Result};
 use mayfly_clients::cmd::CmdClient;
 use mayfly_clients::file::{self as file_client, FileClient, GetOptions};
 use mayfly_clients::udp_stress::{self, Proto};
-use mayfly_clients::{compare, file_bench, http_stress, stress};
+use mayfly_clients::{compare, file_bench, http_stress, server_cpu, stress};
 use mayfly_proto::cmd::secret::load_secret;
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 use super::args::{CmdArgs, CompareArgs, Demo, FileArgs, FileBenchArgs, FileOp, StressArgs};
 use super::exit::{self, NO as EXIT_NO};
-use super::{convert, print};
+use super::{convert, print, reach};
 
 /// `mayfly cmd`: the remote stdout on stdout, the remote stderr on stderr; exits with the
 /// remote exit code, or [`exit::of_command`]'s code when the command was killed.
@@ -30,6 +30,13 @@ pub fn cmd(a: CmdArgs) -> Result<ExitCode> {
 
 /// `mayfly file put|get|list|stat`: exits 1 if `stat` finds no such file.
 pub fn file(a: FileArgs) -> Result<ExitCode> {
+    // The local file first: a typo in its name is exit 9 whether or not the server is up.
+    if let FileOp::Put { path, .. } = &a.op {
+        std::fs::File::open(path).map_err(|source| file_client::FileError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
     let mut c = FileClient::connect(a.addr.as_str())?;
     match a.op {
         FileOp::List => print::listing(&c.list()?, a.json)?,
@@ -104,8 +111,11 @@ pub fn stress(a: StressArgs) -> Result<ExitCode> {
         Proto::Tcp => {}
     }
     let o = convert::stress_options(&a)?;
+    reach::probe(o.addr)?;
+    let before = stats_before(&a)?;
     let r = stress::run(&o);
     print::stress(&r, a.json)?;
+    print::server_cpu(&server_cost(&a, before), a.json);
     if !r.ok {
         eprintln!(
             "mayfly: stress failed: {} of {} connections not established, {} broke, {} never answered, {} wrong replies{}",
@@ -127,8 +137,10 @@ pub fn stress(a: StressArgs) -> Result<ExitCode> {
 /// (lost answers alone are UDP being UDP: reported, not failed on).
 fn udp_stress(a: StressArgs) -> Result<ExitCode> {
     let o = convert::udp_stress_options(&a)?;
+    let before = stats_before(&a)?;
     let r = udp_stress::run(&o);
     print::udp_stress(&r, a.json)?;
+    print::server_cpu(&server_cost(&a, before), a.json);
     Ok(exit_no_if(r.wrong_replies > 0 || r.requests == 0))
 }
 
@@ -136,8 +148,11 @@ fn udp_stress(a: StressArgs) -> Result<ExitCode> {
 /// answer was non-2xx or had a wrong body, and no connection was reset or failed.
 fn http_stress(a: StressArgs) -> Result<ExitCode> {
     let o = convert::http_stress_options(&a)?;
+    reach::probe(o.addr)?;
+    let before = stats_before(&a)?;
     let r = http_stress::run(&o);
     print::http_stress(&r, a.json)?;
+    print::server_cpu(&server_cost(&a, before), a.json);
     Ok(exit_no_if(!r.ok))
 }
 
@@ -153,7 +168,9 @@ pub fn compare(a: CompareArgs) -> Result<ExitCode> {
         signal_hook::flag::register_usize(sig, Arc::clone(&opts.stop), sig as usize)
             .context("installing the SIGINT/SIGTERM handlers")?;
     }
-    let report = compare::run(&opts)?;
+    let mut shown = print::CompareProgress::new();
+    let report = compare::run_with_progress(&opts, &mut |p| shown.on(p))?;
+    drop(shown);
     print::compare(&report, a.json, a.out.as_deref())?;
     if let Some(p) = &report.settings.partial {
         eprintln!("mayfly: compare: partial: {p}");
@@ -180,6 +197,35 @@ pub fn compare(a: CompareArgs) -> Result<ExitCode> {
         eprintln!("mayfly: compare: run not measured: {u}");
     }
     Ok(exit_no_if(wrong > 0 || !unmeasured.is_empty()))
+}
+
+/// The server's stats page read before the run (`--stats-addr`); a page that cannot be read
+/// refuses the run, before it loads anything.
+fn stats_before(a: &StressArgs) -> Result<Option<server_cpu::Reading>> {
+    let Some(addr) = &a.stats_addr else {
+        return Ok(None);
+    };
+    let r = server_cpu::read(addr, server_cpu::DEFAULT_TIMEOUT).context("--stats-addr")?;
+    Ok(Some(r))
+}
+
+/// What the run cost the server: its CPU per request from the stats page, or why it is
+/// not known.
+fn server_cost(a: &StressArgs, before: Option<server_cpu::Reading>) -> print::ServerCost {
+    let (Some(addr), Some(before)) = (&a.stats_addr, before) else {
+        return print::ServerCost::NoStatsPage;
+    };
+    match server_cpu::read(addr, server_cpu::DEFAULT_TIMEOUT) {
+        Ok(after) => match before.cpu_us_per_request(&after) {
+            Some(us) => print::ServerCost::PerRequest {
+                us,
+                cpu_seconds: after.cpu_seconds - before.cpu_seconds,
+                requests: after.requests - before.requests,
+            },
+            None => print::ServerCost::Unknown("the server counted no request".to_string()),
+        },
+        Err(e) => print::ServerCost::Unknown(format!("{:#}", anyhow::Error::new(e))),
+    }
 }
 
 fn exit_no_if(no: bool) -> ExitCode {

@@ -24,8 +24,9 @@ use signal_hook::iterator::Signals;
 use super::args::{
     DatagramArgs, EchoArgs, HttpArgs, ServeCmdArgs, ServeFileArgs, StatsArgs, TimeArgs, UdpEchoArgs,
 };
+use super::exit::Usage;
 use super::supervise::WorkersArgs;
-use super::{convert, print, supervise};
+use super::{convert, hint, print, supervise};
 
 /// `mayfly serve echo`.
 pub fn echo(a: EchoArgs) -> Result<ExitCode> {
@@ -55,6 +56,13 @@ pub fn http(a: HttpArgs) -> Result<ExitCode> {
 
 /// `mayfly serve file`.
 pub fn file(a: ServeFileArgs) -> Result<ExitCode> {
+    if !a.root.is_dir() {
+        return Err(Usage(format!(
+            "--root {}: no such directory; create it first (mkdir -p {0}) or give one that exists",
+            a.root.display()
+        ))
+        .into());
+    }
     let launch = Launch::tcp("file", &a.workers, &a.addr, &a.stats, a.grace.0);
     serve(launch, || {
         // Past RLIMIT_FSIZE a write must fail with EFBIG (an error reply), not kill the
@@ -162,6 +170,19 @@ impl<'a> Launch<'a> {
 /// the server starts, so none is missed), `start` the server, in a worker start its
 /// heartbeat (a greenlet on mayfly's worker thread, [`heartbeat`]), then [`serve_running`].
 fn serve(launch: Launch<'_>, start: impl FnOnce() -> Result<Box<dyn Running>>) -> Result<ExitCode> {
+    hint::check_addr("--addr", launch.addr)?;
+    if let Some(stats) = &launch.stats.stats_addr {
+        hint::check_addr("--stats-addr", stats)?;
+    }
+    let addr = launch.addr;
+    serve_inner(launch, start).map_err(|e| hint::start_failure(e, addr))
+}
+
+/// [`serve`] once the addresses are known to have a host.
+fn serve_inner(
+    launch: Launch<'_>,
+    start: impl FnOnce() -> Result<Box<dyn Running>>,
+) -> Result<ExitCode> {
     if let Some(workers) = launch.workers {
         let stats_addr = launch.stats.stats_addr.as_deref();
         if let Some(code) =

@@ -64,6 +64,7 @@ impl FromStr for Workers {
 
 /// The `--workers` flags of the TCP servers.
 #[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Supervisor (--workers)")]
 pub struct WorkersArgs {
     /// Worker processes sharing the port with SO_REUSEPORT (multi-process + greenlets), under
     /// a supervisor that restarts them; `auto`: one per CPU this process may run on. 1: one

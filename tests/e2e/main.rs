@@ -4,7 +4,9 @@
 //! | module | what |
 //! |---|---|
 //! | [`echo`] | the echo builds, the stress client, compare |
+//! | [`cli`] | exit codes people meet first (nothing listening, `:8080`, a port in use, a missing `--root` or local file), counts like `10k`, completions, the man page, `MAYFLY_ADDR` |
 //! | [`compare`] | compare stopped by SIGTERM, SIGINT or SIGKILL: its children go with it |
+//! | [`report_page`] | the compare report's first screen in headless Chromium, report.json's schema and metadata |
 //! | [`demo`] | `mayfly demo sticky`: the sticky-packet lesson |
 //! | [`http`] | `mayfly serve http` (every HTTP build) and `mayfly stress --proto http` |
 //! | [`file`] | `mayfly serve file` and `mayfly file` |
@@ -20,6 +22,7 @@
 #[path = "../util/mod.rs"]
 mod util;
 
+mod cli;
 mod cmd;
 mod compare;
 mod demo;
@@ -27,6 +30,7 @@ mod echo;
 mod file;
 mod haproxy;
 mod http;
+mod report_page;
 mod stats_http;
 mod udp;
 mod workers;

@@ -188,8 +188,13 @@ fn a_port_held_by_another_process_is_an_error_not_a_share() {
     let mut cmd = mayfly();
     cmd.args(["serve", "echo", "--addr", &addr, "--workers", "2"]);
     let (st, err) = run(cmd);
-    assert_eq!(st.code(), Some(3), "an error, not a usage error: {err}");
+    // A usage error with a hint since issue 28 (was 3): the fix is in the command line.
+    assert_eq!(st.code(), Some(2), "a usage error with a hint: {err}");
     assert!(err.contains("binding"), "says what failed: {err}");
+    assert!(
+        err.contains("another program holds"),
+        "and what to do: {err}"
+    );
 }
 
 #[test]

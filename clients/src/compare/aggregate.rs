@@ -1,5 +1,4 @@
-//! Row arithmetic: whether the client limited a run, the medians of a build's rounds, and a
-//! run's one-line summary for progress output.
+//! Row arithmetic: whether the client limited a run, and the medians of a build's rounds.
 
 use mayfly_proto::builds::WorkThreads;
 
@@ -45,7 +44,7 @@ pub(super) fn client_limited(
 /// One row per (build, connections): each measured figure is the median of its runs (runs
 /// that failed outright, with no requests, are left out of it); limits, errors, unanswered
 /// connections, peak memory, threads and file descriptors are the worst seen; `spread_pct`
-/// is how far CPU per request varied over the rounds.
+/// is how far CPU per request varied over the rounds (`None` below two measured rounds).
 pub fn medians(runs: &[Row]) -> Vec<Row> {
     let mut keys: Vec<(String, u64)> = Vec::new();
     for r in runs {
@@ -116,11 +115,7 @@ pub fn medians(runs: &[Row]) -> Vec<Row> {
                 errors: all.iter().map(|r| r.errors).sum(),
                 wrong_replies: all.iter().map(|r| r.wrong_replies).sum(),
                 rounds: ok.len(),
-                spread_pct: if ok.len() >= 2 && cpu > 0.0 {
-                    (hi - lo) / cpu * 100.0
-                } else {
-                    0.0
-                },
+                spread_pct: (ok.len() >= 2 && cpu > 0.0).then(|| (hi - lo) / cpu * 100.0),
                 client_limited: bound * 2 > ok.len(),
                 limit: (!notes.is_empty()).then(|| notes.join("; ")),
                 warnings: Vec::new(),
@@ -129,17 +124,6 @@ pub fn medians(runs: &[Row]) -> Vec<Row> {
             row
         })
         .collect()
-}
-
-/// A run in one line: its headline figures, or why it failed.
-pub(super) fn one_line(r: &Row) -> String {
-    match &r.limit {
-        Some(l) if r.requests == 0 => format!("failed: {l}"),
-        _ => format!(
-            "{:.2} µs CPU/req, {:.0} req/s, p99 {} µs, fairness {:.2}",
-            r.cpu_us_per_req, r.rps, r.p99_us, r.fairness.jain
-        ),
-    }
 }
 
 #[cfg(test)]
@@ -176,7 +160,11 @@ mod tests {
             (m[0].build.as_str(), m[0].rps, m[0].cpu_us_per_req),
             ("coroutine", 200.0, 9.0)
         );
-        assert_eq!((m[0].rounds, m[0].spread_pct.round()), (3, 144.0));
+        assert_eq!(
+            (m[0].rounds, m[0].spread_pct.map(f64::round)),
+            (3, Some(144.0))
+        );
+        assert_eq!(medians(&runs[..2])[0].spread_pct, None);
         assert!(m[0].warnings.iter().any(|w| w.starts_with("high spread")));
         assert_eq!((m[1].rps, m[1].cpu_us_per_req), (60.0, 9.0));
         assert_eq!((m[1].rounds, m[1].fairness.unanswered), (2, 3));

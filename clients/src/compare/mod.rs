@@ -7,7 +7,9 @@
 //! builds alike; the tables show medians and the spread. Server CPU time is read from `/proc`
 //! exactly when the client's measured window opens and closes (the client prints marks), so
 //! connection set-up is not billed to requests. The servers' and the client's own log lines
-//! go to a log file named in the report, never into the output.
+//! go to a log file named in the report, never into the output (the default one, in the
+//! temporary directory, is removed after a sweep where nothing failed). While it runs it
+//! reports [`Progress`]: the plan, then each run with the time left.
 //!
 //! It produces a typed [`Report`]; the verdict and ratios ([`crate::report::verdict`]), the
 //! tables, the charts and the page are in [`crate::report`].
@@ -17,9 +19,11 @@ mod files;
 mod one_run;
 mod options;
 mod placement;
+pub mod progress;
 
 use std::fs::File;
 use std::io::Write;
+use std::time::{Duration, Instant};
 
 use mayfly_proto::echo::Mode;
 
@@ -30,17 +34,30 @@ pub use options::{
     CompareError, CompareOptions, DEFAULT_CLIENT, DEFAULT_CLIENT_THREADS, DEFAULT_CONNECTIONS,
     DEFAULT_DURATION, DEFAULT_REPEAT,
 };
+pub use progress::Progress;
 
-use crate::report::{legend, verdict, Partial, Report, Row, Settings};
+use crate::report::format::rfc3339;
+use crate::report::Meta;
+use crate::report::{legend, verdict, Partial, Report, Row, Settings, SCHEMA_VERSION};
 use crate::stress::LATENCY_METHOD;
-use aggregate::one_line;
 use files::write_files;
 use mayfly::process::{self as procfs, PinnedThread};
 use one_run::run_one;
 use options::chain;
 use placement::Placement;
 
-/// Runs the sweep and returns the report (and writes files if `out` is set).
+/// Runs the sweep and returns the report (and writes files if `out` is set), telling nobody
+/// how it goes: [`run_with_progress`] with a no-op.
+///
+/// # Errors
+///
+/// As [`run_with_progress`].
+pub fn run(opts: &CompareOptions) -> Result<Report, CompareError> {
+    run_with_progress(opts, &mut |_| {})
+}
+
+/// Runs the sweep and returns the report (and writes files if `out` is set); `progress`
+/// hears the plan first, then each run as it starts and ends.
 ///
 /// A run that fails is a row with its reason in `limit`, not an error. When a signal is
 /// stored in [`CompareOptions::stop`], the children are stopped and the report (and its
@@ -51,8 +68,13 @@ use placement::Placement;
 /// [`CompareError::Invalid`] for options that cannot run, [`CompareError::PinNeedsTwoCpus`],
 /// [`CompareError::Log`] if the log file cannot be created, or the report files could not be
 /// written.
-pub fn run(opts: &CompareOptions) -> Result<Report, CompareError> {
+pub fn run_with_progress(
+    opts: &CompareOptions,
+    progress: &mut dyn FnMut(&Progress<'_>),
+) -> Result<Report, CompareError> {
     opts.validate()?;
+    let began = std::time::SystemTime::now();
+    let temp_log = opts.log.is_none() && opts.out.is_none();
     let allowed = procfs::cpus_allowed();
     let cpus = procfs::parallelism();
     if opts.pin && allowed.len() < 2 {
@@ -96,19 +118,34 @@ pub fn run(opts: &CompareOptions) -> Result<Report, CompareError> {
         partial: None,
     };
     let planned = opts.repeat * opts.connections.len() * opts.builds.len();
+    let log_name = log_path.display().to_string();
+    progress(&Progress::Plan {
+        runs: planned,
+        shape: (opts.builds.len(), opts.connections.len(), opts.repeat),
+        estimate: progress::left(
+            0,
+            planned,
+            Duration::ZERO,
+            opts.duration + progress::RUN_OVERHEAD,
+        ),
+        log: &log_name,
+    });
+    let per_run = opts.duration + progress::RUN_OVERHEAD;
+    let started = Instant::now();
     let mut runs = Vec::new();
+    let mut k = 0;
     'sweep: for round in 1..=opts.repeat {
         for &n in &opts.connections {
             for &build in &opts.builds {
                 if opts.stopped().is_some() {
                     break 'sweep;
                 }
-                if opts.verbose {
-                    eprintln!(
-                        "compare: {build} with {n} connections (round {round} of {})…",
-                        opts.repeat
-                    );
-                }
+                let name = build.to_string();
+                progress(&Progress::Start {
+                    run: (k + 1, planned),
+                    what: (&name, n, round, opts.repeat),
+                    left: progress::left(k, planned, started.elapsed(), per_run),
+                });
                 let _ = writeln!(
                     place.log,
                     "== {build}, {n} connections, round {round} of {} ==",
@@ -122,16 +159,20 @@ pub fn run(opts: &CompareOptions) -> Result<Report, CompareError> {
                     Ok(None) => continue,
                     Err(_) if opts.stopped().is_some() => continue,
                     Err(e) => Row {
-                        build: build.to_string(),
+                        build: name.clone(),
                         connections: n as u64,
                         limit: Some(chain(&e)),
                         ..Row::default()
                     },
                 };
                 row.warnings = legend::warnings(&row);
-                if opts.verbose {
-                    eprintln!("compare:   {}", one_line(&row));
-                }
+                k += 1;
+                progress(&Progress::Done {
+                    run: (k, planned),
+                    round: (round, opts.repeat),
+                    row: &row,
+                    left: progress::left(k, planned, started.elapsed(), per_run),
+                });
                 runs.push(row);
             }
         }
@@ -145,9 +186,6 @@ pub fn run(opts: &CompareOptions) -> Result<Report, CompareError> {
             runs: runs.len(),
             planned,
         });
-    if let (Some(p), true) = (&partial, opts.verbose) {
-        eprintln!("compare: {p}; writing what was measured");
-    }
     let rows = medians(&runs);
     let ratios = verdict::ratios(&rows, &runs);
     let mut verdict = verdict::of(&rows, &ratios);
@@ -155,8 +193,30 @@ pub fn run(opts: &CompareOptions) -> Result<Report, CompareError> {
         let line = format!("partial: {p}; this verdict covers those runs only.");
         verdict.lines.insert(0, line);
     }
+    let clean = partial.is_none()
+        && runs
+            .iter()
+            .all(|r| r.requests > 0 && r.wrong_replies == 0 && r.limit.is_none());
     settings.partial = partial;
+    if temp_log && clean {
+        // Nothing failed: the servers' lines in the temporary directory are noise now.
+        drop(place);
+        if std::fs::remove_file(&log_path).is_ok() {
+            settings.log = None;
+        }
+    }
+    let meta = Meta {
+        date: began
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| rfc3339(d.as_secs() as i64)),
+        kernel: procfs::host::kernel(),
+        cpu_model: procfs::host::cpu_model(),
+        ..opts.meta.clone()
+    };
     let report = Report {
+        schema_version: SCHEMA_VERSION,
+        meta,
         verdict,
         ratios,
         rows,

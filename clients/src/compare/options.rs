@@ -12,6 +12,7 @@ use mayfly_proto::builds::Serves;
 
 use crate::build::Build;
 use crate::child::ChildError;
+use crate::report::Meta;
 use crate::stress::ClientMode;
 
 /// Default [`CompareOptions::connections`]: the sweep.
@@ -123,10 +124,13 @@ pub struct CompareOptions {
     pub out: Option<PathBuf>,
     /// Run the whole sweep this many times (interleaved) and report medians.
     pub repeat: usize,
-    /// Print progress lines to stderr.
-    pub verbose: bool,
+    /// What the report's metadata says about the invocation: the version, the commit and
+    /// the command line (the caller knows them: [`CompareOptions::new`] sets only the
+    /// version). The date, the kernel and the CPU model are filled in by the run.
+    pub meta: Meta,
     /// Where the servers' and the client's own log lines go (default: `compare.log` in `out`,
-    /// else `mayfly-compare-<pid>.log` in the temporary directory).
+    /// else `mayfly-compare-<pid>.log` in the temporary directory, removed after a run where
+    /// every run was measured and no reply was wrong).
     pub log: Option<PathBuf>,
     /// Start each server with this limit on open files (RLIMIT_NOFILE), to see how each build
     /// behaves at its limit. `None`: the limit this process has.
@@ -158,7 +162,10 @@ impl CompareOptions {
             client_threads: DEFAULT_CLIENT_THREADS,
             out: None,
             repeat: DEFAULT_REPEAT,
-            verbose: false,
+            meta: Meta {
+                mayfly_version: Some(env!("CARGO_PKG_VERSION").to_string()),
+                ..Meta::default()
+            },
             log: None,
             server_fd_limit: None,
             stop: Arc::default(),

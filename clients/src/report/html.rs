@@ -1,6 +1,8 @@
-//! The report as report.html: one self-contained page — the verdict, the charts of
-//! report.svg inline, the tables of report.md (built from the same cells, [`super::table`]),
-//! the warnings and the legend. No external assets.
+//! The report as report.html: one self-contained page — the plain-words headline, the
+//! verdict, the charts of report.svg inline (each with its colour key), the tables of
+//! report.md (built from the same cells, [`super::table`]), the metadata, the warnings and
+//! the legend. No external assets. At 1400×900 the first screen holds the headline and the
+//! first row of charts (`tests/e2e/compare.rs` checks it in headless Chromium).
 
 use super::model::Report;
 use super::svg;
@@ -42,7 +44,8 @@ fn push_list(out: &mut String, heading: &str, class: &str, items: &[String]) {
 /// The verdict, as HTML.
 fn verdict(rep: &Report) -> String {
     let mut out = format!(
-        "<div class=\"verdict\">\n<h2>{}</h2>\n",
+        "<p class=\"headline\" id=\"headline\">{}</p>\n<div class=\"verdict\">\n<h2>{}</h2>\n",
+        escape(&rep.verdict.headline),
         rep.verdict.heading()
     );
     for l in &rep.verdict.lines {
@@ -54,7 +57,11 @@ fn verdict(rep: &Report) -> String {
 
 /// The title paragraph, the tables, the warnings and the legend, as HTML.
 fn body(rep: &Report) -> String {
-    let mut out = format!("<p>{}</p>\n", escape(table::title(rep).trim()));
+    let mut out = format!(
+        "<p>{}</p>\n<p class=\"meta\">{}</p>\n",
+        escape(table::title(rep).trim()),
+        escape(&table::meta(rep))
+    );
     push_table(
         &mut out,
         "Server cost (the headline: CPU µs/req, lower is better)",
@@ -91,7 +98,10 @@ pub fn render(rep: &Report) -> String {
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <title>mayfly compare</title>\n<style>\n\
          body {{ font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; }}\n\
+         .headline {{ font-size: 18px; font-weight: 600; margin: 8px 0 12px; }}\n\
          .verdict {{ border-left: 4px solid #1b9e77; padding: 4px 12px; background: #f4faf8; }}\n\
+         .verdict h2 {{ margin: 6px 0; font-size: 16px; }} .verdict p {{ margin: 4px 0; }}\n\
+         .meta {{ color: #555; }}\n\
          table {{ border-collapse: collapse; margin: 12px 0; }}\n\
          th, td {{ border: 1px solid #ccc; padding: 3px 8px; text-align: right; }}\n\
          th:first-child, td:first-child {{ text-align: left; }}\n\
@@ -115,6 +125,7 @@ mod tests {
         let rep = Report {
             verdict: Verdict {
                 conclusive: true,
+                headline: "coroutine <won>.".into(),
                 lines: vec!["At 10 connections <coroutine> won.".into()],
                 ..Verdict::default()
             },
@@ -129,8 +140,13 @@ mod tests {
             ..Report::default()
         };
         let page = render(&rep);
-        assert!(page.contains("<h2>Verdict</h2>\n<p>At 10 connections &lt;coroutine&gt; won.</p>"));
+        assert!(page.contains(
+            "<h2>Verdict: conclusive</h2>\n<p>At 10 connections &lt;coroutine&gt; won.</p>"
+        ));
+        assert!(page.contains("<p class=\"headline\" id=\"headline\">coroutine &lt;won&gt;.</p>"));
+        assert!(page.find("id=\"headline\"").unwrap() < page.find("class=\"verdict\"").unwrap());
         assert!(page.find("class=\"verdict\"").unwrap() < page.find("<svg").unwrap());
+        assert!(page.contains("<p class=\"meta\">Run unknown by mayfly"));
         assert!(page.contains("<li>epoll @ 10: fd limit reached</li>"));
         // Every table cell of the Markdown is in the page.
         for line in markdown::render(&rep)

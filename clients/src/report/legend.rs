@@ -3,7 +3,7 @@
 //! so a title and its explanation cannot drift apart.
 
 use super::format::thousands;
-use super::model::{Row, Settings};
+use super::model::{Meta, Row, Settings};
 
 /// One column: its title, whether it holds numbers (right-aligned), and what it means.
 #[derive(Debug, Clone, Copy)]
@@ -90,7 +90,7 @@ pub const SERVICE: &[Column] = &[
     col(
         "warnings",
         false,
-        "short tags for the warnings listed under the tables: fd-limit, unanswered, wrong, failed, client-limited, spread",
+        "short tags for the warnings listed under the tables: fd-limit, unanswered, wrong, failed, client-limited, spread, unfair (fairness below 0.90), idle (server and client both under 50% CPU: a contended host)",
     ),
 ];
 
@@ -101,7 +101,7 @@ pub const RATIOS: &[Column] = &[
     col(
         "CPU/req",
         true,
-        "coroutine's CPU µs/req ÷ the other's (medians); below 1 means coroutine spent less",
+        "a ratio of medians: coroutine's median CPU µs/req ÷ the other's; below 1 means coroutine spent less",
     ),
     col("rounds", true, "the same ratio round by round: lowest–highest"),
     col(
@@ -146,6 +146,33 @@ pub fn setup(s: &Settings) -> String {
             "not pinned (server and client share CPUs)".to_string()
         },
         s.cpus
+    )
+}
+
+/// The report's metadata in one line: when, which mayfly (version and commit), the command
+/// line, the kernel and the CPUs; `unknown` for what was not recorded.
+///
+/// ```
+/// use mayfly_clients::report::{legend, Meta, Settings};
+/// let m = Meta { date: Some("2026-12-02T03:40:00Z".into()), mayfly_version: Some("0.1.0".into()), ..Meta::default() };
+/// let s = Settings { cpus: 2, ..Settings::default() };
+/// assert_eq!(
+///     legend::meta(&m, &s),
+///     "Run 2026-12-02T03:40:00Z by mayfly 0.1.0 (commit unknown): `unknown`; kernel unknown, 2 CPUs (model unknown)"
+/// );
+/// ```
+pub fn meta(m: &Meta, s: &Settings) -> String {
+    let or = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".to_string());
+    format!(
+        "Run {} by mayfly {} (commit {}): `{}`; kernel {}, {} CPU{} (model {})",
+        or(&m.date),
+        or(&m.mayfly_version),
+        or(&m.git_commit),
+        or(&m.command_line),
+        or(&m.kernel),
+        s.cpus,
+        if s.cpus == 1 { "" } else { "s" },
+        or(&m.cpu_model),
     )
 }
 
@@ -215,17 +242,50 @@ fn findings(r: &Row) -> Vec<(&'static str, String)> {
             ),
         ));
     }
-    if r.rounds >= 2 && r.spread_pct > HIGH_SPREAD_PCT {
+    if let Some(spread) = r.spread_pct.filter(|p| *p > HIGH_SPREAD_PCT) {
         w.push((
             "spread",
             format!(
-                "high spread: CPU µs/req varied {:.0}% over {} rounds",
-                r.spread_pct, r.rounds
+                "high spread: CPU µs/req varied {spread:.0}% over {} rounds",
+                r.rounds
+            ),
+        ));
+    }
+    let measured = r.requests > 0;
+    if measured && r.connected > 1 && r.fairness.jain < LOW_FAIRNESS {
+        w.push((
+            "unfair",
+            format!(
+                "low fairness: Jain's index {:.2} (below {LOW_FAIRNESS:.2}): connections got \
+                 {}–{} replies each, so req/s and the median latency hide starved clients",
+                r.fairness.jain,
+                thousands(r.fairness.min),
+                thousands(r.fairness.max),
+            ),
+        ));
+    }
+    let cpu_read = r.server_cpu > 0.0 || r.client_cpu > 0.0;
+    if measured && cpu_read && r.server_cpu < IDLE_CPU && r.client_cpu < IDLE_CPU {
+        w.push((
+            "idle",
+            format!(
+                "both sides idle: server {:.0}% CPU, client {:.0}%: neither was busy, so they \
+                 waited on something else (a contended host: other programs on these CPUs); \
+                 run again on a quiet machine",
+                r.server_cpu * 100.0,
+                r.client_cpu * 100.0
             ),
         ));
     }
     w
 }
+
+/// Jain's index below which a row is flagged `unfair`: clients were served unevenly.
+pub const LOW_FAIRNESS: f64 = 0.9;
+
+/// CPU use (1.0 = one core) below which a side counts as idle: a run where both the server
+/// and the client stay under it was held back by neither (`idle`: the host was contended).
+pub const IDLE_CPU: f64 = 0.5;
 
 /// File descriptors a server keeps besides its connections (listener, epoll, stdio, …):
 /// within this many of the limit counts as reaching it.

@@ -1,5 +1,6 @@
-//! The report as Markdown: the verdict first, then the tables, the warnings and the legend.
-//! This is report.md and what `mayfly compare` prints.
+//! The report as Markdown: the verdict first (its plain-words headline in bold, then its
+//! sentences), the setup and the run's metadata, then the tables, the warnings and the
+//! legend. This is report.md and what `mayfly compare` prints.
 
 use super::model::Report;
 use super::table::{self, Table};
@@ -36,13 +37,19 @@ fn push_list(s: &mut String, items: &[String]) {
 /// assert!(md.contains("\n| epoll | 10 | 0.00 | 0 | – | 5 |"));
 /// ```
 pub fn render(rep: &Report) -> String {
-    let mut s = format!("## {}\n\n", rep.verdict.heading());
+    let mut s = format!(
+        "## {}\n\n**{}**\n\n",
+        rep.verdict.heading(),
+        rep.verdict.headline
+    );
     for line in &rep.verdict.lines {
         s.push_str(line);
         s.push('\n');
     }
     s.push('\n');
     s.push_str(&table::title(rep));
+    s.push_str("\n\n");
+    s.push_str(&table::meta(rep));
     s.push_str("\n\n### Server cost (the headline: CPU µs/req, lower is better)\n\n");
     push_table(&mut s, &table::cost(rep));
     s.push_str("\n### What the clients got\n\n");
@@ -70,6 +77,7 @@ mod tests {
     fn verdict_first_then_tables_warnings_and_legend() {
         let rep = Report {
             verdict: Verdict {
+                headline: "Too few rounds.".into(),
                 lines: vec!["At 10 connections coroutine vs epoll is not conclusive.".into()],
                 ..Verdict::default()
             },
@@ -92,8 +100,12 @@ mod tests {
         };
         let md = render(&rep);
         assert!(md.starts_with(
-            "## Verdict (not conclusive)\n\nAt 10 connections coroutine vs epoll is not conclusive.\n\nmayfly compare: "
-        ));
+            "## Verdict: not conclusive\n\n**Too few rounds.**\n\nAt 10 connections coroutine vs epoll is not conclusive.\n\nmayfly compare: "
+        ), "{md}");
+        assert!(
+            md.contains("\n\nRun unknown by mayfly unknown (commit unknown)"),
+            "{md}"
+        );
         assert!(md.contains("server pinned to CPU 0, client to CPU 1"));
         assert!(md.contains("### Warnings\n\n- epoll @ 10: 3 of 10 connections got no reply\n"));
         assert!(md.contains("- Latency: first byte out to last byte in.\n"));

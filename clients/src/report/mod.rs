@@ -20,4 +20,4 @@ pub mod table;
 pub mod verdict;
 
 pub use crate::fairness::Fairness;
-pub use model::{Partial, Ratio, Report, Row, Settings, Verdict};
+pub use model::{Meta, Partial, Ratio, Report, Row, Settings, Verdict, SCHEMA_VERSION};

@@ -1,6 +1,10 @@
 //! The report's data: [`Report`] (one [`Row`] per build and connection count, every run,
-//! the [`Ratio`]s, the [`Verdict`]'s sentences, the [`Settings`] it ran with). A leaf: the
-//! verdict, the tables and the renderers read these types; nothing here reads them.
+//! the [`Ratio`]s, the [`Verdict`]'s sentences, the [`Settings`] it ran with, the [`Meta`]
+//! data of the machine and the invocation). A leaf: the verdict, the tables and the
+//! renderers read these types; nothing here reads them.
+//!
+//! In report.json a value that is not known is `null` (a single round's spread, a commit
+//! not recorded at build time), never a made-up `0`.
 
 use serde::{Deserialize, Serialize};
 
@@ -59,8 +63,9 @@ pub struct Row {
     pub wrong_replies: u64,
     /// Rounds this row is the median of (1 for a single run; 0 if every round failed).
     pub rounds: usize,
-    /// Spread of server CPU per request over the rounds: (max − min) / median, percent.
-    pub spread_pct: f64,
+    /// Spread of server CPU per request over the rounds: (max − min) / median, percent;
+    /// `None` (null) with fewer than two measured rounds, where it is unknown.
+    pub spread_pct: Option<f64>,
     /// True when the load generator, not the server, was the bottleneck: req/s then measures
     /// the client.
     pub client_limited: bool,
@@ -91,10 +96,19 @@ pub struct Ratio {
     pub conclusive: bool,
 }
 
+/// The version of report.json's shape, [`Report::schema_version`]: raised whenever a field
+/// changes meaning or type (2: `schema_version`, `meta`, `spread_pct` null when unknown,
+/// `verdict.headline`).
+pub const SCHEMA_VERSION: u32 = 2;
+
 /// The whole comparison.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Report {
+    /// The shape of this JSON ([`SCHEMA_VERSION`] when written by this build).
+    pub schema_version: u32,
+    /// When, by which mayfly, how it was invoked and on what machine.
+    pub meta: Meta,
     /// What the data says, in sentences ([`verdict::of`](super::verdict::of)).
     pub verdict: Verdict,
     /// One row per build and connection count: the median over the rounds.
@@ -107,6 +121,41 @@ pub struct Report {
     pub latency_method: String,
     /// Run settings, for the record.
     pub settings: Settings,
+}
+
+impl Default for Report {
+    fn default() -> Self {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            meta: Meta::default(),
+            verdict: Verdict::default(),
+            rows: Vec::new(),
+            runs: Vec::new(),
+            ratios: Vec::new(),
+            latency_method: String::new(),
+            settings: Settings::default(),
+        }
+    }
+}
+
+/// What a reader needs to place a report: when it ran, which mayfly, the command, the
+/// machine. `None` (null in JSON) is "not known" (a commit when built from a tarball).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Meta {
+    /// When the comparison started, RFC 3339 in UTC (`2026-12-02T03:40:00Z`).
+    pub date: Option<String>,
+    /// The mayfly version that ran it.
+    pub mayfly_version: Option<String>,
+    /// The git commit it was built from (`git rev-parse --short HEAD` at build time, with
+    /// `-dirty` for uncommitted changes).
+    pub git_commit: Option<String>,
+    /// The full command line, as typed (words joined with spaces, quoted where needed).
+    pub command_line: Option<String>,
+    /// The kernel, `Linux 6.1.0-18-amd64`.
+    pub kernel: Option<String>,
+    /// The CPU model, from /proc/cpuinfo.
+    pub cpu_model: Option<String>,
 }
 
 /// How the comparison was run.
@@ -180,10 +229,13 @@ impl Default for Settings {
     }
 }
 
-/// The verdict: sentences, most important first.
+/// The verdict: one plain-words headline, then sentences, most important first.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Verdict {
+    /// One sentence in plain words, for a reader who reads nothing else (it heads every
+    /// report, `--quick` too).
+    pub headline: String,
     /// True when the headline comparison ([`BASELINE`](super::verdict::BASELINE) ÷ [`HEADLINE`](super::verdict::HEADLINE) at the largest
     /// connection count) is conclusive.
     pub conclusive: bool,
@@ -196,12 +248,18 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// `Verdict`, or `Verdict (not conclusive)` when the headline comparison is not.
+    /// `Verdict: conclusive`, or `Verdict: not conclusive` when the headline comparison is
+    /// not (its rounds disagree, or there is only one).
+    ///
+    /// ```
+    /// use mayfly_clients::report::Verdict;
+    /// assert_eq!(Verdict::default().heading(), "Verdict: not conclusive");
+    /// ```
     pub fn heading(&self) -> &'static str {
         if self.conclusive {
-            "Verdict"
+            "Verdict: conclusive"
         } else {
-            "Verdict (not conclusive)"
+            "Verdict: not conclusive"
         }
     }
 }

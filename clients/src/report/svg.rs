@@ -1,7 +1,9 @@
 //! The report as dependency-free SVG charts (report.svg, and inline in report.html): server
 //! CPU per request, requests per server core-second, latency (p50 solid, p99 dashed),
-//! fairness and memory per connection, each against connections, one line per build. Axis
-//! ticks fall on round values.
+//! fairness and memory per connection, each against connections, one line per build. Each
+//! chart carries its own colour key; each point its rounds' spread (a min–max bar, when
+//! there are two rounds or more); a chart whose builds all lie on one line says so. Axis
+//! ticks fall on round values. The document has a `viewBox`, so it scales to its container.
 
 use std::fmt::Write;
 
@@ -13,7 +15,7 @@ const W: f64 = 460.0;
 const H: f64 = 300.0;
 const PAD_L: f64 = 70.0;
 const PAD_B: f64 = 45.0;
-const PAD_T: f64 = 35.0;
+const PAD_T: f64 = 55.0;
 const PAD_R: f64 = 30.0;
 /// Charts per row of the grid.
 const ACROSS: usize = 2;
@@ -87,38 +89,87 @@ const CHARTS: &[Chart] = &[
 /// ```
 pub fn render(rep: &Report) -> String {
     let down = CHARTS.len().div_ceil(ACROSS);
+    let (w, h) = (ACROSS as f64 * W, down as f64 * H);
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="sans-serif" font-size="12">"#,
-        ACROSS as f64 * W,
-        down as f64 * H + 30.0
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#,
     );
     s.push_str(r#"<rect width="100%" height="100%" fill="white"/>"#);
     for (i, c) in CHARTS.iter().enumerate() {
         let (x0, y0) = ((i % ACROSS) as f64 * W, (i / ACROSS) as f64 * H);
         panel(&mut s, rep, x0, y0, c);
     }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// The builds of `rows`, in report order.
+fn builds_of<'a>(rows: &[&'a Row]) -> Vec<&'a str> {
     let mut builds: Vec<&str> = Vec::new();
-    for r in &rep.rows {
+    for r in rows {
         if !builds.contains(&r.build.as_str()) {
             builds.push(&r.build);
         }
     }
-    let y = down as f64 * H + 20.0;
-    for (i, b) in builds.iter().enumerate() {
-        let x = 80.0 + i as f64 * 130.0;
+    builds
+}
+
+/// The colour key under a chart's title: a line of each build's colour and its name.
+fn key(s: &mut String, builds: &[&str], x0: f64, y: f64) {
+    let mut x = x0;
+    for b in builds {
         let _ = write!(
             s,
-            r#"<line x1="{x}" y1="{y}" x2="{}" y2="{y}" stroke="{c}" stroke-width="3"/><text x="{}" y="{}">{b}</text>"#,
-            x + 25.0,
-            x + 30.0,
+            r#"<g class="key" data-build="{b}"><line x1="{x:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{c}" stroke-width="3"/><text x="{:.1}" y="{:.1}">{b}</text></g>"#,
+            x + 20.0,
+            x + 24.0,
             y + 4.0,
             c = color(b)
         );
+        x += 34.0 + 7.0 * b.chars().count() as f64;
     }
-    s.push_str("</svg>\n");
-    s
+}
+
+/// Below this relative difference (of the largest value) two builds' points count as one.
+const OVERLAP: f64 = 0.02;
+
+/// Whether every build has a point at every connection count and, for every series, all
+/// builds' points lie within [`OVERLAP`] of each other: the chart shows one line for all.
+fn all_overlap(rows: &[&Row], builds: &[&str], series: &[Series]) -> bool {
+    if builds.len() < 2 {
+        return false;
+    }
+    let mut counts: Vec<u64> = rows.iter().map(|r| r.connections).collect();
+    counts.sort_unstable();
+    counts.dedup();
+    counts.iter().all(|&n| {
+        let at: Vec<&&Row> = rows.iter().filter(|r| r.connections == n).collect();
+        at.len() == builds.len()
+            && series.iter().all(|(f, _)| {
+                let v: Vec<f64> = at.iter().map(|r| f(r)).collect();
+                let (lo, hi) = v
+                    .iter()
+                    .fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+                hi <= 0.0 || (hi - lo) <= OVERLAP * hi
+            })
+    })
+}
+
+/// The lowest and highest of one figure over a build's measured rounds at `n` connections;
+/// `None` below two rounds, or when they agree exactly.
+fn round_range(rep: &Report, build: &str, n: u64, value: fn(&Row) -> f64) -> Option<(f64, f64)> {
+    let v: Vec<f64> = rep
+        .runs
+        .iter()
+        .filter(|r| r.build == build && r.connections == n && r.requests > 0)
+        .map(value)
+        .filter(|v| *v > 0.0)
+        .collect();
+    if v.len() < 2 {
+        return None;
+    }
+    crate::sample::range(&v).filter(|(lo, hi)| hi > lo)
 }
 
 /// Round tick values from 0 to at least `max`: steps of 1, 2, 2.5 or 5 times a power of ten.
@@ -164,9 +215,22 @@ fn panel(s: &mut String, rep: &Report, x0: f64, y0: f64, chart: &Chart) {
         y0 + 20.0,
         chart.title
     );
+    let builds = builds_of(&rows);
+    key(s, &builds, x0 + PAD_L - 40.0, y0 + 38.0);
+    // The rounds' spread widens the axis too, so no bar leaves the plot.
+    let spread: Vec<f64> = rows
+        .iter()
+        .flat_map(|r| {
+            chart.series.iter().filter_map(move |(f, _)| {
+                round_range(rep, &r.build, r.connections, *f).map(|(lo, hi)| [lo, hi])
+            })
+        })
+        .flatten()
+        .collect();
     let values: Vec<f64> = rows
         .iter()
         .flat_map(|r| chart.series.iter().map(move |(f, _)| f(r)))
+        .chain(spread)
         .filter(|v| *v > 0.0)
         .collect();
     if values.is_empty() {
@@ -238,14 +302,38 @@ fn panel(s: &mut String, rep: &Report, x0: f64, y0: f64, chart: &Chart) {
         (left + right) / 2.0,
         bottom + 32.0
     );
-    let mut builds: Vec<&str> = Vec::new();
-    for r in &rows {
-        if !builds.contains(&r.build.as_str()) {
-            builds.push(&r.build);
-        }
+    if all_overlap(&rows, &builds, chart.series) {
+        let _ = write!(
+            s,
+            r##"<text class="overlap" x="{:.1}" y="{:.1}" fill="#444">{}</text>"##,
+            left + 8.0,
+            top + 16.0,
+            if builds.len() == 2 {
+                "both builds overlap here: one line is both of them".to_string()
+            } else {
+                format!(
+                    "all {} builds overlap here: one line is all of them",
+                    builds.len()
+                )
+            }
+        );
     }
-    for b in builds {
+    for &b in &builds {
         for (value, dashed) in chart.series {
+            for r in rows.iter().filter(|r| r.build == b) {
+                let Some((lo, hi)) = round_range(rep, b, r.connections, *value) else {
+                    continue;
+                };
+                let x = lx(r.connections as f64);
+                let (y1, y2) = (ly(lo), ly(hi));
+                let _ = write!(
+                    s,
+                    r#"<path class="spread" d="M{x:.1},{y1:.1}V{y2:.1}M{:.1},{y1:.1}h8M{:.1},{y2:.1}h8" stroke="{c}" stroke-width="1.5" opacity="0.7" fill="none"/>"#,
+                    x - 4.0,
+                    x - 4.0,
+                    c = color(b)
+                );
+            }
             let mut line: Vec<(f64, f64)> = rows
                 .iter()
                 .filter(|r| r.build == b && value(r) > 0.0)
@@ -356,5 +444,61 @@ mod tests {
         assert_eq!(svg.matches("<polyline").count(), 6);
         assert_eq!(svg.matches("stroke-dasharray").count(), 1);
         assert!(!svg.contains("no data"));
+        // One build: a key on every chart, nothing overlaps, one round: no spread bars.
+        assert_eq!(
+            svg.matches(r#"<g class="key" data-build="coroutine">"#)
+                .count(),
+            5
+        );
+        assert!(!svg.contains("overlap") && !svg.contains("class=\"spread\""));
+        assert!(svg.contains(r#"viewBox="0 0 920 900""#), "{}", &svg[..200]);
+    }
+
+    fn row(b: &str, n: u64, cpu: f64, jain: f64) -> Row {
+        Row {
+            build: b.into(),
+            connections: n,
+            requests: 10,
+            cpu_us_per_req: cpu,
+            fairness: crate::fairness::Fairness {
+                jain,
+                ..Default::default()
+            },
+            ..Row::default()
+        }
+    }
+
+    #[test]
+    fn builds_that_overlap_are_named_and_rounds_draw_their_spread() {
+        let runs = vec![
+            row("coroutine", 10, 4.0, 1.0),
+            row("threads", 10, 9.0, 1.0),
+            row("coroutine", 10, 6.0, 1.0),
+            row("threads", 10, 11.0, 1.0),
+        ];
+        let rep = Report {
+            rows: vec![
+                row("coroutine", 10, 5.0, 1.0),
+                row("threads", 10, 10.0, 1.0),
+            ],
+            runs,
+            ..Report::default()
+        };
+        let svg = render(&rep);
+        for b in ["coroutine", "threads"] {
+            let key = format!(r#"<g class="key" data-build="{b}">"#);
+            assert_eq!(svg.matches(&key).count(), CHARTS.len(), "{b}");
+        }
+        // Fairness is 1.00 for both: that chart alone says they overlap.
+        assert_eq!(svg.matches(r#"class="overlap""#).count(), 1);
+        assert!(svg.contains("both builds overlap here"));
+        // CPU per request and req/core-s varied over the rounds: a bar per build on the first
+        // chart (the others have no per-round figure but fairness, which did not vary).
+        assert_eq!(svg.matches(r#"class="spread""#).count(), 2, "{svg}");
+        assert!(!all_overlap(
+            &rep.rows.iter().collect::<Vec<_>>(),
+            &["coroutine", "threads"],
+            CHARTS[0].series
+        ));
     }
 }

@@ -35,6 +35,12 @@ pub fn title(rep: &Report) -> String {
     format!("mayfly compare: {}", legend::setup(&rep.settings))
 }
 
+/// The line under it: when, which mayfly, the command line, the machine
+/// ([`legend::meta`]).
+pub fn meta(rep: &Report) -> String {
+    legend::meta(&rep.meta, &rep.settings)
+}
+
 /// What the server spent, one row per build and connection count.
 pub fn cost(rep: &Report) -> Table {
     let rows = rep
@@ -48,11 +54,7 @@ pub fn cost(rep: &Report) -> Table {
                 r.connections.to_string(),
                 or_dash(format!("{:.2}", r.cpu_us_per_req)),
                 or_dash(format!("{:.0}", r.req_per_core_s)),
-                if r.rounds >= 2 {
-                    format!("{:.0}%", r.spread_pct)
-                } else {
-                    "–".to_string()
-                },
+                r.spread_pct.map_or("–".to_string(), |p| format!("{p:.0}%")),
                 or_dash(if r.client_limited {
                     format!("{:.0} (client-limited)", r.rps)
                 } else {

@@ -128,7 +128,7 @@ fn sentence(q: &Ratio, base: &Row, other: &Row) -> String {
             )
         } else {
             format!(
-                "its rounds ({}) disagree by more than the difference (median {x:.2}×)",
+                "its rounds ({}) disagree by more than the difference (ratio of medians {x:.2}×)",
                 rounds_text(&q.cpu_per_req_rounds)
             )
         };
@@ -138,8 +138,8 @@ fn sentence(q: &Ratio, base: &Row, other: &Row) -> String {
         );
     }
     format!(
-        "At {n} connections the {} build used {x:.2}× the CPU per request of {} (rounds {}), \
-         {} (fairness {:.2} vs {:.2}), with {} OS threads vs {}.",
+        "At {n} connections the {} build used {x:.2}× the CPU per request of {} (ratio of \
+         medians; rounds {}), {} (fairness {:.2} vs {:.2}), with {} OS threads vs {}.",
         q.build,
         q.versus,
         rounds_text(&q.cpu_per_req_rounds),
@@ -149,6 +149,45 @@ fn sentence(q: &Ratio, base: &Row, other: &Row) -> String {
         thousands(base.server_threads),
         thousands(other.server_threads),
     )
+}
+
+/// The plain-words headline: one sentence about the headline comparison (coroutine ÷
+/// threads at the largest connection count), for a reader who reads nothing else.
+fn headline(q: &Ratio, base: &Row, other: &Row) -> String {
+    let n = thousands(q.connections);
+    let Some(x) = q.cpu_per_req else {
+        let failed = if base.requests == 0 { base } else { other };
+        return format!(
+            "No answer yet: the {} build could not be measured at {n} connections, so it \
+             cannot be compared.",
+            failed.build
+        );
+    };
+    let (b, o) = (&q.build, &q.versus);
+    let how = if (x - 1.0).abs() < 0.005 {
+        "the same server CPU per request as".to_string()
+    } else if x < 1.0 {
+        format!("{:.0}% less server CPU per request than", (1.0 - x) * 100.0)
+    } else {
+        format!("{:.0}% more server CPU per request than", (x - 1.0) * 100.0)
+    };
+    let rounds = q.cpu_per_req_rounds.len();
+    if q.conclusive {
+        format!(
+            "{b} needed {how} {o} at {n} connections, and all {rounds} rounds agree \
+             (conclusive)."
+        )
+    } else if rounds < 2 {
+        format!(
+            "In one round {b} needed {how} {o} at {n} connections, but one round cannot tell \
+             a difference from noise (not conclusive: run without --quick for 3 rounds)."
+        )
+    } else {
+        format!(
+            "{b} and {o} cannot be told apart on server CPU per request at {n} connections: \
+             their {rounds} rounds disagree by more than they differ (not conclusive)."
+        )
+    }
 }
 
 /// A line per multi-process build (`coroutine×N`) at the largest connection count: its
@@ -211,11 +250,13 @@ fn scaling(rows: &[Row]) -> Vec<String> {
 /// let ratios = verdict::ratios(&rows, &runs);
 /// let v = verdict::of(&rows, &ratios);
 /// assert!(v.conclusive);
-/// assert!(v.lines[0].starts_with("At 100 connections the coroutine build used 0.50× the CPU per request of threads (rounds 0.50–0.61×)"));
+/// assert_eq!(v.headline, "coroutine needed 50% less server CPU per request than threads at 100 connections, and all 2 rounds agree (conclusive).");
+/// assert!(v.lines[0].starts_with("At 100 connections the coroutine build used 0.50× the CPU per request of threads (ratio of medians; rounds 0.50–0.61×)"));
 /// ```
 pub fn of(rows: &[Row], ratios: &[Ratio]) -> Verdict {
     let mut lines = Vec::new();
     let mut conclusive = false;
+    let mut head = String::new();
     let (mut comparisons, mut conclusive_comparisons) = (0, 0);
     let find = |b: &str, n: u64| rows.iter().find(|r| r.build == b && r.connections == n);
     let mut others: Vec<&str> = Vec::new();
@@ -241,6 +282,7 @@ pub fn of(rows: &[Row], ratios: &[Ratio]) -> Verdict {
         };
         if k == 0 {
             conclusive = top.conclusive;
+            head = headline(top, base, o);
         } else if k == 1 {
             lines.push("Against the other builds:".to_string());
         }
@@ -295,7 +337,13 @@ pub fn of(rows: &[Row], ratios: &[Ratio]) -> Verdict {
             "No verdict: the comparison needs the {BASELINE} build and at least one other."
         ));
     }
+    if head.is_empty() {
+        head = format!(
+            "No comparison: it needs the {BASELINE} build and at least one other, both measured."
+        );
+    }
     Verdict {
+        headline: head,
         conclusive,
         comparisons,
         conclusive_comparisons,
@@ -347,8 +395,14 @@ mod tests {
         assert_eq!(
             v.lines[0],
             "At 10,000 connections the coroutine build used 0.61× the CPU per request of threads \
-             (rounds 0.59–0.64×), answered all 10,000 clients (fairness 0.99 vs 0.41), with 4 OS \
-             threads vs 9,998."
+             (ratio of medians; rounds 0.59–0.64×), answered all 10,000 clients (fairness 0.99 vs \
+             0.41), with 4 OS threads vs 9,998."
+        );
+        assert_eq!(v.heading(), "Verdict: conclusive");
+        assert_eq!(
+            v.headline,
+            "coroutine needed 39% less server CPU per request than threads at 10,000 \
+             connections, and all 3 rounds agree (conclusive)."
         );
     }
 
@@ -371,6 +425,13 @@ mod tests {
             "{v:?}"
         );
         assert!(v.lines[0].contains("0.80–1.25×"), "{v:?}");
+        assert!(v.lines[0].contains("(ratio of medians 1.02×)"), "{v:?}");
+        assert_eq!(v.heading(), "Verdict: not conclusive");
+        assert!(
+            v.headline
+                .starts_with("coroutine and epoll cannot be told apart"),
+            "{v:?}"
+        );
     }
 
     #[test]
@@ -381,6 +442,12 @@ mod tests {
         let v = of(&rows, &ratios(&rows, &rows));
         assert!(!v.conclusive);
         assert!(v.lines[0].contains("one round only (0.33×)"), "{v:?}");
+        assert_eq!(
+            v.headline,
+            "In one round coroutine needed 67% less server CPU per request than threads at 200 \
+             connections, but one round cannot tell a difference from noise (not conclusive: \
+             run without --quick for 3 rounds)."
+        );
         assert_eq!(
             v.lines.last().unwrap(),
             "threads left 50 of 200 connections unanswered at 200 connections."
@@ -401,7 +468,7 @@ mod tests {
         let v = of(&rows, &ratios(&rows, &runs));
         assert_eq!((v.comparisons, v.conclusive_comparisons), (2, 1));
         // The heading follows the headline, coroutine ÷ threads; epoll's doubt is its own line.
-        assert_eq!(v.heading(), "Verdict");
+        assert_eq!(v.heading(), "Verdict: conclusive");
         assert!(v.lines[0].contains("of threads"), "{v:?}");
         assert_eq!(v.lines[1], "Against the other builds:");
         assert!(
@@ -445,5 +512,6 @@ mod tests {
         let v = of(&rows, &ratios(&rows, &rows));
         assert!(!v.conclusive);
         assert!(v.lines[0].starts_with("No verdict"));
+        assert!(v.headline.starts_with("No comparison"), "{v:?}");
     }
 }

@@ -1,8 +1,8 @@
 //! Readings and limits of whole processes (Linux): CPU time, memory, threads and open files
 //! from `/proc`, raising the open-file limit before opening thousands of sockets, and which
 //! CPUs a thread or a child may run on ([`affinity`]: [`cpus_allowed`], [`PinnedThread`],
-//! [`pin_command`]), and a child that dies with its parent ([`parent_death`]:
-//! [`die_with_parent`]).
+//! [`pin_command`]), a child that dies with its parent ([`parent_death`]:
+//! [`die_with_parent`]), and what machine this is ([`host`]: the kernel, the CPU model).
 //!
 //! A leaf: it uses no other part of the runtime, so servers (the stats page, `--workers
 //! auto`), clients (`mayfly compare` sampling and pinning a server child) and tests all read
@@ -15,6 +15,7 @@
 //! ```
 
 pub mod affinity;
+pub mod host;
 pub mod parent_death;
 
 use std::fs;
