@@ -395,8 +395,13 @@ pub struct EchoArgs {
     /// Close a connection whose replies cannot be sent for this long (it does not read); 0: never.
     #[arg(long, default_value_t = HumanDuration(echo::DEFAULT_WRITE_TIMEOUT))]
     pub write_timeout: HumanDuration,
-    /// epoll build: reply bytes held for a client that does not read before reading from it
-    /// pauses (K, M suffixes).
+    /// select build: watch only file descriptors numbered below this (select(2)'s fd_set has
+    /// FD_SETSIZE = 1024 bits, the most); a connection on an fd at or past it is closed at once,
+    /// counted in the select_refused gauge and logged once.
+    #[arg(long, default_value_t = echo::DEFAULT_SELECT_FDS, value_parser = select_fds)]
+    pub select_fds: usize,
+    /// epoll, nonblocking, select, epoll-lt and epoll-et builds: reply bytes held for a client
+    /// that does not read before reading from it pauses (K, M suffixes).
     #[arg(long, default_value_t = HumanSize(echo::DEFAULT_MAX_PENDING as u64))]
     pub max_pending: HumanSize,
     /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.
@@ -594,6 +599,18 @@ fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
+/// `--select-fds`: 1..=FD_SETSIZE (an fd_set has no bit for a larger fd).
+fn select_fds(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=echo::FD_SETSIZE).contains(&n) => Ok(n),
+        Ok(n) => Err(format!(
+            "{n} is not in 1..={} (select's fd_set has FD_SETSIZE bits)",
+            echo::FD_SETSIZE
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// `--connections`' default as one comma-separated value, as `--help` has always shown it
 /// (`default_values_t` would show the values separated by spaces).
 fn default_connections() -> &'static str {
@@ -627,9 +644,10 @@ fn mode_help() -> &'static str {
     S.get_or_init(|| {
         let about = |b: &BuildInfo| format!("{} ({})", b.name, b.about);
         format!(
-            "{}; the reference builds {}",
-            spoken_list(&builds_where(|b| !b.reference, about), "or"),
+            "{}; the reference builds {}; the IO-models chapter's builds {}",
+            spoken_list(&builds_where(|b| !b.reference && !b.lesson, about), "or"),
             spoken_list(&builds_where(|b| b.reference, about), "and"),
+            spoken_list(&builds_where(|b| b.lesson, about), "and"),
         )
     })
 }
@@ -664,8 +682,9 @@ fn builds_help() -> &'static str {
             "Builds to run: {}, and the reference builds {}; `{c}×N` (or `{c}xN`) runs N \
              worker processes sharing the port (`serve --workers N`), each pinned to its own \
              CPU while one is left for the client. Default: {} (--proto http: {}); with \
-             --proto http the names are the HTTP builds' ({})",
-            builds_where(|b| !b.reference, name).join(", "),
+             --proto http the names are the HTTP builds' ({}). The IO-models chapter's builds: \
+             {}",
+            builds_where(|b| !b.reference && !b.lesson, name).join(", "),
             spoken_list(&builds_where(|b| b.reference, name), "and"),
             default_builds(Serves::Echo),
             default_builds(Serves::Http),
@@ -674,6 +693,7 @@ fn builds_help() -> &'static str {
                 .map(Mode::name)
                 .collect::<Vec<_>>()
                 .join(", "),
+            spoken_list(&builds_where(|b| b.lesson, name), "and"),
         )
     })
 }
@@ -757,7 +777,10 @@ mod tests {
             mode_help(),
             "coroutine (greenlets, one thread), threads (one per connection) or epoll (mio \
              loop); the reference builds tokio (current-thread runtime) and may (raw may, one \
-             worker)"
+             worker); the IO-models chapter's builds blocking (one client at a time), \
+             nonblocking (busy loop over O_NONBLOCK sockets), select (select(2), at most \
+             FD_SETSIZE fds), epoll-lt (raw epoll, level-triggered) and epoll-et (raw epoll, \
+             edge-triggered)"
         );
         assert!(
             builds_help().starts_with(

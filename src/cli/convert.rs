@@ -39,6 +39,7 @@ pub fn echo_options(a: &EchoArgs) -> echo::Options {
     o.read_timeout = limit(a.read_timeout.0);
     o.write_timeout = limit(a.write_timeout.0);
     o.max_pending = a.max_pending.0 as usize;
+    o.select_fds = a.select_fds;
     o.reuse_port = a.workers.worker;
     o
 }

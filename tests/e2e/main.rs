@@ -6,6 +6,7 @@
 //! | [`echo`] | the echo builds, the stress client, compare |
 //! | [`compare`] | compare stopped by SIGTERM, SIGINT or SIGKILL: its children go with it |
 //! | [`demo`] | `mayfly demo sticky`: the sticky-packet lesson |
+//! | [`io_models`] | the IO-models chapter's builds (blocking, nonblocking, select, epoll-lt, epoll-et) |
 //! | [`http`] | `mayfly serve http` (every HTTP build) and `mayfly stress --proto http` |
 //! | [`file`] | `mayfly serve file` and `mayfly file` |
 //! | [`cmd`] | `mayfly serve cmd` and `mayfly cmd` |
@@ -25,6 +26,7 @@ mod demo;
 mod echo;
 mod file;
 mod http;
+mod io_models;
 mod stats_http;
 mod udp;
 mod workers;
