@@ -548,6 +548,15 @@ pub struct CompareArgs {
     /// Measured time per run.
     #[arg(long, default_value_t = HumanDuration(compare::DEFAULT_DURATION))]
     pub duration: HumanDuration,
+    /// Before each run's load, how long the server's CPU is read with no client connected
+    /// (the idle CPU column: a busy loop shows 100%).
+    #[arg(long, default_value_t = HumanDuration(compare::DEFAULT_IDLE_WINDOW))]
+    pub idle_window: HumanDuration,
+    /// The course's IO-models chapter: blocking, nonblocking, select, epoll-lt, epoll-et,
+    /// epoll, threads and coroutine at 10, 100 and 1,000 connections, 2 s each, one round
+    /// (about two minutes), with one sentence per build in the verdict.
+    #[arg(long, conflicts_with_all = ["builds", "connections", "duration", "repeat", "quick", "proto"])]
+    pub course: bool,
     /// Builds to run (help text: `builds_help`, from the build registry).
     #[arg(long, value_delimiter = ',', help = builds_help())]
     pub builds: Option<Vec<compare::Build>>,

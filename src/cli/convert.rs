@@ -218,9 +218,23 @@ fn this_exe() -> Result<std::path::PathBuf> {
 }
 
 /// `mayfly compare`: pinned unless `--no-pin` (or one CPU), one round with `--quick`,
-/// progress lines unless `--json`. `--proto http` takes the HTTP builds of the names given
+/// progress lines unless `--json`; `--course` is [`CompareOptions::course`]. `--proto http` takes the HTTP builds of the names given
 /// (default: the HTTP compare defaults) and the threads client.
 pub fn compare_options(a: &CompareArgs) -> Result<CompareOptions> {
+    if a.course {
+        let defaults = CompareOptions::course(this_exe()?);
+        return Ok(CompareOptions {
+            idle_window: a.idle_window.0,
+            pin: a.pin || (defaults.pin && !a.no_pin),
+            client: a.client,
+            client_threads: a.client_threads,
+            out: a.out.clone(),
+            verbose: !a.json,
+            log: a.log.clone(),
+            server_fd_limit: a.server_fd_limit,
+            ..defaults
+        });
+    }
     let defaults = CompareOptions::new(this_exe()?);
     let serves = match a.proto {
         Proto::Tcp => Serves::Echo,
@@ -254,6 +268,7 @@ pub fn compare_options(a: &CompareArgs) -> Result<CompareOptions> {
         builds,
         connections: a.connections.clone(),
         duration: a.duration.0,
+        idle_window: a.idle_window.0,
         pin: a.pin || (defaults.pin && !a.no_pin),
         client,
         client_threads: a.client_threads,
@@ -298,4 +313,34 @@ pub fn put_options(
         resume,
     };
     Ok((name, opts))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use mayfly_clients::compare::{self, Build};
+
+    use super::super::args::{Cli, Commands};
+    use super::compare_options;
+
+    #[test]
+    fn compare_course_is_a_preset_that_takes_no_sweep_flags() {
+        let cli = Cli::try_parse_from(["mayfly", "compare", "--course"]).unwrap();
+        let Commands::Compare(a) = cli.cmd else {
+            panic!("parsed as another command");
+        };
+        let o = compare_options(&a).unwrap();
+        assert_eq!(o.builds, compare::COURSE_BUILDS.map(Build::single));
+        assert_eq!(o.connections, compare::COURSE_CONNECTIONS);
+        assert_eq!((o.duration, o.repeat), (compare::COURSE_DURATION, 1));
+        for clash in [
+            ["--builds", "epoll"],
+            ["--connections", "5"],
+            ["--repeat", "2"],
+        ] {
+            let mut argv = vec!["mayfly", "compare", "--course"];
+            argv.extend(clash);
+            assert!(Cli::try_parse_from(argv).is_err(), "{clash:?}");
+        }
+    }
 }

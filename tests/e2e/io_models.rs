@@ -185,3 +185,77 @@ fn select_refuses_a_limit_past_fd_setsize_as_a_usage_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("1..=1024"), "{err}");
 }
+
+#[test]
+fn compare_reports_each_models_lesson_in_its_own_numbers() {
+    // The smallest settings: four builds, 20 connections, one short round each.
+    let out = mayfly()
+        .args([
+            "compare",
+            "--builds",
+            "blocking,nonblocking,epoll-lt,epoll-et",
+        ])
+        .args([
+            "--connections",
+            "20",
+            "--duration",
+            "1s",
+            "--quick",
+            "--no-pin",
+        ])
+        .args(["--idle-window", "500ms", "--json"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "bad JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let row = |b: &str| {
+        json["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["build"] == b)
+            .unwrap_or_else(|| panic!("no {b} row: {json}"))
+            .clone()
+    };
+    // Blocking answers one connection and leaves the others unanswered, in bounded time.
+    let blocking = row("blocking");
+    assert_eq!(blocking["connected"], 20, "{blocking}");
+    assert_eq!(blocking["fairness"]["unanswered"], 19, "{blocking}");
+    assert!(
+        blocking["fairness"]["jain"].as_f64().unwrap() < 0.1,
+        "{blocking}"
+    );
+    // Non-blocking burns CPU with no client (a whole core on an idle machine; less when
+    // other processes share the CPUs, unpinned); the others sleep in accept or a wait.
+    let idle = |b: &str| row(b)["idle_cpu"].as_f64().unwrap();
+    let sleepers = ["blocking", "epoll-lt", "epoll-et"].map(idle);
+    assert!(idle("nonblocking") >= 0.1, "{}", row("nonblocking"));
+    for s in sleepers {
+        assert!(idle("nonblocking") > 3.0 * s, "{sleepers:?}: {json}");
+    }
+    // Edge-triggered reads until EAGAIN: more read calls per request than level-triggered.
+    let calls = |b: &str| row(b)["rw_calls_per_req"].as_f64().unwrap();
+    assert!(calls("epoll-lt") >= 1.5, "{}", row("epoll-lt"));
+    assert!(calls("epoll-et") > calls("epoll-lt") + 0.5, "{json}");
+    // The verdict explains each model in a sentence.
+    let verdict = json["verdict"]["lines"].to_string();
+    for b in [
+        "blocking answered 1 of 20",
+        "nonblocking used",
+        "epoll-et made",
+    ] {
+        assert!(verdict.contains(b), "{b}: {verdict}");
+    }
+    // The Markdown report shows the idle-CPU column.
+    let md =
+        mayfly_clients::report::markdown::render(&serde_json::from_value(json.clone()).unwrap());
+    assert!(
+        md.contains("| build | conns | idle CPU | read+write calls/req |"),
+        "{md}"
+    );
+}

@@ -3,8 +3,8 @@
 //! kernel and wait in the listen backlog, unanswered: under `mayfly compare`'s load one
 //! connection gets every reply (fairness near 0) and the rest are reported unanswered.
 //!
-//! The calls are the blocking ones the course makes: `std::net`'s `accept`, `read` and
-//! `write` on blocking sockets are `accept4(2)`, `read(2)` and `write(2)` one to one. Of the
+//! The calls are the blocking ones the course makes: `accept4(2)` (`std::net`'s `accept`),
+//! then `read(2)` and `write(2)` on the blocking socket. Of the
 //! echo [`Options`] it keeps the read and write timeouts (as `SO_RCVTIMEO`/`SO_SNDTIMEO`,
 //! Python's `settimeout`: a client that sends nothing for [`Options::read_timeout`] is
 //! closed and the next one accepted); the connection caps cannot apply (it holds one
@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use mayfly::server::{AcceptBackoff, Running, ServerStats};
 
+use super::ready_loop::FdIo;
 use super::registry::Connections;
 use super::{Counted, Options};
 
@@ -90,7 +91,7 @@ fn serve_one_at_a_time(listener: &TcpListener, shared: &Shared, opts: &Options) 
         } else {
             let bytes = shared.stats.bytes();
             // while True: data = conn.recv(1024) … conn.send(data.upper())
-            super::echo_until_closed(&mut Counted::new(&conn, &bytes), &shared.stats)
+            super::echo_until_closed(&mut Counted::new(FdIo(&conn), &bytes), &shared.stats)
         };
         shared.conns.remove(id); // before `conn` closes
         drop(conn);

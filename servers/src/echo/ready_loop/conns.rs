@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use mayfly::server::{PeerSlot, ServerStats};
 
+use super::fd_io::FdIo;
 use crate::echo::{uppercase, Options, READ_BUF};
 
 /// Longest gap between two timeout sweeps.
@@ -101,7 +102,7 @@ impl Conn {
         let len = READ_BUF.min(buf.len());
         let buf = &mut buf[..len];
         while self.wants_read(max_pending) {
-            let n = match self.stream.read(buf) {
+            let n = match FdIo(&self.stream).read(buf) {
                 Ok(0) => {
                     self.eof = true;
                     break;
@@ -118,7 +119,7 @@ impl Conn {
             uppercase(&mut buf[..n]);
             if self.pending.is_empty() {
                 self.last_write = self.last_read;
-                match self.stream.write(&buf[..n]) {
+                match FdIo(&self.stream).write(&buf[..n]) {
                     Ok(w) => {
                         bytes.add_written(w as u64);
                         self.pending.extend_from_slice(&buf[w..n]);
@@ -145,7 +146,7 @@ impl Conn {
     pub(crate) fn flush(&mut self, stats: &ServerStats) -> io::Result<()> {
         let had = self.pending.len();
         while !self.pending.is_empty() {
-            match self.stream.write(&self.pending) {
+            match FdIo(&self.stream).write(&self.pending) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.pending.drain(..n);

@@ -11,17 +11,21 @@
 //! | `conns` | [`Conn`] and [`Table`]: the connection table keyed by fd (Python's `fd_to_socket`), the uppercase-and-reply step, the idle and stuck-writer sweep |
 //! | `handle` | [`LoopHandle`]: the loop's thread behind [`mayfly::server::Running`], and [`Drain`], the stop-with-grace every loop runs |
 //!
-//! The sockets are `std::net`'s in non-blocking mode: their `accept`, `read` and `write` are
-//! `accept4(2)`, `read(2)` and `write(2)` one to one, and `EAGAIN` is
+//! | `fd_io` | [`FdIo`]: `read(2)` and `write(2)` on a connection (what `/proc/PID/io` counts) |
+//!
+//! The sockets are `std::net`'s in non-blocking mode (`accept` is `accept4(2)`), read and
+//! written with `read(2)`/`write(2)` through [`FdIo`]; `EAGAIN` is
 //! [`io::ErrorKind::WouldBlock`](std::io::ErrorKind::WouldBlock) — Python's `BlockingIOError`.
 //! The calls the chapter is about (`select`, `epoll_ctl`, `epoll_wait`) are libc's, in the
 //! builds' own modules.
 
 mod accept;
 mod conns;
+mod fd_io;
 mod handle;
 mod stop;
 
 pub(crate) use accept::{Accepted, Acceptor};
 pub(crate) use conns::{Conn, Reads, Table};
+pub(crate) use fd_io::FdIo;
 pub(crate) use handle::{Drain, LoopHandle, Shared};
