@@ -378,13 +378,13 @@ pub struct EchoArgs {
     #[arg(long, default_value_t = DEFAULT_BACKLOG)]
     pub backlog: i32,
     /// Stop accepting while this many connections are open (more wait in the backlog).
-    /// Default: the fd limit less 64 (coroutine, threads, epoll; tokio and may: no cap);
-    /// 0: no cap.
+    /// Default: the fd limit less 64 (coroutine, threads, epoll and the chapter's loops; tokio
+    /// and may: no cap); 0: no cap. blocking holds one connection at a time: no cap applies.
     #[arg(long, default_value_t = Cap::Default, hide_default_value = true)]
     pub max_connections: Cap,
     /// Close a peer's (an IP address's) new connections at once while it holds this many, so
     /// one host cannot take every slot. Default: 75% of the connection cap (coroutine,
-    /// threads, epoll; tokio and may: none); 0: no cap.
+    /// threads, epoll and the chapter's loops; tokio, may and blocking: none); 0: no cap.
     #[arg(long, default_value_t = Cap::Default, hide_default_value = true)]
     pub max_per_peer: Cap,
     /// Close a connection that sends nothing for this long (idle or slowloris); 0: never.

@@ -106,7 +106,7 @@ pub const MODELS: &[Column] = &[
     col(
         "read+write calls/req",
         true,
-        "the server's read(2) and write(2) calls per answered request (/proc/PID/io syscr + syscw, reads that found nothing included). Only the IO-models builds use read/write; the others (std, mio, may, tokio) use recv/send, which it does not count: – . epoll_wait and select are not counted either; benches/per_request.sh counts every call with perf",
+        "the server's read(2) and write(2) calls per answered request (/proc/PID/io syscr + syscw, reads that found nothing included). Only the IO-models builds use read/write; the others (std, mio, may, mayfly, tokio) use recv/send, which it does not count: – (under one call per request). epoll_wait and select are not counted either; benches/per_request.sh counts every call with perf",
     ),
 ];
 
