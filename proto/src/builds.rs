@@ -18,9 +18,11 @@
 //! use mayfly_proto::builds::{Mode, Serves, WorkThreads};
 //! assert_eq!("epoll".parse::<Mode>().unwrap(), Mode::Epoll);
 //! assert_eq!(Mode::Threads.info().work_threads, WorkThreads::PerConnection);
-//! assert_eq!(Serves::Echo.builds().count(), 5);
-//! let course: Vec<Mode> = Serves::Echo.builds().filter(|m| !m.info().reference).collect();
+//! assert_eq!(Serves::Echo.builds().count(), 10);
+//! let production = |m: &Mode| !m.info().reference && !m.info().lesson;
+//! let course: Vec<Mode> = Serves::Echo.builds().filter(production).collect();
 //! assert_eq!(course, [Mode::Coroutine, Mode::Threads, Mode::Epoll]);
+//! assert_eq!(Mode::LESSONS.len(), 5);
 //! assert_eq!(Serves::Http.parse("coroutine"), Ok(Mode::HttpCoroutine));
 //! assert_eq!(Mode::HttpTokio.name(), "tokio");
 //! assert_eq!(Serves::Http.builds().count(), 3);
@@ -96,6 +98,12 @@ pub struct BuildInfo {
     /// A reference build: what a Rust user would pick instead (tokio, raw may). It stays as
     /// such a user would write it: no default connection cap, no per-peer cap.
     pub reference: bool,
+    /// A build of the course's IO-models chapter (blocking, non-blocking, `select`, raw
+    /// epoll level- and edge-triggered), written as the course writes it with the model's
+    /// cost left in (one client at a time, a busy loop, `FD_SETSIZE`): `compare --course`
+    /// measures them; tests of production behaviour (floods, `--workers`, hundreds of
+    /// concurrent clients) leave them out.
+    pub lesson: bool,
     /// One of the course's builds that `mayfly compare` runs by default.
     pub compare_default: bool,
     /// How many threads do its work.
@@ -127,6 +135,7 @@ builds! {
         name: "coroutine",
         serves: Serves::Echo,
         reference: false,
+        lesson: false,
         compare_default: true,
         work_threads: WorkThreads::One,
         about: "greenlets, one thread",
@@ -136,6 +145,7 @@ builds! {
         name: "threads",
         serves: Serves::Echo,
         reference: false,
+        lesson: false,
         compare_default: true,
         work_threads: WorkThreads::PerConnection,
         about: "one per connection",
@@ -145,6 +155,7 @@ builds! {
         name: "epoll",
         serves: Serves::Echo,
         reference: false,
+        lesson: false,
         compare_default: true,
         work_threads: WorkThreads::One,
         about: "mio loop",
@@ -154,6 +165,7 @@ builds! {
         name: "tokio",
         serves: Serves::Echo,
         reference: true,
+        lesson: false,
         compare_default: false,
         work_threads: WorkThreads::One,
         about: "current-thread runtime",
@@ -163,15 +175,71 @@ builds! {
         name: "may",
         serves: Serves::Echo,
         reference: true,
+        lesson: false,
         compare_default: false,
         work_threads: WorkThreads::One,
         about: "raw may, one worker",
+    }
+    /// The course's blocking IO: one client at a time — accept, serve it until it closes,
+    /// then the next (the others wait in the backlog).
+    Blocking {
+        name: "blocking",
+        serves: Serves::Echo,
+        reference: false,
+        lesson: true,
+        compare_default: false,
+        work_threads: WorkThreads::One,
+        about: "one client at a time",
+    }
+    /// The course's non-blocking IO: `O_NONBLOCK` sockets polled in a busy loop, `EAGAIN`
+    /// (Python's `BlockingIOError`) skipped — a core burnt even with no client.
+    Nonblocking {
+        name: "nonblocking",
+        serves: Serves::Echo,
+        reference: false,
+        lesson: true,
+        compare_default: false,
+        work_threads: WorkThreads::One,
+        about: "busy loop over O_NONBLOCK sockets",
+    }
+    /// The course's `select` with read and write lists; fds past `FD_SETSIZE` (1024) are
+    /// refused.
+    Select {
+        name: "select",
+        serves: Serves::Echo,
+        reference: false,
+        lesson: true,
+        compare_default: false,
+        work_threads: WorkThreads::One,
+        about: "select(2), at most FD_SETSIZE fds",
+    }
+    /// The course's `epoll`, level-triggered: raw `epoll_ctl` register/modify/unregister, one
+    /// read per event.
+    EpollLt {
+        name: "epoll-lt",
+        serves: Serves::Echo,
+        reference: false,
+        lesson: true,
+        compare_default: false,
+        work_threads: WorkThreads::One,
+        about: "raw epoll, level-triggered",
+    }
+    /// The course's `epoll`, edge-triggered: `EPOLLIN|EPOLLET`, read until `EAGAIN`.
+    EpollEt {
+        name: "epoll-et",
+        serves: Serves::Echo,
+        reference: false,
+        lesson: true,
+        compare_default: false,
+        work_threads: WorkThreads::One,
+        about: "raw epoll, edge-triggered",
     }
     /// HTTP: mayfly-http, greenlets on one worker thread (may_minihttp's loop).
     HttpCoroutine {
         name: "coroutine",
         serves: Serves::Http,
         reference: false,
+        lesson: false,
         compare_default: true,
         work_threads: WorkThreads::One,
         about: "mayfly-http, greenlets, one thread",
@@ -182,6 +250,7 @@ builds! {
         name: "threads",
         serves: Serves::Http,
         reference: false,
+        lesson: false,
         compare_default: true,
         work_threads: WorkThreads::PerConnection,
         about: "one per connection, the same parser",
@@ -191,6 +260,7 @@ builds! {
         name: "tokio",
         serves: Serves::Http,
         reference: true,
+        lesson: false,
         compare_default: false,
         work_threads: WorkThreads::One,
         about: "hyper, current-thread runtime",
@@ -204,6 +274,10 @@ impl Mode {
     /// The echo reference builds a Rust user would pick instead (the echo rows with
     /// [`BuildInfo::reference`]).
     pub const REFERENCE: [Mode; Pick::Reference.count()] = Pick::Reference.modes();
+    /// The IO-models chapter's echo builds (the echo rows with [`BuildInfo::lesson`]), in
+    /// the chapter's order: blocking, non-blocking, `select`, epoll level- and
+    /// edge-triggered.
+    pub const LESSONS: [Mode; Pick::Lesson.count()] = Pick::Lesson.modes();
 
     /// Every build, in report order. Loops over builds use this (filtered by a property of
     /// [`info`](Mode::info) for a subset), so a new build is never left out silently.
@@ -264,6 +338,7 @@ pub fn spoken_list<S: AsRef<str>>(items: &[S], conj: &str) -> String {
 enum Pick {
     CompareDefault,
     Reference,
+    Lesson,
 }
 
 impl Pick {
@@ -274,6 +349,7 @@ impl Pick {
         match self {
             Pick::CompareDefault => b.compare_default,
             Pick::Reference => b.reference,
+            Pick::Lesson => b.lesson,
         }
     }
 
@@ -329,6 +405,16 @@ mod tests {
     fn the_derived_lists_are_the_table_filtered() {
         assert_eq!(Mode::ALL, [Mode::Coroutine, Mode::Threads, Mode::Epoll]);
         assert_eq!(Mode::REFERENCE, [Mode::Tokio, Mode::May]);
+        assert_eq!(
+            Mode::LESSONS,
+            [
+                Mode::Blocking,
+                Mode::Nonblocking,
+                Mode::Select,
+                Mode::EpollLt,
+                Mode::EpollEt
+            ]
+        );
         let every: Vec<Mode> = Mode::every().collect();
         assert_eq!(every.len(), BUILDS.len());
         for m in Serves::Echo.builds() {
@@ -346,7 +432,8 @@ mod tests {
         assert_eq!(
             "fibers".parse::<Mode>(),
             Err(
-                "unknown build \"fibers\": expected coroutine, threads, epoll, tokio or may"
+                "unknown build \"fibers\": expected coroutine, threads, epoll, tokio, may, \
+                 blocking, nonblocking, select, epoll-lt or epoll-et"
                     .to_string()
             )
         );

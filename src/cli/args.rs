@@ -425,13 +425,13 @@ pub struct EchoArgs {
     #[arg(help_heading = "Limits", long, default_value_t = DEFAULT_BACKLOG)]
     pub backlog: i32,
     /// Stop accepting while this many connections are open (more wait in the backlog).
-    /// Default: the fd limit less 64 (coroutine, threads, epoll; tokio and may: no cap);
-    /// 0: no cap.
+    /// Default: the fd limit less 64 (coroutine, threads, epoll and the chapter's loops; tokio
+    /// and may: no cap); 0: no cap. blocking holds one connection at a time: no cap applies.
     #[arg(help_heading = "Limits", long, default_value_t = Cap::Default, hide_default_value = true)]
     pub max_connections: Cap,
     /// Close a peer's (an IP address's) new connections at once while it holds this many, so
     /// one host cannot take every slot. Default: 75% of the connection cap (coroutine,
-    /// threads, epoll; tokio and may: none); 0: no cap.
+    /// threads, epoll and the chapter's loops; tokio, may and blocking: none); 0: no cap.
     #[arg(help_heading = "Limits", long, default_value_t = Cap::Default, hide_default_value = true)]
     pub max_per_peer: Cap,
     /// Close a connection that sends nothing for this long (idle or slowloris); 0: never.
@@ -442,8 +442,13 @@ pub struct EchoArgs {
     /// Close a connection whose replies cannot be sent for this long (it does not read); 0: never.
     #[arg(help_heading = "Limits", long, default_value_t = HumanDuration(echo::DEFAULT_WRITE_TIMEOUT))]
     pub write_timeout: HumanDuration,
-    /// epoll build: reply bytes held for a client that does not read before reading from it
-    /// pauses (K, M suffixes).
+    /// select build: watch only file descriptors numbered below this (select(2)'s fd_set has
+    /// FD_SETSIZE = 1024 bits, the most); a connection on an fd at or past it is closed at once,
+    /// counted in the select_refused gauge and logged once.
+    #[arg(help_heading = "Limits", long, default_value_t = echo::DEFAULT_SELECT_FDS, value_parser = select_fds)]
+    pub select_fds: usize,
+    /// epoll, nonblocking, select, epoll-lt and epoll-et builds: reply bytes held for a client
+    /// that does not read before reading from it pauses (K, M suffixes).
     #[arg(help_heading = "Limits", long, default_value_t = HumanSize(echo::DEFAULT_MAX_PENDING as u64))]
     pub max_pending: HumanSize,
     /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.
@@ -598,6 +603,15 @@ pub struct CompareArgs {
     /// Measured time per run.
     #[arg(help_heading = "What to compare", long, default_value_t = HumanDuration(compare::DEFAULT_DURATION))]
     pub duration: HumanDuration,
+    /// Before each run's load, how long the server's CPU is read with no client connected
+    /// (the idle CPU column: a busy loop shows 100%).
+    #[arg(long, default_value_t = HumanDuration(compare::DEFAULT_IDLE_WINDOW))]
+    pub idle_window: HumanDuration,
+    /// The course's IO-models chapter: blocking, nonblocking, select, epoll-lt, epoll-et,
+    /// epoll, threads and coroutine at 10, 100 and 1,000 connections, 2 s each, one round
+    /// (about two minutes), with one sentence per build in the verdict.
+    #[arg(long, conflicts_with_all = ["builds", "connections", "duration", "repeat", "quick", "proto"])]
+    pub course: bool,
     /// Builds to run (help text: `builds_help`, from the build registry).
     #[arg(help_heading = "What to compare", long, value_delimiter = ',', help = builds_help())]
     pub builds: Option<Vec<compare::Build>>,
@@ -648,6 +662,18 @@ fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
+/// `--select-fds`: 1..=FD_SETSIZE (an fd_set has no bit for a larger fd).
+fn select_fds(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=echo::FD_SETSIZE).contains(&n) => Ok(n),
+        Ok(n) => Err(format!(
+            "{n} is not in 1..={} (select's fd_set has FD_SETSIZE bits)",
+            echo::FD_SETSIZE
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// `--connections`' default as one comma-separated value, as `--help` has always shown it
 /// (`default_values_t` would show the values separated by spaces).
 fn default_connections() -> &'static str {
@@ -681,9 +707,10 @@ fn mode_help() -> &'static str {
     S.get_or_init(|| {
         let about = |b: &BuildInfo| format!("{} ({})", b.name, b.about);
         format!(
-            "{}; the reference builds {}",
-            spoken_list(&builds_where(|b| !b.reference, about), "or"),
+            "{}; the reference builds {}; the IO-models chapter's builds {}",
+            spoken_list(&builds_where(|b| !b.reference && !b.lesson, about), "or"),
             spoken_list(&builds_where(|b| b.reference, about), "and"),
+            spoken_list(&builds_where(|b| b.lesson, about), "and"),
         )
     })
 }
@@ -718,8 +745,9 @@ fn builds_help() -> &'static str {
             "Builds to run: {}, and the reference builds {}; `{c}×N` (or `{c}xN`) runs N \
              worker processes sharing the port (`serve --workers N`), each pinned to its own \
              CPU while one is left for the client. Default: {} (--proto http: {}); with \
-             --proto http the names are the HTTP builds' ({})",
-            builds_where(|b| !b.reference, name).join(", "),
+             --proto http the names are the HTTP builds' ({}). The IO-models chapter's builds: \
+             {}",
+            builds_where(|b| !b.reference && !b.lesson, name).join(", "),
             spoken_list(&builds_where(|b| b.reference, name), "and"),
             default_builds(Serves::Echo),
             default_builds(Serves::Http),
@@ -728,6 +756,7 @@ fn builds_help() -> &'static str {
                 .map(Mode::name)
                 .collect::<Vec<_>>()
                 .join(", "),
+            spoken_list(&builds_where(|b| b.lesson, name), "and"),
         )
     })
 }
@@ -855,7 +884,10 @@ mod tests {
             mode_help(),
             "coroutine (greenlets, one thread), threads (one per connection) or epoll (mio \
              loop); the reference builds tokio (current-thread runtime) and may (raw may, one \
-             worker)"
+             worker); the IO-models chapter's builds blocking (one client at a time), \
+             nonblocking (busy loop over O_NONBLOCK sockets), select (select(2), at most \
+             FD_SETSIZE fds), epoll-lt (raw epoll, level-triggered) and epoll-et (raw epoll, \
+             edge-triggered)"
         );
         assert!(
             builds_help().starts_with(

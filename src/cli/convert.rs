@@ -40,6 +40,7 @@ pub fn echo_options(a: &EchoArgs) -> echo::Options {
     o.read_timeout = limit(a.read_timeout.0);
     o.write_timeout = limit(a.write_timeout.0);
     o.max_pending = a.max_pending.0 as usize;
+    o.select_fds = a.select_fds;
     o.reuse_port = a.workers.worker;
     o
 }
@@ -219,9 +220,28 @@ fn this_exe() -> Result<std::path::PathBuf> {
 }
 
 /// `mayfly compare`: pinned unless `--no-pin` (or one CPU), one round with `--quick`, the
-/// report's metadata (commit, command line). `--proto http` takes the HTTP builds of the names given
+/// report's metadata (commit, command line), progress lines unless `--json`; `--course` is
+/// [`CompareOptions::course`]. `--proto http` takes the HTTP builds of the names given
 /// (default: the HTTP compare defaults) and the threads client.
 pub fn compare_options(a: &CompareArgs) -> Result<CompareOptions> {
+    if a.course {
+        let defaults = CompareOptions::course(this_exe()?);
+        return Ok(CompareOptions {
+            idle_window: a.idle_window.0,
+            pin: a.pin || (defaults.pin && !a.no_pin),
+            client: a.client,
+            client_threads: a.client_threads,
+            out: a.out.clone(),
+            meta: Meta {
+                git_commit: super::version::COMMIT.map(str::to_string),
+                command_line: Some(super::version::command_line()),
+                ..defaults.meta.clone()
+            },
+            log: a.log.clone(),
+            server_fd_limit: a.server_fd_limit,
+            ..defaults
+        });
+    }
     let defaults = CompareOptions::new(this_exe()?);
     let serves = match a.proto {
         Proto::Tcp => Serves::Echo,
@@ -255,6 +275,7 @@ pub fn compare_options(a: &CompareArgs) -> Result<CompareOptions> {
         builds,
         connections: a.connections.clone(),
         duration: a.duration.0,
+        idle_window: a.idle_window.0,
         pin: a.pin || (defaults.pin && !a.no_pin),
         client,
         client_threads: a.client_threads,
@@ -303,4 +324,34 @@ pub fn put_options(
         resume,
     };
     Ok((name, opts))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use mayfly_clients::compare::{self, Build};
+
+    use super::super::args::{Cli, Commands};
+    use super::compare_options;
+
+    #[test]
+    fn compare_course_is_a_preset_that_takes_no_sweep_flags() {
+        let cli = Cli::try_parse_from(["mayfly", "compare", "--course"]).unwrap();
+        let Commands::Compare(a) = cli.cmd else {
+            panic!("parsed as another command");
+        };
+        let o = compare_options(&a).unwrap();
+        assert_eq!(o.builds, compare::COURSE_BUILDS.map(Build::single));
+        assert_eq!(o.connections, compare::COURSE_CONNECTIONS);
+        assert_eq!((o.duration, o.repeat), (compare::COURSE_DURATION, 1));
+        for clash in [
+            ["--builds", "epoll"],
+            ["--connections", "5"],
+            ["--repeat", "2"],
+        ] {
+            let mut argv = vec!["mayfly", "compare", "--course"];
+            argv.extend(clash);
+            assert!(Cli::try_parse_from(argv).is_err(), "{clash:?}");
+        }
+    }
 }

@@ -8,6 +8,7 @@
 //! | [`compare`] | compare stopped by SIGTERM, SIGINT or SIGKILL: its children go with it |
 //! | [`report_page`] | the compare report's first screen in headless Chromium, report.json's schema and metadata |
 //! | [`demo`] | `mayfly demo sticky`: the sticky-packet lesson |
+//! | [`io_models`] | the IO-models chapter's builds (blocking, nonblocking, select, epoll-lt, epoll-et) |
 //! | [`http`] | `mayfly serve http` (every HTTP build) and `mayfly stress --proto http` |
 //! | [`file`] | `mayfly serve file` and `mayfly file` |
 //! | [`cmd`] | `mayfly serve cmd` and `mayfly cmd` |
@@ -30,6 +31,7 @@ mod echo;
 mod file;
 mod haproxy;
 mod http;
+mod io_models;
 mod report_page;
 mod stats_http;
 mod udp;

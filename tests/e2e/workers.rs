@@ -7,7 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use mayfly_proto::builds::Serves;
+use mayfly_proto::builds::{Mode, Serves};
 
 use crate::util::{mayfly, ServerChild};
 
@@ -308,7 +308,8 @@ fn the_stats_page_sums_the_workers_and_breaks_them_down() {
 
 #[test]
 fn every_echo_build_runs_under_workers() {
-    for mode in Serves::Echo.builds() {
+    // Ten clients held open at once: the blocking build (one client per worker) cannot.
+    for mode in Serves::Echo.builds().filter(|m| *m != Mode::Blocking) {
         let mut server = start("2", &["--mode", mode.name()]);
         assert_eq!(server.children().len(), 2, "{mode}: two workers");
         drop(connect_all(&server.addr, 10));

@@ -90,6 +90,8 @@ pub fn medians(runs: &[Row]) -> Vec<Row> {
                 cpu_us_per_req: cpu,
                 req_per_core_s: if cpu > 0.0 { 1e6 / cpu } else { 0.0 },
                 server_cpu: med(|r| r.server_cpu),
+                idle_cpu: med(|r| r.idle_cpu),
+                rw_calls_per_req: med(|r| r.rw_calls_per_req),
                 client_cpu: med(|r| r.client_cpu),
                 server_peak_rss_kib: worst(|r| r.server_peak_rss_kib),
                 rss_per_conn_kib: med(|r| r.rss_per_conn_kib),

@@ -31,14 +31,15 @@ pub use crate::build::Build;
 pub use aggregate::medians;
 pub use mayfly::process::cpus_allowed;
 pub use options::{
-    CompareError, CompareOptions, DEFAULT_CLIENT, DEFAULT_CLIENT_THREADS, DEFAULT_CONNECTIONS,
-    DEFAULT_DURATION, DEFAULT_REPEAT,
+    CompareError, CompareOptions, COURSE_BUILDS, COURSE_CONNECTIONS, COURSE_DURATION,
+    DEFAULT_CLIENT, DEFAULT_CLIENT_THREADS, DEFAULT_CONNECTIONS, DEFAULT_DURATION,
+    DEFAULT_IDLE_WINDOW, DEFAULT_REPEAT,
 };
 pub use progress::Progress;
 
 use crate::report::format::rfc3339;
 use crate::report::Meta;
-use crate::report::{legend, verdict, Partial, Report, Row, Settings, SCHEMA_VERSION};
+use crate::report::{legend, models, verdict, Partial, Report, Row, Settings, SCHEMA_VERSION};
 use crate::stress::LATENCY_METHOD;
 use files::write_files;
 use mayfly::process::{self as procfs, PinnedThread};
@@ -189,6 +190,7 @@ pub fn run_with_progress(
     let rows = medians(&runs);
     let ratios = verdict::ratios(&rows, &runs);
     let mut verdict = verdict::of(&rows, &ratios);
+    verdict.lines.extend(models::lines(&rows));
     if let Some(p) = &partial {
         let line = format!("partial: {p}; this verdict covers those runs only.");
         verdict.lines.insert(0, line);

@@ -68,6 +68,7 @@ struct Mark {
     at: Instant,
     server: ProcSample,
     server_fds: u64,
+    server_io: Option<procfs::IoCalls>,
     client_cpu: Duration,
 }
 
@@ -95,7 +96,15 @@ pub(super) fn run_one(
         return Ok(None);
     }
     // A `--workers` server is a supervisor and its workers: every reading covers them all.
+    // Its CPU with no client yet: a loop that never waits shows here.
+    let (t0, idle0) = (
+        Instant::now(),
+        procfs::sample_tree(spid).ok_or(CompareError::ServerDied)?,
+    );
+    std::thread::sleep(opts.idle_window);
     let idle = procfs::sample_tree(spid).ok_or(CompareError::ServerDied)?;
+    let idle_cpu =
+        idle.cpu.saturating_sub(idle0.cpu).as_secs_f64() / t0.elapsed().as_secs_f64().max(1e-9);
     let fd_limit = procfs::fd_limit(spid).unwrap_or(0);
 
     let mut cmd = Command::new(&opts.exe);
@@ -129,12 +138,14 @@ pub(super) fn run_one(
             if let Some(mark) = WindowMark::parse_line(&line) {
                 let server = procfs::sample_tree(spid).unwrap_or_default();
                 let at = Instant::now();
+                let server_io = procfs::io_calls_tree(spid);
                 let server_fds = fds_tree(spid);
                 let _ = tx.send(Mark {
                     window: mark.window,
                     at,
                     server,
                     server_fds,
+                    server_io,
                     client_cpu: Duration::from_micros(mark.cpu_us),
                 });
             } else {
@@ -217,6 +228,7 @@ pub(super) fn run_one(
             0.0
         },
         server_threads: peaks.threads,
+        idle_cpu,
         fairness: rep.fairness,
         server_fds: peaks.fds,
         server_fd_limit: fd_limit,
@@ -234,6 +246,10 @@ pub(super) fn run_one(
         if rep.requests > 0 {
             row.cpu_us_per_req = scpu * 1e6 / rep.requests as f64;
             row.req_per_core_s = 1e6 / row.cpu_us_per_req.max(1e-9);
+            if let (Some(a), Some(b)) = (m0.server_io, m1.server_io) {
+                let calls = b.reads.saturating_sub(a.reads) + b.writes.saturating_sub(a.writes);
+                row.rw_calls_per_req = calls as f64 / rep.requests as f64;
+            }
         }
     }
     row.client_limited = client_limited(opts, build, (&server_cpus, &client_cpus), &row);

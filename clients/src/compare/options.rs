@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mayfly_proto::builds::Serves;
+use mayfly_proto::builds::{Mode, Serves};
 
 use crate::build::Build;
 use crate::child::ChildError;
@@ -25,6 +25,26 @@ pub const DEFAULT_DURATION: Duration = Duration::from_secs(6);
 pub const DEFAULT_CLIENT: ClientMode = ClientMode::Coroutine;
 /// Default [`CompareOptions::client_threads`].
 pub const DEFAULT_CLIENT_THREADS: usize = crate::stress::DEFAULT_THREADS;
+/// [`CompareOptions::course`]'s connection counts.
+pub const COURSE_CONNECTIONS: [usize; 3] = [10, 100, 1000];
+/// [`CompareOptions::course`]'s measured window: 8 builds × 3 counts in about two minutes.
+pub const COURSE_DURATION: Duration = Duration::from_secs(2);
+/// [`CompareOptions::course`]'s builds, in the chapter's order: its five IO models, the
+/// production epoll loop, a thread per connection, greenlets.
+pub const COURSE_BUILDS: [Mode; 8] = [
+    Mode::Blocking,
+    Mode::Nonblocking,
+    Mode::Select,
+    Mode::EpollLt,
+    Mode::EpollEt,
+    Mode::Epoll,
+    Mode::Threads,
+    Mode::Coroutine,
+];
+
+/// Default [`CompareOptions::idle_window`]: long enough for `/proc`'s 10 ms CPU ticks to
+/// tell a busy loop (100%) from a build that sleeps (0%).
+pub const DEFAULT_IDLE_WINDOW: Duration = Duration::from_millis(500);
 /// Default [`CompareOptions::repeat`]: rounds, interleaved; `--quick` runs one.
 pub const DEFAULT_REPEAT: usize = 3;
 
@@ -114,6 +134,9 @@ pub struct CompareOptions {
     pub connections: Vec<usize>,
     /// Measured window per run.
     pub duration: Duration,
+    /// Before the load, how long the server's CPU is read with no client connected (its
+    /// idle CPU; [`Row::idle_cpu`](crate::report::Row::idle_cpu)).
+    pub idle_window: Duration,
     /// Server on one CPU, the client on the others (the same for every build). Needs two CPUs.
     pub pin: bool,
     /// How the client drives connections.
@@ -157,6 +180,7 @@ impl CompareOptions {
                 .collect(),
             connections: DEFAULT_CONNECTIONS.to_vec(),
             duration: DEFAULT_DURATION,
+            idle_window: DEFAULT_IDLE_WINDOW,
             pin: mayfly::process::cpus_allowed().len() >= 2,
             client: DEFAULT_CLIENT,
             client_threads: DEFAULT_CLIENT_THREADS,
@@ -169,6 +193,23 @@ impl CompareOptions {
             log: None,
             server_fd_limit: None,
             stop: Arc::default(),
+        }
+    }
+
+    /// `mayfly compare --course`: the IO-models chapter ([`COURSE_BUILDS`]) at
+    /// [`COURSE_CONNECTIONS`], [`COURSE_DURATION`] each, one round.
+    ///
+    /// ```
+    /// let o = mayfly_clients::compare::CompareOptions::course("mayfly".into());
+    /// assert_eq!((o.builds.len(), o.connections, o.repeat), (8, vec![10, 100, 1000], 1));
+    /// ```
+    pub fn course(exe: PathBuf) -> Self {
+        CompareOptions {
+            builds: COURSE_BUILDS.map(Build::single).to_vec(),
+            connections: COURSE_CONNECTIONS.to_vec(),
+            duration: COURSE_DURATION,
+            repeat: 1,
+            ..CompareOptions::new(exe)
         }
     }
 

@@ -68,6 +68,11 @@ fn body(rep: &Report) -> String {
         &table::cost(rep),
     );
     push_table(&mut out, "What the clients got", &table::service(rep));
+    push_table(
+        &mut out,
+        "Idle CPU and calls per request (the IO models' costs)",
+        &table::models(rep),
+    );
     if let Some(t) = table::ratios(rep) {
         push_table(&mut out, "Ratios", &t);
     }

@@ -94,6 +94,22 @@ pub const SERVICE: &[Column] = &[
     ),
 ];
 
+/// The IO-models table: what each build costs while it waits and per request in calls.
+pub const MODELS: &[Column] = &[
+    col("build", false, "the echo server build"),
+    col("conns", true, "concurrent client connections"),
+    col(
+        "idle CPU",
+        true,
+        "server CPU use with no client connected, read over --idle-window (0.5 s) before the load; 100% = a loop that never waits",
+    ),
+    col(
+        "read+write calls/req",
+        true,
+        "the server's read(2) and write(2) calls per answered request (/proc/PID/io syscr + syscw, reads that found nothing included). Only the IO-models builds use read/write; the others (std, mio, may, mayfly, tokio) use recv/send, which it does not count: – (under one call per request). epoll_wait and select are not counted either; benches/per_request.sh counts every call with perf",
+    ),
+];
+
 /// The ratio table.
 pub const RATIOS: &[Column] = &[
     col("conns", true, "concurrent client connections"),

@@ -54,6 +54,8 @@ pub fn render(rep: &Report) -> String {
     push_table(&mut s, &table::cost(rep));
     s.push_str("\n### What the clients got\n\n");
     push_table(&mut s, &table::service(rep));
+    s.push_str("\n### Idle CPU and calls per request (the IO models' costs)\n\n");
+    push_table(&mut s, &table::models(rep));
     if let Some(t) = table::ratios(rep) {
         s.push_str("\n### Ratios\n\n");
         push_table(&mut s, &t);

@@ -15,6 +15,7 @@ pub mod html;
 pub mod legend;
 pub mod markdown;
 mod model;
+pub mod models;
 pub mod svg;
 pub mod table;
 pub mod verdict;

@@ -41,6 +41,13 @@ pub struct Row {
     pub req_per_core_s: f64,
     /// Server CPU use in the window (1.0 = one core busy).
     pub server_cpu: f64,
+    /// Server CPU use with no client connected, over a short window before the load
+    /// ([`CompareOptions::idle_window`](crate::compare::CompareOptions::idle_window); 1.0 =
+    /// one core busy): what the build burns while it waits.
+    pub idle_cpu: f64,
+    /// The server's `read(2)` and `write(2)` calls (`/proc/PID/io`: `syscr` + `syscw`, those
+    /// that found nothing included) per answered request in the window; 0 when unread.
+    pub rw_calls_per_req: f64,
     /// Client CPU use in the window.
     pub client_cpu: f64,
     /// Server peak resident memory, KiB.

@@ -71,6 +71,30 @@ pub fn cost(rep: &Report) -> Table {
     Table::new(legend::COST, rows)
 }
 
+/// What each build costs while it waits and in calls per request (the IO-models
+/// chapter's figures), one row per build and connection count.
+pub fn models(rep: &Report) -> Table {
+    let rows = rep
+        .rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.build.clone(),
+                r.connections.to_string(),
+                format!("{:.0}%", r.idle_cpu * 100.0),
+                // Under one call per request: the build's socket calls are recv/send, which
+                // /proc/PID/io does not count (what is left are its other reads).
+                if r.requests > 0 && r.rw_calls_per_req >= 1.0 {
+                    format!("{:.2}", r.rw_calls_per_req)
+                } else {
+                    "–".to_string()
+                },
+            ]
+        })
+        .collect();
+    Table::new(legend::MODELS, rows)
+}
+
 /// What the clients got, one row per build and connection count.
 pub fn service(rep: &Report) -> Table {
     let rows = rep
@@ -138,6 +162,7 @@ pub fn legend(rep: &Report) -> Vec<String> {
     for c in legend::COST
         .iter()
         .chain(legend::SERVICE)
+        .chain(legend::MODELS)
         .chain(legend::RATIOS)
     {
         if !seen.contains(&c.title) {

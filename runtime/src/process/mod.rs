@@ -151,6 +151,54 @@ pub fn sample_tree(pid: u32) -> Option<ProcSample> {
     Some(total)
 }
 
+/// How many `read(2)`-family and `write(2)`-family system calls a process has made
+/// (`/proc/<pid>/io`: `syscr`, `syscw`), whether they moved bytes or failed with `EAGAIN`.
+/// `recv`/`send` (and `recvfrom`, `sendto`, `recvmsg`, `sendmsg`) are not counted there, nor
+/// are `epoll_wait`, `select` or `accept`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IoCalls {
+    /// `read`, `readv`, `pread` calls (`syscr`).
+    pub reads: u64,
+    /// `write`, `writev`, `pwrite` calls (`syscw`).
+    pub writes: u64,
+}
+
+/// Reads `/proc/<pid>/io`'s call counts (all the process's threads, live and gone); `None`
+/// once the process is gone or the file cannot be read (another user's process).
+///
+/// ```
+/// use std::io::Read;
+/// let me = std::process::id();
+/// let before = mayfly::process::io_calls(me).unwrap();
+/// let _ = std::fs::File::open("/proc/self/stat").unwrap().read(&mut [0u8; 16]);
+/// assert!(mayfly::process::io_calls(me).unwrap().reads > before.reads);
+/// ```
+pub fn io_calls(pid: u32) -> Option<IoCalls> {
+    let text = fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    Some(IoCalls {
+        reads: field("syscr:")?,
+        writes: field("syscw:")?,
+    })
+}
+
+/// [`io_calls`] summed over the process and its descendants (a `--workers` supervisor and
+/// its workers); `None` once `pid` is gone.
+pub fn io_calls_tree(pid: u32) -> Option<IoCalls> {
+    let mut total = io_calls(pid)?;
+    for p in tree(pid).into_iter().skip(1) {
+        if let Some(c) = io_calls(p) {
+            total.reads += c.reads;
+            total.writes += c.writes;
+        }
+    }
+    Some(total)
+}
+
 /// Open file descriptors of the process (entries of `/proc/<pid>/fd`); `None` once it is
 /// gone.
 ///

@@ -10,8 +10,16 @@
 //! | [`Mode::Epoll`] | a hand-written mio loop (the course's epoll IO model) | one |
 //! | [`Mode::Tokio`] | reference: tokio's current-thread runtime, one task per connection | one |
 //! | [`Mode::May`] | reference: raw may, one coroutine per connection, no mayfly layer | one worker |
+//! | [`Mode::Blocking`] | the course's blocking IO: one client at a time (`blocking`) | one |
+//! | [`Mode::Nonblocking`] | the course's non-blocking IO: a busy loop over `O_NONBLOCK` sockets (`nonblocking`) | one |
+//! | [`Mode::Select`] | the course's `select` with read and write lists, fds below `FD_SETSIZE` (`select`) | one |
+//! | [`Mode::EpollLt`], [`Mode::EpollEt`] | the course's epoll on raw `epoll_ctl`, level- and edge-triggered (`raw_epoll`) | one |
 //!
-//! The last two are what a Rust user would pick instead; `mayfly compare --builds …,tokio,may`
+//! The last five are the IO-models chapter (docs/IO_MODELS.md), written as the course
+//! writes them, costs included; their loops share `ready_loop` (the non-blocking listener
+//! and caps, the stop eventfd, the connection table and the uppercase-and-reply step).
+//!
+//! Tokio and may are what a Rust user would pick instead; `mayfly compare --builds …,tokio,may`
 //! measures against them.
 //!
 //! Connection caps ([`Options::connection_cap`], [`Options::peer_cap`]): the coroutine,
@@ -38,12 +46,19 @@
 //! }
 //! ```
 
+mod blocking;
 mod coroutine;
 mod epoll;
+mod nonblocking;
+mod raw_epoll;
 mod raw_may;
+mod ready_loop;
 pub(crate) mod registry;
+mod select;
 mod threads;
 mod tokio_rt;
+
+pub use select::{DEFAULT_SELECT_FDS, FD_SETSIZE, REFUSED_GAUGE as SELECT_REFUSED_GAUGE};
 
 use std::io;
 use std::time::Duration;
@@ -96,6 +111,9 @@ pub struct Options {
     pub write_timeout: Option<Duration>,
     /// Set SO_REUSEPORT so several processes share the port (`mayfly serve --workers N`).
     pub reuse_port: bool,
+    /// select build: watch only fds below this (at most [`FD_SETSIZE`]); a connection on an
+    /// fd at or past it is closed at once and counted (the `select_refused` gauge).
+    pub select_fds: usize,
 }
 
 impl Options {
@@ -111,6 +129,7 @@ impl Options {
             read_timeout: Some(DEFAULT_READ_TIMEOUT),
             write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
             reuse_port: false,
+            select_fds: DEFAULT_SELECT_FDS,
         }
     }
 }
@@ -156,6 +175,11 @@ pub fn start(mode: Mode, opts: &Options) -> io::Result<Box<dyn Running>> {
         Mode::Epoll => epoll::start(opts),
         Mode::Tokio => tokio_rt::start(opts),
         Mode::May => raw_may::start(opts),
+        Mode::Blocking => blocking::start(opts),
+        Mode::Nonblocking => nonblocking::start(opts),
+        Mode::Select => select::start(opts),
+        Mode::EpollLt => raw_epoll::start(opts, raw_epoll::Trigger::Level),
+        Mode::EpollEt => raw_epoll::start(opts, raw_epoll::Trigger::Edge),
         Mode::HttpCoroutine | Mode::HttpThreads | Mode::HttpTokio => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("HTTP build {mode} serves no echo: `mayfly serve http --mode {mode}`"),

@@ -87,12 +87,19 @@ pub fn start(mode: Mode, opts: &Options) -> io::Result<Box<dyn Running>> {
         Mode::HttpCoroutine => coroutine::start(opts),
         Mode::HttpThreads => threads::start(opts),
         Mode::HttpTokio => hyper_rt::start(opts),
-        Mode::Coroutine | Mode::Threads | Mode::Epoll | Mode::Tokio | Mode::May => {
-            Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("echo build {mode} serves no HTTP"),
-            ))
-        }
+        Mode::Coroutine
+        | Mode::Threads
+        | Mode::Epoll
+        | Mode::Tokio
+        | Mode::May
+        | Mode::Blocking
+        | Mode::Nonblocking
+        | Mode::Select
+        | Mode::EpollLt
+        | Mode::EpollEt => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("echo build {mode} serves no HTTP"),
+        )),
     }
 }
 
