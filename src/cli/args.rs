@@ -15,6 +15,7 @@ use mayfly_proto::builds::{spoken_list, BuildInfo, Serves, BUILDS};
 use mayfly_servers::echo::Mode;
 use mayfly_servers::{cmd, echo, file, http, plaintext, udp, DEFAULT_BACKLOG, DEFAULT_GRACE};
 
+use super::course_args::CourseProtocolArgs;
 use super::exit;
 use super::human::{comma_list, HumanDuration, HumanSize};
 use super::supervise::WorkersArgs;
@@ -129,6 +130,8 @@ pub struct ServeCmdArgs {
     /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.
     #[arg(long, default_value_t = HumanDuration(DEFAULT_GRACE))]
     pub grace: HumanDuration,
+    #[command(flatten)]
+    pub course: CourseProtocolArgs,
     #[command(flatten)]
     pub stats: StatsArgs,
     #[command(flatten)]

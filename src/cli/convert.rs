@@ -97,6 +97,20 @@ pub fn cmd_options(a: &ServeCmdArgs) -> Result<cmd::Options> {
     Ok(o)
 }
 
+/// `mayfly serve cmd --course-protocol`: the command limits of `serve cmd`, and its own.
+pub fn course_cmd_options(a: &ServeCmdArgs) -> cmd::course_protocol::Options {
+    let mut o = cmd::course_protocol::Options::new(a.addr.clone());
+    o.max_command = a.course.course_max_command.0.min(usize::MAX as u64) as usize;
+    o.idle_timeout = a.course.course_idle_timeout.0;
+    o.timeout = a.timeout.0;
+    o.max_output = a.max_output.0 as usize;
+    o.max_connections = a.max_connections;
+    o.max_per_peer = a.max_per_peer;
+    o.max_running = a.max_running;
+    o.reuse_port = a.workers.worker;
+    o
+}
+
 /// `mayfly serve udp-echo` and the datagram part of `mayfly serve time`.
 pub fn udp_options(addr: &str, a: &DatagramArgs) -> udp::Options {
     let mut o = udp::Options::new(addr);

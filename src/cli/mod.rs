@@ -3,6 +3,7 @@
 //! | module | its one job |
 //! |---|---|
 //! | [`args`] | the clap structs: every flag, its help text, its default (from the libraries' constants) |
+//! | [`course_args`] | the flags of the course's own formats (`serve cmd --course-protocol`) |
 //! | [`human`] | durations and sizes as people type them (`300s`, `16G`), with typed errors |
 //! | [`convert`] | the one conversion from each command's flags to the library's options |
 //! | [`serve`] | `mayfly serve …`: signals, the stats page, `listening on`, drain on stop |
@@ -13,6 +14,7 @@
 
 pub mod args;
 pub mod convert;
+pub mod course_args;
 pub mod exit;
 pub mod human;
 pub mod print;

@@ -30,6 +30,11 @@ pub fn listening(addr: SocketAddr, stats: Option<SocketAddr>) -> Result<()> {
     Ok(())
 }
 
+/// A warning on stderr (a server started in an unsafe mode).
+pub fn warning(text: &str) {
+    eprintln!("mayfly: WARNING: {text}");
+}
+
 /// A server got a stop signal and drains.
 pub fn draining(signal: i32, grace: Duration) {
     if grace.is_zero() {

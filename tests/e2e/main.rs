@@ -9,6 +9,7 @@
 //! | [`http`] | `mayfly serve http` (every HTTP build) and `mayfly stress --proto http` |
 //! | [`file`] | `mayfly serve file` and `mayfly file` |
 //! | [`cmd`] | `mayfly serve cmd` and `mayfly cmd` |
+//! | [`course_cmd`] | `mayfly serve cmd --course-protocol` and the course's Python client |
 //! | [`stats_http`] | the stats page (`--stats-addr`) and its dashboard |
 //! | [`workers`] | `mayfly serve echo --workers N`: the supervisor and its workers |
 //! | [`udp`] | `mayfly serve udp-echo`, `mayfly serve time`, `mayfly stress --proto udp` |
@@ -21,6 +22,7 @@ mod util;
 
 mod cmd;
 mod compare;
+mod course_cmd;
 mod demo;
 mod echo;
 mod file;
