@@ -15,7 +15,7 @@ use mayfly_proto::builds::{spoken_list, BuildInfo, Serves, BUILDS};
 use mayfly_servers::echo::Mode;
 use mayfly_servers::{cmd, echo, file, http, plaintext, udp, DEFAULT_BACKLOG, DEFAULT_GRACE};
 
-use super::course_args::CourseProtocolArgs;
+use super::course_args::{CourseProtocolArgs, FileLoginArgs, FileUsersArgs};
 use super::exit;
 use super::human::{comma_list, HumanDuration, HumanSize};
 use super::supervise::WorkersArgs;
@@ -308,6 +308,8 @@ pub struct ServeFileArgs {
     #[arg(long, default_value_t = HumanDuration(DEFAULT_GRACE))]
     pub grace: HumanDuration,
     #[command(flatten)]
+    pub users: FileUsersArgs,
+    #[command(flatten)]
     pub stats: StatsArgs,
     #[command(flatten)]
     pub workers: WorkersArgs,
@@ -321,6 +323,8 @@ pub struct FileArgs {
     /// Print results as JSON (before or after the subcommand).
     #[arg(long, global = true)]
     pub json: bool,
+    #[command(flatten)]
+    pub login: FileLoginArgs,
     #[command(subcommand)]
     pub op: FileOp,
 }
@@ -366,6 +370,18 @@ pub enum FileOp {
     Stat {
         /// Name on the server.
         name: String,
+    },
+    /// Add a user to a users file (made, mode 0600, if missing) and print the new secret
+    /// (for the user's --secret-file). Works on the file; no server is contacted.
+    Adduser {
+        /// The user's name (also their home directory's).
+        name: String,
+        /// The users file.
+        #[arg(long)]
+        users: PathBuf,
+        /// Bytes the user's home may hold (K, M, G, T suffixes).
+        #[arg(long, default_value_t = HumanSize(file::users::DEFAULT_QUOTA))]
+        quota: HumanSize,
     },
 }
 

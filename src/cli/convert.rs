@@ -77,7 +77,25 @@ pub fn file_options(a: &ServeFileArgs) -> file::Options {
     o.max_partial_bytes = a.max_partial_bytes.0;
     o.min_free_space = a.min_free_space.0;
     o.reuse_port = a.workers.worker;
+    o.users = a.users.users.clone();
+    o.login_timeout = a.users.login_timeout.0;
+    o.max_home_entries = a.users.max_home_entries;
     o
+}
+
+/// The secret of `mayfly file --user`: `--secret-file`, else the `MAYFLY_FILE_SECRET`
+/// variable.
+pub fn file_secret(file: Option<&std::path::Path>) -> Result<Vec<u8>> {
+    match file {
+        Some(p) => Ok(mayfly_proto::cmd::secret::read_secret(p)?),
+        None => {
+            let s = std::env::var("MAYFLY_FILE_SECRET").map_err(|_| {
+                super::exit::Usage("--user needs --secret-file FILE (or MAYFLY_FILE_SECRET)".into())
+            })?;
+            mayfly_proto::cmd::secret::check_secret(s.as_bytes())?;
+            Ok(s.into_bytes())
+        }
+    }
 }
 
 /// `mayfly serve cmd`, with the secret from `--secret-file` or the environment.

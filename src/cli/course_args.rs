@@ -1,7 +1,11 @@
 //! The flags of the course's own formats, apart from [`args`](super::args) so that they stay
-//! together: `mayfly serve cmd --course-protocol` (the course's command client, no login).
+//! together: `mayfly serve cmd --course-protocol` (the course's command client, no login),
+//! and the FTP homework's user layer (`serve file --users`, `file --user`, `file adduser`).
+
+use std::path::PathBuf;
 
 use mayfly_servers::cmd::course_protocol;
+use mayfly_servers::file;
 
 use super::human::{HumanDuration, HumanSize};
 
@@ -22,4 +26,34 @@ pub struct CourseProtocolArgs {
     /// (as the course's server).
     #[arg(long, requires = "course_protocol", default_value_t = HumanDuration(course_protocol::DEFAULT_IDLE_TIMEOUT))]
     pub course_idle_timeout: HumanDuration,
+}
+
+/// `mayfly serve file --users FILE`.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Users (the FTP homework)")]
+pub struct FileUsersArgs {
+    /// Users file (NAME:SECRET:QUOTA a line, mode 0600; `mayfly file adduser` writes one):
+    /// every connection must log in (the HMAC challenge) and works in its home, ROOT/NAME,
+    /// under its quota. Without it the server is anonymous.
+    #[arg(long)]
+    pub users: Option<PathBuf>,
+    /// --users: time a client has for the whole login (challenge to answer).
+    #[arg(long, requires = "users", default_value_t = HumanDuration(file::login::DEFAULT_LOGIN_TIMEOUT))]
+    pub login_timeout: HumanDuration,
+    /// --users: a home with more entries than this is not measured for its quota, and
+    /// uploads to it are refused.
+    #[arg(long, requires = "users", default_value_t = file::quota::DEFAULT_MAX_HOME_ENTRIES)]
+    pub max_home_entries: u64,
+}
+
+/// `mayfly file --user U --secret-file F …`: log in first.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Login (a server started with --users)")]
+pub struct FileLoginArgs {
+    /// Log in as this user (a server started with --users).
+    #[arg(long, global = true)]
+    pub user: Option<String>,
+    /// File holding the user's secret (what `mayfly file adduser` printed).
+    #[arg(long, global = true)]
+    pub secret_file: Option<PathBuf>,
 }

@@ -8,6 +8,7 @@
 //! | [`demo`] | `mayfly demo sticky`: the sticky-packet lesson |
 //! | [`http`] | `mayfly serve http` (every HTTP build) and `mayfly stress --proto http` |
 //! | [`file`] | `mayfly serve file` and `mayfly file` |
+//! | [`file_users`] | `mayfly serve file --users`: login, homes, quotas, `cd`/`mkdir`/`pwd` |
 //! | [`cmd`] | `mayfly serve cmd` and `mayfly cmd` |
 //! | [`course_cmd`] | `mayfly serve cmd --course-protocol` and the course's Python client |
 //! | [`stats_http`] | the stats page (`--stats-addr`) and its dashboard |
@@ -26,6 +27,7 @@ mod course_cmd;
 mod demo;
 mod echo;
 mod file;
+mod file_users;
 mod http;
 mod stats_http;
 mod udp;

@@ -116,6 +116,18 @@ impl Store {
             .read(true)
             .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
             .open(&root)?;
+        Store::from_dir(root_dir, fsync, limits, hashes)
+    }
+
+    /// A store on a directory already open (`O_DIRECTORY`, reached without following
+    /// symlinks: a user's directory resolved under the home's handle), removing upload
+    /// leftovers as [`open`](Self::open) does.
+    pub fn from_dir(
+        root_dir: File,
+        fsync: bool,
+        limits: PartialLimits,
+        hashes: Hashes,
+    ) -> io::Result<Arc<Store>> {
         let root = PathBuf::from(format!("/proc/self/fd/{}", root_dir.as_raw_fd()));
         for entry in fs::read_dir(&root)?.flatten() {
             if entry

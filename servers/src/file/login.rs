@@ -1,0 +1,63 @@
+//! The file server's login (`--users`): the command server's HMAC challenge
+//! (`mayfly_proto::cmd::auth`), answered with the user's name and the HMAC of the challenge
+//! under that user's secret (`mayfly_proto::file_users`).
+//!
+//! The whole handshake has one deadline (`--login-timeout`, [`DEFAULT_LOGIN_TIMEOUT`]). A wrong answer, or an
+//! unknown user (checked against a secret of the same length, so both take as long), is
+//! answered `auth` after [`AUTH_FAIL_DELAY`] and the connection closes.
+
+use std::time::Duration;
+use std::{io, time::Instant};
+
+use mayfly_proto::cmd::{self as cmd_proto, auth};
+use mayfly_proto::file_users as proto;
+use mayfly_proto::frame;
+use mayfly_proto::reply::{code, Refusal};
+
+use super::session::Reader;
+use super::users::{User, Users};
+
+/// Default time from accept to a logged-in connection, for the whole handshake.
+pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause before answering a failed login (the command server's).
+pub const AUTH_FAIL_DELAY: Duration = Duration::from_millis(500);
+
+/// Runs the handshake on `r`: the user who logged in, or `None` (refused and answered, or
+/// the client went away).
+///
+/// # Errors
+/// The deadline passed, or the connection broke.
+pub(crate) fn login<'u>(
+    r: &mut Reader,
+    users: &'u Users,
+    deadline: Instant,
+) -> io::Result<Option<&'u User>> {
+    let verdict = mayfly::with_deadline(deadline, || -> io::Result<Option<Option<&'u User>>> {
+        let challenge = auth::challenge()?;
+        frame::write_header(r.get_mut(), &cmd_proto::challenge_header(&challenge))?;
+        let Some((h, _)) = r.read_header()? else {
+            return Ok(None);
+        };
+        let name = h.opt_str(proto::USER).ok().flatten().unwrap_or("");
+        let answer = h.opt_str(cmd_proto::HMAC).ok().flatten().unwrap_or("");
+        Ok(Some(match users.get(name) {
+            Some(u) if auth::verify(&u.secret, &challenge, answer) => Some(u),
+            Some(_) => None,
+            None => {
+                // The same work for a name that does not exist.
+                let _ = auth::verify(&[0u8; 64], &challenge, answer);
+                None
+            }
+        }))
+    });
+    match verdict.map_err(io::Error::from)?? {
+        None => Ok(None),
+        Some(Some(user)) => Ok(Some(user)),
+        Some(None) => {
+            mayfly::sleep(AUTH_FAIL_DELAY);
+            let refusal = Refusal::new(code::AUTH, "login failed: unknown user or wrong secret");
+            frame::write_header(r.get_mut(), &refusal.header())?;
+            Ok(None)
+        }
+    }
+}

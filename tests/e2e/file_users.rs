@@ -1,0 +1,318 @@
+//! End-to-end tests of the FTP homework's user layer, `mayfly serve file --users FILE`:
+//! users made with `mayfly file adduser` log in with the HMAC challenge, each works in a home
+//! nobody can leave (nested paths, `..`, symlinks), under a quota refused before a byte is
+//! written, with `cd`, `mkdir`, `pwd`, `dirs`, and several users at once.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use mayfly_clients::file::{FileClient, FileError, GetOptions, PutOptions};
+use mayfly_clients::file_user;
+use mayfly_proto::reply::code;
+
+use crate::util::{mayfly, ServerChild};
+
+/// `mayfly file adduser NAME --users FILE --quota Q`: the secret it printed.
+fn adduser(users: &Path, name: &str, quota: &str) -> String {
+    let out = mayfly()
+        .args(["file", "adduser", name, "--quota", quota, "--users"])
+        .arg(users)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+struct Setup {
+    srv: ServerChild,
+    dir: tempfile::TempDir,
+    alice: String,
+    bob: String,
+}
+
+impl Setup {
+    fn start() -> Setup {
+        Setup::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("root")).unwrap();
+        let users = dir.path().join("users");
+        let alice = adduser(&users, "alice", "64K");
+        let bob = adduser(&users, "bob", "1M");
+        let mut cmd = mayfly();
+        cmd.args(["serve", "file", "--addr", "127.0.0.1:0", "--root"])
+            .arg(dir.path().join("root"))
+            .arg("--users")
+            .arg(&users)
+            .args(extra)
+            .stderr(Stdio::null());
+        Setup {
+            srv: ServerChild::spawn(cmd, false),
+            dir,
+            alice,
+            bob,
+        }
+    }
+
+    fn login(&self, user: &str) -> FileClient<std::net::TcpStream> {
+        let secret = if user == "alice" {
+            &self.alice
+        } else {
+            &self.bob
+        };
+        let mut c = FileClient::connect(self.srv.addr.as_str()).unwrap();
+        let me = file_user::login(&mut c, user, secret.as_bytes()).unwrap();
+        assert_eq!(me.user, user);
+        c
+    }
+
+    fn local(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.dir.path().join(name);
+        fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    fn home(&self, user: &str) -> PathBuf {
+        self.dir.path().join("root").join(user)
+    }
+}
+
+fn refused(e: FileError) -> String {
+    match e {
+        FileError::Refused(r) => r.code,
+        other => panic!("not a refusal: {other}"),
+    }
+}
+
+#[test]
+fn users_log_in_and_work_in_nested_directories_of_their_own_home() {
+    let s = Setup::start();
+    let mut a = s.login("alice");
+    assert_eq!(file_user::pwd(&mut a).unwrap(), "/");
+    assert_eq!(file_user::mkdir(&mut a, "docs").unwrap(), "/docs");
+    assert_eq!(file_user::mkdir(&mut a, "docs/2024").unwrap(), "/docs/2024");
+    assert_eq!(file_user::cd(&mut a, "docs/2024").unwrap(), "/docs/2024");
+    let src = s.local("a.txt", b"hello from alice\n");
+    let none = &mut |_, _| {};
+    let t = a
+        .put_file(&src, "a.txt", &PutOptions::default(), none)
+        .unwrap();
+    assert_eq!(t.filesize, 17);
+    assert_eq!(
+        fs::read(s.home("alice").join("docs/2024/a.txt")).unwrap(),
+        b"hello from alice\n"
+    );
+    // The listing is the current directory's; dirs lists subdirectories.
+    assert_eq!(a.list().unwrap().len(), 1);
+    assert_eq!(file_user::cd(&mut a, "..").unwrap(), "/docs");
+    assert!(a.list().unwrap().is_empty());
+    assert_eq!(file_user::dirs(&mut a).unwrap(), ["2024"]);
+    // Download with the sha256 checked, from an absolute path's directory.
+    assert_eq!(file_user::cd(&mut a, "/docs/2024").unwrap(), "/docs/2024");
+    let dest = s.dir.path().join("back.txt");
+    a.get_file("a.txt", &dest, &GetOptions::default(), none)
+        .unwrap();
+    assert_eq!(fs::read(&dest).unwrap(), b"hello from alice\n");
+
+    // Bob, at the same time, sees nothing of Alice's.
+    let mut b = s.login("bob");
+    assert!(b.list().unwrap().is_empty());
+    assert_eq!(
+        refused(file_user::cd(&mut b, "docs").unwrap_err()),
+        code::NOT_FOUND
+    );
+    let homes = fs::metadata(s.home("bob")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(homes, 0o700);
+}
+
+#[test]
+fn nobody_leaves_their_home_by_dots_absolute_paths_or_symlinks() {
+    let s = Setup::start();
+    fs::create_dir_all(s.home("alice").join("sub/deeper")).unwrap();
+    fs::write(s.home("bob").join("secret.txt"), b"bob's").unwrap();
+    std::os::unix::fs::symlink(s.home("bob"), s.home("alice").join("sub/tobob")).unwrap();
+    std::os::unix::fs::symlink(
+        s.home("bob").join("secret.txt"),
+        s.home("alice").join("sub/deeper/link.txt"),
+    )
+    .unwrap();
+    let mut a = s.login("alice");
+    assert_eq!(file_user::cd(&mut a, "sub/deeper").unwrap(), "/sub/deeper");
+    for bad in [
+        "../../..",
+        "../../../bob",
+        "/../bob",
+        "/sub/../../bob",
+        "..\\..",
+        ".mayfly-partial",
+    ] {
+        assert_eq!(
+            refused(file_user::cd(&mut a, bad).unwrap_err()),
+            code::BAD_NAME,
+            "{bad}"
+        );
+        assert_eq!(
+            refused(file_user::mkdir(&mut a, bad).unwrap_err()),
+            code::BAD_NAME,
+            "{bad}"
+        );
+    }
+    // Symlinks are never followed: not as a directory on the way, not as a file.
+    assert_eq!(
+        refused(file_user::cd(&mut a, "/sub/tobob").unwrap_err()),
+        code::FORBIDDEN
+    );
+    assert_eq!(
+        refused(file_user::cd(&mut a, "../tobob/x").unwrap_err()),
+        code::FORBIDDEN
+    );
+    let dest = s.dir.path().join("stolen");
+    let none = &mut |_, _| {};
+    let e = a
+        .get_file("link.txt", &dest, &GetOptions::default(), none)
+        .unwrap_err();
+    assert_eq!(refused(e), code::FORBIDDEN);
+    assert!(!dest.exists());
+    // Names inside a directory are still plain names.
+    let e = a.get_file("../../bob/secret.txt", &dest, &GetOptions::default(), none);
+    assert_eq!(refused(e.unwrap_err()), code::BAD_NAME);
+    // Still where it was, and still usable.
+    assert_eq!(file_user::pwd(&mut a).unwrap(), "/sub/deeper");
+}
+
+#[test]
+fn an_upload_past_the_quota_is_refused_before_a_byte_is_written() {
+    let s = Setup::start();
+    let mut a = s.login("alice");
+    let none = &mut |_, _| {};
+    let small = s.local("small", &[b'x'; 40 * 1024]);
+    a.put_file(&small, "small", &PutOptions::default(), none)
+        .unwrap();
+    assert_eq!(file_user::quota(&mut a).unwrap(), (64 * 1024, 40 * 1024));
+    // 40K + 30K > 64K: the client refuses before sending, the server would too.
+    let big = s.local("big", &[b'y'; 30 * 1024]);
+    let e = file_user::check_room(&mut a, 30 * 1024).unwrap_err();
+    assert_eq!(refused(e), code::DISK_FULL);
+    let e = a
+        .put_file(&big, "big", &PutOptions::default(), none)
+        .unwrap_err();
+    assert_eq!(refused(e), code::DISK_FULL);
+    // Nothing half-written, the old file whole, and the connection still works.
+    let names: Vec<_> = fs::read_dir(s.home("alice"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names, ["small"]);
+    assert_eq!(a.list().unwrap().len(), 1);
+    // The CLI says it before sending and exits 6 (refused).
+    let secret = s.dir.path().join("alice.secret");
+    fs::write(&secret, &s.alice).unwrap();
+    let out = mayfly()
+        .args([
+            "file",
+            "--addr",
+            &s.srv.addr,
+            "--user",
+            "alice",
+            "--secret-file",
+        ])
+        .arg(&secret)
+        .arg("put")
+        .arg(&big)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(6));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("quota exceeded"));
+}
+
+#[test]
+fn wrong_secrets_anonymous_clients_and_readable_users_files_are_refused() {
+    let mut s = Setup::start();
+    let bad = s.dir.path().join("bad.secret");
+    fs::write(&bad, "not the right secret at all").unwrap();
+    let out = mayfly()
+        .args([
+            "file",
+            "--addr",
+            &s.srv.addr,
+            "--user",
+            "alice",
+            "--secret-file",
+        ])
+        .arg(&bad)
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(8), "auth");
+    // Bob's secret is not Alice's.
+    let mut c = FileClient::connect(s.srv.addr.as_str()).unwrap();
+    let e = file_user::login(&mut c, "alice", s.bob.as_bytes()).unwrap_err();
+    assert_eq!(refused(e), code::AUTH);
+    // An anonymous client is told to log in.
+    let out = mayfly()
+        .args(["file", "--addr", &s.srv.addr, "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(8));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--user"));
+    assert!(s
+        .srv
+        .sigterm_and_wait(std::time::Duration::from_secs(10))
+        .success());
+    // A users file others can read is refused at start.
+    let users = s.dir.path().join("users");
+    fs::set_permissions(&users, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = mayfly()
+        .args(["serve", "file", "--addr", "127.0.0.1:0", "--root"])
+        .arg(s.dir.path().join("root"))
+        .arg("--users")
+        .arg(&users)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
+}
+
+#[test]
+fn the_user_layers_limits_are_flags() {
+    // A home of more entries than --max-home-entries is not measured: uploads refused.
+    let s = Setup::start_with(&["--max-home-entries", "2", "--login-timeout", "1s"]);
+    for d in ["a", "b", "c"] {
+        fs::create_dir(s.home("alice").join(d)).unwrap();
+    }
+    let mut a = s.login("alice");
+    let src = s.local("x", b"x");
+    let e = a
+        .put_file(&src, "x", &PutOptions::default(), &mut |_, _| {})
+        .unwrap_err();
+    assert_eq!(refused(e), code::IO);
+    // A client that does not answer the challenge is cut at --login-timeout.
+    let mut quiet = std::net::TcpStream::connect(&s.srv.addr).unwrap();
+    quiet
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    use std::io::Read;
+    let _ = quiet.read_to_end(&mut buf);
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "closed after {took:?}"
+    );
+    // The flags need --users.
+    let out = mayfly()
+        .args(["serve", "file", "--root", ".", "--max-home-entries", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
