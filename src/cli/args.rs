@@ -371,6 +371,11 @@ pub enum FileOp {
         /// Name on the server.
         name: String,
     },
+    /// The FTP homework's interactive client: the course's `>>: put a.txt` prompt with line
+    /// editing, over one connection (log in with --user and --secret-file). Commands: put,
+    /// get, ls, cd, mkdir, pwd, help, quit. From a pipe, each line is echoed after the
+    /// prompt and the exit code is the last failed command's.
+    Shell,
     /// Add a user to a users file (made, mode 0600, if missing) and print the new secret
     /// (for the user's --secret-file). Works on the file; no server is contacted.
     Adduser {

@@ -9,6 +9,7 @@
 //! | [`serve`] | `mayfly serve …`: signals, the stats page, `listening on`, drain on stop |
 //! | [`supervise`] | `--workers N`: the supervisor of N server processes sharing the port |
 //! | [`run`] | the client commands: call the library, print, pick the exit code |
+//! | [`shell`] | `mayfly file shell`: the FTP homework's `>>:` prompt (rustyline on a terminal, lines from a pipe) |
 //! | [`exit`] | every exit code, named, with the table `--help` and README.md show |
 //! | [`print`] | every line the commands print (stdout results, stderr notes) |
 
@@ -20,4 +21,5 @@ pub mod human;
 pub mod print;
 pub mod run;
 pub mod serve;
+pub mod shell;
 pub mod supervise;

@@ -42,6 +42,7 @@ pub fn file(a: FileArgs) -> Result<ExitCode> {
     }
     match a.op {
         FileOp::Adduser { .. } => unreachable!("handled above"),
+        FileOp::Shell => return super::shell::run(c, a.login.user.is_some()),
         FileOp::List => print::listing(&c.list()?, a.json)?,
         FileOp::Stat { name } => {
             let st = c.stat(&name)?;

@@ -8,6 +8,7 @@
 //! | [`demo`] | `mayfly demo sticky`: the sticky-packet lesson |
 //! | [`http`] | `mayfly serve http` (every HTTP build) and `mayfly stress --proto http` |
 //! | [`file`] | `mayfly serve file` and `mayfly file` |
+//! | [`file_shell`] | `mayfly file shell`: commands piped on stdin through the real binary |
 //! | [`file_users`] | `mayfly serve file --users`: login, homes, quotas, `cd`/`mkdir`/`pwd` |
 //! | [`cmd`] | `mayfly serve cmd` and `mayfly cmd` |
 //! | [`course_cmd`] | `mayfly serve cmd --course-protocol` and the course's Python client |
@@ -27,6 +28,7 @@ mod course_cmd;
 mod demo;
 mod echo;
 mod file;
+mod file_shell;
 mod file_users;
 mod http;
 mod stats_http;
