@@ -316,3 +316,119 @@ fn the_user_layers_limits_are_flags() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn transfers_resume_both_ways_in_a_subdirectory_and_several_users_work_at_once() {
+    use std::io::Write;
+    let s = Setup::start();
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let work = s.dir.path().join("work");
+    fs::create_dir(&work).unwrap();
+    fs::write(work.join("big.bin"), &data).unwrap();
+    // A resumable upload into bob's /in, cut after 100,000 bytes.
+    let mut b = s.login("bob");
+    file_user::mkdir(&mut b, "in").unwrap();
+    file_user::cd(&mut b, "in").unwrap();
+    let h = mayfly_proto::frame::Header::new()
+        .with("cmd", "put")
+        .with("filename", "big.bin")
+        .with("filesize", data.len())
+        .with("resumable", true);
+    mayfly_proto::frame::write_header(b.get_mut(), &h).unwrap();
+    b.get_mut().write_all(&data[..100_000]).unwrap();
+    drop(b);
+    let started = std::time::Instant::now();
+    loop {
+        let mut c = s.login("bob");
+        file_user::cd(&mut c, "in").unwrap();
+        if c.stat("big.bin").unwrap().partial_size == Some(100_000) {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The shell continues it, and a download from a .part of 50,000 bytes.
+    let secret = s.dir.path().join("bob.secret");
+    fs::write(&secret, &s.bob).unwrap();
+    fs::write(work.join("copy.bin.part"), &data[..50_000]).unwrap();
+    let mut child = mayfly()
+        .current_dir(&work)
+        .args([
+            "file",
+            "shell",
+            "--addr",
+            &s.srv.addr,
+            "--user",
+            "bob",
+            "--secret-file",
+        ])
+        .arg(&secret)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"cd in\nput big.bin\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("sent big.bin (300000 bytes, 200000 this time)"),
+        "{stdout}"
+    );
+    assert_eq!(fs::read(s.home("bob").join("in/big.bin")).unwrap(), data);
+    let mut c = s.login("bob");
+    file_user::cd(&mut c, "in").unwrap();
+    let t = c
+        .get_file(
+            "big.bin",
+            &work.join("copy.bin"),
+            &GetOptions {
+                resume: true,
+                overwrite: false,
+            },
+            &mut |_, _| {},
+        )
+        .unwrap();
+    assert_eq!(t.transferred, 250_000);
+    assert_eq!(fs::read(work.join("copy.bin")).unwrap(), data);
+
+    // Four connections of two users at once, each with files of its own.
+    let s = std::sync::Arc::new(s);
+    let kids: Vec<_> = (0..4)
+        .map(|i| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let user = if i % 2 == 0 { "alice" } else { "bob" };
+                let mut c = s.login(user);
+                for k in 0..5 {
+                    let name = format!("f{i}-{k}");
+                    let body = format!("{user} {i} {k}").repeat(100);
+                    let src = s.local(&name, body.as_bytes());
+                    c.put_file(&src, &name, &PutOptions::default(), &mut |_, _| {})
+                        .unwrap();
+                    let back = s.dir.path().join(format!("{name}.back"));
+                    c.get_file(&name, &back, &GetOptions::default(), &mut |_, _| {})
+                        .unwrap();
+                    assert_eq!(fs::read(&back).unwrap(), body.as_bytes());
+                }
+            })
+        })
+        .collect();
+    for k in kids {
+        k.join().unwrap();
+    }
+    for i in 0..4 {
+        let (mine, theirs) = if i % 2 == 0 {
+            ("alice", "bob")
+        } else {
+            ("bob", "alice")
+        };
+        assert!(s.home(mine).join(format!("f{i}-4")).exists());
+        assert!(!s.home(theirs).join(format!("f{i}-4")).exists());
+    }
+}
