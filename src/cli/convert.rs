@@ -80,6 +80,8 @@ pub fn file_options(a: &ServeFileArgs) -> file::Options {
     o.users = a.users.users.clone();
     o.login_timeout = a.users.login_timeout.0;
     o.max_home_entries = a.users.max_home_entries;
+    o.max_login_failures = a.users.max_login_failures;
+    o.login_lockout = a.users.login_lockout.0;
     o
 }
 

@@ -44,6 +44,13 @@ pub struct FileUsersArgs {
     /// uploads to it are refused.
     #[arg(long, requires = "users", default_value_t = file::quota::DEFAULT_MAX_HOME_ENTRIES)]
     pub max_home_entries: u64,
+    /// --users: failed logins one peer (IP address) may make per --login-lockout before it
+    /// is refused (`rate_limited`) until that window ends; 0: no limit.
+    #[arg(long, requires = "users", default_value_t = file::login::DEFAULT_MAX_LOGIN_FAILURES)]
+    pub max_login_failures: u32,
+    /// --users: the window of --max-login-failures.
+    #[arg(long, requires = "users", default_value_t = HumanDuration(file::login::DEFAULT_LOGIN_LOCKOUT))]
+    pub login_lockout: HumanDuration,
 }
 
 /// `mayfly file --user U --secret-file F …`: log in first.

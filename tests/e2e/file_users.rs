@@ -432,3 +432,24 @@ fn transfers_resume_both_ways_in_a_subdirectory_and_several_users_work_at_once()
         assert!(!s.home(theirs).join(format!("f{i}-4")).exists());
     }
 }
+
+#[test]
+fn login_guesses_are_limited_per_peer() {
+    let s = Setup::start_with(&["--max-login-failures", "2", "--login-lockout", "60s"]);
+    for _ in 0..2 {
+        let mut c = FileClient::connect(s.srv.addr.as_str()).unwrap();
+        let e = file_user::login(&mut c, "alice", b"a wrong guess, long enough").unwrap_err();
+        assert_eq!(refused(e), code::AUTH);
+    }
+    // Now even the right secret is refused from this address, before any challenge.
+    let mut c = FileClient::connect(s.srv.addr.as_str()).unwrap();
+    let e = file_user::login(&mut c, "alice", s.alice.as_bytes()).unwrap_err();
+    assert_eq!(refused(e), code::RATE_LIMITED);
+    // Another address is not locked out.
+    let other = crate::util::connect_from("127.0.0.2", &s.srv.addr).unwrap();
+    other
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut c = FileClient::new(other);
+    file_user::login(&mut c, "alice", s.alice.as_bytes()).unwrap();
+}

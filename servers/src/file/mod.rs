@@ -192,6 +192,12 @@ pub struct Options {
     /// With [`users`](Options::users): the most entries a home may have for its quota to
     /// be measured; past it uploads are refused.
     pub max_home_entries: u64,
+    /// With [`users`](Options::users): failed logins one peer may make per
+    /// [`login_lockout`](Options::login_lockout) before it is refused until that window
+    /// ends (0: no limit).
+    pub max_login_failures: u32,
+    /// The window of [`max_login_failures`](Options::max_login_failures).
+    pub login_lockout: Duration,
 }
 
 impl Options {
@@ -219,6 +225,8 @@ impl Options {
             users: None,
             login_timeout: login::DEFAULT_LOGIN_TIMEOUT,
             max_home_entries: quota::DEFAULT_MAX_HOME_ENTRIES,
+            max_login_failures: login::DEFAULT_MAX_LOGIN_FAILURES,
+            login_lockout: login::DEFAULT_LOGIN_LOCKOUT,
         }
     }
 }
@@ -326,6 +334,10 @@ fn start_with_users(opts: &Options, users_file: &Path) -> io::Result<RunningServ
         root,
         users,
         quotas: quota::Quotas::new(opts.max_home_entries),
+        failures: crate::cmd::limits::LoginFailures::new(
+            opts.max_login_failures,
+            opts.login_lockout,
+        ),
         stores: dir_stores::DirStores::new(opts.fsync, limits, opts.partial_ttl, hashes),
         settings: Arc::new(opts.clone()),
     });
@@ -334,8 +346,8 @@ fn start_with_users(opts: &Options, users_file: &Path) -> io::Result<RunningServ
         .reuse_port(opts.reuse_port)
         .tcp()?;
     let s2 = stats.clone();
-    let server = StreamServer::new(listener, move |conn, _peer| {
-        user_session::serve(&srv, &s2, conn)
+    let server = StreamServer::new(listener, move |conn, peer| {
+        user_session::serve(&srv, &s2, conn, peer)
     })
     .max_connections(Cap::from_limit(opts.connection_cap()))
     .max_per_peer(Cap::from_limit(opts.peer_cap()))

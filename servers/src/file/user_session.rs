@@ -34,6 +34,8 @@ pub(crate) struct UserServer {
     pub users: Users,
     /// Uploads under way, per user.
     pub quotas: Arc<Quotas>,
+    /// Failed logins per peer.
+    pub failures: crate::cmd::limits::LoginFailures,
     /// The stores of the directories in use.
     pub stores: DirStores,
     /// The server's options.
@@ -66,11 +68,16 @@ fn io_refusal(e: &io::Error) -> Header {
 }
 
 /// Serves one connection: login, then requests until the client closes.
-pub(crate) fn serve(srv: &UserServer, stats: &ServerStats, conn: TcpStream) -> io::Result<()> {
+pub(crate) fn serve(
+    srv: &UserServer,
+    stats: &ServerStats,
+    conn: TcpStream,
+    peer: std::net::SocketAddr,
+) -> io::Result<()> {
     let settings = &srv.settings;
     let mut r = session::reader(conn, settings);
     let deadline = mayfly::deadline_after(settings.login_timeout);
-    let Some(user) = login::login(&mut r, &srv.users, deadline)? else {
+    let Some(user) = login::login(&mut r, &srv.users, deadline, &srv.failures, peer.ip())? else {
         return Ok(());
     };
     let home = home::open_home(&srv.root, &user.name)?;
