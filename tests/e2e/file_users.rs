@@ -453,3 +453,32 @@ fn login_guesses_are_limited_per_peer() {
     let mut c = FileClient::new(other);
     file_user::login(&mut c, "alice", s.alice.as_bytes()).unwrap();
 }
+
+#[test]
+fn a_cut_off_partial_in_a_directory_in_use_expires_after_the_partial_ttl() {
+    use std::io::Write;
+    let s = Setup::start_with(&["--partial-ttl", "1s"]);
+    let mut keep = s.login("bob"); // keeps the home's store in use
+    let mut b = s.login("bob");
+    let h = mayfly_proto::frame::Header::new()
+        .with("cmd", "put")
+        .with("filename", "cut.bin")
+        .with("filesize", 1000)
+        .with("resumable", true);
+    mayfly_proto::frame::write_header(b.get_mut(), &h).unwrap();
+    b.get_mut().write_all(&[1u8; 400]).unwrap();
+    drop(b);
+    let partial = s.home("bob").join(".mayfly-partial/cut.bin");
+    let started = std::time::Instant::now();
+    let mut seen = false;
+    while started.elapsed() < std::time::Duration::from_secs(15) {
+        let size = keep.stat("cut.bin").unwrap().partial_size;
+        seen |= size == Some(400);
+        if seen && size.is_none() {
+            assert!(!partial.exists());
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("the partial (seen: {seen}) was not deleted within 15 s");
+}

@@ -34,6 +34,15 @@ impl DirStores {
         }
     }
 
+    /// Deletes the partial uploads older than the partial TTL in every directory in use (the
+    /// others are checked when they next come into use).
+    pub fn expire_partials(&self) {
+        let open = self.open.lock().unwrap();
+        for store in open.values().filter_map(Weak::upgrade) {
+            store.expire_partials(self.partial_ttl);
+        }
+    }
+
     /// The store of the open directory `dir`: the one in use, or a new one (which deletes
     /// the directory's partial uploads older than the partial TTL).
     ///

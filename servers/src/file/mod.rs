@@ -341,6 +341,17 @@ fn start_with_users(opts: &Options, users_file: &Path) -> io::Result<RunningServ
         stores: dir_stores::DirStores::new(opts.fsync, limits, opts.partial_ttl, hashes),
         settings: Arc::new(opts.clone()),
     });
+    let (weak, ttl) = (Arc::downgrade(&srv), opts.partial_ttl);
+    mayfly::Builder::new()
+        .name("file-partial-expiry")
+        .spawn(move || loop {
+            mayfly::sleep((ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(3600)));
+            match weak.upgrade() {
+                Some(srv) => srv.stores.expire_partials(),
+                None => return, // the server is gone
+            };
+        })
+        .map_err(io::Error::other)?;
     let listener = Bind::new(opts.addr.as_str())
         .backlog(opts.backlog)
         .reuse_port(opts.reuse_port)
