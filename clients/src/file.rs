@@ -313,17 +313,53 @@ impl<S: Read + Write> FileClient<S> {
         }
     }
 
+    /// The body of the reply just read, whole (at most `max` bytes, else
+    /// [`FileError::ListingTooLong`]).
+    ///
+    /// # Errors
+    /// A broken connection, or a body over `max`.
+    pub fn read_body(&mut self, len: u64, max: u64) -> Result<Vec<u8>, FileError> {
+        if len > max {
+            return Err(FileError::ListingTooLong { len });
+        }
+        Ok(self.r.read_body_to_vec()?)
+    }
+
     /// The stream.
     pub fn get_mut(&mut self) -> &mut S {
         self.r.get_mut()
     }
 
-    fn read_reply(&mut self) -> Result<(Header, u64), FileError> {
+    /// Reads one frame's header as it is (no `status` check): a login challenge, say.
+    ///
+    /// # Errors
+    /// A broken connection, or no frame.
+    pub fn read_frame_header(&mut self) -> Result<(Header, u64), FileError> {
+        self.r
+            .read_header()
+            .map_err(FileError::ReadReply)?
+            .ok_or(FileError::NoReply)
+    }
+
+    /// Reads one reply: its header and body length (a refusal is an error, its body
+    /// skipped). For requests this client has no method for (`mayfly_clients::file_user`).
+    ///
+    /// # Errors
+    /// A broken connection, no reply, or the server's refusal.
+    pub fn read_reply(&mut self) -> Result<(Header, u64), FileError> {
         let (h, len) = self
             .r
             .read_header()
             .map_err(FileError::ReadReply)?
             .ok_or(FileError::NoReply)?;
+        if h.get("challenge").is_some() {
+            // A server started with --users greets with its login challenge.
+            return Err(Refusal::new(
+                code::AUTH,
+                "the server asks for a login (it runs with --users): pass --user and --secret-file",
+            )
+            .into());
+        }
         if let Some(err) = Refusal::from_reply(&h) {
             self.r.body().skip()?;
             return Err(err.into());
@@ -331,7 +367,11 @@ impl<S: Read + Write> FileClient<S> {
         Ok((h, len))
     }
 
-    fn request(&mut self, h: &Header) -> Result<(Header, u64), FileError> {
+    /// Sends `h` and reads the reply (see [`read_reply`](Self::read_reply)).
+    ///
+    /// # Errors
+    /// As [`read_reply`](Self::read_reply), or the request could not be sent.
+    pub fn request(&mut self, h: &Header) -> Result<(Header, u64), FileError> {
         frame::write_header(self.r.get_mut(), h).map_err(FileError::SendRequest)?;
         self.read_reply()
     }

@@ -14,6 +14,9 @@
 //! - [`report`]: the report's types, its verdict and legend, and its renderers (Markdown
 //!   tables, SVG charts, the HTML page).
 //! - [`file`](mod@file): the file server's client (put, get, list, stat, resume, sha256 check).
+//! - [`file_user`]: the file server's user layer: login, `pwd`, `cd`, `mkdir`, `dirs`,
+//!   `quota`.
+//! - [`file_shell`]: `mayfly file shell`'s commands (`>>: put a.txt`), parsed and run.
 //! - [`cmd`]: the remote-command client (HMAC challenge, then commands).
 //! - [`file_bench`]: the file server's throughput, big files and many small ones.
 //! - [`child`]: a `mayfly serve …` child process, started and stopped.
@@ -31,6 +34,8 @@ pub mod compare;
 pub mod fairness;
 pub mod file;
 pub mod file_bench;
+pub mod file_shell;
+pub mod file_user;
 pub mod http_stress;
 pub mod report;
 pub mod sample;

@@ -8,6 +8,8 @@
 //!   and `error` — built by servers and read back by clients through one type, [`Refusal`].
 //! - [`file`](mod@file): the file protocol's commands and field names, [`file::Entry`],
 //!   [`file::PutRequest`], the request body rule and the transfer chunk size.
+//! - [`file_users`]: the file server's user layer: the login, `pwd`, `cd`, `mkdir`,
+//!   `quota`.
 //! - [`cmd`]: the remote-command protocol: the shared secret ([`cmd::secret`]), the HMAC challenge ([`cmd::auth`]) and the
 //!   request and reply of `run`.
 //! - [`sha256`]: the integrity hash both ends compute: [`sha256::HashSink`],
@@ -36,6 +38,7 @@ pub mod child;
 pub mod cmd;
 pub mod echo;
 pub mod file;
+pub mod file_users;
 pub mod frame;
 mod hex;
 pub mod plaintext;

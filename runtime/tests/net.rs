@@ -39,6 +39,52 @@ fn port_zero_is_read_back_and_a_busy_port_is_an_error() {
     assert!(UdpSocket::bind(u.local_addr().unwrap()).is_err());
 }
 
+/// SO_REUSEADDR of `fd`, read back with getsockopt.
+fn reuse_address_of(fd: std::os::fd::RawFd) -> bool {
+    let mut on: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `fd` is an open socket of the caller's for the whole call; `on` and `len` are
+    // valid for writes of the sizes passed.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            (&mut on as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    on != 0
+}
+
+#[test]
+fn udp_reuse_address_is_set_when_asked_and_a_busy_port_is_still_an_error() {
+    use std::os::fd::AsRawFd;
+    let plain = UdpSocket::bind("127.0.0.1:0").unwrap();
+    assert!(!reuse_address_of(plain.as_raw_fd()));
+    let reusing = Bind::new("127.0.0.1:0").reuse_address(true).udp().unwrap();
+    assert!(reuse_address_of(reusing.as_raw_fd()));
+    // A port held without SO_REUSEADDR, and one held with it: both refused.
+    for held in [&plain, &reusing] {
+        let e = Bind::new(held.local_addr().unwrap())
+            .reuse_address(true)
+            .udp()
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AddrInUse);
+    }
+    // A freed port binds again with it (the check leaves nothing behind).
+    let addr = reusing.local_addr().unwrap();
+    drop(reusing);
+    let again = Bind::new(addr).reuse_address(true).udp().unwrap();
+    assert!(reuse_address_of(again.as_raw_fd()));
+    // TCP listeners set it by default, and can be told not to.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    assert!(reuse_address_of(l.as_raw_fd()));
+    let l = Bind::new("127.0.0.1:0").reuse_address(false).tcp().unwrap();
+    assert!(!reuse_address_of(l.as_raw_fd()));
+}
+
 #[test]
 fn recv_exact_reassembles_split_writes_and_splits_coalesced_ones() {
     mayfly::run(|| {

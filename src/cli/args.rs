@@ -15,6 +15,7 @@ use mayfly_proto::builds::{spoken_list, BuildInfo, Serves, BUILDS};
 use mayfly_servers::echo::Mode;
 use mayfly_servers::{cmd, echo, file, http, plaintext, udp, DEFAULT_BACKLOG, DEFAULT_GRACE};
 
+use super::course_args::{CourseProtocolArgs, FileLoginArgs, FileUsersArgs};
 use super::exit;
 use super::human::{comma_list, count, HumanDuration, HumanSize};
 use super::supervise::WorkersArgs;
@@ -170,6 +171,8 @@ pub struct ServeCmdArgs {
     /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.
     #[arg(help_heading = "Shutdown", long, default_value_t = HumanDuration(DEFAULT_GRACE))]
     pub grace: HumanDuration,
+    #[command(flatten)]
+    pub course: CourseProtocolArgs,
     #[command(flatten)]
     pub stats: StatsArgs,
     #[command(flatten)]
@@ -350,6 +353,8 @@ pub struct ServeFileArgs {
     #[arg(help_heading = "Shutdown", long, default_value_t = HumanDuration(DEFAULT_GRACE))]
     pub grace: HumanDuration,
     #[command(flatten)]
+    pub users: FileUsersArgs,
+    #[command(flatten)]
     pub stats: StatsArgs,
     #[command(flatten)]
     pub workers: WorkersArgs,
@@ -364,6 +369,8 @@ pub struct FileArgs {
     /// Print results as JSON (before or after the subcommand).
     #[arg(long, global = true)]
     pub json: bool,
+    #[command(flatten)]
+    pub login: FileLoginArgs,
     #[command(subcommand)]
     pub op: FileOp,
 }
@@ -409,6 +416,23 @@ pub enum FileOp {
     Stat {
         /// Name on the server.
         name: String,
+    },
+    /// The FTP homework's interactive client: the course's `>>: put a.txt` prompt with line
+    /// editing, over one connection (log in with --user and --secret-file). Commands: put,
+    /// get, ls, cd, mkdir, pwd, help, quit. From a pipe, each line is echoed after the
+    /// prompt and the exit code is the last failed command's.
+    Shell,
+    /// Add a user to a users file (made, mode 0600, if missing) and print the new secret
+    /// (for the user's --secret-file). Works on the file; no server is contacted.
+    Adduser {
+        /// The user's name (also their home directory's).
+        name: String,
+        /// The users file.
+        #[arg(long)]
+        users: PathBuf,
+        /// Bytes the user's home may hold (K, M, G, T suffixes).
+        #[arg(long, default_value_t = HumanSize(file::users::DEFAULT_QUOTA))]
+        quota: HumanSize,
     },
 }
 

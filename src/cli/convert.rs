@@ -79,7 +79,27 @@ pub fn file_options(a: &ServeFileArgs) -> file::Options {
     o.max_partial_bytes = a.max_partial_bytes.0;
     o.min_free_space = a.min_free_space.0;
     o.reuse_port = a.workers.worker;
+    o.users = a.users.users.clone();
+    o.login_timeout = a.users.login_timeout.0;
+    o.max_home_entries = a.users.max_home_entries;
+    o.max_login_failures = a.users.max_login_failures;
+    o.login_lockout = a.users.login_lockout.0;
     o
+}
+
+/// The secret of `mayfly file --user`: `--secret-file`, else the `MAYFLY_FILE_SECRET`
+/// variable.
+pub fn file_secret(file: Option<&std::path::Path>) -> Result<Vec<u8>> {
+    match file {
+        Some(p) => Ok(mayfly_proto::cmd::secret::read_secret(p)?),
+        None => {
+            let s = std::env::var("MAYFLY_FILE_SECRET").map_err(|_| {
+                super::exit::Usage("--user needs --secret-file FILE (or MAYFLY_FILE_SECRET)".into())
+            })?;
+            mayfly_proto::cmd::secret::check_secret(s.as_bytes())?;
+            Ok(s.into_bytes())
+        }
+    }
 }
 
 /// `mayfly serve cmd`, with the secret from `--secret-file` or the environment.
@@ -97,6 +117,20 @@ pub fn cmd_options(a: &ServeCmdArgs) -> Result<cmd::Options> {
     o.max_running = a.max_running;
     o.reuse_port = a.workers.worker;
     Ok(o)
+}
+
+/// `mayfly serve cmd --course-protocol`: the command limits of `serve cmd`, and its own.
+pub fn course_cmd_options(a: &ServeCmdArgs) -> cmd::course_protocol::Options {
+    let mut o = cmd::course_protocol::Options::new(a.addr.clone());
+    o.max_command = a.course.course_max_command.0.min(usize::MAX as u64) as usize;
+    o.idle_timeout = a.course.course_idle_timeout.0;
+    o.timeout = a.timeout.0;
+    o.max_output = a.max_output.0 as usize;
+    o.max_connections = a.max_connections;
+    o.max_per_peer = a.max_per_peer;
+    o.max_running = a.max_running;
+    o.reuse_port = a.workers.worker;
+    o
 }
 
 /// `mayfly serve udp-echo` and the datagram part of `mayfly serve time`.

@@ -136,6 +136,7 @@ pub fn of_error(e: &anyhow::Error) -> u8 {
             || cause.is::<NoLocalName>()
             || cause.is::<Usage>()
             || cause.is::<StressOptionsError>()
+            || cause.is::<mayfly_servers::file::users::UsersError>()
         {
             return USAGE;
         }
@@ -164,6 +165,7 @@ fn of_file_error(e: &FileError) -> u8 {
     match e {
         FileError::NoAddress | FileError::Connect { .. } => UNREACHABLE,
         FileError::Refused(r) if r.code == code::NOT_FOUND => NOT_FOUND,
+        FileError::Refused(r) if r.code == code::AUTH => AUTH,
         FileError::Refused(_) => REFUSED,
         FileError::Open { .. } | FileError::WriteLocal(_) | FileError::Rename { .. } => LOCAL_IO,
         FileError::Exists { .. } | FileError::PartExists { .. } => EXISTS,

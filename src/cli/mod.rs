@@ -3,6 +3,7 @@
 //! | module | its one job |
 //! |---|---|
 //! | [`args`] | the clap structs: every flag, its help text, its default (from the libraries' constants) |
+//! | [`course_args`] | the flags of the course's own formats (`serve cmd --course-protocol`) |
 //! | [`generate`] | `mayfly completions bash\|zsh\|fish` and `mayfly man`, from the clap structs |
 //! | [`hint`] | a server start refused for its `--addr` or `--root`: a usage error that says what to type |
 //! | [`reach`] | one connect before a load test, so nothing listening fails at once (exit 4) |
@@ -11,12 +12,14 @@
 //! | [`serve`] | `mayfly serve …`: signals, the stats page, `listening on`, drain on stop |
 //! | [`supervise`] | `--workers N`: the supervisor of N server processes sharing the port |
 //! | [`run`] | the client commands: call the library, print, pick the exit code |
+//! | [`shell`] | `mayfly file shell`: the FTP homework's `>>:` prompt (rustyline on a terminal, lines from a pipe) |
 //! | [`exit`] | every exit code, named, with the table `--help` and README.md show |
 //! | [`print`] | every line the commands print (stdout results, stderr notes, compare's progress) |
 //! | [`version`] | the version, the git commit `build.rs` recorded, the command line as typed |
 
 pub mod args;
 pub mod convert;
+pub mod course_args;
 pub mod exit;
 pub mod generate;
 pub mod hint;
@@ -25,5 +28,6 @@ pub mod print;
 pub mod reach;
 pub mod run;
 pub mod serve;
+pub mod shell;
 pub mod supervise;
 pub mod version;

@@ -31,6 +31,24 @@ pub fn listening(addr: SocketAddr, stats: Option<SocketAddr>) -> Result<()> {
     Ok(())
 }
 
+/// `mayfly file adduser`: the new secret on stdout (alone, so it can be redirected into a
+/// file), what to do with it on stderr.
+pub fn new_user(name: &str, secret: &str, users: &Path) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{secret}")?;
+    out.flush()?;
+    eprintln!(
+        "mayfly: added {name} to {}; give them the secret above for --secret-file",
+        users.display()
+    );
+    Ok(())
+}
+
+/// A warning on stderr (a server started in an unsafe mode).
+pub fn warning(text: &str) {
+    eprintln!("mayfly: WARNING: {text}");
+}
+
 /// A server got a stop signal and drains.
 pub fn draining(signal: i32, grace: Duration) {
     if grace.is_zero() {

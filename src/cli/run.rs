@@ -30,6 +30,11 @@ pub fn cmd(a: CmdArgs) -> Result<ExitCode> {
 
 /// `mayfly file put|get|list|stat`: exits 1 if `stat` finds no such file.
 pub fn file(a: FileArgs) -> Result<ExitCode> {
+    if let FileOp::Adduser { name, users, quota } = &a.op {
+        let secret = mayfly_servers::file::users::add_user(users, name, quota.0)?;
+        print::new_user(name, &secret, users)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     // The local file first: a typo in its name is exit 9 whether or not the server is up.
     if let FileOp::Put { path, .. } = &a.op {
         std::fs::File::open(path).map_err(|source| file_client::FileError::Open {
@@ -38,7 +43,13 @@ pub fn file(a: FileArgs) -> Result<ExitCode> {
         })?;
     }
     let mut c = FileClient::connect(a.addr.as_str())?;
+    if let Some(user) = &a.login.user {
+        let secret = convert::file_secret(a.login.secret_file.as_deref())?;
+        mayfly_clients::file_user::login(&mut c, user, &secret)?;
+    }
     match a.op {
+        FileOp::Adduser { .. } => unreachable!("handled above"),
+        FileOp::Shell => return super::shell::run(c, a.login.user.is_some()),
         FileOp::List => print::listing(&c.list()?, a.json)?,
         FileOp::Stat { name } => {
             let st = c.stat(&name)?;
@@ -58,6 +69,10 @@ pub fn file(a: FileArgs) -> Result<ExitCode> {
             let size = std::fs::metadata(&path)
                 .with_context(|| format!("reading {}", path.display()))?
                 .len();
+            if a.login.user.is_some() && !opts.resume {
+                // Refused here, before a byte goes out, if the quota cannot hold it.
+                mayfly_clients::file_user::check_room(&mut c, size)?;
+            }
             let bar = print::progress_bar(size, a.json);
             let t = c.put_file(&path, &name, &opts, &mut |done, _| bar.set_position(done))?;
             bar.finish_and_clear();

@@ -86,6 +86,13 @@ pub fn cmd(a: ServeCmdArgs) -> Result<ExitCode> {
         ..Launch::tcp("cmd", &a.workers, &a.addr, &a.stats, a.grace.0)
     };
     serve(launch, || {
+        if a.course.course_protocol {
+            let opts = convert::course_cmd_options(&a);
+            let server = cmd::course_protocol::start(&opts)
+                .with_context(|| format!("serving the course protocol on {}", a.addr))?;
+            print::warning(cmd::course_protocol::WARNING);
+            return Ok(Box::new(server));
+        }
         let opts = convert::cmd_options(&a)?;
         let server =
             cmd::start(&opts).with_context(|| format!("serving commands on {}", a.addr))?;

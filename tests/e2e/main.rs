@@ -11,7 +11,10 @@
 //! | [`io_models`] | the IO-models chapter's builds (blocking, nonblocking, select, epoll-lt, epoll-et) |
 //! | [`http`] | `mayfly serve http` (every HTTP build) and `mayfly stress --proto http` |
 //! | [`file`] | `mayfly serve file` and `mayfly file` |
+//! | [`file_shell`] | `mayfly file shell`: commands piped on stdin through the real binary |
+//! | [`file_users`] | `mayfly serve file --users`: login, homes, quotas, `cd`/`mkdir`/`pwd` |
 //! | [`cmd`] | `mayfly serve cmd` and `mayfly cmd` |
+//! | [`course_cmd`] | `mayfly serve cmd --course-protocol` and the course's Python client |
 //! | [`stats_http`] | the stats page (`--stats-addr`) and its dashboard |
 //! | [`haproxy`] | two `serve echo --workers 2` hosts behind HAProxy: one drained, no new connection fails |
 //! | [`workers`] | `mayfly serve echo --workers N`: the supervisor and its workers |
@@ -26,9 +29,12 @@ mod util;
 mod cli;
 mod cmd;
 mod compare;
+mod course_cmd;
 mod demo;
 mod echo;
 mod file;
+mod file_shell;
+mod file_users;
 mod haproxy;
 mod http;
 mod io_models;

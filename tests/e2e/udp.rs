@@ -549,3 +549,62 @@ fn the_time_server_never_answers_more_than_three_times_the_request() {
     assert_eq!(ask(&client(), &srv.addr, many.as_bytes()).len(), 128 * 24);
     assert!(srv.sigterm_and_wait(PATIENCE).success());
 }
+
+/// Python's `time.strftime(fmt)` under `TZ=tz`, or `None` without python3.
+fn python_strftime(tz: &str, fmt: &str) -> Option<String> {
+    let mut cmd = python(
+        "import sys, time; print(time.strftime(sys.argv[1]))",
+        &[fmt],
+    )?;
+    let out = cmd.env("TZ", tz).output().unwrap();
+    assert!(out.status.success());
+    Some(String::from_utf8(out.stdout).unwrap().trim_end().to_owned())
+}
+
+#[test]
+fn percent_z_is_the_zone_name_python_gives_not_an_offset() {
+    // POSIX zone strings need no tz database: the name is the one TZ spells.
+    for (tz, name) in [("UTC0", "UTC"), ("JST-9", "JST"), ("EST5", "EST")] {
+        let mut cmd = mayfly();
+        cmd.args(["serve", "time", "--addr", "127.0.0.1:0"])
+            .env("TZ", tz)
+            .stderr(Stdio::null());
+        let mut srv = ServerChild::spawn(cmd, false);
+        let c = client();
+        let answer = String::from_utf8(ask(&c, &srv.addr, b"%Z")).unwrap();
+        assert_eq!(answer, name, "TZ={tz}");
+        if let Some(py) = python_strftime(tz, "%Z") {
+            assert_eq!(answer, py, "TZ={tz}: Python's time.strftime('%Z')");
+        }
+        // %z stays the offset, as in Python.
+        let offset = String::from_utf8(ask(&c, &srv.addr, b"%z")).unwrap();
+        if let Some(py) = python_strftime(tz, "%z") {
+            assert_eq!(offset, py, "TZ={tz}: %z");
+        }
+        assert!(srv.sigterm_and_wait(PATIENCE).success());
+    }
+}
+
+#[test]
+fn the_time_server_binds_with_so_reuseaddr_and_a_busy_port_is_still_an_error() {
+    let mut srv = serve("time", &[], false);
+    // Linux lets a second UDP socket bind the port only if both set SO_REUSEADDR: one that
+    // sets it binds, so the server set it (the course's setsockopt).
+    let addr: std::net::SocketAddr = srv.addr.parse().unwrap();
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+    s.set_reuse_address(true).unwrap();
+    s.bind(&addr.into())
+        .expect("SO_REUSEADDR on the time server's socket");
+    drop(s);
+    // One that does not set it is refused.
+    assert!(UdpSocket::bind(addr).is_err());
+    // And a second time server on the same port fails to start, with a clear message.
+    let out = mayfly()
+        .args(["serve", "time", "--addr", &srv.addr])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.to_lowercase().contains("in use"), "{err}");
+    assert!(srv.sigterm_and_wait(PATIENCE).success());
+}

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod auth;
+pub mod course;
 pub mod secret;
 
 use crate::frame::{FrameError, Header};

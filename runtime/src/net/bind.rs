@@ -4,6 +4,10 @@
 //! server on a busy port binds silently and steals half its connections. Here SO_REUSEADDR is
 //! on (restart while the port is in TIME_WAIT), SO_REUSEPORT is off unless asked for, and the
 //! backlog is yours to choose: binding a port in use is an `AddrInUse` error.
+//!
+//! UDP sockets go without SO_REUSEADDR unless [`Bind::reuse_address`] asks for it (the
+//! course's time server sets it); then a free port is checked first, so a port in use is
+//! still an error.
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -25,6 +29,7 @@ pub struct Bind {
     addrs: io::Result<Vec<SocketAddr>>,
     backlog: i32,
     reuse_port: bool,
+    reuse_address: Option<bool>,
     only_v6: Option<bool>,
 }
 
@@ -39,6 +44,7 @@ impl Bind {
             addrs: addr.to_socket_addrs().map(|a| a.collect()),
             backlog: DEFAULT_BACKLOG,
             reuse_port: false,
+            reuse_address: None,
             only_v6: None,
         }
     }
@@ -55,6 +61,28 @@ impl Bind {
         self
     }
 
+    /// Sets SO_REUSEADDR or leaves it off. By default a TCP listener sets it (restart while
+    /// the port is in TIME_WAIT) and a UDP socket does not.
+    ///
+    /// For UDP, Linux lets two sockets that both set SO_REUSEADDR share a port, the second
+    /// silently taking its datagrams. So a UDP bind with it first binds the address without
+    /// it, once, and closes that socket: a port some socket holds is still an `AddrInUse`
+    /// error, whether or not that socket set SO_REUSEADDR. (Only a socket that binds the
+    /// port between that check and the real bind, a few microseconds, could share it; and
+    /// only one that sets SO_REUSEADDR itself.)
+    ///
+    /// ```
+    /// use mayfly::net::Bind;
+    /// let a = Bind::new("127.0.0.1:0").reuse_address(true).udp().unwrap();
+    /// let port = a.local_addr().unwrap().port();
+    /// let again = Bind::new(("127.0.0.1", port)).reuse_address(true).udp();
+    /// assert_eq!(again.unwrap_err().kind(), std::io::ErrorKind::AddrInUse);
+    /// ```
+    pub fn reuse_address(mut self, yes: bool) -> Self {
+        self.reuse_address = Some(yes);
+        self
+    }
+
     /// For IPv6 addresses, sets IPV6_V6ONLY.
     pub fn only_v6(mut self, yes: bool) -> Self {
         self.only_v6 = Some(yes);
@@ -65,8 +93,17 @@ impl Bind {
         let s = Socket::new(Domain::for_address(*addr), ty, Some(proto))?;
         s.set_cloexec(true)?;
         // SO_REUSEADDR lets a TCP server restart while its port is in TIME_WAIT. For UDP it
-        // would let a second socket bind the same port silently, and UDP has no TIME_WAIT.
-        if ty == Type::STREAM {
+        // would let a second socket bind the same port silently, and UDP has no TIME_WAIT:
+        // off unless asked for, and then only on a port an exclusive bind finds free.
+        let reuse_address = self.reuse_address.unwrap_or(ty == Type::STREAM);
+        if reuse_address {
+            if ty == Type::DGRAM && addr.port() != 0 {
+                let probe = Socket::new(Domain::for_address(*addr), ty, Some(proto))?;
+                if let (SocketAddr::V6(_), Some(v6)) = (addr, self.only_v6) {
+                    probe.set_only_v6(v6)?;
+                }
+                probe.bind(&(*addr).into())?;
+            }
             s.set_reuse_address(true)?;
         }
         if self.reuse_port {

@@ -155,7 +155,8 @@ impl AsRawFd for UdpSocket {
 }
 
 impl Bind {
-    /// Binds a coroutine [`UdpSocket`] (without SO_REUSEADDR: a port in use is an error).
+    /// Binds a coroutine [`UdpSocket`] (without SO_REUSEADDR unless
+    /// [`Bind::reuse_address`] asks for it; a port in use is an error either way).
     ///
     /// # Errors
     /// The resolution error, or the last socket/bind error when no address binds.

@@ -33,6 +33,9 @@
 //! nobody else waits). The authentication is one-way and protects only the start of the
 //! connection: see "The command server's threat model" in docs/RELIABILITY.md.
 //!
+//! [`course_protocol`] is the same server speaking the course's own format instead (the
+//! command raw, a 4-byte length and the output back, no login: loopback only).
+//!
 //! ```
 //! use mayfly_servers::cmd::{self, Options};
 //! let server = cmd::start(&Options::new("127.0.0.1:0", b"a secret of 16+ bytes".to_vec())).unwrap();
@@ -40,6 +43,7 @@
 //! server.stop(std::time::Duration::from_secs(1));
 //! ```
 
+pub mod course_protocol;
 pub mod limits;
 pub mod shell;
 pub mod tree;

@@ -83,7 +83,7 @@ impl Shared {
 
 /// The hashes of a file server's files.
 pub(crate) struct Hashes {
-    pool: ThreadPool,
+    pool: Arc<ThreadPool>,
     shared: Arc<Shared>,
 }
 
@@ -91,9 +91,21 @@ impl Hashes {
     /// A cache and a pool of `threads` OS threads for the jobs.
     pub fn new(threads: usize) -> io::Result<Hashes> {
         Ok(Hashes {
-            pool: ThreadPool::new(threads)?,
+            pool: Arc::new(ThreadPool::new(threads)?),
             shared: Arc::new(Shared::default()),
         })
+    }
+
+    /// Another cache on the same pool, counting jobs in the same gauge: for another
+    /// directory (the cache is by name).
+    pub fn sibling(&self) -> Hashes {
+        Hashes {
+            pool: self.pool.clone(),
+            shared: Arc::new(Shared {
+                computed: self.shared.computed.clone(),
+                ..Shared::default()
+            }),
+        }
     }
 
     /// Counts every hashing job in this gauge.

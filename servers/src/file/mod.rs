@@ -61,12 +61,18 @@
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 
+mod dir_stores;
 mod hashes;
+pub mod home;
+pub mod login;
 pub mod names;
 mod partials;
+pub mod quota;
 mod rate;
 mod session;
 mod store;
+mod user_session;
+pub mod users;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -177,6 +183,21 @@ pub struct Options {
     pub min_free_space: u64,
     /// Set SO_REUSEPORT so several processes share the port (`mayfly serve --workers N`).
     pub reuse_port: bool,
+    /// The users file (see [`users`]): with it every connection must log in and works in
+    /// its user's home, `root/NAME`; without it the server is anonymous.
+    pub users: Option<PathBuf>,
+    /// With [`users`](Options::users): time from accept to a logged-in connection, for the
+    /// whole handshake.
+    pub login_timeout: Duration,
+    /// With [`users`](Options::users): the most entries a home may have for its quota to
+    /// be measured; past it uploads are refused.
+    pub max_home_entries: u64,
+    /// With [`users`](Options::users): failed logins one peer may make per
+    /// [`login_lockout`](Options::login_lockout) before it is refused until that window
+    /// ends (0: no limit).
+    pub max_login_failures: u32,
+    /// The window of [`max_login_failures`](Options::max_login_failures).
+    pub login_lockout: Duration,
 }
 
 impl Options {
@@ -201,6 +222,11 @@ impl Options {
             max_partial_bytes: DEFAULT_MAX_PARTIAL_BYTES,
             min_free_space: DEFAULT_MIN_FREE_SPACE,
             reuse_port: false,
+            users: None,
+            login_timeout: login::DEFAULT_LOGIN_TIMEOUT,
+            max_home_entries: quota::DEFAULT_MAX_HOME_ENTRIES,
+            max_login_failures: login::DEFAULT_MAX_LOGIN_FAILURES,
+            login_lockout: login::DEFAULT_LOGIN_LOCKOUT,
         }
     }
 }
@@ -235,7 +261,13 @@ impl Options {
 }
 
 /// Starts the file server; it runs on the mayfly worker until stopped.
+///
+/// # Errors
+/// The root cannot be opened, the users file is refused, or the address cannot be bound.
 pub fn start(opts: &Options) -> io::Result<RunningServer> {
+    if let Some(users) = &opts.users {
+        return start_with_users(opts, users);
+    }
     let limits = store::PartialLimits {
         max_count: opts.max_partials,
         max_bytes: opts.max_partial_bytes,
@@ -269,6 +301,64 @@ pub fn start(opts: &Options) -> io::Result<RunningServer> {
     let s2 = stats.clone();
     let server = StreamServer::new(listener, move |conn, _peer| {
         session::serve(store.clone(), settings.clone(), &s2, conn)
+    })
+    .max_connections(Cap::from_limit(opts.connection_cap()))
+    .max_per_peer(Cap::from_limit(opts.peer_cap()))
+    .with_counters(stats);
+    Ok(server.start())
+}
+
+/// [`start`] with a users file: every user's home made (mode 0700) under the root at start,
+/// one store per directory in use.
+fn start_with_users(opts: &Options, users_file: &Path) -> io::Result<RunningServer> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let users = users::Users::load(users_file)?;
+    let root = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(&opts.root)
+        .map_err(|e| io::Error::new(e.kind(), format!("root {}: {e}", opts.root.display())))?;
+    for u in users.iter() {
+        home::open_home(&root, &u.name)
+            .map_err(|e| io::Error::new(e.kind(), format!("home of {}: {e}", u.name)))?;
+    }
+    let limits = store::PartialLimits {
+        max_count: opts.max_partials,
+        max_bytes: opts.max_partial_bytes,
+        min_free: opts.min_free_space,
+    };
+    let stats = Arc::new(ServerStats::new());
+    let mut hashes = hashes::Hashes::new(opts.hash_threads)?;
+    hashes.count_jobs_in(stats.gauge(GAUGE_HASHES_COMPUTED));
+    let srv = Arc::new(user_session::UserServer {
+        root,
+        users,
+        quotas: quota::Quotas::new(opts.max_home_entries),
+        failures: crate::cmd::limits::LoginFailures::new(
+            opts.max_login_failures,
+            opts.login_lockout,
+        ),
+        stores: dir_stores::DirStores::new(opts.fsync, limits, opts.partial_ttl, hashes),
+        settings: Arc::new(opts.clone()),
+    });
+    let (weak, ttl) = (Arc::downgrade(&srv), opts.partial_ttl);
+    mayfly::Builder::new()
+        .name("file-partial-expiry")
+        .spawn(move || loop {
+            mayfly::sleep((ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(3600)));
+            match weak.upgrade() {
+                Some(srv) => srv.stores.expire_partials(),
+                None => return, // the server is gone
+            };
+        })
+        .map_err(io::Error::other)?;
+    let listener = Bind::new(opts.addr.as_str())
+        .backlog(opts.backlog)
+        .reuse_port(opts.reuse_port)
+        .tcp()?;
+    let s2 = stats.clone();
+    let server = StreamServer::new(listener, move |conn, peer| {
+        user_session::serve(&srv, &s2, conn, peer)
     })
     .max_connections(Cap::from_limit(opts.connection_cap()))
     .max_per_peer(Cap::from_limit(opts.peer_cap()))

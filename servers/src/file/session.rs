@@ -23,7 +23,8 @@ pub const LINGER_BYTES: u64 = 4 << 20;
 /// See [`LINGER_BYTES`].
 pub const LINGER_TIME: Duration = Duration::from_secs(2);
 
-type Reader = FrameReader<TcpStream, fn(&Header) -> Result<u64, FrameError>>;
+/// A connection's request reader.
+pub(crate) type Reader = FrameReader<TcpStream, fn(&Header) -> Result<u64, FrameError>>;
 
 fn refuse(code: &str, error: impl ToString) -> Refusal {
     Refusal::new(code, error)
@@ -52,67 +53,132 @@ pub(crate) fn serve(
     stats: &ServerStats,
     conn: TcpStream,
 ) -> io::Result<()> {
+    let mut r = reader(conn, &settings);
+    loop {
+        match next_request(&mut r, &settings)? {
+            Next::Request(h) => {
+                stats.requests(1);
+                if !answer(&store, &mut r, &h, &settings)? {
+                    return Ok(());
+                }
+            }
+            Next::Again => continue,
+            Next::Close => return Ok(()),
+        }
+    }
+}
+
+/// The request reader of a connection: frames with the file protocol's body rule, bodies up
+/// to [`Options::max_file_size`].
+pub(crate) fn reader(conn: TcpStream, settings: &Options) -> Reader {
     let _ = conn.set_nodelay(true);
     let limits = Limits::default().max_body(settings.max_file_size);
     let rule: fn(&Header) -> Result<u64, FrameError> = request_body_len;
-    let mut r: Reader = FrameReader::new(conn, limits, rule);
-    loop {
-        r.get_mut().settimeout(Some(settings.idle_timeout));
-        let (h, _body_len) = match r.read_header() {
-            Ok(Some(x)) => x,
-            Ok(None) => return Ok(()),
-            Err(e) => {
-                let Some(fe) = FrameError::from_io(&e) else {
-                    // Reset, idle timeout, close in mid-header: nothing to answer. The
-                    // StreamServer counts it by kind.
-                    return Err(e);
-                };
-                let fatal = fe.is_fatal();
-                let refusal = refuse(
-                    if matches!(fe, FrameError::BodyTooLong { .. }) {
-                        code::TOO_LARGE
-                    } else {
-                        code::BAD_FRAME
-                    },
-                    fe,
-                );
-                frame::write_header(r.get_mut(), &refusal.header())?;
-                if fatal {
-                    lingering_close(r.get_mut());
-                    return Ok(());
-                }
-                continue;
-            }
-        };
-        r.get_mut().settimeout(Some(settings.io_timeout));
-        stats.requests(1);
-        let cmd = h.get(proto::CMD).and_then(|c| c.as_str()).unwrap_or("");
-        let outcome = match cmd {
-            proto::PUT => put(&store, &mut r, &h, &settings),
-            proto::GET => get(&store, &mut r, &h, &settings),
-            proto::LIST => list(&store, &mut r, &h, &settings),
-            proto::STAT => Ok(stat(&store, &h)),
-            "" => Ok(Outcome::Refused(refuse(
-                code::BAD_REQUEST,
-                "header field \"cmd\" is missing",
-            ))),
-            other => Ok(Outcome::Refused(refuse(
-                code::BAD_REQUEST,
-                format!("unknown command {other:?} (known: put, get, list, stat)"),
-            ))),
-        };
-        match outcome {
-            Ok(Outcome::Sent) => {}
-            Ok(Outcome::Reply(h)) => frame::write_header(r.get_mut(), &h)?,
-            Ok(Outcome::Refused(x)) => frame::write_header(r.get_mut(), &x.header())?,
-            Ok(Outcome::RefusedThenClose(x)) => {
-                frame::write_header(r.get_mut(), &x.header())?;
+    FrameReader::new(conn, limits, rule)
+}
+
+/// What [`next_request`] read.
+pub(crate) enum Next {
+    /// A request header (its body, if any, is next on the stream).
+    Request(Header),
+    /// A bad header was answered and the stream is still in step: read again.
+    Again,
+    /// The client closed, or a fatal error was answered: close.
+    Close,
+}
+
+/// Reads the next request header (waiting at most [`Options::idle_timeout`]); a bad one is
+/// answered here. Afterwards reads and writes wait at most [`Options::io_timeout`].
+///
+/// # Errors
+/// A reset, an idle timeout, a close in mid-header (nothing to answer: the StreamServer
+/// counts them by kind), or the error of sending a refusal.
+pub(crate) fn next_request(r: &mut Reader, settings: &Options) -> io::Result<Next> {
+    r.get_mut().settimeout(Some(settings.idle_timeout));
+    let h = match r.read_header() {
+        Ok(Some((h, _body_len))) => h,
+        Ok(None) => return Ok(Next::Close),
+        Err(e) => {
+            let Some(fe) = FrameError::from_io(&e) else {
+                return Err(e);
+            };
+            let fatal = fe.is_fatal();
+            let refusal = refuse(
+                if matches!(fe, FrameError::BodyTooLong { .. }) {
+                    code::TOO_LARGE
+                } else {
+                    code::BAD_FRAME
+                },
+                fe,
+            );
+            frame::write_header(r.get_mut(), &refusal.header())?;
+            if fatal {
                 lingering_close(r.get_mut());
-                return Ok(());
+                return Ok(Next::Close);
             }
-            Err(e) => return Err(e),
+            return Ok(Next::Again);
+        }
+    };
+    r.get_mut().settimeout(Some(settings.io_timeout));
+    Ok(Next::Request(h))
+}
+
+/// Answers one request of the file protocol (`put`, `get`, `list`, `stat`) against `store`.
+/// `Ok(false)`: the connection must close (the refusal was sent).
+///
+/// # Errors
+/// A broken connection.
+pub(crate) fn answer(
+    store: &Arc<Store>,
+    r: &mut Reader,
+    h: &Header,
+    settings: &Options,
+) -> io::Result<bool> {
+    let cmd = h.get(proto::CMD).and_then(|c| c.as_str()).unwrap_or("");
+    let outcome = match cmd {
+        proto::PUT => put(store, r, h, settings),
+        proto::GET => get(store, r, h, settings),
+        proto::LIST => list(store, r, h, settings),
+        proto::STAT => Ok(stat(store, h)),
+        "" => Ok(Outcome::Refused(refuse(
+            code::BAD_REQUEST,
+            "header field \"cmd\" is missing",
+        ))),
+        other => Ok(Outcome::Refused(refuse(
+            code::BAD_REQUEST,
+            format!("unknown command {other:?} (known: put, get, list, stat)"),
+        ))),
+    };
+    send_outcome(r, outcome?)
+}
+
+/// Sends what a command's outcome says; `Ok(false)`: close.
+fn send_outcome(r: &mut Reader, outcome: Outcome) -> io::Result<bool> {
+    match outcome {
+        Outcome::Sent => {}
+        Outcome::Reply(h) => frame::write_header(r.get_mut(), &h)?,
+        Outcome::Refused(x) => frame::write_header(r.get_mut(), &x.header())?,
+        Outcome::RefusedThenClose(x) => {
+            frame::write_header(r.get_mut(), &x.header())?;
+            lingering_close(r.get_mut());
+            return Ok(false);
         }
     }
+    Ok(true)
+}
+
+/// Refuses a `put` before any byte of its body is written, as `put` refuses a bad header:
+/// a small body is read and dropped (under the minimum rate) so the connection goes on, a
+/// big one is not read and the connection closes after the refusal. `Ok(false)`: closed.
+///
+/// # Errors
+/// A broken connection.
+pub(crate) fn refuse_put(r: &mut Reader, refusal: Refusal, o: &Options) -> io::Result<bool> {
+    if r.body().remaining() > LINGER_BYTES {
+        return send_outcome(r, Outcome::RefusedThenClose(refusal));
+    }
+    drain_guarded(r, &mut rate_guard(o))?;
+    send_outcome(r, Outcome::Refused(refusal))
 }
 
 /// What a command did.

@@ -11,7 +11,9 @@
 //! - `NAME`: finished files, the only thing `list` shows and `get` serves.
 //! - `.mayfly-upload.<pid>.<n>`: an upload in progress; removed on any failure, renamed
 //!   onto `NAME` only when complete (and verified if the client sent a hash). Leftovers from
-//!   a crashed server are removed at start.
+//!   a crashed server are removed when the store opens (at start; with `--users`, when a
+//!   directory comes into use); those of another live process (a `--workers` sibling) are
+//!   left to it.
 //! - `.mayfly-partial/NAME`: a resumable upload that was cut off, kept for `put` with
 //!   `offset`. Only uploads that ask for it (`"resumable": true`) leave one. The directory is
 //!   opened once, refusing a symlink (`O_NOFOLLOW | O_DIRECTORY`), and every partial is
@@ -116,13 +118,21 @@ impl Store {
             .read(true)
             .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
             .open(&root)?;
+        Store::from_dir(root_dir, fsync, limits, hashes)
+    }
+
+    /// A store on a directory already open (`O_DIRECTORY`, reached without following
+    /// symlinks: a user's directory resolved under the home's handle), removing upload
+    /// leftovers as [`open`](Self::open) does.
+    pub fn from_dir(
+        root_dir: File,
+        fsync: bool,
+        limits: PartialLimits,
+        hashes: Hashes,
+    ) -> io::Result<Arc<Store>> {
         let root = PathBuf::from(format!("/proc/self/fd/{}", root_dir.as_raw_fd()));
         for entry in fs::read_dir(&root)?.flatten() {
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(UPLOAD_PREFIX)
-            {
+            if is_leftover(&entry.file_name().to_string_lossy()) {
                 let _ = fs::remove_file(entry.path());
             }
         }
@@ -553,6 +563,25 @@ impl Store {
     }
 }
 
+/// An upload temporary no upload is writing: this process's (a store is opened before any
+/// upload of its own), or one of a process that is gone. Another live process's (a
+/// `--workers` sibling's) is left alone.
+fn is_leftover(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(UPLOAD_PREFIX) else {
+        return false;
+    };
+    let Some(pid) = rest.split('.').next().and_then(|p| p.parse::<i32>().ok()) else {
+        return true;
+    };
+    if pid <= 0 || pid as u32 == std::process::id() {
+        return true;
+    }
+    // SAFETY: kill with signal 0 sends nothing; it only checks the process exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0
+        || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    !alive
+}
+
 /// [`Store::list`]'s work: the names first (no `stat`), then `stat` for the page only.
 fn list_page(root: &Path, after: Option<&str>, limit: usize) -> io::Result<(Vec<Entry>, bool)> {
     let mut names = Vec::new();
@@ -717,6 +746,25 @@ impl Drop for Upload {
             }
             book.release(&self.name);
         }
+    }
+}
+
+#[cfg(test)]
+mod leftover_tests {
+    use super::is_leftover;
+
+    #[test]
+    fn only_temporaries_no_live_process_writes_are_leftovers() {
+        let me = std::process::id();
+        assert!(is_leftover(&format!(".mayfly-upload.{me}.3")));
+        // PID 1 is alive: another process's upload in progress.
+        assert!(!is_leftover(".mayfly-upload.1.3"));
+        assert!(
+            is_leftover(".mayfly-upload.2147483646.0"),
+            "no such process"
+        );
+        assert!(is_leftover(".mayfly-upload.junk"));
+        assert!(!is_leftover("report.txt"));
     }
 }
 

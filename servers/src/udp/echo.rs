@@ -34,7 +34,7 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 pub fn start(opts: &Options) -> io::Result<RunningDatagramServer> {
     let stats = Arc::new(ServerStats::new());
     let counters = stats.clone();
-    super::start(opts, stats, move |data, peer, sock| {
+    super::start(opts, false, stats, move |data, peer, sock| {
         sock.send_to(&udp::echo_reply(&data), peer)?;
         counters.requests(1);
         Ok(())

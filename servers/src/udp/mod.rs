@@ -1,7 +1,7 @@
 //! The course's UDP servers on [`mayfly::server::DatagramServer`] (one greenlet per
 //! datagram): [`echo`] (`mayfly serve udp-echo`, the answer is the datagram uppercased) and
 //! [`time`] (`mayfly serve time`, the answer is the local time in the strftime format the
-//! client sent). The wire pieces are `mayfly_proto::udp`'s.
+//! client sent; [`zone_name`] gives its `%Z`). The wire pieces are `mayfly_proto::udp`'s.
 //!
 //! What the course says about UDP holds here, and the tests check it: a datagram is one
 //! message (never two glued together, never half of one), but it may be lost, and there is
@@ -30,12 +30,14 @@
 pub mod echo;
 mod reply_ratio;
 pub mod time;
+pub mod zone_name;
 
 pub use reply_ratio::{GAUGE_OVER_RATIO, GAUGE_REFUSALS_DROPPED, GAUGE_REFUSALS_SHORTENED};
 
 use std::io;
 use std::sync::Arc;
 
+use mayfly::net::Bind;
 use mayfly::server::{
     Cap, DatagramServer, DatagramSocket, Oversize, ReplyBudget, RunningDatagramServer, ServerStats,
     SourceFilter,
@@ -102,9 +104,10 @@ impl Options {
 }
 
 /// Binds and starts a datagram server with `handler` and `opts`' limits, counting into
-/// `stats` (the handler counts its answers there).
+/// `stats` (the handler counts its answers there); with SO_REUSEADDR if `reuse_address`.
 fn start<F>(
     opts: &Options,
+    reuse_address: bool,
     stats: Arc<ServerStats>,
     handler: F,
 ) -> io::Result<RunningDatagramServer>
@@ -119,7 +122,10 @@ where
     let limit = udp::max_reply(opts.max_datagram + 1, false, opts.max_reply_ratio);
     let oversize = udp::refusal_within(&udp::oversize_refusal(opts.max_datagram), limit)
         .map_or(Oversize::Drop, |r| Oversize::Reply(r.into()));
-    let mut server = DatagramServer::bind(opts.addr.as_str(), handler)?
+    let socket = Bind::new(opts.addr.as_str())
+        .reuse_address(reuse_address)
+        .udp()?;
+    let mut server = DatagramServer::new(socket, handler)
         .max_datagram(opts.max_datagram)
         .oversize(oversize)
         .max_handlers(opts.max_handlers)

@@ -15,9 +15,15 @@
 //! and its answer, `%Y-%m-%d %X`, is 19; `%c` (2 bytes) may get 62 and is 24. What it stops
 //! is `%c` repeated: 256 bytes in, 3,072 out.
 //!
+//! `%Z` is the zone's name, as Python's `time.strftime` gives it (`UTC`, `CET`, `JST`:
+//! [`zone_name`](super::zone_name)), not chrono's offset; `%z` stays the offset (`+0100`).
+//! The socket binds with SO_REUSEADDR, as the course's does (`server.setsockopt(SOL_SOCKET,
+//! SO_REUSEADDR, 1)`); a port in use is still an error ([`mayfly::net::Bind::reuse_address`]).
+//!
 //! ```
 //! use mayfly_servers::udp::time::format_now;
 //! assert_eq!(format_now("%%", 256).unwrap(), "%");
+//! assert!(!format_now("%Z", 256).unwrap().starts_with(['+', '-']));
 //! assert_eq!(format_now("%Q", 256).unwrap_err().code, "bad_request");
 //! assert_eq!(format_now(&"%Y".repeat(200), 256).unwrap_err().code, "too_large");
 //! ```
@@ -26,13 +32,14 @@ use std::fmt::Write as _;
 use std::io;
 use std::sync::Arc;
 
-use chrono::format::{Item, StrftimeItems};
+use chrono::format::{Fixed, Item, StrftimeItems};
 use chrono::{DateTime, Local, TimeZone};
 use mayfly::server::{RunningDatagramServer, ServerStats};
 use mayfly_proto::reply::{code, Refusal};
 use mayfly_proto::udp;
 
 use super::reply_ratio::RatioGuard;
+use super::zone_name::local_zone_name;
 use super::{Options, MAX_UDP_PAYLOAD};
 
 /// Default address, loopback.
@@ -83,10 +90,11 @@ pub fn start(opts: &TimeOptions) -> io::Result<RunningDatagramServer> {
     let counters = stats.clone();
     let ratio = RatioGuard::new(opts.udp.max_reply_ratio, &stats);
     let max_format = opts.max_format;
-    super::start(&opts.udp, stats, move |data, peer, sock| {
+    let reuse_address = true;
+    super::start(&opts.udp, reuse_address, stats, move |data, peer, sock| {
         let limit = ratio.limit(data.len(), peer);
         let answer = udp::time_format(&data, max_format)
-            .and_then(|fmt| format_time(&Local::now(), fmt, max_format))
+            .and_then(|fmt| format_local(&Local::now(), fmt, max_format))
             .and_then(|text| {
                 if text.len() <= limit {
                     return Ok(text);
@@ -123,17 +131,34 @@ pub fn start(opts: &TimeOptions) -> io::Result<RunningDatagramServer> {
 /// A [`Refusal`], as the server would send it (see the module docs).
 pub fn format_now(format: &str, max_format: usize) -> Result<String, Refusal> {
     udp::time_format(format.as_bytes(), max_format)
-        .and_then(|f| format_time(&Local::now(), f, max_format))
+        .and_then(|f| format_local(&Local::now(), f, max_format))
+}
+
+/// `t` in `format` with the local zone's name for `%Z` (its offset if the C library names
+/// none).
+fn format_local(t: &DateTime<Local>, format: &str, max_format: usize) -> Result<String, Refusal> {
+    let zone = local_zone_name(t.timestamp()).unwrap_or_else(|| t.offset().to_string());
+    format_time(t, &zone, format, max_format)
 }
 
 /// `t` in `format`, checked: every directive must be one chrono knows, the answer must fit
-/// a datagram and must not read as a refusal.
+/// a datagram and must not read as a refusal. `%Z` gives `zone` (the zone's name, which
+/// chrono does not know: see [`zone_name`](super::zone_name)).
+///
+/// ```
+/// use chrono::{FixedOffset, TimeZone};
+/// use mayfly_servers::udp::time::format_time;
+/// let t = FixedOffset::east_opt(9 * 3600).unwrap()
+///     .with_ymd_and_hms(2024, 2, 29, 13, 5, 9).unwrap();
+/// assert_eq!(format_time(&t, "JST", "%H:%M %Z %z", 256).unwrap(), "13:05 JST +0900");
+/// ```
 ///
 /// # Errors
 /// A [`Refusal`]: `bad_request` for an invalid format, `too_large` for a format over
 /// `max_format` bytes or an answer over [`MAX_UDP_PAYLOAD`].
 pub fn format_time<Tz: TimeZone>(
     t: &DateTime<Tz>,
+    zone: &str,
     format: &str,
     max_format: usize,
 ) -> Result<String, Refusal>
@@ -149,7 +174,12 @@ where
             ),
         ));
     }
-    let items: Vec<Item<'_>> = StrftimeItems::new(format).collect();
+    let items: Vec<Item<'_>> = StrftimeItems::new(format)
+        .map(|i| match i {
+            Item::Fixed(Fixed::TimezoneName) => Item::Literal(zone),
+            other => other,
+        })
+        .collect();
     let bad = || {
         Refusal::new(
             code::BAD_REQUEST,
@@ -196,8 +226,11 @@ mod tests {
 
     #[test]
     fn the_course_default_and_common_formats() {
-        let f = |s| format_time(&t(), s, DEFAULT_MAX_FORMAT);
+        let f = |s| format_time(&t(), "UTC", s, DEFAULT_MAX_FORMAT);
         assert_eq!(f(udp::DEFAULT_TIME_FORMAT).unwrap(), "2024-02-29 13:05:09");
+        // Python's time.strftime: %Z the zone's name, %z its offset.
+        assert_eq!(f("%Z|%z").unwrap(), "UTC|+0000");
+        assert_eq!(f("%Z%%Z").unwrap(), "UTC%Z");
         assert_eq!(f("%H:%M").unwrap(), "13:05");
         assert_eq!(f("%a %d %b %Y").unwrap(), "Thu 29 Feb 2024");
         assert_eq!(f("no directives").unwrap(), "no directives");
@@ -206,7 +239,7 @@ mod tests {
     #[test]
     fn bad_formats_are_refused_not_panicked_on() {
         for bad in ["%Q", "%", "abc %", "%E", "%.9", "%:", "%#"] {
-            let r = format_time(&t(), bad, DEFAULT_MAX_FORMAT);
+            let r = format_time(&t(), "UTC", bad, DEFAULT_MAX_FORMAT);
             assert_eq!(r.unwrap_err().code, code::BAD_REQUEST, "{bad:?}");
         }
     }
@@ -215,7 +248,7 @@ mod tests {
     fn too_long_formats_and_answers_are_refused() {
         let long = "x".repeat(DEFAULT_MAX_FORMAT + 1);
         assert_eq!(
-            format_time(&t(), &long, DEFAULT_MAX_FORMAT)
+            format_time(&t(), "UTC", &long, DEFAULT_MAX_FORMAT)
                 .unwrap_err()
                 .code,
             code::TOO_LARGE
@@ -223,7 +256,7 @@ mod tests {
         // A short format can still ask for a long answer: %c is 24 bytes.
         let big = "%c".repeat(3000);
         assert_eq!(
-            format_time(&t(), &big, 10_000).unwrap_err().code,
+            format_time(&t(), "UTC", &big, 10_000).unwrap_err().code,
             code::TOO_LARGE
         );
     }
@@ -231,7 +264,7 @@ mod tests {
     #[test]
     fn an_answer_that_would_read_as_a_refusal_is_refused() {
         let sneaky = r#"{"status":"error","code":"x","error":"%Y"}"#;
-        let r = format_time(&t(), sneaky, DEFAULT_MAX_FORMAT).unwrap_err();
+        let r = format_time(&t(), "UTC", sneaky, DEFAULT_MAX_FORMAT).unwrap_err();
         assert_eq!(r.code, code::BAD_REQUEST);
     }
 }
