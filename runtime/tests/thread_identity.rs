@@ -116,6 +116,28 @@ fn every_blocking_primitive_resumes_on_the_worker() {
         l.at("after Timeout interrupting read");
         c.write_all(b"x").unwrap();
         l.at("after write");
+        // sendfile parked on a full send buffer: woken by the reader (the fast path), and
+        // timed out by its write timeout (the timed path, may's I/O timer).
+        let path = std::env::temp_dir().join(format!("mayfly-identity-{}", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(32 << 20).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let sl = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut reader = TcpStream::connect(sl.local_addr().unwrap()).unwrap();
+        let (mut sender, _) = sl.accept().unwrap();
+        let drain = mayfly::spawn(move || {
+            let mut got = vec![0u8; 32 << 20];
+            reader.read_exact(&mut got).unwrap();
+            reader
+        });
+        sender.sendfile_all(&file, 0, 32 << 20).unwrap();
+        l.at("after sendfile parked on a full buffer");
+        let _reader = drain.into_result().unwrap();
+        sender.set_write_timeout(Some(ms(10)));
+        let e = sender.sendfile_all(&file, 0, 32 << 20).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        l.at("after sendfile write timeout");
         let mut lines = mayfly::net::LineReader::new(c.try_clone().unwrap());
         lines.get_mut().settimeout(Some(ms(10)));
         assert!(lines.readline().is_err());
@@ -201,7 +223,7 @@ fn every_blocking_primitive_resumes_on_the_worker() {
         assert!(m.get_timeout(ms(500)).is_ok());
         l.at("after map_async");
     });
-    log.assert_all_on_worker(24);
+    log.assert_all_on_worker(26);
 }
 
 #[test]
