@@ -39,6 +39,7 @@
 //! | `pool.apply(f)` (inline when called from inside the pool; here `pool.map`/`imap` too, on a [`pool::Pool`]), `apply_async(f, callback=cb)`, `map_async`, `imap(…, maxsize=n)`, `full()`, `add(g)`, `discard(g)` | [`apply`](pool::Group::apply), [`apply_async`](pool::Group::apply_async), [`apply_async_then(f, cb)`](pool::Group::apply_async_then) (`cb` gets a clone of the value, which stays readable), [`map_async`](pool::Group::map_async), [`imap(…).read_ahead(n)`](pool::IMap::read_ahead), [`full`](pool::Group::full), [`add`](pool::Group::add), [`discard`](pool::Group::discard) |
 //! | `gevent.threadpool.ThreadPool`, `get_hub().threadpool.apply(f)` | [`threadpool::ThreadPool`], [`threadpool::apply(f)`](threadpool::apply) |
 //! | `ThreadPool.map(f, items)` | [`ThreadPool::map(f, items)`](threadpool::ThreadPool::map) |
+//! | `gevent.fileobject.FileObjectThread(f)`, `open()` on a slow disk without freezing the hub | [`fs::File::open(path)`](fs::File) (`Read`/`Write` on the thread pool), [`fs::read`], [`fs::write`], [`fs::metadata`], [`fs::read_dir`], [`fs::create_dir`], [`fs::rename`], [`fs::remove_file`], [`fs::OpenOptions`] |
 //! | `gevent.config.monitor_thread`, `max_blocking_time` | [`monitor::start(threshold)`](monitor::start), `MAYFLY_MONITOR_MS=100` |
 //! | `gevent.socket.socket` (patched) | [`net::TcpStream`], [`net::TcpListener`], [`net::UdpSocket`], [`net::UnixStream`] |
 //! | `sock.recv(n)`, `sendall`, `settimeout` | [`recv(n)`](net::TcpStream::recv) → `Bytes`, [`sendall`](net::TcpStream::sendall), [`settimeout`](net::TcpStream::settimeout), plus [`recv_exact`](net::TcpStream::recv_exact) |
@@ -122,7 +123,7 @@
 //!   the `_timeout`/`_nowait` forms) return [`queue::PutError::Closed`] /
 //!   [`queue::GetError::Closed`].
 //! - **No monkey-patching**: `std::net`, `std::fs` and `std::thread::sleep` block the one
-//!   worker. Use [`net`], [`threadpool`] and [`sleep`].
+//!   worker. Use [`net`], [`fs`], [`threadpool`] and [`sleep`].
 //! - **No `rawlink`**: [`Greenlet::link`] callbacks always run in a greenlet of their own
 //!   (one for all of a greenlet's callbacks, in turn: a callback that blocks delays the next,
 //!   where gevent starts the next one when it blocks).
@@ -230,12 +231,14 @@ compile_error!(
 // - `start` (start-up wiring: Config::start, ensure_started);
 // - `timeout`, `park` (park_until and the shared wait loop), `sleep`, `waitable`, `greenlet`,
 //   `join`, `run`;
-// - the primitives: `event`, `lock`, `local`, `queue`, `pool`, `threadpool`;
+// - the primitives: `event`, `lock`, `local`, `queue`, `pool`, `threadpool`, then `fs` (on
+//   the thread pool);
 // - `net`, then `server`;
 // - facades on top: `hub` and `monitor` (the public paths).
 mod config;
 mod context;
 pub mod event;
+pub mod fs;
 mod greenlet;
 pub mod hub;
 mod join;
