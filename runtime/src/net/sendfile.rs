@@ -10,13 +10,14 @@
 //!   ([`ready::write_with`]: kills unwind, a swept write timeout returns `TimedOut`);
 //! - **the timed path** (a socket timeout kept by timers, an active `Timeout`, or a plain OS
 //!   thread): `sendfile(2)` while the buffer has room; when it is full, the next few bytes
-//!   of the file ([`SENDFILE_PROBE_BYTES`] at most, read with `pread`) go through the stream's own
-//!   `write`, which waits under the write timeout and the `Timeout` exactly as a `write`
-//!   does. So the wait costs one small copy, and the bytes sent are the file's either way.
+//!   of the file ([`SENDFILE_PROBE_BYTES`] at most, read with `pread` into a buffer on the
+//!   stack) go through the stream's own `write`, which waits under the write timeout and the
+//!   `Timeout` exactly as a `write` does. So the wait costs one small copy, and the bytes
+//!   sent are the file's either way.
 //!
 //! Bytes sent are counted in the stream's [`ByteCounters`](super::ByteCounters) as written.
 //! The memory a transfer holds is the kernel's: no user buffer on the fast path, at most
-//! [`SENDFILE_PROBE_BYTES`] for the duration of one wait on the timed path.
+//! [`SENDFILE_PROBE_BYTES`] on the stack while the timed path waits.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -32,9 +33,11 @@ use super::tcp::TcpStream;
 /// call anyway: `MAX_RW_COUNT`).
 const MAX_PER_CALL: usize = 0x7fff_f000;
 
-/// The most file bytes the timed path copies into a buffer of its own to wait for room in the
-/// socket's send buffer (see the module docs).
-pub const SENDFILE_PROBE_BYTES: usize = 4096;
+/// The most file bytes the timed path copies (into a buffer on the stack) to wait for room in
+/// the socket's send buffer (see the module docs): a few, so a greenlet parked there holds no
+/// more memory than one parked in `write`. They join the data already queued in the full
+/// buffer, so they never go out as a small segment of their own.
+pub const SENDFILE_PROBE_BYTES: usize = 64;
 
 impl TcpStream {
     /// Sends up to `len` bytes of `file`, starting at `offset`, with `sendfile(2)`; returns
@@ -108,9 +111,10 @@ impl TcpStream {
         }
         // The send buffer is full: wait for room the way `write` does, by writing the next
         // few bytes of the file through it (counted there).
-        let mut probe = vec![0u8; len.min(SENDFILE_PROBE_BYTES)];
+        let mut probe = [0u8; SENDFILE_PROBE_BYTES];
+        let probe = &mut probe[..len.min(SENDFILE_PROBE_BYTES)];
         let got = loop {
-            match file.read_at(&mut probe, offset) {
+            match file.read_at(probe, offset) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 other => break other?,
             }
