@@ -43,12 +43,14 @@
 //! | `gevent.signal_handler(signum, handler)`, waiting for a signal | [`signal::signal_handler(signum, f)`](signal::signal_handler) (each delivery runs `f` in a greenlet: it may block) → [`signal::SignalHandler`]; [`signal::Signals`] to `recv()` them in a greenlet |
 //! | `gevent.threadpool.ThreadPool`, `get_hub().threadpool.apply(f)` | [`threadpool::ThreadPool`], [`threadpool::apply(f)`](threadpool::apply) |
 //! | `ThreadPool.map(f, items)` | [`ThreadPool::map(f, items)`](threadpool::ThreadPool::map) |
+//! | `gevent.fileobject.FileObjectThread(f)`, `open()` on a slow disk without freezing the hub | [`fs::File::open(path)`](fs::File) (`Read`/`Write` on the thread pool), [`fs::read`], [`fs::write`], [`fs::metadata`], [`fs::read_dir`], [`fs::create_dir`], [`fs::rename`], [`fs::remove_file`], [`fs::OpenOptions`] |
 //! | `gevent.config.monitor_thread`, `max_blocking_time` | [`monitor::start(threshold)`](monitor::start), `MAYFLY_MONITOR_MS=100` |
 //! | `gevent.socket.socket` (patched) | [`net::TcpStream`], [`net::TcpListener`], [`net::UdpSocket`], [`net::UnixStream`] |
 //! | `sock.dup()`, `getpeername()`, `getsockname()` on `AF_UNIX` | [`UnixStream::try_clone`](net::UnixStream::try_clone), [`peer_addr`](net::UnixStream::peer_addr), [`local_addr`](net::UnixStream::local_addr); [`UnixListener::local_addr`](net::UnixListener::local_addr), [`try_clone`](net::UnixListener::try_clone) |
 //! | `sock.recv(n)`, `sendall`, `settimeout` | [`recv(n)`](net::TcpStream::recv) → `Bytes`, [`sendall`](net::TcpStream::sendall), [`settimeout`](net::TcpStream::settimeout), plus [`recv_exact`](net::TcpStream::recv_exact) |
 //! | `socket.create_connection(("host", port))`, gevent's thread-pool resolver | [`net::TcpStream::connect("host:port")`](net::TcpStream::connect): names resolved on the thread pool (a [`Timeout`] bounds the lookup), numeric addresses parsed on the spot; [`net::resolve`] |
 //! | `socket.getaddrinfo(host, port, family, type)` (service names such as `"http"`), `gethostbyname`, `getnameinfo`, `create_connection(addr, timeout)` with a name | [`net::getaddrinfo`] with [`net::lookup::Hints`] → [`net::lookup::AddrInfo`], [`net::gethostbyname`], [`net::getnameinfo`]: the C library's calls on the thread pool; [`TcpStream::connect_timeout("host:port", t)`](net::TcpStream::connect_timeout) (the lookup within `t`) |
+//! | `socket.sendfile(file, offset, count)`, gevent's `examples/geventsendfile.py` (`sendfile` looped on `EAGAIN` with `wait_write`) | [`net::TcpStream::sendfile(&file, offset, len)`](net::TcpStream::sendfile) (parks on a full send buffer, under the socket's write timeout and the active [`Timeout`]), [`sendfile_all`](net::TcpStream::sendfile_all); `examples/geventsendfile.rs` |
 //! | `f = sock.makefile(); f.readline()`, `for line in f` | [`net::LineReader::new(conn)`](net::LineReader): [`readline()`](net::LineReader::readline) (keeps `\n`), [`lines()`](net::LineReader::lines); a timeout keeps the partial line; [`net::DEFAULT_MAX_LINE`] |
 //! | `gevent.server.StreamServer(addr, handle)` | [`server::StreamServer::bind(addr, handle)`](server::StreamServer) |
 //! | `gevent.server.DatagramServer(addr, handle)` | [`server::DatagramServer::bind(addr, \|data, peer, sock\| …)`](server::DatagramServer) |
@@ -127,7 +129,7 @@
 //!   the `_timeout`/`_nowait` forms) return [`queue::PutError::Closed`] /
 //!   [`queue::GetError::Closed`].
 //! - **No monkey-patching**: `std::net`, `std::fs` and `std::thread::sleep` block the one
-//!   worker. Use [`net`], [`threadpool`] and [`sleep`].
+//!   worker. Use [`net`], [`fs`], [`threadpool`] and [`sleep`].
 //! - **No `rawlink`**: [`Greenlet::link`] callbacks always run in a greenlet of their own
 //!   (one for all of a greenlet's callbacks, in turn: a callback that blocks delays the next,
 //!   where gevent starts the next one when it blocks).
@@ -242,12 +244,14 @@ compile_error!(
 // - `start` (start-up wiring: Config::start, ensure_started);
 // - `timeout`, `park` (park_until and the shared wait loop), `sleep`, `waitable`, `greenlet`,
 //   `join`, `run`;
-// - the primitives: `event`, `lock`, `local`, `queue`, `pool`, `threadpool`;
+// - the primitives: `event`, `lock`, `local`, `queue`, `pool`, `threadpool`, then `fs` (on
+//   the thread pool);
 // - `net`, then `server` and `signal` (signals read through a coroutine socket pair);
 // - facades on top: `hub` and `monitor` (the public paths).
 mod config;
 mod context;
 pub mod event;
+pub mod fs;
 mod greenlet;
 pub mod hub;
 mod join;

@@ -124,6 +124,28 @@ fn every_blocking_primitive_resumes_on_the_worker() {
         assert!(mayfly::with_timeout(ms(10), || lines.readline()).is_err());
         l.at("after Timeout interrupting LineReader readline");
         hold.kill();
+        // sendfile parked on a full send buffer: woken by the reader (the fast path), and
+        // timed out by its write timeout (the timed path, may's I/O timer).
+        let path = std::env::temp_dir().join(format!("mayfly-identity-{}", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(32 << 20).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let sl = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut reader = TcpStream::connect(sl.local_addr().unwrap()).unwrap();
+        let (mut sender, _) = sl.accept().unwrap();
+        let drain = mayfly::spawn(move || {
+            let mut got = vec![0u8; 32 << 20];
+            reader.read_exact(&mut got).unwrap();
+            reader
+        });
+        sender.sendfile_all(&file, 0, 32 << 20).unwrap();
+        l.at("after sendfile parked on a full buffer");
+        let _reader = drain.into_result().unwrap();
+        sender.set_write_timeout(Some(ms(10)));
+        let e = sender.sendfile_all(&file, 0, 32 << 20).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        l.at("after sendfile write timeout");
 
         let mut u = UdpSocket::bind("127.0.0.1:0").unwrap();
         u.settimeout(Some(ms(10)));
@@ -185,6 +207,11 @@ fn every_blocking_primitive_resumes_on_the_worker() {
         let r = mayfly::threadpool::shared().map(|x: u64| x + 1, 0..4);
         assert_eq!(r.unwrap(), [1, 2, 3, 4]);
         l.at("after ThreadPool::map (woken by pool threads)");
+        assert!(mayfly::fs::metadata("/proc/self/status").is_ok());
+        l.at("after mayfly::fs::metadata (woken by a pool thread)");
+        let mut f = mayfly::fs::File::open("/proc/self/status").unwrap();
+        assert!(f.read(&mut buf).unwrap() > 0);
+        l.at("after mayfly::fs::File read (woken by a pool thread)");
         let pool = mayfly::pool::Pool::new(1);
         assert_eq!(
             pool.apply(|| mayfly::sleep(Duration::from_millis(2))),
@@ -201,7 +228,7 @@ fn every_blocking_primitive_resumes_on_the_worker() {
         assert!(m.get_timeout(ms(500)).is_ok());
         l.at("after map_async");
     });
-    log.assert_all_on_worker(24);
+    log.assert_all_on_worker(28);
 }
 
 #[test]

@@ -1338,6 +1338,45 @@ fn a_download_nobody_reads_is_cut_off_at_the_minimum_rate() {
 }
 
 #[test]
+fn downloads_nobody_reads_hold_no_buffer_of_their_own() {
+    // Before: each unread `get` kept its 256 KiB chunk buffer resident (200 of them: about
+    // +47 MiB). With sendfile the bytes wait in the kernel's socket buffers; what is left per
+    // connection is its greenlet and its header buffer.
+    const CLIENTS: u64 = 200;
+    const BOUND_KIB: u64 = 64; // generous: the goal is 16, the old server took ~240
+    let s = Server::start(&[]);
+    let data = random_bytes(9, 4 << 20);
+    fs::write(s.path("big.bin"), &data).unwrap();
+    // The hash is cached and the pages are in the page cache before the measurement.
+    assert_eq!(cli_get(&s, "big.bin")["sha256"], sha(&data));
+    std::thread::sleep(Duration::from_millis(300));
+    let before = s.srv.status("VmRSS:");
+    let request = frame_bytes(&mayfly_proto::file::get_request("big.bin", 0), b"");
+    let conns: Vec<TcpStream> = (0..CLIENTS)
+        .map(|_| {
+            let mut c = TcpStream::connect(&s.addr).unwrap();
+            c.write_all(&request).unwrap();
+            c
+        })
+        .collect();
+    // Every transfer parks on a full socket buffer within moments; take the largest of a few
+    // readings.
+    let mut after = 0;
+    for _ in 0..6 {
+        std::thread::sleep(Duration::from_millis(500));
+        after = after.max(s.srv.status("VmRSS:"));
+    }
+    let per = after.saturating_sub(before) / CLIENTS;
+    assert!(
+        per <= BOUND_KIB,
+        "VmRSS {before} -> {after} KiB: {per} KiB per unread download (bound {BOUND_KIB})"
+    );
+    // The server goes on, and a client that reads gets it all.
+    assert_eq!(cli_get(&s, "big.bin")["sha256"], sha(&data));
+    drop(conns);
+}
+
+#[test]
 fn list_is_paged_and_the_cli_fetches_every_page() {
     // Before: one reply with every name (100,000 files: a 22 MiB reply built on the worker).
     let s = Server::start(&[]);

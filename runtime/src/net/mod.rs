@@ -5,7 +5,8 @@
 //! that thread, like `std::net`.
 //!
 //! Python-socket conveniences are there: `recv(n)` returning [`bytes::Bytes`], `send`,
-//! `sendall`, `recv_exact`, `settimeout`, `connect_timeout`. Each socket's own timeout and the
+//! `sendall`, `recv_exact`, `settimeout`, `connect_timeout`, and `sendfile` (a file's bytes
+//! straight from the page cache: [`TcpStream::sendfile`]). Each socket's own timeout and the
 //! greenlet's active [`crate::Timeout`] both bound every call: a socket timeout returns
 //! `ErrorKind::TimedOut`; an expired `Timeout` unwinds to its `with_timeout`.
 //!
@@ -33,6 +34,7 @@ mod lines;
 pub mod lookup;
 mod ready;
 mod resolve;
+mod sendfile;
 mod stream;
 mod stream_io;
 pub(crate) mod sweep;
@@ -44,6 +46,7 @@ pub use bind::{Bind, DEFAULT_BACKLOG};
 pub use lines::{LineReader, Lines, DEFAULT_MAX_LINE};
 pub use lookup::{getaddrinfo, gethostbyname, getnameinfo};
 pub use resolve::{resolve, ConnectAddr};
+pub use sendfile::SENDFILE_PROBE_BYTES;
 pub use stream::ByteCounters;
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;

@@ -138,9 +138,22 @@ pub(crate) fn write<S: RawStream>(sock: &S, st: &mut StreamState, buf: &[u8]) ->
     if buf.is_empty() {
         return Ok(0);
     }
+    write_with(sock, st, || sock.raw_write(buf))
+}
+
+/// One nonblocking call that moves bytes out of the socket (`op`: a `write(2)`, a
+/// `sendfile(2)`), called again after waiting for writability while it fails with `EAGAIN`.
+///
+/// # Errors
+/// `op`'s error; `TimedOut` when the swept write timeout passes first.
+pub(crate) fn write_with<S: AsIoData>(
+    sock: &S,
+    st: &mut StreamState,
+    mut op: impl FnMut() -> io::Result<usize>,
+) -> io::Result<usize> {
     let mut waited = Waited::new(st.watch.as_deref(), st.write_timeout);
     loop {
-        match sock.raw_write(buf) {
+        match op() {
             Ok(n) => return Ok(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 // The wait may consume read edges it does not look at (a close among them):

@@ -102,8 +102,8 @@ impl AsRawFd for TcpListener {
 /// ```
 #[derive(Debug)]
 pub struct TcpStream {
-    inner: may::net::TcpStream,
-    st: StreamState,
+    pub(super) inner: may::net::TcpStream,
+    pub(super) st: StreamState,
 }
 
 impl TcpStream {

@@ -47,9 +47,13 @@
 //!   `next` is the `after` of the next page, so a client that sends a plain `{"cmd":"list"}`
 //!   gets the first page. The directory is read on the thread pool, and at most
 //!   [`Options::max_concurrent_lists`] lists run at once (more get `busy`).
-//! - File reads and writes run on the worker in 256 KiB pieces (page-cache speed); hashing
-//!   a file not seen before runs on a pool of its own ([`Options::hash_threads`]), once
-//!   per version (inode, size, mtime): concurrent requests for it share the one job.
+//! - A `get` body goes with `sendfile(2)`: from the page cache to the socket, with no buffer
+//!   of the connection's own, so a client that never reads costs the kernel's socket
+//!   buffer and nothing more (a file `sendfile` cannot read goes through
+//!   [`BUFFERED_CHUNK`] bytes at a time). Opening and `stat`ing a file, an upload's writes,
+//!   `fsync`, rename and removal run on the thread pool (`mayfly::fs`); hashing a file not
+//!   seen before runs on a pool of its own ([`Options::hash_threads`]), once per version
+//!   (inode, size, mtime): concurrent requests for it share the one job.
 //!
 //! ```
 //! use mayfly_servers::file::{self, Options};
@@ -71,6 +75,7 @@ pub mod quota;
 mod rate;
 mod session;
 mod store;
+mod transfer;
 mod user_session;
 pub mod users;
 
@@ -85,6 +90,7 @@ use mayfly::server::{
 };
 
 pub use session::{LINGER_BYTES, LINGER_TIME};
+pub use transfer::BUFFERED_CHUNK;
 
 /// Default address, loopback.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9000";

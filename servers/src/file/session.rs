@@ -1,7 +1,7 @@
 //! One connection of the file server: read a request frame, answer it, repeat. The frames,
 //! field names and refusal codes are the protocol's (`mayfly_proto::file`, `reply`).
 
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,7 @@ use mayfly_proto::reply::{self, code, Refusal};
 use super::names;
 use super::rate::RateGuard;
 use super::store::{Store, UploadError};
+use super::transfer;
 use super::Options;
 /// After a fatal protocol error the server reads and drops at most this much for at most
 /// [`LINGER_TIME`] before closing, so the client sees the error reply instead of a reset.
@@ -406,13 +407,15 @@ fn get(store: &Store, r: &mut Reader, h: &Header, o: &Options) -> io::Result<Out
         .opt_u64(proto::OFFSET)
         .map_err(|e| refuse(code::BAD_REQUEST, e)))
     .unwrap_or(0);
-    let (mut file, meta) = or_refuse!(store.open_file(name).map_err(|e| io_refusal(&e)));
+    let (file, meta) = or_refuse!(store.open_file(name).map_err(|e| io_refusal(&e)));
     let size = meta.len();
     if offset > size {
         let msg = format!("offset {offset} is past the end ({size} bytes)");
         return Ok(refuse(code::BAD_OFFSET, msg).into());
     }
-    let sha256 = or_refuse!(store.sha256(name, &file, &meta).map_err(|e| io_refusal(&e)));
+    let sha256 = or_refuse!(store
+        .sha256(name, file.as_std(), &meta)
+        .map_err(|e| io_refusal(&e)));
     let header = reply::ok()
         .with(proto::FILENAME, name)
         .with(proto::FILESIZE, size)
@@ -420,23 +423,14 @@ fn get(store: &Store, r: &mut Reader, h: &Header, o: &Options) -> io::Result<Out
         .with(proto::SHA256, sha256)
         .with(proto::TOTAL_SIZE, size - offset);
     frame::write_header(r.get_mut(), &header)?;
-    file.seek(SeekFrom::Start(offset))?;
-    let mut left = size - offset;
-    let mut buf = vec![0u8; CHUNK.min(left as usize)];
-    let mut guard = rate_guard(o);
-    while left > 0 {
-        let want = (buf.len() as u64).min(left) as usize;
-        let n = file.read(&mut buf[..want])?;
-        if n == 0 {
-            // The file shrank under us: the promised length cannot be kept; close.
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "file shrank while being sent",
-            ));
-        }
-        send_guarded(r.get_mut(), &buf[..n], &mut guard)?;
-        left -= n as u64;
-    }
+    // A file that shrank under us cannot keep the promised length: the error closes.
+    transfer::send_file(
+        r.get_mut(),
+        &file,
+        offset,
+        size - offset,
+        &mut rate_guard(o),
+    )?;
     Ok(Outcome::Sent)
 }
 
@@ -495,7 +489,7 @@ fn stat(store: &Store, h: &Header) -> Outcome {
     };
     match store.open_file(name) {
         Ok((file, meta)) => {
-            let sha256 = match store.sha256(name, &file, &meta) {
+            let sha256 = match store.sha256(name, file.as_std(), &meta) {
                 Ok(s) => s,
                 Err(e) => return io_refusal(&e).into(),
             };

@@ -344,12 +344,12 @@ impl Store {
         let Ok(dir) = self.partial_dir(false) else {
             return 0;
         };
-        let Ok(entries) = fs::read_dir(dir) else {
+        let Ok(entries) = mayfly::fs::read_dir(dir) else {
             return 0;
         };
         let now = std::time::SystemTime::now();
         let mut removed = 0;
-        for entry in entries.flatten() {
+        for entry in entries {
             let name = entry.file_name().to_string_lossy().into_owned();
             let mut book = self.book.lock().unwrap();
             if book.is_busy(&name) {
@@ -372,8 +372,9 @@ impl Store {
     /// Opens a finished file for reading, relative to the root's handle. Symlinks are never
     /// followed (ELOOP becomes a refusal); anything but a regular file, and a file with
     /// other hard links (one may be outside the root), is refused.
-    pub fn open_file(&self, name: &str) -> io::Result<(File, Metadata)> {
-        let file = OpenOptions::new()
+    /// The open and the `fstat` run on the thread pool (`mayfly::fs`).
+    pub fn open_file(&self, name: &str) -> io::Result<(mayfly::fs::File, Metadata)> {
+        let file = mayfly::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(self.root.join(name))
@@ -439,7 +440,7 @@ impl Store {
 
     /// Bytes kept from a cut-off resumable upload of `name`, if any.
     pub fn partial_len(&self, name: &str) -> Option<u64> {
-        fs::symlink_metadata(self.partial_path(name).ok()?)
+        mayfly::fs::symlink_metadata(self.partial_path(name).ok()?)
             .ok()
             .filter(|m| m.is_file())
             .map(|m| m.len())
@@ -465,7 +466,7 @@ impl Store {
                 .root
                 // Not the name itself: a 255-byte name would make the temp name too long.
                 .join(format!("{UPLOAD_PREFIX}{}.{n}", std::process::id()));
-            let file = OpenOptions::new()
+            let file = mayfly::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o644)
@@ -525,7 +526,7 @@ impl Store {
             }
             book.set(name, offset);
         }
-        let mut file = OpenOptions::new()
+        let mut file = mayfly::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
@@ -536,7 +537,7 @@ impl Store {
             .map_err(UploadError::Io)?;
         let mut hasher = Sha256::new();
         if offset > 0 {
-            let mut dup = file.try_clone().map_err(UploadError::Io)?;
+            let mut dup = file.as_std().try_clone().map_err(UploadError::Io)?;
             hasher = mayfly::threadpool::apply(move || -> io::Result<Sha256> {
                 let mut h = Sha256::new();
                 dup.seek(SeekFrom::Start(0))?;
@@ -675,7 +676,8 @@ pub(crate) struct Upload {
     store: Arc<Store>,
     name: String,
     path: PathBuf,
-    file: File,
+    /// Its writes, `fsync` and `fstat` run on the thread pool.
+    file: mayfly::fs::File,
     hashing: Option<HashPipeline>,
     resumable: bool,
     holds_partial: bool,
@@ -719,7 +721,7 @@ impl Upload {
         }
         let meta = self.file.metadata().map_err(UploadError::Io)?;
         let dest = self.store.root.join(&self.name);
-        fs::rename(&self.path, &dest).map_err(UploadError::Io)?;
+        mayfly::fs::rename(&self.path, &dest).map_err(UploadError::Io)?;
         self.done = true;
         if self.holds_partial {
             self.store.book.lock().unwrap().remove(&self.name);
@@ -732,7 +734,12 @@ impl Upload {
 impl Drop for Upload {
     fn drop(&mut self) {
         if !self.done && !self.resumable {
-            let _ = fs::remove_file(&self.path);
+            // On the pool, unless the greenlet is unwinding (a kill), when it must not park.
+            let _ = if std::thread::panicking() {
+                fs::remove_file(&self.path)
+            } else {
+                mayfly::fs::remove_file(&self.path)
+            };
         }
         if self.holds_partial {
             let mut book = self.store.book.lock().unwrap();
@@ -741,7 +748,7 @@ impl Drop for Upload {
             } else if !self.done {
                 // Kept: the bytes that reached the file count, reserved ones that did not
                 // (a failed write) do not.
-                let len = self.file.metadata().map_or(0, |m| m.len());
+                let len = self.file.as_std().metadata().map_or(0, |m| m.len());
                 book.set(&self.name, len);
             }
             book.release(&self.name);
