@@ -43,6 +43,7 @@ pub use bind::{Bind, DEFAULT_BACKLOG};
 pub use lines::{LineReader, Lines, DEFAULT_MAX_LINE};
 pub use resolve::{resolve, ConnectAddr};
 pub use stream::ByteCounters;
+pub(crate) use tcp::Accepted;
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};
