@@ -1,8 +1,11 @@
 //! `mayfly stress --proto http`: keep-alive GETs against `mayfly serve http` (or any HTTP/1.1
 //! server), checking every answer.
 //!
-//! `threads` OS threads (`std::net`) each own their share of the `connections` and walk them
-//! in turn, as the TCP stress client does: on each connection one turn writes
+//! Two ways to drive the connections, as the TCP stress client has
+//! ([`HttpStressOptions::mode`]): `threads` OS threads (`std::net`) each own their share of
+//! the `connections` and walk them in turn; or ([`ClientMode::Coroutine`]) one mayfly
+//! greenlet per connection on one worker thread, each yielding after its turn (10,000+
+//! connections from one process). On each connection one turn writes
 //! [`HttpStressOptions::pipeline`] requests (`GET <path> HTTP/1.1`, keep-alive) in one write
 //! and reads as many answers back, then the next connection gets its turn — one in flight per
 //! connection by default, so the load is fair and the report says how fair it came out
@@ -17,10 +20,17 @@
 //!
 //! Latency is per turn: from just before the requests are written to just after the last
 //! answer is read. The measured window opens when every connection is up.
+//!
+//! [`HttpStressOptions::disconnect_rate`] (soak tests, as the TCP client's): after a good
+//! turn, with that probability, the connection is dropped — a clean close, a reset
+//! (SO_LINGER 0) or half a request then a reset, at random — and opened again; counted in
+//! `reconnects`, not as an error.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::{Condvar, Mutex};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -28,7 +38,7 @@ use mayfly_proto::child::{Window, WindowMark};
 use serde::{Deserialize, Serialize};
 
 use crate::fairness::Fairness;
-use crate::stress::Latency;
+use crate::stress::{ClientMode, Latency, StressOptionsError, XorShift};
 
 /// Default [`HttpStressOptions::path`]: the plaintext test.
 pub const DEFAULT_PATH: &str = mayfly_proto::plaintext::PLAINTEXT_PATH;
@@ -58,6 +68,11 @@ pub struct HttpStressOptions {
     pub io_timeout: Duration,
     /// Print `mayfly-stress: window start|end` on stderr (as `mayfly compare` reads them).
     pub marks: bool,
+    /// OS threads (`threads` of them), or one greenlet per connection on one thread.
+    pub mode: ClientMode,
+    /// After each good turn, with this probability, drop the connection (a clean close, a
+    /// reset, or half a request then a reset) and connect again. 0 (default): never.
+    pub disconnect_rate: f64,
 }
 
 impl HttpStressOptions {
@@ -78,7 +93,35 @@ impl HttpStressOptions {
             pipeline: DEFAULT_PIPELINE,
             io_timeout: Duration::from_secs(10),
             marks: false,
+            mode: ClientMode::Threads,
+            disconnect_rate: 0.0,
         }
+    }
+
+    /// These options, if they can run.
+    ///
+    /// # Errors
+    /// [`StressOptionsError::Zero`] for zero connections or threads,
+    /// [`StressOptionsError::DisconnectRate`] if `disconnect_rate` is not within 0..=1.
+    ///
+    /// ```
+    /// use mayfly_clients::http_stress::HttpStressOptions;
+    /// use mayfly_clients::stress::StressOptionsError;
+    /// let mut o = HttpStressOptions::new("127.0.0.1:1".parse().unwrap());
+    /// o.disconnect_rate = 1.5;
+    /// assert_eq!(o.checked().unwrap_err(), StressOptionsError::DisconnectRate(1.5));
+    /// ```
+    pub fn checked(self) -> Result<Self, StressOptionsError> {
+        if self.connections == 0 {
+            return Err(StressOptionsError::Zero("connections"));
+        }
+        if self.threads == 0 {
+            return Err(StressOptionsError::Zero("threads"));
+        }
+        if !(0.0..=1.0).contains(&self.disconnect_rate) {
+            return Err(StressOptionsError::DisconnectRate(self.disconnect_rate));
+        }
+        Ok(self)
     }
 }
 
@@ -107,7 +150,8 @@ pub struct HttpStressReport {
     pub resets: u64,
     /// Other failed connections (timeouts, answers that are not HTTP).
     pub io_errors: u64,
-    /// Connections opened again after a reset or an error.
+    /// Connections opened again after a reset, an error or a deliberate disconnect
+    /// ([`HttpStressOptions::disconnect_rate`]).
     pub reconnects: u64,
     /// Turn times (`pipeline` requests out, their answers in), µs.
     pub latency_us: Latency,
@@ -211,21 +255,93 @@ struct Turn {
     wrong: u64,
 }
 
-/// One keep-alive connection.
-struct Conn {
-    stream: Option<TcpStream>,
-    buf: Vec<u8>,
-    /// Good answers in the window.
-    answered: u64,
+/// A client socket the load can drive: std's (threads mode) or mayfly's (coroutine mode).
+trait Client: Read + Write + AsRawFd + Sized {
+    /// Connects with `timeout` for the connect and for every read and write after it.
+    fn open(addr: SocketAddr, timeout: Duration) -> io::Result<Self>;
+    /// Waits `d` (the thread, or only the greenlet).
+    fn pause(d: Duration);
 }
 
-impl Conn {
-    fn open(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+impl Client for TcpStream {
+    fn open(addr: SocketAddr, timeout: Duration) -> io::Result<Self> {
         let s = TcpStream::connect_timeout(&addr, timeout)?;
         s.set_nodelay(true)?;
         s.set_read_timeout(Some(timeout))?;
         s.set_write_timeout(Some(timeout))?;
         Ok(s)
+    }
+
+    fn pause(d: Duration) {
+        std::thread::sleep(d);
+    }
+}
+
+impl Client for mayfly::net::TcpStream {
+    fn open(addr: SocketAddr, timeout: Duration) -> io::Result<Self> {
+        let mut s = mayfly::net::TcpStream::connect_timeout(addr, timeout)?;
+        s.set_nodelay(true)?;
+        s.settimeout(Some(timeout));
+        Ok(s)
+    }
+
+    fn pause(d: Duration) {
+        mayfly::sleep(d);
+    }
+}
+
+/// Makes `s`'s close send a reset (SO_LINGER {1, 0}).
+fn reset_on_close(s: &impl AsRawFd) {
+    // SAFETY: the descriptor belongs to `s`, which is borrowed (so open) for as long as the
+    // borrowed handle lives: this one call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(s.as_raw_fd()) };
+    let _ = socket2::SockRef::from(&fd).set_linger(Some(Duration::ZERO));
+}
+
+/// One keep-alive connection.
+struct Conn<S> {
+    stream: Option<S>,
+    buf: Vec<u8>,
+    /// Good answers in the window.
+    answered: u64,
+}
+
+impl<S: Client> Conn<S> {
+    /// A connection opened now, counted in `c` (or its failure, noted).
+    fn first(
+        opts: &HttpStressOptions,
+        c: &mut Counts,
+        note: &dyn Fn(&str, &dyn std::fmt::Display),
+    ) -> Self {
+        Conn {
+            stream: match S::open(opts.addr, opts.io_timeout) {
+                Ok(s) => {
+                    c.connected += 1;
+                    Some(s)
+                }
+                Err(e) => {
+                    c.connect_errors += 1;
+                    note("connecting", &e);
+                    None
+                }
+            },
+            buf: Vec::new(),
+            answered: 0,
+        }
+    }
+
+    /// Drops the connection — `how` 0: a clean close, 1: a reset, 2: half a request, then a
+    /// reset — for the next turn to open a new one.
+    fn disconnect(&mut self, how: u64, request: &[u8]) {
+        if let Some(mut s) = self.stream.take() {
+            if how >= 1 {
+                if how == 2 {
+                    let _ = s.write_all(&request[..request.len() / 2]);
+                }
+                reset_on_close(&s);
+            }
+        }
+        self.buf.clear();
     }
 
     /// Writes `requests` and reads `n` answers, checking each against `want`.
@@ -264,7 +380,7 @@ impl Conn {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Counts {
     requests: u64,
     connected: u64,
@@ -295,55 +411,91 @@ fn histogram() -> Histogram<u64> {
 
 /// Runs the load and returns the report.
 pub fn run(opts: &HttpStressOptions) -> HttpStressReport {
+    let _ = mayfly::process::raise_nofile();
     let connections = opts.connections.max(1);
-    let threads = opts.threads.clamp(1, connections);
     let pipeline = opts.pipeline.max(1);
     let request = format!("GET {} HTTP/1.1\r\nHost: {}\r\n\r\n", opts.path, opts.addr);
-    let requests = request.repeat(pipeline).into_bytes();
-    let want = mayfly_proto::plaintext::expected_body(&opts.path);
-    let first_error = Mutex::new(None::<String>);
-    let note = |what: &str, e: &dyn std::fmt::Display| {
-        let mut f = first_error.lock().unwrap_or_else(|p| p.into_inner());
-        if f.is_none() {
-            *f = Some(format!("{what}: {e}"));
+    let requests: Arc<[u8]> = request.repeat(pipeline).into_bytes().into();
+    let first_error = Arc::new(Mutex::new(None::<String>));
+    let ran = match opts.mode {
+        ClientMode::Threads => run_threads(opts, connections, pipeline, &requests, &first_error),
+        ClientMode::Coroutine => {
+            run_greenlets(opts, connections, pipeline, requests, first_error.clone())
         }
     };
+    let first_error = first_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    report(opts, connections, pipeline, ran, first_error)
+}
+
+/// What the connections did: their counts, turn times and good answers each.
+struct Ran {
+    total: Counts,
+    hist: Histogram<u64>,
+    per_conn: Vec<u64>,
+}
+
+/// Keeps the first error seen, with what was being done.
+fn note_first(first: &Mutex<Option<String>>, what: &str, e: &dyn std::fmt::Display) {
+    let mut f = first.lock().unwrap_or_else(|p| p.into_inner());
+    if f.is_none() {
+        *f = Some(format!("{what}: {e}"));
+    }
+}
+
+/// Threads mode: each thread connects its share, then walks it in turn until the end.
+fn run_threads(
+    opts: &HttpStressOptions,
+    connections: usize,
+    pipeline: usize,
+    requests: &[u8],
+    first_error: &Mutex<Option<String>>,
+) -> Ran {
+    let threads = opts.threads.clamp(1, connections);
+    let want = mayfly_proto::plaintext::expected_body(&opts.path);
+    let note = |what: &str, e: &dyn std::fmt::Display| note_first(first_error, what, e);
     // Every thread connects, then the window opens for all at once.
     let gate = Gate::default();
-    let mut total = Counts::default();
-    let mut hist = histogram();
-    let mut per_conn = Vec::with_capacity(connections);
+    let mut ran = Ran {
+        total: Counts::default(),
+        hist: histogram(),
+        per_conn: Vec::with_capacity(connections),
+    };
     std::thread::scope(|s| {
         let mut handles = Vec::with_capacity(threads);
         for t in 0..threads {
-            let (note, gate, requests) = (&note, &gate, &requests);
+            let (note, gate) = (&note, &gate);
             let spawned = std::thread::Builder::new()
                 .name(format!("http-stress-{t}"))
                 .stack_size(128 * 1024)
                 .spawn_scoped(s, move || {
                     let mine = (t..connections).step_by(threads).count();
                     let mut c = Counts::default();
-                    let mut conns: Vec<Conn> = (0..mine)
-                        .map(|_| Conn {
-                            stream: match Conn::open(opts.addr, opts.io_timeout) {
-                                Ok(s) => {
-                                    c.connected += 1;
-                                    Some(s)
-                                }
-                                Err(e) => {
-                                    c.connect_errors += 1;
-                                    note("connecting", &e);
-                                    None
-                                }
-                            },
-                            buf: Vec::new(),
-                            answered: 0,
-                        })
-                        .collect();
+                    let mut conns: Vec<Conn<TcpStream>> =
+                        (0..mine).map(|_| Conn::first(opts, &mut c, note)).collect();
                     let end = gate.ready_then_wait() + opts.duration;
-                    let hist = drive(
-                        opts, &mut conns, &mut c, requests, pipeline, want, end, note,
-                    );
+                    let load = Load {
+                        opts,
+                        requests,
+                        pipeline,
+                        want,
+                        end,
+                        note,
+                    };
+                    let mut rng = XorShift::seeded(t as u64);
+                    let mut hist = histogram();
+                    'run: while !conns.is_empty() {
+                        for conn in conns.iter_mut() {
+                            if Instant::now() >= end {
+                                break 'run;
+                            }
+                            if let Some(us) = load.turn(conn, &mut c, &mut rng) {
+                                let _ = hist.record(us);
+                            }
+                        }
+                    }
                     let answered: Vec<u64> = conns.iter().map(|c| c.answered).collect();
                     (c, hist, answered)
                 });
@@ -355,24 +507,97 @@ pub fn run(opts: &HttpStressOptions) -> HttpStressReport {
         gate.open_when(handles.len(), || mark(opts, Window::Start));
         for h in handles {
             if let Ok((c, h, answered)) = h.join() {
-                total.add(&c);
-                let _ = hist.add(&h);
-                per_conn.extend(answered);
+                ran.total.add(&c);
+                let _ = ran.hist.add(&h);
+                ran.per_conn.extend(answered);
             }
         }
         mark(opts, Window::End);
     });
-    let seconds = opts.duration.as_secs_f64();
-    report(
-        opts,
-        connections,
-        pipeline,
-        total,
-        &hist,
-        &per_conn,
-        seconds,
-        first_error,
-    )
+    ran
+}
+
+/// Coroutine mode: one greenlet per connection on mayfly's one worker thread, each
+/// yielding after its turn so that one whose answer is already waiting cannot go again
+/// ahead of the others.
+fn run_greenlets(
+    opts: &HttpStressOptions,
+    connections: usize,
+    pipeline: usize,
+    requests: Arc<[u8]>,
+    first_error: Arc<Mutex<Option<String>>>,
+) -> Ran {
+    let opts = Arc::new(opts.clone());
+    mayfly::run(move || {
+        let go = Arc::new(mayfly::event::Event::new());
+        let ready = Arc::new(AtomicU64::new(0));
+        let end = Arc::new(Mutex::new(None::<Instant>));
+        // One histogram for all (10,000 of their own would take hundreds of MiB); never
+        // locked across a park.
+        let hist = Arc::new(Mutex::new(histogram()));
+        let mut ran = Ran {
+            total: Counts::default(),
+            hist: histogram(),
+            per_conn: Vec::with_capacity(connections),
+        };
+        let mut gs = Vec::with_capacity(connections);
+        for i in 0..connections {
+            let (o, go, up, end) = (opts.clone(), go.clone(), ready.clone(), end.clone());
+            let (requests, first, hist) = (requests.clone(), first_error.clone(), hist.clone());
+            let spawned = mayfly::Builder::new().stack_size(32 * 1024).spawn(move || {
+                let note = |what: &str, e: &dyn std::fmt::Display| note_first(&first, what, e);
+                let mut c = Counts::default();
+                let mut conn = Conn::<mayfly::net::TcpStream>::first(&o, &mut c, &note);
+                up.fetch_add(1, Ordering::AcqRel);
+                go.wait(None);
+                let end = end
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .expect("end set");
+                let load = Load {
+                    opts: &o,
+                    requests: &requests,
+                    pipeline,
+                    want: mayfly_proto::plaintext::expected_body(&o.path),
+                    end,
+                    note: &note,
+                };
+                let mut rng = XorShift::seeded(i as u64);
+                while Instant::now() < end {
+                    if let Some(us) = load.turn(&mut conn, &mut c, &mut rng) {
+                        let _ = hist.lock().unwrap_or_else(|p| p.into_inner()).record(us);
+                    }
+                    mayfly::yield_now();
+                }
+                (c, conn.answered)
+            });
+            match spawned {
+                Ok(g) => gs.push(g),
+                Err(e) => {
+                    ran.total.connect_errors += 1;
+                    note_first(&first_error, "starting a greenlet", &e);
+                    ready.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+        }
+        while ready.load(Ordering::Acquire) < connections as u64 {
+            mayfly::sleep(Duration::from_millis(5));
+        }
+        let t0 = Instant::now();
+        *end.lock().unwrap_or_else(|p| p.into_inner()) = Some(t0 + opts.duration);
+        mark(&opts, Window::Start);
+        go.set();
+        mayfly::sleep_until(t0 + opts.duration);
+        mark(&opts, Window::End);
+        for g in gs {
+            if let Ok((c, answered)) = g.get() {
+                ran.total.add(&c);
+                ran.per_conn.push(answered);
+            }
+        }
+        ran.hist = hist.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        ran
+    })
 }
 
 /// Where the threads wait for each other: each says it is connected, then waits for the
@@ -409,66 +634,71 @@ impl Gate {
     }
 }
 
-/// One thread's connections, in turn, until `end`; returns the turn times.
-#[allow(clippy::too_many_arguments)]
-fn drive(
-    opts: &HttpStressOptions,
-    conns: &mut [Conn],
-    c: &mut Counts,
-    requests: &[u8],
+/// What every turn of a run shares.
+struct Load<'a> {
+    opts: &'a HttpStressOptions,
+    /// The `pipeline` requests, written at once.
+    requests: &'a [u8],
     pipeline: usize,
-    want: Option<&[u8]>,
+    /// The body every answer must have, if the path has one.
+    want: Option<&'a [u8]>,
+    /// The window's end.
     end: Instant,
-    note: &dyn Fn(&str, &dyn std::fmt::Display),
-) -> Histogram<u64> {
-    let mut hist = histogram();
-    if conns.is_empty() {
-        return hist;
-    }
-    'run: loop {
-        for conn in conns.iter_mut() {
-            if Instant::now() >= end {
-                break 'run;
-            }
-            if conn.stream.is_none() {
-                match Conn::open(opts.addr, opts.io_timeout) {
-                    Ok(s) => {
-                        conn.stream = Some(s);
-                        conn.buf.clear();
-                        c.reconnects += 1;
-                    }
-                    Err(e) => {
-                        c.connect_errors += 1;
-                        note("connecting again", &e);
-                        std::thread::sleep(Duration::from_millis(10));
-                        continue;
-                    }
-                }
-            }
-            let t0 = Instant::now();
-            match conn.turn(requests, pipeline, want) {
-                Ok(t) => {
-                    if Instant::now() <= end {
-                        c.requests += t.good;
-                        conn.answered += t.good;
-                        let _ = hist.record((t0.elapsed().as_micros() as u64).max(1));
-                    }
-                    c.non_2xx += t.non_2xx;
-                    c.wrong += t.wrong;
+    note: &'a dyn Fn(&str, &dyn std::fmt::Display),
+}
+
+impl Load<'_> {
+    /// One turn on `conn` (opened again first if it is closed), counted in `c`, and then
+    /// maybe a deliberate disconnect. Returns the turn's time in µs if it ended in the window.
+    fn turn<S: Client>(
+        &self,
+        conn: &mut Conn<S>,
+        c: &mut Counts,
+        rng: &mut XorShift,
+    ) -> Option<u64> {
+        if conn.stream.is_none() {
+            match S::open(self.opts.addr, self.opts.io_timeout) {
+                Ok(s) => {
+                    conn.stream = Some(s);
+                    conn.buf.clear();
+                    c.reconnects += 1;
                 }
                 Err(e) => {
-                    if is_reset(&e) {
-                        c.resets += 1;
-                    } else {
-                        c.io_errors += 1;
-                    }
-                    note("a connection failed", &e);
-                    conn.stream = None;
+                    c.connect_errors += 1;
+                    (self.note)("connecting again", &e);
+                    S::pause(Duration::from_millis(10));
+                    return None;
                 }
             }
         }
+        let t0 = Instant::now();
+        let mut took = None;
+        match conn.turn(self.requests, self.pipeline, self.want) {
+            Ok(t) => {
+                if Instant::now() <= self.end {
+                    c.requests += t.good;
+                    conn.answered += t.good;
+                    took = Some((t0.elapsed().as_micros() as u64).max(1));
+                }
+                c.non_2xx += t.non_2xx;
+                c.wrong += t.wrong;
+                let rate = self.opts.disconnect_rate;
+                if rate > 0.0 && rng.chance(rate) {
+                    conn.disconnect(rng.next() % 3, self.requests);
+                }
+            }
+            Err(e) => {
+                if is_reset(&e) {
+                    c.resets += 1;
+                } else {
+                    c.io_errors += 1;
+                }
+                (self.note)("a connection failed", &e);
+                conn.stream = None;
+            }
+        }
+        took
     }
-    hist
 }
 
 /// Prints a window mark on stderr if asked (`mayfly compare` reads the client's CPU there).
@@ -480,17 +710,19 @@ fn mark(opts: &HttpStressOptions, window: Window) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn report(
     opts: &HttpStressOptions,
     connections: usize,
     pipeline: usize,
-    total: Counts,
-    hist: &Histogram<u64>,
-    per_conn: &[u64],
-    seconds: f64,
-    first_error: Mutex<Option<String>>,
+    ran: Ran,
+    first_error: Option<String>,
 ) -> HttpStressReport {
+    let Ran {
+        total,
+        hist,
+        per_conn,
+    } = ran;
+    let seconds = opts.duration.as_secs_f64();
     let q = |p: f64| {
         if hist.is_empty() {
             0
@@ -498,7 +730,7 @@ fn report(
             hist.value_at_quantile(p)
         }
     };
-    let fairness = Fairness::of(per_conn);
+    let fairness = Fairness::of(&per_conn);
     let ok = total.connected as usize == connections
         && total.connect_errors == 0
         && total.non_2xx == 0
@@ -531,7 +763,7 @@ fn report(
         },
         fairness,
         seconds,
-        first_error: first_error.into_inner().unwrap_or_else(|p| p.into_inner()),
+        first_error,
         ok,
     }
 }

@@ -521,7 +521,7 @@ fn client_thread(
         s.timeout = opts.io_timeout;
     }
     let mut hist = histogram();
-    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1));
+    let mut rng = XorShift::seeded(i as u64);
     while !sessions.is_empty() && Instant::now() < end {
         let mut k = 0;
         while k < sessions.len() && Instant::now() < end {
@@ -589,17 +589,22 @@ fn connect_std(opts: &StressOptions) -> io::Result<TcpStream> {
 }
 
 /// A tiny PRNG for the disconnect schedule (reproducible per thread).
-struct XorShift(u64);
+pub(crate) struct XorShift(u64);
 
 impl XorShift {
-    fn next(&mut self) -> u64 {
+    /// The generator for client thread (or connection) `i`.
+    pub(crate) fn seeded(i: u64) -> Self {
+        XorShift(0x9E37_79B9_7F4A_7C15 ^ (i + 1))
+    }
+
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
 
-    fn chance(&mut self, p: f64) -> bool {
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
         ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
     }
 }

@@ -262,6 +262,55 @@ fn stream_server_serves_200_concurrent_clients() {
 }
 
 #[test]
+fn a_connection_reset_in_the_listen_queue_is_counted_without_running_the_handler() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    const RESETS: u64 = 20;
+    mayfly::run(|| {
+        let calls = Arc::new(AtomicU64::new(0));
+        let seen = calls.clone();
+        let server = StreamServer::bind("127.0.0.1:0", move |c, p| {
+            seen.fetch_add(1, Ordering::Relaxed);
+            upper_echo(c, p)
+        })
+        .unwrap()
+        .start();
+        let addr = server.local_addr();
+        // The connections wait in the backlog while the server does not accept, and each is
+        // reset there (SO_LINGER {1, 0}: the close sends an RST).
+        server.stop_accepting();
+        for _ in 0..RESETS {
+            let c = std::net::TcpStream::connect(addr).unwrap();
+            socket2::SockRef::from(&c)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+        }
+        let mut good = TcpStream::connect(addr).unwrap();
+        server.start_accepting().unwrap();
+        good.sendall(b"fine").unwrap();
+        good.settimeout(Some(Duration::from_secs(5)));
+        assert_eq!(&good.recv_exact(4).unwrap()[..], b"FINE");
+        drop(good);
+        let t = Instant::now();
+        while server.stats().closed < RESETS + 1 && t.elapsed() < Duration::from_secs(5) {
+            mayfly::sleep(ms(5));
+        }
+        let s = server.stats();
+        assert_eq!(
+            (s.accepted, s.active, s.closed),
+            (RESETS + 1, 0, RESETS + 1)
+        );
+        assert_eq!(s.resets, RESETS, "each reset is counted as one");
+        assert_eq!(
+            calls.load(Ordering::Relaxed),
+            1,
+            "no handler ran for a reset connection"
+        );
+        server.stop(ms(100));
+    });
+}
+
+#[test]
 fn a_panicking_handler_closes_only_its_connection() {
     mayfly::run(|| {
         let server = StreamServer::bind("127.0.0.1:0", |mut c, _| {

@@ -593,14 +593,15 @@ pub struct StressArgs {
     /// Print window start/end marks on stderr (used by `mayfly compare`).
     #[arg(long, hide = true)]
     pub marks: bool,
-    /// Threads mode: after each request, drop the connection with this probability (a clean
-    /// close, a reset, or a reset mid-message, in turn) and reconnect. For soak tests.
+    /// After each request (TCP: threads mode; HTTP: either mode), drop the connection with
+    /// this probability (a clean close, a reset, or a reset mid-message, at random) and
+    /// reconnect. For soak tests.
     #[arg(help_heading = "Load", long, default_value_t = 0.0)]
     pub disconnect_rate: f64,
     /// tcp (`serve echo`), udp (`serve udp-echo`: one datagram per request, counting lost,
     /// late and wrong answers; threads mode only, --connections is the number of sockets) or
-    /// http (`serve http`: keep-alive GETs of --path, checking status and body; threads mode
-    /// only).
+    /// http (`serve http`: keep-alive GETs of --path, checking status and body; threads or
+    /// coroutine mode).
     #[arg(long, default_value_t = Proto::Tcp)]
     pub proto: Proto,
     /// HTTP: the path every request asks for (/plaintext and /json bodies are checked).

@@ -214,19 +214,9 @@ pub fn udp_stress_options(a: &StressArgs) -> Result<UdpStressOptions> {
     Ok(o)
 }
 
-/// `mayfly stress --proto http`: threads mode only; the echo-only flags are refused rather
-/// than ignored.
+/// `mayfly stress --proto http`: either client mode, `--disconnect-rate` as over TCP; a
+/// `--path` that cannot go on a request line is refused.
 pub fn http_stress_options(a: &StressArgs) -> Result<HttpStressOptions> {
-    if a.mode != ClientMode::Threads {
-        return Err(Usage(format!(
-            "--proto http runs OS threads only (no --mode {})",
-            a.mode
-        ))
-        .into());
-    }
-    if a.disconnect_rate != 0.0 {
-        return Err(Usage("--disconnect-rate is for --proto tcp only".to_string()).into());
-    }
     if !a.path.starts_with('/')
         || a.path
             .bytes()
@@ -245,7 +235,9 @@ pub fn http_stress_options(a: &StressArgs) -> Result<HttpStressOptions> {
     o.path = a.path.clone();
     o.pipeline = a.pipeline;
     o.marks = a.marks;
-    Ok(o)
+    o.mode = a.mode;
+    o.disconnect_rate = a.disconnect_rate;
+    Ok(o.checked()?)
 }
 
 /// The `mayfly` binary itself, which compare and file-bench start as child processes.

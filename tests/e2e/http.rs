@@ -273,6 +273,49 @@ fn stress_over_http_gets_every_answer_right_from_every_build() {
 }
 
 #[test]
+fn stress_over_http_in_coroutine_mode_with_disconnects_gets_every_answer_right() {
+    for mode in Serves::Http.builds() {
+        let server = start(mode, &[]);
+        let (v, code) = http_stress(
+            &server.addr,
+            &[
+                "--mode",
+                "coroutine",
+                "--connections",
+                "50",
+                "--duration",
+                "1s",
+                "--disconnect-rate",
+                "0.2",
+            ],
+        );
+        assert_eq!(code, 0, "{mode}: {v}");
+        assert_eq!(v["connected"], 50, "{mode}: {v}");
+        for field in [
+            "non_2xx",
+            "wrong_bodies",
+            "resets",
+            "io_errors",
+            "connect_errors",
+        ] {
+            assert_eq!(v[field], 0, "{mode}: {field} in {v}");
+        }
+        // Dropped at random (a clean close, a reset, half a request), and opened again.
+        assert!(v["reconnects"].as_u64().unwrap() > 0, "{mode}: {v}");
+        assert_eq!(v["fairness"]["unanswered"], 0, "{mode}: {v}");
+        stop(server);
+    }
+    // Not a probability: a usage error.
+    let out = mayfly()
+        .args(["stress", "--proto", "http", "--addr", "127.0.0.1:1"])
+        .args(["--disconnect-rate", "1.5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--disconnect-rate"));
+}
+
+#[test]
 fn stress_over_http_pipelines_json_and_counts_non_2xx() {
     let server = start(Mode::HttpCoroutine, &[]);
     let (v, code) = http_stress(

@@ -26,7 +26,7 @@ const fn col(title: &'static str, right: bool, meaning: &'static str) -> Column 
 
 /// The server-cost table: what the server spent (the headline).
 pub const COST: &[Column] = &[
-    col("build", false, "the echo server build"),
+    col("build", false, "the server build (`serve echo`; `serve http` under --proto http)"),
     col("conns", true, "concurrent client connections"),
     col(
         "CPU µs/req",
@@ -61,7 +61,7 @@ pub const COST: &[Column] = &[
 
 /// The service table: what the clients got.
 pub const SERVICE: &[Column] = &[
-    col("build", false, "the echo server build"),
+    col("build", false, "the server build (`serve echo`; `serve http` under --proto http)"),
     col("conns", true, "concurrent client connections"),
     col("p50 µs", true, "median round-trip latency; lower is better"),
     col("p99 µs", true, "99th percentile latency"),

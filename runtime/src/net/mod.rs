@@ -48,6 +48,7 @@ pub use lookup::{getaddrinfo, gethostbyname, getnameinfo};
 pub use resolve::{resolve, ConnectAddr};
 pub use sendfile::SENDFILE_PROBE_BYTES;
 pub use stream::ByteCounters;
+pub(crate) use tcp::Accepted;
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};

@@ -168,6 +168,15 @@ pub(crate) fn write_with<S: AsIoData>(
     }
 }
 
+/// Parks until `sock` is readable — for a listening socket, until a connection is queued
+/// (or the listener is shut) — without a timeout. A kill unwinds as in [`read`].
+///
+/// # Errors
+/// "Canceled" if the greenlet is already unwinding from a kill.
+pub(crate) fn wait_readable<S: AsIoData>(sock: &S) -> io::Result<()> {
+    Waited::new(None, None).wait(sock, READABLE).map(|_| ())
+}
+
 /// The waits of one read or write call: arms the swept deadline on the first park, disarms
 /// it when the call ends however it ends.
 struct Waited<'a> {

@@ -55,6 +55,42 @@ impl TcpListener {
         Ok((TcpStream::from_may(s), a))
     }
 
+    /// Like [`accept`](TcpListener::accept), for a server's accept loop: a connection the
+    /// peer reset while it waited in the listen queue (an RST flood: connect, then close
+    /// with `SO_LINGER {1, 0}`) comes back as [`Accepted::Reset`], closed, instead of as a
+    /// stream whose first read fails. Each connection is taken with a plain `accept4` and its
+    /// pending error (`SO_ERROR`) read before the stream is made, so a reset one never costs
+    /// may's epoll registration, nor a greenlet; while the queue is empty it parks on the
+    /// listener's readiness (a kill interrupts it, as it does `accept`).
+    pub(crate) fn accept_checked(&self) -> io::Result<Accepted> {
+        let listening = socket2::SockRef::from(self.inner.inner());
+        loop {
+            // The listener is non-blocking (bound by `Bind` or taken over by `from_std`):
+            // this never parks.
+            match listening.accept() {
+                Ok((sock, addr)) => {
+                    let peer = addr.as_socket().ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::InvalidData, "accept: not an IP peer")
+                    })?;
+                    if is_reset(sock.take_error()) {
+                        return Ok(Accepted::Reset);
+                    }
+                    // SAFETY: `into_raw_fd` hands over ownership of the open connected
+                    // socket accept4 just returned; may's stream now owns (and will close) it.
+                    let s = unsafe { may::net::TcpStream::from_raw_fd(sock.into_raw_fd()) };
+                    return Ok(Accepted::Open(TcpStream::from_may(s), peer));
+                }
+                // Nothing queued: wait for the next edge. One that came since the last wait is
+                // already in the listener's flag word, so the wait returns at once.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    super::ready::wait_readable(&self.inner)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// The address bound (read the port back after binding port 0).
     ///
     /// # Errors
@@ -82,6 +118,23 @@ impl TcpListener {
             inner: self.inner.try_clone()?,
         })
     }
+}
+
+/// What [`TcpListener::accept_checked`] took off the listen queue.
+#[derive(Debug)]
+pub(crate) enum Accepted {
+    /// A connection to serve, and its peer.
+    Open(TcpStream, SocketAddr),
+    /// A connection its peer had already reset (now closed).
+    Reset,
+}
+
+/// Whether a socket's pending error (`SO_ERROR`, read and cleared) says the peer reset it.
+fn is_reset(pending: io::Result<Option<io::Error>>) -> bool {
+    matches!(pending, Ok(Some(e)) if matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe
+    ))
 }
 
 impl AsRawFd for TcpListener {

@@ -16,7 +16,7 @@ use super::stats::{ServerStats, StatsSnapshot};
 use crate::event::Event;
 use crate::greenlet::{Builder, Greenlet, SpawnError};
 use crate::net::sweep::Sweep;
-use crate::net::{TcpListener, TcpStream};
+use crate::net::{Accepted, TcpListener, TcpStream};
 use crate::poison::MutexExt;
 
 /// How long [`StreamServer::serve_forever`] lets open connections finish when it stops
@@ -558,8 +558,19 @@ fn accept_loop(listener: Arc<TcpListener>, shared: Arc<Shared>) {
     let slots = &shared.slots;
     slots.serve(
         &mut backoff,
-        || listener.accept(),
-        |(mut stream, peer), backoff| {
+        || listener.accept_checked(),
+        |accepted, backoff| {
+            let (mut stream, peer) = match accepted {
+                Accepted::Open(stream, peer) => (stream, peer),
+                Accepted::Reset => {
+                    // Reset while it waited in the queue (an RST flood): counted, and no
+                    // peer slot, registration or greenlet spent on it.
+                    let stats = slots.stats();
+                    stats.conn_opened();
+                    stats.conn_closed(&Err(io::ErrorKind::ConnectionReset.into()));
+                    return;
+                }
+            };
             let slot = match &shared.peer_limit {
                 None => None,
                 Some(limit) => match limit.admit(peer.ip()) {

@@ -62,7 +62,7 @@ where
         out: Vec::new(),
         body: Vec::new(),
         rsp: Response::default(),
-        headers: Vec::with_capacity(limits.max_headers.max(1)),
+        headers: Vec::new(),
         request_started: None,
     };
     loop {
@@ -151,6 +151,11 @@ struct Conn {
 
 /// An empty vector of headers with another lifetime, keeping the allocation (the standard
 /// library collects an empty `into_iter().map()` in place).
+/// Header slots a connection starts with (the published crate's fixed count): 16 × 32
+/// bytes, instead of room for [`Limits::max_headers`] (100 by default: 3.2 KiB) on every
+/// connection, idle ones included.
+const INITIAL_HEADER_SLOTS: usize = 16;
+
 fn recycle<'a>(mut v: Vec<httparse::Header<'_>>) -> Vec<httparse::Header<'a>> {
     v.clear();
     v.into_iter().map(|_| httparse::EMPTY_HEADER).collect()
@@ -161,6 +166,8 @@ enum Parsed {
     /// A complete head of this many bytes, with its framing.
     Head(usize, u8, Framing),
     Partial,
+    /// More headers than the slots given: parse again with room for the limit.
+    Retry,
     Refused(Refusal),
 }
 
@@ -173,7 +180,12 @@ impl Conn {
     {
         let max_headers = limits.max_headers.max(1);
         let mut headers = recycle(std::mem::take(&mut self.headers));
-        headers.reserve(max_headers);
+        // Room for a typical request's headers at first; a request with more is parsed again
+        // with room for `max_headers` (kept for the connection's next requests).
+        let mut slots_now = headers
+            .capacity()
+            .clamp(INITIAL_HEADER_SLOTS.min(max_headers), max_headers);
+        headers.reserve(slots_now);
         let mut consumed = 0;
         let pending = self.input.pending();
         let next = loop {
@@ -182,7 +194,7 @@ impl Conn {
                 break Next::Read;
             }
             let mut req = httparse::Request::new(&mut []);
-            let slots = &mut headers.spare_capacity_mut()[..max_headers];
+            let slots = &mut headers.spare_capacity_mut()[..slots_now];
             let parsed = match req.parse_with_uninit_headers(data, slots) {
                 Ok(httparse::Status::Complete(len)) => {
                     let version = req.version.unwrap_or(1);
@@ -192,6 +204,7 @@ impl Conn {
                     }
                 }
                 Ok(httparse::Status::Partial) => Parsed::Partial,
+                Err(httparse::Error::TooManyHeaders) if slots_now < max_headers => Parsed::Retry,
                 Err(httparse::Error::TooManyHeaders) => {
                     Parsed::Refused(Refusal::too_many_headers(limits.too_many_headers_status))
                 }
@@ -203,6 +216,11 @@ impl Conn {
             let (head_len, version, framing) = match parsed {
                 Parsed::Head(len, v, f) => (len, v, f),
                 Parsed::Partial => break Next::Read,
+                Parsed::Retry => {
+                    slots_now = max_headers;
+                    headers.reserve(max_headers);
+                    continue;
+                }
                 Parsed::Refused(r) => break Next::Refuse(r),
             };
             let after_head = &data[head_len..];
@@ -338,4 +356,110 @@ fn read_body<S: Read + ?Sized>(
         }
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    /// A connection in memory: what the client sent, what the server wrote.
+    struct Mem {
+        input: Cursor<Vec<u8>>,
+        output: Vec<u8>,
+    }
+
+    impl Read for Mem {
+        fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+            self.input.read(b)
+        }
+    }
+
+    impl Write for Mem {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.output.extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn mem(input: Vec<u8>) -> Mem {
+        Mem {
+            input: Cursor::new(input),
+            output: Vec::new(),
+        }
+    }
+
+    /// A GET with `n` headers (Host and n - 1 others).
+    fn request(n: usize) -> Vec<u8> {
+        let mut r = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+        for i in 1..n {
+            r.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
+        }
+        r.extend_from_slice(b"\r\n");
+        r
+    }
+
+    #[test]
+    fn a_request_with_more_headers_than_the_first_slots_is_parsed_again_up_to_the_limit() {
+        let limits = Limits::default();
+        assert_eq!(limits.max_headers, 100);
+        let mut input = request(1);
+        for n in [40, 100, 101] {
+            input.extend(request(n));
+        }
+        let mut m = mem(input);
+        let mut seen = Vec::new();
+        let mut service = |req: &Request<'_>, rsp: &mut Response| {
+            seen.push(req.headers().len());
+            rsp.body("ok");
+            Ok(())
+        };
+        let r = serve(&mut m, &mut service, &limits);
+        assert_eq!(seen, [1, 40, 100]);
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::InvalidData);
+        let out = String::from_utf8_lossy(&m.output);
+        assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 3, "{out}");
+        assert!(out.contains("HTTP/1.1 431"), "{out}");
+    }
+
+    #[test]
+    fn a_connection_after_a_small_request_holds_small_buffers() {
+        let limits = Limits::default();
+        let mut conn = Conn {
+            input: InBuf::new(limits.max_head_bytes),
+            out: Vec::new(),
+            body: Vec::new(),
+            rsp: Response::default(),
+            headers: Vec::new(),
+            request_started: None,
+        };
+        let mut m = mem(request(3));
+        let mut service = |_: &Request<'_>, rsp: &mut Response| {
+            rsp.body("ok");
+            Ok(())
+        };
+        assert!(conn.input.read_from(&mut m).unwrap().is_some());
+        assert!(matches!(
+            conn.batch(&mut m, &mut service, &limits).unwrap(),
+            Next::Read
+        ));
+        // An idle keep-alive connection keeps these: 1 KiB and 16 slots (512 bytes), not the
+        // 4 KiB and 100 slots (3.2 KiB) it had.
+        assert_eq!(conn.input.size(), 1024);
+        assert_eq!(conn.headers.capacity(), 16);
+        // A head longer than the first buffer still fits: the buffer grows to the limit.
+        let mut big = b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: ".to_vec();
+        big.extend(std::iter::repeat_n(b'a', 3000));
+        big.extend_from_slice(b"\r\n\r\n");
+        let mut m = mem(big);
+        let mut service = |_: &Request<'_>, rsp: &mut Response| {
+            rsp.body("ok");
+            Ok(())
+        };
+        assert!(serve(&mut m, &mut service, &limits).is_ok());
+        assert!(String::from_utf8_lossy(&m.output).starts_with("HTTP/1.1 200 OK"));
+    }
 }
