@@ -17,6 +17,7 @@ use mayfly_servers::{cmd, echo, file, http, plaintext, udp, DEFAULT_BACKLOG, DEF
 
 use super::exit;
 use super::human::{comma_list, HumanDuration, HumanSize};
+use super::logging::{LogArgs, LogFormatArgs};
 use super::supervise::WorkersArgs;
 
 #[derive(Parser)]
@@ -27,6 +28,8 @@ use super::supervise::WorkersArgs;
     after_help = exit::help()
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub log: LogArgs,
     #[command(subcommand)]
     pub cmd: Commands,
 }
@@ -35,6 +38,8 @@ pub struct Cli {
 pub enum Commands {
     /// Run a demo server until SIGINT/SIGTERM.
     Serve {
+        #[command(flatten)]
+        log: LogFormatArgs,
         #[command(subcommand)]
         server: Serve,
     },
@@ -694,6 +699,7 @@ mod tests {
         let cli = Cli::try_parse_from(["mayfly", "serve", "file", "--root", "."]).unwrap();
         let Commands::Serve {
             server: Serve::File(a),
+            ..
         } = cli.cmd
         else {
             panic!("parsed as another command");
@@ -727,6 +733,7 @@ mod tests {
         let cli = Cli::try_parse_from(["mayfly", "serve", "http"]).unwrap();
         let Commands::Serve {
             server: Serve::Http(a),
+            ..
         } = cli.cmd
         else {
             panic!("parsed as another command");
@@ -737,6 +744,7 @@ mod tests {
             let cli = Cli::try_parse_from(["mayfly", "serve", "http", "--mode", name]).unwrap();
             let Commands::Serve {
                 server: Serve::Http(a),
+                ..
             } = cli.cmd
             else {
                 panic!("parsed as another command");

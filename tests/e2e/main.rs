@@ -8,6 +8,7 @@
 //! | [`demo`] | `mayfly demo sticky`: the sticky-packet lesson |
 //! | [`http`] | `mayfly serve http` (every HTTP build) and `mayfly stress --proto http` |
 //! | [`file`] | `mayfly serve file` and `mayfly file` |
+//! | [`logging`] | a server's log lines: `-q`, `-v`, `RUST_LOG`, `--log-format json`, timestamps |
 //! | [`cmd`] | `mayfly serve cmd` and `mayfly cmd` |
 //! | [`stats_http`] | the stats page (`--stats-addr`) and its dashboard |
 //! | [`workers`] | `mayfly serve echo --workers N`: the supervisor and its workers |
@@ -25,6 +26,7 @@ mod demo;
 mod echo;
 mod file;
 mod http;
+mod logging;
 mod stats_http;
 mod udp;
 mod workers;

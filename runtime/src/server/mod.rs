@@ -4,14 +4,15 @@
 //!
 //! One module a job: the two servers (`stream`, `datagram`) run their handlers in one engine
 //! (`slots`: cap, pool, spawn, registry, drain); the counters are in `stats`
-//! ([`ServerStats`]), the accept back-off in `backoff` ([`AcceptBackoff`]), the per-peer cap
-//! and the default caps in `limits` ([`PeerLimit`]), the one convention for count limits in
+//! ([`ServerStats`]), the accept back-off in `backoff` ([`AcceptBackoff`]), a handler's
+//! error as a log event in `handler_log`, the per-peer cap and the default caps in `limits` ([`PeerLimit`]), the one convention for count limits in
 //! `cap` ([`Cap`]), the datagram server's guards against forged sources in `source_filter`
 //! ([`SourceFilter`]) and `reply_budget` ([`ReplyBudget`]). This file only re-exports them.
 
 mod backoff;
 mod cap;
 mod datagram;
+mod handler_log;
 mod limits;
 mod reply_budget;
 mod running;
