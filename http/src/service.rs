@@ -1,12 +1,14 @@
 //! The per-connection service: waits for the server's rate cap, runs the server's handler
 //! for each request with its panic caught (a 500; the server goes on) and counts each
-//! answered request; a handler's `Err` (also a 500) is a log event.
+//! answered request and how long its handler took; a handler's `Err` (also a 500) is a log
+//! event.
 
 use std::cell::Cell;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Instant;
 
 use mayfly::log_limit::{LogLimit, DEFAULT_LOG_EVERY};
 use mayfly::server::ServerStats;
@@ -39,7 +41,10 @@ impl may_minihttp::HttpService for Service {
             }
         }
         self.stats.requests(1);
-        match panic::catch_unwind(AssertUnwindSafe(|| (self.handler)(req, rsp))) {
+        let started = Instant::now();
+        let answered = panic::catch_unwind(AssertUnwindSafe(|| (self.handler)(req, rsp)));
+        self.stats.request_took(started.elapsed());
+        match answered {
             Ok(r) => r.inspect_err(|e| handler_failed(req, e)),
             Err(p) => {
                 if p.downcast_ref::<generator::Error>().is_some() {

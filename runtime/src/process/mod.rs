@@ -1,8 +1,8 @@
 //! Readings and limits of whole processes (Linux): CPU time, memory, threads and open files
 //! from `/proc`, raising the open-file limit before opening thousands of sockets, and which
 //! CPUs a thread or a child may run on ([`affinity`]: [`cpus_allowed`], [`PinnedThread`],
-//! [`pin_command`]), and a child that dies with its parent ([`parent_death`]:
-//! [`die_with_parent`]).
+//! [`pin_command`]), a child that dies with its parent ([`parent_death`]:
+//! [`die_with_parent`]), and when a process started ([`start_time`]).
 //!
 //! A leaf: it uses no other part of the runtime, so servers (the stats page, `--workers
 //! auto`), clients (`mayfly compare` sampling and pinning a server child) and tests all read
@@ -16,6 +16,7 @@
 
 pub mod affinity;
 pub mod parent_death;
+pub mod start_time;
 
 use std::fs;
 use std::io;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 pub use affinity::{cpus_allowed, parallelism, pin_command, PinnedThread};
 pub use parent_death::{die_with_parent, signal_when_parent_dies};
+pub use start_time::start_time;
 
 /// One reading of a process.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
