@@ -23,7 +23,13 @@ use clap::Parser;
 use cli::args::{Cli, Commands, Serve};
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let (format, server) = match &cli.cmd {
+        Commands::Serve { log, .. } => (log.log_format, true),
+        _ => (cli::logging::LogFormat::Text, false),
+    };
+    cli::logging::init(&cli.log, format, server);
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("mayfly: {e:#}");
@@ -34,7 +40,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.cmd {
-        Commands::Serve { server } => match server {
+        Commands::Serve { server, .. } => match server {
             Serve::Echo(a) => cli::serve::echo(*a),
             Serve::Http(a) => cli::serve::http(*a),
             Serve::File(a) => cli::serve::file(*a),

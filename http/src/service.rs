@@ -1,13 +1,16 @@
 //! The per-connection service: waits for the server's rate cap, runs the server's handler
 //! for each request with its panic caught (a 500; the server goes on) and counts each
-//! answered request.
+//! answered request and how long its handler took; a handler's `Err` (also a 500) is a log
+//! event.
 
 use std::cell::Cell;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Instant;
 
+use mayfly::log_limit::{LogLimit, DEFAULT_LOG_EVERY};
 use mayfly::server::ServerStats;
 
 use crate::rate::RateLimit;
@@ -38,8 +41,11 @@ impl may_minihttp::HttpService for Service {
             }
         }
         self.stats.requests(1);
-        match panic::catch_unwind(AssertUnwindSafe(|| (self.handler)(req, rsp))) {
-            Ok(r) => r,
+        let started = Instant::now();
+        let answered = panic::catch_unwind(AssertUnwindSafe(|| (self.handler)(req, rsp)));
+        self.stats.request_took(started.elapsed());
+        match answered {
+            Ok(r) => r.inspect_err(|e| handler_failed(req, e)),
             Err(p) => {
                 if p.downcast_ref::<generator::Error>().is_some() {
                     // A kill: the greenlet must die as killed, not answer.
@@ -49,5 +55,20 @@ impl may_minihttp::HttpService for Service {
                 Err(io::Error::other("handler panicked"))
             }
         }
+    }
+}
+
+/// A handler's `Err` (answered 500) as a `warn` event naming the greenlet and the request, at
+/// most one a second (a handler failing every request must not flood stderr).
+fn handler_failed(req: &Request<'_>, e: &io::Error) {
+    static FAILED: LogLimit = LogLimit::new(DEFAULT_LOG_EVERY);
+    if !log::log_enabled!(log::Level::Warn) {
+        return;
+    }
+    if let Some(held) = FAILED.allow() {
+        let g = mayfly::getcurrent();
+        let (name, path) = (g.name.as_str(), req.path());
+        log::warn!(greenlet = name, id = g.id, path = path, error:% = e, similar_held_back = held;
+            "greenlet {name:?} (#{}): the handler failed on {path} (answered 500): {e}", g.id);
     }
 }

@@ -340,8 +340,8 @@ fn run_callbacks<T: Send + 'static>(shared: Arc<Shared<T>>) {
         });
     if let Err(e) = spawned {
         let dropped = core.drop_callbacks();
-        eprintln!(
-            "mayfly: {dropped} link callback(s) of greenlet #{} were dropped: {e}",
+        log::warn!(greenlet = core.id, dropped = dropped, error:% = e;
+            "{dropped} link callback(s) of greenlet #{} were dropped: {e}",
             core.id
         );
     }

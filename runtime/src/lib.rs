@@ -257,6 +257,7 @@ pub mod hub;
 mod join;
 pub mod local;
 pub mod lock;
+pub mod log_limit;
 mod loop_watch;
 pub mod monitor;
 pub mod net;

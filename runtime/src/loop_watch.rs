@@ -116,8 +116,8 @@ fn report(held: Duration) {
     let (name, id) = running.map_or(("<unknown>".to_string(), 0), |c| {
         (c.name().to_string(), c.id)
     });
-    eprintln!(
-        "mayfly monitor: greenlet {name:?} (#{id}) has blocked the worker for {:.0?} (a blocking call that is not mayfly's, a long computation without a switch, or — often — a std::sync::Mutex that another greenlet holds across a blocking mayfly call: use mayfly::lock::Mutex there)",
+    log::warn!(greenlet = name.as_str(), id = id, blocked_ms = held.as_millis() as u64;
+        "greenlet {name:?} (#{id}) has blocked the worker for {:.0?} (a blocking call that is not mayfly's, a long computation without a switch, or — often — a std::sync::Mutex that another greenlet holds across a blocking mayfly call: use mayfly::lock::Mutex there)",
         held
     );
     REPORTS.lock_unpoisoned().push(Report {

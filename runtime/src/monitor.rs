@@ -6,7 +6,8 @@
 //! coroutine on the worker every quarter threshold; if a tick stays unseen for the threshold
 //! while no greenlet has switched, the greenlet that last resumed is holding the worker (a
 //! long computation, `std::thread::sleep`, blocking `std::fs`…). It is reported once per
-//! episode on stderr and kept for [`reports`]. Cost when on: a counter and a pointer store
+//! episode as a `log` warning (fields `greenlet`, `id`, `blocked_ms`) and kept for
+//! [`reports`]. Cost when on: a counter and a pointer store
 //! at each switch; when off, one atomic load.
 //!
 //! This module is the public face; the machinery (switch recording, the watching thread)

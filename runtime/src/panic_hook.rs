@@ -4,6 +4,8 @@
 //! `greenlet "conn-127.0.0.1:5000" (#12) panicked at src/x.rs:3:5: boom` instead, stays quiet
 //! for kills (may's `Cancel` unwinds) and for may's failed stack allocations (which
 //! `Builder::spawn` returns as an error), and defers to the previous hook everywhere else.
+//! The line is a `log` error event (fields `greenlet`, `id`, `at`); with no logger installed
+//! it goes to stderr as it is, so a panic is never silent.
 //! Installed once, by start-up.
 
 use std::panic;
@@ -26,11 +28,14 @@ pub(crate) fn install() {
                 .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
                 .unwrap_or_else(|| "<unknown>".into());
             let msg = panic_message(info.payload());
-            eprintln!(
-                "greenlet {:?} (#{}) panicked at {loc}: {msg}",
-                core.name(),
-                core.id
-            );
+            let (name, id) = (core.name(), core.id);
+            if log::max_level() == log::LevelFilter::Off {
+                // No logger (or logging turned off): a panic is still never silent.
+                eprintln!("greenlet {name:?} (#{id}) panicked at {loc}: {msg}");
+            } else {
+                log::error!(greenlet = name, id = id, at = loc.as_str();
+                    "greenlet {name:?} (#{id}) panicked at {loc}: {msg}");
+            }
             *core.panic_location.lock_unpoisoned() = Some(loc);
             return;
         }

@@ -7,7 +7,8 @@
 //! - [`file`](mod@file): the course's FTP homework over the framed protocol: put, get, list, stat,
 //!   atomic uploads, resume, integrity hashes.
 //! - [`http`]: the stats page every server can publish (`/stats`, `/metrics`, a dashboard),
-//!   served in-process by a small HTTP/1.1 loop that enforces limits.
+//!   served in-process by a small HTTP/1.1 loop that enforces limits; [`metrics`]: what
+//!   `/metrics` exposes, in the Prometheus text format (`prometheus-client`).
 //! - [`plaintext`]: TechEmpower's plaintext and JSON tests over HTTP/1.1 in three builds —
 //!   mayfly-http (greenlets), one OS thread per connection on the same parser, and hyper on
 //!   tokio (`mayfly serve http`).
@@ -27,6 +28,7 @@ pub mod echo;
 pub mod file;
 pub mod http;
 mod listen;
+pub mod metrics;
 pub mod plaintext;
 pub mod supervisor;
 pub mod supervisor_heartbeat;

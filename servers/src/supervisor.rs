@@ -468,14 +468,14 @@ impl Supervisor {
                 if self.slots[i].restart_at.is_some_and(|t| t <= now) {
                     match self.spawn(i) {
                         Ok(c) => {
-                            eprintln!("mayfly: worker {i} restarted as pid {}", c.id());
+                            log::info!(worker = i, worker_pid = c.id(); "worker {i} restarted as pid {}", c.id());
                             self.set_info(i, Some(c.id()), None);
                             self.slots[i].child = Some(c);
                             self.slots[i].restart_at = None;
                             self.slots[i].killed = false;
                         }
                         Err(e) => {
-                            eprintln!("mayfly: {e}");
+                            log::error!(worker = i, error:% = e; "{e}");
                             self.schedule(i, now, ExitStatus::from_raw(1 << 8))?;
                         }
                     }
@@ -507,8 +507,8 @@ impl Supervisor {
             self.counters
                 .worker_timeouts
                 .fetch_add(1, Ordering::Relaxed);
-            eprintln!(
-                "mayfly: worker {i} (pid {}) sent no heartbeat for {timeout:?}: killed",
+            log::warn!(worker = i, worker_pid = child.id(), timeout:? = timeout;
+                "worker {i} (pid {}) sent no heartbeat for {timeout:?}: killed",
                 child.id()
             );
         }
@@ -527,20 +527,20 @@ impl Supervisor {
         self.set_info(i, None, None);
         self.beats.disconnect(i);
         self.counters.worker_exits.fetch_add(1, Ordering::Relaxed);
-        eprintln!("mayfly: worker {i} (pid {pid}) exited: {status}");
+        log::warn!(worker = i, worker_pid = pid, status:% = status; "worker {i} (pid {pid}) exited: {status}");
         self.schedule(i, now, status)
     }
 
     fn schedule(&mut self, i: usize, now: Instant, status: ExitStatus) -> Result<(), Error> {
         match self.book.record(now) {
             Verdict::Restart(wait) => {
-                eprintln!("mayfly: restarting worker {i} in {wait:?}");
+                log::info!(worker = i, wait:? = wait; "restarting worker {i} in {wait:?}");
                 self.slots[i].restart_at = Some(now + wait);
                 Ok(())
             }
             Verdict::GiveUp(deaths) => {
-                eprintln!(
-                    "mayfly: workers died {deaths} times within {:?}; stopping the rest",
+                log::error!(deaths = deaths, worker = i;
+                    "workers died {deaths} times within {:?}; stopping the rest",
                     self.opts.death_window
                 );
                 let _ = self.stop_all();

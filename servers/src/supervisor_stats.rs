@@ -7,8 +7,9 @@
 //!   [`sum_history`]), plus
 //!   `workers` (how many answered), `per_worker` (`worker`, `pid` and that worker's JSON),
 //!   and the supervisor's own [`Counters`]: `worker_exits`, `worker_timeouts`;
-//! - `/metrics`: every worker's samples with a `worker="I"` label added (Prometheus sums
-//!   them with `sum without (worker)`), then the supervisor's counters
+//! - `/metrics`: one exposition ([`crate::metrics::render`]) of every worker's figures (their
+//!   `/metrics.json`): each family once, a sample per worker with `worker="I"` (Prometheus
+//!   sums them with `sum without (worker)`), then the supervisor's counters
 //!   (`mayfly_worker_exits_total`, `mayfly_worker_timeouts_total`, no label);
 //! - `/`: the live dashboard, the same page one process serves, charting the summed history.
 //!
@@ -33,6 +34,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::metrics::{self, Figures, OwnCounter, Source};
 use crate::supervisor::{Counters, Roster, WorkerInfo};
 
 /// Default [`Options::fetch_timeout`]: a worker that does not answer within this is shown as
@@ -131,7 +133,7 @@ fn answer(
         ),
         "/metrics" => (
             "200 OK",
-            "text/plain; version=0.0.4",
+            metrics::CONTENT_TYPE,
             metrics_text(&workers, counters, opts),
         ),
         // The same dashboard as one process's page: it reads /stats, whose history is
@@ -174,68 +176,56 @@ fn stats_json(workers: &[WorkerInfo], counters: &Counters, opts: &Options) -> Va
         m.insert("history".into(), sum_history(&answered));
         m.insert("workers".into(), Value::from(answered.len()));
         m.insert("per_worker".into(), Value::Array(per));
-        for (name, _, c) in supervisor_counters(counters) {
+        for (name, _, _, c) in supervisor_counters(counters) {
             m.insert(name.into(), Value::from(c));
         }
     }
     total
 }
 
-/// The supervisor's own counters: JSON name, help text, value.
-fn supervisor_counters(c: &Counters) -> [(&'static str, &'static str, u64); 2] {
+/// The supervisor's own counters: JSON name, `/metrics` family (without `_total`), help
+/// text, value.
+fn supervisor_counters(c: &Counters) -> [(&'static str, &'static str, &'static str, u64); 2] {
     [
         (
             "worker_exits",
+            "mayfly_worker_exits",
             "Workers that died or were killed while the supervisor ran.",
             c.worker_exits.load(Ordering::Relaxed),
         ),
         (
             "worker_timeouts",
+            "mayfly_worker_timeouts",
             "Workers killed for sending no heartbeat within --worker-timeout.",
             c.worker_timeouts.load(Ordering::Relaxed),
         ),
     ]
 }
 
-/// `/metrics`: each worker's samples with a `worker` label; HELP and TYPE lines once; then
-/// the supervisor's counters.
+/// `/metrics`: the workers' figures (each worker's `/metrics.json`) rendered as one
+/// exposition, every family once with a sample per worker (`worker="I"`), then the
+/// supervisor's counters (no label). A worker that does not answer has no samples.
 fn metrics_text(workers: &[WorkerInfo], counters: &Counters, opts: &Options) -> String {
-    let mut out = String::new();
-    let mut seen = std::collections::HashSet::new();
-    for (i, w) in workers.iter().enumerate() {
-        let Some(text) = w.stats.and_then(|a| get(a, "/metrics", opts).ok()) else {
-            continue;
-        };
-        for line in text.lines() {
-            if line.starts_with('#') {
-                if seen.insert(line.to_string()) {
-                    out.push_str(line);
-                    out.push('\n');
-                }
-            } else if !line.trim().is_empty() {
-                out.push_str(&label(line, i));
-                out.push('\n');
-            }
-        }
-    }
-    for (name, help, value) in supervisor_counters(counters) {
-        let name = format!("mayfly_{name}_total");
-        out.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
-        ));
-    }
-    out
-}
-
-/// Adds `worker="I"` to one Prometheus sample line.
-fn label(line: &str, worker: usize) -> String {
-    let name_end = line.find(['{', ' ']).unwrap_or(line.len());
-    let (name, rest) = line.split_at(name_end);
-    match rest.strip_prefix('{') {
-        Some(r) if r.starts_with('}') => format!("{name}{{worker=\"{worker}\"{r}"),
-        Some(r) => format!("{name}{{worker=\"{worker}\",{r}"),
-        None => format!("{name}{{worker=\"{worker}\"}}{rest}"),
-    }
+    let figures: Vec<(usize, Figures)> = workers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| {
+            let body = w.stats.and_then(|a| get(a, "/metrics.json", opts).ok())?;
+            Some((i, serde_json::from_str(&body).ok()?))
+        })
+        .collect();
+    let sources: Vec<Source<'_>> = figures
+        .iter()
+        .map(|(i, f)| Source {
+            worker: Some(*i),
+            figures: f,
+        })
+        .collect();
+    let own: Vec<OwnCounter> = supervisor_counters(counters)
+        .into_iter()
+        .map(|(_, name, help, value)| (name, help, value))
+        .collect();
+    metrics::render(&sources, &own)
 }
 
 /// The sum of the workers' `/stats` objects: numbers add up (`uptime_s`: the largest),
@@ -380,15 +370,5 @@ mod tests {
             json!({"requests": 3, "cpu_seconds": 0.75, "errors": {"reset": 3, "timeout": 4}})
         );
         assert_eq!(sum(&[]), json!({}));
-    }
-
-    #[test]
-    fn labels_every_sample_form() {
-        assert_eq!(label("m 3", 1), "m{worker=\"1\"} 3");
-        assert_eq!(
-            label("m{kind=\"reset\"} 3", 0),
-            "m{worker=\"0\",kind=\"reset\"} 3"
-        );
-        assert_eq!(label("m{} 3", 2), "m{worker=\"2\"} 3");
     }
 }

@@ -18,6 +18,7 @@ use mayfly_servers::{cmd, echo, file, http, plaintext, udp, DEFAULT_BACKLOG, DEF
 use super::course_args::{CourseProtocolArgs, FileLoginArgs, FileUsersArgs};
 use super::exit;
 use super::human::{comma_list, count, HumanDuration, HumanSize};
+use super::logging::{LogArgs, LogFormatArgs};
 use super::supervise::WorkersArgs;
 
 #[derive(Parser)]
@@ -28,6 +29,8 @@ use super::supervise::WorkersArgs;
     after_help = root_after_help()
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub log: LogArgs,
     #[command(subcommand)]
     pub cmd: Commands,
 }
@@ -57,6 +60,8 @@ fn version_text() -> &'static str {
 pub enum Commands {
     /// Run a demo server until SIGINT/SIGTERM.
     Serve {
+        #[command(flatten)]
+        log: LogFormatArgs,
         #[command(subcommand)]
         server: Serve,
     },
@@ -846,6 +851,7 @@ mod tests {
         let cli = Cli::try_parse_from(["mayfly", "serve", "file", "--root", "."]).unwrap();
         let Commands::Serve {
             server: Serve::File(a),
+            ..
         } = cli.cmd
         else {
             panic!("parsed as another command");
@@ -879,6 +885,7 @@ mod tests {
         let cli = Cli::try_parse_from(["mayfly", "serve", "http"]).unwrap();
         let Commands::Serve {
             server: Serve::Http(a),
+            ..
         } = cli.cmd
         else {
             panic!("parsed as another command");
@@ -889,6 +896,7 @@ mod tests {
             let cli = Cli::try_parse_from(["mayfly", "serve", "http", "--mode", name]).unwrap();
             let Commands::Serve {
                 server: Serve::Http(a),
+                ..
             } = cli.cmd
             else {
                 panic!("parsed as another command");

@@ -8,6 +8,7 @@
 //! | [`hint`] | a server start refused for its `--addr` or `--root`: a usage error that says what to type |
 //! | [`reach`] | one connect before a load test, so nothing listening fails at once (exit 4) |
 //! | [`human`] | durations and sizes as people type them (`300s`, `16G`), with typed errors |
+//! | [`logging`] | the one logger: `-v`/`-q`, `RUST_LOG`, text or JSON lines on stderr |
 //! | [`convert`] | the one conversion from each command's flags to the library's options |
 //! | [`serve`] | `mayfly serve …`: signals, the stats page, `listening on`, drain on stop |
 //! | [`supervise`] | `--workers N`: the supervisor of N server processes sharing the port |
@@ -24,6 +25,7 @@ pub mod exit;
 pub mod generate;
 pub mod hint;
 pub mod human;
+pub mod logging;
 pub mod print;
 pub mod reach;
 pub mod run;

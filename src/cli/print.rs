@@ -1,6 +1,6 @@
 //! Everything the commands print: the servers' `listening on` / `stats on` lines and drain
 //! notes, the clients' summaries (or their JSON), and the file client's progress bar.
-//! Results go to stdout, notes to stderr.
+//! Results go to stdout, notes to stderr (a server's notes as log events, [`super::logging`]).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -52,17 +52,17 @@ pub fn warning(text: &str) {
 /// A server got a stop signal and drains.
 pub fn draining(signal: i32, grace: Duration) {
     if grace.is_zero() {
-        eprintln!("mayfly: signal {signal}; closing open connections at once (--grace 0)");
+        log::info!(signal = signal; "signal {signal}; closing open connections at once (--grace 0)");
     } else {
         let grace = super::human::HumanDuration(grace);
-        eprintln!("mayfly: signal {signal}; draining for up to {grace}");
+        log::info!(signal = signal, grace:% = grace; "signal {signal}; draining for up to {grace}");
     }
 }
 
 /// Connections a server closed when the grace period ran out.
 pub fn closed_after_grace(closed: u64) {
     if closed > 0 {
-        eprintln!("mayfly: closed {closed} connections still open after the grace period");
+        log::warn!(closed = closed; "closed {closed} connections still open after the grace period");
     }
 }
 

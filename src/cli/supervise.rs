@@ -133,7 +133,7 @@ pub fn supervise_if_asked(
         c
     })?;
     let pids: Vec<String> = sup.pids().iter().flatten().map(u32::to_string).collect();
-    eprintln!("mayfly: {n} workers, pids {}", pids.join(" "));
+    log::info!(workers = n, pids = pids.join(" ").as_str(); "{n} workers, pids {}", pids.join(" "));
     let page = match stats_addr {
         Some(a) => Some(
             supervisor_stats::start(

@@ -13,6 +13,7 @@
 //! | [`file`] | `mayfly serve file` and `mayfly file` |
 //! | [`file_shell`] | `mayfly file shell`: commands piped on stdin through the real binary |
 //! | [`file_users`] | `mayfly serve file --users`: login, homes, quotas, `cd`/`mkdir`/`pwd` |
+//! | [`logging`] | a server's log lines: `-q`, `-v`, `RUST_LOG`, `--log-format json`, timestamps |
 //! | [`cmd`] | `mayfly serve cmd` and `mayfly cmd` |
 //! | [`course_cmd`] | `mayfly serve cmd --course-protocol` and the course's Python client |
 //! | [`stats_http`] | the stats page (`--stats-addr`) and its dashboard |
@@ -38,6 +39,7 @@ mod file_users;
 mod haproxy;
 mod http;
 mod io_models;
+mod logging;
 mod report_page;
 mod stats_http;
 mod udp;

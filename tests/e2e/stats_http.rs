@@ -200,6 +200,79 @@ fn stats_and_metrics_follow_the_clients() {
         .filter(|m| m.metric == "mayfly_connection_errors_total")
         .count();
     assert_eq!(kinds, 4);
+    // The families of issue 28: no rate gauge, no catch-all, the process and build metrics,
+    // every timed request in the latency histogram.
+    for gone in ["mayfly_requests_per_second", "mayfly_gauge"] {
+        assert!(!scrape.docs.contains_key(gone), "{gone} is gone");
+    }
+    for name in [
+        "process_start_time_seconds",
+        "process_cpu_seconds_total",
+        "process_open_fds",
+        "process_max_fds",
+        "process_threads",
+        "mayfly_build_info",
+        "mayfly_request_duration_seconds",
+    ] {
+        assert!(scrape.docs.contains_key(name), "no HELP for {name}");
+    }
+    assert!(value("process_open_fds") >= 3.0);
+    let started = value("process_start_time_seconds");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        started <= now + 1.0 && now - started < 600.0,
+        "{started} vs {now}"
+    );
+    let build = scrape
+        .samples
+        .iter()
+        .find(|m| m.metric == "mayfly_build_info")
+        .unwrap();
+    assert_eq!(build.labels.get("mode"), Some("echo/coroutine"));
+    assert_eq!(build.labels.get("version"), Some(env!("CARGO_PKG_VERSION")));
+    let timed = scrape
+        .samples
+        .iter()
+        .find(|m| m.metric == "mayfly_request_duration_seconds")
+        .map(|m| match &m.value {
+            prometheus_parse::Value::Histogram(buckets) => {
+                buckets
+                    .iter()
+                    .find(|b| b.less_than.is_infinite())
+                    .unwrap()
+                    .count
+            }
+            other => panic!("{other:?}"),
+        })
+        .unwrap();
+    assert_eq!(
+        timed,
+        value("mayfly_requests_total"),
+        "every echo reply is timed"
+    );
+    crate::util::promtool_check("one server's /metrics", body(&text));
+}
+
+#[test]
+fn a_servers_own_values_are_families_of_their_own() {
+    let root = tempfile::tempdir().unwrap();
+    let s = Server::start(&["file", "--root", root.path().to_str().unwrap()]);
+    let (code, text) = get(&s.stats, "/metrics");
+    assert_eq!(code, 200, "{text}");
+    let text = body(&text);
+    for family in [
+        "# TYPE mayfly_hashes_computed_total counter\nmayfly_hashes_computed_total 0\n",
+        "# TYPE mayfly_partials gauge\nmayfly_partials 0\n",
+        "# TYPE mayfly_partial_bytes gauge\nmayfly_partial_bytes 0\n",
+    ] {
+        assert!(text.contains(family), "{family:?} in:\n{text}");
+    }
+    // /stats keeps them under "gauges", as it always has.
+    assert_eq!(stats(&s)["gauges"]["partials"], 0);
+    crate::util::promtool_check("the file server's /metrics", text);
 }
 
 #[test]

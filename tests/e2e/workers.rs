@@ -256,6 +256,33 @@ fn get(addr: &str, path: &str) -> String {
     out.split_once("\r\n\r\n").unwrap().1.to_string()
 }
 
+/// Every sample of a family follows its own `# TYPE` line, and no family is typed twice (the
+/// old supervisor page listed worker 0's samples of every family, then worker 1's).
+fn assert_grouped(metrics: &str) {
+    let mut typed = std::collections::HashSet::new();
+    let mut current = String::new();
+    for line in metrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            current = rest.split_whitespace().next().unwrap().to_string();
+            assert!(
+                typed.insert(current.clone()),
+                "{current} typed twice:\n{metrics}"
+            );
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s).filter(|f| *f == current))
+                .unwrap_or(name);
+            assert_eq!(
+                family, current,
+                "{line:?} outside its family's group:\n{metrics}"
+            );
+        }
+    }
+    assert!(typed.len() > 20, "{metrics}");
+}
+
 #[test]
 fn the_stats_page_sums_the_workers_and_breaks_them_down() {
     let mut cmd = mayfly();
@@ -301,6 +328,22 @@ fn the_stats_page_sums_the_workers_and_breaks_them_down() {
         let line = format!("mayfly_connections_accepted_total{{worker=\"{w}\"}}");
         assert!(metrics.contains(&line), "{line} in:\n{metrics}");
     }
+    // One group per family: its HELP and TYPE once, then both workers' samples right after.
+    let group = "# TYPE mayfly_connections_accepted_total counter\n\
+                 mayfly_connections_accepted_total{worker=\"0\"} ";
+    assert!(metrics.contains(group), "{metrics}");
+    assert_grouped(&metrics);
+    for family in ["process_resident_memory_bytes", "mayfly_build_info"] {
+        for w in ["0", "1"] {
+            let sample = format!("{family}{{worker=\"{w}\"");
+            assert!(metrics.contains(&sample), "{sample} in:\n{metrics}");
+        }
+    }
+    assert!(
+        metrics.contains("\nmayfly_worker_exits_total 0\n"),
+        "{metrics}"
+    );
+    crate::util::promtool_check("/metrics under --workers 2", &metrics);
     drop(clients);
     let st = server.sigterm_and_wait(WITHIN);
     assert!(st.success(), "supervisor exited with {st}");

@@ -138,3 +138,48 @@ pub fn send_spoofed_udp(
     s.send_to(&packet, &dest.into())?;
     Ok(())
 }
+
+/// Runs `promtool check metrics` (Debian's `prometheus` package) on `text`, the body of a
+/// `/metrics` page named `what`, and panics with its findings if it is not clean. Without
+/// promtool it prints a visible `skipped` line and returns false, except on CI (`CI` set),
+/// where .ci/run installs it and its absence fails the test.
+pub fn promtool_check(what: &str, text: &str) -> bool {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("promtool").is_file()));
+    if !found {
+        let why = "promtool not found (apt-get install prometheus; .ci/run does this)";
+        if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0") {
+            panic!("{what}: the /metrics check needs promtool on CI: {why}");
+        }
+        // Written to the stderr handle itself, which the test harness does not capture.
+        let _ = writeln!(std::io::stderr(), "skipped: {what}: {why}");
+        return false;
+    }
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let findings = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && findings.trim().is_empty(),
+        "{what}: promtool check metrics is not clean ({}):\n{findings}\n--- the page:\n{text}",
+        out.status
+    );
+    true
+}

@@ -2,7 +2,8 @@
 //! from `/proc`, raising the open-file limit before opening thousands of sockets, and which
 //! CPUs a thread or a child may run on ([`affinity`]: [`cpus_allowed`], [`PinnedThread`],
 //! [`pin_command`]), a child that dies with its parent ([`parent_death`]:
-//! [`die_with_parent`]), and what machine this is ([`host`]: the kernel, the CPU model).
+//! [`die_with_parent`]), what machine this is ([`host`]: the kernel, the CPU model), and when a
+//! process started ([`start_time`]).
 //!
 //! A leaf: it uses no other part of the runtime, so servers (the stats page, `--workers
 //! auto`), clients (`mayfly compare` sampling and pinning a server child) and tests all read
@@ -17,6 +18,7 @@
 pub mod affinity;
 pub mod host;
 pub mod parent_death;
+pub mod start_time;
 
 use std::fs;
 use std::io;
@@ -24,6 +26,7 @@ use std::time::Duration;
 
 pub use affinity::{cpus_allowed, parallelism, pin_command, PinnedThread};
 pub use parent_death::{die_with_parent, signal_when_parent_dies};
+pub use start_time::start_time;
 
 /// One reading of a process.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -65,7 +65,7 @@ impl AcceptBackoff {
             return None;
         }
         if !self.in_episode {
-            eprintln!(
+            log::warn!(accept = self.what.as_str(), error:% = e;
                 "{} failed: {e}; backing off (10 ms doubling to 1 s)",
                 self.what
             );
@@ -85,7 +85,7 @@ impl AcceptBackoff {
     /// An accept succeeded: the next pause is the shortest again.
     pub fn succeeded(&mut self) {
         if self.in_episode {
-            eprintln!(
+            log::info!(accept = self.what.as_str(), backoff:? = self.delay;
                 "{}: accepting again after {:?} back-off",
                 self.what, self.delay
             );

@@ -57,7 +57,7 @@ use super::reply_budget::ReplyBudget;
 use super::running::Running;
 use super::slots::Slots;
 use super::source_filter::SourceFilter;
-use super::stats::{ErrorClass, ServerStats, StatsSnapshot};
+use super::stats::{ErrorClass, Metric, ServerStats, StatsSnapshot};
 use crate::greenlet::{Builder, Greenlet};
 use crate::lock::Lock;
 use crate::net::{ByteCounters, UdpSocket};
@@ -73,12 +73,21 @@ pub const MAX_UDP_PAYLOAD: usize = 65_507;
 pub const DEFAULT_MAX_HANDLERS: u64 = 1024;
 /// The stats page's gauge: datagrams dropped unanswered for their source (the server's own
 /// address, a reserved port, port 0; see [`SourceFilter`]).
-pub const GAUGE_REFUSED_SOURCE: &str = "udp_refused_source";
+pub const GAUGE_REFUSED_SOURCE: Metric = Metric::counter(
+    "udp_refused_source",
+    "Datagrams dropped unanswered for their source (own address, reserved port, port 0).",
+);
 /// The stats page's gauge: datagrams dropped unanswered because their source had spent its
 /// [`ReplyBudget`].
-pub const GAUGE_OVER_BUDGET: &str = "udp_over_budget";
+pub const GAUGE_OVER_BUDGET: Metric = Metric::counter(
+    "udp_over_budget",
+    "Datagrams dropped unanswered because their source had spent its reply budget.",
+);
 /// The stats page's gauge: sources the [`ReplyBudget`] remembers now.
-pub const GAUGE_BUDGET_SOURCES: &str = "udp_budget_sources";
+pub const GAUGE_BUDGET_SOURCES: Metric = Metric::gauge(
+    "udp_budget_sources",
+    "Sources the reply budget remembers now.",
+);
 
 type Handler = dyn Fn(Bytes, SocketAddr, &DatagramSocket) -> io::Result<()> + Send + Sync + 'static;
 

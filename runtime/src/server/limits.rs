@@ -32,6 +32,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::log_limit::{LogLimit, DEFAULT_LOG_EVERY};
 use crate::poison::MutexExt;
 
 /// File descriptors the default connection cap leaves for everything that is not a client
@@ -152,6 +153,7 @@ impl PeerLimit {
         if *n >= self.max {
             drop(open);
             self.refused.fetch_add(1, Ordering::Relaxed);
+            refused_log(ip, self.max);
             return None;
         }
         *n += 1;
@@ -169,6 +171,19 @@ impl PeerLimit {
     /// Peers with at least one open connection.
     pub fn peers(&self) -> usize {
         self.open.lock_unpoisoned().len()
+    }
+}
+
+/// Refusals can come by the thousand a second (a flood from one peer): a `debug` event, at
+/// most one a second, saying how many it stands for.
+fn refused_log(ip: IpAddr, max: u64) {
+    static REFUSED: LogLimit = LogLimit::new(DEFAULT_LOG_EVERY);
+    if !log::log_enabled!(log::Level::Debug) {
+        return;
+    }
+    if let Some(held) = REFUSED.allow() {
+        log::debug!(peer:% = ip, max_per_peer = max, similar_held_back = held;
+            "refused a connection from {ip}: it holds {max} already (the per-peer cap)");
     }
 }
 

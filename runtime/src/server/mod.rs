@@ -4,14 +4,18 @@
 //!
 //! One module a job: the two servers (`stream`, `datagram`) run their handlers in one engine
 //! (`slots`: cap, pool, spawn, registry, drain); the counters are in `stats`
-//! ([`ServerStats`]), the accept back-off in `backoff` ([`AcceptBackoff`]), the per-peer cap
-//! and the default caps in `limits` ([`PeerLimit`]), the one convention for count limits in
-//! `cap` ([`Cap`]), the datagram server's guards against forged sources in `source_filter`
+//! ([`ServerStats`], and [`Metric`]: a server's own value), the request latency histogram in
+//! `latency` ([`LatencyHistogram`]), the accept back-off in `backoff` ([`AcceptBackoff`]), a
+//! handler's error as a log event in `handler_log`, the per-peer cap and the default caps
+//! in `limits` ([`PeerLimit`]), the one convention for count limits in `cap` ([`Cap`]), the
+//! datagram server's guards against forged sources in `source_filter`
 //! ([`SourceFilter`]) and `reply_budget` ([`ReplyBudget`]). This file only re-exports them.
 
 mod backoff;
 mod cap;
 mod datagram;
+mod handler_log;
+mod latency;
 mod limits;
 mod reply_budget;
 mod running;
@@ -29,6 +33,7 @@ pub use datagram::{
     DEFAULT_MAX_HANDLERS, GAUGE_BUDGET_SOURCES, GAUGE_OVER_BUDGET, GAUGE_REFUSED_SOURCE,
     MAX_UDP_PAYLOAD,
 };
+pub use latency::{LatencyHistogram, LatencySnapshot, LATENCY_BOUNDS};
 pub use limits::{
     default_max_connections, default_max_per_peer, fd_limit, peer_key, PeerLimit, PeerSlot,
     DEFAULT_FD_RESERVE, DEFAULT_PEER_SHARE_PERCENT,
@@ -38,5 +43,5 @@ pub use reply_budget::{
 };
 pub use running::Running;
 pub use source_filter::{Refused, SourceFilter, RESERVED_PORTS};
-pub use stats::{ErrorClass, ServerStats, StatsSnapshot};
+pub use stats::{ErrorClass, Metric, MetricKind, ServerStats, StatsSnapshot};
 pub use stream::{RunningServer, StreamServer, DEFAULT_STOP_GRACE};

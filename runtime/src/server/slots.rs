@@ -139,7 +139,7 @@ impl Slots {
             Err(e) => {
                 self.stats.spawn_error();
                 self.finish(None);
-                eprintln!("mayfly: dropped {what}: {e}");
+                log::warn!(error:% = e; "dropped {what}: {e}");
                 crate::sleep(backoff.pause());
             }
         }
@@ -156,7 +156,10 @@ impl Slots {
         let _done = Done(self);
         match panic::catch_unwind(AssertUnwindSafe(handler)) {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => self.stats.error(ErrorClass::of(&e)),
+            Ok(Err(e)) => {
+                self.stats.error(ErrorClass::of(&e));
+                super::handler_log::failed(&e);
+            }
             Err(p) => {
                 if p.downcast_ref::<generator::Error>().is_some() {
                     panic::resume_unwind(p); // killed: let the greenlet die as killed

@@ -5,9 +5,11 @@
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::net::ByteCounters;
+
+use super::latency::{LatencyHistogram, LatencySnapshot};
 
 /// Counters a server keeps; read a consistent-enough copy with [`ServerStats::snapshot`].
 ///
@@ -40,7 +42,56 @@ pub struct ServerStats {
     spawn_errors: AtomicU64,
     killed: AtomicU64,
     bytes: Arc<ByteCounters>,
-    gauges: Mutex<Vec<(&'static str, Arc<AtomicU64>)>>,
+    latency: LatencyHistogram,
+    gauges: Mutex<Vec<(Metric, Arc<AtomicU64>)>>,
+}
+
+/// Whether a server-specific [`Metric`] only goes up (a counter) or goes up and down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Only goes up (`/metrics`: a counter, `_total`).
+    Counter,
+    /// Goes up and down.
+    Gauge,
+}
+
+/// A server-specific value the stats page shows: its name (the key under `"gauges"` in
+/// `/stats`, `mayfly_NAME` in `/metrics`, with `_total` for a counter), its kind and the
+/// `# HELP` line.
+///
+/// ```
+/// use mayfly::server::{Metric, MetricKind};
+/// const PARTIALS: Metric = Metric::gauge("partials", "Resumable partial uploads kept.");
+/// assert_eq!((PARTIALS.name, PARTIALS.kind), ("partials", MetricKind::Gauge));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metric {
+    /// Its name: lowercase words joined by `_`, no `_total`.
+    pub name: &'static str,
+    /// Counter or gauge.
+    pub kind: MetricKind,
+    /// One sentence saying what it counts.
+    pub help: &'static str,
+}
+
+impl Metric {
+    /// A value that only goes up.
+    pub const fn counter(name: &'static str, help: &'static str) -> Metric {
+        Metric {
+            name,
+            kind: MetricKind::Counter,
+            help,
+        }
+    }
+
+    /// A value that goes up and down.
+    pub const fn gauge(name: &'static str, help: &'static str) -> Metric {
+        Metric {
+            name,
+            kind: MetricKind::Gauge,
+            help,
+        }
+    }
 }
 
 /// A copy of a server's counters at one moment.
@@ -138,6 +189,7 @@ impl ServerStats {
             spawn_errors: z(),
             killed: z(),
             bytes: Arc::new(ByteCounters::default()),
+            latency: LatencyHistogram::default(),
             gauges: Mutex::new(Vec::new()),
         }
     }
@@ -232,31 +284,52 @@ impl ServerStats {
         self.active.load(Ordering::Acquire)
     }
 
-    /// A server-specific gauge named `name` (created at 0 on first use): the server stores
-    /// into it, the stats page shows every gauge under `"gauges"` (and as
-    /// `mayfly_gauge{name="…"}`).
+    /// One request took `d` (from its arrival to its answer, as the server can time it):
+    /// three relaxed atomic adds, see [`LatencyHistogram`].
+    #[inline]
+    pub fn request_took(&self, d: Duration) {
+        self.latency.observe(d);
+    }
+
+    /// The request latency histogram now.
+    pub fn latency(&self) -> LatencySnapshot {
+        self.latency.snapshot()
+    }
+
+    /// The server-specific value `metric` (created at 0 on first use, found by name after):
+    /// the server stores into it, the stats page shows every one under `"gauges"` in
+    /// `/stats` and as its own family in `/metrics`.
     ///
     /// ```
     /// use std::sync::atomic::Ordering;
-    /// let stats = mayfly::server::ServerStats::new();
-    /// stats.gauge("partials").store(3, Ordering::Relaxed);
+    /// use mayfly::server::{Metric, ServerStats};
+    /// let stats = ServerStats::new();
+    /// stats.gauge(Metric::gauge("partials", "Partial uploads kept.")).store(3, Ordering::Relaxed);
     /// assert_eq!(stats.gauges(), vec![("partials", 3)]);
     /// ```
-    pub fn gauge(&self, name: &'static str) -> Arc<AtomicU64> {
+    pub fn gauge(&self, metric: Metric) -> Arc<AtomicU64> {
         let mut g = self.gauges.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, v)) = g.iter().find(|(n, _)| *n == name) {
+        if let Some((_, v)) = g.iter().find(|(m, _)| m.name == metric.name) {
             return v.clone();
         }
         let v = Arc::new(AtomicU64::new(0));
-        g.push((name, v.clone()));
+        g.push((metric, v.clone()));
         v
     }
 
-    /// Every gauge and its value now, in the order they were created.
+    /// Every server-specific value by name, in the order they were created.
     pub fn gauges(&self) -> Vec<(&'static str, u64)> {
+        self.metrics()
+            .into_iter()
+            .map(|(m, v)| (m.name, v))
+            .collect()
+    }
+
+    /// Every server-specific value with its [`Metric`], in the order they were created.
+    pub fn metrics(&self) -> Vec<(Metric, u64)> {
         let g = self.gauges.lock().unwrap_or_else(|p| p.into_inner());
         g.iter()
-            .map(|(n, v)| (*n, v.load(Ordering::Relaxed)))
+            .map(|(m, v)| (*m, v.load(Ordering::Relaxed)))
             .collect()
     }
 }

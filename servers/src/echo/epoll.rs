@@ -138,7 +138,7 @@ fn event_loop(
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
-            eprintln!("epoll: poll failed: {e}");
+            log::error!(error:% = e; "epoll: poll failed: {e}");
             return conns.len() as u64;
         }
         if accept_paused_until.is_some_and(|t| Instant::now() >= t) {
@@ -204,7 +204,7 @@ fn event_loop(
                 Err(e) => {
                     stats.accept_error();
                     // EMFILE and friends: pause accepting instead of spinning on the error.
-                    eprintln!("epoll: accept failed: {e}; pausing accept for 100 ms");
+                    log::warn!(error:% = e; "epoll: accept failed: {e}; pausing accept for 100 ms");
                     accept_paused_until = Some(Instant::now() + Duration::from_millis(100));
                     break;
                 }

@@ -189,7 +189,7 @@ pub fn start(mode: Mode, opts: &Options) -> io::Result<Box<dyn Running>> {
 
 /// The course's communication loop, for any blocking stream (the coroutine and threads
 /// builds): recv → uppercase → sendall, until the client closes. Each reply counts as one
-/// request in `stats`.
+/// request in `stats`, timed from its read to its reply written (`request_took`).
 pub fn echo_until_closed<S: std::io::Read + std::io::Write>(
     conn: &mut S,
     stats: &ServerStats,
@@ -200,9 +200,11 @@ pub fn echo_until_closed<S: std::io::Read + std::io::Write>(
         if n == 0 {
             return Ok(());
         }
+        let read_at = std::time::Instant::now();
         uppercase(&mut buf[..n]);
         conn.write_all(&buf[..n])?;
         stats.requests(1);
+        stats.request_took(read_at.elapsed());
     }
 }
 

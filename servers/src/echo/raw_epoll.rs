@@ -175,7 +175,7 @@ fn epoll_loop(
         if listening != wants && !drain.draining() {
             if wants {
                 if let Err(e) = ep.register(listener, libc::EPOLLIN as u32 | trigger.flag()) {
-                    eprintln!(
+                    log::error!(
                         "{}: cannot register the listener again: {e}",
                         trigger.name()
                     );
@@ -192,7 +192,7 @@ fn epoll_loop(
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                eprintln!("{}: epoll_wait failed: {e}", trigger.name());
+                log::error!("{}: epoll_wait failed: {e}", trigger.name());
                 return table.kill_all(stats);
             }
         };

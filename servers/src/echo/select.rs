@@ -11,6 +11,7 @@
 //! refusal is logged once. It keeps the other echo [`Options`] as the non-blocking build
 //! does (caps, `max_pending`, timeouts).
 
+use mayfly::server::Metric;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::Ordering;
@@ -26,7 +27,10 @@ pub const FD_SETSIZE: usize = libc::FD_SETSIZE;
 pub const DEFAULT_SELECT_FDS: usize = FD_SETSIZE;
 
 /// The gauge counting connections refused for an fd past the limit.
-pub const REFUSED_GAUGE: &str = "select_refused";
+pub const REFUSED_GAUGE: Metric = Metric::counter(
+    "select_refused",
+    "Connections the select build closed because their fd was at or past --select-fds.",
+);
 
 pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn Running>> {
     let limit = opts.select_fds;
@@ -118,7 +122,7 @@ fn select_loop(mut acceptor: Acceptor, shared: &Shared, opts: &Options, limit: u
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
-            eprintln!("select: select failed: {e}");
+            log::error!("select: select failed: {e}");
             return table.kill_all(stats);
         }
         if listener.is_some_and(|l| has(&rset, l)) {
@@ -126,12 +130,12 @@ fn select_loop(mut acceptor: Acceptor, shared: &Shared, opts: &Options, limit: u
                 match acceptor.accept(stats) {
                     Accepted::Conn(c) if c.fd() as usize >= limit => {
                         if refused.fetch_add(1, Ordering::Relaxed) == 0 {
-                            eprintln!(
+                            log::warn!(
                                 "select: connection on fd {} refused: select(2) watches only fds \
                                  below {limit} (FD_SETSIZE is {FD_SETSIZE}); closing every \
-                                 connection past it (counted in the {REFUSED_GAUGE} gauge, \
-                                 logged once)",
-                                c.fd()
+                                 connection past it (counted in the {} counter, logged once)",
+                                c.fd(),
+                                REFUSED_GAUGE.name
                             );
                         }
                         let fd = c.fd();

@@ -106,7 +106,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, opts: &Options) {
                 .stats
                 .conn_closed(&Err(io::Error::other("no thread")));
             if shared.spawn_errors.fetch_add(1, Ordering::Relaxed) == 0 {
-                eprintln!("threads: cannot start a thread per connection: {e}");
+                log::warn!(error:% = e; "threads: cannot start a thread per connection: {e}");
             }
             std::thread::sleep(backoff.pause());
         }

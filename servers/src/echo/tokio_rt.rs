@@ -45,7 +45,7 @@ pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn Running>> {
                 Ok::<u64, io::Error>(serve(listener, s, o, stop_rx).await)
             })
             .unwrap_or_else(|e| {
-                eprintln!("tokio: {e}");
+                log::error!(error:% = e; "tokio: {e}");
                 0
             })
         })?;

@@ -86,7 +86,8 @@ use std::time::Duration;
 
 use mayfly::net::Bind;
 use mayfly::server::{
-    default_max_connections, default_max_per_peer, Cap, RunningServer, ServerStats, StreamServer,
+    default_max_connections, default_max_per_peer, Cap, Metric, RunningServer, ServerStats,
+    StreamServer,
 };
 
 pub use session::{LINGER_BYTES, LINGER_TIME};
@@ -119,7 +120,10 @@ pub const DEFAULT_MAX_CONCURRENT_LISTS: usize = 4;
 /// Default [`Options::hash_threads`].
 pub const DEFAULT_HASH_THREADS: usize = 2;
 /// The stats page's gauge: files hashed (each read whole) since the start.
-pub const GAUGE_HASHES_COMPUTED: &str = "hashes_computed";
+pub const GAUGE_HASHES_COMPUTED: Metric = Metric::counter(
+    "hashes_computed",
+    "Files hashed (each read whole) since the start.",
+);
 /// Default [`Options::max_partials`].
 pub const DEFAULT_MAX_PARTIALS: usize = 100;
 /// Default [`Options::max_partial_bytes`]: 16 GiB (so every file `put` accepts by default
@@ -128,9 +132,12 @@ pub const DEFAULT_MAX_PARTIAL_BYTES: u64 = 16 << 30;
 /// Default [`Options::min_free_space`]: 256 MiB.
 pub const DEFAULT_MIN_FREE_SPACE: u64 = 256 << 20;
 /// The stats page's gauge: resumable partial uploads kept.
-pub const GAUGE_PARTIALS: &str = "partials";
+pub const GAUGE_PARTIALS: Metric = Metric::gauge("partials", "Resumable partial uploads kept.");
 /// The stats page's gauge: bytes they hold on disk.
-pub const GAUGE_PARTIAL_BYTES: &str = "partial_bytes";
+pub const GAUGE_PARTIAL_BYTES: Metric = Metric::gauge(
+    "partial_bytes",
+    "Bytes the resumable partial uploads hold on disk.",
+);
 
 /// How to run the file server.
 #[derive(Debug, Clone)]

@@ -4,7 +4,10 @@
 //! - `GET /stats`: JSON — uptime, connections active/accepted/closed, requests, bytes,
 //!   errors by kind, greenlets alive, RSS, CPU seconds, recent requests/s, and the last
 //!   [`HISTORY`] one-second samples.
-//! - `GET /metrics`: the same counters in Prometheus text format (HELP and TYPE lines).
+//! - `GET /metrics`: the same counters, a request latency histogram, the build and the
+//!   standard `process_*` readings in the Prometheus text format ([`crate::metrics`]).
+//! - `GET /metrics.json`: the figures behind `/metrics` as JSON ([`crate::metrics::Figures`]):
+//!   what a `--workers` supervisor reads to render one exposition for all its workers.
 //! - `GET /`: a dashboard (one HTML page, no external assets) charting active connections
 //!   and requests/s, refreshed every second.
 //!

@@ -1,13 +1,15 @@
 //! What the stats page says: a server's counters plus process readings, as JSON (`/stats`)
-//! and as Prometheus text (`/metrics`), and the last minutes of history for the dashboard.
+//! and as Prometheus text (`/metrics`, rendered by [`crate::metrics`]; its figures as JSON at
+//! `/metrics.json` for a supervisor), and the last minutes of history for the dashboard.
 
 use std::collections::VecDeque;
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mayfly::server::{ServerStats, StatsSnapshot};
+use mayfly::server::ServerStats;
 use serde_json::json;
+
+use crate::metrics::{self, Figures, Source};
 
 /// Samples kept: one per second, five minutes.
 pub const HISTORY: usize = 300;
@@ -108,114 +110,21 @@ impl Page {
         serde_json::to_vec(&v).expect("JSON values serialize")
     }
 
-    /// `/metrics`: Prometheus text exposition format 0.0.4.
+    /// The figures `/metrics` renders, now (a supervisor fetches them as `/metrics.json`).
+    pub fn figures(&self) -> Figures {
+        Figures::of(&self.server, &self.stats)
+    }
+
+    /// `/metrics`: Prometheus text exposition format 0.0.4 ([`crate::metrics`]).
     pub fn prometheus(&self) -> Vec<u8> {
-        let s: StatsSnapshot = self.stats.snapshot();
-        let proc = mayfly::process::sample(std::process::id()).unwrap_or_default();
-        let mut out = String::with_capacity(2048);
-        let mut one = |name: &str, kind: &str, help: &str, value: String| {
-            let _ = write!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-            );
-        };
-        one(
-            "mayfly_uptime_seconds",
-            "gauge",
-            "Seconds since the server started.",
-            (s.uptime_ms as f64 / 1000.0).to_string(),
-        );
-        one(
-            "mayfly_connections_active",
-            "gauge",
-            "Connections being served now.",
-            s.active.to_string(),
-        );
-        one(
-            "mayfly_connections_accepted_total",
-            "counter",
-            "Connections accepted.",
-            s.accepted.to_string(),
-        );
-        one(
-            "mayfly_connections_closed_total",
-            "counter",
-            "Connections finished, any way.",
-            s.closed.to_string(),
-        );
-        one(
-            "mayfly_requests_total",
-            "counter",
-            "Requests served (echo: replies sent).",
-            s.requests.to_string(),
-        );
-        one(
-            "mayfly_requests_per_second",
-            "gauge",
-            "Requests per second over the last 10 seconds.",
-            self.recent_rps(10).to_string(),
-        );
-        one(
-            "mayfly_received_bytes_total",
-            "counter",
-            "Bytes read from clients.",
-            s.bytes_in.to_string(),
-        );
-        one(
-            "mayfly_sent_bytes_total",
-            "counter",
-            "Bytes written to clients.",
-            s.bytes_out.to_string(),
-        );
-        one(
-            "mayfly_handler_panics_total",
-            "counter",
-            "Connection handlers that panicked.",
-            s.panics.to_string(),
-        );
-        one(
-            "mayfly_accept_errors_total",
-            "counter",
-            "Failed accept calls (EMFILE and friends).",
-            s.accept_errors.to_string(),
-        );
-        one(
-            "mayfly_greenlets_alive",
-            "gauge",
-            "Greenlets alive in the process.",
-            mayfly::greenlets_alive().to_string(),
-        );
-        one(
-            "process_resident_memory_bytes",
-            "gauge",
-            "Resident memory size in bytes.",
-            (proc.rss_kib * 1024).to_string(),
-        );
-        one(
-            "process_cpu_seconds_total",
-            "counter",
-            "User and system CPU time in seconds.",
-            proc.cpu.as_secs_f64().to_string(),
-        );
-        let _ = write!(
-            out,
-            "# HELP mayfly_connection_errors_total Connections ended by an error, by kind.\n\
-             # TYPE mayfly_connection_errors_total counter\n\
-             mayfly_connection_errors_total{{kind=\"timeout\"}} {}\n\
-             mayfly_connection_errors_total{{kind=\"reset\"}} {}\n\
-             mayfly_connection_errors_total{{kind=\"protocol\"}} {}\n\
-             mayfly_connection_errors_total{{kind=\"other\"}} {}\n",
-            s.timeouts, s.resets, s.protocol_errors, s.other_errors
-        );
-        let gauges = self.stats.gauges();
-        if !gauges.is_empty() {
-            out.push_str(
-                "# HELP mayfly_gauge Server-specific gauges, by name.\n# TYPE mayfly_gauge gauge\n",
-            );
-            for (name, v) in gauges {
-                let _ = writeln!(out, "mayfly_gauge{{name=\"{name}\"}} {v}");
-            }
-        }
-        out.into_bytes()
+        let f = self.figures();
+        metrics::render(
+            &[Source {
+                worker: None,
+                figures: &f,
+            }],
+            &[],
+        )
+        .into_bytes()
     }
 }

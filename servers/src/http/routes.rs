@@ -8,7 +8,7 @@ use mayfly_http::{Request, Response};
 use crate::http::page::Page;
 
 /// Paths the stats page serves.
-pub const ROUTES: [&str; 3] = ["/", "/stats", "/metrics"];
+pub const ROUTES: [&str; 4] = ["/", "/stats", "/metrics", "/metrics.json"];
 
 /// The dashboard page.
 pub const DASHBOARD: &str = include_str!("dashboard.html");
@@ -30,8 +30,12 @@ pub(crate) fn answer(page: &Page, req: &Request<'_>, rsp: &mut Response) -> io::
                 .header("Cache-Control", "no-store")
                 .body(page.json()),
             "/metrics" => rsp
-                .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                .header("Content-Type", crate::metrics::CONTENT_TYPE)
                 .body(page.prometheus()),
+            "/metrics.json" => rsp
+                .header("Content-Type", "application/json")
+                .header("Cache-Control", "no-store")
+                .body(serde_json::to_vec(&page.figures()).expect("figures serialize")),
             _ => rsp
                 .header("Content-Type", "text/html; charset=utf-8")
                 .body(DASHBOARD),

@@ -53,7 +53,7 @@ pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn Running>> {
                 Ok::<u64, io::Error>(serve(listener, s, o, stop_rx).await)
             })
             .unwrap_or_else(|e| {
-                eprintln!("hyper: {e}");
+                log::error!(error:% = e; "hyper: {e}");
                 0
             })
         })?;

@@ -8,16 +8,25 @@ use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use mayfly::server::ServerStats;
+use mayfly::server::{Metric, ServerStats};
 use mayfly_proto::udp;
 
 /// The stats page's gauge: answers not sent because they would exceed
 /// `Options::max_reply_ratio` (a refusal went instead, or nothing).
-pub const GAUGE_OVER_RATIO: &str = "udp_over_ratio";
+pub const GAUGE_OVER_RATIO: Metric = Metric::counter(
+    "udp_over_ratio",
+    "Answers not sent because they would exceed the reply ratio.",
+);
 /// The stats page's gauge: refusals sent without their words, to fit the ratio.
-pub const GAUGE_REFUSALS_SHORTENED: &str = "udp_refusals_shortened";
+pub const GAUGE_REFUSALS_SHORTENED: Metric = Metric::counter(
+    "udp_refusals_shortened",
+    "Refusals sent without their words, to fit the reply ratio.",
+);
 /// The stats page's gauge: refusals not sent at all, as even the short one would not fit.
-pub const GAUGE_REFUSALS_DROPPED: &str = "udp_refusals_dropped";
+pub const GAUGE_REFUSALS_DROPPED: Metric = Metric::counter(
+    "udp_refusals_dropped",
+    "Refusals not sent at all, as even the short one would not fit the ratio.",
+);
 
 /// What a handler sends in answer to a request of `request_len` bytes from `peer`: the
 /// answer if it fits the reply ratio (`Options::max_reply_ratio`), else the refusal `too_large` made to

@@ -94,7 +94,7 @@ impl Acceptor {
                 };
                 if let Err(e) = stream.set_nonblocking(true) {
                     stats.accept_error();
-                    eprintln!("{}: cannot make a connection non-blocking: {e}", self.name);
+                    log::error!("{}: cannot make a connection non-blocking: {e}", self.name);
                     return Accepted::Refused;
                 }
                 stats.conn_opened();
@@ -107,7 +107,7 @@ impl Acceptor {
             }
             Err(e) => {
                 stats.accept_error();
-                eprintln!(
+                log::error!(
                     "{}: accept failed: {e}; pausing accept for {ACCEPT_PAUSE:?}",
                     self.name
                 );
