@@ -38,6 +38,7 @@
 //! | `gevent.pool.Pool(n)`, `Group` (`spawn`, `map`, `imap`, `imap_unordered`, `join`, `kill`, `free_count`, `wait_available`) | [`pool::Pool`], [`pool::Group`] |
 //! | `pool.apply(f)` (inline when called from inside the pool; here `pool.map`/`imap` too, on a [`pool::Pool`]), `apply_async(f, callback=cb)`, `map_async`, `imap(…, maxsize=n)`, `full()`, `add(g)`, `discard(g)` | [`apply`](pool::Group::apply), [`apply_async`](pool::Group::apply_async), [`apply_async_then(f, cb)`](pool::Group::apply_async_then) (`cb` gets a clone of the value, which stays readable), [`map_async`](pool::Group::map_async), [`imap(…).read_ahead(n)`](pool::IMap::read_ahead), [`full`](pool::Group::full), [`add`](pool::Group::add), [`discard`](pool::Group::discard) |
 //! | `gevent.threadpool.ThreadPool`, `get_hub().threadpool.apply(f)` | [`threadpool::ThreadPool`], [`threadpool::apply(f)`](threadpool::apply) |
+//! | `gevent.subprocess`: `Popen`, `communicate`, `wait(timeout)`, `check_output` | [`subprocess::Command`] → [`subprocess::Child`] (coroutine pipes, an exit wait that parks the greenlet, no zombies), [`communicate`](subprocess::Child::communicate), [`wait_timeout`](subprocess::Child::wait_timeout), [`subprocess::check_output`]; the full table in [`subprocess`] |
 //! | `ThreadPool.map(f, items)` | [`ThreadPool::map(f, items)`](threadpool::ThreadPool::map) |
 //! | `gevent.config.monitor_thread`, `max_blocking_time` | [`monitor::start(threshold)`](monitor::start), `MAYFLY_MONITOR_MS=100` |
 //! | `gevent.socket.socket` (patched) | [`net::TcpStream`], [`net::TcpListener`], [`net::UdpSocket`], [`net::UnixStream`] |
@@ -253,6 +254,7 @@ mod run;
 pub mod server;
 mod sleep;
 mod start;
+pub mod subprocess;
 pub mod threadpool;
 mod timeout;
 mod timer;

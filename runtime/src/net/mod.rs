@@ -32,7 +32,7 @@ mod bind;
 mod lines;
 mod ready;
 mod resolve;
-mod stream;
+pub(crate) mod stream;
 mod stream_io;
 pub(crate) mod sweep;
 mod tcp;
