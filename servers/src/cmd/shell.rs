@@ -24,6 +24,10 @@ use mayfly_proto::cmd::secret::SECRET_ENV;
 /// be at end-of-file at once; something that escaped the tree might keep them open).
 pub const OUTPUT_DRAIN: Duration = Duration::from_millis(250);
 
+/// Once the shell has ended, how long its helper gets to exit by itself (it does at once
+/// when the shell left nothing running) before a kill scans `/proc` for what is left.
+pub const HELPER_EXIT_WAIT: Duration = Duration::from_millis(20);
+
 /// What a command produced: the protocol's type, as the client receives it.
 pub use mayfly_proto::cmd::CommandOutput as Output;
 
@@ -74,6 +78,10 @@ pub fn run(command: &str, timeout: Duration, max_output: usize) -> io::Result<Ou
     let left = deadline.saturating_duration_since(Instant::now());
     mayfly::wait(&first, mayfly::WaitOpts::default().count(1).timeout(left));
     let timed_out = !collected.over.is_set() && !status.ready();
+    if status.ready() && !collected.over.is_set() {
+        // Usually nothing is left: the helper exits on its own, no `/proc` rounds needed.
+        let _ = tree.child_mut().wait_timeout(HELPER_EXIT_WAIT);
+    }
     // The shell is done, cut off, or out of time: nothing it started outlives it.
     tree.kill();
     if !collected.over.is_set() {
