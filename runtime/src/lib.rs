@@ -42,6 +42,7 @@
 //! | `pool.apply(f)` (inline when called from inside the pool; here `pool.map`/`imap` too, on a [`pool::Pool`]), `apply_async(f, callback=cb)`, `map_async`, `imap(…, maxsize=n)`, `full()`, `add(g)`, `add(g, blocking=False)`, `add(g, timeout=t)` → `PoolFull`, `start(g)`, `killone(g)`, `discard(g)` | [`apply`](pool::Group::apply), [`apply_async`](pool::Group::apply_async), [`apply_async_then(f, cb)`](pool::Group::apply_async_then) (`cb` gets a clone of the value, which stays readable), [`map_async`](pool::Group::map_async), [`imap(…).read_ahead(n)`](pool::IMap::read_ahead), [`full`](pool::Group::full), [`add`](pool::Group::add), [`try_add`](pool::Group::try_add), [`add_timeout`](pool::Group::add_timeout) → [`pool::PoolFull`], [`start`](pool::Group::start), [`killone`](pool::Group::killone), [`discard`](pool::Group::discard) |
 //! | `gevent.signal_handler(signum, handler)`, waiting for a signal | [`signal::signal_handler(signum, f)`](signal::signal_handler) (each delivery runs `f` in a greenlet: it may block) → [`signal::SignalHandler`]; [`signal::Signals`] to `recv()` them in a greenlet |
 //! | `gevent.threadpool.ThreadPool`, `get_hub().threadpool.apply(f)` | [`threadpool::ThreadPool`], [`threadpool::apply(f)`](threadpool::apply) |
+//! | `gevent.subprocess`: `Popen`, `communicate`, `wait(timeout)`, `check_output` | [`subprocess::Command`] → [`subprocess::Child`] (coroutine pipes, an exit wait that parks the greenlet, no zombies), [`communicate`](subprocess::Child::communicate), [`wait_timeout`](subprocess::Child::wait_timeout), [`subprocess::check_output`]; the full table in [`subprocess`] |
 //! | `ThreadPool.map(f, items)` | [`ThreadPool::map(f, items)`](threadpool::ThreadPool::map) |
 //! | `gevent.fileobject.FileObjectThread(f)`, `open()` on a slow disk without freezing the hub | [`fs::File::open(path)`](fs::File) (`Read`/`Write` on the thread pool), [`fs::read`], [`fs::write`], [`fs::metadata`], [`fs::read_dir`], [`fs::create_dir`], [`fs::rename`], [`fs::remove_file`], [`fs::OpenOptions`] |
 //! | `gevent.config.monitor_thread`, `max_blocking_time` | [`monitor::start(threshold)`](monitor::start), `MAYFLY_MONITOR_MS=100` |
@@ -272,6 +273,7 @@ pub mod server;
 pub mod signal;
 mod sleep;
 mod start;
+pub mod subprocess;
 pub mod threadpool;
 mod timeout;
 mod timer;

@@ -227,6 +227,42 @@ fn every_blocking_primitive_resumes_on_the_worker() {
         let m = pool.map_async(|x: u8| x, 0..3);
         assert!(m.get_timeout(ms(500)).is_ok());
         l.at("after map_async");
+
+        // Child processes: the exit (woken by the reaper thread) and the pipes (may's reactor).
+        use mayfly::subprocess::{Command, Stdio};
+        let mut child = Command::new("sleep").arg("0.05").spawn().unwrap();
+        assert!(child.wait_timeout(ms(1)).unwrap().is_none());
+        l.at("after Child::wait_timeout timed out");
+        assert!(child.wait().unwrap().success());
+        l.at("after Child::wait woken by the reaper thread");
+        let mut child = Command::new("sleep").arg("5").spawn().unwrap();
+        assert!(mayfly::with_timeout(ms(10), || child.wait()).is_err());
+        l.at("after Timeout interrupting Child::wait");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let mut child = Command::new("sh")
+            .args(["-c", "sleep 0.02; echo hi"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        l.at("after a child's stdout read");
+        child.wait().unwrap();
+        let out = Command::new("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+            .communicate(Some(b"x"))
+            .unwrap();
+        assert_eq!(out.stdout, b"x");
+        l.at("after Child::communicate");
     });
     log.assert_all_on_worker(28);
 }

@@ -170,7 +170,7 @@ pub struct ServeCmdArgs {
     /// The window of --max-auth-failures.
     #[arg(help_heading = "Login", long, default_value_t = HumanDuration(cmd::DEFAULT_AUTH_LOCKOUT))]
     pub auth_lockout: HumanDuration,
-    /// Commands running at once (the server's own threads); more are answered `busy`, not queued.
+    /// Commands running at once (child processes, each waited for by its connection's greenlet); more are answered `busy`, not queued.
     #[arg(help_heading = "Limits", long, default_value_t = cmd::DEFAULT_MAX_RUNNING)]
     pub max_running: usize,
     /// On SIGINT/SIGTERM, let open connections finish for this long, then close them.

@@ -35,7 +35,7 @@ pub mod lookup;
 mod ready;
 mod resolve;
 mod sendfile;
-mod stream;
+pub(crate) mod stream;
 mod stream_io;
 pub(crate) mod sweep;
 mod tcp;

@@ -12,8 +12,8 @@
 //! | 4… | client | `{"cmd": "run", "command": "ls -l"}` | — |
 //! | | server | `{"status": "ok", "total_size": N, "exit_code", "timed_out", "truncated"}` | N bytes: stdout and stderr |
 //!
-//! Commands run through `/bin/sh -c` on the server's own thread pool (never on the worker),
-//! each under a subreaper helper ([`tree`]) so that the time limit, the output cap and the
+//! Commands run through `/bin/sh -c` on `mayfly::subprocess`, in the connection's greenlet
+//! (their pipes and exit park it, never the worker), each under a subreaper helper ([`tree`]) so that the time limit, the output cap and the
 //! shell's exit kill everything it started, `setsid` and double forks included. Commands do
 //! not see the secret's variable.
 //!
@@ -26,7 +26,7 @@
 //! | [`Options::max_connections`] | 256 | not accepted until one closes (backlog) |
 //! | [`Options::max_per_peer`]: connections of one IP (IPv6: /64) | 32 | closed at once |
 //! | [`Options::max_auth_failures`] per peer per [`Options::auth_lockout`] | 10 per 60 s | answered `rate_limited` before any challenge, closed |
-//! | [`Options::max_running`]: commands running (the pool's threads) | 4 | answered `busy`, the connection goes on |
+//! | [`Options::max_running`]: commands running at once | 4 | answered `busy`, the connection goes on |
 //! | [`Options::timeout`], [`Options::max_output`] per command | 10 s, 1 MiB | the tree is killed |
 //!
 //! A failed authentication is answered after [`AUTH_FAIL_DELAY`] (the greenlet sleeps;
@@ -55,7 +55,6 @@ use std::time::Duration;
 
 use mayfly::net::{Bind, TcpStream};
 use mayfly::server::{Cap, RunningServer, ServerStats, StreamServer};
-use mayfly::threadpool::ThreadPool;
 use mayfly_proto::cmd::{self as proto, auth as hmac, secret};
 use mayfly_proto::frame::{self, FrameError, FrameReader, Header, Limits};
 use mayfly_proto::reply::{self, code, Refusal};
@@ -115,8 +114,7 @@ pub struct Options {
     pub max_auth_failures: u32,
     /// The window of [`max_auth_failures`](Options::max_auth_failures).
     pub auth_lockout: Duration,
-    /// Commands running at once (threads of the server's pool); past it a command is
-    /// answered `busy` instead of queued.
+    /// Commands running at once; past it a command is answered `busy` instead of queued.
     pub max_running: usize,
     /// Set SO_REUSEPORT so several processes share the port (`mayfly serve --workers N`).
     pub reuse_port: bool,
@@ -150,7 +148,6 @@ struct Ctx {
     unauthenticated: Arc<Gauge>,
     running: Arc<Gauge>,
     failures: LoginFailures,
-    pool: ThreadPool,
 }
 
 /// Starts the command server.
@@ -158,7 +155,7 @@ struct Ctx {
 /// # Errors
 ///
 /// The secret is too short, the address is not loopback and `allow_remote` is off, the
-/// address cannot be bound, or the pool's threads cannot be started.
+/// address cannot be bound.
 pub fn start(opts: &Options) -> io::Result<RunningServer> {
     secret::check_secret(&opts.secret)?;
     let addrs: Vec<SocketAddr> = opts.addr.to_socket_addrs()?.collect();
@@ -180,7 +177,6 @@ pub fn start(opts: &Options) -> io::Result<RunningServer> {
         unauthenticated: Gauge::new(opts.max_unauthenticated),
         running: Gauge::new(running as u64),
         failures: LoginFailures::new(opts.max_auth_failures, opts.auth_lockout),
-        pool: ThreadPool::new(running)?,
     });
     let listener = Bind::new(opts.addr.as_str())
         .reuse_port(opts.reuse_port)
@@ -286,10 +282,10 @@ fn serve(ctx: &Ctx, conn: TcpStream, peer: SocketAddr) -> io::Result<()> {
                 continue;
             }
         };
-        // As many commands as the pool has threads; more are refused, never queued.
+        // At most `max_running` commands at once; more are refused, never queued.
         let Some(_running) = ctx.running.enter() else {
             let msg = format!(
-                "all {} command threads are busy; try again later",
+                "all {} command slots are busy; try again later",
                 ctx.opts.max_running.max(1)
             );
             frame::write_header(r.get_mut(), &error(code::BUSY, msg))?;
@@ -297,13 +293,12 @@ fn serve(ctx: &Ctx, conn: TcpStream, peer: SocketAddr) -> io::Result<()> {
         };
         ctx.stats.requests(1);
         let (timeout, cap) = (ctx.opts.timeout, ctx.opts.max_output);
-        let out = ctx.pool.apply(move || shell::run(&command, timeout, cap));
-        let reply = match out {
-            Ok(Ok(o)) => {
+        // In this greenlet: the command's pipes and exit park it, not the worker.
+        let reply = match shell::run(&command, timeout, cap) {
+            Ok(o) => {
                 let (h, body) = o.to_frame();
                 frame::write_frame(r.get_mut(), &h, &body)
             }
-            Ok(Err(e)) => frame::write_header(r.get_mut(), &error(code::SPAWN, e)),
             Err(e) => frame::write_header(r.get_mut(), &error(code::SPAWN, e)),
         };
         reply?;

@@ -1,16 +1,21 @@
-//! Running one shell command with a time limit and an output cap, on the calling OS thread
-//! (the server calls it through its own thread pool, never on the worker).
+//! Running one shell command with a time limit and an output cap, in the calling greenlet,
+//! on `mayfly::subprocess`: the pipes are coroutine streams, each read by a greenlet of its
+//! own, so a command that waits parks only its connection's greenlet and the worker goes on
+//! serving the others. (Called from a plain OS thread it blocks that thread.)
 //!
 //! The command runs under a subreaper helper ([`super::tree`]), so the time limit, the
 //! output cap and the shell's own exit each kill *everything* it started, new sessions
-//! (`setsid`) and double forks included. Output is read with `poll` against the deadline:
-//! a process holding the pipe open cannot hold the pool thread past the limit, and after the
-//! tree is gone output is read for at most [`OUTPUT_DRAIN`] more.
+//! (`setsid`) and double forks included. Output is read against the deadline: a process
+//! holding the pipe open cannot hold the command past the limit, and after the tree is gone
+//! output is read for at most [`OUTPUT_DRAIN`] more.
 
 use std::io::{self, Read};
-use std::os::fd::AsRawFd;
-use std::process::{ChildStderr, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use mayfly::event::Event;
+use mayfly::subprocess::{Command, Stdio};
+use mayfly::{Greenlet, Waitable};
 
 use super::tree::Tree;
 use mayfly_proto::cmd::secret::SECRET_ENV;
@@ -18,6 +23,10 @@ use mayfly_proto::cmd::secret::SECRET_ENV;
 /// How long output is still read once the command's tree has been killed (its pipes should
 /// be at end-of-file at once; something that escaped the tree might keep them open).
 pub const OUTPUT_DRAIN: Duration = Duration::from_millis(250);
+
+/// Once the shell has ended, how long its helper gets to exit by itself (it does at once
+/// when the shell left nothing running) before a kill scans `/proc` for what is left.
+pub const HELPER_EXIT_WAIT: Duration = Duration::from_millis(20);
 
 /// What a command produced: the protocol's type, as the client receives it.
 pub use mayfly_proto::cmd::CommandOutput as Output;
@@ -44,149 +53,138 @@ pub fn run(command: &str, timeout: Duration, max_output: usize) -> io::Result<Ou
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut tree = Tree::spawn(cmd)?;
-    let mut pipes = Pipes {
-        out: tree.child_mut().stdout.take(),
-        err: tree.child_mut().stderr.take(),
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-        cap: max_output,
-        truncated: false,
-    };
     let deadline = mayfly::deadline_after(timeout);
-    let mut status: Option<i32> = None;
-    let mut status_open = true;
-    let mut timed_out = false;
-    // Set once the tree is dead: read what is left in the pipes until then.
-    let mut drain_until: Option<Instant> = None;
-    loop {
-        let now = Instant::now();
-        if drain_until.is_none() && now >= deadline {
-            timed_out = true;
-            tree.kill();
-            drain_until = Some(now + OUTPUT_DRAIN);
-        }
-        if pipes.truncated || drain_until.is_some_and(|d| now >= d) {
-            break;
-        }
-        if drain_until.is_some() && pipes.out.is_none() && pipes.err.is_none() {
-            break;
-        }
-        let mut fds = Vec::with_capacity(3);
-        let watch_status = status_open && drain_until.is_none();
-        if watch_status {
-            fds.push(pollfd(tree.status_fd()));
-        }
-        let out_at = pipes.out.as_ref().map(|p| {
-            fds.push(pollfd(p.as_raw_fd()));
-            fds.len() - 1
-        });
-        let err_at = pipes.err.as_ref().map(|p| {
-            fds.push(pollfd(p.as_raw_fd()));
-            fds.len() - 1
-        });
-        let until = drain_until.unwrap_or(deadline);
-        let wait = until.saturating_duration_since(now);
-        let ms = wait.as_millis().clamp(1, i32::MAX as u128) as i32;
-        // SAFETY: `fds` is a valid, writable array of `fds.len()` pollfd structs.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        let ready = |i: Option<usize>| i.is_some_and(|i| fds[i].revents != 0);
-        if ready(out_at) {
-            pipes.read(true);
-        }
-        if ready(err_at) {
-            pipes.read(false);
-        }
-        if pipes.truncated {
-            tree.kill();
-        }
-        if watch_status && fds[0].revents != 0 {
-            match tree.read_status()? {
-                Some(st) => status = Some(st),
-                None => status_open = false, // the helper died without a word
-            }
-            // The shell is done: nothing it started outlives it.
-            tree.kill();
-            drain_until = Some(Instant::now() + OUTPUT_DRAIN);
-        }
+    let mut tree = Tree::spawn(cmd)?;
+    let collected = Arc::new(Collected::new(max_output));
+    let readers = Readers(
+        [
+            tree.child_mut()
+                .stdout
+                .take()
+                .map(|p| read_into(p, &collected, true)),
+            tree.child_mut()
+                .stderr
+                .take()
+                .map(|p| read_into(p, &collected, false)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+    );
+    let mut status_pipe = tree.take_status().expect("a new tree has its status pipe");
+    let status = mayfly::spawn(move || status_pipe.read_status());
+    // Whichever comes first: the shell's end, the output cap, the time limit.
+    let first: [&dyn Waitable; 2] = [&status, &collected.over];
+    let left = deadline.saturating_duration_since(Instant::now());
+    mayfly::wait(&first, mayfly::WaitOpts::default().count(1).timeout(left));
+    let timed_out = !collected.over.is_set() && !status.ready();
+    if status.ready() && !collected.over.is_set() {
+        // Usually nothing is left: the helper exits on its own, no `/proc` rounds needed.
+        let _ = tree.child_mut().wait_timeout(HELPER_EXIT_WAIT);
     }
+    // The shell is done, cut off, or out of time: nothing it started outlives it.
     tree.kill();
-    if status.is_none() && status_open {
-        // The helper is gone, so this read does not block: the status, or end-of-file.
-        status = tree.read_status().unwrap_or(None);
+    if !collected.over.is_set() {
+        // Read what is left in the pipes, for a little while.
+        let drain_until = Instant::now() + OUTPUT_DRAIN;
+        for r in &readers.0 {
+            r.join_deadline(drain_until);
+        }
     }
+    drop(readers);
+    let truncated = collected.over.is_set();
+    // The helper is gone, so this ends at once: the status, or end-of-file.
+    status.join(OUTPUT_DRAIN);
+    status.kill();
+    let status = status.into_result().ok().and_then(|r| r.ok()).flatten();
     let (exit_code, signal) = match status {
         Some(st) if libc::WIFEXITED(st) => (Some(libc::WEXITSTATUS(st)), None),
         Some(st) if libc::WIFSIGNALED(st) => (None, Some(libc::WTERMSIG(st))),
         _ => (None, None),
     };
+    let (stdout, stderr) = collected.take();
     Ok(Output {
-        stdout: pipes.stdout,
-        stderr: pipes.stderr,
+        stdout,
+        stderr,
         exit_code,
         signal,
-        truncated: pipes.truncated,
+        truncated,
         timed_out,
     })
 }
 
-fn pollfd(fd: i32) -> libc::pollfd {
-    libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
+/// What came out of the command's two pipes, under one cap.
+#[derive(Debug)]
+struct Collected {
+    bufs: Mutex<(Vec<u8>, Vec<u8>)>,
+    cap: usize,
+    /// Set when the output went past the cap.
+    over: Event,
+}
+
+impl Collected {
+    fn new(cap: usize) -> Self {
+        Collected {
+            bufs: Mutex::new((Vec::new(), Vec::new())),
+            cap,
+            over: Event::new(),
+        }
+    }
+
+    /// Keeps what fits of `data` from stdout (`true`) or stderr; past the cap, sets `over`
+    /// and returns false.
+    fn add(&self, stdout: bool, data: &[u8]) -> bool {
+        let mut b = self.bufs.lock().unwrap_or_else(|e| e.into_inner());
+        let room = self.cap - (b.0.len() + b.1.len()).min(self.cap);
+        let keep = data.len().min(room);
+        let dst = if stdout { &mut b.0 } else { &mut b.1 };
+        dst.extend_from_slice(&data[..keep]);
+        if data.len() > room {
+            self.over.set();
+            return false;
+        }
+        true
+    }
+
+    fn take(&self) -> (Vec<u8>, Vec<u8>) {
+        let mut b = self.bufs.lock().unwrap_or_else(|e| e.into_inner());
+        (std::mem::take(&mut b.0), std::mem::take(&mut b.1))
     }
 }
 
-/// The command's two output pipes and what came out of them, under one cap.
-struct Pipes {
-    out: Option<ChildStdout>,
-    err: Option<ChildStderr>,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-    cap: usize,
-    truncated: bool,
+/// A greenlet reading `pipe` into `into` (stdout if `stdout`) until end-of-file, an error,
+/// or the cap.
+fn read_into(
+    mut pipe: impl Read + Send + 'static,
+    into: &Arc<Collected>,
+    stdout: bool,
+) -> Greenlet<()> {
+    let into = into.clone();
+    mayfly::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    if !into.add(stdout, &buf[..n]) {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
+    })
 }
 
-impl Pipes {
-    /// One read from stdout (`true`) or stderr after `poll` said it is ready; closes the
-    /// pipe at end-of-file or on an error, sets `truncated` past the cap.
-    fn read(&mut self, stdout: bool) {
-        let mut buf = [0u8; 16 * 1024];
-        let got = if stdout {
-            self.out.as_mut().map(|p| p.read(&mut buf))
-        } else {
-            self.err.as_mut().map(|p| p.read(&mut buf))
-        };
-        let n = match got {
-            Some(Ok(n)) if n > 0 => n,
-            Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => return,
-            _ => {
-                if stdout {
-                    self.out = None;
-                } else {
-                    self.err = None;
-                }
-                return;
-            }
-        };
-        let room = self.cap - (self.stdout.len() + self.stderr.len()).min(self.cap);
-        let keep = n.min(room);
-        let dst = if stdout {
-            &mut self.stdout
-        } else {
-            &mut self.stderr
-        };
-        dst.extend_from_slice(&buf[..keep]);
-        if n > room {
-            self.truncated = true;
+/// The pipe readers of one command; dropping them kills those still reading (something that
+/// escaped the tree holds the pipe open).
+struct Readers(Vec<Greenlet<()>>);
+
+impl Drop for Readers {
+    fn drop(&mut self) {
+        for r in &self.0 {
+            r.kill_nowait();
         }
     }
 }

@@ -27,25 +27,51 @@
 //! shell ends, reaps everything reparented to it, and exits when it has no child left.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+
+use mayfly::subprocess::{Child, ChildStdout, Command};
 
 /// How long [`Tree::kill`] keeps killing a tree that keeps forking before it gives up on it
 /// (and kills the helper, leaving any survivors to init).
 pub const KILL_LIMIT: Duration = Duration::from_secs(2);
 
 /// A command running under its subreaper helper. Dropping it kills the tree.
+///
+/// It runs on `mayfly::subprocess`: its pipes and the status pipe are coroutine streams, and
+/// the kill — rounds of `/proc` scans until the helper exits — runs on mayfly's thread pool,
+/// so none of it holds the worker.
 #[derive(Debug)]
 pub struct Tree {
-    /// What std spawned: the helper (the program is its child). Its stdio handles are the
-    /// pipes the program inherited.
-    helper: Child,
+    /// What was spawned: the helper (the program is its child). Its stdio handles are the
+    /// pipes the program inherited. `None` once the tree is dead (or handed to a pool thread
+    /// to be killed).
+    helper: Option<Child>,
     /// Readable once the program has ended: its wait status, 4 bytes, native endian.
-    status: File,
+    status: Option<StatusPipe>,
+}
+
+/// The pipe the helper reports the program's wait status on (a coroutine stream).
+#[derive(Debug)]
+pub struct StatusPipe(ChildStdout);
+
+impl StatusPipe {
+    /// Waits (parking the greenlet) until the program has ended: its wait status, or `None`
+    /// if the helper died without reporting it.
+    ///
+    /// # Errors
+    ///
+    /// The read failed.
+    pub fn read_status(&mut self) -> io::Result<Option<i32>> {
+        let mut b = [0u8; 4];
+        match self.0.read_exact(&mut b) {
+            Ok(()) => Ok(Some(i32::from_ne_bytes(b))),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 impl Tree {
@@ -60,64 +86,79 @@ impl Tree {
         let w = status_w.as_raw_fd();
         // SAFETY: the closure runs in the forked child before exec and calls only
         // async-signal-safe functions (see `helper`); it allocates nothing.
-        unsafe { cmd.pre_exec(move || helper(w)) };
-        let helper = cmd.spawn();
+        unsafe { cmd.std_mut().pre_exec(move || helper(w)) };
+        let helper = cmd.kill_on_drop(true).spawn();
         drop(status_w); // the helper has its copy; end-of-file here means it is gone
+        let helper = helper?;
         Ok(Tree {
-            helper: helper?,
-            status: File::from(status_r),
+            helper: Some(helper),
+            status: Some(StatusPipe(ChildStdout::from_fd(status_r)?)),
         })
     }
 
     /// The spawned `Child` (the helper), to take the program's stdout and stderr from.
+    ///
+    /// # Panics
+    ///
+    /// After [`kill`](Tree::kill) (the helper is gone).
     pub fn child_mut(&mut self) -> &mut Child {
-        &mut self.helper
+        self.helper.as_mut().expect("the tree was killed")
     }
 
-    /// The fd that turns readable when the program ends (for `poll`).
-    pub fn status_fd(&self) -> RawFd {
-        self.status.as_raw_fd()
-    }
-
-    /// After [`status_fd`](Tree::status_fd) turned readable: the program's wait status, or
-    /// `None` if the helper died without reporting it.
-    ///
-    /// # Errors
-    ///
-    /// The read failed.
-    pub fn read_status(&mut self) -> io::Result<Option<i32>> {
-        let mut b = [0u8; 4];
-        match self.status.read_exact(&mut b) {
-            Ok(()) => Ok(Some(i32::from_ne_bytes(b))),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
-            Err(e) => Err(e),
-        }
+    /// The pipe that turns readable when the program ends (taken once: a greenlet of its
+    /// own can wait on it).
+    pub fn take_status(&mut self) -> Option<StatusPipe> {
+        self.status.take()
     }
 
     /// Kills every process of the tree (the helper's descendants, whatever their session or
     /// group), round after round until the helper, left without children, exits; after
-    /// [`KILL_LIMIT`] kills the helper too. Reaps the helper. Idempotent.
+    /// [`KILL_LIMIT`] kills the helper too. The helper is reaped. Idempotent. The rounds run
+    /// on mayfly's thread pool: the calling greenlet parks meanwhile.
     pub fn kill(&mut self) {
-        let root = self.helper.id() as i32;
-        let until = Instant::now() + KILL_LIMIT;
-        loop {
-            if let Ok(Some(_)) = self.helper.try_wait() {
-                return;
-            }
-            kill_descendants(root);
-            if Instant::now() >= until {
-                let _ = self.helper.kill();
-                let _ = self.helper.wait();
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(1));
+        let Some(mut helper) = self.helper.take() else {
+            return;
+        };
+        if let Ok(Some(_)) = helper.try_wait() {
+            return;
         }
+        // If the pool refuses or this greenlet is killed meanwhile, the job still runs (or
+        // the helper is dropped, which SIGKILLs it: `kill_on_drop`).
+        let _ = mayfly::threadpool::apply(move || kill_tree(&mut helper));
     }
 }
 
 impl Drop for Tree {
     fn drop(&mut self) {
-        self.kill();
+        if std::thread::panicking() {
+            // Unwinding (a killed greenlet) cannot park: hand the kill to a pool thread.
+            if let Some(mut helper) = self.helper.take() {
+                let _ = mayfly::threadpool::spawn(move || kill_tree(&mut helper));
+            }
+        } else {
+            self.kill();
+        }
+    }
+}
+
+/// The kill rounds, on a thread that may block: kill the helper's descendants until it exits
+/// (it does once it has no child left), at most [`KILL_LIMIT`].
+fn kill_tree(helper: &mut Child) {
+    let root = helper.id() as i32;
+    let until = Instant::now() + KILL_LIMIT;
+    loop {
+        if let Ok(Some(_)) = helper.try_wait() {
+            return;
+        }
+        kill_descendants(root);
+        if Instant::now() >= until {
+            let _ = helper.kill();
+            let _ = helper.wait();
+            return;
+        }
+        if let Ok(Some(_)) = helper.wait_timeout(Duration::from_millis(1)) {
+            return;
+        }
     }
 }
 
