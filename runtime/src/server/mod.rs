@@ -7,7 +7,8 @@
 //! ([`ServerStats`]), the accept back-off in `backoff` ([`AcceptBackoff`]), the per-peer cap
 //! and the default caps in `limits` ([`PeerLimit`]), the one convention for count limits in
 //! `cap` ([`Cap`]), the datagram server's guards against forged sources in `source_filter`
-//! ([`SourceFilter`]) and `reply_budget` ([`ReplyBudget`]). This file only re-exports them.
+//! ([`SourceFilter`]) and `reply_budget` ([`ReplyBudget`]), the TLS form of `StreamServer` and
+//! its handshake counts in `tls` ([`TlsHandshakeStats`]). This file only re-exports them.
 
 mod backoff;
 mod cap;
@@ -19,6 +20,7 @@ mod slots;
 mod source_filter;
 mod stats;
 mod stream;
+mod tls;
 
 pub use backoff::{
     accept_error_is_transient, AcceptBackoff, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN,
@@ -40,3 +42,4 @@ pub use running::Running;
 pub use source_filter::{Refused, SourceFilter, RESERVED_PORTS};
 pub use stats::{ErrorClass, ServerStats, StatsSnapshot};
 pub use stream::{RunningServer, StreamServer, DEFAULT_STOP_GRACE};
+pub use tls::{tls_failed_gauge, TlsHandshakeStats, GAUGE_TLS_HANDSHAKES};
