@@ -48,5 +48,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Commands::FileBench(a) => cli::run::file_bench(a),
         Commands::Cmd(a) => cli::run::cmd(a),
         Commands::Demo { demo } => cli::run::demo(demo),
+        Commands::Cert(a) => Ok(cli::cert::run(&a.options())),
     }
 }

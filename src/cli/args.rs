@@ -59,6 +59,9 @@ pub enum Commands {
         #[command(subcommand)]
         demo: Demo,
     },
+    /// Write a local CA and, signed by it, a server certificate (localhost, 127.0.0.1, ::1)
+    /// and a client certificate, as PEM files: what --tls-cert, --tls-key and --tls-ca take.
+    Cert(super::tls_args::CertArgs),
 }
 
 /// `mayfly demo …`: the course's lessons, run and checked.
@@ -368,6 +371,8 @@ pub enum FileOp {
 
 #[derive(clap::Args)]
 pub struct EchoArgs {
+    #[command(flatten)]
+    pub tls: super::tls_args::TlsServerArgs,
     /// The build to run (help text: `mode_help`, from the build registry).
     #[arg(long, default_value_t = Mode::Coroutine, help = mode_help())]
     pub mode: Mode,
@@ -493,6 +498,12 @@ pub struct StatsArgs {
 
 #[derive(clap::Args)]
 pub struct StressArgs {
+    #[command(flatten)]
+    pub tls: super::tls_args::TlsClientArgs,
+    /// After this many replies on a connection, close it and connect again (over TLS: a new
+    /// handshake each time, to measure handshake cost). 0: keep each connection.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub reconnect_every: u64,
     /// The echo server.
     #[arg(long)]
     pub addr: String,

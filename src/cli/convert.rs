@@ -151,6 +151,14 @@ pub fn stress_options(a: &StressArgs) -> Result<StressOptions> {
     o.marks = a.marks;
     o.disconnect_rate = a.disconnect_rate;
     o.progress = !a.json && std::io::stderr().is_terminal();
+    o.reconnect_every = a.reconnect_every;
+    o.tls = a
+        .tls
+        .client(&a.addr)?
+        .map(|t| mayfly_clients::stress_conn::StressTls {
+            connector: t.connector,
+            server_name: t.server_name,
+        });
     Ok(o.checked()?)
 }
 

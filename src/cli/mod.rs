@@ -10,8 +10,11 @@
 //! | [`run`] | the client commands: call the library, print, pick the exit code |
 //! | [`exit`] | every exit code, named, with the table `--help` and README.md show |
 //! | [`print`] | every line the commands print (stdout results, stderr notes) |
+//! | [`cert`] | `mayfly cert`: a local CA, server and client certificates (rcgen) |
+//! | [`tls_args`] | the TLS flags (`mayfly cert`'s, a server's `--tls-cert`…, a client's `--tls`…) and their conversions |
 
 pub mod args;
+pub mod cert;
 pub mod convert;
 pub mod exit;
 pub mod human;
@@ -19,3 +22,4 @@ pub mod print;
 pub mod run;
 pub mod serve;
 pub mod supervise;
+pub mod tls_args;

@@ -12,6 +12,7 @@
 //! | [`stats_http`] | the stats page (`--stats-addr`) and its dashboard |
 //! | [`workers`] | `mayfly serve echo --workers N`: the supervisor and its workers |
 //! | [`udp`] | `mayfly serve udp-echo`, `mayfly serve time`, `mayfly stress --proto udp` |
+//! | [`tls`] | `mayfly cert`, `mayfly serve echo --tls-cert/--tls-key` (coroutine, threads, tokio), `mayfly stress --tls` |
 //!
 //! The fault suite (tests/faults.rs: floods, fd exhaustion, slowloris, the soak) is a binary
 //! of its own, so it can be run, and timed, apart.
@@ -26,5 +27,6 @@ mod echo;
 mod file;
 mod http;
 mod stats_http;
+mod tls;
 mod udp;
 mod workers;
