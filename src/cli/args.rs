@@ -548,6 +548,8 @@ pub struct StressArgs {
 
 #[derive(clap::Args)]
 pub struct CompareArgs {
+    #[command(flatten)]
+    pub tls: super::tls_args::CompareTlsArgs,
     /// Connection counts to sweep (each at least 1).
     #[arg(long, value_delimiter = ',', default_value = default_connections(), value_parser = at_least_one)]
     pub connections: Vec<usize>,

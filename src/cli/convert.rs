@@ -237,6 +237,12 @@ pub fn compare_options(a: &CompareArgs) -> Result<CompareOptions> {
         }
     };
     let builds = match &a.builds {
+        // Over TLS: the builds that serve it.
+        None if a.tls.tls => serves
+            .builds()
+            .filter(|m| mayfly_clients::compare::TLS_BUILD_NAMES.contains(&m.name()))
+            .map(Build::single)
+            .collect(),
         None => serves
             .builds()
             .filter(|m| m.info().compare_default)
@@ -269,6 +275,8 @@ pub fn compare_options(a: &CompareArgs) -> Result<CompareOptions> {
         verbose: !a.json,
         log: a.log.clone(),
         server_fd_limit: a.server_fd_limit,
+        tls: a.tls.files(a.out.as_deref())?,
+        reconnect_every: a.tls.reconnect_every,
         ..defaults
     })
 }

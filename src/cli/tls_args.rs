@@ -171,6 +171,53 @@ impl TlsClientArgs {
     }
 }
 
+/// `mayfly compare --tls [--reconnect-every N]`.
+#[derive(clap::Args, Clone, Debug, Default)]
+#[command(next_help_heading = "TLS")]
+pub struct CompareTlsArgs {
+    /// Compare the echo builds over TLS (coroutine, threads, tokio; the default --builds
+    /// then): a CA and server certificate are made for the run (in --out's `tls/`, else a
+    /// temporary directory) and every client connection checks it.
+    #[arg(long)]
+    pub tls: bool,
+    /// The client opens a new connection every N replies (over TLS: a new handshake each
+    /// time), so the report shows handshake cost; 0: long connections.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub reconnect_every: u64,
+}
+
+impl CompareTlsArgs {
+    /// The certificate files for the run, made now, or `None` without `--tls`.
+    ///
+    /// # Errors
+    /// The certificates could not be written.
+    pub fn files(
+        &self,
+        out: Option<&std::path::Path>,
+    ) -> Result<Option<mayfly_clients::compare::CompareTls>> {
+        if !self.tls {
+            return Ok(None);
+        }
+        let dir = match out {
+            Some(o) => o.join("tls"),
+            None => std::env::temp_dir().join(format!("mayfly-compare-tls-{}", std::process::id())),
+        };
+        let o = CertOptions {
+            out: dir.clone(),
+            names: Vec::new(),
+            days: DEFAULT_DAYS,
+            expired: false,
+            force: true,
+        };
+        super::cert::make(&o).context("making the certificates for compare --tls")?;
+        Ok(Some(mayfly_clients::compare::CompareTls {
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+            ca: dir.join("ca.pem"),
+        }))
+    }
+}
+
 /// The host part of `host:port` (`[::1]:80` → `::1`).
 fn host_of(addr: &str) -> Option<String> {
     let (host, _port) = addr.rsplit_once(':')?;

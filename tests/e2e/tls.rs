@@ -269,3 +269,46 @@ fn stress_refuses_an_expired_certificate_a_wrong_ca_and_a_plaintext_server() {
     let _ = std::fs::remove_dir_all(&good);
     let _ = std::fs::remove_dir_all(&expired);
 }
+
+#[test]
+fn compare_tls_runs_the_three_tls_builds_with_reconnects_and_refuses_others() {
+    let dir = std::env::temp_dir().join(format!("mayfly-compare-tls-{}", std::process::id()));
+    let out = mayfly()
+        .args([
+            "compare",
+            "--tls",
+            "--reconnect-every",
+            "20",
+            "--connections",
+            "20",
+        ])
+        .args(["--duration", "1s", "--quick", "--no-pin", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for b in ["coroutine", "threads", "tokio"] {
+        assert!(stdout.contains(&format!("| {b} |")), "{stdout}");
+    }
+    assert!(!stdout.contains("| epoll |"), "{stdout}");
+    // The certificates were made for the run, beside the report.
+    assert!(dir.join("tls/ca.pem").exists());
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    for r in json["rows"].as_array().unwrap() {
+        assert!(r["rps"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let out = mayfly()
+        .args(["compare", "--tls", "--builds", "coroutine,epoll", "--quick"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls runs the echo builds"));
+}

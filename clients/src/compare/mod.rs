@@ -27,8 +27,8 @@ pub use crate::build::Build;
 pub use aggregate::medians;
 pub use mayfly::process::cpus_allowed;
 pub use options::{
-    CompareError, CompareOptions, DEFAULT_CLIENT, DEFAULT_CLIENT_THREADS, DEFAULT_CONNECTIONS,
-    DEFAULT_DURATION, DEFAULT_REPEAT,
+    CompareError, CompareOptions, CompareTls, DEFAULT_CLIENT, DEFAULT_CLIENT_THREADS,
+    DEFAULT_CONNECTIONS, DEFAULT_DURATION, DEFAULT_REPEAT, TLS_BUILD_NAMES,
 };
 
 use crate::report::{legend, verdict, Partial, Report, Row, Settings};
