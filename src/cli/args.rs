@@ -371,8 +371,6 @@ pub enum FileOp {
 
 #[derive(clap::Args)]
 pub struct EchoArgs {
-    #[command(flatten)]
-    pub tls: super::tls_args::TlsServerArgs,
     /// The build to run (help text: `mode_help`, from the build registry).
     #[arg(long, default_value_t = Mode::Coroutine, help = mode_help())]
     pub mode: Mode,
@@ -411,6 +409,8 @@ pub struct EchoArgs {
     pub stats: StatsArgs,
     #[command(flatten)]
     pub workers: WorkersArgs,
+    #[command(flatten)]
+    pub tls: super::tls_args::TlsServerArgs,
 }
 
 #[derive(clap::Args)]
@@ -498,8 +498,6 @@ pub struct StatsArgs {
 
 #[derive(clap::Args)]
 pub struct StressArgs {
-    #[command(flatten)]
-    pub tls: super::tls_args::TlsClientArgs,
     /// After this many replies on a connection, close it and connect again (over TLS: a new
     /// handshake each time, to measure handshake cost). 0: keep each connection.
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -544,12 +542,12 @@ pub struct StressArgs {
     /// UDP: an answer that has not come after this long counts as lost.
     #[arg(long, default_value_t = HumanDuration(udp_stress::DEFAULT_REPLY_TIMEOUT))]
     pub reply_timeout: HumanDuration,
+    #[command(flatten)]
+    pub tls: super::tls_args::TlsClientArgs,
 }
 
 #[derive(clap::Args)]
 pub struct CompareArgs {
-    #[command(flatten)]
-    pub tls: super::tls_args::CompareTlsArgs,
     /// Connection counts to sweep (each at least 1).
     #[arg(long, value_delimiter = ',', default_value = default_connections(), value_parser = at_least_one)]
     pub connections: Vec<usize>,
@@ -596,6 +594,8 @@ pub struct CompareArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub tls: super::tls_args::CompareTlsArgs,
 }
 
 /// A count that must be at least 1 (`--connections 0` is a usage error).
