@@ -56,5 +56,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Commands::Demo { demo } => cli::run::demo(demo),
         Commands::Completions { shell } => cli::generate::completions(shell),
         Commands::Man { dir } => cli::generate::man(dir.as_deref()),
+        Commands::Cert(a) => Ok(cli::cert::run(&a.options())),
     }
 }

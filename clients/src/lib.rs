@@ -2,6 +2,8 @@
 //!
 //! - [`stress`]: N OS threads (or greenlets) each looping `Thread-<i> say hello <k>` against
 //!   an uppercase echo server, checking every reply and timing it.
+//! - [`stress_conn`]: the stress client's connections, plaintext or TLS (`--tls`), std or
+//!   mayfly.
 //! - [`udp_stress`]: the same load over UDP (`--proto udp`), counting lost, late and wrong
 //!   answers.
 //! - [`http_stress`]: keep-alive GETs against an HTTP server (`--proto http`, `serve
@@ -42,4 +44,5 @@ pub mod sample;
 pub mod server_cpu;
 pub mod sticky;
 pub mod stress;
+pub mod stress_conn;
 pub mod udp_stress;

@@ -32,6 +32,8 @@ use hdrhistogram::Histogram;
 
 pub use crate::fairness::Fairness;
 use mayfly_proto::child::{Window, WindowMark};
+
+use crate::stress_conn::{GreenConn, StdConn, StressTls, Timed};
 use serde::{Deserialize, Serialize};
 
 /// How the client drives its connections (the names are the protocol's: `mayfly_proto::echo`).
@@ -85,6 +87,11 @@ pub struct StressOptions {
     /// clean close, a reset (SO_LINGER 0) or a reset in the middle of a message, in turn —
     /// and connect again. 0 (default): never. For soak tests.
     pub disconnect_rate: f64,
+    /// Speak TLS (`--tls`): every connection handshakes first.
+    pub tls: Option<StressTls>,
+    /// After this many replies on a connection, close it and open a new one (with TLS, a new
+    /// handshake): `--reconnect-every N`. 0 (default): keep each connection.
+    pub reconnect_every: u64,
 }
 
 impl StressOptions {
@@ -101,6 +108,8 @@ impl StressOptions {
             progress: false,
             marks: false,
             disconnect_rate: 0.0,
+            tls: None,
+            reconnect_every: 0,
         }
     }
 
@@ -231,24 +240,6 @@ fn histogram() -> Histogram<u64> {
 pub const DRAIN: Duration = Duration::from_secs(2);
 
 /// A stream whose read and write timeouts can be changed (std and mayfly streams).
-trait Timed {
-    fn set_io_timeout(&mut self, t: Duration) -> io::Result<()>;
-}
-
-impl Timed for TcpStream {
-    fn set_io_timeout(&mut self, t: Duration) -> io::Result<()> {
-        self.set_read_timeout(Some(t))?;
-        self.set_write_timeout(Some(t))
-    }
-}
-
-impl Timed for mayfly::net::TcpStream {
-    fn set_io_timeout(&mut self, t: Duration) -> io::Result<()> {
-        self.settimeout(Some(t));
-        Ok(())
-    }
-}
-
 /// One connection's request loop, generic over std and mayfly streams.
 struct Session<S> {
     stream: S,
@@ -538,7 +529,19 @@ fn client_thread(
                     tally.requests.fetch_add(1, Ordering::Relaxed);
                     sessions[k].replies += 1;
                     let _ = hist.record(d.as_micros().max(1) as u64);
-                    if opts.disconnect_rate > 0.0 && rng.chance(opts.disconnect_rate) {
+                    if due_for_reconnect(opts, sessions[k].replies) {
+                        // A clean close (with TLS, close_notify) and a fresh connection.
+                        match disconnect_and_reconnect(&mut sessions[k], 0, opts) {
+                            Ok(()) => {
+                                tally.reconnects.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(e) => {
+                                tally.error(&tally.connect_errors, "reconnect", &e);
+                                replies.push(sessions.swap_remove(k).replies);
+                                continue;
+                            }
+                        }
+                    } else if opts.disconnect_rate > 0.0 && rng.chance(opts.disconnect_rate) {
                         let how = rng.next() % 3;
                         match disconnect_and_reconnect(&mut sessions[k], how, opts) {
                             Ok(()) => {
@@ -580,12 +583,18 @@ fn cut_off(e: &io::Error, end: Instant) -> bool {
 }
 
 /// A threads-mode connection: connect timeout, TCP_NODELAY, the I/O timeout both ways.
-fn connect_std(opts: &StressOptions) -> io::Result<TcpStream> {
+fn connect_std(opts: &StressOptions) -> io::Result<StdConn> {
     let s = TcpStream::connect_timeout(&opts.addr, opts.connect_timeout)?;
     s.set_nodelay(true)?;
     s.set_read_timeout(Some(opts.io_timeout))?;
     s.set_write_timeout(Some(opts.io_timeout))?;
-    Ok(s)
+    StdConn::open(s, opts.tls.as_ref())
+}
+
+/// Whether a connection that has just given its `replies`-th reply is due for a fresh one
+/// (`--reconnect-every`).
+fn due_for_reconnect(opts: &StressOptions, replies: u64) -> bool {
+    opts.reconnect_every > 0 && replies.is_multiple_of(opts.reconnect_every)
 }
 
 /// A tiny PRNG for the disconnect schedule (reproducible per thread).
@@ -612,7 +621,7 @@ impl XorShift {
 /// Drops `s`'s connection — 0: clean close, 1: reset, 2: half a message then reset — and
 /// puts a fresh connection in its place.
 fn disconnect_and_reconnect(
-    s: &mut Session<TcpStream>,
+    s: &mut Session<StdConn>,
     how: u64,
     opts: &StressOptions,
 ) -> io::Result<()> {
@@ -620,7 +629,7 @@ fn disconnect_and_reconnect(
         if how == 2 {
             let _ = s.stream.write_all(format!("{} say hel", s.name).as_bytes());
         }
-        let _ = socket2::SockRef::from(&s.stream).set_linger(Some(Duration::ZERO));
+        let _ = socket2::SockRef::from(s.stream.tcp()).set_linger(Some(Duration::ZERO));
     }
     let fresh = connect_std(opts)?;
     let (k, replies) = (s.k, s.replies);
@@ -650,8 +659,14 @@ fn run_greenlets(opts: &StressOptions, tally: &Arc<Tally>) -> Load {
                 end.clone(),
                 hist.clone(),
             );
+            // rustls needs up to 60 KiB of stack in an unoptimised build (docs/BENCHMARKS.md).
+            let stack = if opts.tls.is_some() {
+                mayfly::tls::TLS_STACK_SIZE
+            } else {
+                32 * 1024
+            };
             let spawned = mayfly::Builder::new()
-                .stack_size(32 * 1024)
+                .stack_size(stack)
                 .spawn(move || client_greenlet(c, &o, &t, &g, &r, &e, &h));
             match spawned {
                 Ok(g) => gs.push(g),
@@ -692,10 +707,8 @@ fn client_greenlet(
     end: &Mutex<Option<Instant>>,
     hist: &Mutex<Histogram<u64>>,
 ) -> Option<u64> {
-    let stream = match mayfly::net::TcpStream::connect_timeout(opts.addr, opts.connect_timeout) {
-        Ok(mut s) => {
-            let _ = s.set_nodelay(true);
-            s.settimeout(Some(opts.io_timeout));
+    let stream = match connect_green(opts) {
+        Ok(s) => {
             tally.connected.fetch_add(1, Ordering::Relaxed);
             s
         }
@@ -725,6 +738,20 @@ fn client_greenlet(
                 tally.requests.fetch_add(1, Ordering::Relaxed);
                 session.replies += 1;
                 let _ = hist.lock().unwrap().record(d.as_micros().max(1) as u64);
+                if due_for_reconnect(opts, session.replies) {
+                    match connect_green(opts) {
+                        Ok(fresh) => {
+                            // The old one closes here (with TLS, close_notify).
+                            session.stream = fresh;
+                            session.timeout = Duration::MAX;
+                            tally.reconnects.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            tally.error(&tally.connect_errors, "reconnect", &e);
+                            break;
+                        }
+                    }
+                }
             }
             Ok(Step::Wrong) => {
                 tally.wrong.fetch_add(1, Ordering::Relaxed);
@@ -740,4 +767,12 @@ fn client_greenlet(
         mayfly::yield_now();
     }
     Some(session.replies)
+}
+
+/// A coroutine-mode connection: connect timeout, TCP_NODELAY, the I/O timeout, TLS if asked.
+fn connect_green(opts: &StressOptions) -> io::Result<GreenConn> {
+    let mut s = mayfly::net::TcpStream::connect_timeout(opts.addr, opts.connect_timeout)?;
+    let _ = s.set_nodelay(true);
+    s.settimeout(Some(opts.io_timeout));
+    GreenConn::open(s, opts.tls.as_ref())
 }

@@ -155,6 +155,8 @@ pub struct ServeEchoCommand {
     pub backlog: Option<u32>,
     /// Worker processes sharing the port (`--workers N`; one process if `None`).
     pub workers: Option<usize>,
+    /// Serve TLS with this certificate chain and key (`--tls-cert`, `--tls-key`).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl ServeEchoCommand {
@@ -165,6 +167,7 @@ impl ServeEchoCommand {
             addr: "127.0.0.1:0".into(),
             backlog: None,
             workers: None,
+            tls: None,
         }
     }
 
@@ -180,6 +183,14 @@ impl ServeEchoCommand {
         }
         if let Some(n) = self.workers {
             a.extend(["--workers".into(), n.to_string()]);
+        }
+        if let Some((cert, key)) = &self.tls {
+            a.extend([
+                "--tls-cert".into(),
+                cert.display().to_string(),
+                "--tls-key".into(),
+                key.display().to_string(),
+            ]);
         }
         a
     }
@@ -249,6 +260,10 @@ pub struct StressCommand {
     pub threads: Option<usize>,
     /// Measured window (sent in whole milliseconds).
     pub duration: Option<Duration>,
+    /// Speak TLS, trusting the CA in this PEM file (`--tls --tls-ca FILE`).
+    pub tls_ca: Option<PathBuf>,
+    /// A new connection every this many replies (`--reconnect-every N`).
+    pub reconnect_every: Option<u64>,
 }
 
 impl StressCommand {
@@ -263,6 +278,8 @@ impl StressCommand {
             connections: None,
             threads: None,
             duration: None,
+            tls_ca: None,
+            reconnect_every: None,
         }
     }
 
@@ -289,6 +306,12 @@ impl StressCommand {
         }
         if let Some(d) = self.duration {
             a.extend(["--duration".into(), format!("{}ms", d.as_millis())]);
+        }
+        if let Some(ca) = &self.tls_ca {
+            a.extend(["--tls".into(), "--tls-ca".into(), ca.display().to_string()]);
+        }
+        if let Some(n) = self.reconnect_every {
+            a.extend(["--reconnect-every".into(), n.to_string()]);
         }
         a
     }

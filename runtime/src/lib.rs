@@ -56,6 +56,7 @@
 //! | `gevent.server.StreamServer(addr, handle)` | [`server::StreamServer::bind(addr, handle)`](server::StreamServer) |
 //! | `gevent.server.DatagramServer(addr, handle)` | [`server::DatagramServer::bind(addr, \|data, peer, sock\| …)`](server::DatagramServer) |
 //! | `server.serve_forever()` (stopped by `server.stop()` or by killing its greenlet), `stop_accepting()`, `start_accepting()`, `started` | [`StreamServer::serve_forever`](server::StreamServer::serve_forever), [`RunningServer::serve_forever`](server::RunningServer::serve_forever) on a clone of the handle, [`stop`](server::RunningServer::stop), [`stop_accepting`](server::RunningServer::stop_accepting), [`start_accepting`](server::RunningServer::start_accepting), [`started`](server::RunningServer::started); [`server::DEFAULT_STOP_GRACE`] |
+//! | `gevent.ssl`, `ssl.SSLContext.wrap_socket`, `StreamServer(..., ssl_context=ctx)` | [`tls`]: [`tls::TlsAcceptor`], [`tls::TlsConnector`], [`tls::TlsStream`], [`server::StreamServer::bind_tls`] (the module's own table maps the rest) |
 //! | a script's top level | [`run(\|\| main())`](run) |
 //!
 //! ```
@@ -277,6 +278,7 @@ pub mod subprocess;
 pub mod threadpool;
 mod timeout;
 mod timer;
+pub mod tls;
 mod wait;
 mod waitable;
 mod worker;

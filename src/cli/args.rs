@@ -103,6 +103,9 @@ pub enum Commands {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Write a local CA and, signed by it, a server certificate (localhost, 127.0.0.1, ::1)
+    /// and a client certificate, as PEM files: what --tls-cert, --tls-key and --tls-ca take.
+    Cert(super::tls_args::CertArgs),
 }
 
 /// `mayfly demo …`: the course's lessons, run and checked.
@@ -487,6 +490,8 @@ pub struct EchoArgs {
     pub stats: StatsArgs,
     #[command(flatten)]
     pub workers: WorkersArgs,
+    #[command(flatten)]
+    pub tls: super::tls_args::TlsServerArgs,
 }
 
 #[derive(clap::Args)]
@@ -577,6 +582,10 @@ pub struct StatsArgs {
 #[derive(clap::Args)]
 #[command(after_help = examples(&["mayfly stress --addr 127.0.0.1:8080 --threads 500 --duration 10s", "mayfly stress --addr 127.0.0.1:8080 --mode coroutine --connections 10k --stats-addr 127.0.0.1:9100", "mayfly stress --proto http --addr 127.0.0.1:8080 --threads 4 --connections 256 --pipeline 16", "MAYFLY_ADDR=127.0.0.1:8080 mayfly stress --json"]))]
 pub struct StressArgs {
+    /// After this many replies on a connection, close it and connect again (over TLS: a new
+    /// handshake each time, to measure handshake cost). 0: keep each connection.
+    #[arg(help_heading = "Load", long, value_name = "N", default_value_t = 0)]
+    pub reconnect_every: u64,
     /// The server to load (HOST:PORT, the one it printed as `listening on ADDR`).
     #[arg(long, env = "MAYFLY_ADDR")]
     pub addr: String,
@@ -622,6 +631,8 @@ pub struct StressArgs {
     /// before and after the run to print the server's CPU per request beside req/s.
     #[arg(help_heading = "Server cost", long, env = "MAYFLY_STATS_ADDR")]
     pub stats_addr: Option<String>,
+    #[command(flatten)]
+    pub tls: super::tls_args::TlsClientArgs,
 }
 
 #[derive(clap::Args)]
@@ -682,6 +693,8 @@ pub struct CompareArgs {
     /// Print the report as JSON.
     #[arg(help_heading = "Output", long)]
     pub json: bool,
+    #[command(flatten)]
+    pub tls: super::tls_args::CompareTlsArgs,
 }
 
 /// A count that must be at least 1 (`--connections 0` is a usage error); `10k` is 10,000.

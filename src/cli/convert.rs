@@ -188,6 +188,14 @@ pub fn stress_options(a: &StressArgs) -> Result<StressOptions> {
     o.marks = a.marks;
     o.disconnect_rate = a.disconnect_rate;
     o.progress = !a.json && std::io::stderr().is_terminal();
+    o.reconnect_every = a.reconnect_every;
+    o.tls = a
+        .tls
+        .client(&a.addr)?
+        .map(|t| mayfly_clients::stress_conn::StressTls {
+            connector: t.connector,
+            server_name: t.server_name,
+        });
     Ok(o.checked()?)
 }
 
@@ -277,6 +285,12 @@ pub fn compare_options(a: &CompareArgs) -> Result<CompareOptions> {
         }
     };
     let builds = match &a.builds {
+        // Over TLS: the builds that serve it.
+        None if a.tls.tls => serves
+            .builds()
+            .filter(|m| mayfly_clients::compare::TLS_BUILD_NAMES.contains(&m.name()))
+            .map(Build::single)
+            .collect(),
         None => serves
             .builds()
             .filter(|m| m.info().compare_default)
@@ -314,6 +328,8 @@ pub fn compare_options(a: &CompareArgs) -> Result<CompareOptions> {
         },
         log: a.log.clone(),
         server_fd_limit: a.server_fd_limit,
+        tls: a.tls.files(a.out.as_deref())?,
+        reconnect_every: a.tls.reconnect_every,
         ..defaults
     })
 }

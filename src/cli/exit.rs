@@ -82,7 +82,7 @@ pub const TABLE: &[(u8, &str)] = &[
     (LOCAL_IO, "a local file could not be read or written"),
     (
         EXISTS,
-        "file get: the destination or its .part exists (--force, --resume)",
+        "file get: the destination or its .part exists (--force, --resume); cert: a file exists (--force)",
     ),
     (INTEGRITY, "sha256 mismatch between the two ends"),
     (

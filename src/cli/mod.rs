@@ -17,8 +17,11 @@
 //! | [`exit`] | every exit code, named, with the table `--help` and README.md show |
 //! | [`print`] | every line the commands print (stdout results, stderr notes, compare's progress) |
 //! | [`version`] | the version, the git commit `build.rs` recorded, the command line as typed |
+//! | [`cert`] | `mayfly cert`: a local CA, server and client certificates (rcgen) |
+//! | [`tls_args`] | the TLS flags (`mayfly cert`'s, a server's `--tls-cert`…, a client's `--tls`…) and their conversions |
 
 pub mod args;
+pub mod cert;
 pub mod convert;
 pub mod course_args;
 pub mod exit;
@@ -32,4 +35,5 @@ pub mod run;
 pub mod serve;
 pub mod shell;
 pub mod supervise;
+pub mod tls_args;
 pub mod version;

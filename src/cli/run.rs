@@ -120,6 +120,13 @@ pub fn file_bench(a: FileBenchArgs) -> Result<ExitCode> {
 /// `mayfly stress`: exits 1 if any connection failed to connect, broke, got a wrong reply, or
 /// got no reply at all.
 pub fn stress(a: StressArgs) -> Result<ExitCode> {
+    if a.proto != Proto::Tcp && (a.tls.tls || a.reconnect_every > 0) {
+        return Err(super::exit::Usage(format!(
+            "--tls and --reconnect-every are for the TCP echo load, not --proto {}",
+            a.proto
+        ))
+        .into());
+    }
     match a.proto {
         Proto::Udp => return udp_stress(a),
         Proto::Http => return http_stress(a),

@@ -30,10 +30,18 @@ use super::{convert, hint, print, supervise};
 
 /// `mayfly serve echo`.
 pub fn echo(a: EchoArgs) -> Result<ExitCode> {
+    // TLS is loaded (and refused for a build without it) before anything starts: a bad
+    // certificate or key, or a key that is not the certificate's, exits 2 at once.
+    if !echo::TLS_BUILDS.contains(&a.mode) {
+        a.tls
+            .refuse_for(&a.mode.to_string(), "coroutine, threads, tokio")?;
+    }
+    let tls = a.tls.acceptor()?;
     let name = format!("echo/{}", a.mode);
     let launch = Launch::tcp(&name, &a.workers, &a.addr, &a.stats, a.grace.0);
     serve(launch, || {
-        let opts = convert::echo_options(&a);
+        let mut opts = convert::echo_options(&a);
+        opts.tls = tls.clone();
         echo::start(a.mode, &opts).with_context(|| format!("binding {}", a.addr))
     })
 }

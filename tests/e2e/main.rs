@@ -20,6 +20,7 @@
 //! | [`haproxy`] | two `serve echo --workers 2` hosts behind HAProxy: one drained, no new connection fails |
 //! | [`workers`] | `mayfly serve echo --workers N`: the supervisor and its workers |
 //! | [`udp`] | `mayfly serve udp-echo`, `mayfly serve time`, `mayfly stress --proto udp` |
+//! | [`tls`] | `mayfly cert`, `mayfly serve echo --tls-cert/--tls-key` (coroutine, threads, tokio), `mayfly stress --tls` |
 //!
 //! The fault suite (tests/faults.rs: floods, fd exhaustion, slowloris, the soak) is a binary
 //! of its own, so it can be run, and timed, apart.
@@ -42,5 +43,6 @@ mod io_models;
 mod logging;
 mod report_page;
 mod stats_http;
+mod tls;
 mod udp;
 mod workers;

@@ -31,9 +31,9 @@ pub use crate::build::Build;
 pub use aggregate::medians;
 pub use mayfly::process::cpus_allowed;
 pub use options::{
-    CompareError, CompareOptions, COURSE_BUILDS, COURSE_CONNECTIONS, COURSE_DURATION,
+    CompareError, CompareOptions, CompareTls, COURSE_BUILDS, COURSE_CONNECTIONS, COURSE_DURATION,
     DEFAULT_CLIENT, DEFAULT_CLIENT_THREADS, DEFAULT_CONNECTIONS, DEFAULT_DURATION,
-    DEFAULT_IDLE_WINDOW, DEFAULT_REPEAT,
+    DEFAULT_IDLE_WINDOW, DEFAULT_REPEAT, TLS_BUILD_NAMES,
 };
 pub use progress::Progress;
 

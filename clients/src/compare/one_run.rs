@@ -32,6 +32,7 @@ fn start_server(
     let serve = ServeEchoCommand {
         backlog: Some(connections.clamp(128, 65535) as u32),
         workers: (build.workers > 1).then_some(build.workers),
+        tls: opts.tls.as_ref().map(|t| (t.cert.clone(), t.key.clone())),
         ..ServeEchoCommand::new(build.mode)
     };
     cmd.args(serve.args()).stderr(place.log.try_clone()?);
@@ -117,6 +118,8 @@ pub(super) fn run_one(
         connections: Some(n),
         threads: Some(opts.client_threads.min(n)),
         duration: Some(opts.duration),
+        tls_ca: opts.tls.as_ref().map(|t| t.ca.clone()),
+        reconnect_every: (opts.reconnect_every > 0).then_some(opts.reconnect_every),
         ..StressCommand::new(server.addr.as_str())
     };
     cmd.args(stress.args())

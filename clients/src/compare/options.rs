@@ -164,7 +164,29 @@ pub struct CompareOptions {
     /// The caller registers the handlers: a library takes no signals for itself. With
     /// signal-hook: `signal_hook::flag::register_usize(SIGTERM, opts.stop.clone(), 15)`.
     pub stop: Arc<AtomicUsize>,
+    /// Run the echo builds over TLS (`compare --tls`): the servers with these files, the
+    /// client trusting `ca`. Only the builds that serve TLS
+    /// (`mayfly_servers::echo::TLS_BUILDS`: coroutine, threads, tokio) can run so.
+    pub tls: Option<CompareTls>,
+    /// The client opens a new connection (over TLS: a new handshake) every this many
+    /// replies (`--reconnect-every N`); 0: long connections.
+    pub reconnect_every: u64,
 }
+
+/// The certificate files of `compare --tls`.
+#[derive(Debug, Clone)]
+pub struct CompareTls {
+    /// The server's certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Its key (PEM).
+    pub key: PathBuf,
+    /// The CA the client trusts (PEM).
+    pub ca: PathBuf,
+}
+
+/// The echo builds that serve TLS (the same list as `mayfly_servers::echo::TLS_BUILDS`,
+/// which the clients cannot depend on).
+pub const TLS_BUILD_NAMES: [&str; 3] = ["coroutine", "threads", "tokio"];
 
 impl CompareOptions {
     /// The defaults: the three course builds, [`DEFAULT_CONNECTIONS`], [`DEFAULT_DURATION`],
@@ -193,6 +215,8 @@ impl CompareOptions {
             log: None,
             server_fd_limit: None,
             stop: Arc::default(),
+            tls: None,
+            reconnect_every: 0,
         }
     }
 
@@ -254,6 +278,17 @@ impl CompareOptions {
         }
         if self.duration.is_zero() {
             return Err(CompareError::Invalid("--duration must be more than 0"));
+        }
+        if self.tls.is_some()
+            && (self.serves != Serves::Echo
+                || self
+                    .builds
+                    .iter()
+                    .any(|b| !TLS_BUILD_NAMES.contains(&b.mode.name())))
+        {
+            return Err(CompareError::Invalid(
+                "--tls runs the echo builds that serve TLS: --builds coroutine,threads,tokio",
+            ));
         }
         Ok(())
     }

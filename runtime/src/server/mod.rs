@@ -9,7 +9,8 @@
 //! handler's error as a log event in `handler_log`, the per-peer cap and the default caps
 //! in `limits` ([`PeerLimit`]), the one convention for count limits in `cap` ([`Cap`]), the
 //! datagram server's guards against forged sources in `source_filter`
-//! ([`SourceFilter`]) and `reply_budget` ([`ReplyBudget`]). This file only re-exports them.
+//! ([`SourceFilter`]) and `reply_budget` ([`ReplyBudget`]), the TLS form of `StreamServer` and
+//! its handshake counts in `tls` ([`TlsHandshakeStats`]). This file only re-exports them.
 
 mod backoff;
 mod cap;
@@ -23,6 +24,7 @@ mod slots;
 mod source_filter;
 mod stats;
 mod stream;
+mod tls;
 
 pub use backoff::{
     accept_error_is_transient, AcceptBackoff, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN,
@@ -45,3 +47,4 @@ pub use running::Running;
 pub use source_filter::{Refused, SourceFilter, RESERVED_PORTS};
 pub use stats::{ErrorClass, Metric, MetricKind, ServerStats, StatsSnapshot};
 pub use stream::{RunningServer, StreamServer, DEFAULT_STOP_GRACE};
+pub use tls::{tls_failed_gauge, TlsHandshakeStats, GAUGE_TLS_HANDSHAKES};

@@ -36,6 +36,8 @@ pub(crate) struct Slots {
     max: Option<u64>,
     /// Handlers run in this pool, which may be shared with other work.
     pool: Option<Pool>,
+    /// Each handler greenlet's stack in bytes (`None`: the runtime's default).
+    stack_size: Option<usize>,
 }
 
 impl Slots {
@@ -49,7 +51,14 @@ impl Slots {
             stopping: AtomicBool::new(false),
             max: max.filter(|&n| n > 0),
             pool,
+            stack_size: None,
         }
+    }
+
+    /// Handler greenlets get `bytes` of stack (`None`: the runtime's default).
+    pub(crate) fn with_stack_size(mut self, bytes: Option<usize>) -> Self {
+        self.stack_size = bytes;
+        self
     }
 
     /// The server's counters.
@@ -125,7 +134,10 @@ impl Slots {
         self.stats.conn_opened();
         let slots = self.clone();
         let body = move || slots.run(handler);
-        let builder = Builder::new().name(name);
+        let mut builder = Builder::new().name(name);
+        if let Some(bytes) = self.stack_size {
+            builder = builder.stack_size(bytes);
+        }
         let spawned = match &self.pool {
             Some(pool) => pool.spawn_with(builder, body),
             None => builder.spawn(body),

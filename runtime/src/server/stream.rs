@@ -25,7 +25,10 @@ use crate::poison::MutexExt;
 /// line.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(1);
 
-type Handler = dyn Fn(TcpStream, SocketAddr) -> io::Result<()> + Send + Sync + 'static;
+/// A connection's handler as the accept loop calls it: with the server's counters (the TLS
+/// wrapper of `server::tls` counts its handshakes there).
+pub(super) type Handler =
+    dyn Fn(TcpStream, SocketAddr, &Arc<ServerStats>) -> io::Result<()> + Send + Sync + 'static;
 
 /// A TCP server: one greenlet per connection (gevent's `StreamServer`).
 ///
@@ -60,6 +63,7 @@ pub struct StreamServer {
     counters: Option<Arc<ServerStats>>,
     peer_limit: Option<Arc<PeerLimit>>,
     refusal: Option<Arc<[u8]>>,
+    stack_size: Option<usize>,
 }
 
 impl std::fmt::Debug for StreamServer {
@@ -80,9 +84,14 @@ impl StreamServer {
     where
         F: Fn(TcpStream, SocketAddr) -> io::Result<()> + Send + Sync + 'static,
     {
+        Self::with_handler(listener, Arc::new(move |s, p, _: &_| handler(s, p)))
+    }
+
+    /// A server whose handler also gets the server's counters.
+    pub(super) fn with_handler(listener: TcpListener, handler: Arc<Handler>) -> Self {
         StreamServer {
             listener,
-            handler: Arc::new(handler),
+            handler,
             max_connections: None,
             pool: None,
             read_timeout: None,
@@ -90,7 +99,16 @@ impl StreamServer {
             counters: None,
             peer_limit: None,
             refusal: None,
+            stack_size: None,
         }
+    }
+
+    /// Each connection's greenlet gets `bytes` of stack instead of the runtime's default
+    /// ([`Config::stack_size`](crate::Config::stack_size)): for handlers that call deep code
+    /// (a TLS server sets [`TLS_STACK_SIZE`](crate::tls::TLS_STACK_SIZE)).
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
     }
 
     /// Every read on a connection gives up after `t` (`TimedOut`, ending the handler unless
@@ -180,11 +198,14 @@ impl StreamServer {
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         let shared = Arc::new(Shared {
-            slots: Arc::new(Slots::new(
-                self.counters.unwrap_or_default(),
-                self.max_connections,
-                self.pool,
-            )),
+            slots: Arc::new(
+                Slots::new(
+                    self.counters.unwrap_or_default(),
+                    self.max_connections,
+                    self.pool,
+                )
+                .with_stack_size(self.stack_size),
+            ),
             read_timeout: self.read_timeout,
             write_timeout: self.write_timeout,
             peer_limit: self.peer_limit,
@@ -591,13 +612,14 @@ fn accept_loop(listener: Arc<TcpListener>, shared: Arc<Shared>) {
             }
             stream.count_bytes(slots.stats().bytes());
             let handler = shared.handler.clone();
+            let stats = slots.stats().clone();
             slots.spawn(
                 format!("conn-{peer}"),
                 format_args!("a connection from {peer}"),
                 backoff,
                 move || {
                     let _slot = slot;
-                    handler(stream, peer)
+                    handler(stream, peer, &stats)
                 },
             );
         },

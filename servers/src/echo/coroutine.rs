@@ -1,4 +1,5 @@
-//! The coroutine build: a mayfly `StreamServer`, one greenlet per connection, one worker.
+//! The coroutine build: a mayfly `StreamServer`, one greenlet per connection, one worker;
+//! over TLS, `StreamServer::new_tls` (the handshake in the connection's greenlet).
 
 use std::io;
 use std::sync::Arc;
@@ -21,7 +22,13 @@ pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn Running>> {
         .tcp()?;
     let stats = Arc::new(ServerStats::new());
     let s2 = stats.clone();
-    let server = StreamServer::new(listener, move |conn, _peer| talk(conn, &s2))
+    let server = match &opts.tls {
+        None => StreamServer::new(listener, move |conn, _peer| talk(conn, &s2)),
+        Some(acceptor) => StreamServer::new_tls(listener, acceptor.clone(), move |mut tls, _| {
+            super::echo_until_closed(&mut tls, &s2)
+        }),
+    };
+    let server = server
         .max_connections(Cap::from_limit(opts.connection_cap()))
         .max_per_peer(Cap::from_limit(opts.peer_cap()))
         .read_timeout(opts.read_timeout)

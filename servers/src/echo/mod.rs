@@ -22,6 +22,12 @@
 //! Tokio and may are what a Rust user would pick instead; `mayfly compare --builds …,tokio,may`
 //! measures against them.
 //!
+//! With [`Options::tls`] the coroutine, threads and tokio builds serve the same echo over
+//! TLS ([`TLS_BUILDS`]): `mayfly::tls`, rustls's blocking `StreamOwned`, tokio-rustls, all
+//! on rustls with ring. The handshake runs in the connection's greenlet, thread or task,
+//! bounded by the acceptor's handshake timeout, and is counted in the same gauges
+//! (`tls_handshakes`, `tls_failed_<reason>`).
+//!
 //! Connection caps ([`Options::connection_cap`], [`Options::peer_cap`]): the coroutine,
 //! threads and epoll builds stop accepting below the fd limit by default, and refuse one
 //! peer's connections past its share, so one host cannot lock everyone else out. The
@@ -114,7 +120,14 @@ pub struct Options {
     /// select build: watch only fds below this (at most [`FD_SETSIZE`]); a connection on an
     /// fd at or past it is closed at once and counted (the `select_refused` gauge).
     pub select_fds: usize,
+    /// Serve TLS with this configuration (the coroutine, threads and tokio builds; the others
+    /// refuse to start with it: [`TLS_BUILDS`]). `None`: plaintext.
+    pub tls: Option<mayfly::tls::TlsAcceptor>,
 }
+
+/// The builds that serve TLS: the coroutine build on `mayfly::tls`, the threads build on
+/// rustls's blocking `StreamOwned`, the tokio build on tokio-rustls (all rustls with ring).
+pub const TLS_BUILDS: [Mode; 3] = [Mode::Coroutine, Mode::Threads, Mode::Tokio];
 
 impl Options {
     /// Defaults for `addr`.
@@ -130,6 +143,7 @@ impl Options {
             write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
             reuse_port: false,
             select_fds: DEFAULT_SELECT_FDS,
+            tls: None,
         }
     }
 }
@@ -169,6 +183,14 @@ impl Options {
 /// # Errors
 /// Binding the address, or starting the build's thread or runtime, failed.
 pub fn start(mode: Mode, opts: &Options) -> io::Result<Box<dyn Running>> {
+    if opts.tls.is_some() && !TLS_BUILDS.contains(&mode) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the {mode} echo build does not serve TLS (these do: coroutine, threads, tokio)"
+            ),
+        ));
+    }
     match mode {
         Mode::Coroutine => coroutine::start(opts),
         Mode::Threads => threads::start(opts),
@@ -218,6 +240,11 @@ pub(crate) struct Counted<'a, S> {
 impl<'a, S> Counted<'a, S> {
     pub(crate) fn new(inner: S, bytes: &'a ByteCounters) -> Self {
         Counted { inner, bytes }
+    }
+
+    /// The stream underneath.
+    pub(crate) fn get_ref(&self) -> &S {
+        &self.inner
     }
 }
 

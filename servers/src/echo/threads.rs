@@ -1,5 +1,6 @@
 //! The threads build: `std::net`, one OS thread per connection — Python's
 //! `socketserver.ThreadingTCPServer`, the model the coroutine build is compared against.
+//! Over TLS, rustls's blocking `StreamOwned` on each connection's thread.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -87,13 +88,20 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, opts: &Options) {
         let id = shared.conns.insert(conn.as_raw_fd());
         shared.stats.conn_opened();
         let s = shared.clone();
+        let tls = opts.tls.clone();
         let spawned = std::thread::Builder::new()
             .stack_size(opts.thread_stack)
             .spawn(move || {
                 let _slot = slot;
                 let bytes = s.stats.bytes();
-                let mut conn = Counted::new(conn, &bytes);
-                let outcome = super::echo_until_closed(&mut conn, &s.stats);
+                let conn = Counted::new(conn, &bytes);
+                let outcome = match &tls {
+                    None => {
+                        let mut conn = conn;
+                        super::echo_until_closed(&mut conn, &s.stats)
+                    }
+                    Some(acc) => tls_echo(conn, acc, &s.stats),
+                };
                 s.conns.remove(id); // before `conn` closes at the end of this closure
                 s.stats.conn_closed(&outcome);
             });
@@ -111,6 +119,61 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, opts: &Options) {
             std::thread::sleep(backoff.pause());
         }
     }
+}
+
+/// The echo over TLS on this thread: rustls's blocking `StreamOwned`. The handshake runs
+/// first, under the acceptor's handshake timeout (as the socket's timeouts, restored after),
+/// and is counted as the coroutine build counts it; a clean end sends close_notify.
+fn tls_echo(
+    mut sock: Counted<'_, std::net::TcpStream>,
+    acc: &mayfly::tls::TlsAcceptor,
+    stats: &ServerStats,
+) -> io::Result<()> {
+    use mayfly::server::{tls_failed_gauge, GAUGE_TLS_HANDSHAKES};
+    use mayfly::tls::HandshakeFailure;
+    let mut conn = rustls::ServerConnection::new(acc.config().clone()).map_err(io::Error::other)?;
+    let (rt, wt) = (
+        sock.get_ref().read_timeout()?,
+        sock.get_ref().write_timeout()?,
+    );
+    let deadline = std::time::Instant::now() + acc.timeout();
+    let mut handshake = || -> io::Result<()> {
+        while conn.is_handshaking() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "TLS handshake timed out",
+                ));
+            }
+            sock.get_ref().set_read_timeout(Some(left))?;
+            sock.get_ref().set_write_timeout(Some(left))?;
+            if conn.complete_io(&mut sock)? == (0, 0) {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        Ok(())
+    };
+    let r = handshake();
+    let gauge = match &r {
+        Ok(()) => GAUGE_TLS_HANDSHAKES,
+        Err(e) => tls_failed_gauge(match e.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => HandshakeFailure::Timeout,
+            io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe => HandshakeFailure::Closed,
+            io::ErrorKind::InvalidData => HandshakeFailure::Protocol,
+            _ => HandshakeFailure::Io,
+        }),
+    };
+    stats.gauge(gauge).fetch_add(1, Ordering::Relaxed);
+    r?;
+    sock.get_ref().set_read_timeout(rt)?;
+    sock.get_ref().set_write_timeout(wt)?;
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    super::echo_until_closed(&mut tls, stats)?;
+    tls.conn.send_close_notify();
+    tls.conn.complete_io(&mut tls.sock).map(|_| ())
 }
 
 impl Running for RunningThreads {

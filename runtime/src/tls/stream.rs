@@ -1,0 +1,288 @@
+//! [`TlsStream`]: a TLS connection over a coroutine [`TcpStream`], client or server side.
+//! Every read and write goes through the `TcpStream`, so it parks only the greenlet and is
+//! bounded by the socket's timeouts and the greenlet's active [`crate::Timeout`], as on the
+//! `TcpStream` itself. A read after the peer closed without `close_notify` fails with
+//! [`Truncated`]; dropping the stream sends `close_notify` without ever waiting.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rustls::pki_types::CertificateDer;
+
+use super::error::Truncated;
+use crate::net::TcpStream;
+
+/// A TLS connection over a coroutine [`TcpStream`] (gevent's `SSLSocket`): made by
+/// [`TlsAcceptor::accept`](super::TlsAcceptor::accept) on a server and
+/// [`TlsConnector::connect`](super::TlsConnector::connect) on a client.
+///
+/// `Read` and `Write` carry application data; [`recv`](Self::recv),
+/// [`recv_exact`](Self::recv_exact), [`sendall`](Self::sendall) and the timeouts are the
+/// `TcpStream`'s. A write returns once its bytes are encrypted and handed to the socket.
+/// [`close`](Self::close) sends `close_notify` and shuts the write side; a drop sends
+/// `close_notify` if there is room in the socket buffer, never waiting.
+pub struct TlsStream {
+    conn: rustls::Connection,
+    tcp: TcpStream,
+    /// `close_notify` was sent (by `close` or a drop).
+    notified: bool,
+}
+
+impl std::fmt::Debug for TlsStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsStream")
+            .field("server", &self.is_server())
+            .field("version", &self.conn.protocol_version())
+            .field("tcp", &self.tcp)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsStream {
+    pub(crate) fn new(conn: rustls::Connection, tcp: TcpStream) -> TlsStream {
+        TlsStream {
+            conn,
+            tcp,
+            notified: false,
+        }
+    }
+
+    /// Reads at most `n` bytes of application data; empty means the peer closed with
+    /// `close_notify`.
+    ///
+    /// # Errors
+    /// As [`TcpStream::recv`]; [`Truncated`] (kind `UnexpectedEof`) if the peer closed
+    /// without `close_notify`; `InvalidData` for a TLS protocol error.
+    pub fn recv(&mut self, n: usize) -> io::Result<Bytes> {
+        let mut buf = bytes::BytesMut::zeroed(n);
+        let got = self.read(&mut buf)?;
+        buf.truncate(got);
+        Ok(buf.freeze())
+    }
+
+    /// Reads exactly `n` bytes, or fails with `UnexpectedEof` if the peer closes first.
+    ///
+    /// # Errors
+    /// As [`recv`](Self::recv).
+    pub fn recv_exact(&mut self, n: usize) -> io::Result<Bytes> {
+        let mut buf = bytes::BytesMut::zeroed(n);
+        self.read_exact(&mut buf)?;
+        Ok(buf.freeze())
+    }
+
+    /// Writes some of `data`; returns how much.
+    ///
+    /// # Errors
+    /// As [`TcpStream::send`].
+    pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.write(data)
+    }
+
+    /// Writes all of `data` (Python's `sendall`).
+    ///
+    /// # Errors
+    /// As [`TcpStream::sendall`].
+    pub fn sendall(&mut self, data: &[u8]) -> io::Result<()> {
+        self.write_all(data)
+    }
+
+    /// Sends `close_notify` and shuts the write side (Python's `unwrap()` then `shutdown`):
+    /// the peer reads a clean end. Reading stays possible until the peer closes too.
+    ///
+    /// # Errors
+    /// The write error (the peer gone, a write timeout).
+    pub fn close(&mut self) -> io::Result<()> {
+        if !self.notified {
+            self.notified = true;
+            self.conn.send_close_notify();
+            self.flush_tls()?;
+        }
+        match self.tcp.shutdown(Shutdown::Write) {
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Sets the read and write timeouts, as [`TcpStream::settimeout`].
+    pub fn settimeout(&mut self, t: Option<Duration>) {
+        self.tcp.settimeout(t);
+    }
+
+    /// The read timeout, as [`TcpStream::gettimeout`].
+    pub fn gettimeout(&self) -> Option<Duration> {
+        self.tcp.gettimeout()
+    }
+
+    /// Sets the read timeout, as [`TcpStream::set_read_timeout`].
+    pub fn set_read_timeout(&mut self, t: Option<Duration>) {
+        self.tcp.set_read_timeout(t);
+    }
+
+    /// Sets the write timeout, as [`TcpStream::set_write_timeout`].
+    pub fn set_write_timeout(&mut self, t: Option<Duration>) {
+        self.tcp.set_write_timeout(t);
+    }
+
+    /// The ALPN protocol agreed on, if any (`Some(b"http/1.1")`).
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.conn.alpn_protocol()
+    }
+
+    /// On a server: the name the client asked for (SNI), if it sent one. On a client: `None`.
+    pub fn server_name(&self) -> Option<&str> {
+        match &self.conn {
+            rustls::Connection::Server(s) => s.server_name(),
+            rustls::Connection::Client(_) => None,
+        }
+    }
+
+    /// The TLS version agreed on.
+    pub fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
+        self.conn.protocol_version()
+    }
+
+    /// The cipher suite agreed on.
+    pub fn cipher_suite(&self) -> Option<rustls::SupportedCipherSuite> {
+        self.conn.negotiated_cipher_suite()
+    }
+
+    /// The certificates the peer presented (a server's chain; a client's, if it was asked).
+    pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
+        self.conn.peer_certificates()
+    }
+
+    /// Whether this is the server side.
+    pub fn is_server(&self) -> bool {
+        matches!(self.conn, rustls::Connection::Server(_))
+    }
+
+    /// The remote address.
+    ///
+    /// # Errors
+    /// The OS error of the underlying call.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.peer_addr()
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    /// The OS error of the underlying call.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+
+    /// The TCP connection underneath (writing to it directly breaks the TLS stream).
+    pub fn get_ref(&self) -> &TcpStream {
+        &self.tcp
+    }
+
+    /// The rustls connection.
+    pub fn connection(&self) -> &rustls::Connection {
+        &self.conn
+    }
+
+    /// Writes every TLS record rustls has queued.
+    fn flush_tls(&mut self) -> io::Result<()> {
+        while self.conn.wants_write() {
+            self.conn.write_tls(&mut self.tcp)?;
+        }
+        Ok(())
+    }
+}
+
+impl Read for TlsStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            // Records queued by the last packets (session tickets, a key update's answer,
+            // an alert) go out before this side waits.
+            self.flush_tls()?;
+            match self.conn.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(Truncated.into()),
+                Err(e) => return Err(e),
+            }
+            // Nothing decrypted yet: read more records (parks the greenlet). After the TCP
+            // stream ended, rustls's reader reports the end (clean or truncated) above.
+            self.conn.read_tls(&mut self.tcp)?;
+            if let Err(e) = self.conn.process_new_packets() {
+                // Tell the peer why (rustls queued an alert), then fail.
+                let _ = self.flush_tls();
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            }
+        }
+    }
+}
+
+impl Write for TlsStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.conn.writer().write(buf)?;
+        self.flush_tls()?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.flush_tls()
+    }
+}
+
+impl AsRawFd for TlsStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.tcp.as_raw_fd()
+    }
+}
+
+impl Drop for TlsStream {
+    fn drop(&mut self) {
+        if self.notified {
+            return;
+        }
+        self.notified = true;
+        self.conn.send_close_notify();
+        // One try with MSG_DONTWAIT: a drop never parks (it may run while a killed greenlet
+        // unwinds, when parking is not possible) and a peer that reads nothing cannot hold
+        // it. An alert is 24 bytes: it fits unless the socket buffer is full.
+        let mut w = DontWait(self.tcp.as_raw_fd());
+        while self.conn.wants_write() {
+            if self.conn.write_tls(&mut w).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// Writes to a socket without waiting: a full buffer is `WouldBlock`.
+struct DontWait(RawFd);
+
+impl Write for DontWait {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // SAFETY: the fd is the stream's socket, open for as long as the `TlsStream` that
+        // made this writer (it is used only inside `drop`, before the `TcpStream` field is
+        // dropped); `buf` is valid for `buf.len()` bytes; MSG_DONTWAIT never blocks and
+        // MSG_NOSIGNAL turns a closed peer into EPIPE instead of SIGPIPE.
+        let n = unsafe {
+            libc::send(
+                self.0,
+                buf.as_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
