@@ -105,6 +105,7 @@ pub enum Commands {
     },
     /// Write a local CA and, signed by it, a server certificate (localhost, 127.0.0.1, ::1)
     /// and a client certificate, as PEM files: what --tls-cert, --tls-key and --tls-ca take.
+    #[command(after_help = examples(&["mayfly cert --out certs", "mayfly cert --out certs --force --days 30", "mayfly cert --out expired --expired        # certificates that ended yesterday"]))]
     Cert(super::tls_args::CertArgs),
 }
 
