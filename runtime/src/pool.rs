@@ -213,7 +213,7 @@ impl Group {
     /// # Errors
     /// [`PoolFull`] if no slot came free in time.
     pub fn add_timeout<T>(&self, g: &Greenlet<T>, timeout: Duration) -> Result<(), PoolFull> {
-        self.add_until(g, Some(crate::deadline_after(timeout)))
+        self.add_until(g, Some(crate::timeout::deadline_after(timeout)))
     }
 
     fn add_until<T>(&self, g: &Greenlet<T>, until: Option<Instant>) -> Result<(), PoolFull> {

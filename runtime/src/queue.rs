@@ -835,7 +835,7 @@ impl<T> Channel<T> {
     /// [`Full`] with the item if no getter took it in time, [`PutError::Closed`] if the
     /// channel is (or becomes) closed.
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
-        self.put_until(item, Some(crate::deadline_after(timeout)))
+        self.put_until(item, Some(crate::timeout::deadline_after(timeout)))
     }
 
     /// Like [`put`](Channel::put); at `deadline` with no taker, the item comes back.
@@ -919,7 +919,7 @@ impl<T> Channel<T> {
     /// [`Empty`] if no item came in time, [`GetError::Closed`] if the channel is (or
     /// becomes) closed.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
-        self.get_until(Some(crate::deadline_after(timeout)))
+        self.get_until(Some(crate::timeout::deadline_after(timeout)))
     }
 
     /// Takes an item, waiting until `deadline` at most.
@@ -1005,7 +1005,7 @@ impl<T> Channel<T> {
     where
         T: Clone,
     {
-        self.peek_until(Some(crate::deadline_after(timeout)))
+        self.peek_until(Some(crate::timeout::deadline_after(timeout)))
     }
 
     fn peek_until(&self, until: Option<Instant>) -> Result<T, GetError>

@@ -153,12 +153,12 @@ pub fn signal_handler(
 ) -> io::Result<SignalHandler> {
     let mut signals = Signals::new(&[signum])?;
     let handler = Arc::new(handler);
-    let listener = crate::Builder::new()
+    let listener = crate::greenlet::Builder::new()
         .name(format!("signal-{signum}"))
         .spawn(move || {
             while signals.recv().is_ok() {
                 let h = handler.clone();
-                let _reported_by_the_hook = crate::Builder::new()
+                let _reported_by_the_hook = crate::greenlet::Builder::new()
                     .name(format!("signal-{signum}-handler"))
                     .spawn(move || h());
             }

@@ -151,7 +151,7 @@ impl ActiveTimeout {
     fn push(after: Duration) -> Armed {
         crate::start::ensure_started();
         let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
-        let at = crate::deadline_after(after);
+        let at = deadline_after(after);
         DEADLINES.with(|d| {
             d.borrow_mut().push(Entry {
                 token,

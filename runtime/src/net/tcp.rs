@@ -225,10 +225,10 @@ impl TcpStream {
         timeout: Duration,
     ) -> io::Result<TcpStream> {
         crate::start::ensure_started();
-        let deadline = crate::deadline_after(timeout);
+        let deadline = crate::timeout::deadline_after(timeout);
         let addrs = match addr.numeric() {
             Some(addrs) => addrs,
-            None => crate::with_deadline(deadline, || super::resolve::resolve(&addr))
+            None => crate::timeout::with_deadline(deadline, || super::resolve::resolve(&addr))
                 .map_err(io::Error::from)??,
         };
         let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");

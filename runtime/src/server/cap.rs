@@ -91,14 +91,29 @@ impl fmt::Display for Cap {
 impl FromStr for Cap {
     type Err = String;
 
-    /// A count (`0`: no limit), `none`, or `default`.
+    /// A count (`0`: no limit; `10k` is 10,000 and `2M` 2,000,000, as the CLI's other
+    /// counts), `none`, or `default`.
     fn from_str(s: &str) -> Result<Cap, String> {
+        let bad =
+            || format!("{s:?} is not a cap: a count (0: no limit; 10k, 2M), `none` or `default`");
         match s.trim() {
             "default" => Ok(Cap::Default),
             "none" | "unlimited" => Ok(Cap::Unlimited),
-            n => n.parse::<u64>().map(Cap::from).map_err(|_| {
-                format!("{s:?} is not a cap: a count (0: no limit), `none` or `default`")
-            }),
+            n => {
+                let (digits, scale) = match n.strip_suffix(['k', 'K']) {
+                    Some(d) => (d, 1_000),
+                    None => match n.strip_suffix(['m', 'M']) {
+                        Some(d) => (d, 1_000_000),
+                        None => (n, 1),
+                    },
+                };
+                digits
+                    .parse::<u64>()
+                    .ok()
+                    .and_then(|d| d.checked_mul(scale))
+                    .map(Cap::from)
+                    .ok_or_else(bad)
+            }
         }
     }
 }
@@ -119,6 +134,10 @@ mod tests {
         }
         assert!("-1".parse::<Cap>().is_err());
         assert!("1.5k".parse::<Cap>().is_err());
+        assert_eq!("10k".parse::<Cap>(), Ok(Cap::AtMost(10_000)));
+        assert_eq!("2M".parse::<Cap>(), Ok(Cap::AtMost(2_000_000)));
+        assert!("k".parse::<Cap>().is_err());
+        assert!("99999999999999999999M".parse::<Cap>().is_err());
         assert_eq!(Cap::AtMost(0).limit(|| Some(5)), None);
         assert_eq!(Cap::Default.explicit(), None);
         assert_eq!(Cap::AtMost(4).explicit(), Some(4));

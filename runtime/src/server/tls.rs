@@ -15,8 +15,10 @@ use crate::net::{TcpListener, TcpStream};
 use crate::tls::{HandshakeFailure, TlsAcceptor, TlsStream};
 
 /// The counter of finished server handshakes.
-pub const GAUGE_TLS_HANDSHAKES: Metric =
-    Metric::counter("tls_handshakes", "TLS handshakes that finished (the handler ran).");
+pub const GAUGE_TLS_HANDSHAKES: Metric = Metric::counter(
+    "tls_handshakes",
+    "TLS handshakes that finished (the handler ran).",
+);
 
 /// The gauge counting handshakes that failed for `reason`: `tls_failed_<label>`.
 ///
