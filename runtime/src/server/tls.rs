@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::stats::{Metric, ServerStats};
-use super::stream::StreamServer;
+use super::stream::{Handler, StreamServer};
 use crate::net::{TcpListener, TcpStream};
 use crate::tls::{HandshakeFailure, TlsAcceptor, TlsStream};
 
@@ -115,7 +115,8 @@ impl StreamServer {
                 }
             };
         let stack = crate::tls::TLS_STACK_SIZE.max(crate::Config::current().stack_size);
-        StreamServer::with_handler(listener, Arc::new(handler)).stack_size(stack)
+        StreamServer::with_handler(listener, Arc::new(Handler::Counted(Box::new(handler))))
+            .stack_size(stack)
     }
 
     /// Binds `addr` and makes a TLS server (see [`new_tls`](Self::new_tls)).
