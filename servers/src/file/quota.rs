@@ -151,10 +151,21 @@ fn walk(dir: &Path, entries: &mut u64, max: u64) -> io::Result<u64> {
                 "more than {max} entries in the home"
             )));
         }
-        // DirEntry::metadata does not follow symlinks.
-        let meta = e.metadata()?;
+        // DirEntry::metadata does not follow symlinks. An entry that is gone by the time it
+        // is looked at (another session's upload renamed into place, a temporary removed, a
+        // directory removed) is skipped: it was moving, and the walk counts what is there.
+        let meta = match e.metadata() {
+            Ok(m) => m,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(err),
+        };
         if meta.is_dir() {
-            total = total.saturating_add(walk(&e.path(), entries, max)?);
+            let sub = match walk(&e.path(), entries, max) {
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => 0,
+                Err(err) => return Err(err),
+            };
+            total = total.saturating_add(sub);
         } else if meta.is_file() && !e.file_name().to_string_lossy().starts_with(UPLOAD_PREFIX) {
             total = total.saturating_add(meta.len());
         }
