@@ -28,6 +28,7 @@
 //!     let mut answer = String::new();
 //!     c.read_to_string(&mut answer).unwrap();
 //!     assert!(answer.ends_with("\r\n\r\nHello, World!"), "{mode}: {answer}");
+//!     drop(c); // else a lingering close may still wait on it when the grace ends
 //!     assert_eq!(server.stop(std::time::Duration::from_secs(1)), 0);
 //! }
 //! ```
