@@ -6,9 +6,11 @@
 //!
 //! Python-socket conveniences are there: `recv(n)` returning [`bytes::Bytes`], `send`,
 //! `sendall`, `recv_exact`, `settimeout`, `connect_timeout`, and `sendfile` (a file's bytes
-//! straight from the page cache: [`TcpStream::sendfile`]). Each socket's own timeout and the
-//! greenlet's active [`crate::Timeout`] both bound every call: a socket timeout returns
-//! `ErrorKind::TimedOut`; an expired `Timeout` unwinds to its `with_timeout`.
+//! straight from the page cache: [`TcpStream::sendfile`]); for any fd you own,
+//! [`wait_read`] / [`wait_write`] (gevent.socket's: park until it is readable or writable).
+//! Each socket's own timeout and the greenlet's active [`crate::Timeout`] both bound every
+//! call: a socket timeout returns `ErrorKind::TimedOut`; an expired `Timeout` unwinds to its
+//! `with_timeout`.
 //!
 //! ```
 //! use std::io::Write;
@@ -41,6 +43,7 @@ pub(crate) mod sweep;
 mod tcp;
 mod udp;
 mod unix;
+mod wait_fd;
 
 pub use bind::{Bind, DEFAULT_BACKLOG};
 pub use lines::{LineReader, Lines, DEFAULT_MAX_LINE};
@@ -52,3 +55,4 @@ pub(crate) use tcp::Accepted;
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};
+pub use wait_fd::{wait_read, wait_write};
