@@ -27,7 +27,6 @@ fn main() -> std::io::Result<()> {
     mayfly::run(move || {
         let server = StreamServer::bind(addr, talk)?;
         println!("listening on {}", server.local_addr()?);
-        server.serve_forever();
-        Ok(())
+        server.serve_forever()
     })
 }

@@ -21,6 +21,5 @@ fn main() -> std::io::Result<()> {
         }
     })?;
     println!("listening on {}", server.local_addr()?);
-    server.serve_forever();
-    Ok(())
+    server.serve_forever()
 }

@@ -121,10 +121,10 @@ impl HttpServer {
     /// Starts and serves until the server is stopped (see
     /// [`StreamServer::serve_forever`]).
     ///
-    /// # Panics
-    /// As [`start`](HttpServer::start).
-    pub fn serve_forever(self) {
-        self.stream_server().serve_forever();
+    /// # Errors
+    /// As [`StreamServer::serve_forever`]: the accept greenlet could not be spawned.
+    pub fn serve_forever(self) -> std::io::Result<()> {
+        self.stream_server().serve_forever()
     }
 
     fn stream_server(self) -> StreamServer {

@@ -321,6 +321,39 @@ where
     if core.finish() {
         run_callbacks(shared);
     }
+    // After the callbacks' greenlet was counted: a waiter never sees the count dip between.
+    note_finished();
+}
+
+/// Who waits for the number of living greenlets to fall ([`wait_alive_at_most`]), woken
+/// after every finish while someone waits (one fence and one load otherwise).
+static FINISHES: crate::wait::WaitList = crate::wait::WaitList::new();
+static FINISH_WAITERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn note_finished() {
+    use std::sync::atomic::{fence, Ordering};
+    // Pairs with the fence in `wait_alive_at_most`: either the waiter sees this greenlet's
+    // finish in its check, or this sees the waiter and wakes it.
+    fence(Ordering::SeqCst);
+    if FINISH_WAITERS.load(Ordering::Relaxed) > 0 {
+        FINISHES.wake_all();
+    }
+}
+
+/// Waits until at most `n` greenlets are alive (spawned and not finished) or `until`
+/// passes; returns whether it happened.
+pub(crate) fn wait_alive_at_most(n: u64, until: Option<Instant>) -> bool {
+    use std::sync::atomic::{fence, Ordering};
+    struct Waiting;
+    impl Drop for Waiting {
+        fn drop(&mut self) {
+            FINISH_WAITERS.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    FINISH_WAITERS.fetch_add(1, Ordering::Relaxed);
+    let _waiting = Waiting;
+    fence(Ordering::SeqCst);
+    FINISHES.wait_until(until, || context::alive() <= n)
 }
 
 /// Starts the one greenlet that runs `core`'s `link` callbacks one after another, in link

@@ -159,6 +159,40 @@ impl<'a, W: Waitable> Iterator for IWait<'a, W> {
     }
 }
 
+/// Waits until no other greenlet is alive, or `timeout` passes (gevent's `gevent.wait()` with
+/// no objects: "until the loop has nothing left to run"); returns whether none is left.
+/// Called from a greenlet, it waits for every other one (and the ones they spawn meanwhile);
+/// from a plain OS thread, for all of them. A greenlet that never ends — a server's accept
+/// loop, a [`crate::signal::Signals`] reader — keeps it waiting, as a started server keeps
+/// gevent's loop running.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// mayfly::run(|| {
+///     let done = Arc::new(AtomicU32::new(0));
+///     for i in 0..3u64 {
+///         let done = done.clone();
+///         mayfly::spawn(move || {
+///             mayfly::sleep(Duration::from_millis(10 * i));
+///             // one more, spawned while the caller waits: waited for too
+///             mayfly::spawn(move || { done.fetch_add(1, Ordering::Relaxed); });
+///         });
+///     }
+///     assert!(mayfly::wait_others(None)); // no handles kept: fire and forget
+///     assert_eq!(done.load(Ordering::Relaxed), 3);
+///     let forever = mayfly::spawn(|| mayfly::sleep(Duration::from_secs(30)));
+///     assert!(!mayfly::wait_others(Duration::from_millis(20)));
+///     forever.kill();
+/// });
+/// ```
+pub fn wait_others(timeout: impl Into<Option<Duration>>) -> bool {
+    let until = timeout.into().map(crate::timeout::deadline_after);
+    let me = u64::from(crate::context::current_core().is_some());
+    crate::greenlet::wait_alive_at_most(me, until)
+}
+
 /// Options of [`wait`], gevent's keyword arguments.
 ///
 /// ```

@@ -25,6 +25,7 @@
 //! | `gevent.joinall(gs, timeout, raise_error, count)` | [`joinall(&gs, JoinAll { timeout, raise_error, count })`](joinall) |
 //! | `gevent.iwait(gs)` | [`iwait(&gs)`](iwait) (completion order) |
 //! | `gevent.wait(objects, timeout, count)`, `iwait(objects)` over greenlets, `Event`, `AsyncResult`, `Semaphore` | [`wait(&[&g as &dyn Waitable, &ev, &res, &sem], WaitOpts { timeout, count })`](wait) → indices in ready order; [`iwait`] over any [`Waitable`] |
+//! | `gevent.wait()` with no objects (until nothing else runs) | [`wait_others(timeout)`](wait_others) → `bool` (none left?) |
 //! | `gevent.sleep(s)`, `gevent.sleep(0)` | [`sleep(dur)`](sleep), [`yield_now()`](yield_now) |
 //! | `gevent.Timeout(s)`, `with_timeout(s, f)` | [`Timeout::new(d).run(f)`](Timeout), [`with_timeout(d, f)`](with_timeout) → `Result<R, Timeout>` |
 //! | `t = Timeout.start_new(s)`, `t.pending`, `t.cancel()`, `except Timeout as e: if e is t` | [`let t = Timeout::start_new(d)`](Timeout::start_new) → [`ActiveTimeout`]: [`t.pending()`](ActiveTimeout::pending), [`t.cancel()`](ActiveTimeout::cancel) (or drop: it is `#[must_use]`, a discarded one is disarmed at once), [`t.catch(f)`](ActiveTimeout::catch) |
@@ -39,6 +40,7 @@
 //! | `Channel.put_nowait`, `get_nowait` | [`ch.put_nowait(x)`](queue::Channel::put_nowait) (a getter must be waiting), [`ch.get_nowait()`](queue::Channel::get_nowait) (a putter must be waiting) |
 //! | `Channel.peek()`, `qsize()`/`empty()`/`full()` (0, true, true), `balance`, `for x in channel` (ended by a `StopIteration` put) | [`ch.peek()`](queue::Channel::peek), [`peek_nowait`](queue::Channel::peek_nowait), [`qsize`](queue::Channel::qsize)/[`empty`](queue::Channel::empty)/[`full`](queue::Channel::full), [`balance`](queue::Channel::balance), [`ch.iter()`](queue::Channel::iter) ended by [`ch.close()`](queue::Channel::close) (waiting putters get their item back: [`send`](queue::Channel::send), [`recv`](queue::Channel::recv)) |
 //! | `gevent.pool.Pool(n)`, `Group` (`spawn`, `map`, `imap`, `imap_unordered`, `join`, `kill`, `free_count`, `wait_available`) | [`pool::Pool`], [`pool::Group`] |
+//! | `group.join(timeout, raise_error=True)` | [`group.join_raise(timeout)`](pool::Group::join_raise) → `Err(GreenletError)` of a member (at the call) that failed, else `Ok(empty?)` |
 //! | `pool.apply(f)` (inline when called from inside the pool; here `pool.map`/`imap` too, on a [`pool::Pool`]), `apply_async(f, callback=cb)`, `map_async`, `imap(…, maxsize=n)`, `full()`, `add(g)`, `add(g, blocking=False)`, `add(g, timeout=t)` → `PoolFull`, `start(g)`, `killone(g)`, `discard(g)` | [`apply`](pool::Group::apply), [`apply_async`](pool::Group::apply_async), [`apply_async_then(f, cb)`](pool::Group::apply_async_then) (`cb` gets a clone of the value, which stays readable), [`map_async`](pool::Group::map_async), [`imap(…).read_ahead(n)`](pool::IMap::read_ahead), [`full`](pool::Group::full), [`add`](pool::Group::add), [`try_add`](pool::Group::try_add), [`add_timeout`](pool::Group::add_timeout) → [`pool::PoolFull`], [`start`](pool::Group::start), [`killone`](pool::Group::killone), [`discard`](pool::Group::discard) |
 //! | `gevent.signal_handler(signum, handler)`, waiting for a signal | [`signal::signal_handler(signum, f)`](signal::signal_handler) (each delivery runs `f` in a greenlet: it may block) → [`signal::SignalHandler`]; [`signal::Signals`] to `recv()` them in a greenlet |
 //! | `gevent.threadpool.ThreadPool`, `get_hub().threadpool.apply(f)` | [`threadpool::ThreadPool`], [`threadpool::apply(f)`](threadpool::apply) |
@@ -56,7 +58,7 @@
 //! | `f = sock.makefile(); f.readline()`, `for line in f` | [`net::LineReader::new(conn)`](net::LineReader): [`readline()`](net::LineReader::readline) (keeps `\n`), [`lines()`](net::LineReader::lines); a timeout keeps the partial line; [`net::DEFAULT_MAX_LINE`] |
 //! | `gevent.server.StreamServer(addr, handle)` | [`server::StreamServer::bind(addr, handle)`](server::StreamServer) |
 //! | `gevent.server.DatagramServer(addr, handle)` | [`server::DatagramServer::bind(addr, \|data, peer, sock\| …)`](server::DatagramServer) |
-//! | `server.serve_forever()` (stopped by `server.stop()` or by killing its greenlet), `stop_accepting()`, `start_accepting()`, `started` | [`StreamServer::serve_forever`](server::StreamServer::serve_forever), [`RunningServer::serve_forever`](server::RunningServer::serve_forever) on a clone of the handle, [`stop`](server::RunningServer::stop), [`stop_accepting`](server::RunningServer::stop_accepting), [`start_accepting`](server::RunningServer::start_accepting), [`started`](server::RunningServer::started); [`server::DEFAULT_STOP_GRACE`] |
+//! | `server.serve_forever()` (stopped by `server.stop()` or by killing its greenlet), `stop_accepting()`, `start_accepting()`, `started` | [`StreamServer::serve_forever`](server::StreamServer::serve_forever), [`RunningServer::serve_forever`](server::RunningServer::serve_forever) on a clone of the handle, [`stop`](server::RunningServer::stop), [`stop_accepting`](server::RunningServer::stop_accepting), [`start_accepting`](server::RunningServer::start_accepting), [`started`](server::RunningServer::started); [`server::DEFAULT_STOP_GRACE`]; [`StreamServer::serve_forever`](server::StreamServer::serve_forever) and [`DatagramServer::serve_forever`](server::DatagramServer::serve_forever) both return `io::Result<()>` |
 //! | `gevent.ssl`, `ssl.SSLContext.wrap_socket`, `StreamServer(..., ssl_context=ctx)` | [`tls`]: [`tls::TlsAcceptor`], [`tls::TlsConnector`], [`tls::TlsStream`], [`server::StreamServer::bind_tls`] (the module's own table maps the rest) |
 //! | a script's top level | [`run(\|\| main())`](run) |
 //!
@@ -289,7 +291,9 @@ pub use greenlet::{
     getcurrent, greenlets_alive, kill_reason, killall, spawn, spawn_later, Builder, Current,
     Greenlet, GreenletError, KillAll, LinkId, SpawnError,
 };
-pub use join::{iwait, iwait_deadline, iwait_timeout, joinall, wait, IWait, JoinAll, WaitOpts};
+pub use join::{
+    iwait, iwait_deadline, iwait_timeout, joinall, wait, wait_others, IWait, JoinAll, WaitOpts,
+};
 pub use run::run;
 pub use sleep::{sleep, sleep_until, yield_now};
 pub use start::StartError;

@@ -29,8 +29,12 @@ use crate::wait::WaitList;
 /// [`IMap::read_ahead`] says otherwise (a pool also caps it at its size in flight).
 pub const DEFAULT_READ_AHEAD: usize = 1024;
 
-/// A member's record and the link that removes it when it ends (for `discard`).
-type Member = (Arc<Core>, Option<u64>);
+/// How a member ended, read through its typed handle: `None` while it runs or if it
+/// returned (for [`Group::join_raise`]).
+type Outcome = Arc<dyn Fn() -> Option<GreenletError> + Send + Sync>;
+
+/// A member's record, the link that removes it when it ends (for `discard`), and its outcome.
+type Member = (Arc<Core>, Option<u64>, Outcome);
 
 struct Members {
     live: Mutex<HashMap<u64, Member>>,
@@ -140,21 +144,24 @@ impl Group {
                 .wait_until(None, || self.members.len() < limit);
         }
         let g = builder.spawn(f)?;
-        self.insert(g.core());
+        self.insert(&g);
         Ok(g)
     }
 
-    fn insert(&self, core: &Arc<Core>) {
+    fn insert<T: Send + 'static>(&self, g: &Greenlet<T>) {
+        let core = g.core();
         let id = core.id;
+        let handle = g.clone();
+        let outcome: Outcome = Arc::new(move || handle.exception());
         self.members
             .live
             .lock_unpoisoned()
-            .insert(id, (core.clone(), None));
+            .insert(id, (core.clone(), None, outcome));
         // Leave the group however the greenlet ends: returned, panicked, killed, or killed
         // before it started (the link runs in every case; at once if it already ended).
         let members = self.members.clone();
         let link = core.add_link(Box::new(move || members.remove(id)));
-        if let Some((_, l)) = self.members.live.lock_unpoisoned().get_mut(&id) {
+        if let Some((_, l, _)) = self.members.live.lock_unpoisoned().get_mut(&id) {
             *l = link;
         }
     }
@@ -173,7 +180,7 @@ impl Group {
     ///     assert!(group.is_empty() && !g.ready());
     /// });
     /// ```
-    pub fn add<T>(&self, g: &Greenlet<T>) {
+    pub fn add<T: Send + 'static>(&self, g: &Greenlet<T>) {
         if self.contains(g) {
             return;
         }
@@ -182,7 +189,7 @@ impl Group {
                 .changed
                 .wait_until(None, || self.members.len() < limit);
         }
-        self.insert(g.core());
+        self.insert(g);
     }
 
     /// Adds `g` without waiting (gevent's `add(g, blocking=False)`): in a full [`Pool`] it
@@ -203,7 +210,7 @@ impl Group {
     ///
     /// # Errors
     /// [`PoolFull`] if every slot is taken.
-    pub fn try_add<T>(&self, g: &Greenlet<T>) -> Result<(), PoolFull> {
+    pub fn try_add<T: Send + 'static>(&self, g: &Greenlet<T>) -> Result<(), PoolFull> {
         self.add_until(g, Some(Instant::now()))
     }
 
@@ -212,11 +219,19 @@ impl Group {
     ///
     /// # Errors
     /// [`PoolFull`] if no slot came free in time.
-    pub fn add_timeout<T>(&self, g: &Greenlet<T>, timeout: Duration) -> Result<(), PoolFull> {
+    pub fn add_timeout<T: Send + 'static>(
+        &self,
+        g: &Greenlet<T>,
+        timeout: Duration,
+    ) -> Result<(), PoolFull> {
         self.add_until(g, Some(crate::timeout::deadline_after(timeout)))
     }
 
-    fn add_until<T>(&self, g: &Greenlet<T>, until: Option<Instant>) -> Result<(), PoolFull> {
+    fn add_until<T: Send + 'static>(
+        &self,
+        g: &Greenlet<T>,
+        until: Option<Instant>,
+    ) -> Result<(), PoolFull> {
         if self.contains(g) {
             return Ok(());
         }
@@ -229,7 +244,7 @@ impl Group {
                 return Err(PoolFull { size: limit });
             }
         }
-        self.insert(g.core());
+        self.insert(g);
         Ok(())
     }
 
@@ -279,7 +294,7 @@ impl Group {
     /// Removes a greenlet from the group without killing it (gevent's `discard`).
     pub fn discard<T>(&self, g: &Greenlet<T>) {
         let removed = self.members.live.lock_unpoisoned().remove(&g.id());
-        if let Some((core, Some(link))) = removed {
+        if let Some((core, Some(link), _)) = removed {
             core.unlink(link);
         }
         self.members.changed.wake_all();
@@ -399,7 +414,7 @@ impl Group {
             .live
             .lock_unpoisoned()
             .values()
-            .map(|(c, _)| c.clone())
+            .map(|(c, _, _)| c.clone())
             .collect()
     }
 
@@ -407,6 +422,43 @@ impl Group {
     /// whether the group is empty.
     pub fn join(&self, timeout: Option<Duration>) -> bool {
         self.join_until(timeout.map(|t| Instant::now() + t))
+    }
+
+    /// [`join`](Group::join) that reports failures (gevent's `join(raise_error=True)`): waits
+    /// as `join` does, then, if one of the greenlets that were members when it was called
+    /// panicked or was killed, returns that error (the earliest spawned of them); otherwise
+    /// whether the group is empty. A greenlet still running at the timeout has not failed.
+    ///
+    /// ```
+    /// use mayfly::{pool::Group, GreenletError};
+    /// mayfly::run(|| {
+    ///     let group = Group::new();
+    ///     group.spawn(|| 1);
+    ///     group.spawn(|| -> u32 { panic!("boom") });
+    ///     let e = group.join_raise(None).unwrap_err();
+    ///     assert!(matches!(e, GreenletError::Panicked { .. }));
+    ///     assert!(group.is_empty());
+    ///     group.spawn(|| 2);
+    ///     assert_eq!(group.join_raise(None), Ok(true)); // the old failure is not reported again
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    /// The [`GreenletError`] of the earliest-spawned member (at the call) that failed.
+    pub fn join_raise(&self, timeout: Option<Duration>) -> Result<bool, GreenletError> {
+        let mut at_call: Vec<(u64, Outcome)> = self
+            .members
+            .live
+            .lock_unpoisoned()
+            .iter()
+            .map(|(id, (_, _, outcome))| (*id, outcome.clone()))
+            .collect();
+        at_call.sort_unstable_by_key(|(id, _)| *id);
+        let empty = self.join(timeout);
+        match at_call.iter().find_map(|(_, outcome)| outcome()) {
+            Some(e) => Err(e),
+            None => Ok(empty),
+        }
     }
 
     /// Like [`join`](Group::join) with at most `timeout`.

@@ -863,3 +863,52 @@ mod line_reader {
         });
     }
 }
+
+#[test]
+fn group_join_raise_reports_a_member_that_failed_and_only_then() {
+    mayfly::run(|| {
+        let group = mayfly::pool::Group::new();
+        group.spawn(|| mayfly::sleep(ms(20)));
+        let victim = group.spawn(|| mayfly::sleep(Duration::from_secs(30)));
+        group.spawn(|| -> u32 { panic!("boom") });
+        let killer = mayfly::spawn(move || victim.kill());
+        // The earliest-spawned failure is the killed one.
+        let e = group.join_raise(None).unwrap_err();
+        assert!(matches!(e, mayfly::GreenletError::Killed { .. }), "{e}");
+        assert!(group.is_empty());
+        killer.join(None);
+        // Members of an earlier call are not reported again; a running member at the
+        // timeout has not failed.
+        let slow = group.spawn(|| mayfly::sleep(Duration::from_secs(30)));
+        assert_eq!(group.join_raise(Some(ms(20))), Ok(false));
+        slow.kill();
+        assert_eq!(group.join_raise(None).map_err(|_| ()), Ok(true));
+        // The plain join ignores failures.
+        group.spawn(|| -> u32 { panic!("ignored") });
+        assert!(group.join(None));
+    });
+}
+
+#[test]
+fn both_servers_serve_forever_with_one_return_type() {
+    use mayfly::server::{DatagramServer, StreamServer};
+    type Serve = Box<dyn FnOnce() -> std::io::Result<()> + Send>;
+    mayfly::run(|| {
+        let tcp = StreamServer::bind("127.0.0.1:0", |_c, _p| Ok(())).unwrap();
+        let udp = DatagramServer::bind("127.0.0.1:0", |_d, _p, _s| Ok(())).unwrap();
+        let serves: Vec<Serve> = vec![
+            Box::new(move || tcp.serve_forever()),
+            Box::new(move || udp.serve_forever()),
+        ];
+        for serve in serves {
+            let g = mayfly::spawn(serve);
+            mayfly::sleep(ms(10));
+            assert!(!g.ready(), "serving until stopped");
+            g.kill();
+            assert!(matches!(
+                g.into_result(),
+                Err(mayfly::GreenletError::Killed { .. })
+            ));
+        }
+    });
+}

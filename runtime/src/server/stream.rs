@@ -205,6 +205,12 @@ impl StreamServer {
     /// # Panics
     /// If the accept greenlet cannot be spawned (no stack).
     pub fn start(self) -> RunningServer {
+        self.try_start()
+            .unwrap_or_else(|e| panic!("StreamServer::start: {e}"))
+    }
+
+    /// [`start`](StreamServer::start), with the spawn's failure as an error.
+    fn try_start(self) -> io::Result<RunningServer> {
         let addr = self
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
@@ -230,10 +236,8 @@ impl StreamServer {
                 .and_then(|tick| Sweep::start(tick).ok()),
         });
         let running = RunningServer { addr, shared };
-        running
-            .start_accepting()
-            .unwrap_or_else(|e| panic!("StreamServer::start: {e}"));
-        running
+        running.start_accepting().map_err(io::Error::other)?;
+        Ok(running)
     }
 
     /// Starts and serves until the server is stopped (gevent's `serve_forever`).
@@ -250,17 +254,21 @@ impl StreamServer {
     /// mayfly::run(|| {
     ///     let server = StreamServer::bind("127.0.0.1:0", |_conn, _peer| Ok(())).unwrap();
     ///     let addr = server.local_addr().unwrap();
-    ///     let g = mayfly::spawn(move || server.serve_forever());
+    ///     let g = mayfly::spawn(move || server.serve_forever()); // -> io::Result<()>
     ///     mayfly::sleep(Duration::from_millis(10));
     ///     g.kill(); // stops the server too
     ///     assert!(mayfly::net::TcpStream::connect(addr).is_err());
     /// });
     /// ```
     ///
-    /// # Panics
-    /// As [`start`](StreamServer::start).
-    pub fn serve_forever(self) {
-        self.start().serve_forever();
+    /// It returns what [`DatagramServer::serve_forever`](super::DatagramServer::serve_forever)
+    /// returns, so code can serve either the same way.
+    ///
+    /// # Errors
+    /// The accept greenlet could not be spawned (no stack); nothing was served.
+    pub fn serve_forever(self) -> io::Result<()> {
+        self.try_start()?.serve_forever();
+        Ok(())
     }
 }
 
