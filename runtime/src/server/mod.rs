@@ -10,7 +10,9 @@
 //! in `limits` ([`PeerLimit`]), the one convention for count limits in `cap` ([`Cap`]), the
 //! datagram server's guards against forged sources in `source_filter`
 //! ([`SourceFilter`]) and `reply_budget` ([`ReplyBudget`]), the TLS form of `StreamServer` and
-//! its handshake counts in `tls` ([`TlsHandshakeStats`]). This file only re-exports them.
+//! its handshake counts in `tls` ([`TlsHandshakeStats`]), the server over a Unix listener in
+//! `unix` ([`UnixStreamServer`], from [`StreamServer::bind_unix`]). This file only re-exports
+//! them.
 
 mod backoff;
 mod cap;
@@ -25,6 +27,7 @@ mod source_filter;
 mod stats;
 mod stream;
 mod tls;
+mod unix;
 
 pub use backoff::{
     accept_error_is_transient, AcceptBackoff, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN,
@@ -48,3 +51,4 @@ pub use source_filter::{Refused, SourceFilter, RESERVED_PORTS};
 pub use stats::{ErrorClass, Metric, MetricKind, ServerStats, StatsSnapshot};
 pub use stream::{RunningServer, StreamServer, DEFAULT_STOP_GRACE};
 pub use tls::{tls_failed_gauge, TlsHandshakeStats, GAUGE_TLS_HANDSHAKES};
+pub use unix::{RunningUnixServer, UnixStreamServer};
