@@ -62,6 +62,7 @@
 //! | `server.serve_forever()` (stopped by `server.stop()` or by killing its greenlet), `stop_accepting()`, `start_accepting()`, `started` | [`StreamServer::serve_forever`](server::StreamServer::serve_forever), [`RunningServer::serve_forever`](server::RunningServer::serve_forever) on a clone of the handle, [`stop`](server::RunningServer::stop), [`stop_accepting`](server::RunningServer::stop_accepting), [`start_accepting`](server::RunningServer::start_accepting), [`started`](server::RunningServer::started); [`server::DEFAULT_STOP_GRACE`]; [`StreamServer::serve_forever`](server::StreamServer::serve_forever) and [`DatagramServer::serve_forever`](server::DatagramServer::serve_forever) both return `io::Result<()>` |
 //! | `gevent.ssl`, `ssl.SSLContext.wrap_socket`, `StreamServer(..., ssl_context=ctx)` | [`tls`]: [`tls::TlsAcceptor`], [`tls::TlsConnector`], [`tls::TlsStream`], [`server::StreamServer::bind_tls`] (the module's own table maps the rest) |
 //! | a script's top level | [`run(\|\| main())`](run) |
+//! | `LoopExit` in the main greenlet ("This operation would block forever") | `run`'s main greenlet, about to wait without a deadline on a mayfly primitive (join, event, queue, lock, pool) when it is the only greenlet left, no thread-pool job or child process is in flight and every thread of the process is mayfly's own, panics with `LoopExit: greenlet "main" (#1) would wait for ever: …`, which [`run`] carries to its caller. Not detected: a deadlock among several greenlets (gevent's hub sees it; here each waiter's wake-up sources are not tracked), and any process with a thread mayfly did not start (a test harness's, your own: it could hold a handle and wake the greenlet at any time, since mayfly's primitives are `Send + Sync`) — there the wait hangs as before |
 //! | gevent's `examples/`: `portforwarder.py`, `concurrent_download.py`, `threadpool.py`, `unixsocket_server.py` + `unixsocket_client.py`, `dns_mass_resolve.py`, `processes.py`, `geventsendfile.py` | `examples/portforwarder.rs`, `concurrent_download.rs` (a local HTTP server instead of the network), `threadpool.rs`, `unixsocket.rs` (both sides), `dns_mass_resolve.rs` (local names), `processes.rs`, `geventsendfile.rs`: `cargo run --example NAME`, each run by `tests/examples.rs` or its own test |
 //!
 //! ```
@@ -261,10 +262,12 @@ pub mod event;
 pub mod fs;
 mod greenlet;
 pub mod hub;
+mod idle;
 mod join;
 pub mod local;
 pub mod lock;
 pub mod log_limit;
+mod loop_exit;
 mod loop_watch;
 pub mod monitor;
 pub mod net;

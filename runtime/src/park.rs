@@ -65,6 +65,9 @@ impl WaitUntil for WaitList {
             if ready() {
                 return true;
             }
+            if until.is_none() {
+                crate::loop_exit::check(&mut ready);
+            }
             park_until(until);
             drop(slot);
         }

@@ -28,16 +28,24 @@ where
     if may::coroutine::is_coroutine() {
         return main();
     }
+    // This thread only waits for `main` from here on: it wakes no greenlet (`loop_exit`).
+    let caller = crate::idle::tid();
+    crate::idle::own(caller);
     let g = crate::greenlet::Builder::new()
         .name("main")
-        .spawn(
-            move || match panic::catch_unwind(panic::AssertUnwindSafe(main)) {
+        .spawn(move || {
+            crate::loop_exit::main_started(crate::greenlet::getcurrent().id);
+            let r = match panic::catch_unwind(panic::AssertUnwindSafe(main)) {
                 Ok(v) => Ok(v),
                 Err(p) => Err(crate::greenlet::SendPayload(p)),
-            },
-        )
+            };
+            crate::loop_exit::main_ended();
+            r
+        })
         .unwrap_or_else(|e| panic!("mayfly::run: {e}"));
-    match g.into_result() {
+    let result = g.into_result();
+    crate::idle::disown(caller);
+    match result {
         Ok(Ok(v)) => v,
         Ok(Err(p)) => panic::resume_unwind(p.0),
         Err(e) => panic!("{e}"),

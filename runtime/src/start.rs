@@ -47,6 +47,7 @@ impl Config {
                 Err(StartError::AlreadyStarted { running: *running })
             };
         }
+        let before = crate::idle::threads();
         let cfg = may::config();
         cfg.set_workers(1);
         // may counts stack size in machine words.
@@ -60,6 +61,7 @@ impl Config {
         if let Some(threshold) = self.monitor {
             crate::loop_watch::launch(threshold).map_err(StartError::Spawn)?;
         }
+        note_own_threads(before, if self.monitor.is_some() { 4 } else { 3 });
         Ok(())
     }
 
@@ -70,6 +72,23 @@ impl Config {
     pub fn current() -> Config {
         ensure_started();
         *STARTED.get().expect("runtime started")
+    }
+}
+
+/// Records the threads start-up made — may's worker and timer thread, `mayfly-timer`, the
+/// monitor: `expected` of them — as mayfly's own (for `loop_exit`). If more appeared (a
+/// thread of the user's started meanwhile) or the thread list cannot be read, none is told
+/// apart and LoopExit is off for the process.
+fn note_own_threads(before: Option<Vec<libc::pid_t>>, expected: usize) {
+    let (Some(before), Some(after)) = (before, crate::idle::threads()) else {
+        crate::idle::unsure();
+        return;
+    };
+    let new: Vec<libc::pid_t> = after.into_iter().filter(|t| !before.contains(t)).collect();
+    if new.len() == expected {
+        new.into_iter().for_each(crate::idle::own);
+    } else {
+        crate::idle::unsure();
     }
 }
 

@@ -46,11 +46,14 @@ impl ThreadPool {
                 let rx = rx.clone();
                 std::thread::Builder::new()
                     .name(format!("mayfly-pool-{i}"))
-                    .spawn(move || loop {
-                        let job = rx.lock_unpoisoned().recv();
-                        match job {
-                            Ok(job) => job(),
-                            Err(_) => return, // pool dropped
+                    .spawn(move || {
+                        crate::idle::own_thread();
+                        loop {
+                            let job = rx.lock_unpoisoned().recv();
+                            match job {
+                                Ok(job) => job(),
+                                Err(_) => return, // pool dropped
+                            }
                         }
                     })
             })
@@ -75,15 +78,22 @@ impl ThreadPool {
     {
         let result = Arc::new(AsyncResult::new());
         let r = result.clone();
-        let job: Job = Box::new(move || match panic::catch_unwind(AssertUnwindSafe(f)) {
-            Ok(v) => r.set(v),
-            Err(p) => r.set_exception(format!(
-                "the pool thread panicked: {}",
-                crate::context::panic_message(&*p)
-            )),
+        let job: Job = Box::new(move || {
+            match panic::catch_unwind(AssertUnwindSafe(f)) {
+                Ok(v) => r.set(v),
+                Err(p) => r.set_exception(format!(
+                    "the pool thread panicked: {}",
+                    crate::context::panic_message(&*p)
+                )),
+            }
+            // After the result is set: a LoopExit check that sees no job sees the result.
+            crate::idle::job_done();
         });
+        crate::idle::job_queued();
         let sent = self.tx.lock_unpoisoned().as_ref().map(|tx| tx.send(job));
         if !matches!(sent, Some(Ok(()))) {
+            // The job was dropped unrun (or is dropped with the channel): count it done.
+            crate::idle::job_done();
             result.set_exception("the thread pool is shut down");
         }
         result

@@ -94,11 +94,11 @@ macro_rules! lend_fd {
     )*};
 }
 lend_fd!(
-    super::TcpStream,
-    super::TcpListener,
-    super::UdpSocket,
-    super::UnixStream,
-    super::UnixListener
+    super::tcp::TcpStream,
+    super::tcp::TcpListener,
+    super::udp::UdpSocket,
+    super::unix::UnixStream,
+    super::unix::UnixListener
 );
 
 #[derive(Debug, Clone, Copy)]

@@ -146,6 +146,7 @@ pub(crate) fn watch(pid: u32) -> io::Result<Arc<Exit>> {
         done: Event::new(),
     });
     let token = reaper.next.fetch_add(1, Ordering::Relaxed);
+    crate::idle::child_watched();
     reaper.watched.lock_unpoisoned().insert(token, exit.clone());
     let mut ev = libc::epoll_event {
         events: libc::EPOLLIN as u32,
@@ -164,6 +165,7 @@ pub(crate) fn watch(pid: u32) -> io::Result<Arc<Exit>> {
     if r != 0 {
         let e = io::Error::last_os_error();
         reaper.watched.lock_unpoisoned().remove(&token);
+        crate::idle::child_done();
         return Err(e);
     }
     Ok(exit)
@@ -200,7 +202,10 @@ fn start_thread(reaper: &'static Reaper) -> io::Result<()> {
     }
     std::thread::Builder::new()
         .name("mayfly-reaper".into())
-        .spawn(move || run(reaper))?;
+        .spawn(move || {
+            crate::idle::own_thread();
+            run(reaper)
+        })?;
     *started = true;
     Ok(())
 }
@@ -248,6 +253,7 @@ fn run(reaper: &'static Reaper) {
             reaper.watched.lock_unpoisoned().remove(&token);
             *exit.status.lock_unpoisoned() = Some(result);
             exit.done.set();
+            crate::idle::child_done(); // after the set: see `idle`
         }
     }
 }
