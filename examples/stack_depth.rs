@@ -89,6 +89,20 @@ fn main() {
                 );
             },
         );
+        probe(
+            "regex: compile a URL pattern, rewrite the links of a page (webproxy)",
+            || {
+                let re = regex::Regex::new(
+                    r#"(?i)(?P<attr>href|src|action)\s*=\s*["']?(?P<url>https?://[^"' >]+)"#,
+                )
+                .unwrap();
+                let page: String = (0..200)
+                    .map(|i| format!("<a href=\"http://example.com/p{i}?q=1\">{i}</a> <img src='https://x.org/{i}.png'>\n"))
+                    .collect();
+                let out = re.replace_all(&page, "$attr=\"/proxy/$url\"");
+                std::hint::black_box(out.len());
+            },
+        );
         probe("a panic caught with its backtrace off", || {
             let r = std::panic::catch_unwind(|| panic!("caught"));
             std::hint::black_box(r.is_err());
