@@ -17,6 +17,8 @@ use mayfly_proto::cmd::{self as proto, auth};
 use mayfly_proto::frame::{self, FrameError, FrameReader, Header, Limits};
 use mayfly_proto::Refusal;
 
+use crate::tls_conn::{ClientTls, StdConn};
+
 /// What a remote command produced: the protocol's type, as the server ran it.
 pub use mayfly_proto::cmd::CommandOutput as CmdOutput;
 
@@ -26,6 +28,16 @@ pub enum CmdError {
     /// The TCP connection could not be made.
     #[error("connecting to {addr}")]
     Connect {
+        /// The address asked for.
+        addr: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The TLS handshake failed: the server's certificate refused here, this client's
+    /// refused (or missing) there, a server that does not speak TLS.
+    #[error("TLS with {addr}")]
+    Tls {
         /// The address asked for.
         addr: String,
         /// Why.
@@ -60,7 +72,7 @@ pub enum CmdError {
 /// An authenticated connection to `mayfly serve cmd`.
 #[derive(Debug)]
 pub struct CmdClient {
-    r: FrameReader<TcpStream>,
+    r: FrameReader<StdConn>,
 }
 
 impl CmdClient {
@@ -71,11 +83,38 @@ impl CmdClient {
     /// [`CmdError::Connect`], a broken connection, or [`CmdError::Refused`] with code
     /// `auth` when the secret is wrong (see [`CmdError::Refused`] for the others).
     pub fn connect(addr: &str, secret: &[u8]) -> Result<CmdClient, CmdError> {
+        Self::connect_tls(addr, secret, None)
+    }
+
+    /// [`connect`](CmdClient::connect), over TLS when `tls` is set (the handshake before
+    /// the login).
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](CmdClient::connect); [`CmdError::Tls`] when the handshake fails (a
+    /// certificate refused on either side, a plaintext server).
+    pub fn connect_tls(
+        addr: &str,
+        secret: &[u8],
+        tls: Option<&ClientTls>,
+    ) -> Result<CmdClient, CmdError> {
         let s = TcpStream::connect(addr).map_err(|source| CmdError::Connect {
             addr: addr.to_owned(),
             source,
         })?;
-        Self::login(s, secret)
+        let tls_err = |source| CmdError::Tls {
+            addr: addr.to_owned(),
+            source,
+        };
+        let conn = StdConn::open(s, tls).map_err(tls_err)?;
+        // Over TLS 1.3 a server that refuses the client's certificate (or its lack) says so
+        // with an alert the client reads after its side of the handshake: at the challenge.
+        match Self::login(conn, secret) {
+            Err(CmdError::Io(e)) if tls.is_some() && e.kind() == io::ErrorKind::InvalidData => {
+                Err(tls_err(e))
+            }
+            other => other,
+        }
     }
 
     /// Authenticates on a connected stream (one made from a chosen source address, say).
@@ -83,9 +122,10 @@ impl CmdClient {
     /// # Errors
     ///
     /// As [`connect`](CmdClient::connect), but for the connecting.
-    pub fn login(s: TcpStream, secret: &[u8]) -> Result<CmdClient, CmdError> {
-        s.set_read_timeout(Some(Duration::from_secs(120)))?;
-        s.set_nodelay(true)?;
+    pub fn login(s: impl Into<StdConn>, secret: &[u8]) -> Result<CmdClient, CmdError> {
+        let s = s.into();
+        s.tcp().set_read_timeout(Some(Duration::from_secs(120)))?;
+        s.tcp().set_nodelay(true)?;
         let mut r = FrameReader::new(s, Limits::default(), frame::total_size as _);
         let (h, _) = r.read_header()?.ok_or(CmdError::NoChallenge)?;
         // A server that will not let us try (busy, rate_limited) says so instead.

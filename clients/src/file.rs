@@ -27,6 +27,8 @@ use mayfly_proto::sha256::{HashPipeline, HashSink};
 use mayfly_proto::{hex, Refusal};
 use sha2::{Digest, Sha256};
 
+use crate::tls_conn::{ClientTls, StdConn};
+
 /// One `put` request, as it goes on the wire (defined by the protocol).
 pub use mayfly_proto::file::PutRequest;
 
@@ -46,6 +48,16 @@ pub enum FileError {
     #[error("connecting to {addr}")]
     Connect {
         /// The address tried (the last one, if it resolved to several).
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The TLS handshake failed: the server's certificate refused here, this client's
+    /// refused (or missing) there, a server that does not speak TLS.
+    #[error("TLS with {addr}")]
+    Tls {
+        /// The address connected to.
         addr: SocketAddr,
         /// Why.
         #[source]
@@ -284,21 +296,45 @@ impl FileClient<std::net::TcpStream> {
     ///
     /// [`FileError::Connect`] (the last address's error), [`FileError::NoAddress`].
     pub fn connect(addr: impl ToSocketAddrs) -> Result<Self, FileError> {
-        let addrs: Vec<_> = addr.to_socket_addrs()?.collect();
-        let mut last = None;
-        for a in addrs {
-            match std::net::TcpStream::connect_timeout(&a, DEFAULT_TIMEOUT) {
-                Ok(s) => {
-                    s.set_read_timeout(Some(DEFAULT_TIMEOUT))?;
-                    s.set_write_timeout(Some(DEFAULT_TIMEOUT))?;
-                    s.set_nodelay(true)?;
-                    return Ok(FileClient::new(s));
-                }
-                Err(source) => last = Some(FileError::Connect { addr: a, source }),
-            }
-        }
-        Err(last.unwrap_or(FileError::NoAddress))
+        connect_tcp(addr).map(|(s, _)| FileClient::new(s))
     }
+}
+
+impl FileClient<StdConn> {
+    /// [`connect`](FileClient::connect), over TLS when `tls` is set (the handshake right
+    /// after the TCP connect). Over TLS a body the server's close cuts without
+    /// `close_notify` fails ([`FileError::Receive`] with [`mayfly::tls::Truncated`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](FileClient::connect); [`FileError::Tls`] when the handshake fails.
+    pub fn connect_tls(
+        addr: impl ToSocketAddrs,
+        tls: Option<&ClientTls>,
+    ) -> Result<Self, FileError> {
+        let (s, a) = connect_tcp(addr)?;
+        let conn = StdConn::open(s, tls).map_err(|source| FileError::Tls { addr: a, source })?;
+        Ok(FileClient::new(conn))
+    }
+}
+
+/// The first address of `addr` that connects, with [`DEFAULT_TIMEOUT`] on every read and
+/// write.
+fn connect_tcp(addr: impl ToSocketAddrs) -> Result<(std::net::TcpStream, SocketAddr), FileError> {
+    let addrs: Vec<_> = addr.to_socket_addrs()?.collect();
+    let mut last = None;
+    for a in addrs {
+        match std::net::TcpStream::connect_timeout(&a, DEFAULT_TIMEOUT) {
+            Ok(s) => {
+                s.set_read_timeout(Some(DEFAULT_TIMEOUT))?;
+                s.set_write_timeout(Some(DEFAULT_TIMEOUT))?;
+                s.set_nodelay(true)?;
+                return Ok((s, a));
+            }
+            Err(source) => last = Some(FileError::Connect { addr: a, source }),
+        }
+    }
+    Err(last.unwrap_or(FileError::NoAddress))
 }
 
 impl<S: Read + Write> FileClient<S> {

@@ -45,4 +45,5 @@ pub mod server_cpu;
 pub mod sticky;
 pub mod stress;
 pub mod stress_conn;
+pub mod tls_conn;
 pub mod udp_stress;

@@ -33,7 +33,8 @@ use hdrhistogram::Histogram;
 pub use crate::fairness::Fairness;
 use mayfly_proto::child::{Window, WindowMark};
 
-use crate::stress_conn::{GreenConn, StdConn, StressTls, Timed};
+use crate::stress_conn::{GreenConn, Timed};
+use crate::tls_conn::{ClientTls, StdConn};
 use serde::{Deserialize, Serialize};
 
 /// How the client drives its connections (the names are the protocol's: `mayfly_proto::echo`).
@@ -88,7 +89,7 @@ pub struct StressOptions {
     /// and connect again. 0 (default): never. For soak tests.
     pub disconnect_rate: f64,
     /// Speak TLS (`--tls`): every connection handshakes first.
-    pub tls: Option<StressTls>,
+    pub tls: Option<ClientTls>,
     /// After this many replies on a connection, close it and open a new one (with TLS, a new
     /// handshake): `--reconnect-every N`. 0 (default): keep each connection.
     pub reconnect_every: u64,

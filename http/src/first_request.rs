@@ -7,11 +7,11 @@ use std::io::{self, Read, Write};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use mayfly::net::TcpStream;
+use crate::stream::ConnStream;
 
 /// A connection's stream with a deadline on its first request.
-pub(crate) struct FirstRequest<'a> {
-    stream: &'a mut TcpStream,
+pub(crate) struct FirstRequest<'a, S: ConnStream> {
+    stream: &'a mut S,
     /// Until the first request: when it must have arrived.
     deadline: Option<Instant>,
     /// The read timeout after the first request.
@@ -20,11 +20,11 @@ pub(crate) struct FirstRequest<'a> {
     arrived: Rc<Cell<bool>>,
 }
 
-impl<'a> FirstRequest<'a> {
+impl<'a, S: ConnStream> FirstRequest<'a, S> {
     /// `stream`, whose first request must arrive within `first` from now (`None`: no
     /// deadline), its later reads timing out after `idle`; `arrived` is set when it did.
     pub(crate) fn new(
-        stream: &'a mut TcpStream,
+        stream: &'a mut S,
         first: Option<Duration>,
         idle: Option<Duration>,
         arrived: Rc<Cell<bool>>,
@@ -41,7 +41,7 @@ impl<'a> FirstRequest<'a> {
     }
 }
 
-impl Read for FirstRequest<'_> {
+impl<S: ConnStream> Read for FirstRequest<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if let Some(deadline) = self.deadline {
             if self.arrived.get() {
@@ -62,7 +62,7 @@ impl Read for FirstRequest<'_> {
     }
 }
 
-impl Write for FirstRequest<'_> {
+impl<S: ConnStream> Write for FirstRequest<'_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.stream.write(buf)
     }

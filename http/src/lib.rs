@@ -21,6 +21,7 @@
 //! | `WSGIServer(..., spawn=Pool(n))` | [`Options::max_connections`], [`Options::max_per_peer`] |
 //! | `MAX_REQUEST_LINE` (8192) | [`Options::max_head_bytes`], [`Options::max_headers`] (431) |
 //! | `Transfer-Encoding: chunked` input decoded | not decoded: 501 (both it and `Content-Length`: 400) |
+//! | `WSGIServer(..., ssl_context=ctx)` (HTTPS) | [`HttpServer::tls`]`(acceptor)`: the handshake in each connection's greenlet, the same loop and limits after it |
 //!
 //! What each bad input gets: a head over [`Options::max_head_bytes`] or with more than
 //! [`Options::max_headers`] headers, 431; a body over [`Options::max_body_bytes`], 413 (before
@@ -163,6 +164,7 @@ mod options;
 mod rate;
 mod server;
 mod service;
+mod stream;
 
 pub use may_minihttp::{reason, Request, Response};
 pub use options::{

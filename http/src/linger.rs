@@ -4,11 +4,9 @@
 //! and what still comes is read and dropped for a short while
 //! ([`Options::linger`](crate::Options::linger)).
 
-use std::io::Read;
-use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
-use mayfly::net::TcpStream;
+use crate::stream::ConnStream;
 
 /// At most this much is read and dropped (the time bound is the main one; this bounds the
 /// work a client sending at full speed can cause).
@@ -17,8 +15,8 @@ const LINGER_BYTES: usize = 4 * 1024 * 1024;
 /// Shuts the write side of `stream`, then reads and drops input until the client closes,
 /// `linger` passes or [`LINGER_BYTES`] came. `linger` zero: returns at once (the caller
 /// closes).
-pub(crate) fn linger(stream: &mut TcpStream, linger: Duration) {
-    if linger.is_zero() || stream.shutdown(Shutdown::Write).is_err() {
+pub(crate) fn linger(stream: &mut impl ConnStream, linger: Duration) {
+    if linger.is_zero() || stream.shutdown_write().is_err() {
         return;
     }
     let until = Instant::now() + linger;

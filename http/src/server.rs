@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mayfly::net::{TcpListener, TcpStream};
+use mayfly::net::TcpListener;
 use mayfly::server::{Cap, RunningServer, ServerStats, StreamServer};
 
 use crate::first_request::FirstRequest;
@@ -16,6 +16,7 @@ use crate::linger::linger;
 use crate::options::Options;
 use crate::rate::RateLimit;
 use crate::service::{Handler, Service};
+use crate::stream::ConnStream;
 use may_minihttp::{Request, Response};
 
 /// What a connection over its peer's cap is told, in the accept loop, before it is closed.
@@ -53,6 +54,7 @@ pub struct HttpServer {
     handler: Arc<Handler>,
     options: Options,
     counters: Option<Arc<ServerStats>>,
+    tls: Option<mayfly::tls::TlsAcceptor>,
 }
 
 impl std::fmt::Debug for HttpServer {
@@ -75,6 +77,7 @@ impl HttpServer {
             handler: Arc::new(handler),
             options: Options::default(),
             counters: None,
+            tls: None,
         }
     }
 
@@ -92,6 +95,15 @@ impl HttpServer {
     /// Replaces the options.
     pub fn options(mut self, options: Options) -> Self {
         self.options = options;
+        self
+    }
+
+    /// Serves HTTPS: each connection's TLS handshake runs in its greenlet
+    /// ([`StreamServer::new_tls`]: counted in the server's stats, bounded by the acceptor's
+    /// handshake timeout), then the same HTTP loop with the same limits. A peer over its
+    /// cap still gets the plaintext 503 before the close (the handshake would cost more).
+    pub fn tls(mut self, acceptor: mayfly::tls::TlsAcceptor) -> Self {
+        self.tls = Some(acceptor);
         self
     }
 
@@ -139,16 +151,22 @@ impl HttpServer {
             linger: o.linger,
             rate: o.max_rps.map(|r| Arc::new(RateLimit::new(r))),
         });
-        StreamServer::new(self.listener, move |stream, _peer| {
-            serve_connection(stream, &handler, &counters, &limits, &conn)
-        })
-        .with_counters(stats)
-        // The shortest read timeout: the server's sweep ticks by it.
-        .read_timeout(o.first_read_timeout())
-        .write_timeout(o.write_timeout)
-        .max_connections(Cap::from_limit(o.connection_cap()))
-        .max_per_peer(Cap::from_limit(o.peer_cap()))
-        .refuse_with(BUSY)
+        let server = match self.tls {
+            None => StreamServer::new(self.listener, move |stream, _peer| {
+                serve_connection(stream, &handler, &counters, &limits, &conn)
+            }),
+            Some(acceptor) => StreamServer::new_tls(self.listener, acceptor, move |stream, _| {
+                serve_connection(stream, &handler, &counters, &limits, &conn)
+            }),
+        };
+        server
+            .with_counters(stats)
+            // The shortest read timeout: the server's sweep ticks by it.
+            .read_timeout(o.first_read_timeout())
+            .write_timeout(o.write_timeout)
+            .max_connections(Cap::from_limit(o.connection_cap()))
+            .max_per_peer(Cap::from_limit(o.peer_cap()))
+            .refuse_with(BUSY)
     }
 }
 
@@ -163,7 +181,7 @@ struct ConnOptions {
 /// One connection: may_minihttp's loop (the first request under its own timeout), then a
 /// lingering close after the last answer when the server closes (a refusal, or as asked).
 fn serve_connection(
-    mut stream: TcpStream,
+    mut stream: impl ConnStream,
     handler: &Arc<Handler>,
     stats: &Arc<ServerStats>,
     limits: &may_minihttp::Limits,

@@ -16,6 +16,8 @@
 //!   limit and an output cap per command.
 //! - [`udp`]: the course's UDP servers on `DatagramServer`: [`udp::echo`] (uppercase) and
 //!   [`udp::time`] (the local time in the strftime format the client sends).
+//! - [`conn`]: a connection that is plain TCP or TLS, and the file and command servers'
+//!   one way to make their `StreamServer` on either path.
 //! - [`supervisor`]: multi-process + greenlets (`--workers N`): N server processes sharing
 //!   one port with SO_REUSEPORT, restarted when they die, drained together on SIGTERM;
 //!   [`supervisor_stats`]: its stats page, the sum over the workers' pages;
@@ -24,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod cmd;
+pub mod conn;
 pub mod echo;
 pub mod file;
 pub mod http;

@@ -135,12 +135,15 @@ pub struct CmdArgs {
     /// The command: its words joined with spaces, unquoted, run by the server's /bin/sh -c.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+    #[command(flatten)]
+    pub tls: super::tls_args::TlsClientArgs,
 }
 
 #[derive(clap::Args)]
 #[command(after_help = examples(&["head -c 32 /dev/urandom | base64 > secret && mayfly serve cmd --secret-file secret", "mayfly serve cmd --secret-file secret --timeout 30s --max-output 4M"]))]
 pub struct ServeCmdArgs {
-    /// Address to listen on; loopback only unless --allow-remote.
+    /// Address to listen on; loopback only unless --allow-remote, or TLS with
+    /// --tls-client-ca (clients must present a certificate that CA issued).
     #[arg(long, default_value = cmd::DEFAULT_ADDR)]
     pub addr: String,
     /// File holding the shared secret, at least 16 bytes (default: the MAYFLY_CMD_SECRET variable).
@@ -182,6 +185,8 @@ pub struct ServeCmdArgs {
     pub grace: HumanDuration,
     #[command(flatten)]
     pub course: CourseProtocolArgs,
+    #[command(flatten)]
+    pub tls: super::tls_args::TlsServerArgs,
     #[command(flatten)]
     pub stats: StatsArgs,
     #[command(flatten)]
@@ -364,6 +369,8 @@ pub struct ServeFileArgs {
     #[command(flatten)]
     pub users: FileUsersArgs,
     #[command(flatten)]
+    pub tls: super::tls_args::TlsServerArgs,
+    #[command(flatten)]
     pub stats: StatsArgs,
     #[command(flatten)]
     pub workers: WorkersArgs,
@@ -380,6 +387,8 @@ pub struct FileArgs {
     pub json: bool,
     #[command(flatten)]
     pub login: FileLoginArgs,
+    #[command(flatten)]
+    pub tls: super::tls_args::TlsClientArgs,
     #[command(subcommand)]
     pub op: FileOp,
 }
@@ -578,6 +587,8 @@ pub struct StatsArgs {
     /// reply is not lost to a reset (lingering close).
     #[arg(long, default_value_t = HumanDuration(http::DEFAULT_LINGER))]
     pub stats_linger: HumanDuration,
+    #[command(flatten)]
+    pub tls: super::tls_args::StatsTlsArgs,
 }
 
 #[derive(clap::Args)]

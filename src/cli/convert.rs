@@ -116,6 +116,7 @@ pub fn cmd_options(a: &ServeCmdArgs) -> Result<cmd::Options> {
     o.auth_lockout = a.auth_lockout.0;
     o.max_running = a.max_running;
     o.reuse_port = a.workers.worker;
+    o.tls = a.tls.acceptor()?;
     Ok(o)
 }
 
@@ -189,13 +190,7 @@ pub fn stress_options(a: &StressArgs) -> Result<StressOptions> {
     o.disconnect_rate = a.disconnect_rate;
     o.progress = !a.json && std::io::stderr().is_terminal();
     o.reconnect_every = a.reconnect_every;
-    o.tls = a
-        .tls
-        .client(&a.addr)?
-        .map(|t| mayfly_clients::stress_conn::StressTls {
-            connector: t.connector,
-            server_name: t.server_name,
-        });
+    o.tls = a.tls.client(&a.addr)?;
     Ok(o.checked()?)
 }
 

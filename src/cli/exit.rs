@@ -77,7 +77,7 @@ pub const TABLE: &[(u8, &str)] = &[
     (NOT_FOUND, "no such file on the server (file get)"),
     (
         AUTH,
-        "authentication failed: wrong secret, too many failed logins (cmd)",
+        "authentication failed: wrong secret, too many failed logins (cmd); a TLS handshake failed (a certificate refused on either side, no TLS on the server; file, cmd)",
     ),
     (LOCAL_IO, "a local file could not be read or written"),
     (
@@ -164,6 +164,7 @@ pub fn of_error(e: &anyhow::Error) -> u8 {
 fn of_file_error(e: &FileError) -> u8 {
     match e {
         FileError::NoAddress | FileError::Connect { .. } => UNREACHABLE,
+        FileError::Tls { .. } => AUTH,
         FileError::Refused(r) if r.code == code::NOT_FOUND => NOT_FOUND,
         FileError::Refused(r) if r.code == code::AUTH => AUTH,
         FileError::Refused(_) => REFUSED,
@@ -186,6 +187,7 @@ fn of_file_error(e: &FileError) -> u8 {
 fn of_cmd_error(e: &CmdError) -> u8 {
     match e {
         CmdError::Connect { .. } => UNREACHABLE,
+        CmdError::Tls { .. } => AUTH,
         CmdError::Refused(r) if r.code == code::AUTH || r.code == code::RATE_LIMITED => AUTH,
         CmdError::Refused(_) => REFUSED,
         CmdError::EmptyCommand => USAGE,

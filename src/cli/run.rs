@@ -22,7 +22,8 @@ use super::{convert, print, reach};
 /// remote exit code, or [`exit::of_command`]'s code when the command was killed.
 pub fn cmd(a: CmdArgs) -> Result<ExitCode> {
     let secret = load_secret(a.secret_file.as_deref())?;
-    let mut c = CmdClient::connect(&a.addr, &secret)?;
+    let tls = a.tls.client(&a.addr)?;
+    let mut c = CmdClient::connect_tls(&a.addr, &secret, tls.as_ref())?;
     let out = c.run(&a.command.join(" "))?;
     print::cmd_output(&out)?;
     Ok(ExitCode::from(exit::of_command(&out)))
@@ -42,7 +43,8 @@ pub fn file(a: FileArgs) -> Result<ExitCode> {
             source,
         })?;
     }
-    let mut c = FileClient::connect(a.addr.as_str())?;
+    let tls = a.tls.client(&a.addr)?;
+    let mut c = FileClient::connect_tls(a.addr.as_str(), tls.as_ref())?;
     if let Some(user) = &a.login.user {
         let secret = convert::file_secret(a.login.secret_file.as_deref())?;
         mayfly_clients::file_user::login(&mut c, user, &secret)?;

@@ -26,6 +26,7 @@ use super::args::{
 };
 use super::exit::Usage;
 use super::supervise::WorkersArgs;
+use super::tls_args::TlsServerArgs;
 use super::{convert, hint, print, supervise};
 
 /// `mayfly serve echo`.
@@ -38,7 +39,7 @@ pub fn echo(a: EchoArgs) -> Result<ExitCode> {
     }
     let tls = a.tls.acceptor()?;
     let name = format!("echo/{}", a.mode);
-    let launch = Launch::tcp(&name, &a.workers, &a.addr, &a.stats, a.grace.0);
+    let launch = Launch::tcp(&name, &a.workers, &a.addr, &a.stats, a.grace.0).with_tls(&a.tls);
     serve(launch, || {
         let mut opts = convert::echo_options(&a);
         opts.tls = tls.clone();
@@ -55,6 +56,7 @@ pub fn http(a: HttpArgs) -> Result<ExitCode> {
         stats: &a.stats,
         grace: a.grace.0,
         raise_nofile: true,
+        tls: None,
     };
     serve(launch, || {
         let opts = convert::http_options(&a);
@@ -71,7 +73,9 @@ pub fn file(a: ServeFileArgs) -> Result<ExitCode> {
         ))
         .into());
     }
-    let launch = Launch::tcp("file", &a.workers, &a.addr, &a.stats, a.grace.0);
+    // A bad certificate or key exits 2 before anything starts.
+    let tls = a.tls.acceptor()?;
+    let launch = Launch::tcp("file", &a.workers, &a.addr, &a.stats, a.grace.0).with_tls(&a.tls);
     serve(launch, || {
         // Past RLIMIT_FSIZE a write must fail with EFBIG (an error reply), not kill the
         // server.
@@ -79,7 +83,8 @@ pub fn file(a: ServeFileArgs) -> Result<ExitCode> {
         unsafe {
             libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
         }
-        let opts = convert::file_options(&a);
+        let mut opts = convert::file_options(&a);
+        opts.tls = tls.clone();
         let server = file::start(&opts)
             .with_context(|| format!("serving {} on {}", a.root.display(), a.addr))?;
         Ok(Box::new(server))
@@ -88,10 +93,23 @@ pub fn file(a: ServeFileArgs) -> Result<ExitCode> {
 
 /// `mayfly serve cmd`.
 pub fn cmd(a: ServeCmdArgs) -> Result<ExitCode> {
+    if a.course.course_protocol && a.tls.enabled() {
+        return Err(Usage(
+            "--tls-cert/--tls-key: --course-protocol is the course's plaintext format, loopback \
+             only; TLS is for the framed protocol (drop --course-protocol)"
+                .into(),
+        )
+        .into());
+    }
+    // A bad certificate, key or client CA, and the remote rule, refuse (exit 2) before
+    // anything starts.
+    let opts = (!a.course.course_protocol)
+        .then(|| convert::cmd_options(&a))
+        .transpose()?;
     let launch = Launch {
         // Its caps are a few hundred connections; commands keep the limit it was given.
         raise_nofile: false,
-        ..Launch::tcp("cmd", &a.workers, &a.addr, &a.stats, a.grace.0)
+        ..Launch::tcp("cmd", &a.workers, &a.addr, &a.stats, a.grace.0).with_tls(&a.tls)
     };
     serve(launch, || {
         if a.course.course_protocol {
@@ -101,9 +119,8 @@ pub fn cmd(a: ServeCmdArgs) -> Result<ExitCode> {
             print::warning(cmd::course_protocol::WARNING);
             return Ok(Box::new(server));
         }
-        let opts = convert::cmd_options(&a)?;
-        let server =
-            cmd::start(&opts).with_context(|| format!("serving commands on {}", a.addr))?;
+        let opts = opts.as_ref().expect("made above without --course-protocol");
+        let server = cmd::start(opts).with_context(|| format!("serving commands on {}", a.addr))?;
         Ok(Box::new(server))
     })
 }
@@ -145,6 +162,8 @@ struct Launch<'a> {
     grace: Duration,
     /// Raise RLIMIT_NOFILE to its hard limit first (servers that hold many connections).
     raise_nofile: bool,
+    /// The server's TLS flags, whose pair `--stats-tls` reuses (`None`: it has none).
+    tls: Option<&'a TlsServerArgs>,
 }
 
 impl<'a> Launch<'a> {
@@ -164,6 +183,15 @@ impl<'a> Launch<'a> {
             stats,
             grace,
             raise_nofile: true,
+            tls: None,
+        }
+    }
+
+    /// With the server's TLS flags (for `--stats-tls`).
+    fn with_tls(self, tls: &'a TlsServerArgs) -> Self {
+        Launch {
+            tls: Some(tls),
+            ..self
         }
     }
 
@@ -176,6 +204,7 @@ impl<'a> Launch<'a> {
             stats: &udp.stats,
             grace: udp.grace.0,
             raise_nofile: false,
+            tls: None,
         }
     }
 }
@@ -189,13 +218,28 @@ fn serve(launch: Launch<'_>, start: impl FnOnce() -> Result<Box<dyn Running>>) -
     if let Some(stats) = &launch.stats.stats_addr {
         hint::check_addr("--stats-addr", stats)?;
     }
+    // The page's certificate is loaded (and refused, exit 2) before anything starts.
+    let stats_tls = launch.stats.tls.acceptor(launch.tls)?;
+    if stats_tls.is_some()
+        && launch
+            .workers
+            .is_some_and(|w| !w.worker && w.workers.count() > 1)
+    {
+        return Err(Usage(
+            "--stats-tls*: the --workers supervisor's summed stats page is plain HTTP only; \
+             serve it on loopback, or run one process"
+                .into(),
+        )
+        .into());
+    }
     let addr = launch.addr;
-    serve_inner(launch, start).map_err(|e| hint::start_failure(e, addr))
+    serve_inner(launch, stats_tls, start).map_err(|e| hint::start_failure(e, addr))
 }
 
 /// [`serve`] once the addresses are known to have a host.
 fn serve_inner(
     launch: Launch<'_>,
+    stats_tls: Option<mayfly::tls::TlsAcceptor>,
     start: impl FnOnce() -> Result<Box<dyn Running>>,
 ) -> Result<ExitCode> {
     if let Some(workers) = launch.workers {
@@ -215,11 +259,15 @@ fn serve_inner(
         // Before `listening on`: the supervisor has a beat by the time it hears that line.
         heartbeat::start_from_env().context("starting the worker's heartbeat")?;
     }
+    let mut page = convert::stats_options(launch.stats);
+    if let Some(p) = &mut page {
+        p.tls = stats_tls;
+    }
     serve_running(
         &mut signals,
         server.as_ref(),
         &launch.name,
-        launch.stats,
+        page,
         launch.grace,
     )
 }
@@ -249,10 +297,10 @@ fn serve_running(
     signals: &mut Signals,
     server: &dyn Running,
     name: &str,
-    stats: &StatsArgs,
+    stats: Option<http::Options>,
     grace: Duration,
 ) -> Result<ExitCode> {
-    let page = stats_page(convert::stats_options(stats), name, server.counters())?;
+    let page = stats_page(stats, name, server.counters())?;
     serve_until_signal(signals, server.local_addr(), page, grace, |g| {
         server.stop(g)
     })

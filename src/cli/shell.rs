@@ -8,12 +8,12 @@
 //! last command that failed (as `mayfly file` would exit for it), so a script sees failures.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::net::TcpStream;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use mayfly_clients::file::FileClient;
 use mayfly_clients::file_shell::{parse, Command, Shell, ShellError, PROMPT};
+use mayfly_clients::tls_conn::StdConn;
 use rustyline::error::ReadlineError;
 
 use super::{exit, print};
@@ -67,7 +67,7 @@ fn code_of(e: ShellError) -> u8 {
 ///
 /// # Errors
 /// The terminal cannot be read.
-pub fn run(client: FileClient<TcpStream>, user: bool) -> Result<ExitCode> {
+pub fn run(client: FileClient<StdConn>, user: bool) -> Result<ExitCode> {
     let interactive = std::io::stdin().is_terminal();
     let mut lines = if interactive {
         Lines::Terminal(Box::new(rustyline::DefaultEditor::new()?))

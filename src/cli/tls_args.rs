@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
+use mayfly_clients::tls_conn::ClientTls;
+
 use super::cert::{CertOptions, DEFAULT_DAYS};
 use super::exit::Usage;
 use super::human::HumanDuration;
@@ -107,30 +109,80 @@ impl TlsServerArgs {
     }
 }
 
-/// A client's TLS flags.
+/// The stats page's TLS flags (flattened into `StatsArgs`): its own pair, or
+/// `--stats-tls` for the server's `--tls-cert/--tls-key`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct StatsTlsArgs {
+    /// Stats page: serve it over HTTPS with the server's own --tls-cert/--tls-key (no client
+    /// certificate is asked for, even with --tls-client-ca).
+    #[arg(long, requires = "stats_addr", conflicts_with = "stats_tls_cert")]
+    pub stats_tls: bool,
+    /// Stats page: serve it over HTTPS with this certificate chain (PEM). Needs
+    /// --stats-tls-key.
+    #[arg(long, value_name = "FILE", requires_all = ["stats_addr", "stats_tls_key"])]
+    pub stats_tls_cert: Option<PathBuf>,
+    /// Stats page: the private key of --stats-tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "stats_tls_cert")]
+    pub stats_tls_key: Option<PathBuf>,
+}
+
+impl StatsTlsArgs {
+    /// The page's acceptor, or `None` for plain HTTP. `server` is the server's TLS flags
+    /// (`None`: a server without them), whose pair `--stats-tls` reuses.
+    ///
+    /// # Errors
+    /// [`Usage`]: a bad certificate or key, `--stats-tls` for a server without
+    /// `--tls-cert/--tls-key`.
+    pub fn acceptor(
+        &self,
+        server: Option<&TlsServerArgs>,
+    ) -> Result<Option<mayfly::tls::TlsAcceptor>> {
+        let usage = |e: mayfly::tls::ConfigError| anyhow::Error::new(Usage(e.to_string()));
+        let pair =
+            match (&self.stats_tls_cert, &self.stats_tls_key) {
+                (Some(c), Some(k)) => (c, k),
+                _ if !self.stats_tls => return Ok(None),
+                _ => match server.and_then(|t| t.tls_cert.as_ref().zip(t.tls_key.as_ref())) {
+                    Some(pair) => pair,
+                    None => return Err(Usage(
+                        "--stats-tls serves the page with the server's --tls-cert/--tls-key: give \
+                         them, or the page's own --stats-tls-cert/--stats-tls-key"
+                            .into(),
+                    )
+                    .into()),
+                },
+            };
+        Ok(Some(
+            mayfly::tls::TlsAcceptor::from_pem_files(pair.0, pair.1).map_err(usage)?,
+        ))
+    }
+}
+
+/// A client's TLS flags (global: before or after a subcommand, as `mayfly file`'s `--addr`).
 #[derive(clap::Args, Clone, Debug, Default)]
 #[command(next_help_heading = "TLS")]
 pub struct TlsClientArgs {
     /// Speak TLS to the server.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub tls: bool,
     /// Trust the CA certificates in this PEM file (a server made by `mayfly cert`: its ca.pem).
-    #[arg(long, value_name = "FILE", requires = "tls")]
+    #[arg(long, global = true, value_name = "FILE", requires = "tls")]
     pub tls_ca: Option<PathBuf>,
     /// The name the server's certificate must hold, sent as SNI (default: the host of --addr).
-    #[arg(long, value_name = "NAME", requires = "tls")]
+    #[arg(long, global = true, value_name = "NAME", requires = "tls")]
     pub tls_server_name: Option<String>,
     /// Accept any server certificate (no CA, name or date check): encrypted, not
     /// authenticated. Tests only; it prints a warning.
-    #[arg(long, requires = "tls", conflicts_with = "tls_ca")]
+    #[arg(long, global = true, requires = "tls", conflicts_with = "tls_ca")]
     pub tls_insecure: bool,
-}
-
-/// What a client needs to speak TLS: the connector and the name to check.
-#[derive(Clone, Debug)]
-pub struct ClientTls {
-    pub connector: mayfly::tls::TlsConnector,
-    pub server_name: String,
+    /// Present this certificate chain (PEM, leaf first) to a server that checks client
+    /// certificates (`serve cmd --tls-client-ca`; `mayfly cert` writes client.pem). Needs
+    /// --tls-client-key.
+    #[arg(long, global = true, value_name = "FILE", requires_all = ["tls", "tls_client_key"])]
+    pub tls_client_cert: Option<PathBuf>,
+    /// The private key of --tls-client-cert (PEM).
+    #[arg(long, global = true, value_name = "FILE", requires_all = ["tls", "tls_client_cert"])]
+    pub tls_client_key: Option<PathBuf>,
 }
 
 impl TlsClientArgs {
@@ -138,7 +190,8 @@ impl TlsClientArgs {
     /// warning on stderr here.
     ///
     /// # Errors
-    /// [`Usage`]: `--tls` with neither `--tls-ca` nor `--tls-insecure`, a bad CA file.
+    /// [`Usage`]: `--tls` with neither `--tls-ca` nor `--tls-insecure`, a bad CA file, a bad
+    /// client certificate or key (or a key that is not the certificate's).
     pub fn client(&self, addr: &str) -> Result<Option<ClientTls>> {
         if !self.tls {
             return Ok(None);
@@ -158,6 +211,9 @@ impl TlsClientArgs {
                 "--tls needs --tls-ca FILE (the server's CA, e.g. ca.pem from `mayfly cert`) or, for tests only, --tls-insecure".to_string(),
             )
             .into());
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_client_cert, &self.tls_client_key) {
+            b = b.client_cert_pem_files(cert, key).map_err(usage)?;
         }
         let connector = b.build().map_err(usage)?;
         let server_name = match &self.tls_server_name {

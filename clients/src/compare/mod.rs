@@ -117,6 +117,8 @@ pub fn run_with_progress(
         cpus,
         log: Some(log_path.display().to_string()),
         partial: None,
+        tls: opts.tls.is_some(),
+        reconnect_every: opts.reconnect_every,
     };
     let planned = opts.repeat * opts.connections.len() * opts.builds.len();
     let log_name = log_path.display().to_string();

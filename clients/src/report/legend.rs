@@ -146,8 +146,14 @@ pub fn setup(s: &Settings) -> String {
             .collect::<Vec<_>>()
             .join(",")
     };
+    let transport = match (s.tls, s.reconnect_every) {
+        (false, 0) => String::new(),
+        (true, 0) => "over TLS (long connections), ".to_string(),
+        (true, n) => format!("over TLS, a new connection and handshake every {n} replies, "),
+        (false, n) => format!("a new connection every {n} replies, "),
+    };
     format!(
-        "{:.0} s per run, {} {} interleaved (tables show medians), client {}, {}, {} CPUs",
+        "{:.0} s per run, {} {} interleaved (tables show medians), {transport}client {}, {}, {} CPUs",
         s.duration_s,
         s.repeat,
         if s.repeat == 1 { "round" } else { "rounds" },
@@ -351,5 +357,18 @@ mod tests {
         assert!(line.contains("client coroutine,"), "{line}");
         s.repeat = 1;
         assert!(setup(&s).contains(" 1 round interleaved"), "{}", setup(&s));
+        assert!(!setup(&s).contains("TLS"), "{}", setup(&s));
+        s.tls = true;
+        assert!(
+            setup(&s).contains("(tables show medians), over TLS (long connections), client"),
+            "{}",
+            setup(&s)
+        );
+        s.reconnect_every = 20;
+        assert!(
+            setup(&s).contains("over TLS, a new connection and handshake every 20 replies"),
+            "{}",
+            setup(&s)
+        );
     }
 }

@@ -188,6 +188,11 @@ pub struct Settings {
     /// Set when the comparison was stopped before every run was done: the report covers the
     /// runs measured until then.
     pub partial: Option<Partial>,
+    /// The builds served TLS and every client connection checked it (`compare --tls`).
+    pub tls: bool,
+    /// The client opened a new connection every this many replies (over TLS: a new
+    /// handshake each time); 0: long connections.
+    pub reconnect_every: u64,
 }
 
 /// Why a report covers fewer runs than were planned.
@@ -232,6 +237,8 @@ impl Default for Settings {
             cpus: 1,
             log: None,
             partial: None,
+            tls: false,
+            reconnect_every: 0,
         }
     }
 }

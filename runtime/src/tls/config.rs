@@ -35,6 +35,8 @@ pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 pub struct TlsAcceptor {
     pub(crate) config: Arc<ServerConfig>,
     pub(crate) handshake_timeout: Duration,
+    /// Built with a client CA: every client must present a certificate it issued.
+    pub(crate) client_auth: bool,
 }
 
 impl TlsAcceptor {
@@ -60,10 +62,13 @@ impl TlsAcceptor {
     }
 
     /// A server on a rustls configuration built elsewhere.
+    /// [`requires_client_certificate`](Self::requires_client_certificate) is `false` for
+    /// it: rustls does not say what its verifier demands.
     pub fn from_config(config: Arc<ServerConfig>) -> TlsAcceptor {
         TlsAcceptor {
             config,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            client_auth: false,
         }
     }
 
@@ -81,6 +86,19 @@ impl TlsAcceptor {
     /// The rustls configuration.
     pub fn config(&self) -> &Arc<ServerConfig> {
         &self.config
+    }
+
+    /// Whether every client must present a certificate issued by a trusted CA (built with
+    /// [`AcceptorBuilder::client_ca_pem_file`] or its siblings). A server that trusts its
+    /// peers only for their certificate (the command server beyond loopback) checks this.
+    ///
+    /// ```no_run
+    /// let acceptor = mayfly::tls::TlsAcceptor::from_pem_files("server.pem", "server.key")?;
+    /// assert!(!acceptor.requires_client_certificate());
+    /// # Ok::<(), mayfly::tls::ConfigError>(())
+    /// ```
+    pub fn requires_client_certificate(&self) -> bool {
+        self.client_auth
     }
 }
 
@@ -190,6 +208,7 @@ impl AcceptorBuilder {
         let versions = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(ConfigError::Rustls)?;
+        let client_auth = self.client_roots.is_some();
         let with_auth = match self.client_roots {
             None => versions.with_no_client_auth(),
             Some(roots) => {
@@ -210,6 +229,7 @@ impl AcceptorBuilder {
         Ok(TlsAcceptor {
             config: Arc::new(config),
             handshake_timeout: self.handshake_timeout,
+            client_auth,
         })
     }
 }

@@ -29,6 +29,9 @@
 //! | [`Options::max_running`]: commands running at once | 4 | answered `busy`, the connection goes on |
 //! | [`Options::timeout`], [`Options::max_output`] per command | 10 s, 1 MiB | the tree is killed |
 //!
+//! With [`Options::tls`] the same frames run inside TLS. Beyond loopback the server needs
+//! [`Options::allow_remote`] or TLS that checks client certificates (a client CA).
+//!
 //! A failed authentication is answered after [`AUTH_FAIL_DELAY`] (the greenlet sleeps;
 //! nobody else waits). The authentication is one-way and protects only the start of the
 //! connection: see "The command server's threat model" in docs/RELIABILITY.md.
@@ -53,12 +56,13 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mayfly::net::{Bind, TcpStream};
-use mayfly::server::{Cap, RunningServer, ServerStats, StreamServer};
+use mayfly::net::Bind;
+use mayfly::server::{Cap, RunningServer, ServerStats};
 use mayfly_proto::cmd::{self as proto, auth as hmac, secret};
 use mayfly_proto::frame::{self, FrameError, FrameReader, Header, Limits};
 use mayfly_proto::reply::{self, code, Refusal};
 
+use crate::conn::Conn;
 use limits::{Gauge, LoginFailures};
 
 /// Default address, loopback (see [`Options::allow_remote`]).
@@ -118,6 +122,12 @@ pub struct Options {
     pub max_running: usize,
     /// Set SO_REUSEPORT so several processes share the port (`mayfly serve --workers N`).
     pub reuse_port: bool,
+    /// Serve TLS with this acceptor: the handshake in each connection's greenlet (counted in
+    /// the stats), the login and commands inside TLS. Built with a client CA
+    /// ([`TlsAcceptor::requires_client_certificate`](mayfly::tls::TlsAcceptor::requires_client_certificate)),
+    /// it also lets the server listen beyond loopback without
+    /// [`allow_remote`](Options::allow_remote). `None`: plain TCP.
+    pub tls: Option<mayfly::tls::TlsAcceptor>,
 }
 
 impl Options {
@@ -137,6 +147,7 @@ impl Options {
             auth_lockout: DEFAULT_AUTH_LOCKOUT,
             max_running: DEFAULT_MAX_RUNNING,
             reuse_port: false,
+            tls: None,
         }
     }
 }
@@ -154,21 +165,12 @@ struct Ctx {
 ///
 /// # Errors
 ///
-/// The secret is too short, the address is not loopback and `allow_remote` is off, the
-/// address cannot be bound.
+/// The secret is too short, the address is not loopback while neither `allow_remote` nor
+/// TLS with client certificates is on (`PermissionDenied`), the address cannot be bound.
 pub fn start(opts: &Options) -> io::Result<RunningServer> {
     secret::check_secret(&opts.secret)?;
     let addrs: Vec<SocketAddr> = opts.addr.to_socket_addrs()?.collect();
-    if !opts.allow_remote && !addrs.iter().all(|a| a.ip().is_loopback()) {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!(
-                "{} is not a loopback address; the command server runs shell commands, so \
-                 listening beyond this machine needs --allow-remote",
-                opts.addr
-            ),
-        ));
-    }
+    check_remote(opts, addrs.iter().all(|a| a.ip().is_loopback()))?;
     let running = opts.max_running.max(1);
     let stats = Arc::new(ServerStats::new());
     let ctx = Arc::new(Ctx {
@@ -181,22 +183,53 @@ pub fn start(opts: &Options) -> io::Result<RunningServer> {
     let listener = Bind::new(opts.addr.as_str())
         .reuse_port(opts.reuse_port)
         .tcp()?;
-    let server = StreamServer::new(listener, move |conn, peer| serve(&ctx, conn, peer))
-        .max_connections(Cap::from_limit(
-            opts.max_connections.limit(|| Some(DEFAULT_MAX_CONNECTIONS)),
-        ))
-        .max_per_peer(Cap::from_limit(
-            opts.max_per_peer.limit(|| Some(DEFAULT_MAX_PER_PEER)),
-        ))
-        .with_counters(stats);
+    let server = crate::conn::stream_server(listener, opts.tls.as_ref(), move |conn, peer| {
+        serve(&ctx, conn, peer)
+    })
+    .max_connections(Cap::from_limit(
+        opts.max_connections.limit(|| Some(DEFAULT_MAX_CONNECTIONS)),
+    ))
+    .max_per_peer(Cap::from_limit(
+        opts.max_per_peer.limit(|| Some(DEFAULT_MAX_PER_PEER)),
+    ))
+    .with_counters(stats);
     Ok(server.start())
+}
+
+/// The remote rule: an address beyond loopback needs [`Options::allow_remote`], or TLS that
+/// checks client certificates ([`Options::tls`] built with a client CA: only a holder of a
+/// certificate the CA issued reaches the login). `PermissionDenied` otherwise, saying what
+/// would do.
+fn check_remote(opts: &Options, loopback: bool) -> io::Result<()> {
+    if loopback || opts.allow_remote {
+        return Ok(());
+    }
+    let why = match &opts.tls {
+        Some(t) if t.requires_client_certificate() => return Ok(()),
+        Some(_) => {
+            "TLS without --tls-client-ca encrypts the traffic but lets anyone who \
+                    reaches the port try the secret; add --tls-client-ca FILE (clients must \
+                    then present a certificate that CA issued) or --allow-remote"
+        }
+        None => {
+            "listening beyond this machine needs TLS with client certificates \
+                 (--tls-cert, --tls-key and --tls-client-ca) or --allow-remote"
+        }
+    };
+    Err(io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!(
+            "{} is not a loopback address; the command server runs shell commands, so {why}",
+            opts.addr
+        ),
+    ))
 }
 
 fn error(code: &str, msg: impl ToString) -> Header {
     Refusal::new(code, msg).header()
 }
 
-fn serve(ctx: &Ctx, conn: TcpStream, peer: SocketAddr) -> io::Result<()> {
+fn serve(ctx: &Ctx, conn: Conn, peer: SocketAddr) -> io::Result<()> {
     let _ = conn.set_nodelay(true);
     let mut r = FrameReader::new(
         conn,

@@ -49,8 +49,11 @@
 //!   [`Options::max_concurrent_lists`] lists run at once (more get `busy`).
 //! - A `get` body goes with `sendfile(2)`: from the page cache to the socket, with no buffer
 //!   of the connection's own, so a client that never reads costs the kernel's socket
-//!   buffer and nothing more (a file `sendfile` cannot read goes through
-//!   [`BUFFERED_CHUNK`] bytes at a time). Opening and `stat`ing a file, an upload's writes,
+//!   buffer and nothing more (a file `sendfile` cannot read, and every body over TLS
+//!   ([`Options::tls`]), goes through [`BUFFERED_CHUNK`] bytes at a time).
+//! - **TLS** ([`Options::tls`]): the same protocol inside TLS. A peer that closes without
+//!   `close_notify` in the middle of a body is a truncation: the upload is dropped as for a
+//!   cut connection (nothing half-written is visible). Opening and `stat`ing a file, an upload's writes,
 //!   `fsync`, rename and removal run on the thread pool (`mayfly::fs`); hashing a file not
 //!   seen before runs on a pool of its own ([`Options::hash_threads`]), once per version
 //!   (inode, size, mtime): concurrent requests for it share the one job.
@@ -87,7 +90,6 @@ use std::time::Duration;
 use mayfly::net::Bind;
 use mayfly::server::{
     default_max_connections, default_max_per_peer, Cap, Metric, RunningServer, ServerStats,
-    StreamServer,
 };
 
 pub use session::{LINGER_BYTES, LINGER_TIME};
@@ -211,6 +213,10 @@ pub struct Options {
     pub max_login_failures: u32,
     /// The window of [`max_login_failures`](Options::max_login_failures).
     pub login_lockout: Duration,
+    /// Serve TLS with this acceptor (`--tls-cert`/`--tls-key`): the handshake runs in each
+    /// connection's greenlet and is counted in the stats; a `get` body then goes through the
+    /// buffered path, never `sendfile`. `None`: plain TCP.
+    pub tls: Option<mayfly::tls::TlsAcceptor>,
 }
 
 impl Options {
@@ -240,6 +246,7 @@ impl Options {
             max_home_entries: quota::DEFAULT_MAX_HOME_ENTRIES,
             max_login_failures: login::DEFAULT_MAX_LOGIN_FAILURES,
             login_lockout: login::DEFAULT_LOGIN_LOCKOUT,
+            tls: None,
         }
     }
 }
@@ -312,7 +319,7 @@ pub fn start(opts: &Options) -> io::Result<RunningServer> {
         .reuse_port(opts.reuse_port)
         .tcp()?;
     let s2 = stats.clone();
-    let server = StreamServer::new(listener, move |conn, _peer| {
+    let server = crate::conn::stream_server(listener, opts.tls.as_ref(), move |conn, _peer| {
         session::serve(store.clone(), settings.clone(), &s2, conn)
     })
     .max_connections(Cap::from_limit(opts.connection_cap()))
@@ -370,7 +377,7 @@ fn start_with_users(opts: &Options, users_file: &Path) -> io::Result<RunningServ
         .reuse_port(opts.reuse_port)
         .tcp()?;
     let s2 = stats.clone();
-    let server = StreamServer::new(listener, move |conn, peer| {
+    let server = crate::conn::stream_server(listener, opts.tls.as_ref(), move |conn, peer| {
         user_session::serve(&srv, &s2, conn, peer)
     })
     .max_connections(Cap::from_limit(opts.connection_cap()))

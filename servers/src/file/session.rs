@@ -5,7 +5,7 @@ use std::io::{self, Read};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mayfly::net::TcpStream;
+use crate::conn::Conn;
 use mayfly::server::ServerStats;
 use mayfly_proto::file::{self as proto, request_body_len, CHUNK};
 use mayfly_proto::frame::{self, FrameError, FrameReader, Header, Limits};
@@ -25,7 +25,7 @@ pub const LINGER_BYTES: u64 = 4 << 20;
 pub const LINGER_TIME: Duration = Duration::from_secs(2);
 
 /// A connection's request reader.
-pub(crate) type Reader = FrameReader<TcpStream, fn(&Header) -> Result<u64, FrameError>>;
+pub(crate) type Reader = FrameReader<Conn, fn(&Header) -> Result<u64, FrameError>>;
 
 fn refuse(code: &str, error: impl ToString) -> Refusal {
     Refusal::new(code, error)
@@ -52,7 +52,7 @@ pub(crate) fn serve(
     store: Arc<Store>,
     settings: Arc<Options>,
     stats: &ServerStats,
-    conn: TcpStream,
+    conn: Conn,
 ) -> io::Result<()> {
     let mut r = reader(conn, &settings);
     loop {
@@ -71,7 +71,7 @@ pub(crate) fn serve(
 
 /// The request reader of a connection: frames with the file protocol's body rule, bodies up
 /// to [`Options::max_file_size`].
-pub(crate) fn reader(conn: TcpStream, settings: &Options) -> Reader {
+pub(crate) fn reader(conn: Conn, settings: &Options) -> Reader {
     let _ = conn.set_nodelay(true);
     let limits = Limits::default().max_body(settings.max_file_size);
     let rule: fn(&Header) -> Result<u64, FrameError> = request_body_len;
@@ -211,8 +211,8 @@ macro_rules! or_refuse {
 }
 
 /// Half-closes, then reads and drops a bounded amount before the socket is closed.
-fn lingering_close(conn: &mut TcpStream) {
-    let _ = conn.shutdown(std::net::Shutdown::Write);
+fn lingering_close(conn: &mut Conn) {
+    let _ = conn.shutdown_write();
     let until = Instant::now() + LINGER_TIME;
     let mut dropped = 0u64;
     let mut scratch = [0u8; 16 * 1024];
@@ -364,7 +364,7 @@ fn drain_guarded(r: &mut Reader, g: &mut RateGuard) -> io::Result<()> {
 }
 
 /// Sends all of `data` under the minimum rate (see [`read_guarded`]).
-fn send_guarded(conn: &mut TcpStream, mut data: &[u8], g: &mut RateGuard) -> io::Result<()> {
+fn send_guarded(conn: &mut Conn, mut data: &[u8], g: &mut RateGuard) -> io::Result<()> {
     while !data.is_empty() {
         conn.set_write_timeout(g.timeout(Instant::now()));
         let sent = conn.send(data);

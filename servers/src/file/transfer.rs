@@ -16,31 +16,35 @@
 use std::io;
 use std::time::Instant;
 
-use mayfly::net::TcpStream;
+use crate::conn::Conn;
 
 use super::rate::RateGuard;
 
 /// The buffer a buffered transfer holds per connection (the sendfile path holds none).
 pub const BUFFERED_CHUNK: usize = 16 * 1024;
 
-/// Sends `len` bytes of `file` from `offset` to `conn` under the rate guard `g`: sendfile,
-/// or the buffered path when the file is one `sendfile(2)` cannot read.
+/// Sends `len` bytes of `file` from `offset` to `conn` under the rate guard `g`: sendfile
+/// on a plain connection, the buffered path over TLS (every byte must be encrypted) or when
+/// the file is one `sendfile(2)` cannot read.
 ///
 /// # Errors
 /// The write error; `TimedOut` when the client falls under the minimum rate or stalls past
 /// the I/O timeout; `UnexpectedEof` when the file shrank under the transfer.
 pub(crate) fn send_file(
-    conn: &mut TcpStream,
+    conn: &mut Conn,
     file: &mayfly::fs::File,
     offset: u64,
     len: u64,
     g: &mut RateGuard,
 ) -> io::Result<()> {
+    let Some(tcp) = conn.plain() else {
+        return send_buffered(conn, file, offset, len, g);
+    };
     let mut sent = 0u64;
     while sent < len {
-        conn.set_write_timeout(g.timeout(Instant::now()));
+        tcp.set_write_timeout(g.timeout(Instant::now()));
         let want = usize::try_from(len - sent).unwrap_or(usize::MAX);
-        let r = conn.sendfile(file.as_std(), offset + sent, want);
+        let r = tcp.sendfile(file.as_std(), offset + sent, want);
         let now = Instant::now();
         match r {
             Ok(0) => return Err(shrank()),
@@ -66,7 +70,7 @@ pub(crate) fn send_file(
 /// # Errors
 /// As [`send_file`]; a read error of the file.
 pub(crate) fn send_buffered(
-    conn: &mut TcpStream,
+    conn: &mut Conn,
     file: &mayfly::fs::File,
     offset: u64,
     len: u64,
@@ -117,6 +121,7 @@ fn is_timeout(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mayfly::net::TcpStream;
     use std::io::{Read, Write};
     use std::time::Duration;
 
@@ -135,7 +140,7 @@ mod tests {
         data: &[u8],
         offset: u64,
         len: u64,
-        send: fn(&mut TcpStream, &mayfly::fs::File, u64, u64, &mut RateGuard) -> io::Result<()>,
+        send: fn(&mut Conn, &mayfly::fs::File, u64, u64, &mut RateGuard) -> io::Result<()>,
     ) -> (Vec<u8>, io::Result<()>) {
         let path = std::env::temp_dir().join(format!(
             "mayfly-transfer-{}-{:?}",
@@ -151,7 +156,8 @@ mod tests {
         mayfly::run(move || {
             let l = mayfly::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let mut client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-            let (mut conn, _) = l.accept().unwrap();
+            let (conn, _) = l.accept().unwrap();
+            let mut conn = Conn::Plain(conn);
             let sender = mayfly::spawn(move || {
                 let r = send(
                     &mut conn,

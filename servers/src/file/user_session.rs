@@ -10,7 +10,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
-use mayfly::net::TcpStream;
+use crate::conn::Conn;
 use mayfly::server::ServerStats;
 use mayfly_proto::file as file_proto;
 use mayfly_proto::file_users as proto;
@@ -71,7 +71,7 @@ fn io_refusal(e: &io::Error) -> Header {
 pub(crate) fn serve(
     srv: &UserServer,
     stats: &ServerStats,
-    conn: TcpStream,
+    conn: Conn,
     peer: std::net::SocketAddr,
 ) -> io::Result<()> {
     let settings = &srv.settings;

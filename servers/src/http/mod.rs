@@ -11,6 +11,9 @@
 //! - `GET /`: a dashboard (one HTML page, no external assets) charting active connections
 //!   and requests/s, refreshed every second.
 //!
+//! With [`Options::tls`] the page is HTTPS (the handshake in each connection's greenlet,
+//! counted in the page's own server stats), with every limit below unchanged.
+//!
 //! The page is served in-process by [`mayfly_http`] (HTTP/1.1 on the hardened
 //! may_minihttp, one greenlet per connection on a mayfly `StreamServer`), which holds it to
 //! every limit of [`Options`]: connections at once ([`Options::max_connections`]; more wait
@@ -98,6 +101,9 @@ pub struct Options {
     /// Requests per second the page answers in all; more wait their turn. Each costs the
     /// worker ~50 µs, so the default holds the page to ~2.5% of the worker.
     pub max_rps: u64,
+    /// Serve the page over HTTPS with this acceptor (`--stats-tls-cert/--stats-tls-key`, or
+    /// the server's own pair with `--stats-tls`); `None`: plain HTTP.
+    pub tls: Option<mayfly::tls::TlsAcceptor>,
 }
 
 impl Options {
@@ -112,6 +118,7 @@ impl Options {
             first_request_timeout: DEFAULT_FIRST_REQUEST_TIMEOUT,
             max_per_peer: DEFAULT_MAX_PER_PEER,
             linger: DEFAULT_LINGER,
+            tls: None,
         }
     }
 }
@@ -167,9 +174,12 @@ impl RunningStats {
 pub fn start(opts: &Options, page: Arc<Page>) -> io::Result<RunningStats> {
     let listener = Bind::new(opts.addr.as_str()).tcp()?;
     let served = page.clone();
-    let server = HttpServer::new(listener, move |req, rsp| routes::answer(&served, req, rsp))
-        .options(http_options(opts))
-        .start();
+    let mut server = HttpServer::new(listener, move |req, rsp| routes::answer(&served, req, rsp))
+        .options(http_options(opts));
+    if let Some(acceptor) = &opts.tls {
+        server = server.tls(acceptor.clone());
+    }
+    let server = server.start();
     let sampling = Arc::new(AtomicBool::new(true));
     let s2 = sampling.clone();
     mayfly::Builder::new()
