@@ -11,35 +11,9 @@ use std::time::Duration;
 
 use mayfly::net::TcpListener;
 
+mod stack_mem;
+
 const CONNECTIONS: usize = 50;
-const PAGE: usize = 4096;
-
-/// The mapping of /proc/self/maps that contains `addr`: (start, end).
-fn mapping_of(addr: usize) -> (usize, usize) {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-    for line in maps.lines() {
-        let range = line.split_whitespace().next().unwrap();
-        let (a, b) = range.split_once('-').unwrap();
-        let (a, b) = (
-            usize::from_str_radix(a, 16).unwrap(),
-            usize::from_str_radix(b, 16).unwrap(),
-        );
-        if (a..b).contains(&addr) {
-            return (a, b);
-        }
-    }
-    panic!("no mapping holds {addr:#x}");
-}
-
-/// Resident pages of the mapping `start..end`.
-fn resident_pages(start: usize, end: usize) -> usize {
-    let mut vec = vec![0u8; (end - start) / PAGE];
-    // SAFETY: `start` is page-aligned (a mapping's start), the range is one whole mapping of
-    // this process, and `vec` has one byte per page of it, which is all mincore writes.
-    let r = unsafe { libc::mincore(start as *mut libc::c_void, end - start, vec.as_mut_ptr()) };
-    assert_eq!(r, 0, "mincore: {}", std::io::Error::last_os_error());
-    vec.iter().filter(|&&b| b & 1 == 1).count()
-}
 
 #[test]
 fn a_greenlet_parked_in_a_read_keeps_one_stack_page_resident() {
@@ -67,14 +41,7 @@ fn a_greenlet_parked_in_a_read_keeps_one_stack_page_resident() {
     std::thread::sleep(Duration::from_millis(200)); // all parked in read
     let pages: Vec<usize> = stacks
         .iter()
-        .map(|&a| {
-            let (start, end) = mapping_of(a);
-            assert!(
-                end - start >= 16 * PAGE,
-                "not a greenlet stack: {start:#x}-{end:#x}"
-            );
-            resident_pages(start, end)
-        })
+        .map(|&a| stack_mem::stack_pages_at(a))
         .collect();
     drop(clients);
     acceptor.join(Some(Duration::from_secs(10)));
