@@ -7,11 +7,9 @@ use std::time::Duration;
 use std::{io, ptr};
 
 #[cfg(feature = "io_timeout")]
-use super::{timeout_handler, TimerList};
+use super::{expire_io_timers, TimerList};
 use super::{EventData, IoData};
 use crate::scheduler::Scheduler;
-#[cfg(feature = "io_timeout")]
-use crate::timeout_list::now;
 
 use may_queue::mpsc::Queue;
 use smallvec::SmallVec;
@@ -189,9 +187,7 @@ impl Selector {
 
         // deal with the timer list
         #[cfg(feature = "io_timeout")]
-        let next_expire = single_selector
-            .timer_list
-            .schedule_timer(now(), &timeout_handler);
+        let next_expire = expire_io_timers(&single_selector.timer_list, scheduler, id);
         #[cfg(not(feature = "io_timeout"))]
         let next_expire = None;
         Ok(next_expire)

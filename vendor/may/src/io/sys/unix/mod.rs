@@ -26,15 +26,21 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+#[cfg(feature = "io_timeout")]
+use std::time::Duration;
 use std::{fmt, io};
 
 use crate::coroutine_impl::{run_coroutine, CoroutineImpl};
+#[cfg(feature = "io_cancel")]
+use crate::coroutine_impl::co_cancel_data;
 use crate::io::thread::ASSOCIATED_IO_RET;
 use crate::likely::likely;
 use crate::scheduler::get_scheduler;
+#[cfg(feature = "io_timeout")]
+use crate::scheduler::Scheduler;
 use crate::sync::AtomicOption;
 #[cfg(feature = "io_timeout")]
-use crate::timeout_list::{TimeOutList, TimeoutHandle};
+use crate::timeout_list::{now, TimeOutList, TimeoutHandle};
 use crate::yield_now::get_co_para;
 #[cfg(feature = "io_timeout")]
 use crate::yield_now::set_co_para;
@@ -79,10 +85,11 @@ fn from_nix_error(err: nix::Error) -> ::std::io::Error {
     std::io::Error::from_raw_os_error(err as i32)
 }
 
+/// Takes the coroutine an expired I/O timer belongs to, with its `TimedOut` result set.
 #[cfg(feature = "io_timeout")]
-fn timeout_handler(data: TimerData) {
+fn timed_out(data: TimerData) -> Option<CoroutineImpl> {
     if data.event_data.is_null() {
-        return;
+        return None;
     }
 
     let event_data = unsafe { &mut *data.event_data };
@@ -90,15 +97,33 @@ fn timeout_handler(data: TimerData) {
     event_data.timer.borrow_mut().take();
 
     // get and check the coroutine
-    let mut co = match event_data.co.take() {
-        Some(co) => co,
-        None => return,
-    };
-
+    let mut co = event_data.co.take()?;
     set_co_para(&mut co, io::Error::new(io::ErrorKind::TimedOut, "timeout"));
+    Some(co)
+}
 
-    // resume the coroutine with timeout error
-    run_coroutine(co);
+/// The event loop's timer pass: every expired I/O timer queues its coroutine (with its
+/// `TimedOut` result) on worker `id`'s local queue. Returns how long the next `select` may
+/// wait: `Some(0)` when anything was queued, else the time to the next timer.
+///
+/// mayfly patch (see PATCHED.md): may resumed these coroutines inline, here, after the
+/// worker had run its ready queue. Whatever they woke in turn (an unpark, a kill's cancel,
+/// a `yield_now`) went onto that local queue, which nothing signals: it waited in the queue
+/// while the loop slept in `epoll_wait` until the next I/O timer of any socket fired.
+#[cfg(feature = "io_timeout")]
+fn expire_io_timers(timer_list: &TimerList, scheduler: &Scheduler, id: usize) -> Option<u64> {
+    let queued = std::cell::Cell::new(false);
+    let next = timer_list.schedule_timer(now(), &|data| {
+        if let Some(co) = timed_out(data) {
+            scheduler.schedule_with_id(co, id);
+            queued.set(true);
+        }
+    });
+    if queued.get() {
+        Some(0)
+    } else {
+        next
+    }
 }
 
 // the timeout data
@@ -186,6 +211,43 @@ impl EventData {
 
         // run the coroutine
         run_coroutine(co);
+    }
+}
+
+/// Parks `co` on `io_data` for one I/O call: arms the call's timeout, stores the coroutine,
+/// resumes it at once if an event came meanwhile, and otherwise registers the I/O as what a
+/// cancel of the coroutine wakes (as every read, accept and connect does).
+///
+/// mayfly patch (see PATCHED.md): the write calls (`write`, `write_vectored`, `send_to`)
+/// registered no cancel, so a coroutine cancelled while parked in one stayed parked until
+/// the socket became writable or the write's own timeout fired.
+pub(crate) fn subscribe_io(
+    io_data: &IoData,
+    #[cfg(feature = "io_timeout")] timeout: Option<Duration>,
+    co: CoroutineImpl,
+) {
+    #[cfg(feature = "io_cancel")]
+    let cancel = co_cancel_data(&co);
+
+    #[cfg(feature = "io_timeout")]
+    if let Some(dur) = timeout {
+        get_scheduler().get_selector().add_io_timer(io_data, dur);
+    }
+    io_data.co.store(co);
+
+    // there is event, re-run the coroutine
+    if io_data.io_flag.load(Ordering::Acquire) != 0 {
+        return io_data.fast_schedule();
+    }
+
+    #[cfg(feature = "io_cancel")]
+    {
+        // register the cancel io data
+        cancel.set_io((*io_data).clone());
+        // re-check the cancel status
+        if cancel.is_canceled() {
+            unsafe { cancel.cancel() };
+        }
     }
 }
 

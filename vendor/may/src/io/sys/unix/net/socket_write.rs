@@ -63,19 +63,11 @@ impl<'a> SocketWrite<'a> {
 
 impl EventSource for SocketWrite<'_> {
     fn subscribe(&mut self, co: CoroutineImpl) {
-        let io_data = self.io_data;
-
-        #[cfg(feature = "io_timeout")]
-        if let Some(dur) = self.timeout {
-            crate::scheduler::get_scheduler()
-                .get_selector()
-                .add_io_timer(self.io_data, dur);
-        }
-        io_data.co.store(co);
-
-        // there is event, re-run the coroutine
-        if io_data.io_flag.load(Ordering::Acquire) != 0 {
-            io_data.fast_schedule();
-        }
+        super::super::subscribe_io(
+            self.io_data,
+            #[cfg(feature = "io_timeout")]
+            self.timeout,
+            co,
+        );
     }
 }
