@@ -23,6 +23,7 @@
 
 #![warn(missing_docs)]
 
+mod blocking_accept;
 pub mod cmd;
 pub mod echo;
 pub mod file;
