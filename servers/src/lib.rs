@@ -34,6 +34,7 @@ pub mod plaintext;
 pub mod supervisor;
 pub mod supervisor_heartbeat;
 pub mod supervisor_stats;
+mod tokio_server;
 pub mod udp;
 /// Default listen backlog of every TCP server here: the runtime's, `mayfly::net::Bind`'s.
 pub use mayfly::net::DEFAULT_BACKLOG;
