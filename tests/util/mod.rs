@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use mayfly_clients::child::ServerProcess;
 
+pub mod chromium;
+
 /// The `mayfly` binary built for these tests, or the one `MAYFLY_TEST_BIN` names (to run
 /// the suite against another build: an older one, to see a new test fail on it).
 pub fn mayfly() -> Command {
