@@ -1,5 +1,5 @@
 //! A server started as a child process: waits for its `listening on ADDR` line (and, when
-//! asked, `stats on ADDR`; read with `mayfly_proto::child::Announce`, the same type the binary
+//! asked, `stats on ADDR` and `check on ADDR`; read with `mayfly_proto::child::Announce`, the same type the binary
 //! prints with), stops it with SIGTERM (checking it drains and exits 0), and kills it if
 //! dropped, or if this process dies (SIGKILL on the parent's death,
 //! [`mayfly::process::die_with_parent`]). `compare` and `file-bench` drive their servers
@@ -35,6 +35,12 @@ pub enum ChildError {
         /// The line it printed (empty if it printed nothing).
         line: String,
     },
+    /// Started with a health-check port, its next line was not `check on ADDR`.
+    #[error("server said {line:?}, not `check on ADDR`")]
+    NoCheckAnnounce {
+        /// The line it printed (empty if it printed nothing).
+        line: String,
+    },
     /// It exited, but not with success, on SIGTERM.
     #[error("server exited with {0} on SIGTERM")]
     ExitStatus(ExitStatus),
@@ -51,6 +57,9 @@ pub struct ServerProcess {
     pub addr: String,
     /// Where its stats page listens, when spawned with [`spawn_with_stats`](Self::spawn_with_stats).
     pub stats: Option<String>,
+    /// Where its health-check port listens, when spawned with
+    /// [`spawn_with_check`](Self::spawn_with_check).
+    pub check: Option<String>,
 }
 
 impl ServerProcess {
@@ -64,7 +73,7 @@ impl ServerProcess {
     /// [`ChildError::Start`] if it cannot be started, [`ChildError::NoAnnounce`] if its
     /// first line is not the announcement.
     pub fn spawn(cmd: Command) -> Result<ServerProcess, ChildError> {
-        Self::spawn_announcing(cmd, false)
+        Self::spawn_announcing(cmd, false, false)
     }
 
     /// Like [`spawn`](Self::spawn) for a server started with `--stats-addr`: its second line
@@ -75,10 +84,26 @@ impl ServerProcess {
     /// As [`spawn`](Self::spawn), and [`ChildError::NoStatsAnnounce`] if the second line is
     /// not the stats page's announcement.
     pub fn spawn_with_stats(cmd: Command) -> Result<ServerProcess, ChildError> {
-        Self::spawn_announcing(cmd, true)
+        Self::spawn_announcing(cmd, true, false)
     }
 
-    fn spawn_announcing(mut cmd: Command, with_stats: bool) -> Result<ServerProcess, ChildError> {
+    /// Like [`spawn`](Self::spawn) for a server started with `--check-addr` (and no
+    /// `--stats-addr`): its second line must be `check on ADDR`, kept in
+    /// [`check`](Self::check).
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn), and [`ChildError::NoCheckAnnounce`] if the second line is
+    /// not the check port's announcement.
+    pub fn spawn_with_check(cmd: Command) -> Result<ServerProcess, ChildError> {
+        Self::spawn_announcing(cmd, false, true)
+    }
+
+    fn spawn_announcing(
+        mut cmd: Command,
+        with_stats: bool,
+        with_check: bool,
+    ) -> Result<ServerProcess, ChildError> {
         cmd.stdin(Stdio::null()).stdout(Stdio::piped());
         mayfly::process::die_with_parent(&mut cmd);
         let child = cmd.spawn().map_err(ChildError::Start)?;
@@ -86,6 +111,7 @@ impl ServerProcess {
         let mut server = ServerProcess {
             addr: String::new(),
             stats: None,
+            check: None,
             child,
         };
         let mut out = BufReader::new(server.child.stdout.take().expect("piped"));
@@ -101,6 +127,14 @@ impl ServerProcess {
             server.stats = match Announce::parse_line(&line) {
                 Some(Announce::Stats(addr)) => Some(addr.to_string()),
                 _ => return Err(ChildError::NoStatsAnnounce { line }),
+            };
+        }
+        if with_check {
+            line.clear();
+            out.read_line(&mut line)?;
+            server.check = match Announce::parse_line(&line) {
+                Some(Announce::Check(addr)) => Some(addr.to_string()),
+                _ => return Err(ChildError::NoCheckAnnounce { line }),
             };
         }
         Ok(server)

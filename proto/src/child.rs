@@ -5,7 +5,8 @@
 //! `parse_line` — so the text is written once.
 //!
 //! - A server (`mayfly serve …`) prints `listening on ADDR` as its first stdout line, then
-//!   `stats on ADDR` if it serves a stats page ([`Announce`]).
+//!   `stats on ADDR` if it serves a stats page, then `check on ADDR` if it serves a health-check
+//!   port ([`Announce`]).
 //! - The stress client with `--marks` prints `mayfly-stress: window start|end cpu_us=N` on
 //!   stderr when its measured window opens and closes ([`WindowMark`]).
 //!
@@ -33,6 +34,8 @@ use crate::echo::{ClientMode, Mode};
 pub const LISTENING_PREFIX: &str = "listening on ";
 /// What starts the line of the stats page's address.
 pub const STATS_PREFIX: &str = "stats on ";
+/// What starts the line of the health-check port's address (`--check-addr`).
+pub const CHECK_PREFIX: &str = "check on ";
 /// What starts a stress client's window mark.
 pub const WINDOW_PREFIX: &str = "mayfly-stress: window ";
 
@@ -43,6 +46,8 @@ pub enum Announce {
     Listening(SocketAddr),
     /// `stats on ADDR`: its stats page (the second line, with `--stats-addr`).
     Stats(SocketAddr),
+    /// `check on ADDR`: its health-check port (the line after those, with `--check-addr`).
+    Check(SocketAddr),
 }
 
 impl fmt::Display for Announce {
@@ -50,6 +55,7 @@ impl fmt::Display for Announce {
         match self {
             Announce::Listening(a) => write!(f, "{LISTENING_PREFIX}{a}"),
             Announce::Stats(a) => write!(f, "{STATS_PREFIX}{a}"),
+            Announce::Check(a) => write!(f, "{CHECK_PREFIX}{a}"),
         }
     }
 }
@@ -61,15 +67,18 @@ impl Announce {
         if let Some(a) = line.strip_prefix(LISTENING_PREFIX) {
             return a.parse().ok().map(Announce::Listening);
         }
-        line.strip_prefix(STATS_PREFIX)
+        if let Some(a) = line.strip_prefix(STATS_PREFIX) {
+            return a.parse().ok().map(Announce::Stats);
+        }
+        line.strip_prefix(CHECK_PREFIX)
             .and_then(|a| a.parse().ok())
-            .map(Announce::Stats)
+            .map(Announce::Check)
     }
 
     /// The address announced.
     pub fn addr(&self) -> SocketAddr {
         match self {
-            Announce::Listening(a) | Announce::Stats(a) => *a,
+            Announce::Listening(a) | Announce::Stats(a) | Announce::Check(a) => *a,
         }
     }
 }

@@ -22,9 +22,13 @@
 //!   one port with SO_REUSEPORT, restarted when they die, drained together on SIGTERM;
 //!   [`supervisor_stats`]: its stats page, the sum over the workers' pages;
 //!   [`supervisor_heartbeat`]: how a worker tells it that its thread still runs.
+//! - [`check_port`]: a health-check port for a load balancer, closed at the start of a drain
+//!   (`--check-addr`, `--drain-delay`).
 
 #![warn(missing_docs)]
 
+mod blocking_accept;
+pub mod check_port;
 pub mod cmd;
 pub mod conn;
 pub mod echo;
@@ -36,6 +40,7 @@ pub mod plaintext;
 pub mod supervisor;
 pub mod supervisor_heartbeat;
 pub mod supervisor_stats;
+mod tokio_server;
 pub mod udp;
 /// Default listen backlog of every TCP server here: the runtime's, `mayfly::net::Bind`'s.
 pub use mayfly::net::DEFAULT_BACKLOG;

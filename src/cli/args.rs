@@ -16,6 +16,7 @@ use mayfly_servers::echo::Mode;
 use mayfly_servers::{cmd, echo, file, http, plaintext, udp, DEFAULT_BACKLOG, DEFAULT_GRACE};
 
 use super::course_args::{CourseProtocolArgs, FileLoginArgs, FileUsersArgs};
+use super::drain::DrainArgs;
 use super::exit;
 use super::human::{comma_list, count, HumanDuration, HumanSize};
 use super::logging::{LogArgs, LogFormatArgs};
@@ -191,6 +192,8 @@ pub struct ServeCmdArgs {
     pub stats: StatsArgs,
     #[command(flatten)]
     pub workers: WorkersArgs,
+    #[command(flatten)]
+    pub drain: DrainArgs,
 }
 
 #[derive(clap::Args)]
@@ -374,6 +377,8 @@ pub struct ServeFileArgs {
     pub stats: StatsArgs,
     #[command(flatten)]
     pub workers: WorkersArgs,
+    #[command(flatten)]
+    pub drain: DrainArgs,
 }
 
 #[derive(clap::Args)]
@@ -501,6 +506,8 @@ pub struct EchoArgs {
     #[command(flatten)]
     pub workers: WorkersArgs,
     #[command(flatten)]
+    pub drain: DrainArgs,
+    #[command(flatten)]
     pub tls: super::tls_args::TlsServerArgs,
 }
 
@@ -549,6 +556,8 @@ pub struct HttpArgs {
     pub stats: StatsArgs,
     #[command(flatten)]
     pub workers: WorkersArgs,
+    #[command(flatten)]
+    pub drain: DrainArgs,
 }
 
 /// `serve http --mode`: an HTTP build by its name.

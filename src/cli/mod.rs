@@ -12,6 +12,7 @@
 //! | [`convert`] | the one conversion from each command's flags to the library's options |
 //! | [`serve`] | `mayfly serve …`: signals, the stats page, `listening on`, drain on stop |
 //! | [`supervise`] | `--workers N`: the supervisor of N server processes sharing the port |
+//! | [`drain`] | `--check-addr`, `--drain-delay`: the health-check port closed at the signal, the service kept accepting for the delay |
 //! | [`run`] | the client commands: call the library, print, pick the exit code |
 //! | [`shell`] | `mayfly file shell`: the FTP homework's `>>:` prompt (rustyline on a terminal, lines from a pipe) |
 //! | [`exit`] | every exit code, named, with the table `--help` and README.md show |
@@ -24,6 +25,7 @@ pub mod args;
 pub mod cert;
 pub mod convert;
 pub mod course_args;
+pub mod drain;
 pub mod exit;
 pub mod generate;
 pub mod hint;

@@ -19,13 +19,20 @@ use mayfly_clients::udp_stress::UdpStressReport;
 use mayfly_proto::child::Announce;
 use mayfly_proto::file::Entry;
 
-/// `listening on ADDR`, then `stats on ADDR` if there is a stats page, flushed at once:
-/// scripts and tests wait for these lines.
-pub fn listening(addr: SocketAddr, stats: Option<SocketAddr>) -> Result<()> {
+/// `listening on ADDR`, then `stats on ADDR` if there is a stats page and `check on ADDR`
+/// if there is a health-check port, flushed at once: scripts and tests wait for these lines.
+pub fn listening(
+    addr: SocketAddr,
+    stats: Option<SocketAddr>,
+    check: Option<SocketAddr>,
+) -> Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", Announce::Listening(addr))?;
     if let Some(s) = stats {
         writeln!(out, "{}", Announce::Stats(s))?;
+    }
+    if let Some(c) = check {
+        writeln!(out, "{}", Announce::Check(c))?;
     }
     out.flush()?;
     Ok(())

@@ -24,6 +24,7 @@ use signal_hook::iterator::Signals;
 use super::args::{
     DatagramArgs, EchoArgs, HttpArgs, ServeCmdArgs, ServeFileArgs, StatsArgs, TimeArgs, UdpEchoArgs,
 };
+use super::drain::{Drain, DrainArgs};
 use super::exit::Usage;
 use super::supervise::WorkersArgs;
 use super::tls_args::TlsServerArgs;
@@ -39,7 +40,8 @@ pub fn echo(a: EchoArgs) -> Result<ExitCode> {
     }
     let tls = a.tls.acceptor()?;
     let name = format!("echo/{}", a.mode);
-    let launch = Launch::tcp(&name, &a.workers, &a.addr, &a.stats, a.grace.0).with_tls(&a.tls);
+    let launch = Launch::tcp(&name, (&a.workers, &a.drain), &a.addr, &a.stats, a.grace.0)
+        .with_tls(&a.tls);
     serve(launch, || {
         let mut opts = convert::echo_options(&a);
         opts.tls = tls.clone();
@@ -52,6 +54,7 @@ pub fn http(a: HttpArgs) -> Result<ExitCode> {
     let launch = Launch {
         name: format!("http/{}", a.mode),
         workers: Some(&a.workers),
+        drain: Some(&a.drain),
         addr: &a.addr,
         stats: &a.stats,
         grace: a.grace.0,
@@ -75,7 +78,8 @@ pub fn file(a: ServeFileArgs) -> Result<ExitCode> {
     }
     // A bad certificate or key exits 2 before anything starts.
     let tls = a.tls.acceptor()?;
-    let launch = Launch::tcp("file", &a.workers, &a.addr, &a.stats, a.grace.0).with_tls(&a.tls);
+    let launch = Launch::tcp("file", (&a.workers, &a.drain), &a.addr, &a.stats, a.grace.0)
+        .with_tls(&a.tls);
     serve(launch, || {
         // Past RLIMIT_FSIZE a write must fail with EFBIG (an error reply), not kill the
         // server.
@@ -109,7 +113,8 @@ pub fn cmd(a: ServeCmdArgs) -> Result<ExitCode> {
     let launch = Launch {
         // Its caps are a few hundred connections; commands keep the limit it was given.
         raise_nofile: false,
-        ..Launch::tcp("cmd", &a.workers, &a.addr, &a.stats, a.grace.0).with_tls(&a.tls)
+        ..Launch::tcp("cmd", (&a.workers, &a.drain), &a.addr, &a.stats, a.grace.0)
+            .with_tls(&a.tls)
     };
     serve(launch, || {
         if a.course.course_protocol {
@@ -154,6 +159,8 @@ struct Launch<'a> {
     name: String,
     /// `--workers` (TCP servers): more than one hands over to [`supervise`].
     workers: Option<&'a WorkersArgs>,
+    /// `--check-addr` and `--drain-delay` (TCP servers).
+    drain: Option<&'a DrainArgs>,
     /// `--addr`, for the supervisor.
     addr: &'a str,
     /// `--stats-addr` and the stats page's limits.
@@ -171,7 +178,7 @@ impl<'a> Launch<'a> {
     /// for its connections.
     fn tcp(
         name: &str,
-        workers: &'a WorkersArgs,
+        (workers, drain): (&'a WorkersArgs, &'a DrainArgs),
         addr: &'a str,
         stats: &'a StatsArgs,
         grace: Duration,
@@ -179,6 +186,7 @@ impl<'a> Launch<'a> {
         Launch {
             name: name.into(),
             workers: Some(workers),
+            drain: Some(drain),
             addr,
             stats,
             grace,
@@ -200,6 +208,7 @@ impl<'a> Launch<'a> {
         Launch {
             name: name.into(),
             workers: None,
+            drain: None,
             addr,
             stats: &udp.stats,
             grace: udp.grace.0,
@@ -242,10 +251,10 @@ fn serve_inner(
     stats_tls: Option<mayfly::tls::TlsAcceptor>,
     start: impl FnOnce() -> Result<Box<dyn Running>>,
 ) -> Result<ExitCode> {
-    if let Some(workers) = launch.workers {
+    if let (Some(workers), Some(drain)) = (launch.workers, launch.drain) {
         let stats_addr = launch.stats.stats_addr.as_deref();
         if let Some(code) =
-            supervise::supervise_if_asked(workers, launch.addr, stats_addr, launch.grace)?
+            supervise::supervise_if_asked(workers, drain, launch.addr, stats_addr, launch.grace)?
         {
             return Ok(code);
         }
@@ -263,13 +272,26 @@ fn serve_inner(
     if let Some(p) = &mut page {
         p.tls = stats_tls;
     }
+    // In a worker of a supervisor the supervisor holds the check port (and waits out the
+    // delay); its argv reaches the worker without those flags.
+    let drain = Drain::start(launch.drain)?;
     serve_running(
-        &mut signals,
+        Stop {
+            signals: &mut signals,
+            drain,
+            grace: launch.grace,
+        },
         server.as_ref(),
         &launch.name,
         page,
-        launch.grace,
     )
+}
+
+/// What stops a server: the signals, the drain delay before the stop, the grace after it.
+struct Stop<'a> {
+    signals: &'a mut Signals,
+    drain: Drain,
+    grace: Duration,
 }
 
 /// Signals a server waits for; registered before the server starts so none is missed.
@@ -294,30 +316,28 @@ fn stats_page(
 /// The lifecycle of a server behind the runtime's [`Running`] handle (every one: echo, file,
 /// cmd, udp-echo, time): its stats page if asked, then [`serve_until_signal`].
 fn serve_running(
-    signals: &mut Signals,
+    stop: Stop<'_>,
     server: &dyn Running,
     name: &str,
     stats: Option<http::Options>,
-    grace: Duration,
 ) -> Result<ExitCode> {
     let page = stats_page(stats, name, server.counters())?;
-    serve_until_signal(signals, server.local_addr(), page, grace, |g| {
-        server.stop(g)
-    })
+    serve_until_signal(stop, server.local_addr(), page, |g| server.stop(g))
 }
 
-/// Prints `listening on ADDR` (and `stats on ADDR`), waits for SIGINT/SIGTERM, then calls
-/// `stop(grace)`, which returns how many connections it had to close.
+/// Prints `listening on ADDR` (and `stats on ADDR`, `check on ADDR`), waits for SIGINT/SIGTERM
+/// and the drain delay after it ([`Drain::wait`]), then calls `stop(grace)`, which returns
+/// how many connections it had to close.
 fn serve_until_signal(
-    signals: &mut Signals,
+    mut stop: Stop<'_>,
     addr: SocketAddr,
     stats: Option<http::RunningStats>,
-    grace: Duration,
-    stop: impl FnOnce(Duration) -> u64,
+    stop_server: impl FnOnce(Duration) -> u64,
 ) -> Result<ExitCode> {
-    print::listening(addr, stats.as_ref().map(|p| p.local_addr()))?;
-    let sig = signals.forever().next();
-    print::draining(sig.unwrap_or(0), grace);
-    print::closed_after_grace(stop(grace));
+    let page = stats.as_ref().map(|p| p.local_addr());
+    print::listening(addr, page, stop.drain.check_addr())?;
+    let sig = stop.drain.wait(stop.signals);
+    print::draining(sig, stop.grace);
+    print::closed_after_grace(stop_server(stop.grace));
     Ok(ExitCode::SUCCESS)
 }

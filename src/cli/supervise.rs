@@ -1,7 +1,8 @@
 //! `mayfly serve echo|file|cmd --workers N`: the binary's side of
 //! [`mayfly_servers::supervisor`]. With N > 1 the process becomes a supervisor: it holds the
 //! port, re-executes itself N times with the same arguments plus the hidden `--worker` flag
-//! and the resolved address, prints `listening on ADDR` once, forwards SIGINT/SIGTERM and
+//! and the resolved address, prints `listening on ADDR` once, forwards SIGINT/SIGTERM (after
+//! `--drain-delay`, with the check port it holds closed at the signal: [`super::drain`]) and
 //! exits 0 after the workers drained. A worker (or N = 1) serves as before, with
 //! SO_REUSEPORT on in a worker.
 
@@ -18,6 +19,7 @@ use mayfly_servers::supervisor_stats;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use super::drain::{Drain, DrainArgs};
 use super::human::HumanDuration;
 use super::print;
 
@@ -104,6 +106,7 @@ pub struct WorkersArgs {
 /// worker did not start, workers died in a loop, or did not stop cleanly.
 pub fn supervise_if_asked(
     w: &WorkersArgs,
+    drain: &DrainArgs,
     addr: &str,
     stats_addr: Option<&str>,
     grace: Duration,
@@ -145,10 +148,16 @@ pub fn supervise_if_asked(
         ),
         None => None,
     };
-    print::listening(local, page.as_ref().map(|p| p.local_addr()))?;
+    // After the workers listen: a balancer's check passes only once they accept.
+    let mut drain = Drain::start(Some(drain))?;
+    print::listening(
+        local,
+        page.as_ref().map(|p| p.local_addr()),
+        drain.check_addr(),
+    )?;
     let mut got = None;
     let r = sup.run(|| {
-        got = got.or_else(|| signals.pending().next());
+        got = got.or_else(|| drain.poll(signals.pending().next()));
         got
     });
     if let Some(sig) = got {
@@ -159,15 +168,21 @@ pub fn supervise_if_asked(
     Ok(Some(ExitCode::SUCCESS))
 }
 
-/// The worker's arguments: the supervisor's, without `--workers`, `--addr` and
-/// `--stats-addr`, plus `--addr LOCAL --worker` (and `--stats-addr 127.0.0.1:0`: each
+/// The worker's arguments: the supervisor's, without `--workers`, `--addr`, `--stats-addr`
+/// and the drain's `--check-addr` and `--drain-delay` (the supervisor holds those), plus `--addr LOCAL --worker` (and `--stats-addr 127.0.0.1:0`: each
 /// worker's page on loopback, read by the supervisor's).
 fn worker_argv(
     args: impl Iterator<Item = OsString>,
     local: SocketAddr,
     stats: bool,
 ) -> Vec<OsString> {
-    const DROP: [&str; 3] = ["--workers", "--addr", "--stats-addr"];
+    const DROP: [&str; 5] = [
+        "--workers",
+        "--addr",
+        "--stats-addr",
+        "--check-addr",
+        "--drain-delay",
+    ];
     let mut out = Vec::new();
     let mut skip_value = false;
     for a in args {
@@ -211,6 +226,9 @@ mod tests {
             "x",
             "--stats-addr",
             "127.0.0.1:7000",
+            "--check-addr",
+            "127.0.0.1:0",
+            "--drain-delay=2s",
         ]
         .map(OsString::from);
         let got = worker_argv(

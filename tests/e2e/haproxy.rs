@@ -1,10 +1,12 @@
 //! Several hosts behind HAProxy, as docs/SCALING.md configures them: two `mayfly serve echo
-//! --workers 2` "hosts" on 127.0.0.2 and 127.0.0.3 behind one HAProxy with TCP health checks,
-//! `retries` and `option redispatch`. One host is drained with SIGTERM while `mayfly stress`
-//! runs through the balancer and a client keeps opening new connections: no connect may
-//! fail, no reply may be wrong, at most the connections already queued at the drained host at
-//! the instant it stops listening may be lost ([`QUEUED_AT_THE_DRAIN`]), and the drained host
-//! must exit 0.
+//! --workers 2 --check-addr … --drain-delay …` "hosts" on 127.0.0.2 and 127.0.0.3 behind one
+//! HAProxy whose TCP health checks go to each host's check port, with `retries` and `option
+//! redispatch`. One host is drained with SIGTERM while `mayfly stress` runs through the
+//! balancer and a client keeps opening new connections: its check port closes at once, HAProxy
+//! marks it down and sends it nothing new, and only after the drain delay does its service
+//! port stop listening, so no connection is left in its listen queue to be reset. No connect
+//! may fail, no reply may be wrong, no connection may be lost, and the drained host must exit
+//! 0.
 //!
 //! HAProxy is Debian's `haproxy` (.ci/run installs it). Without it the test prints a visible
 //! SKIPPED line, except on CI (`CI=true`), where its absence is a failure. The balancer's
@@ -27,11 +29,9 @@ use crate::util::{mayfly, ServerChild};
 const STRESS: Duration = Duration::from_secs(6);
 /// The drained host's grace: longer than the stress run, so its open connections finish.
 const GRACE: &str = "20s";
-/// Connections the drain may lose: those already in the draining host's listen queue at the
-/// instant it stops listening. Linux resets them (a listener cannot stop without it), and
-/// HAProxy in TCP mode cannot retry a connection it already made. Seen once on CI (1 lost);
-/// docs/SCALING.md says so. Without `retries`/`option redispatch` the same test loses 20.
-const QUEUED_AT_THE_DRAIN: u64 = 2;
+/// The hosts' drain delay: well above the checks' `fall 2` × `inter 200ms` (with the check's
+/// own timeout), so HAProxy has marked the host down before its service port stops listening.
+const DRAIN_DELAY: &str = "2s";
 
 /// Debian's HAProxy, if installed.
 fn haproxy() -> Option<PathBuf> {
@@ -45,17 +45,30 @@ fn haproxy() -> Option<PathBuf> {
     .find(|p| p.exists())
 }
 
-/// A host: an echo server with two workers on its own loopback address.
+/// A host: an echo server with two workers on its own loopback address, and its check port.
 fn host(ip: &str) -> ServerChild {
     let mut cmd = mayfly();
     cmd.args(["serve", "echo", "--addr", &format!("{ip}:0")])
         .args(["--workers", "2", "--grace", GRACE])
+        .args([
+            "--check-addr",
+            &format!("{ip}:0"),
+            "--drain-delay",
+            DRAIN_DELAY,
+        ])
         .stderr(Stdio::null());
-    ServerChild::spawn(cmd, false)
+    ServerChild::spawn_with_check(cmd)
 }
 
-/// docs/SCALING.md's configuration, with quicker checks and the listener inherited as fd 3.
-fn config(dir: &Path, a: &str, b: &str) -> PathBuf {
+/// The port of a host's check port.
+fn check_port(host: &ServerChild) -> u16 {
+    let check = host.check.as_deref().expect("check on ADDR");
+    check.parse::<std::net::SocketAddr>().unwrap().port()
+}
+
+/// docs/SCALING.md's configuration, with quicker checks and the listener inherited as fd 3;
+/// `a` and `b` are the hosts' service addresses, `a_check`/`b_check` their check ports.
+fn config(dir: &Path, (a, a_check): (&str, u16), (b, b_check): (&str, u16)) -> PathBuf {
     let text = format!(
         "global\n    maxconn 4000\n\
          defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 30s\n    \
@@ -63,7 +76,7 @@ fn config(dir: &Path, a: &str, b: &str) -> PathBuf {
          frontend echo\n    bind fd@3\n    default_backend mayfly\n\
          backend mayfly\n    balance leastconn\n    \
          default-server check inter 200ms fall 2 rise 2\n    \
-         server a {a}\n    server b {b}\n"
+         server a {a} port {a_check}\n    server b {b} port {b_check}\n"
     );
     let path = dir.join("haproxy.cfg");
     std::fs::write(&path, text).unwrap();
@@ -136,7 +149,11 @@ fn a_host_drained_behind_haproxy_fails_no_new_connection() {
     let a = host("127.0.0.2");
     let b = host("127.0.0.3");
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &a.addr, &b.addr);
+    let cfg = config(
+        dir.path(),
+        (&a.addr, check_port(&a)),
+        (&b.addr, check_port(&b)),
+    );
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let front = listener.local_addr().unwrap().to_string();
     let mut proxy = start_haproxy(&bin, &cfg, &listener);
@@ -194,8 +211,9 @@ fn a_host_drained_behind_haproxy_fails_no_new_connection() {
         })
     };
 
-    // The drain, a third of the way in: host a closes its listener at once and lets its open
-    // connections finish within --grace.
+    // The drain, a third of the way in: host a closes its check port at once, keeps accepting
+    // for --drain-delay while HAProxy marks it down, then closes its listener and lets its
+    // open connections finish within --grace.
     std::thread::sleep(STRESS / 3);
     let before_drain = done.load(Ordering::Relaxed);
     let drain = std::thread::spawn(move || {
@@ -215,15 +233,9 @@ fn a_host_drained_behind_haproxy_fails_no_new_connection() {
     });
 
     let lost = failed.load(Ordering::Relaxed);
-    assert!(
-        lost <= QUEUED_AT_THE_DRAIN,
-        "{lost} new connections failed during the drain (first: {first_failure:?})"
-    );
-    assert!(
-        first_failure
-            .as_deref()
-            .is_none_or(|e| !e.starts_with("connect")),
-        "a connect through the balancer failed: {first_failure:?}"
+    assert_eq!(
+        lost, 0,
+        "new connections failed during the drain (first: {first_failure:?})"
     );
     assert!(
         after_drain >= 50,
@@ -232,9 +244,8 @@ fn a_host_drained_behind_haproxy_fails_no_new_connection() {
     for field in ["connect_errors", "wrong_replies"] {
         assert_eq!(report[field], 0, "stress {field}: {report}");
     }
-    let broken = report["io_errors"].as_u64().unwrap();
-    assert!(
-        broken <= QUEUED_AT_THE_DRAIN,
+    assert_eq!(
+        report["io_errors"], 0,
         "stress connections broken by the drain: {report}"
     );
     assert!(

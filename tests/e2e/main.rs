@@ -17,7 +17,8 @@
 //! | [`cmd`] | `mayfly serve cmd` and `mayfly cmd` |
 //! | [`course_cmd`] | `mayfly serve cmd --course-protocol` and the course's Python client |
 //! | [`stats_http`] | the stats page (`--stats-addr`) and its dashboard |
-//! | [`haproxy`] | two `serve echo --workers 2` hosts behind HAProxy: one drained, no new connection fails |
+//! | [`haproxy`] | two `serve echo --workers 2` hosts behind HAProxy: one drained after its check port closed, no connection lost |
+//! | [`drain`] | `--check-addr`, `--drain-delay`: the check port closes at SIGTERM, the service a delay later (one process and `--workers 2`) |
 //! | [`workers`] | `mayfly serve echo --workers N`: the supervisor and its workers |
 //! | [`udp`] | `mayfly serve udp-echo`, `mayfly serve time`, `mayfly stress --proto udp` |
 //! | [`tls`] | `mayfly cert`, `mayfly serve echo --tls-cert/--tls-key` (coroutine, threads, tokio), `mayfly stress --tls` |
@@ -33,6 +34,7 @@ mod cmd;
 mod compare;
 mod course_cmd;
 mod demo;
+mod drain;
 mod echo;
 mod file;
 mod file_shell;

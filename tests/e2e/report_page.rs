@@ -2,35 +2,10 @@
 //! headless Chromium) holds the plain-words headline and a chart with its colour key, and
 //! report.json carries its schema version, the metadata and `null` for what is unknown.
 
-use std::process::{Command, Stdio};
+use crate::util::{chromium, mayfly};
 
-use crate::util::mayfly;
-
-/// Debian's Chromium, if installed (.ci/run installs it).
-fn chromium() -> Option<&'static str> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-}
-
-fn chromium_cmd(bin: &str, profile: &std::path::Path) -> Command {
-    let mut c = Command::new(bin);
-    c.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        "--window-size=1400,900",
-        "--virtual-time-budget=2000",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()))
-    .stderr(Stdio::null());
-    c
-}
+/// Chromium's window and time for the report's first screen.
+const REPORT_FLAGS: [&str; 2] = ["--window-size=1400,900", "--virtual-time-budget=2000"];
 
 /// A quick two-build compare into `dir`: report.html, report.json.
 fn quick_report(dir: &std::path::Path) {
@@ -99,16 +74,8 @@ fn report_json_has_its_schema_the_metadata_and_nulls_for_the_unknown() {
 
 #[test]
 fn the_first_screen_shows_the_headline_and_a_keyed_chart() {
-    let Some(bin) = chromium() else {
-        let why = "Chromium is not installed (apt-get install chromium; .ci/run does this)";
-        if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-            panic!("the report page test needs Chromium on CI: {why}");
-        }
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED the_first_screen_shows_the_headline_and_a_keyed_chart: {why}"
-        );
+    let Some(bin) = chromium::or_skip("the_first_screen_shows_the_headline_and_a_keyed_chart")
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -128,7 +95,7 @@ document.body.setAttribute('data-probe',
 </script></body>"#;
     let probed = dir.path().join("probed.html");
     std::fs::write(&probed, page.replace("</body>", probe)).unwrap();
-    let dom = chromium_cmd(bin, &dir.path().join("p1"))
+    let dom = chromium::headless(bin, &dir.path().join("p1"), &REPORT_FLAGS)
         .arg("--dump-dom")
         .arg(format!("file://{}", probed.display()))
         .output()
@@ -169,7 +136,7 @@ document.body.setAttribute('data-probe',
 
     // And what it looks like: both builds' colours are on the first screen.
     let shot = dir.path().join("report.png");
-    let st = chromium_cmd(bin, &dir.path().join("p2"))
+    let st = chromium::headless(bin, &dir.path().join("p2"), &REPORT_FLAGS)
         .arg(format!("--screenshot={}", shot.display()))
         .arg(format!(
             "file://{}",

@@ -4,10 +4,10 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::util::{mayfly, ServerChild};
+use crate::util::{chromium, mayfly, ServerChild};
 
 /// A server child started with `--stats-addr 127.0.0.1:0`.
 struct Server {
@@ -436,49 +436,17 @@ fn a_misbehaving_http_client_does_not_disturb_the_echo_traffic() {
     assert!(r["requests"].as_u64().unwrap() > 1000, "{r}");
 }
 
-/// Debian's Chromium, if installed (.ci/run installs it).
-fn chromium() -> Option<&'static str> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-}
-
-fn chromium_cmd(bin: &str, profile: &std::path::Path) -> Command {
-    let mut c = Command::new(bin);
-    c.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        "--window-size=1000,900",
-        "--virtual-time-budget=4000",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()))
-    .stderr(Stdio::null());
-    c
-}
+/// Chromium's window and time for the dashboard (its charts fetch over loopback: no QUIC).
+const DASHBOARD_FLAGS: [&str; 3] = [
+    "--disable-quic",
+    "--window-size=1000,900",
+    "--virtual-time-budget=4000",
+];
 
 #[test]
 fn the_dashboard_renders_its_charts_in_headless_chromium() {
-    let Some(bin) = chromium() else {
-        let why = "Chromium is not installed (apt-get install chromium chromium-driver; \
-                   .ci/run does this)";
-        // On CI the browser is part of the set-up: its absence is a failure, not a skip.
-        if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-            panic!("the dashboard test needs Chromium on CI: {why}");
-        }
-        // Locally it skips, with a line the user sees: written to the stderr handle itself,
-        // which the test harness does not capture (eprintln! would be hidden).
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED the_dashboard_renders_its_charts_in_headless_chromium: {why}"
-        );
+    let Some(bin) = chromium::or_skip("the_dashboard_renders_its_charts_in_headless_chromium")
+    else {
         return;
     };
     let s = Server::start(&["echo"]);
@@ -501,7 +469,7 @@ fn the_dashboard_renders_its_charts_in_headless_chromium() {
     let dir = tempfile::tempdir().unwrap();
 
     // The DOM after the page's script ran: both canvases say how many points they drew.
-    let dom = chromium_cmd(bin, &dir.path().join("p1"))
+    let dom = chromium::headless(bin, &dir.path().join("p1"), &DASHBOARD_FLAGS)
         .arg("--dump-dom")
         .arg(&url)
         .output()
@@ -527,7 +495,7 @@ fn the_dashboard_renders_its_charts_in_headless_chromium() {
 
     // A screenshot: the chart area holds drawn (non-background) pixels.
     let shot = dir.path().join("dashboard.png");
-    let st = chromium_cmd(bin, &dir.path().join("p2"))
+    let st = chromium::headless(bin, &dir.path().join("p2"), &DASHBOARD_FLAGS)
         .arg(format!("--screenshot={}", shot.display()))
         .arg(&url)
         .status()

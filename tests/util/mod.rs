@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use mayfly_clients::child::ServerProcess;
 
+pub mod chromium;
+
 /// The `mayfly` binary built for these tests, or the one `MAYFLY_TEST_BIN` names (to run
 /// the suite against another build: an older one, to see a new test fail on it).
 pub fn mayfly() -> Command {
@@ -27,6 +29,8 @@ pub struct ServerChild {
     pub addr: String,
     /// Where its stats page listens, if started with `--stats-addr`.
     pub stats: Option<String>,
+    /// Where its health-check port listens, if spawned with [`ServerChild::spawn_with_check`].
+    pub check: Option<String>,
 }
 
 impl ServerChild {
@@ -38,9 +42,22 @@ impl ServerChild {
             ServerProcess::spawn(cmd)
         }
         .unwrap_or_else(|e| panic!("mayfly serve did not start: {e}"));
+        Self::from_process(process)
+    }
+
+    /// Spawns `cmd`, started with `--check-addr` (and no `--stats-addr`), and reads its
+    /// address and its check port's.
+    pub fn spawn_with_check(cmd: Command) -> ServerChild {
+        let process = ServerProcess::spawn_with_check(cmd)
+            .unwrap_or_else(|e| panic!("mayfly serve did not start: {e}"));
+        Self::from_process(process)
+    }
+
+    fn from_process(process: ServerProcess) -> ServerChild {
         ServerChild {
             addr: process.addr.clone(),
             stats: process.stats.clone(),
+            check: process.check.clone(),
             process,
         }
     }

@@ -15,111 +15,49 @@
 //! served the grace period, then shuts its socket down (its blocked `read` returns).
 
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
-use mayfly::server::{AcceptBackoff, Running, ServerStats};
+use mayfly::server::Running;
+
+use crate::blocking_accept::{self, Accepting, Order, Shared};
 
 use super::ready_loop::FdIo;
-use super::registry::Connections;
 use super::{Counted, Options};
 
-struct Shared {
-    stop: AtomicBool,
-    /// The one connection being served (so a stop can shut it down).
-    conns: Connections,
-    stats: Arc<ServerStats>,
-}
-
-struct RunningBlocking {
-    addr: SocketAddr,
-    listener: Arc<TcpListener>,
-    /// The serving thread until the first stop takes it (a second stop finds `None`).
-    thread: Mutex<Option<JoinHandle<()>>>,
-    shared: Arc<Shared>,
-}
-
 pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn Running>> {
-    let listener = Arc::new(super::bind_std(opts)?);
+    let listener = super::bind_std(opts)?;
     let addr = listener.local_addr()?;
-    let shared = Arc::new(Shared {
-        stop: AtomicBool::new(false),
-        conns: Connections::new(),
-        stats: Arc::new(ServerStats::new()),
-    });
-    let (l, s, o) = (listener.clone(), shared.clone(), opts.clone());
-    let thread = std::thread::Builder::new()
-        .name("blocking".into())
-        .spawn(move || serve_one_at_a_time(&l, &s, &o))?;
-    Ok(Box::new(RunningBlocking {
-        addr,
-        listener,
-        thread: Mutex::new(Some(thread)),
-        shared,
-    }))
+    let o = opts.clone();
+    blocking_accept::start(listener, addr, Order::DrainThenJoin, move |l, s| {
+        std::thread::Builder::new()
+            .name("blocking".into())
+            .spawn(move || serve_one_at_a_time(&l, &s, &o))
+    })
 }
 
 fn serve_one_at_a_time(listener: &TcpListener, shared: &Shared, opts: &Options) {
-    let mut backoff = AcceptBackoff::on("blocking: accept", listener.local_addr());
-    loop {
-        // conn, addr = server.accept()
-        let (conn, _peer) = match listener.accept() {
-            Ok(c) => c,
-            Err(e) => {
-                if shared.stop.load(Ordering::Acquire) {
-                    return;
-                }
-                shared.stats.accept_error();
-                if let Some(pause) = backoff.failed(&e) {
-                    std::thread::sleep(pause);
-                }
-                continue;
-            }
-        };
-        backoff.succeeded();
+    let mut accepting = Accepting::new(
+        shared,
+        "blocking",
+        listener.local_addr(),
+        std::thread::sleep,
+    );
+    // conn, addr = server.accept()
+    while let Some((conn, _)) = accepting.next(|| listener.accept()) {
         let _ = conn.set_read_timeout(opts.read_timeout);
         let _ = conn.set_write_timeout(opts.write_timeout);
-        let id = shared.conns.insert(conn.as_raw_fd());
-        shared.stats.conn_opened();
+        let id = shared.opened(conn.as_raw_fd());
         // Registered before this check: a stop that set the flag after it finds the entry.
-        let outcome = if shared.stop.load(Ordering::Acquire) {
+        let outcome = if shared.stopping() {
             Err(io::Error::other("accepted while stopping"))
         } else {
             let bytes = shared.stats.bytes();
             // while True: data = conn.recv(1024) … conn.send(data.upper())
             super::echo_until_closed(&mut Counted::new(FdIo(&conn), &bytes), &shared.stats)
         };
-        shared.conns.remove(id); // before `conn` closes
+        shared.forget(id); // before `conn` closes
         drop(conn);
         shared.stats.conn_closed(&outcome);
-    }
-}
-
-impl Running for RunningBlocking {
-    fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    fn counters(&self) -> Arc<ServerStats> {
-        self.shared.stats.clone()
-    }
-
-    fn stop(&self, grace: Duration) -> u64 {
-        // Held for the whole stop: a second stop waits for the first, then returns 0.
-        let mut thread = self.thread.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(h) = thread.take() else {
-            return 0;
-        };
-        self.shared.stop.store(true, Ordering::Release);
-        // SAFETY: shutdown(2) on our own open listening fd (the Arc keeps it open); it wakes
-        // the blocked accept (which then fails with EINVAL) and closes nothing.
-        unsafe { libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR) };
-        let killed = self.shared.conns.drain(&self.shared.stats, grace);
-        let _ = h.join();
-        killed
     }
 }

@@ -59,7 +59,6 @@ mod nonblocking;
 mod raw_epoll;
 mod raw_may;
 mod ready_loop;
-pub(crate) mod registry;
 mod select;
 mod threads;
 mod tokio_rt;

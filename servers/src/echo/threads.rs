@@ -3,90 +3,36 @@
 //! Over TLS, rustls's blocking `StreamOwned` on each connection's thread.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use mayfly::server::{AcceptBackoff, PeerLimit, Running, ServerStats};
+use mayfly::server::{Running, ServerStats};
 
-use super::registry::Connections;
+use crate::blocking_accept::{self, Accepting, Order, Shared};
+
 use super::{Counted, Options};
 
-struct Shared {
-    stop: AtomicBool,
-    /// A second handle to every open connection, so shutdown can close the stragglers.
-    conns: Connections,
-    spawn_errors: AtomicU64,
-    stats: Arc<ServerStats>,
-}
-
-struct RunningThreads {
-    addr: SocketAddr,
-    listener: Arc<TcpListener>,
-    /// The accept thread until the first stop takes it (a second stop finds `None`).
-    accept: Mutex<Option<JoinHandle<()>>>,
-    shared: Arc<Shared>,
-}
-
 pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn Running>> {
-    let listener = Arc::new(super::bind_std(opts)?);
+    let listener = super::bind_std(opts)?;
     let addr = listener.local_addr()?;
-    let shared = Arc::new(Shared {
-        stop: AtomicBool::new(false),
-        conns: Connections::new(),
-        spawn_errors: AtomicU64::new(0),
-        stats: Arc::new(ServerStats::new()),
-    });
-    let (l, s, o) = (listener.clone(), shared.clone(), opts.clone());
-    let accept = std::thread::Builder::new()
-        .name("accept".into())
-        .spawn(move || accept_loop(&l, &s, &o))?;
-    Ok(Box::new(RunningThreads {
-        addr,
-        listener,
-        accept: Mutex::new(Some(accept)),
-        shared,
-    }))
+    let o = opts.clone();
+    blocking_accept::start(listener, addr, Order::JoinThenDrain, move |l, s| {
+        std::thread::Builder::new()
+            .name("accept".into())
+            .spawn(move || accept_loop(&l, &s, &o))
+    })
 }
 
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, opts: &Options) {
-    let mut backoff = AcceptBackoff::on("threads: accept", listener.local_addr());
-    let max_connections = opts.connection_cap();
-    let peers = opts.peer_cap().map(|n| Arc::new(PeerLimit::new(n)));
-    loop {
-        if let Some(max) = max_connections {
-            while shared.stats.active() >= max && !shared.stop.load(Ordering::Acquire) {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-        let (conn, peer) = match listener.accept() {
-            Ok(c) => c,
-            Err(e) => {
-                if shared.stop.load(Ordering::Acquire) {
-                    return;
-                }
-                shared.stats.accept_error();
-                if let Some(pause) = backoff.failed(&e) {
-                    std::thread::sleep(pause);
-                }
-                continue;
-            }
-        };
-        backoff.succeeded();
-        let slot = match &peers {
-            Some(p) => match p.admit(peer.ip()) {
-                Some(slot) => Some(slot),
-                None => continue, // over its peer's cap: closed at once
-            },
-            None => None,
-        };
+    let mut accepting =
+        Accepting::new(shared, "threads", listener.local_addr(), std::thread::sleep)
+            .capped(opts.connection_cap(), opts.peer_cap());
+    while let Some((conn, slot)) = accepting.next(|| listener.accept()) {
         let _ = conn.set_read_timeout(opts.read_timeout);
         let _ = conn.set_write_timeout(opts.write_timeout);
-        let id = shared.conns.insert(conn.as_raw_fd());
-        shared.stats.conn_opened();
+        let id = shared.opened(conn.as_raw_fd());
         let s = shared.clone();
         let tls = opts.tls.clone();
         let spawned = std::thread::Builder::new()
@@ -102,21 +48,10 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, opts: &Options) {
                     }
                     Some(acc) => tls_echo(conn, acc, &s.stats),
                 };
-                s.conns.remove(id); // before `conn` closes at the end of this closure
-                s.stats.conn_closed(&outcome);
+                s.closed(id, &outcome); // before `conn` closes at the end of this closure
             });
         if let Err(e) = spawned {
-            // Out of threads (EAGAIN) or memory: this client is dropped, the server lives.
-            // The closure (and the socket) is gone; nothing can drain concurrently: the
-            // registry is drained only after this loop has stopped.
-            shared.conns.remove(id);
-            shared
-                .stats
-                .conn_closed(&Err(io::Error::other("no thread")));
-            if shared.spawn_errors.fetch_add(1, Ordering::Relaxed) == 0 {
-                log::warn!(error:% = e; "threads: cannot start a thread per connection: {e}");
-            }
-            std::thread::sleep(backoff.pause());
+            accepting.spawn_failed(id, "thread", &e);
         }
     }
 }
@@ -174,28 +109,4 @@ fn tls_echo(
     super::echo_until_closed(&mut tls, stats)?;
     tls.conn.send_close_notify();
     tls.conn.complete_io(&mut tls.sock).map(|_| ())
-}
-
-impl Running for RunningThreads {
-    fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    fn counters(&self) -> Arc<ServerStats> {
-        self.shared.stats.clone()
-    }
-
-    fn stop(&self, grace: Duration) -> u64 {
-        // Held for the whole stop: a second stop waits for the first, then returns 0.
-        let mut accept = self.accept.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(h) = accept.take() else {
-            return 0;
-        };
-        self.shared.stop.store(true, Ordering::Release);
-        // SAFETY: shutdown(2) on our own open listening fd; it wakes the blocked accept
-        // (which then fails with EINVAL) and closes nothing.
-        unsafe { libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR) };
-        let _ = h.join();
-        self.shared.conns.drain(&self.shared.stats, grace)
-    }
 }

@@ -4,124 +4,39 @@
 //! the counters are the same as the other builds'. Over TLS, tokio-rustls (ring).
 
 use std::io;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::Duration;
 
-use mayfly::server::{AcceptBackoff, Running, ServerStats};
+use mayfly::server::{Running, ServerStats};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
 
 use super::{Options, READ_BUF};
-
-struct RunningTokio {
-    addr: SocketAddr,
-    /// Sending the grace period stops the server; the thread returns how many it closed.
-    stop: watch::Sender<Option<Duration>>,
-    /// The runtime's thread until the first stop takes it (a second stop finds `None`).
-    thread: Mutex<Option<JoinHandle<u64>>>,
-    stats: Arc<ServerStats>,
-}
+use crate::tokio_server::{self, Caps};
 
 pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn Running>> {
     let listener = super::bind_std(opts)?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
-    let stats = Arc::new(ServerStats::new());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()?;
-    let (stop, stop_rx) = watch::channel(None);
-    let (s, o) = (stats.clone(), opts.clone());
-    let thread = std::thread::Builder::new()
-        .name("tokio-echo".into())
-        .spawn(move || {
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                Ok::<u64, io::Error>(serve(listener, s, o, stop_rx).await)
-            })
-            .unwrap_or_else(|e| {
-                log::error!(error:% = e; "tokio: {e}");
-                0
-            })
-        })?;
-    Ok(Box::new(RunningTokio {
-        addr,
-        stop,
-        thread: Mutex::new(Some(thread)),
-        stats,
-    }))
-}
-
-async fn serve(
-    listener: tokio::net::TcpListener,
-    stats: Arc<ServerStats>,
-    opts: Options,
-    mut stop: watch::Receiver<Option<Duration>>,
-) -> u64 {
-    let mut backoff = AcceptBackoff::on("tokio: accept", listener.local_addr());
-    let cap = opts
-        .explicit_cap()
-        .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS as u64) as usize)));
+    let caps = Caps {
+        connections: opts.explicit_cap(),
+        per_peer: None,
+    };
     let tls = opts.tls.as_ref().map(|a| {
         (
             tokio_rustls::TlsAcceptor::from(a.config().clone()),
             a.timeout(),
         )
     });
-    let mut tasks = JoinSet::new();
-    loop {
-        let permit = match &cap {
-            Some(cap) => tokio::select! {
-                _ = stop.changed() => break,
-                p = cap.clone().acquire_owned() => Some(p.expect("never closed")),
-            },
-            None => None,
-        };
-        let conn = tokio::select! {
-            _ = stop.changed() => break,
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
-            r = listener.accept() => r,
-        };
-        let conn = match conn {
-            Ok((conn, _)) => conn,
-            Err(e) => {
-                stats.accept_error();
-                if let Some(pause) = backoff.failed(&e) {
-                    tokio::time::sleep(pause).await;
-                }
-                continue;
-            }
-        };
-        backoff.succeeded();
-        stats.conn_opened();
-        let s = stats.clone();
-        let (rt, wt) = (opts.read_timeout, opts.write_timeout);
-        let tls = tls.clone();
-        tasks.spawn(async move {
+    let (rt, wt) = (opts.read_timeout, opts.write_timeout);
+    tokio_server::start(listener, "tokio-echo", caps, move |conn, stats, _| {
+        let (s, tls) = (stats.clone(), tls.clone());
+        async move {
             let outcome = match tls {
                 None => talk(conn, &s, rt, wt).await,
                 Some((acceptor, timeout)) => tls_talk(conn, &acceptor, timeout, &s, rt, wt).await,
             };
             s.conn_closed(&outcome);
-            drop(permit);
-        });
-    }
-    drop(listener);
-    let grace = (*stop.borrow()).unwrap_or_default();
-    let _ = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
-    let left = tasks.len() as u64;
-    tasks.shutdown().await;
-    for _ in 0..left {
-        // Aborted handlers never reached their own `conn_closed`.
-        stats.conn_closed(&Ok(()));
-    }
-    stats.killed(left);
-    left
+        }
+    })
 }
 
 /// The echo over TLS: tokio-rustls's handshake under the acceptor's timeout, counted as the
@@ -264,25 +179,5 @@ async fn limit<T>(
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "timed out"))?,
         None => fut.await,
-    }
-}
-
-impl Running for RunningTokio {
-    fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    fn counters(&self) -> Arc<ServerStats> {
-        self.stats.clone()
-    }
-
-    fn stop(&self, grace: Duration) -> u64 {
-        // Held for the whole stop: a second stop waits for the first, then returns 0.
-        let mut thread = self.thread.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(t) = thread.take() else {
-            return 0;
-        };
-        let _ = self.stop.send(Some(grace));
-        t.join().unwrap_or_default()
     }
 }

@@ -7,76 +7,26 @@
 use std::cell::RefCell;
 use std::convert::Infallible;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, SERVER};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use mayfly::server::{AcceptBackoff, PeerLimit, Running, ServerStats};
-use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
+use mayfly::server::Running;
 
 use super::routes::{answer, Answer, SERVER as SERVER_NAME};
 use super::timed_io::TimedIo;
 use super::Options;
-
-struct RunningHyper {
-    addr: SocketAddr,
-    /// Sending the grace period stops the server; the thread returns how many it closed.
-    stop: watch::Sender<Option<Duration>>,
-    /// The runtime's thread until the first stop takes it (a second stop finds `None`).
-    thread: Mutex<Option<JoinHandle<u64>>>,
-    stats: Arc<ServerStats>,
-}
+use crate::tokio_server::{self, Caps};
 
 pub(crate) fn start(opts: &Options) -> io::Result<Box<dyn Running>> {
     let listener = super::bind_std(opts)?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
-    let stats = Arc::new(ServerStats::new());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()?;
-    let (stop, stop_rx) = watch::channel(None);
-    let (s, o) = (stats.clone(), opts.clone());
-    let thread = std::thread::Builder::new()
-        .name("hyper".into())
-        .spawn(move || {
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                Ok::<u64, io::Error>(serve(listener, s, o, stop_rx).await)
-            })
-            .unwrap_or_else(|e| {
-                log::error!(error:% = e; "hyper: {e}");
-                0
-            })
-        })?;
-    Ok(Box::new(RunningHyper {
-        addr,
-        stop,
-        thread: Mutex::new(Some(thread)),
-        stats,
-    }))
-}
-
-async fn serve(
-    listener: tokio::net::TcpListener,
-    stats: Arc<ServerStats>,
-    opts: Options,
-    mut stop: watch::Receiver<Option<Duration>>,
-) -> u64 {
-    let mut backoff = AcceptBackoff::on("hyper: accept", listener.local_addr());
-    let cap = opts
-        .http
-        .connection_cap()
-        .map(|n| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS as u64) as usize)));
-    let peers = opts.http.peer_cap().map(|n| Arc::new(PeerLimit::new(n)));
+    let caps = Caps {
+        connections: opts.http.connection_cap(),
+        per_peer: opts.http.peer_cap(),
+    };
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .title_case_headers(true)
@@ -84,46 +34,10 @@ async fn serve(
         .header_read_timeout(opts.http.request_timeout)
         .max_headers(opts.http.max_headers)
         .max_buf_size(opts.http.max_head_bytes.max(8192));
-    let mut tasks = JoinSet::new();
-    loop {
-        let permit = match &cap {
-            Some(cap) => tokio::select! {
-                _ = stop.changed() => break,
-                p = cap.clone().acquire_owned() => Some(p.expect("never closed")),
-            },
-            None => None,
-        };
-        let accepted = tokio::select! {
-            _ = stop.changed() => break,
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
-            r = listener.accept() => r,
-        };
-        let (conn, peer) = match accepted {
-            Ok(c) => c,
-            Err(e) => {
-                stats.accept_error();
-                if let Some(pause) = backoff.failed(&e) {
-                    tokio::time::sleep(pause).await;
-                }
-                continue;
-            }
-        };
-        backoff.succeeded();
-        let slot = match &peers {
-            Some(p) => match p.admit(peer.ip()) {
-                Some(slot) => Some(slot),
-                None => continue, // over its peer's cap: closed at once
-            },
-            None => None,
-        };
+    let (rt, wt) = (opts.http.read_timeout, opts.http.write_timeout);
+    tokio_server::start(listener, "hyper", caps, move |conn, stats, stop| {
         let _ = conn.set_nodelay(true);
-        stats.conn_opened();
-        let io = TimedIo::new(
-            conn,
-            stats.bytes(),
-            opts.http.read_timeout,
-            opts.http.write_timeout,
-        );
+        let io = TimedIo::new(conn, stats.bytes(), rt, wt);
         let s = stats.clone();
         let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
             s.requests(1);
@@ -133,8 +47,7 @@ async fn serve(
         });
         let conn = http.serve_connection(TokioIo::new(io), service);
         let (s, mut stop) = (stats.clone(), stop.clone());
-        tasks.spawn(async move {
-            let _held = (permit, slot);
+        async move {
             tokio::pin!(conn);
             let outcome = tokio::select! {
                 r = conn.as_mut() => r,
@@ -145,19 +58,8 @@ async fn serve(
                 }
             };
             s.conn_closed(&outcome.map_err(io::Error::other));
-        });
-    }
-    drop(listener);
-    let grace = (*stop.borrow()).unwrap_or_default();
-    let _ = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
-    let left = tasks.len() as u64;
-    tasks.shutdown().await;
-    for _ in 0..left {
-        // Aborted handlers never reached their own `conn_closed`.
-        stats.conn_closed(&Ok(()));
-    }
-    stats.killed(left);
-    left
+        }
+    })
 }
 
 /// Whether the request says `Connection: close`.
@@ -205,24 +107,4 @@ fn date() -> HeaderValue {
         }
         c.1.clone()
     })
-}
-
-impl Running for RunningHyper {
-    fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    fn counters(&self) -> Arc<ServerStats> {
-        self.stats.clone()
-    }
-
-    fn stop(&self, grace: Duration) -> u64 {
-        // Held for the whole stop: a second stop waits for the first, then returns 0.
-        let mut thread = self.thread.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(t) = thread.take() else {
-            return 0;
-        };
-        let _ = self.stop.send(Some(grace));
-        t.join().unwrap_or_default()
-    }
 }

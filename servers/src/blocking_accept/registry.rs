@@ -1,4 +1,4 @@
-//! The open connections of the thread-per-connection and raw-may echo builds, and their
+//! The open connections of the builds on [`super`]'s accept loop, and their
 //! shutdown: stop accepting, let open connections finish for the grace period, then shut the
 //! stragglers' sockets down (their handlers see end-of-file and return) and count them as
 //! killed.
