@@ -40,8 +40,8 @@ pub fn echo(a: EchoArgs) -> Result<ExitCode> {
     }
     let tls = a.tls.acceptor()?;
     let name = format!("echo/{}", a.mode);
-    let launch = Launch::tcp(&name, (&a.workers, &a.drain), &a.addr, &a.stats, a.grace.0)
-        .with_tls(&a.tls);
+    let launch =
+        Launch::tcp(&name, (&a.workers, &a.drain), &a.addr, &a.stats, a.grace.0).with_tls(&a.tls);
     serve(launch, || {
         let mut opts = convert::echo_options(&a);
         opts.tls = tls.clone();
@@ -78,8 +78,8 @@ pub fn file(a: ServeFileArgs) -> Result<ExitCode> {
     }
     // A bad certificate or key exits 2 before anything starts.
     let tls = a.tls.acceptor()?;
-    let launch = Launch::tcp("file", (&a.workers, &a.drain), &a.addr, &a.stats, a.grace.0)
-        .with_tls(&a.tls);
+    let launch =
+        Launch::tcp("file", (&a.workers, &a.drain), &a.addr, &a.stats, a.grace.0).with_tls(&a.tls);
     serve(launch, || {
         // Past RLIMIT_FSIZE a write must fail with EFBIG (an error reply), not kill the
         // server.
@@ -113,8 +113,7 @@ pub fn cmd(a: ServeCmdArgs) -> Result<ExitCode> {
     let launch = Launch {
         // Its caps are a few hundred connections; commands keep the limit it was given.
         raise_nofile: false,
-        ..Launch::tcp("cmd", (&a.workers, &a.drain), &a.addr, &a.stats, a.grace.0)
-            .with_tls(&a.tls)
+        ..Launch::tcp("cmd", (&a.workers, &a.drain), &a.addr, &a.stats, a.grace.0).with_tls(&a.tls)
     };
     serve(launch, || {
         if a.course.course_protocol {
