@@ -19,7 +19,10 @@
 //!   answer that is not HTTP). Either way the connection is opened again on its next turn.
 //!
 //! Latency is per turn: from just before the requests are written to just after the last
-//! answer is read. The measured window opens when every connection is up.
+//! answer is read. The measured window opens when every connection is up. Near its end each
+//! connection's timeout is shortened so that no turn waits past the window and
+//! [`DRAIN`](crate::stress::DRAIN): against a server that accepts and never answers the run
+//! still ends on time, those connections counted as never answered, not as I/O errors.
 //!
 //! [`HttpStressOptions::disconnect_rate`] (soak tests, as the TCP client's): after a good
 //! turn, with that probability, the connection is dropped — a clean close, a reset
@@ -38,6 +41,7 @@ use mayfly_proto::child::{Window, WindowMark};
 use serde::{Deserialize, Serialize};
 
 use crate::fairness::Fairness;
+use crate::stress::{cut_off, DRAIN};
 use crate::stress::{ClientMode, Latency, StressOptionsError, XorShift};
 
 /// Default [`HttpStressOptions::path`]: the plaintext test.
@@ -261,6 +265,8 @@ trait Client: Read + Write + AsRawFd + Sized {
     fn open(addr: SocketAddr, timeout: Duration) -> io::Result<Self>;
     /// Waits `d` (the thread, or only the greenlet).
     fn pause(d: Duration);
+    /// Sets the read and write timeout.
+    fn set_io_timeout(&mut self, t: Duration) -> io::Result<()>;
 }
 
 impl Client for TcpStream {
@@ -275,6 +281,11 @@ impl Client for TcpStream {
     fn pause(d: Duration) {
         std::thread::sleep(d);
     }
+
+    fn set_io_timeout(&mut self, t: Duration) -> io::Result<()> {
+        self.set_read_timeout(Some(t))?;
+        self.set_write_timeout(Some(t))
+    }
 }
 
 impl Client for mayfly::net::TcpStream {
@@ -287,6 +298,11 @@ impl Client for mayfly::net::TcpStream {
 
     fn pause(d: Duration) {
         mayfly::sleep(d);
+    }
+
+    fn set_io_timeout(&mut self, t: Duration) -> io::Result<()> {
+        self.settimeout(Some(t));
+        Ok(())
     }
 }
 
@@ -301,6 +317,8 @@ fn reset_on_close(s: &impl AsRawFd) {
 /// One keep-alive connection.
 struct Conn<S> {
     stream: Option<S>,
+    /// The I/O timeout the stream has now (shortened near the window's end).
+    timeout: Duration,
     buf: Vec<u8>,
     /// Good answers in the window.
     answered: u64,
@@ -325,9 +343,26 @@ impl<S: Client> Conn<S> {
                     None
                 }
             },
+            timeout: opts.io_timeout,
             buf: Vec::new(),
             answered: 0,
         }
+    }
+
+    /// Shortens the stream's timeout so that a turn started now waits no longer than
+    /// `cutoff` (give or take half a second, so the timeout changes at most twice a second):
+    /// a server that never answers cannot hold the run past its window and the drain.
+    fn wait_at_most_until(&mut self, cutoff: Instant) -> io::Result<()> {
+        let left = cutoff
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        if let Some(s) = self.stream.as_mut() {
+            if left + Duration::from_millis(500) < self.timeout {
+                s.set_io_timeout(left)?;
+                self.timeout = left;
+            }
+        }
+        Ok(())
     }
 
     /// Drops the connection — `how` 0: a clean close, 1: a reset, 2: half a request, then a
@@ -660,6 +695,7 @@ impl Load<'_> {
             match S::open(self.opts.addr, self.opts.io_timeout) {
                 Ok(s) => {
                     conn.stream = Some(s);
+                    conn.timeout = self.opts.io_timeout;
                     conn.buf.clear();
                     c.reconnects += 1;
                 }
@@ -673,7 +709,10 @@ impl Load<'_> {
         }
         let t0 = Instant::now();
         let mut took = None;
-        match conn.turn(self.requests, self.pipeline, self.want) {
+        let turn = conn
+            .wait_at_most_until(self.end + DRAIN)
+            .and_then(|()| conn.turn(self.requests, self.pipeline, self.want));
+        match turn {
             Ok(t) => {
                 if Instant::now() <= self.end {
                     c.requests += t.good;
@@ -687,6 +726,9 @@ impl Load<'_> {
                     conn.disconnect(rng.next() % 3, self.requests);
                 }
             }
+            // Timed out after the window closed: cut off by the drain, not an error (a
+            // connection that never answered shows in the fairness count).
+            Err(e) if cut_off(&e, self.end) => conn.stream = None,
             Err(e) => {
                 if is_reset(&e) {
                     c.resets += 1;

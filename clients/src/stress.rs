@@ -576,7 +576,7 @@ fn client_thread(
 }
 
 /// A request that timed out after the window closed: cut off by [`DRAIN`], not an error.
-fn cut_off(e: &io::Error, end: Instant) -> bool {
+pub(crate) fn cut_off(e: &io::Error, end: Instant) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock

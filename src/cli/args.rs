@@ -610,6 +610,10 @@ pub struct StressArgs {
     /// The server to load (HOST:PORT, the one it printed as `listening on ADDR`).
     #[arg(long, env = "MAYFLY_ADDR")]
     pub addr: String,
+    /// How long the one connect made before the load may take: past it (or refused) the
+    /// server is unreachable and stress exits 4 at once instead of loading nothing.
+    #[arg(long, value_name = "D", default_value_t = HumanDuration(super::reach::PROBE_TIMEOUT))]
+    pub probe_timeout: HumanDuration,
     /// OS threads (threads mode).
     #[arg(help_heading = "Load", long, default_value_t = stress::DEFAULT_THREADS, value_parser = at_least_one)]
     pub threads: usize,

@@ -135,7 +135,7 @@ pub fn stress(a: StressArgs) -> Result<ExitCode> {
         Proto::Tcp => {}
     }
     let o = convert::stress_options(&a)?;
-    reach::probe(o.addr)?;
+    reach::probe(o.addr, a.probe_timeout.0)?;
     let before = stats_before(&a)?;
     let r = stress::run(&o);
     print::stress(&r, a.json)?;
@@ -172,7 +172,7 @@ fn udp_stress(a: StressArgs) -> Result<ExitCode> {
 /// answer was non-2xx or had a wrong body, and no connection was reset or failed.
 fn http_stress(a: StressArgs) -> Result<ExitCode> {
     let o = convert::http_stress_options(&a)?;
-    reach::probe(o.addr)?;
+    reach::probe(o.addr, a.probe_timeout.0)?;
     let before = stats_before(&a)?;
     let r = http_stress::run(&o);
     print::http_stress(&r, a.json)?;

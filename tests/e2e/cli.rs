@@ -140,37 +140,102 @@ fn file_put_checks_the_local_file_before_the_server() {
 fn stress_holds_its_duration_against_a_server_that_accepts_and_never_answers() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap().to_string();
-    // Accept every connection and hold it, never reading or answering.
+    // Accept every connection and hold it, never reading or answering, until told to stop.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_holder = stop.clone();
     let holder = std::thread::spawn(move || {
         l.set_nonblocking(true).unwrap();
         let mut held: Vec<TcpStream> = Vec::new();
-        let until = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < until {
+        let until = Instant::now() + Duration::from_secs(90);
+        while Instant::now() < until && !stop_holder.load(std::sync::atomic::Ordering::Relaxed) {
             match l.accept() {
                 Ok((s, _)) => held.push(s),
                 Err(_) => std::thread::sleep(Duration::from_millis(20)),
             }
         }
     });
+    // Every client the stress command has: TCP by threads and by greenlets, HTTP by both.
+    let shapes: [&[&str]; 4] = [
+        &["--threads", "4"],
+        &["--mode", "coroutine", "--connections", "4"],
+        &["--proto", "http", "--threads", "4", "--connections", "4"],
+        &[
+            "--proto",
+            "http",
+            "--mode",
+            "coroutine",
+            "--connections",
+            "4",
+        ],
+    ];
+    for shape in shapes {
+        let mut args = vec!["stress", "--addr", &addr, "--duration", "2s"];
+        args.extend_from_slice(shape);
+        let (out, took) = run(&args);
+        // Nothing answered: the answer is no (1), after the window and its 2 s drain, not
+        // the 10 s I/O timeout.
+        assert_eq!(out.status.code(), Some(1), "{shape:?}: {}", stderr(&out));
+        assert!(took < Duration::from_secs(8), "{shape:?}: {took:?}");
+        if shape.contains(&"http") {
+            // Counted as never answered, not as I/O errors (the cut-off is not a failure of
+            // the connection).
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(stdout.contains("none 4"), "{shape:?}: {stdout}");
+            assert!(stdout.contains(" 0 i/o errors"), "{shape:?}: {stdout}");
+        } else {
+            assert!(
+                stderr(&out).contains("4 never answered"),
+                "{shape:?}: {}",
+                stderr(&out)
+            );
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    holder.join().unwrap();
+}
+
+#[test]
+fn the_probe_gives_up_after_probe_timeout_on_a_server_that_never_accepts() {
+    // A listener whose accept queue is full: Linux drops further SYNs, so a connect hangs
+    // (retransmitting) instead of being refused.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    // SAFETY: listen(2) again on a socket `l` owns and keeps open: it only lowers the backlog.
+    assert_eq!(
+        unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&l), 0) },
+        0
+    );
+    let addr = l.local_addr().unwrap();
+    let mut queued = Vec::new();
+    let full =
+        (0..16).any(
+            |_| match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+                Ok(s) => {
+                    queued.push(s);
+                    false
+                }
+                Err(_) => true,
+            },
+        );
+    assert!(full, "the accept queue never filled");
+    let addr = addr.to_string();
     let (out, took) = run(&[
         "stress",
         "--addr",
         &addr,
+        "--probe-timeout",
+        "300ms",
         "--duration",
-        "2s",
-        "--threads",
-        "4",
+        "30s",
     ]);
-    // Nothing answered: the answer is no (1), after the window and its 2 s drain, not the
-    // 10 s I/O timeout.
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(took < Duration::from_secs(7), "{took:?}");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("4 never answered"),
+        stderr(&out).contains("nothing answers on"),
         "{}",
         stderr(&out)
     );
-    drop(holder);
+    // The probe's bound, not the 5 s default nor the 30 s run.
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    drop(queued);
 }
 
 #[test]
