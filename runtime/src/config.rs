@@ -4,9 +4,25 @@
 
 use std::time::Duration;
 
-/// Default greenlet stack: 64 KiB. may's own default is 32 KiB, which a handler that formats
-/// or parses on the stack overflows easily; 64 KiB still costs only the pages actually touched.
-pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
+/// Default greenlet stack: 64 KiB in an optimised build, 256 KiB in a build with debug
+/// assertions (a `cargo build` without `--release`).
+///
+/// may's own default is 32 KiB, which a handler that formats or parses on the stack overflows
+/// easily. The same calls take several times the stack at opt-level 0 (docs/BENCHMARKS.md,
+/// "Stack depth": a regex `replace_all` 23 KiB in release, 108 KiB in a plain debug build; a
+/// TLS handshake 18 and 59 KiB), so a debug build gets four times the room: a gevent user
+/// never sizes a stack. Either costs only the pages a greenlet touches (one, for a parked
+/// connection), so the larger one costs address space, not memory.
+///
+/// ```
+/// let kib = mayfly::hub::DEFAULT_STACK_SIZE / 1024;
+/// assert_eq!(kib, if cfg!(debug_assertions) { 256 } else { 64 });
+/// ```
+pub const DEFAULT_STACK_SIZE: usize = if cfg!(debug_assertions) {
+    256 * 1024
+} else {
+    64 * 1024
+};
 /// The environment variable that sets the stack size in bytes (`MAYFLY_STACK_SIZE=131072`).
 pub const STACK_SIZE_ENV: &str = "MAYFLY_STACK_SIZE";
 /// The environment variable that turns the loop [`crate::monitor`] on: a threshold in

@@ -195,7 +195,8 @@
 //!    asserts it is always the worker.
 //! 2. **Stack overflow.** may's stacks have a guard page below them; overflowing faults there
 //!    instead of writing over other memory. The default stack is 64 KiB
-//!    ([`hub::DEFAULT_STACK_SIZE`]); deep recursion needs [`Builder::stack_size`] (one
+//!    in an optimised build and 256 KiB in a debug one ([`hub::DEFAULT_STACK_SIZE`]: the
+//!    same calls need several times the stack at opt-level 0); deep recursion needs [`Builder::stack_size`] (one
 //!    greenlet) or [`Config::stack_size`] / `MAYFLY_STACK_SIZE` (all of them), in bytes. A
 //!    stack costs only the pages a greenlet touches, so a larger one is cheap until used. An
 //!    overflow stops the whole process (exit status 1): the frames on the stack were cut off

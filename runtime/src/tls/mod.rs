@@ -34,8 +34,8 @@
 //! tracking; the figures in docs/BENCHMARKS.md), one greenlet doing a handshake and an echo
 //! used about 18 KiB (server side) and 22 KiB (client side) in a release build, but 53 to
 //! 60 KiB in a build with every crate at opt-level 0 (a user's plain `cargo build`): the
-//! default 64 KiB stack ([`crate::hub::DEFAULT_STACK_SIZE`]) leaves a handler almost nothing
-//! there, and reading a record needs nearly as much as the handshake. So a TLS connection's
+//! 64 KiB default stack of an optimised build ([`crate::hub::DEFAULT_STACK_SIZE`]) would
+//! leave a handler almost nothing in such a build, and reading a record needs nearly as much as the handshake. So a TLS connection's
 //! greenlet gets [`TLS_STACK_SIZE`] bytes (131,072): [`StreamServer::new_tls`](crate::server::StreamServer::new_tls)
 //! sizes its connection greenlets so, and a greenlet of yours that calls
 //! [`TlsAcceptor::accept`] or [`TlsConnector::connect`] should be spawned with
