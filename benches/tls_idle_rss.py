@@ -31,7 +31,7 @@ try:
         t.sendall(b"hello\n")
         t.recv(64)
         conns.append(t)
-    time.sleep(1)
+    time.sleep(3)  # past the server's idle stack release (1 s) and a sweep tick
     after = rss(srv.pid)
     print(f"{n} idle TLS connections: server VmRSS {before} -> {after} KiB, {(after-before)/n:.2f} KiB each ({time.time()-t0:.0f} s)")
 finally:

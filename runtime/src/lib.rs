@@ -282,6 +282,7 @@ mod run;
 pub mod server;
 pub mod signal;
 mod sleep;
+pub mod stack;
 mod start;
 pub mod subprocess;
 pub mod threadpool;

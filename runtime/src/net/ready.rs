@@ -199,8 +199,8 @@ impl<'a> Waited<'a> {
     /// returns a "Canceled" error at once, as may's calls do).
     fn wait<S: AsIoData>(&mut self, sock: &S, interest: usize) -> io::Result<usize> {
         if !self.armed {
-            if let (Some(w), Some(t)) = (self.watch, self.timeout) {
-                w.arm(t);
+            if let Some(w) = self.watch {
+                w.arm(self.timeout);
             }
             self.armed = true;
         }
@@ -222,6 +222,11 @@ impl<'a> Waited<'a> {
             }
             if self.watch.is_some_and(Watch::fired) {
                 return Err(super::stream::timed_out());
+            }
+            if self.watch.is_some_and(Watch::take_release) {
+                // Parked for the sweep's idle time: the frames below this one (a handshake's,
+                // the last request's) are dead; give their pages back and wait on.
+                crate::stack::release_unused();
             }
             // Woken by the other direction's readiness or by the sweep for nothing: wait again.
         }

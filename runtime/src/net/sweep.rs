@@ -10,6 +10,9 @@
 //! stream stays usable, as with a timer. A timeout fires between its time and one tick (plus
 //! the coarse clock's few milliseconds) later.
 //!
+//! The same pass asks a call parked for the server's idle time to give back its dead stack
+//! (`release_at`; [`crate::stack::release_unused`], run by the woken call in `ready`).
+//!
 //! [`crate::server::StreamServer`] sweeps the read and write timeouts of the connections it
 //! accepts; a stream's own `set_read_timeout` outside a server keeps exact timers.
 
@@ -36,6 +39,13 @@ pub(crate) struct Watch {
     fired: AtomicBool,
     /// Cleared when the sweep stops: the stream falls back to timers.
     live: AtomicBool,
+    /// Coarse milliseconds at which the parked call should give back its dead stack
+    /// ([`crate::stack::release_unused`]); 0 while not parked or once asked.
+    release_at: AtomicU64,
+    /// Set by the sweep when `release_at` passed; taken by the parked call when it wakes.
+    release: AtomicBool,
+    /// How long a call stays parked before it is asked to release (`None`: never).
+    release_after: Option<Duration>,
     waker: WaitIoWaker,
 }
 
@@ -49,20 +59,37 @@ impl std::fmt::Debug for Watch {
 }
 
 impl Watch {
-    /// The parked call may run until `timeout` from now (never less: the coarse clock lags
-    /// the real one by up to its resolution, which is added).
-    pub(crate) fn arm(&self, timeout: Duration) {
-        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX / 2);
-        let at = coarse_now_ms()
-            .saturating_add(ms)
-            .saturating_add(coarse_resolution_ms());
-        self.at.store(at.max(1), Ordering::Relaxed);
+    /// The call parks: it may run until `timeout` from now, if it has one (never less: the
+    /// coarse clock lags the real one by up to its resolution, which is added), and is asked
+    /// to give back its dead stack after the sweep's idle time. One clock read.
+    pub(crate) fn arm(&self, timeout: Option<Duration>) {
+        let now = coarse_now_ms();
+        if let Some(timeout) = timeout {
+            let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX / 2);
+            let at = now
+                .saturating_add(ms)
+                .saturating_add(coarse_resolution_ms());
+            self.at.store(at.max(1), Ordering::Relaxed);
+        }
+        if let Some(after) = self.release_after {
+            let ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX / 2);
+            self.release_at
+                .store(now.saturating_add(ms).max(1), Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the sweep asked the parked call to give back its dead stack (once per park:
+    /// the request is taken).
+    pub(crate) fn take_release(&self) -> bool {
+        self.release.load(Ordering::Relaxed) && self.release.swap(false, Ordering::Relaxed)
     }
 
     /// The call returned: nothing to time out any more.
     pub(crate) fn disarm(&self) {
         self.at.store(0, Ordering::Relaxed);
         self.fired.store(false, Ordering::Relaxed);
+        self.release_at.store(0, Ordering::Relaxed);
+        self.release.store(false, Ordering::Relaxed);
     }
 
     /// Whether a sweep still checks this watch (false once the server's sweep stopped).
@@ -75,18 +102,28 @@ impl Watch {
         self.fired.load(Ordering::Relaxed)
     }
 
+    /// Asks the parked call to release its dead stack if it has been parked long enough.
+    fn ask_release(&self, now: u64) {
+        self.raise_if_due(&self.release_at, &self.release, now);
+    }
+
     /// Fires the watch if its deadline is at or before `now`.
     fn expire(&self, now: u64) {
-        let at = self.at.load(Ordering::Relaxed);
-        if at == 0 || at > now {
+        self.raise_if_due(&self.at, &self.fired, now);
+    }
+
+    /// If the deadline in `at` is set and at or before `now`: clears it (once, against a
+    /// racing disarm), raises `flag` and wakes the parked call.
+    fn raise_if_due(&self, at: &AtomicU64, flag: &AtomicBool, now: u64) {
+        let when = at.load(Ordering::Relaxed);
+        if when == 0 || when > now {
             return;
         }
-        if self
-            .at
-            .compare_exchange(at, 0, Ordering::Relaxed, Ordering::Relaxed)
+        if at
+            .compare_exchange(when, 0, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
         {
-            self.fired.store(true, Ordering::Relaxed);
+            flag.store(true, Ordering::Relaxed);
             self.waker.wakeup();
         }
     }
@@ -103,6 +140,8 @@ pub(crate) struct Sweep {
 #[derive(Debug, Default)]
 struct Shared {
     watches: Mutex<Vec<Arc<Watch>>>,
+    /// Every watch's `release_after`.
+    release_after: Option<Duration>,
 }
 
 impl Sweep {
@@ -113,12 +152,19 @@ impl Sweep {
         Some((*shortest / TICKS_PER_TIMEOUT).clamp(MIN_TICK, MAX_TICK))
     }
 
-    /// Starts the sweeping greenlet.
+    /// Starts the sweeping greenlet; a call parked for `release_after` is asked to give back
+    /// its dead stack.
     ///
     /// # Errors
     /// The spawn error (no memory for a greenlet).
-    pub(crate) fn start(tick: Duration) -> Result<Sweep, crate::SpawnError> {
-        let shared = Arc::new(Shared::default());
+    pub(crate) fn start(
+        tick: Duration,
+        release_after: Option<Duration>,
+    ) -> Result<Sweep, crate::SpawnError> {
+        let shared = Arc::new(Shared {
+            watches: Mutex::default(),
+            release_after,
+        });
         let weak = Arc::downgrade(&shared);
         let greenlet = crate::Builder::new()
             .name("socket-timeout-sweep".to_string())
@@ -132,6 +178,9 @@ impl Sweep {
             at: AtomicU64::new(0),
             fired: AtomicBool::new(false),
             live: AtomicBool::new(true),
+            release_at: AtomicU64::new(0),
+            release: AtomicBool::new(false),
+            release_after: self.shared.release_after,
             waker: sock.waker(),
         });
         self.shared.watches.lock_unpoisoned().push(w.clone());
@@ -167,6 +216,7 @@ fn sweep_loop(shared: &Weak<Shared>, tick: Duration) {
                 return false;
             }
             w.expire(now);
+            w.ask_release(now);
             true
         });
     }
@@ -222,20 +272,49 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_watch_fires_only_at_its_deadline_which_covers_the_clock_lag() {
+    /// A watch on a fresh UDP socket, releasing after 100 ms (the socket must outlive it).
+    fn test_watch() -> (may::net::UdpSocket, Watch) {
         crate::start::ensure_started();
         let sock = may::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let w = Watch {
             at: AtomicU64::new(0),
             fired: AtomicBool::new(false),
             live: AtomicBool::new(true),
+            release_at: AtomicU64::new(0),
+            release: AtomicBool::new(false),
+            release_after: Some(Duration::from_millis(100)),
             waker: sock.waker(),
         };
+        (sock, w)
+    }
+
+    #[test]
+    fn a_parked_call_is_asked_once_to_release_its_stack_after_the_idle_time() {
+        let (_sock, w) = test_watch();
+        w.ask_release(u64::MAX);
+        assert!(!w.take_release(), "a call that never parked is never asked");
+        let now = coarse_now_ms();
+        w.arm(None);
+        w.ask_release(now + 50);
+        assert!(!w.take_release(), "asked before the idle time");
+        w.ask_release(now + 100 + coarse_resolution_ms());
+        assert!(w.take_release(), "not asked after the idle time");
+        assert!(!w.take_release(), "asked twice in one park");
+        w.ask_release(u64::MAX);
+        assert!(!w.take_release(), "asked again in the same park");
+        w.arm(None);
+        w.disarm();
+        w.ask_release(u64::MAX);
+        assert!(!w.take_release(), "asked after the call returned");
+    }
+
+    #[test]
+    fn a_watch_fires_only_at_its_deadline_which_covers_the_clock_lag() {
+        let (_sock, w) = test_watch();
         w.expire(u64::MAX);
         assert!(!w.fired(), "an unarmed watch never fires");
         let before = coarse_now_ms();
-        w.arm(Duration::from_millis(200));
+        w.arm(Some(Duration::from_millis(200)));
         let at = w.at.load(Ordering::Relaxed);
         // The coarse clock lags the real one by up to its resolution: a deadline without it
         // could fire early.

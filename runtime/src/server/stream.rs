@@ -75,6 +75,7 @@ pub struct StreamServer {
     peer_limit: Option<Arc<PeerLimit>>,
     refusal: Option<Arc<[u8]>>,
     stack_size: Option<usize>,
+    release_idle_stack: Option<Duration>,
 }
 
 impl std::fmt::Debug for StreamServer {
@@ -111,6 +112,7 @@ impl StreamServer {
             peer_limit: None,
             refusal: None,
             stack_size: None,
+            release_idle_stack: Some(crate::stack::IDLE_STACK_RELEASE),
         }
     }
 
@@ -119,6 +121,27 @@ impl StreamServer {
     /// (a TLS server sets [`TLS_STACK_SIZE`](crate::tls::TLS_STACK_SIZE)).
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
+        self
+    }
+
+    /// A connection whose read or write has been parked for `after` gives back the pages of
+    /// its stack below the parked call ([`crate::stack::release_unused`]): what a TLS
+    /// handshake or a deep request touched stops costing memory while the client is idle.
+    /// Default [`IDLE_STACK_RELEASE`](crate::stack::IDLE_STACK_RELEASE) (1 s); `None`: never.
+    /// A connection is asked once per wait, between `after` and one sweep tick later. The
+    /// server's timeout sweep does the asking, so this takes effect only on a server with a
+    /// [`read_timeout`](Self::read_timeout) or [`write_timeout`](Self::write_timeout) (as
+    /// `mayfly serve echo`, whose read timeout is on by default).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mayfly::server::StreamServer;
+    /// let server = StreamServer::bind("127.0.0.1:0", |_c, _p| Ok(())).unwrap()
+    ///     .release_idle_stack(Some(Duration::from_millis(200)));
+    /// # drop(server);
+    /// ```
+    pub fn release_idle_stack(mut self, after: Option<Duration>) -> Self {
+        self.release_idle_stack = after.filter(|d| !d.is_zero());
         self
     }
 
@@ -232,8 +255,10 @@ impl StreamServer {
             accept: Mutex::new(None),
             stopped: Event::new(),
             // No sweep greenlet: the connections' timeouts fall back to may's timers.
+            // The idle stack release rides on the sweep; it does not start one of its own
+            // (see `release_idle_stack`).
             sweep: Sweep::tick(&[self.read_timeout, self.write_timeout])
-                .and_then(|tick| Sweep::start(tick).ok()),
+                .and_then(|tick| Sweep::start(tick, self.release_idle_stack).ok()),
         });
         let running = RunningServer { addr, shared };
         running.start_accepting().map_err(io::Error::other)?;

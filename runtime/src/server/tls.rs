@@ -97,23 +97,10 @@ impl StreamServer {
     where
         F: Fn(TlsStream, SocketAddr) -> io::Result<()> + Send + Sync + 'static,
     {
-        let handler =
-            move |tcp: TcpStream, peer: SocketAddr, stats: &Arc<ServerStats>| match acceptor
-                .accept(tcp)
-            {
-                Ok(tls) => {
-                    stats
-                        .gauge(GAUGE_TLS_HANDSHAKES)
-                        .fetch_add(1, Ordering::Relaxed);
-                    handler(tls, peer)
-                }
-                Err(e) => {
-                    stats
-                        .gauge(tls_failed_gauge(e.failure()))
-                        .fetch_add(1, Ordering::Relaxed);
-                    Err(e.into())
-                }
-            };
+        let handler = move |tcp: TcpStream, peer: SocketAddr, stats: &Arc<ServerStats>| {
+            let tls = handshake(&acceptor, tcp, stats)?;
+            handler(tls, peer)
+        };
         let stack = crate::tls::TLS_STACK_SIZE.max(crate::Config::current().stack_size);
         StreamServer::with_handler(listener, Arc::new(Handler::Counted(Box::new(handler))))
             .stack_size(stack)
@@ -132,5 +119,30 @@ impl StreamServer {
         F: Fn(TlsStream, SocketAddr) -> io::Result<()> + Send + Sync + 'static,
     {
         Ok(Self::new_tls(TcpListener::bind(addr)?, acceptor, handler))
+    }
+}
+
+/// One counted handshake. Not inlined: its frame (rustls's state, about 4 KiB in an optimised
+/// build) is gone before the handler runs, instead of staying in the frame under every read
+/// the connection parks in, resident for the connection's life.
+#[inline(never)]
+fn handshake(
+    acceptor: &TlsAcceptor,
+    tcp: TcpStream,
+    stats: &Arc<ServerStats>,
+) -> io::Result<TlsStream> {
+    match acceptor.accept(tcp) {
+        Ok(tls) => {
+            stats
+                .gauge(GAUGE_TLS_HANDSHAKES)
+                .fetch_add(1, Ordering::Relaxed);
+            Ok(tls)
+        }
+        Err(e) => {
+            stats
+                .gauge(tls_failed_gauge(e.failure()))
+                .fetch_add(1, Ordering::Relaxed);
+            Err(e.into())
+        }
     }
 }

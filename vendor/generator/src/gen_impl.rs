@@ -478,6 +478,7 @@ impl<'a, A, T> GeneratorImpl<'a, A, T> {
 
         let guard = (self.stack.begin() as usize, self.stack.end() as usize);
         self.context.stack_guard = guard;
+        self.context.stack_tracked = self.stack.tracked(); // mayfly patch
         self.context.regs.init_with(
             gen_init,
             0,

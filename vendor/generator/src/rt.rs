@@ -98,6 +98,9 @@ pub struct Context {
     /// stack from an overflowed one. This flag stays set once the handler
     /// has delivered `Error::StackErr` for this context.
     pub overflowed: bool,
+    /// mayfly patch: the stack asked for usage tracking (an odd size): its unused words hold
+    /// the sentinel `get_used_size` counts, so nothing may hand its pages back to the OS.
+    pub stack_tracked: bool,
 }
 
 impl Context {
@@ -114,6 +117,7 @@ impl Context {
             local_data: ptr::null_mut(),
             stack_guard: (0, 0),
             overflowed: false,
+            stack_tracked: false,
         }
     }
 
@@ -342,6 +346,20 @@ pub fn get_local_data() -> *mut u8 {
     }
 
     env.co_ctx().map_or(ptr::null_mut(), |ctx| ctx.local_data)
+}
+
+/// mayfly patch: the usable range of the running generator's stack (lowest address, just
+/// above the guard page, to the high end below the closures placed there), or `None` on a
+/// thread's own stack and on a stack that tracks its usage (see [`Context::stack_tracked`]).
+/// What lies below the caller's frame in this range is dead: a caller may hand those pages
+/// back to the OS (`madvise(MADV_DONTNEED)`; they come back zeroed when touched again).
+pub fn stack_range() -> Option<std::ops::Range<usize>> {
+    let ctx = ContextStack::current().top();
+    let (start, end) = ctx.stack_guard;
+    if start == 0 || ctx.stack_tracked || !ctx.is_generator() {
+        return None;
+    }
+    Some(start..end)
 }
 
 #[cfg(not(target_os = "fuchsia"))]

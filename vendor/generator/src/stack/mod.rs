@@ -643,6 +643,11 @@ impl Stack {
         cap - free
     }
 
+    /// mayfly patch: whether this stack tracks its usage (was filled with the sentinel).
+    pub(crate) fn tracked(&self) -> bool {
+        self.mem.tracked
+    }
+
     /// get the stack cap
     #[inline]
     pub fn size(&self) -> usize {
