@@ -2,8 +2,8 @@
 //! --tls-key` serves them (coroutine, threads and tokio builds), Python's `ssl` module and
 //! `mayfly stress --tls` are the clients; `serve file` and `serve cmd` over TLS with their
 //! clients (client certificates, the cmd server's remote rule, transfers cut without
-//! close_notify, Python's `ssl` speaking the file protocol); the bad inputs exit as
-//! documented.
+//! close_notify, Python's `ssl` speaking the file and command protocols); the bad inputs
+//! exit as documented.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -697,6 +697,75 @@ fn cmd_over_tls_with_and_without_a_client_certificate() {
     stop_child(&mut server);
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&other);
+}
+
+/// Python's `ssl` speaking the command protocol (PROTOCOL.md): the challenge, the
+/// HMAC-SHA256 answer from the secret file, one command; prints the reply as JSON
+/// (argv: ca, addr, secret file, `right` or `wrong` secret).
+const PY_CMD_PEER: &str = concat!(
+    py_frames!(),
+    r#"
+import hmac
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+host, port = sys.argv[2].rsplit(":", 1)
+secret = open(sys.argv[3], "rb").read().rstrip(b"\r\n")
+if sys.argv[4] == "wrong":
+    secret = b"not the secret, but as long as one"
+raw = socket.create_connection((host, int(port)), timeout=10)
+s = ctx.wrap_socket(raw, server_hostname="localhost")
+h = reply(s)
+assert h["algorithm"] == "hmac-sha256", h
+challenge = bytes.fromhex(h["challenge"])
+send(s, {"hmac": hmac.new(secret, challenge, hashlib.sha256).hexdigest()})
+r = reply(s)
+if r["status"] != "ok":
+    print(json.dumps({"login": r}))
+    sys.exit(0)
+send(s, {"cmd": "run", "command": "printf 'tls:%s' $((6*7)); echo oops >&2; exit 3"})
+r = reply(s)
+body = recv_exact(s, r["total_size"])
+n = r["stdout_size"]
+print(json.dumps({"version": s.version(), "exit_code": r["exit_code"],
+                  "stdout": body[:n].hex(), "stderr": body[n:].hex()}))
+s.close()
+"#
+);
+
+#[test]
+fn python_ssl_logs_in_to_the_cmd_server_and_runs_a_command() {
+    if !have_python() {
+        return;
+    }
+    let dir = certs(&[]);
+    let mut server = serve_cmd_tls(&dir, &[]);
+    let peer = |which: &str| {
+        let out = Command::new("python3")
+            .args(["-c", PY_CMD_PEER])
+            .arg(dir.join("ca.pem"))
+            .arg(&server.addr)
+            .arg(dir.join("secret"))
+            .arg(which)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{which}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v
+    };
+    let v = peer("right");
+    assert_eq!(v["version"], "TLSv1.3", "{v}");
+    assert_eq!(v["exit_code"], 3, "{v}");
+    // The bytes as hex: b"tls:42" on stdout, b"oops\n" on stderr.
+    assert_eq!(v["stdout"], "746c733a3432", "{v}");
+    assert_eq!(v["stderr"], "6f6f70730a", "{v}");
+    // The wrong secret: refused at the login, nothing run.
+    let v = peer("wrong");
+    assert_eq!(v["login"]["code"], "auth", "{v}");
+    stop_child(&mut server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
