@@ -906,3 +906,74 @@ fn the_stats_page_serves_https_with_the_servers_pair_or_its_own() {
     assert!(err.contains("--stats-tls-cert"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_client_at_the_wrong_kind_of_port_is_told_which_flag_to_change() {
+    let dir = certs(&[]);
+    let root = tempfile::tempdir().unwrap();
+    let ca = dir.join("ca.pem").into_os_string();
+    // Plaintext `mayfly file` at a TLS port: the server's alert read as a frame.
+    let mut tls_server = serve_file_tls(&dir, root.path(), &[]);
+    let (code, out, err) = run(&[os("file"), os("--addr"), os(&tls_server.addr), os("list")]);
+    assert_eq!(code, 5, "{out}{err}");
+    assert!(
+        err.contains("the server answered with TLS: this port speaks TLS; add --tls"),
+        "{err}"
+    );
+    assert!(!err.contains("header length"), "{err}");
+    stop_child(&mut tls_server);
+    // `mayfly file --tls` at a plaintext port: refused at the handshake, exit 8.
+    let mut cmd = mayfly();
+    cmd.args([
+        "serve",
+        "file",
+        "--addr",
+        "127.0.0.1:0",
+        "--grace",
+        "1s",
+        "--root",
+    ])
+    .arg(root.path())
+    .stderr(Stdio::null());
+    let mut plain = ServerChild::spawn(cmd, false);
+    let (code, out, err) = run(&[
+        os("file"),
+        os("--addr"),
+        os(&plain.addr),
+        os("--tls"),
+        os("--tls-ca"),
+        &ca,
+        os("list"),
+    ]);
+    assert_eq!(code, 8, "{out}{err}");
+    assert!(
+        err.contains("the server does not speak TLS: this port is plaintext; drop --tls"),
+        "{err}"
+    );
+    stop_child(&mut plain);
+    // `mayfly cmd --tls` at a plaintext cmd server: its challenge is no TLS record.
+    std::fs::write(dir.join("secret"), "a secret of sixteen bytes or more").unwrap();
+    let secret = dir.join("secret").into_os_string();
+    let mut cmd = mayfly();
+    cmd.args(["serve", "cmd", "--addr", "127.0.0.1:0", "--grace", "1s"])
+        .arg("--secret-file")
+        .arg(&secret)
+        .stderr(Stdio::null());
+    let mut plain = ServerChild::spawn(cmd, false);
+    let (code, out, err) = run(&[
+        os("cmd"),
+        os("--addr"),
+        os(&plain.addr),
+        os("--tls"),
+        os("--tls-ca"),
+        &ca,
+        os("--secret-file"),
+        &secret,
+        os("--"),
+        os("true"),
+    ]);
+    assert_eq!(code, 8, "{out}{err}");
+    assert!(err.contains("the server does not speak TLS"), "{err}");
+    stop_child(&mut plain);
+    let _ = std::fs::remove_dir_all(&dir);
+}
