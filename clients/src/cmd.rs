@@ -17,7 +17,7 @@ use mayfly_proto::cmd::{self as proto, auth};
 use mayfly_proto::frame::{self, FrameError, FrameReader, Header, Limits};
 use mayfly_proto::Refusal;
 
-use crate::tls_conn::{ClientTls, StdConn};
+use crate::tls_conn::{self, ClientTls, StdConn};
 
 /// What a remote command produced: the protocol's type, as the server ran it.
 pub use mayfly_proto::cmd::CommandOutput as CmdOutput;
@@ -127,7 +127,10 @@ impl CmdClient {
         s.tcp().set_read_timeout(Some(Duration::from_secs(120)))?;
         s.tcp().set_nodelay(true)?;
         let mut r = FrameReader::new(s, Limits::default(), frame::total_size as _);
-        let (h, _) = r.read_header()?.ok_or(CmdError::NoChallenge)?;
+        let (h, _) = r
+            .read_header()
+            .map_err(tls_conn::hint_server_speaks_tls)?
+            .ok_or(CmdError::NoChallenge)?;
         // A server that will not let us try (busy, rate_limited) says so instead.
         if h.get(mayfly_proto::reply::STATUS).is_some() {
             if let Some(err) = Refusal::from_reply(&h) {
@@ -146,7 +149,11 @@ impl CmdClient {
     }
 
     fn reply(&mut self) -> Result<Header, CmdError> {
-        let (h, _) = self.r.read_header()?.ok_or(CmdError::Closed)?;
+        let (h, _) = self
+            .r
+            .read_header()
+            .map_err(tls_conn::hint_server_speaks_tls)?
+            .ok_or(CmdError::Closed)?;
         if let Some(err) = Refusal::from_reply(&h) {
             self.r.body().skip()?;
             return Err(err.into());

@@ -371,10 +371,17 @@ impl<S: Read + Write> FileClient<S> {
     /// # Errors
     /// A broken connection, or no frame.
     pub fn read_frame_header(&mut self) -> Result<(Header, u64), FileError> {
-        self.r
-            .read_header()
+        self.header()
             .map_err(FileError::ReadReply)?
             .ok_or(FileError::NoReply)
+    }
+
+    /// The next frame's header; a TLS record where a frame should be is
+    /// [`ServerSpeaksTls`](crate::tls_conn::ServerSpeaksTls).
+    fn header(&mut self) -> io::Result<Option<(Header, u64)>> {
+        self.r
+            .read_header()
+            .map_err(crate::tls_conn::hint_server_speaks_tls)
     }
 
     /// Reads one reply: its header and body length (a refusal is an error, its body
@@ -384,8 +391,7 @@ impl<S: Read + Write> FileClient<S> {
     /// A broken connection, no reply, or the server's refusal.
     pub fn read_reply(&mut self) -> Result<(Header, u64), FileError> {
         let (h, len) = self
-            .r
-            .read_header()
+            .header()
             .map_err(FileError::ReadReply)?
             .ok_or(FileError::NoReply)?;
         if h.get("challenge").is_some() {
@@ -448,7 +454,7 @@ impl<S: Read + Write> FileClient<S> {
     /// answer here: a partial upload may still exist).
     pub fn stat(&mut self, name: &str) -> Result<Stat, FileError> {
         frame::write_header(self.r.get_mut(), &proto::stat_request(name))?;
-        let (h, _) = self.r.read_header()?.ok_or(FileError::NoReply)?;
+        let (h, _) = self.header()?.ok_or(FileError::NoReply)?;
         // Not found is an answer here (a partial upload may still exist), not a failure.
         if let Some(err) = Refusal::from_reply(&h).filter(|e| e.code != code::NOT_FOUND) {
             return Err(err.into());

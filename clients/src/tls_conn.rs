@@ -3,7 +3,9 @@
 //! and the name to check). The file client, the cmd client and stress's threads mode use it.
 //! A TLS read that ends without the server's `close_notify` fails with
 //! [`mayfly::tls::Truncated`] (kind `UnexpectedEof`), so a cut transfer is never taken for
-//! a finished one; a drop sends `close_notify`.
+//! a finished one; a drop sends `close_notify`. A client at the wrong kind of port is told
+//! so: [`ServerSpeaksTls`] (a plaintext client whose first reply is a TLS record, through
+//! [`hint_server_speaks_tls`]) and [`ServerNotTls`] (a handshake answered in plaintext).
 //!
 //! ```
 //! use mayfly_clients::tls_conn::StdConn;
@@ -16,6 +18,54 @@
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::Instant;
+
+use mayfly_proto::frame::FrameError;
+
+/// A plaintext client at a TLS port: the server's first bytes are a TLS record (its alert
+/// at our request, read as a frame's length).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the server answered with TLS: this port speaks TLS; add --tls (and --tls-ca FILE)")]
+pub struct ServerSpeaksTls;
+
+/// A TLS client at a plaintext port: the server's answer to the handshake is not TLS.
+#[derive(Debug, thiserror::Error)]
+#[error("the server does not speak TLS: this port is plaintext; drop --tls")]
+pub struct ServerNotTls(#[source] pub rustls::Error);
+
+/// `e`, a failed read of a frame header, as [`ServerSpeaksTls`] (kind `InvalidData`) if the
+/// length prefix refused is the head of a TLS record; else `e` as it is. The file and cmd
+/// clients pass every header read through it.
+///
+/// ```
+/// use mayfly_clients::tls_conn::{hint_server_speaks_tls, ServerSpeaksTls};
+/// use mayfly_proto::frame::{FrameError, MAX_HEADER};
+/// let alert = u32::from_le_bytes([0x15, 0x03, 0x03, 0x00]) as usize;
+/// let e = hint_server_speaks_tls(FrameError::HeaderTooLong { len: alert, limit: MAX_HEADER }.into());
+/// assert!(e.get_ref().unwrap().is::<ServerSpeaksTls>());
+/// let other = hint_server_speaks_tls(FrameError::NegativeLength(-1).into());
+/// assert!(!other.get_ref().unwrap().is::<ServerSpeaksTls>());
+/// ```
+pub fn hint_server_speaks_tls(e: io::Error) -> io::Error {
+    if FrameError::from_io(&e).is_some_and(FrameError::is_tls_record) {
+        io::Error::new(io::ErrorKind::InvalidData, ServerSpeaksTls)
+    } else {
+        e
+    }
+}
+
+/// `e`, a failed handshake, as [`ServerNotTls`] (kind `InvalidData`) if rustls found the
+/// server's answer not TLS at all (`mayfly::tls`'s own sorting); else `e` as it is.
+fn hint_server_not_tls(e: io::Error) -> io::Error {
+    let Some(err) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
+        return e;
+    };
+    match mayfly::tls::HandshakeError::from_rustls(err.clone()) {
+        mayfly::tls::HandshakeError::NotTls(err) => {
+            io::Error::new(io::ErrorKind::InvalidData, ServerNotTls(err))
+        }
+        _ => e,
+    }
+}
 
 /// TLS for a client: the connector (a CA, or insecure; a client certificate if the server
 /// asks for one) and the name the server's certificate must hold, sent as SNI.
@@ -84,7 +134,7 @@ impl StdConn {
             }
             tcp.set_read_timeout(Some(left))?;
             tcp.set_write_timeout(Some(left))?;
-            if conn.complete_io(&mut tcp)? == (0, 0) {
+            if conn.complete_io(&mut tcp).map_err(hint_server_not_tls)? == (0, 0) {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "the server closed during the TLS handshake",

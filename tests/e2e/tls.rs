@@ -2,8 +2,8 @@
 //! --tls-key` serves them (coroutine, threads and tokio builds), Python's `ssl` module and
 //! `mayfly stress --tls` are the clients; `serve file` and `serve cmd` over TLS with their
 //! clients (client certificates, the cmd server's remote rule, transfers cut without
-//! close_notify, Python's `ssl` speaking the file protocol); the bad inputs exit as
-//! documented.
+//! close_notify, Python's `ssl` speaking the file and command protocols); the bad inputs
+//! exit as documented.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -699,6 +699,75 @@ fn cmd_over_tls_with_and_without_a_client_certificate() {
     let _ = std::fs::remove_dir_all(&other);
 }
 
+/// Python's `ssl` speaking the command protocol (PROTOCOL.md): the challenge, the
+/// HMAC-SHA256 answer from the secret file, one command; prints the reply as JSON
+/// (argv: ca, addr, secret file, `right` or `wrong` secret).
+const PY_CMD_PEER: &str = concat!(
+    py_frames!(),
+    r#"
+import hmac
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+host, port = sys.argv[2].rsplit(":", 1)
+secret = open(sys.argv[3], "rb").read().rstrip(b"\r\n")
+if sys.argv[4] == "wrong":
+    secret = b"not the secret, but as long as one"
+raw = socket.create_connection((host, int(port)), timeout=10)
+s = ctx.wrap_socket(raw, server_hostname="localhost")
+h = reply(s)
+assert h["algorithm"] == "hmac-sha256", h
+challenge = bytes.fromhex(h["challenge"])
+send(s, {"hmac": hmac.new(secret, challenge, hashlib.sha256).hexdigest()})
+r = reply(s)
+if r["status"] != "ok":
+    print(json.dumps({"login": r}))
+    sys.exit(0)
+send(s, {"cmd": "run", "command": "printf 'tls:%s' $((6*7)); echo oops >&2; exit 3"})
+r = reply(s)
+body = recv_exact(s, r["total_size"])
+n = r["stdout_size"]
+print(json.dumps({"version": s.version(), "exit_code": r["exit_code"],
+                  "stdout": body[:n].hex(), "stderr": body[n:].hex()}))
+s.close()
+"#
+);
+
+#[test]
+fn python_ssl_logs_in_to_the_cmd_server_and_runs_a_command() {
+    if !have_python() {
+        return;
+    }
+    let dir = certs(&[]);
+    let mut server = serve_cmd_tls(&dir, &[]);
+    let peer = |which: &str| {
+        let out = Command::new("python3")
+            .args(["-c", PY_CMD_PEER])
+            .arg(dir.join("ca.pem"))
+            .arg(&server.addr)
+            .arg(dir.join("secret"))
+            .arg(which)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{which}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v
+    };
+    let v = peer("right");
+    assert_eq!(v["version"], "TLSv1.3", "{v}");
+    assert_eq!(v["exit_code"], 3, "{v}");
+    // The bytes as hex: b"tls:42" on stdout, b"oops\n" on stderr.
+    assert_eq!(v["stdout"], "746c733a3432", "{v}");
+    assert_eq!(v["stderr"], "6f6f70730a", "{v}");
+    // The wrong secret: refused at the login, nothing run.
+    let v = peer("wrong");
+    assert_eq!(v["login"]["code"], "auth", "{v}");
+    stop_child(&mut server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn the_cmd_server_refuses_a_remote_address_without_client_certificates() {
     let dir = certs(&[]);
@@ -835,5 +904,76 @@ fn the_stats_page_serves_https_with_the_servers_pair_or_its_own() {
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--stats-tls-cert"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_client_at_the_wrong_kind_of_port_is_told_which_flag_to_change() {
+    let dir = certs(&[]);
+    let root = tempfile::tempdir().unwrap();
+    let ca = dir.join("ca.pem").into_os_string();
+    // Plaintext `mayfly file` at a TLS port: the server's alert read as a frame.
+    let mut tls_server = serve_file_tls(&dir, root.path(), &[]);
+    let (code, out, err) = run(&[os("file"), os("--addr"), os(&tls_server.addr), os("list")]);
+    assert_eq!(code, 5, "{out}{err}");
+    assert!(
+        err.contains("the server answered with TLS: this port speaks TLS; add --tls"),
+        "{err}"
+    );
+    assert!(!err.contains("header length"), "{err}");
+    stop_child(&mut tls_server);
+    // `mayfly file --tls` at a plaintext port: refused at the handshake, exit 8.
+    let mut cmd = mayfly();
+    cmd.args([
+        "serve",
+        "file",
+        "--addr",
+        "127.0.0.1:0",
+        "--grace",
+        "1s",
+        "--root",
+    ])
+    .arg(root.path())
+    .stderr(Stdio::null());
+    let mut plain = ServerChild::spawn(cmd, false);
+    let (code, out, err) = run(&[
+        os("file"),
+        os("--addr"),
+        os(&plain.addr),
+        os("--tls"),
+        os("--tls-ca"),
+        &ca,
+        os("list"),
+    ]);
+    assert_eq!(code, 8, "{out}{err}");
+    assert!(
+        err.contains("the server does not speak TLS: this port is plaintext; drop --tls"),
+        "{err}"
+    );
+    stop_child(&mut plain);
+    // `mayfly cmd --tls` at a plaintext cmd server: its challenge is no TLS record.
+    std::fs::write(dir.join("secret"), "a secret of sixteen bytes or more").unwrap();
+    let secret = dir.join("secret").into_os_string();
+    let mut cmd = mayfly();
+    cmd.args(["serve", "cmd", "--addr", "127.0.0.1:0", "--grace", "1s"])
+        .arg("--secret-file")
+        .arg(&secret)
+        .stderr(Stdio::null());
+    let mut plain = ServerChild::spawn(cmd, false);
+    let (code, out, err) = run(&[
+        os("cmd"),
+        os("--addr"),
+        os(&plain.addr),
+        os("--tls"),
+        os("--tls-ca"),
+        &ca,
+        os("--secret-file"),
+        &secret,
+        os("--"),
+        os("true"),
+    ]);
+    assert_eq!(code, 8, "{out}{err}");
+    assert!(err.contains("the server does not speak TLS"), "{err}");
+    stop_child(&mut plain);
     let _ = std::fs::remove_dir_all(&dir);
 }

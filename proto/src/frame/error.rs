@@ -86,6 +86,27 @@ impl FrameError {
         )
     }
 
+    /// True if the refused length prefix is the head of a TLS record: a first byte of 0x15
+    /// (alert) or 0x16 (handshake), then version 0x03 0x00..=0x04. A TLS peer's first bytes
+    /// read as a frame's length are always over the header limit, so this is how a
+    /// plaintext end learns that the other one speaks TLS.
+    ///
+    /// ```
+    /// use mayfly_proto::frame::{FrameError, MAX_HEADER};
+    /// // A TLS 1.2 alert record: 15 03 03 00 02 ...
+    /// let len = u32::from_le_bytes([0x15, 0x03, 0x03, 0x00]) as usize;
+    /// assert!(FrameError::HeaderTooLong { len, limit: MAX_HEADER }.is_tls_record());
+    /// let len = u32::from_le_bytes([b'G', b'E', b'T', b' ']) as usize;
+    /// assert!(!FrameError::HeaderTooLong { len, limit: MAX_HEADER }.is_tls_record());
+    /// ```
+    pub fn is_tls_record(&self) -> bool {
+        let FrameError::HeaderTooLong { len, .. } = self else {
+            return false;
+        };
+        u32::try_from(*len)
+            .is_ok_and(|n| matches!(n.to_le_bytes(), [0x15 | 0x16, 0x03, 0x00..=0x04, _]))
+    }
+
     /// The `FrameError` inside an I/O error from [`super::FrameReader`], if it is one.
     pub fn from_io(e: &io::Error) -> Option<&FrameError> {
         e.get_ref().and_then(|inner| inner.downcast_ref())

@@ -182,8 +182,15 @@ impl HandshakeError {
         }
     }
 
-    /// Sorts a rustls error met while handshaking.
-    pub(crate) fn from_rustls(e: rustls::Error) -> HandshakeError {
+    /// Sorts a rustls error met while handshaking (a client that drives rustls itself, as
+    /// `mayfly_clients::tls_conn` does, sorts its errors the same way).
+    ///
+    /// ```
+    /// use mayfly::tls::HandshakeError;
+    /// let e = rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType);
+    /// assert!(matches!(HandshakeError::from_rustls(e), HandshakeError::NotTls(_)));
+    /// ```
+    pub fn from_rustls(e: rustls::Error) -> HandshakeError {
         use rustls::{Error as E, InvalidMessage as M};
         match e {
             E::InvalidMessage(M::InvalidContentType | M::UnknownProtocolVersion)
