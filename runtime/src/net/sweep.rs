@@ -60,15 +60,20 @@ impl std::fmt::Debug for Watch {
 
 impl Watch {
     /// The call parks: it may run until `timeout` from now, if it has one (never less: the
-    /// coarse clock lags the real one by up to its resolution, which is added), and is asked
+    /// coarse clock lags the real one by up to its resolution, which is added, with 2 ms for
+    /// truncation and jitter), and is asked
     /// to give back its dead stack after the sweep's idle time. One clock read.
     pub(crate) fn arm(&self, timeout: Option<Duration>) {
         let now = coarse_now_ms();
         if let Some(timeout) = timeout {
             let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX / 2);
+            // + 2: the reading is truncated to whole milliseconds (up to 1 ms lost) and the
+            // tick that updates the coarse clock jitters; without it a 200 ms timeout was
+            // once seen to fire after 198.8 ms.
             let at = now
                 .saturating_add(ms)
-                .saturating_add(coarse_resolution_ms());
+                .saturating_add(coarse_resolution_ms())
+                .saturating_add(2);
             self.at.store(at.max(1), Ordering::Relaxed);
         }
         if let Some(after) = self.release_after {
