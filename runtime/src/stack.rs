@@ -10,8 +10,8 @@
 //! [`StreamServer::release_idle_stack`](crate::server::StreamServer::release_idle_stack)).
 //!
 //! # Soundness
-//! The released range is `[bottom, floor_to_page(sp - HEADROOM))`, where `bottom` is the lowest usable
-//! address of the running greenlet's stack (generator's [`stack_range`](generator::stack_range),
+//! The released range is `[bottom, floor_to_page(sp - HEADROOM))`, where `bottom` is the
+//! lowest usable address of the running greenlet's stack (generator's [`stack_range`](generator::stack_range),
 //! just above its guard page) and `sp` the address of a local of [`release_unused`] itself:
 //! - Nothing below a function's frame is live by the ABI. The only exceptions are the x86-64
 //!   red zone (128 bytes a *leaf* function may use below its stack pointer) and the frames of
@@ -28,8 +28,8 @@
 //!   `None` for it and nothing is released. Off a greenlet (a thread's own stack) it is
 //!   `None` too.
 //!
-//! `runtime/tests/stack_release.rs` backs this: a greenlet that went 64 KiB deep, released,
-//! has one resident page left and goes as deep again with its values intact.
+//! `runtime/tests/stack_release.rs` backs this: a greenlet that went 48 KiB deep, released,
+//! has at most two resident pages left and goes as deep again with its values intact.
 
 use std::time::Duration;
 

@@ -11,7 +11,7 @@
 //! the coarse clock's few milliseconds) later.
 //!
 //! The same pass asks a call parked for the server's idle time to give back its dead stack
-//! (`release_at`; [`crate::stack::release_unused`], run by the woken call in `ready`).
+//! (`parked_at`; [`crate::stack::release_unused`], run by the woken call in `ready`).
 //!
 //! [`crate::server::StreamServer`] sweeps the read and write timeouts of the connections it
 //! accepts; a stream's own `set_read_timeout` outside a server keeps exact timers.
@@ -39,13 +39,12 @@ pub(crate) struct Watch {
     fired: AtomicBool,
     /// Cleared when the sweep stops: the stream falls back to timers.
     live: AtomicBool,
-    /// Coarse milliseconds at which the parked call should give back its dead stack
-    /// ([`crate::stack::release_unused`]); 0 while not parked or once asked.
-    release_at: AtomicU64,
-    /// Set by the sweep when `release_at` passed; taken by the parked call when it wakes.
+    /// Coarse milliseconds at which the call parked; 0 while not parked or once the sweep
+    /// asked it to give back its dead stack ([`crate::stack::release_unused`]).
+    parked_at: AtomicU64,
+    /// Set by the sweep when the call has been parked for the server's idle time; taken by
+    /// the parked call when it wakes.
     release: AtomicBool,
-    /// How long a call stays parked before it is asked to release (`None`: never).
-    release_after: Option<Duration>,
     waker: WaitIoWaker,
 }
 
@@ -61,12 +60,12 @@ impl std::fmt::Debug for Watch {
 impl Watch {
     /// The call parks: it may run until `timeout` from now, if it has one (never less: the
     /// coarse clock lags the real one by up to its resolution, which is added, with 2 ms for
-    /// truncation and jitter), and is asked
-    /// to give back its dead stack after the sweep's idle time. One clock read.
+    /// truncation and jitter), and the sweep may ask it to give back its dead stack once it
+    /// has been parked for the server's idle time. One clock read.
     pub(crate) fn arm(&self, timeout: Option<Duration>) {
         let now = coarse_now_ms();
         if let Some(timeout) = timeout {
-            let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX / 2);
+            let ms = millis(timeout);
             // + 2: the reading is truncated to whole milliseconds (up to 1 ms lost) and the
             // tick that updates the coarse clock jitters; without it a 200 ms timeout was
             // once seen to fire after 198.8 ms.
@@ -76,11 +75,7 @@ impl Watch {
                 .saturating_add(2);
             self.at.store(at.max(1), Ordering::Relaxed);
         }
-        if let Some(after) = self.release_after {
-            let ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX / 2);
-            self.release_at
-                .store(now.saturating_add(ms).max(1), Ordering::Relaxed);
-        }
+        self.parked_at.store(now.max(1), Ordering::Relaxed);
     }
 
     /// Whether the sweep asked the parked call to give back its dead stack (once per park:
@@ -93,7 +88,7 @@ impl Watch {
     pub(crate) fn disarm(&self) {
         self.at.store(0, Ordering::Relaxed);
         self.fired.store(false, Ordering::Relaxed);
-        self.release_at.store(0, Ordering::Relaxed);
+        self.parked_at.store(0, Ordering::Relaxed);
         self.release.store(false, Ordering::Relaxed);
     }
 
@@ -107,9 +102,10 @@ impl Watch {
         self.fired.load(Ordering::Relaxed)
     }
 
-    /// Asks the parked call to release its dead stack if it has been parked long enough.
-    fn ask_release(&self, now: u64) {
-        self.raise_if_due(&self.release_at, &self.release, now);
+    /// Asks the parked call to release its dead stack if it has been parked for `after_ms`.
+    fn ask_release(&self, now: u64, after_ms: u64) {
+        // Parked at or before `now - after_ms`: parked long enough.
+        self.raise_if_due(&self.parked_at, &self.release, now.saturating_sub(after_ms));
     }
 
     /// Fires the watch if its deadline is at or before `now`.
@@ -145,8 +141,9 @@ pub(crate) struct Sweep {
 #[derive(Debug, Default)]
 struct Shared {
     watches: Mutex<Vec<Arc<Watch>>>,
-    /// Every watch's `release_after`.
-    release_after: Option<Duration>,
+    /// Milliseconds a call stays parked before it is asked to release its dead stack
+    /// (`None`: never).
+    release_after_ms: Option<u64>,
 }
 
 impl Sweep {
@@ -168,7 +165,7 @@ impl Sweep {
     ) -> Result<Sweep, crate::SpawnError> {
         let shared = Arc::new(Shared {
             watches: Mutex::default(),
-            release_after,
+            release_after_ms: release_after.map(millis),
         });
         let weak = Arc::downgrade(&shared);
         let greenlet = crate::Builder::new()
@@ -183,9 +180,8 @@ impl Sweep {
             at: AtomicU64::new(0),
             fired: AtomicBool::new(false),
             live: AtomicBool::new(true),
-            release_at: AtomicU64::new(0),
+            parked_at: AtomicU64::new(0),
             release: AtomicBool::new(false),
-            release_after: self.shared.release_after,
             waker: sock.waker(),
         });
         self.shared.watches.lock_unpoisoned().push(w.clone());
@@ -221,10 +217,18 @@ fn sweep_loop(shared: &Weak<Shared>, tick: Duration) {
                 return false;
             }
             w.expire(now);
-            w.ask_release(now);
+            if let Some(after_ms) = shared.release_after_ms {
+                w.ask_release(now, after_ms);
+            }
             true
         });
     }
+}
+
+/// `d` in whole milliseconds (a duration past what a `u64` of them holds: far in the future,
+/// with room to add to it).
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 2)
 }
 
 /// Milliseconds of `CLOCK_MONOTONIC_COARSE` (the clock tick's resolution, a few ms; no
@@ -277,7 +281,7 @@ mod tests {
         );
     }
 
-    /// A watch on a fresh UDP socket, releasing after 100 ms (the socket must outlive it).
+    /// A watch on a fresh UDP socket (the socket must outlive it).
     fn test_watch() -> (may::net::UdpSocket, Watch) {
         crate::start::ensure_started();
         let sock = may::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -285,9 +289,8 @@ mod tests {
             at: AtomicU64::new(0),
             fired: AtomicBool::new(false),
             live: AtomicBool::new(true),
-            release_at: AtomicU64::new(0),
+            parked_at: AtomicU64::new(0),
             release: AtomicBool::new(false),
-            release_after: Some(Duration::from_millis(100)),
             waker: sock.waker(),
         };
         (sock, w)
@@ -296,20 +299,20 @@ mod tests {
     #[test]
     fn a_parked_call_is_asked_once_to_release_its_stack_after_the_idle_time() {
         let (_sock, w) = test_watch();
-        w.ask_release(u64::MAX);
+        w.ask_release(u64::MAX, 100);
         assert!(!w.take_release(), "a call that never parked is never asked");
         let now = coarse_now_ms();
         w.arm(None);
-        w.ask_release(now + 50);
+        w.ask_release(now + 50, 100);
         assert!(!w.take_release(), "asked before the idle time");
-        w.ask_release(now + 100 + coarse_resolution_ms());
+        w.ask_release(now + 100 + coarse_resolution_ms(), 100);
         assert!(w.take_release(), "not asked after the idle time");
         assert!(!w.take_release(), "asked twice in one park");
-        w.ask_release(u64::MAX);
+        w.ask_release(u64::MAX, 100);
         assert!(!w.take_release(), "asked again in the same park");
         w.arm(None);
         w.disarm();
-        w.ask_release(u64::MAX);
+        w.ask_release(u64::MAX, 100);
         assert!(!w.take_release(), "asked after the call returned");
     }
 
