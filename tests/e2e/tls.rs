@@ -122,22 +122,12 @@ fn the_tls_echo_builds_serve_python_and_mayfly_stress() {
     for mode in [Mode::Coroutine, Mode::Threads, Mode::Tokio] {
         let server = serve_tls(mode, &dir, "server.pem", "server.key");
         if have_python {
-            let out = Command::new("python3")
-                .args(["-c", PY_ECHO])
-                .arg(&ca)
-                .arg(&server.addr)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{mode}: {}",
-                String::from_utf8_lossy(&out.stderr)
+            let out = python(
+                &mode.to_string(),
+                PY_ECHO,
+                &[ca.as_os_str(), os(&server.addr)],
             );
-            assert_eq!(
-                String::from_utf8_lossy(&out.stdout).trim(),
-                "HELLO TLS TLSv1.3",
-                "{mode}"
-            );
+            assert_eq!(out, "HELLO TLS TLSv1.3", "{mode}");
         } else {
             eprintln!("SKIPPED: python3 is not installed");
         }
@@ -319,16 +309,22 @@ fn compare_tls_runs_the_three_tls_builds_with_reconnects_and_refuses_others() {
 
 /// `mayfly serve file` over TLS with `dir`'s server certificate, a fresh root, a stats page.
 fn serve_file_tls(dir: &Path, root: &Path, extra: &[&str]) -> ServerChild {
+    serve_file(Some(dir), root, extra)
+}
+
+/// `serve file` of `root` with a stats page, over TLS with `tls`'s pair if given.
+fn serve_file(tls: Option<&Path>, root: &Path, extra: &[&str]) -> ServerChild {
     let mut cmd = mayfly();
     cmd.args(["serve", "file", "--addr", "127.0.0.1:0", "--grace", "1s"])
         .args(["--stats-addr", "127.0.0.1:0", "--root"])
-        .arg(root)
-        .arg("--tls-cert")
-        .arg(dir.join("server.pem"))
-        .arg("--tls-key")
-        .arg(dir.join("server.key"))
-        .args(extra)
-        .stderr(Stdio::null());
+        .arg(root);
+    if let Some(dir) = tls {
+        cmd.arg("--tls-cert")
+            .arg(dir.join("server.pem"))
+            .arg("--tls-key")
+            .arg(dir.join("server.key"));
+    }
+    cmd.args(extra).stderr(Stdio::null());
     ServerChild::spawn(cmd, true)
 }
 
@@ -500,20 +496,24 @@ else:
 "#
 );
 
-fn python_file_peer(ca: &Path, addr: &str, mode: &str) -> String {
+/// Runs the Python `script` with `args` (`what` names the run in a failure): asserts that it
+/// succeeded and returns its stdout, trimmed.
+fn python(what: &str, script: &str, args: &[&std::ffi::OsStr]) -> String {
     let out = Command::new("python3")
-        .args(["-c", PY_FILE_PEER])
-        .arg(ca)
-        .arg(addr)
-        .arg(mode)
+        .args(["-c", script])
+        .args(args)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "{mode}: {}",
+        "{what}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn python_file_peer(ca: &Path, addr: &str, mode: &str) -> String {
+    python(mode, PY_FILE_PEER, &[ca.as_os_str(), os(addr), os(mode)])
 }
 
 #[test]
@@ -739,21 +739,18 @@ fn python_ssl_logs_in_to_the_cmd_server_and_runs_a_command() {
     let dir = certs(&[]);
     let mut server = serve_cmd_tls(&dir, &[]);
     let peer = |which: &str| {
-        let out = Command::new("python3")
-            .args(["-c", PY_CMD_PEER])
-            .arg(dir.join("ca.pem"))
-            .arg(&server.addr)
-            .arg(dir.join("secret"))
-            .arg(which)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{which}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let (ca, secret) = (dir.join("ca.pem"), dir.join("secret"));
+        let out = python(
+            which,
+            PY_CMD_PEER,
+            &[
+                ca.as_os_str(),
+                os(&server.addr),
+                secret.as_os_str(),
+                os(which),
+            ],
         );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        v
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
     };
     let v = peer("right");
     assert_eq!(v["version"], "TLSv1.3", "{v}");
@@ -875,18 +872,9 @@ fn the_stats_page_serves_https_with_the_servers_pair_or_its_own() {
         if !have_python() {
             continue;
         }
-        let out = Command::new("python3")
-            .args(["-c", PY_HTTPS_STATS])
-            .arg(dir.join("ca.pem"))
-            .arg(&page)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{page}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "True");
+        let ca = dir.join("ca.pem");
+        let out = python(&page, PY_HTTPS_STATS, &[ca.as_os_str(), os(&page)]);
+        assert_eq!(out, "True");
     }
     stop_child(&mut echo);
     stop_child(&mut file);
@@ -923,19 +911,7 @@ fn a_client_at_the_wrong_kind_of_port_is_told_which_flag_to_change() {
     assert!(!err.contains("header length"), "{err}");
     stop_child(&mut tls_server);
     // `mayfly file --tls` at a plaintext port: refused at the handshake, exit 8.
-    let mut cmd = mayfly();
-    cmd.args([
-        "serve",
-        "file",
-        "--addr",
-        "127.0.0.1:0",
-        "--grace",
-        "1s",
-        "--root",
-    ])
-    .arg(root.path())
-    .stderr(Stdio::null());
-    let mut plain = ServerChild::spawn(cmd, false);
+    let mut plain = serve_file(None, root.path(), &[]);
     let (code, out, err) = run(&[
         os("file"),
         os("--addr"),
