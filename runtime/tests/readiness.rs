@@ -283,3 +283,60 @@ fn a_stream_that_outlives_its_server_times_out_by_timer() {
     assert_eq!(kind, ErrorKind::TimedOut);
     assert!(waited >= Duration::from_millis(190), "{waited:?}");
 }
+
+#[test]
+fn a_vectored_write_sends_every_buffer_in_one_call_on_both_paths() {
+    // std's default `write_vectored` writes only the first buffer; rustls hands a handshake's
+    // flight over as one call per record that way. Fast path (no timeout) and timed path
+    // (a write timeout) both send all three here, and count them.
+    for timed in [false, true] {
+        let (mut s, mut c) = pair();
+        let counters = std::sync::Arc::new(mayfly::net::ByteCounters::default());
+        s.count_bytes(counters.clone());
+        if timed {
+            s.set_write_timeout(Some(Duration::from_secs(5)));
+        }
+        let n = in_greenlet(move || {
+            let bufs = [
+                std::io::IoSlice::new(b"one "),
+                std::io::IoSlice::new(b""),
+                std::io::IoSlice::new(b"two "),
+                std::io::IoSlice::new(b"three"),
+            ];
+            s.write_vectored(&bufs).unwrap()
+        });
+        assert_eq!(n, 13, "timed path: {timed}");
+        assert_eq!(counters.written(), 13, "timed path: {timed}");
+        let mut got = vec![0u8; 13];
+        c.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"one two three");
+    }
+}
+
+#[test]
+fn a_vectored_write_to_a_full_socket_parks_until_the_peer_reads() {
+    let (mut s, mut c) = pair();
+    let (tx, rx) = mpsc::channel();
+    let _g = mayfly::spawn(move || {
+        let chunk = vec![7u8; 1 << 20];
+        let mut sent = 0usize;
+        // Fill the socket's buffers: a vectored write that cannot take everything returns
+        // what it took, and the next one parks until the reader below makes room.
+        while sent < 8 << 20 {
+            let bufs = [std::io::IoSlice::new(&chunk), std::io::IoSlice::new(&chunk)];
+            sent += s.write_vectored(&bufs).unwrap();
+        }
+        let _ = tx.send(sent);
+    });
+    let mut total = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    let start = Instant::now();
+    while total < 8 << 20 && start.elapsed() < HUNG {
+        let n = c.read(&mut buf).unwrap();
+        assert!(buf[..n].iter().all(|&b| b == 7));
+        total += n;
+    }
+    let sent = rx.recv_timeout(HUNG).expect("the writer hung");
+    assert!(sent >= 8 << 20);
+    assert!(total >= 8 << 20);
+}

@@ -71,6 +71,8 @@ pub(crate) trait RawStream: AsIoData {
     fn raw_read(&self, buf: &mut [u8]) -> io::Result<usize>;
     /// One nonblocking `write(2)` on the socket.
     fn raw_write(&self, buf: &[u8]) -> io::Result<usize>;
+    /// One nonblocking `writev(2)` on the socket: every buffer in one call.
+    fn raw_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize>;
 }
 
 macro_rules! raw_stream {
@@ -81,6 +83,9 @@ macro_rules! raw_stream {
             }
             fn raw_write(&self, buf: &[u8]) -> io::Result<usize> {
                 (&mut self.inner()).write(buf)
+            }
+            fn raw_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+                (&mut self.inner()).write_vectored(bufs)
             }
         }
     };
@@ -139,6 +144,22 @@ pub(crate) fn write<S: RawStream>(sock: &S, st: &mut StreamState, buf: &[u8]) ->
         return Ok(0);
     }
     write_with(sock, st, || sock.raw_write(buf))
+}
+
+/// One `writev(2)` of every buffer, waiting for readiness only when the socket's buffer is
+/// full: rustls hands its queued records over this way, a handshake flight in one call.
+///
+/// # Errors
+/// The write error; `TimedOut` when the swept write timeout passes first.
+pub(crate) fn write_vectored<S: RawStream>(
+    sock: &S,
+    st: &mut StreamState,
+    bufs: &[io::IoSlice<'_>],
+) -> io::Result<usize> {
+    if bufs.iter().all(|b| b.is_empty()) {
+        return Ok(0);
+    }
+    write_with(sock, st, || sock.raw_write_vectored(bufs))
 }
 
 /// One nonblocking call that moves bytes out of the socket (`op`: a `write(2)`, a

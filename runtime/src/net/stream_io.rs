@@ -46,6 +46,27 @@ macro_rules! timed_stream_io {
                 Ok(n)
             }
 
+            /// All the buffers in one `writev(2)` (std's default would write only the
+            /// first): a TLS handshake's flight of records leaves in one call and one
+            /// segment, as over tokio's streams.
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                let (inner, st) = (&mut self.inner, &mut self.st);
+                let n = if $crate::net::ready::usable(st) {
+                    $crate::net::ready::write_vectored(inner, st, bufs)?
+                } else {
+                    st.may_owns_flag();
+                    $crate::net::stream::timed(st.write_timeout, |limit| {
+                        st.applied_write
+                            .apply(limit, |t| inner.set_write_timeout(t))?;
+                        std::io::Write::write_vectored(inner, bufs)
+                    })?
+                };
+                if let Some(c) = &st.counters {
+                    c.add_written(n as u64);
+                }
+                Ok(n)
+            }
+
             fn flush(&mut self) -> std::io::Result<()> {
                 Ok(())
             }

@@ -36,7 +36,9 @@
 //! 60 KiB in a build with every crate at opt-level 0 (a user's plain `cargo build`): the
 //! 64 KiB default stack of an optimised build ([`crate::hub::DEFAULT_STACK_SIZE`]) would
 //! leave a handler almost nothing in such a build, and reading a record needs nearly as much as the handshake. So a TLS connection's
-//! greenlet gets [`TLS_STACK_SIZE`] bytes (131,072): [`StreamServer::new_tls`](crate::server::StreamServer::new_tls)
+//! greenlet gets at least [`TLS_STACK_SIZE`] bytes (128 KiB with debug assertions, the
+//! default 64 KiB in an optimised build, where the deepest path used a third of it):
+//! [`StreamServer::new_tls`](crate::server::StreamServer::new_tls)
 //! sizes its connection greenlets so, and a greenlet of yours that calls
 //! [`TlsAcceptor::accept`] or [`TlsConnector::connect`] should be spawned with
 //! [`Builder::stack_size(TLS_STACK_SIZE)`](crate::Builder::stack_size). Only the pages a
@@ -89,8 +91,23 @@ pub use config::{
 pub use error::{ConfigError, HandshakeError, HandshakeFailure, Truncated};
 pub use stream::TlsStream;
 
-/// The stack a greenlet that speaks TLS gets, in bytes: 128 KiB, twice the 60,120 bytes the
-/// deepest measured TLS path (a server handshake in an unoptimised build) used. Used by
-/// [`StreamServer::new_tls`](crate::server::StreamServer::new_tls) for each connection
-/// (a larger [`Config`](crate::Config) stack is kept) and by `mayfly stress --tls`.
-pub const TLS_STACK_SIZE: usize = 128 * 1024;
+/// The stack a greenlet that speaks TLS gets at least, in bytes. In a build with debug
+/// assertions (a user's plain `cargo build`, where rustls is unoptimised too) 128 KiB, twice
+/// the 60,120 bytes the deepest measured TLS path (a server handshake at opt-level 0) used; in
+/// an optimised build 64 KiB, three times the deepest optimised path (21,768 bytes, a client
+/// handshake) and equal to that build's [`DEFAULT_STACK_SIZE`](crate::hub::DEFAULT_STACK_SIZE),
+/// so a TLS connection's stack comes from may's pool of default-sized stacks instead of being
+/// mapped and unmapped for each connection (16 µs of a handshake's CPU, docs/BENCHMARKS.md).
+/// Used by [`StreamServer::new_tls`](crate::server::StreamServer::new_tls) for each
+/// connection (a larger [`Config`](crate::Config) stack is kept) and by `mayfly stress --tls`.
+///
+/// ```
+/// let kib = mayfly::tls::TLS_STACK_SIZE / 1024;
+/// assert_eq!(kib, if cfg!(debug_assertions) { 128 } else { 64 });
+/// assert!(mayfly::tls::TLS_STACK_SIZE <= mayfly::hub::DEFAULT_STACK_SIZE);
+/// ```
+pub const TLS_STACK_SIZE: usize = if cfg!(debug_assertions) {
+    128 * 1024
+} else {
+    64 * 1024
+};
