@@ -133,6 +133,12 @@ impl Slots {
     {
         self.stats.conn_opened();
         let slots = self.clone();
+        // Boxed, so the greenlet's body captures two pointers: the handler's captures (a
+        // connection's stream among them) are then not copied into each wrapper frame from
+        // the stack's top down (may's, generator's and the greenlet's, kept resident under
+        // every parked call for the connection's life), and a parked TLS connection's frames
+        // fit in one stack page (docs/BENCHMARKS.md, "RSS per idle TLS connection").
+        let handler: Box<dyn FnOnce() -> io::Result<()> + Send> = Box::new(handler);
         let body = move || slots.run(handler);
         let mut builder = Builder::new().name(name);
         if let Some(bytes) = self.stack_size {

@@ -56,7 +56,7 @@ impl TlsAcceptor {
     pub fn accept(&self, tcp: TcpStream) -> Result<TlsStream, HandshakeError> {
         let conn =
             rustls::ServerConnection::new(self.config.clone()).map_err(HandshakeError::Protocol)?;
-        drive(conn.into(), tcp, self.handshake_timeout)
+        drive(Box::new(conn.into()), tcp, self.handshake_timeout)
     }
 }
 
@@ -77,13 +77,13 @@ impl TlsConnector {
         })?;
         let conn = rustls::ClientConnection::new(self.config.clone(), name)
             .map_err(HandshakeError::Protocol)?;
-        drive(conn.into(), tcp, self.handshake_timeout)
+        drive(Box::new(conn.into()), tcp, self.handshake_timeout)
     }
 }
 
 /// Reads and writes records until the handshake is done and its last flight is out.
 fn drive(
-    mut conn: rustls::Connection,
+    mut conn: Box<rustls::Connection>,
     mut tcp: TcpStream,
     timeout: std::time::Duration,
 ) -> Result<TlsStream, HandshakeError> {

@@ -25,7 +25,10 @@ use crate::net::TcpStream;
 /// [`close`](Self::close) sends `close_notify` and shuts the write side; a drop sends
 /// `close_notify` if there is room in the socket buffer, never waiting.
 pub struct TlsStream {
-    conn: rustls::Connection,
+    /// Boxed: rustls's connection state is over a kilobyte, and a `TlsStream` held in a
+    /// handler's frame (moved there from the handshake) would keep that much of every parked
+    /// connection's stack resident; on the heap it is one pointer in each frame.
+    conn: Box<rustls::Connection>,
     tcp: TcpStream,
     /// `close_notify` was sent (by `close` or a drop).
     notified: bool,
@@ -42,7 +45,7 @@ impl std::fmt::Debug for TlsStream {
 }
 
 impl TlsStream {
-    pub(crate) fn new(conn: rustls::Connection, tcp: TcpStream) -> TlsStream {
+    pub(crate) fn new(conn: Box<rustls::Connection>, tcp: TcpStream) -> TlsStream {
         TlsStream {
             conn,
             tcp,
@@ -133,7 +136,7 @@ impl TlsStream {
 
     /// On a server: the name the client asked for (SNI), if it sent one. On a client: `None`.
     pub fn server_name(&self) -> Option<&str> {
-        match &self.conn {
+        match &*self.conn {
             rustls::Connection::Server(s) => s.server_name(),
             rustls::Connection::Client(_) => None,
         }
@@ -156,7 +159,7 @@ impl TlsStream {
 
     /// Whether this is the server side.
     pub fn is_server(&self) -> bool {
-        matches!(self.conn, rustls::Connection::Server(_))
+        matches!(*self.conn, rustls::Connection::Server(_))
     }
 
     /// The remote address.
