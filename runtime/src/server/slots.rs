@@ -38,6 +38,8 @@ pub(crate) struct Slots {
     pool: Option<Pool>,
     /// Each handler greenlet's stack in bytes (`None`: the runtime's default).
     stack_size: Option<usize>,
+    /// Box each handler closure before it becomes a greenlet's body (see [`Slots::spawn`]).
+    boxed_handlers: bool,
 }
 
 impl Slots {
@@ -52,12 +54,25 @@ impl Slots {
             max: max.filter(|&n| n > 0),
             pool,
             stack_size: None,
+            boxed_handlers: false,
         }
     }
 
     /// Handler greenlets get `bytes` of stack (`None`: the runtime's default).
     pub(crate) fn with_stack_size(mut self, bytes: Option<usize>) -> Self {
         self.stack_size = bytes;
+        self
+    }
+
+    /// Boxes every handler closure before it becomes a greenlet's body: its captures (a
+    /// connection's stream among them) are then not copied into each wrapper frame from the
+    /// stack's top down (may's, generator's, the greenlet's), frames that stay resident under
+    /// every parked call for the connection's life. That is what lets a parked TLS
+    /// connection's frames fit in one stack page (docs/BENCHMARKS.md, "RSS per idle TLS
+    /// connection"); a plain connection fits without it, and the box would only cost it
+    /// 0.2 KiB of heap, so only the TLS server asks for it.
+    pub(crate) fn with_boxed_handlers(mut self, boxed: bool) -> Self {
+        self.boxed_handlers = boxed;
         self
     }
 
@@ -131,14 +146,26 @@ impl Slots {
     ) where
         F: FnOnce() -> io::Result<()> + Send + 'static,
     {
+        if self.boxed_handlers {
+            let boxed: Box<dyn FnOnce() -> io::Result<()> + Send> = Box::new(handler);
+            self.launch(name, what, backoff, boxed);
+        } else {
+            self.launch(name, what, backoff, handler);
+        }
+    }
+
+    /// [`spawn`](Self::spawn)'s work, once the handler is boxed or not.
+    fn launch<F>(
+        self: &Arc<Self>,
+        name: String,
+        what: std::fmt::Arguments<'_>,
+        backoff: &mut AcceptBackoff,
+        handler: F,
+    ) where
+        F: FnOnce() -> io::Result<()> + Send + 'static,
+    {
         self.stats.conn_opened();
         let slots = self.clone();
-        // Boxed, so the greenlet's body captures two pointers: the handler's captures (a
-        // connection's stream among them) are then not copied into each wrapper frame from
-        // the stack's top down (may's, generator's and the greenlet's, kept resident under
-        // every parked call for the connection's life), and a parked TLS connection's frames
-        // fit in one stack page (docs/BENCHMARKS.md, "RSS per idle TLS connection").
-        let handler: Box<dyn FnOnce() -> io::Result<()> + Send> = Box::new(handler);
         let body = move || slots.run(handler);
         let mut builder = Builder::new().name(name);
         if let Some(bytes) = self.stack_size {

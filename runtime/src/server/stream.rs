@@ -76,6 +76,7 @@ pub struct StreamServer {
     refusal: Option<Arc<[u8]>>,
     stack_size: Option<usize>,
     release_idle_stack: Option<Duration>,
+    boxed_handlers: bool,
 }
 
 impl std::fmt::Debug for StreamServer {
@@ -113,6 +114,7 @@ impl StreamServer {
             refusal: None,
             stack_size: None,
             release_idle_stack: Some(crate::stack::IDLE_STACK_RELEASE),
+            boxed_handlers: false,
         }
     }
 
@@ -121,6 +123,13 @@ impl StreamServer {
     /// (a TLS server sets [`TLS_STACK_SIZE`](crate::tls::TLS_STACK_SIZE)).
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Boxes each connection's handler closure before its greenlet starts (the TLS server's
+    /// choice: see `Slots::with_boxed_handlers`).
+    pub(crate) fn boxed_handlers(mut self) -> Self {
+        self.boxed_handlers = true;
         self
     }
 
@@ -244,7 +253,8 @@ impl StreamServer {
                     self.max_connections,
                     self.pool,
                 )
-                .with_stack_size(self.stack_size),
+                .with_stack_size(self.stack_size)
+                .with_boxed_handlers(self.boxed_handlers),
             ),
             read_timeout: self.read_timeout,
             write_timeout: self.write_timeout,

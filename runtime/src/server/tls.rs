@@ -104,6 +104,7 @@ impl StreamServer {
         let stack = crate::tls::TLS_STACK_SIZE.max(crate::Config::current().stack_size);
         StreamServer::with_handler(listener, Arc::new(Handler::Counted(Box::new(handler))))
             .stack_size(stack)
+            .boxed_handlers()
     }
 
     /// Binds `addr` and makes a TLS server (see [`new_tls`](Self::new_tls)).
