@@ -50,8 +50,13 @@ pub enum CmdError {
     /// A reply header lacks a field or has the wrong type.
     #[error(transparent)]
     Frame(#[from] FrameError),
-    /// The server closed the connection before it sent its challenge.
-    #[error("the server closed before its challenge")]
+    /// The server closed the connection before it sent its challenge. A TLS port does that
+    /// to a plaintext client (its handshake timeout passes with no ClientHello), so the
+    /// message says which flag would help.
+    #[error(
+        "the server closed before its challenge (a TLS port closes so after its handshake \
+         timeout: if this port speaks TLS, add --tls)"
+    )]
     NoChallenge,
     /// The challenge is not hex.
     #[error("the server's challenge is not hex")]

@@ -951,5 +951,23 @@ fn a_client_at_the_wrong_kind_of_port_is_told_which_flag_to_change() {
     assert_eq!(code, 8, "{out}{err}");
     assert!(err.contains("the server does not speak TLS"), "{err}");
     stop_child(&mut plain);
+    // Plaintext `mayfly cmd` at a TLS cmd server: both wait for the other to speak first
+    // until the server's handshake timeout closes the connection; exit 5 with the hint.
+    let mut tls_cmd = serve_cmd_tls(&dir, &[os("--tls-handshake-timeout"), os("300ms")]);
+    let (code, out, err) = run(&[
+        os("cmd"),
+        os("--addr"),
+        os(&tls_cmd.addr),
+        os("--secret-file"),
+        &secret,
+        os("--"),
+        os("true"),
+    ]);
+    assert_eq!(code, 5, "{out}{err}");
+    assert!(
+        err.contains("before its challenge") && err.contains("if this port speaks TLS, add --tls"),
+        "{err}"
+    );
+    stop_child(&mut tls_cmd);
     let _ = std::fs::remove_dir_all(&dir);
 }
