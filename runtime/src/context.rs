@@ -4,7 +4,7 @@
 //! read this state here; nothing here starts the runtime or blocks.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -154,7 +154,12 @@ impl Core {
     /// records its coroutine handle (for `kill`). Returns false if it was killed before it
     /// started (it must not run then).
     pub(crate) fn begin(self: &Arc<Self>) -> bool {
-        CURRENT.with(|c| *c.borrow_mut() = Some(self.clone()));
+        let word = Arc::into_raw(self.clone()) as usize;
+        // The record travels in may's word for this coroutine (vendor/may, PATCHED.md): one
+        // strong count, given back by `drop_current` when the coroutine's local storage goes.
+        if let Ok(Some((old, drop_old))) = may::coroutine::set_user_word(word, drop_current) {
+            drop_old(old);
+        }
         self.slot.lock_unpoisoned().co = Some(may::coroutine::current());
         !self.killed.load(Ordering::Acquire)
     }
@@ -162,8 +167,8 @@ impl Core {
     /// Called last thing in the greenlet's coroutine, after its result is stored: forgets its
     /// handle, marks it done, counts it finished, runs its links (in the order they were
     /// added) and wakes everyone joining it. Runs however the greenlet ended — returned,
-    /// panicked, killed, or killed before it started. (CURRENT is dropped with the
-    /// coroutine's local storage.) Returns true if `link` callbacks are waiting: the caller
+    /// panicked, killed, or killed before it started. (The record's count in may's word is
+    /// given back with the coroutine's local storage.) Returns true if `link` callbacks are waiting: the caller
     /// then starts the greenlet that runs them ([`Core::next_callback`]).
     pub(crate) fn finish(&self) -> bool {
         let notify = self.finish_links();
@@ -349,7 +354,30 @@ impl Core {
     }
 }
 
-may::coroutine_local!(static CURRENT: RefCell<Option<Arc<Core>>> = RefCell::new(None));
+/// Gives back the strong count [`Core::begin`] put in may's word for the coroutine: called
+/// once, by may, when the coroutine's local storage is dropped (or by `begin` for a word it
+/// replaces).
+fn drop_current(word: usize) {
+    // SAFETY: `word` is what `Arc::into_raw` gave `Core::begin`, and may calls this once per
+    // word it was given (at the storage's drop, or not at all once `set_user_word` handed the
+    // word back, whose caller then calls this instead): the count it owns is given back once.
+    drop(unsafe { Arc::from_raw(word as *const Core) });
+}
+
+/// The running greenlet's record, borrowed: `None` outside a greenlet (or in a may coroutine
+/// that is no greenlet).
+///
+/// Sound because the word in may's local storage of the running coroutine holds one strong
+/// count of the record until that storage is dropped, which happens only after the
+/// coroutine's last instruction; `f` runs on the coroutine, before that, and cannot keep the
+/// reference (it is bounded by the call).
+fn with_current<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
+    match may::coroutine::user_word() {
+        // SAFETY: see above: the pointer is live for as long as this call runs.
+        Some(word) => f(Some(unsafe { &*(word as *const Core) })),
+        None => f(None),
+    }
+}
 
 thread_local! {
     /// Set while `may` spawns, so the panic hook stays quiet about may's "failed to alloc".
@@ -358,10 +386,13 @@ thread_local! {
 
 /// The running greenlet's record; `None` outside a greenlet.
 pub(crate) fn current_core() -> Option<Arc<Core>> {
-    if !may::coroutine::is_coroutine() {
-        return None;
+    let word = may::coroutine::user_word()? as *const Core;
+    // SAFETY: as `with_current`: the word holds a strong count while the coroutine runs, so
+    // taking one more here (and handing it out as an `Arc`) is sound.
+    unsafe {
+        Arc::increment_strong_count(word);
+        Some(Arc::from_raw(word))
     }
-    CURRENT.with(|c| c.borrow().clone())
 }
 
 /// Greenlets asked to die that have not finished yet, in the whole process. While it is 0
@@ -375,11 +406,7 @@ pub(crate) fn current_killed() -> bool {
     if KILLED_RUNNING.load(Ordering::Acquire) == 0 || !may::coroutine::is_coroutine() {
         return false;
     }
-    CURRENT.with(|c| {
-        c.borrow()
-            .as_ref()
-            .is_some_and(|core| core.killed.load(Ordering::Acquire))
-    })
+    with_current(|core| core.is_some_and(|core| core.killed.load(Ordering::Acquire)))
 }
 
 /// The message of a caught panic payload.
@@ -390,5 +417,38 @@ pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
         s.clone()
     } else {
         "non-string panic payload".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Weak};
+    use std::time::Duration;
+
+    #[test]
+    fn a_greenlets_record_in_mays_word_is_given_back_when_it_ends() {
+        let weak: Weak<super::Core> = crate::run(|| {
+            let g = crate::spawn(|| {
+                let core = super::current_core().expect("a greenlet has its record");
+                assert_eq!(core.id, crate::getcurrent().id);
+                assert!(!super::current_killed());
+                Arc::downgrade(&core)
+            });
+            let weak = g.get().unwrap();
+            drop(g);
+            // may drops the ended coroutine's local storage, and the word's count with it.
+            crate::sleep(Duration::from_millis(20));
+            weak
+        });
+        assert!(
+            weak.upgrade().is_none(),
+            "the record outlived its greenlet and every handle: a count leaked"
+        );
+    }
+
+    #[test]
+    fn outside_a_greenlet_there_is_no_record() {
+        assert!(super::current_core().is_none());
+        assert!(!super::current_killed());
     }
 }

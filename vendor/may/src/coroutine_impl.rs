@@ -467,6 +467,28 @@ pub fn current() -> Coroutine {
     }
 }
 
+/// mayfly patch (PATCHED.md, "A word for the runtime above"): the word the runtime above may
+/// keeps in the running coroutine's local storage (mayfly: its greenlet record), `None` if
+/// none was set or outside a coroutine. One pointer read, no map and no allocation, where a
+/// `coroutine_local!` costs a hash map per coroutine.
+#[inline]
+pub fn user_word() -> Option<usize> {
+    get_co_local_data().and_then(|local| unsafe { local.as_ref() }.user_word())
+}
+
+/// mayfly patch: sets the running coroutine's word; `drop_word` is called with it once, when
+/// the coroutine's local storage is dropped (its end), unless a later call replaces it: that
+/// call returns the old word and its drop function, and the caller drops it. `Err(())`
+/// outside a coroutine.
+#[inline]
+#[allow(clippy::result_unit_err)]
+pub fn set_user_word(word: usize, drop_word: fn(usize)) -> Result<Option<(usize, fn(usize))>, ()> {
+    match get_co_local_data() {
+        Some(local) => Ok(unsafe { local.as_ref() }.set_user_word(word, drop_word)),
+        None => Err(()),
+    }
+}
+
 /// if current context is coroutine
 #[inline]
 pub fn is_coroutine() -> bool {

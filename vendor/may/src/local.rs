@@ -1,5 +1,5 @@
 use std::any::TypeId;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ptr::NonNull;
@@ -20,6 +20,17 @@ pub struct CoroutineLocal {
     join: Arc<Join>,
     // real local data hash map
     local_data: LocalMap,
+    // mayfly patch (PATCHED.md, "A word for the runtime above"): one word the runtime above
+    // may owns, with the function that drops it when this storage is dropped
+    user: Cell<Option<(usize, fn(usize))>>,
+}
+
+impl Drop for CoroutineLocal {
+    fn drop(&mut self) {
+        if let Some((word, drop_word)) = self.user.take() {
+            drop_word(word);
+        }
+    }
 }
 
 impl CoroutineLocal {
@@ -29,7 +40,18 @@ impl CoroutineLocal {
             co,
             join,
             local_data: RefCell::new(HashMap::default()),
+            user: Cell::new(None),
         })
+    }
+
+    // mayfly patch: the runtime's word (see `user`)
+    pub(crate) fn user_word(&self) -> Option<usize> {
+        self.user.get().map(|(word, _)| word)
+    }
+
+    // mayfly patch: sets the runtime's word, returning the one it replaces (not dropped)
+    pub(crate) fn set_user_word(&self, word: usize, drop_word: fn(usize)) -> Option<(usize, fn(usize))> {
+        self.user.replace(Some((word, drop_word)))
     }
 
     // get the coroutine handle
