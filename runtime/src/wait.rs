@@ -71,7 +71,56 @@ static NEXT_WAITER: AtomicU64 = AtomicU64::new(1);
 /// A FIFO list of parked waiters, the building block of joins, events, queues and locks.
 #[derive(Debug, Default)]
 pub(crate) struct WaitList {
-    waiters: Mutex<VecDeque<(u64, Waker)>>,
+    waiters: Mutex<Waiters>,
+}
+
+/// The waiters of a [`WaitList`], oldest first, by id. The oldest one is held inline: most
+/// lists (a greenlet's joiners, an event) never hold more than one at a time, and a join then
+/// needs no allocation (the queue's buffer would be one per greenlet joined).
+#[derive(Debug, Default)]
+struct Waiters {
+    /// The longest-waiting waiter.
+    first: Option<(u64, Waker)>,
+    /// Everyone after `first`, oldest first; empty while `first` is `None`.
+    rest: VecDeque<(u64, Waker)>,
+}
+
+impl Waiters {
+    const fn new() -> Self {
+        Waiters {
+            first: None,
+            rest: VecDeque::new(),
+        }
+    }
+
+    fn push_back(&mut self, w: (u64, Waker)) {
+        if self.first.is_none() {
+            self.first = Some(w);
+        } else {
+            self.rest.push_back(w);
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<(u64, Waker)> {
+        let first = self.first.take();
+        self.first = self.rest.pop_front();
+        first
+    }
+
+    /// Takes waiter `id` out; false if it is not here (it was woken).
+    fn remove(&mut self, id: u64) -> bool {
+        if self.first.as_ref().is_some_and(|(f, _)| *f == id) {
+            self.first = self.rest.pop_front();
+            return true;
+        }
+        match self.rest.iter().position(|(i, _)| *i == id) {
+            Some(pos) => {
+                self.rest.remove(pos);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// A place in a [`WaitList`]; leaving scope removes it (so a killed waiter leaves no trace).
@@ -84,7 +133,7 @@ pub(crate) struct WaitSlot<'a> {
 impl WaitList {
     pub(crate) const fn new() -> Self {
         WaitList {
-            waiters: Mutex::new(VecDeque::new()),
+            waiters: Mutex::new(Waiters::new()),
         }
     }
 
@@ -114,7 +163,11 @@ impl WaitList {
     /// Wakes every waiter.
     pub(crate) fn wake_all(&self) {
         // Waking only queues the waiter (it takes none of our locks): safe under the lock.
-        for (_, w) in self.waiters.lock_unpoisoned().drain(..) {
+        let mut q = self.waiters.lock_unpoisoned();
+        if let Some((_, w)) = q.first.take() {
+            w.wake();
+        }
+        for (_, w) in q.rest.drain(..) {
             w.wake();
         }
     }
@@ -124,15 +177,7 @@ impl WaitSlot<'_> {
     /// Leaves the list; returns whether the waiter was woken through it (by `wake_one` or
     /// `wake_all`) rather than by its deadline, a spurious wake-up or nothing at all.
     pub(crate) fn leave(self) -> bool {
-        let mut q = self.list.waiters.lock_unpoisoned();
-        let woken = match q.iter().position(|(id, _)| *id == self.id) {
-            Some(pos) => {
-                q.remove(pos);
-                false
-            }
-            None => true,
-        };
-        drop(q);
+        let woken = !self.list.waiters.lock_unpoisoned().remove(self.id);
         std::mem::forget(self);
         woken
     }
@@ -140,14 +185,39 @@ impl WaitSlot<'_> {
 
 impl Drop for WaitSlot<'_> {
     fn drop(&mut self) {
-        let mut q = self.list.waiters.lock_unpoisoned();
-        if let Some(pos) = q.iter().position(|(id, _)| *id == self.id) {
-            q.remove(pos);
-        } else if std::thread::panicking() {
+        let removed = self.list.waiters.lock_unpoisoned().remove(self.id);
+        if !removed && std::thread::panicking() {
             // We were woken, and are unwinding instead of taking what we were woken for:
             // hand the wake-up to the next waiter so it is not lost.
-            drop(q);
             self.list.wake_one();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Waiters, Waker};
+
+    fn ids(w: &mut Waiters) -> Vec<u64> {
+        std::iter::from_fn(|| w.pop_front().map(|(id, _)| id)).collect()
+    }
+
+    #[test]
+    fn waiters_stay_oldest_first_across_the_inline_one_and_the_queue() {
+        let mut w = Waiters::new();
+        for id in 1..=4 {
+            w.push_back((id, Waker::current()));
+        }
+        // The inline oldest leaves: the next oldest takes its place.
+        assert!(w.remove(1));
+        assert!(w.remove(3));
+        assert!(!w.remove(3), "a waiter is removed once");
+        w.push_back((5, Waker::current()));
+        assert_eq!(ids(&mut w), [2, 4, 5]);
+        assert!(w.first.is_none() && w.rest.is_empty());
+        // Empty again: the next waiter is held inline, with no queue buffer.
+        w.push_back((6, Waker::current()));
+        assert!(w.rest.is_empty());
+        assert_eq!(ids(&mut w), [6]);
     }
 }
