@@ -296,20 +296,35 @@ fn a_vectored_write_sends_every_buffer_in_one_call_on_both_paths() {
         if timed {
             s.set_write_timeout(Some(Duration::from_secs(5)));
         }
-        let n = in_greenlet(move || {
+        let (mut s, n) = in_greenlet(move || {
             let bufs = [
                 std::io::IoSlice::new(b"one "),
                 std::io::IoSlice::new(b""),
                 std::io::IoSlice::new(b"two "),
                 std::io::IoSlice::new(b"three"),
             ];
-            s.write_vectored(&bufs).unwrap()
+            let n = s.write_vectored(&bufs).unwrap();
+            (s, n)
         });
         assert_eq!(n, 13, "timed path: {timed}");
         assert_eq!(counters.written(), 13, "timed path: {timed}");
         let mut got = vec![0u8; 13];
         c.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"one two three");
+        // One non-empty buffer among empty ones: a plain write of it, counted once.
+        let n = in_greenlet(move || {
+            let bufs = [
+                std::io::IoSlice::new(b""),
+                std::io::IoSlice::new(b"solo"),
+                std::io::IoSlice::new(b""),
+            ];
+            s.write_vectored(&bufs).unwrap()
+        });
+        assert_eq!(n, 4, "timed path: {timed}");
+        assert_eq!(counters.written(), 17, "timed path: {timed}");
+        let mut got = [0u8; 4];
+        c.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"solo");
     }
 }
 

@@ -48,8 +48,13 @@ macro_rules! timed_stream_io {
 
             /// All the buffers in one `writev(2)` (std's default would write only the
             /// first): a TLS handshake's flight of records leaves in one call and one
-            /// segment, as over tokio's streams.
+            /// segment, as over tokio's streams. One non-empty buffer (a TLS record on a
+            /// long connection) is a plain `write(2)`, which the kernel does for less.
             fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                let mut non_empty = bufs.iter().filter(|b| !b.is_empty());
+                if let (Some(only), None) = (non_empty.next(), non_empty.next()) {
+                    return std::io::Write::write(self, only);
+                }
                 let (inner, st) = (&mut self.inner, &mut self.st);
                 let n = if $crate::net::ready::usable(st) {
                     $crate::net::ready::write_vectored(inner, st, bufs)?
