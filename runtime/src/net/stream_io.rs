@@ -29,21 +29,7 @@ macro_rules! timed_stream_io {
 
         impl std::io::Write for $ty {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                let (inner, st) = (&mut self.inner, &mut self.st);
-                let n = if $crate::net::ready::usable(st) {
-                    $crate::net::ready::write(inner, st, buf)?
-                } else {
-                    st.may_owns_flag();
-                    $crate::net::stream::timed(st.write_timeout, |limit| {
-                        st.applied_write
-                            .apply(limit, |t| inner.set_write_timeout(t))?;
-                        std::io::Write::write(inner, buf)
-                    })?
-                };
-                if let Some(c) = &st.counters {
-                    c.add_written(n as u64);
-                }
-                Ok(n)
+                $crate::net::stream_io::timed_write!(self, write, buf)
             }
 
             /// All the buffers in one `writev(2)` (std's default would write only the
@@ -55,21 +41,7 @@ macro_rules! timed_stream_io {
                 if let (Some(only), None) = (non_empty.next(), non_empty.next()) {
                     return std::io::Write::write(self, only);
                 }
-                let (inner, st) = (&mut self.inner, &mut self.st);
-                let n = if $crate::net::ready::usable(st) {
-                    $crate::net::ready::write_vectored(inner, st, bufs)?
-                } else {
-                    st.may_owns_flag();
-                    $crate::net::stream::timed(st.write_timeout, |limit| {
-                        st.applied_write
-                            .apply(limit, |t| inner.set_write_timeout(t))?;
-                        std::io::Write::write_vectored(inner, bufs)
-                    })?
-                };
-                if let Some(c) = &st.counters {
-                    c.add_written(n as u64);
-                }
-                Ok(n)
+                $crate::net::stream_io::timed_write!(self, write_vectored, bufs)
             }
 
             fn flush(&mut self) -> std::io::Result<()> {
@@ -122,3 +94,27 @@ macro_rules! timed_stream_io {
     };
 }
 pub(crate) use timed_stream_io;
+
+/// The body of a write-direction call of [`timed_stream_io`]'s wrappers: `ready::$call` on the
+/// fast path, else `Write::$call` on the may stream under the write timeout; the bytes
+/// counted. `write` and `write_vectored` differ only in the call and its argument.
+macro_rules! timed_write {
+    ($self:ident, $call:ident, $data:expr) => {{
+        let (inner, st) = (&mut $self.inner, &mut $self.st);
+        let n = if $crate::net::ready::usable(st) {
+            $crate::net::ready::$call(inner, st, $data)?
+        } else {
+            st.may_owns_flag();
+            $crate::net::stream::timed(st.write_timeout, |limit| {
+                st.applied_write
+                    .apply(limit, |t| inner.set_write_timeout(t))?;
+                std::io::Write::$call(inner, $data)
+            })?
+        };
+        if let Some(c) = &st.counters {
+            c.add_written(n as u64);
+        }
+        Ok(n)
+    }};
+}
+pub(crate) use timed_write;
