@@ -168,8 +168,9 @@ impl Core {
     /// handle, marks it done, counts it finished, runs its links (in the order they were
     /// added) and wakes everyone joining it. Runs however the greenlet ended — returned,
     /// panicked, killed, or killed before it started. (The record's count in may's word is
-    /// given back with the coroutine's local storage.) Returns true if `link` callbacks are waiting: the caller
-    /// then starts the greenlet that runs them ([`Core::next_callback`]).
+    /// given back with the coroutine's local storage.) Returns true if `link` callbacks are
+    /// waiting: the caller then starts the greenlet that runs them
+    /// ([`Core::next_callback`]).
     pub(crate) fn finish(&self) -> bool {
         let notify = self.finish_links();
         count_finished();
@@ -403,9 +404,10 @@ static KILLED_RUNNING: AtomicU64 = AtomicU64::new(0);
 pub(crate) fn current_killed() -> bool {
     // A kill counts itself before it cancels (wakes) the greenlet, so the woken greenlet sees
     // the count.
-    if KILLED_RUNNING.load(Ordering::Acquire) == 0 || !may::coroutine::is_coroutine() {
+    if KILLED_RUNNING.load(Ordering::Acquire) == 0 {
         return false;
     }
+    // Outside a coroutine may's word is `None`: no separate `is_coroutine` check.
     with_current(|core| core.is_some_and(|core| core.killed.load(Ordering::Acquire)))
 }
 

@@ -247,8 +247,8 @@ compile_error!(
 
 // Layers, bottom to top (a module only uses modules below it):
 // - leaves: `poison` (the unpoisoned lock), `config` (plain data), `wait` (the wait list);
-// - `context` (who is running: the greenlet record, kept in may's word for the coroutine, counters), `loop_watch`
-//   (switch recording, the watching thread), `worker` (the worker's identity, the hop back),
+// - `context` (who is running: the greenlet record, kept in may's word for the coroutine,
+//   counters), `loop_watch` (switch recording, the watching thread), `worker` (the worker's identity, the hop back),
 //   `timer` (the timer thread), `panic_hook`;
 // - `start` (start-up wiring: Config::start, ensure_started);
 // - `timeout`, `park` (park_until and the shared wait loop), `sleep`, `waitable`, `greenlet`,
