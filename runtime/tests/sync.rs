@@ -357,7 +357,10 @@ fn pool_limits_concurrency_and_map_keeps_order() {
         assert!(t.elapsed() >= ms(40), "spawn must wait for a free slot");
         // The slot came from a blocker that ended; the other two end on the same 60 ms but
         // may be woken on a later timer tick than the spawn that took the slot.
-        assert!(blockers.iter().any(|b| b.ready()), "no blocker freed the slot");
+        assert!(
+            blockers.iter().any(|b| b.ready()),
+            "no blocker freed the slot"
+        );
         for b in &blockers {
             assert!(b.join(Some(ms(1000))), "a blocker did not end");
         }
