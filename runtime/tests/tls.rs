@@ -132,6 +132,47 @@ fn an_ip_address_as_server_name_and_a_large_transfer() {
 }
 
 #[test]
+fn records_read_in_pieces_and_records_arriving_during_a_write_keep_their_order() {
+    let c = tls_certs::make();
+    mayfly::run(move || {
+        let server = StreamServer::bind_tls("127.0.0.1:0", acceptor(&c), |mut tls, _| {
+            // Three records, then an answer to the client's write.
+            for part in [&b"first record;"[..], b"second;", b"third and last"] {
+                tls.sendall(part)?;
+            }
+            let ack = tls.recv_exact(3)?;
+            tls.sendall(&ack.to_ascii_uppercase())?;
+            tls.close()
+        })
+        .unwrap()
+        .start();
+        let tcp = TcpStream::connect(server.local_addr()).unwrap();
+        let mut tls = connector(&c).connect("localhost", tcp).unwrap();
+        mayfly::sleep(Duration::from_millis(100)); // all three records arrive
+        let mut got = Vec::new();
+        let mut five = [0u8; 5];
+        let n = tls.read(&mut five).unwrap();
+        got.extend_from_slice(&five[..n]);
+        // A write while the rest of the first record and two more wait to be read.
+        tls.sendall(b"ack").unwrap();
+        let mut three = [0u8; 3];
+        loop {
+            let n = tls.read(&mut three).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&three[..n]);
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            "first record;second;third and lastACK"
+        );
+        server.stop(Duration::from_secs(1));
+        assert_eq!(server.stats().handler_errors, 0);
+    });
+}
+
+#[test]
 fn client_certificates_are_checked_when_asked_for() {
     let c = tls_certs::make();
     mayfly::run(move || {

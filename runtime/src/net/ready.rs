@@ -120,19 +120,70 @@ pub(crate) fn read<S: RawStream>(
         st.flag_ours = true;
     }
     loop {
-        match sock.raw_read(buf) {
-            Ok(n) => {
-                st.drained = n > 0 && n < buf.len() && st.flag_ours && !st.peer_closed;
-                return Ok(n);
-            }
+        match read_once(sock, buf, &mut st.drained, st.flag_ours && !st.peer_closed) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 st.peer_closed |= waited.wait(sock, READABLE)? & CLOSED != 0;
                 st.flag_ours = true;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// One `read(2)`, retried if interrupted; sets `drained` when it shows the receive queue
+/// empty: a short read when `trusted` (this module has seen every bit of the flag and no
+/// close), or `WouldBlock`.
+fn read_once<S: RawStream>(
+    sock: &S,
+    buf: &mut [u8],
+    drained: &mut bool,
+    trusted: bool,
+) -> io::Result<usize> {
+    loop {
+        match sock.raw_read(buf) {
+            Ok(n) => {
+                *drained = n > 0 && n < buf.len() && trusted;
+                return Ok(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                *drained = true;
+                return Err(e);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Parks until a read would not block, if the last read emptied the socket (otherwise returns
+/// at once): for a caller that takes a buffer only once there is something to read into it
+/// (a TLS stream's record buffer, which an idle connection then does not hold). Bounded by
+/// the swept read timeout as [`read`] is; the read that follows tries at once.
+///
+/// # Errors
+/// `TimedOut` when the swept read timeout passes first; "Canceled" as in [`read`].
+pub(crate) fn wait_for_data<S: RawStream>(sock: &S, st: &mut StreamState) -> io::Result<()> {
+    if st.drained {
+        let mut waited = Waited::new(st.watch.as_deref(), st.read_timeout);
+        st.peer_closed |= waited.wait(sock, READABLE)? & CLOSED != 0;
+        st.flag_ours = true;
+        st.drained = false;
+    }
+    Ok(())
+}
+
+/// One read that never parks: `WouldBlock` when the socket has nothing now, after which the
+/// next [`wait_for_data`] waits for readiness (the queue was seen empty, so any data from
+/// here on raises a new edge).
+///
+/// # Errors
+/// The read error; `WouldBlock` as above.
+pub(crate) fn read_nowait<S: RawStream>(
+    sock: &S,
+    st: &mut StreamState,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    read_once(sock, buf, &mut st.drained, st.flag_ours && !st.peer_closed)
 }
 
 /// One write, waiting for readiness only when the socket's buffer is full.

@@ -50,6 +50,36 @@ macro_rules! timed_stream_io {
         }
 
         impl $ty {
+            /// Parks until a read would find data (or the end, or an error) when the fast
+            /// path applies and the last read emptied the socket; otherwise returns at once
+            /// and the read waits. Bounded by the read timeout like a read. For a caller
+            /// that takes a buffer only once there is data to put in it (`tls/records.rs`).
+            #[allow(dead_code)] // UnixStream has no TLS
+            pub(crate) fn wait_for_data(&mut self) -> std::io::Result<()> {
+                let (inner, st) = (&mut self.inner, &mut self.st);
+                if $crate::net::ready::usable(st) {
+                    $crate::net::ready::wait_for_data(inner, st)
+                } else {
+                    Ok(())
+                }
+            }
+
+            /// One read that does not park on the fast path: `WouldBlock` if the socket has
+            /// nothing now (then [`wait_for_data`](Self::wait_for_data) waits for it). Off
+            /// the fast path, a plain read (it may park).
+            #[allow(dead_code)] // UnixStream has no TLS
+            pub(crate) fn read_nowait(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let (inner, st) = (&mut self.inner, &mut self.st);
+                if !$crate::net::ready::usable(st) {
+                    return std::io::Read::read(self, buf);
+                }
+                let n = $crate::net::ready::read_nowait(inner, st, buf)?;
+                if let Some(c) = &st.counters {
+                    c.add_read(n as u64);
+                }
+                Ok(n)
+            }
+
             /// Sets the timeout of every later read and write (`None`: wait forever), like
             /// Python's `settimeout`. An operation that exceeds it fails with
             /// `ErrorKind::TimedOut`.

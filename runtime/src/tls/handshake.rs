@@ -8,8 +8,10 @@ use std::io;
 
 use rustls::pki_types::ServerName;
 
+use super::client_hello::{self, Sni};
 use super::config::{TlsAcceptor, TlsConnector};
 use super::error::{ConfigError, HandshakeError};
+use super::records::{Conn, Failure, Goal, Session, Step};
 use super::stream::TlsStream;
 use crate::net::TcpStream;
 
@@ -54,9 +56,9 @@ impl TlsAcceptor {
     /// [`HandshakeError`]: a timeout, a peer that closed or does not speak TLS, a refused
     /// certificate, an alert, an I/O error.
     pub fn accept(&self, tcp: TcpStream) -> Result<TlsStream, HandshakeError> {
-        let conn =
-            rustls::ServerConnection::new(self.config.clone()).map_err(HandshakeError::Protocol)?;
-        drive(Box::new(conn.into()), tcp, self.handshake_timeout)
+        let conn = rustls::server::UnbufferedServerConnection::new(self.config.clone())
+            .map_err(HandshakeError::Protocol)?;
+        drive(Conn::Server(conn), tcp, self.handshake_timeout)
     }
 }
 
@@ -75,42 +77,68 @@ impl TlsConnector {
                 ConfigError::BadServerName(server_name.to_string()),
             ))
         })?;
-        let conn = rustls::ClientConnection::new(self.config.clone(), name)
+        let conn = rustls::client::UnbufferedClientConnection::new(self.config.clone(), name)
             .map_err(HandshakeError::Protocol)?;
-        drive(Box::new(conn.into()), tcp, self.handshake_timeout)
+        drive(Conn::Client(conn), tcp, self.handshake_timeout)
     }
 }
 
-/// Reads and writes records until the handshake is done and its last flight is out.
+/// Reads and writes records until the handshake is done and its last flight (a server's
+/// session tickets too) is out.
 fn drive(
-    mut conn: Box<rustls::Connection>,
+    conn: Conn,
     mut tcp: TcpStream,
     timeout: std::time::Duration,
 ) -> Result<TlsStream, HandshakeError> {
+    // Only a server reads the name the client asks for.
+    let mut sni_read = matches!(conn, Conn::Client(_));
+    let mut session = Box::new(Session::new(conn));
     let r = crate::with_timeout(timeout, || {
         loop {
-            if conn.wants_write() {
-                conn.write_tls(&mut tcp).map_err(HandshakeError::from_io)?;
-            } else if conn.is_handshaking() {
-                if conn.read_tls(&mut tcp).map_err(HandshakeError::from_io)? == 0 {
-                    return Err(HandshakeError::Closed);
+            match session.step(Goal::Nothing, &mut tcp) {
+                Ok(Step::Again) => {}
+                Ok(Step::Writable) if !session.conn.common().is_handshaking() => {
+                    return session.out.send(&mut tcp).map_err(HandshakeError::from_io);
                 }
-                if let Err(e) = conn.process_new_packets() {
-                    // rustls queued an alert saying why: send it, then fail.
-                    while conn.wants_write() {
-                        if conn.write_tls(&mut tcp).is_err() {
-                            break;
+                // A TLS 1.3 server may send data before the client's Finished has come:
+                // the handshake is not done until it has.
+                Ok(Step::Writable | Step::NeedInput) => {
+                    session
+                        .out
+                        .send(&mut tcp)
+                        .map_err(HandshakeError::from_io)?;
+                    let handshaking = session.conn.common().is_handshaking();
+                    if session
+                        .incoming
+                        .fill(&mut tcp, handshaking)
+                        .map_err(HandshakeError::from_io)?
+                        == 0
+                    {
+                        return Err(HandshakeError::Closed);
+                    }
+                    if !sni_read {
+                        match client_hello::server_name(session.incoming.bytes()) {
+                            Sni::NeedMore => {}
+                            Sni::Name(name) => {
+                                session.server_name = Some(name);
+                                sni_read = true;
+                            }
+                            Sni::None => sni_read = true,
                         }
                     }
+                }
+                Ok(_) => return Err(HandshakeError::Closed),
+                Err(Failure::Io(e)) => return Err(HandshakeError::from_io(e)),
+                Err(Failure::Tls(e)) => {
+                    // rustls queued an alert saying why: send it, then fail.
+                    session.send_alert(&mut tcp);
                     return Err(HandshakeError::from_rustls(e));
                 }
-            } else {
-                return Ok(());
             }
         }
     });
     match r {
-        Ok(Ok(())) => Ok(TlsStream::new(conn, tcp)),
+        Ok(Ok(())) => Ok(TlsStream::new(session, tcp)),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(HandshakeError::Timeout(timeout)),
     }

@@ -32,8 +32,8 @@
 //! **Stack.** rustls needs far more stack than a plain socket call, and most of it in an
 //! unoptimised build. Measured with `runtime/examples/tls_stack.rs` (may's exact stack
 //! tracking; the figures in docs/BENCHMARKS.md), one greenlet doing a handshake and an echo
-//! used about 18 KiB (server side) and 22 KiB (client side) in a release build, but 53 to
-//! 60 KiB in a build with every crate at opt-level 0 (a user's plain `cargo build`): the
+//! used about 16 KiB (server side) and 20 KiB (client side) in a release build, but 58 to
+//! 62 KiB in a build with every crate at opt-level 0 (a user's plain `cargo build`): the
 //! 64 KiB default stack of an optimised build ([`crate::hub::DEFAULT_STACK_SIZE`]) would
 //! leave a handler almost nothing in such a build, and reading a record needs nearly as much as the handshake. So a TLS connection's
 //! greenlet gets at least [`TLS_STACK_SIZE`] bytes (128 KiB with debug assertions, the
@@ -78,11 +78,14 @@
 //! });
 //! ```
 
+mod client_hello;
 mod config;
 mod error;
 mod handshake;
 mod insecure;
 mod pem;
+mod records;
+mod spare;
 mod stream;
 
 pub use config::{
@@ -93,8 +96,8 @@ pub use stream::TlsStream;
 
 /// The stack a greenlet that speaks TLS gets at least, in bytes. In a build with debug
 /// assertions (a user's plain `cargo build`, where rustls is unoptimised too) 128 KiB, twice
-/// the 60,120 bytes the deepest measured TLS path (a server handshake at opt-level 0) used; in
-/// an optimised build 64 KiB, three times the deepest optimised path (21,768 bytes, a client
+/// the 63,512 bytes the deepest measured TLS path (a server handshake at opt-level 0) used; in
+/// an optimised build 64 KiB, three times the deepest optimised path (19,656 bytes, a client
 /// handshake) and equal to that build's [`DEFAULT_STACK_SIZE`](crate::hub::DEFAULT_STACK_SIZE),
 /// so a TLS connection's stack comes from may's pool of default-sized stacks instead of being
 /// mapped and unmapped for each connection (16 µs of a handshake's CPU, docs/BENCHMARKS.md).

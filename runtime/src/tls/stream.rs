@@ -13,6 +13,7 @@ use bytes::Bytes;
 use rustls::pki_types::CertificateDer;
 
 use super::error::Truncated;
+use super::records::{Conn, Failure, Goal, Session, Step, MAX_WRITE};
 use crate::net::TcpStream;
 
 /// A TLS connection over a coroutine [`TcpStream`] (gevent's `SSLSocket`): made by
@@ -24,11 +25,15 @@ use crate::net::TcpStream;
 /// `TcpStream`'s. A write returns once its bytes are encrypted and handed to the socket.
 /// [`close`](Self::close) sends `close_notify` and shuts the write side; a drop sends
 /// `close_notify` if there is room in the socket buffer, never waiting.
+///
+/// **Memory.** It runs rustls's unbuffered connection over buffers of its own
+/// (`tls/records.rs`), held only while bytes are in them: an idle `TlsStream` holds no
+/// read or write buffer (rustls's buffered connection keeps a 4 KiB one for its whole life).
 pub struct TlsStream {
     /// Boxed: rustls's connection state is over a kilobyte, and a `TlsStream` held in a
     /// handler's frame (moved there from the handshake) would keep that much of every parked
     /// connection's stack resident; on the heap it is one pointer in each frame.
-    conn: Box<rustls::Connection>,
+    session: Box<Session>,
     tcp: TcpStream,
     /// `close_notify` was sent (by `close` or a drop).
     notified: bool,
@@ -38,16 +43,17 @@ impl std::fmt::Debug for TlsStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsStream")
             .field("server", &self.is_server())
-            .field("version", &self.conn.protocol_version())
+            .field("version", &self.protocol_version())
             .field("tcp", &self.tcp)
             .finish_non_exhaustive()
     }
 }
 
 impl TlsStream {
-    pub(crate) fn new(conn: Box<rustls::Connection>, tcp: TcpStream) -> TlsStream {
+    /// A stream over a session whose handshake is done.
+    pub(crate) fn new(session: Box<Session>, tcp: TcpStream) -> TlsStream {
         TlsStream {
-            conn,
+            session,
             tcp,
             notified: false,
         }
@@ -100,8 +106,9 @@ impl TlsStream {
     pub fn close(&mut self) -> io::Result<()> {
         if !self.notified {
             self.notified = true;
-            self.conn.send_close_notify();
-            self.flush_tls()?;
+            self.session.out.send(&mut self.tcp)?;
+            self.session.queue_close_notify(&mut self.tcp)?;
+            self.session.out.send(&mut self.tcp)?;
         }
         match self.tcp.shutdown(Shutdown::Write) {
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
@@ -131,35 +138,32 @@ impl TlsStream {
 
     /// The ALPN protocol agreed on, if any (`Some(b"http/1.1")`).
     pub fn alpn_protocol(&self) -> Option<&[u8]> {
-        self.conn.alpn_protocol()
+        self.common_state().alpn_protocol()
     }
 
     /// On a server: the name the client asked for (SNI), if it sent one. On a client: `None`.
     pub fn server_name(&self) -> Option<&str> {
-        match &*self.conn {
-            rustls::Connection::Server(s) => s.server_name(),
-            rustls::Connection::Client(_) => None,
-        }
+        self.session.server_name.as_deref()
     }
 
     /// The TLS version agreed on.
     pub fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
-        self.conn.protocol_version()
+        self.common_state().protocol_version()
     }
 
     /// The cipher suite agreed on.
     pub fn cipher_suite(&self) -> Option<rustls::SupportedCipherSuite> {
-        self.conn.negotiated_cipher_suite()
+        self.common_state().negotiated_cipher_suite()
     }
 
     /// The certificates the peer presented (a server's chain; a client's, if it was asked).
     pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
-        self.conn.peer_certificates()
+        self.common_state().peer_certificates()
     }
 
     /// Whether this is the server side.
     pub fn is_server(&self) -> bool {
-        matches!(*self.conn, rustls::Connection::Server(_))
+        matches!(self.session.conn, Conn::Server(_))
     }
 
     /// The remote address.
@@ -183,17 +187,16 @@ impl TlsStream {
         &self.tcp
     }
 
-    /// The rustls connection.
-    pub fn connection(&self) -> &rustls::Connection {
-        &self.conn
+    /// What rustls knows of the connection (both sides): the key exchange group, the
+    /// handshake kind (full or resumed), and the values the accessors above read.
+    pub fn common_state(&self) -> &rustls::CommonState {
+        self.session.conn.common()
     }
 
-    /// Writes every TLS record rustls has queued.
-    fn flush_tls(&mut self) -> io::Result<()> {
-        while self.conn.wants_write() {
-            self.conn.write_tls(&mut self.tcp)?;
-        }
-        Ok(())
+    /// A rustls refusal: the alert goes to the peer, the error to the caller.
+    fn refused(&mut self, e: rustls::Error) -> io::Error {
+        self.session.send_alert(&mut self.tcp);
+        io::Error::new(io::ErrorKind::InvalidData, e)
     }
 }
 
@@ -202,23 +205,31 @@ impl Read for TlsStream {
         if buf.is_empty() {
             return Ok(0);
         }
+        let kept = self.session.plain.take_into(buf);
+        if kept > 0 {
+            return Ok(kept);
+        }
+        if self.session.peer_closed {
+            return Ok(0);
+        }
         loop {
-            // Records queued by the last packets (session tickets, a key update's answer,
-            // an alert) go out before this side waits.
-            self.flush_tls()?;
-            match self.conn.reader().read(buf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(Truncated.into()),
-                Err(e) => return Err(e),
-            }
-            // Nothing decrypted yet: read more records (parks the greenlet). After the TCP
-            // stream ended, rustls's reader reports the end (clean or truncated) above.
-            self.conn.read_tls(&mut self.tcp)?;
-            if let Err(e) = self.conn.process_new_packets() {
-                // Tell the peer why (rustls queued an alert), then fail.
-                let _ = self.flush_tls();
-                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            match self.session.step(Goal::Read(buf), &mut self.tcp) {
+                Ok(Step::Read(n)) => return Ok(n),
+                Ok(Step::PeerClosed | Step::Closed) => return Ok(0),
+                Ok(Step::Again) => {}
+                Ok(_) => {
+                    // Nothing decrypted yet: records queued by the last packets (a key
+                    // update's answer, an alert) go out, then more are read (parks the
+                    // greenlet). An end of the TCP stream here is an end without
+                    // close_notify.
+                    self.session.out.send(&mut self.tcp)?;
+                    let handshaking = self.session.conn.common().is_handshaking();
+                    if self.session.incoming.fill(&mut self.tcp, handshaking)? == 0 {
+                        return Err(Truncated.into());
+                    }
+                }
+                Err(Failure::Io(e)) => return Err(e),
+                Err(Failure::Tls(e)) => return Err(self.refused(e)),
             }
         }
     }
@@ -226,13 +237,48 @@ impl Read for TlsStream {
 
 impl Write for TlsStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.conn.writer().write(buf)?;
-        self.flush_tls()?;
-        Ok(n)
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.notified {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "TLS: write after close_notify",
+            ));
+        }
+        // Records an earlier write could not send (a write timeout) go first.
+        self.session.out.send(&mut self.tcp)?;
+        let data = &buf[..buf.len().min(MAX_WRITE)];
+        loop {
+            match self.session.step(Goal::Encrypt(data), &mut self.tcp) {
+                Ok(Step::Encrypted) => break,
+                Ok(Step::Again | Step::PeerClosed) => {}
+                Ok(Step::Closed) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "TLS: the connection is closed",
+                    ))
+                }
+                Ok(_) => {
+                    // Not ready for application data (cannot happen once the handshake is
+                    // done): more records are needed from the peer.
+                    let handshaking = self.session.conn.common().is_handshaking();
+                    if self.session.incoming.fill(&mut self.tcp, handshaking)? == 0 {
+                        return Err(Truncated.into());
+                    }
+                }
+                Err(Failure::Io(e)) => return Err(e),
+                Err(Failure::Tls(e)) => return Err(self.refused(e)),
+            }
+        }
+        // The plaintext is encrypted: it is this write's even if sending it fails now (the
+        // records stay queued, sent first by the next write, flush or close).
+        self.session.out.send(&mut self.tcp)?;
+        Ok(data.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.flush_tls()
+        self.session.out.send(&mut self.tcp)
     }
 }
 
@@ -248,15 +294,13 @@ impl Drop for TlsStream {
             return;
         }
         self.notified = true;
-        self.conn.send_close_notify();
         // One try with MSG_DONTWAIT: a drop never parks (it may run while a killed greenlet
         // unwinds, when parking is not possible) and a peer that reads nothing cannot hold
         // it. An alert is 24 bytes: it fits unless the socket buffer is full.
         let mut w = DontWait(self.tcp.as_raw_fd());
-        while self.conn.wants_write() {
-            if self.conn.write_tls(&mut w).is_err() {
-                break;
-            }
+        if self.session.out.send(&mut w).is_ok() && self.session.queue_close_notify(&mut w).is_ok()
+        {
+            let _ = self.session.out.send(&mut w);
         }
     }
 }
