@@ -173,6 +173,88 @@ fn records_read_in_pieces_and_records_arriving_during_a_write_keep_their_order()
 }
 
 #[test]
+fn data_and_close_notify_sent_right_after_the_handshake_reach_the_server() {
+    // The client's Finished, its data and its close_notify reach the server in one read:
+    // rustls reports the close before the data, and the accept must still succeed with the
+    // data waiting for the first read.
+    let c = tls_certs::make();
+    mayfly::run(move || {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let acc = acceptor(&c);
+        let server = mayfly::Builder::new()
+            .stack_size(mayfly::tls::TLS_STACK_SIZE)
+            .spawn(move || -> Result<(Vec<u8>, usize), String> {
+                let (tcp, _) = l.accept().unwrap();
+                let mut tls = acc.accept(tcp).map_err(|e| format!("accept: {e}"))?;
+                let data = tls.recv(100).map_err(|e| format!("recv: {e}"))?;
+                let end = tls.recv(100).map_err(|e| format!("second recv: {e}"))?;
+                Ok((data.to_vec(), end.len()))
+            })
+            .unwrap();
+        let tcp = TcpStream::connect(addr).unwrap();
+        let mut tls = connector(&c).connect("localhost", tcp).unwrap();
+        tls.sendall(b"hello").unwrap();
+        tls.close().unwrap();
+        assert_eq!(server.get().unwrap(), Ok((b"hello".to_vec(), 0)));
+    });
+}
+
+#[test]
+fn a_write_whose_send_times_out_counts_its_bytes_once() {
+    // Once a write has encrypted its bytes they are queued: the write returns their count and
+    // the send's error comes with the next call, so a caller that retries after an error never
+    // sends anything twice.
+    let c = tls_certs::make();
+    mayfly::run(move || {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let acc = acceptor(&c);
+        let go = Arc::new(mayfly::event::Event::new());
+        let read_now = go.clone();
+        let server = mayfly::Builder::new()
+            .stack_size(mayfly::tls::TLS_STACK_SIZE)
+            .spawn(move || {
+                let (tcp, _) = l.accept().unwrap();
+                let mut tls = acc.accept(tcp).unwrap();
+                read_now.wait(None);
+                let mut all = Vec::new();
+                tls.read_to_end(&mut all).unwrap();
+                all
+            })
+            .unwrap();
+        let tcp = TcpStream::connect(addr).unwrap();
+        let mut tls = connector(&c).connect("localhost", tcp).unwrap();
+        tls.set_write_timeout(Some(Duration::from_millis(200)));
+        let chunk = |i: usize| vec![(i % 250) as u8 + 1; 16384];
+        let mut accepted = Vec::new();
+        // Write until the unread socket buffers are full and a write fails.
+        let failed = loop {
+            let i = accepted.len() / 16384;
+            assert!(i < 20_000, "a write never timed out");
+            match tls.write(&chunk(i)) {
+                Ok(n) => {
+                    assert_eq!(n, 16384);
+                    accepted.extend_from_slice(&chunk(i));
+                }
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(failed.kind(), std::io::ErrorKind::TimedOut, "{failed}");
+        go.set();
+        tls.set_write_timeout(None);
+        // The caller retries the write that failed, then closes.
+        let i = accepted.len() / 16384;
+        tls.write_all(&chunk(i)).unwrap();
+        accepted.extend_from_slice(&chunk(i));
+        tls.close().unwrap();
+        let got = server.get().unwrap();
+        assert_eq!(got.len(), accepted.len(), "bytes lost or sent twice");
+        assert!(got == accepted, "the bytes arrived out of order");
+    });
+}
+
+#[test]
 fn client_certificates_are_checked_when_asked_for() {
     let c = tls_certs::make();
     mayfly::run(move || {

@@ -64,6 +64,13 @@ macro_rules! timed_stream_io {
                 }
             }
 
+            /// Whether reads take the readiness fast path now (see [`super::ready`]): in a
+            /// greenlet, no `Timeout` pending, the timeouts unset or swept.
+            #[allow(dead_code)] // UnixStream has no TLS
+            pub(crate) fn reads_fast(&self) -> bool {
+                $crate::net::ready::usable(&self.st)
+            }
+
             /// One read that does not park on the fast path: `WouldBlock` if the socket has
             /// nothing now (then [`wait_for_data`](Self::wait_for_data) waits for it). Off
             /// the fast path, a plain read (it may park).

@@ -56,9 +56,13 @@ impl TlsAcceptor {
     /// [`HandshakeError`]: a timeout, a peer that closed or does not speak TLS, a refused
     /// certificate, an alert, an I/O error.
     pub fn accept(&self, tcp: TcpStream) -> Result<TlsStream, HandshakeError> {
-        let conn = rustls::server::UnbufferedServerConnection::new(self.config.clone())
-            .map_err(HandshakeError::Protocol)?;
-        drive(Conn::Server(conn), tcp, self.handshake_timeout)
+        // Straight into its box: the connection state is over a kilobyte, and every copy of it
+        // on the way would deepen the handshake's frames (pages a busy connection keeps).
+        let session = Box::new(Session::new(Conn::Server(
+            rustls::server::UnbufferedServerConnection::new(self.config.clone())
+                .map_err(HandshakeError::Protocol)?,
+        )));
+        drive(session, tcp, self.handshake_timeout)
     }
 }
 
@@ -77,22 +81,23 @@ impl TlsConnector {
                 ConfigError::BadServerName(server_name.to_string()),
             ))
         })?;
-        let conn = rustls::client::UnbufferedClientConnection::new(self.config.clone(), name)
-            .map_err(HandshakeError::Protocol)?;
-        drive(Conn::Client(conn), tcp, self.handshake_timeout)
+        let session = Box::new(Session::new(Conn::Client(
+            rustls::client::UnbufferedClientConnection::new(self.config.clone(), name)
+                .map_err(HandshakeError::Protocol)?,
+        )));
+        drive(session, tcp, self.handshake_timeout)
     }
 }
 
 /// Reads and writes records until the handshake is done and its last flight (a server's
 /// session tickets too) is out.
 fn drive(
-    conn: Conn,
+    mut session: Box<Session>,
     mut tcp: TcpStream,
     timeout: std::time::Duration,
 ) -> Result<TlsStream, HandshakeError> {
     // Only a server reads the name the client asks for.
-    let mut sni_read = matches!(conn, Conn::Client(_));
-    let mut session = Box::new(Session::new(conn));
+    let mut sni_read = matches!(session.conn, Conn::Client(_));
     let r = crate::with_timeout(timeout, || {
         loop {
             match session.step(Goal::Nothing, &mut tcp) {
@@ -126,6 +131,12 @@ fn drive(
                             Sni::None => sni_read = true,
                         }
                     }
+                }
+                // The peer's last flight, data and close_notify can come in one read: rustls
+                // then reports the close before the data is read, and the data waits in the
+                // session for the first read (which then sees the end).
+                Ok(Step::PeerClosed | Step::Closed) if !session.conn.common().is_handshaking() => {
+                    return session.out.send(&mut tcp).map_err(HandshakeError::from_io);
                 }
                 Ok(_) => return Err(HandshakeError::Closed),
                 Err(Failure::Io(e)) => return Err(HandshakeError::from_io(e)),

@@ -14,7 +14,7 @@
 //! ready for application data, does what the caller came for (encrypt, `close_notify`).
 //! Reading more from the socket is left to the caller: a drop must never wait for input.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 
 use rustls::client::{ClientConnectionData, UnbufferedClientConnection};
 use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
@@ -120,6 +120,9 @@ impl Incoming {
                 ),
             ));
         }
+        if self.used == 0 && !tcp.reads_fast() {
+            return self.fill_first_slowly(tcp);
+        }
         loop {
             if self.used == 0 {
                 tcp.wait_for_data()?;
@@ -128,8 +131,11 @@ impl Incoming {
                 self.buf = spare::take();
             }
             if self.buf.len() < self.used + READ_SIZE {
+                // `used < limit`, so there is room for at least one byte. Exactly this much:
+                // `resize` alone would double the capacity, past what the spare list keeps.
                 let want = (self.used + READ_SIZE).max(self.buf.len() * 2).min(limit);
-                self.buf.resize(want.max(self.used + 1), 0);
+                self.buf.reserve_exact(want - self.buf.len());
+                self.buf.resize(want, 0);
             }
             match tcp.read_nowait(&mut self.buf[self.used..]) {
                 Ok(n) => {
@@ -149,6 +155,29 @@ impl Incoming {
                 }
             }
         }
+    }
+
+    /// The first read into an empty buffer off the socket's fast path, where the read parks
+    /// inside may's call with whatever buffer it was given: a 1 KiB one in this frame, not a
+    /// record buffer from the heap. (A handshake waits this way, under its timeout, for the
+    /// peer's next flight: 10,000 handshakes at once held 10,000 heap buffers, and the holes
+    /// they left kept the server's heap 9 KiB a connection larger after.) Not inlined, so
+    /// the array is on the stack only while this runs.
+    #[inline(never)]
+    fn fill_first_slowly(&mut self, tcp: &mut TcpStream) -> io::Result<usize> {
+        let mut first = [0u8; 1024];
+        let n = tcp.read(&mut first)?;
+        if n > 0 {
+            if self.buf.capacity() == 0 {
+                self.buf = spare::take();
+            }
+            if self.buf.len() < READ_SIZE {
+                self.buf.resize(READ_SIZE, 0);
+            }
+            self.buf[..n].copy_from_slice(&first[..n]);
+            self.used = n;
+        }
+        Ok(n)
     }
 
     /// Drops the first `n` bytes (rustls has consumed them).
@@ -203,6 +232,7 @@ impl Outgoing {
         }
         loop {
             if self.buf.len() < self.filled + room {
+                self.buf.reserve_exact(self.filled + room - self.buf.len());
                 self.buf.resize(self.filled + room, 0);
             }
             match encode(&mut self.buf[self.filled..]) {
@@ -482,13 +512,18 @@ fn one_step<C: Process>(
             })
             .map(|()| Step::Again)
             .map_err(|()| Failure::Io(io::Error::other("TLS: a record could not be encoded"))),
-        Ok(ConnectionState::TransmitTlsData(tx)) => match out.send(wr) {
-            Ok(()) => {
-                tx.done();
-                Ok(Step::Again)
+        Ok(ConnectionState::TransmitTlsData(tx)) => {
+            // What rustls consumed is dropped before sending parks: a `Timeout` or kill that
+            // unwinds out of the send must not leave it to be processed a second time.
+            incoming.discard(std::mem::take(&mut discard));
+            match out.send(wr) {
+                Ok(()) => {
+                    tx.done();
+                    Ok(Step::Again)
+                }
+                Err(e) => Err(Failure::Io(e)),
             }
-            Err(e) => Err(Failure::Io(e)),
-        },
+        }
         Ok(ConnectionState::WriteTraffic(mut w)) => match goal {
             // A record's overhead is at most 5 + 16 + 1 bytes (TLS 1.3) or 5 + 8 + 16 (1.2).
             Goal::Encrypt(data) => out

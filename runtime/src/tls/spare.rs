@@ -3,9 +3,9 @@
 //! the buffer back here, so an idle TLS connection holds none and the next connection to read
 //! or write on this thread takes it without a trip to the allocator.
 //!
-//! One list per OS thread (a mayfly process runs its greenlets on one worker thread). A
-//! buffer is taken and given back between two parks, never across one, so the `RefCell` is
-//! never borrowed twice.
+//! One list per OS thread (a mayfly process runs its greenlets on one worker thread). The
+//! `RefCell` is borrowed only inside [`take`] and [`give`], which never park, so two greenlets
+//! never hold the borrow at once (a buffer taken may be held across parks; the borrow is not).
 
 use std::cell::RefCell;
 

@@ -105,11 +105,12 @@ impl TlsStream {
     /// The write error (the peer gone, a write timeout).
     pub fn close(&mut self) -> io::Result<()> {
         if !self.notified {
-            self.notified = true;
             self.session.out.send(&mut self.tcp)?;
             self.session.queue_close_notify(&mut self.tcp)?;
-            self.session.out.send(&mut self.tcp)?;
+            self.notified = true;
         }
+        // close_notify, and on a second call after a failed send whatever is still queued.
+        self.session.out.send(&mut self.tcp)?;
         match self.tcp.shutdown(Shutdown::Write) {
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
             other => other,
@@ -271,9 +272,11 @@ impl Write for TlsStream {
                 Err(Failure::Tls(e)) => return Err(self.refused(e)),
             }
         }
-        // The plaintext is encrypted: it is this write's even if sending it fails now (the
-        // records stay queued, sent first by the next write, flush or close).
-        self.session.out.send(&mut self.tcp)?;
+        // The plaintext is encrypted and queued: it is this write's even if sending it fails
+        // now, so the error waits for the next write, flush or close, which send the queued
+        // records first (as rustls's own `Stream::write` does). Returning it here would make a
+        // caller that retries send the bytes twice.
+        let _ = self.session.out.send(&mut self.tcp);
         Ok(data.len())
     }
 
@@ -290,18 +293,21 @@ impl AsRawFd for TlsStream {
 
 impl Drop for TlsStream {
     fn drop(&mut self) {
-        if self.notified {
-            return;
-        }
-        self.notified = true;
         // One try with MSG_DONTWAIT: a drop never parks (it may run while a killed greenlet
         // unwinds, when parking is not possible) and a peer that reads nothing cannot hold
         // it. An alert is 24 bytes: it fits unless the socket buffer is full.
         let mut w = DontWait(self.tcp.as_raw_fd());
-        if self.session.out.send(&mut w).is_ok() && self.session.queue_close_notify(&mut w).is_ok()
-        {
-            let _ = self.session.out.send(&mut w);
+        if !self.notified {
+            self.notified = true;
+            if self.session.out.send(&mut w).is_err()
+                || self.session.queue_close_notify(&mut w).is_err()
+            {
+                return;
+            }
         }
+        // The close_notify, or the one a `close` whose send failed left queued (nothing to
+        // send, no call, after a `close` that succeeded).
+        let _ = self.session.out.send(&mut w);
     }
 }
 
