@@ -82,6 +82,15 @@ struct Slot {
     co: Option<may::coroutine::Coroutine>,
     /// `None` once the greenlet finished (the links ran).
     links: Option<Vec<(u64, Link)>>,
+    /// What most greenlets never use (a `link` callback, a kill reason, a pending start),
+    /// boxed on first use: inline it was 72 bytes in every greenlet's record, so 10,000
+    /// parked connections carried 700 KiB of empty fields (issue 24).
+    rare: Option<Box<Rare>>,
+}
+
+/// The [`Slot`] fields a greenlet rarely needs (see `Slot::rare`).
+#[derive(Default)]
+struct Rare {
     /// `link` callbacks not run yet, in link order (gevent's `_links`): the greenlet that
     /// runs them takes them one at a time, so an earlier one can unlink a later one.
     callbacks: VecDeque<(u64, Callback)>,
@@ -91,17 +100,33 @@ struct Slot {
     kill_reason: Option<String>,
     /// Set while a greenlet made without starting it waits for `start`.
     pending: Option<Launcher>,
+    /// Where it panicked, recorded by the panic hook for the error message
+    /// ([`Core::set_panic_location`]).
+    panic_location: Option<String>,
+}
+
+impl Slot {
+    /// The rare fields, boxed now if they were not yet.
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// The callbacks not run yet (none if the rare fields were never boxed).
+    fn callback_count(&self) -> usize {
+        self.rare.as_ref().map_or(0, |r| r.callbacks.len())
+    }
 }
 
 impl std::fmt::Debug for Slot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rare = self.rare.as_deref();
         f.debug_struct("Slot")
             .field("co", &self.co.is_some())
             .field("links", &self.links.as_ref().map(Vec::len))
-            .field("callbacks", &self.callbacks.len())
-            .field("notifying", &self.notifying)
-            .field("kill_reason", &self.kill_reason)
-            .field("pending", &self.pending.is_some())
+            .field("callbacks", &self.callback_count())
+            .field("notifying", &rare.is_some_and(|r| r.notifying))
+            .field("kill_reason", &rare.and_then(|r| r.kill_reason.as_ref()))
+            .field("pending", &rare.is_some_and(|r| r.pending.is_some()))
             .finish()
     }
 }
@@ -121,8 +146,6 @@ pub(crate) struct Core {
     done: AtomicBool,
     /// Who waits for the greenlet to finish.
     pub(crate) waiters: WaitList,
-    /// Where it panicked, recorded by the panic hook for the error message.
-    pub(crate) panic_location: Mutex<Option<String>>,
 }
 
 impl Core {
@@ -138,15 +161,11 @@ impl Core {
             slot: Mutex::new(Slot {
                 co: None,
                 links: Some(Vec::new()),
-                callbacks: VecDeque::new(),
-                notifying: false,
-                kill_reason: None,
-                pending: None,
+                rare: None,
             }),
             killed: AtomicBool::new(false),
             done: AtomicBool::new(false),
             waiters: WaitList::new(),
-            panic_location: Mutex::new(None),
         }
     }
 
@@ -192,8 +211,10 @@ impl Core {
             if self.killed.load(Ordering::Acquire) {
                 KILLED_RUNNING.fetch_sub(1, Ordering::AcqRel);
             }
-            let notify = !slot.callbacks.is_empty();
-            slot.notifying = notify;
+            let notify = slot.callback_count() != 0;
+            if let Some(rare) = slot.rare.as_mut() {
+                rare.notifying = notify;
+            }
             (slot.links.take(), notify)
         };
         for (_, link) in links.into_iter().flatten() {
@@ -210,12 +231,14 @@ impl Core {
     pub(crate) fn add_callback(&self, callback: Callback) -> (Option<u64>, bool) {
         let mut slot = self.slot.lock_unpoisoned();
         let id = NEXT_LINK.fetch_add(1, Ordering::Relaxed);
-        slot.callbacks.push_back((id, callback));
-        if slot.links.is_some() {
+        let running = slot.links.is_some();
+        let rare = slot.rare();
+        rare.callbacks.push_back((id, callback));
+        if running {
             return (Some(id), false);
         }
-        let start = !slot.notifying;
-        slot.notifying = true;
+        let start = !rare.notifying;
+        rare.notifying = true;
         (None, start)
     }
 
@@ -223,8 +246,9 @@ impl Core {
     /// are no more (that greenlet then ends, and the next `add_callback` starts another).
     pub(crate) fn next_callback(&self) -> Option<Callback> {
         let mut slot = self.slot.lock_unpoisoned();
-        let next = slot.callbacks.pop_front().map(|(_, c)| c);
-        slot.notifying = next.is_some();
+        let rare = slot.rare.as_mut()?;
+        let next = rare.callbacks.pop_front().map(|(_, c)| c);
+        rare.notifying = next.is_some();
         next
     }
 
@@ -232,8 +256,11 @@ impl Core {
     /// next `add_callback` tries again.
     pub(crate) fn drop_callbacks(&self) -> usize {
         let mut slot = self.slot.lock_unpoisoned();
-        slot.notifying = false;
-        std::mem::take(&mut slot.callbacks).len()
+        let Some(rare) = slot.rare.as_mut() else {
+            return 0;
+        };
+        rare.notifying = false;
+        std::mem::take(&mut rare.callbacks).len()
     }
 
     /// Runs `link` when the greenlet finishes, or now if it already has. Returns the id to
@@ -258,10 +285,12 @@ impl Core {
     /// there.
     pub(crate) fn unlink(&self, id: u64) -> bool {
         let mut slot = self.slot.lock_unpoisoned();
-        let callbacks = slot.callbacks.len();
-        slot.callbacks.retain(|(c, _)| *c != id);
-        if slot.callbacks.len() != callbacks {
-            return true;
+        if let Some(rare) = slot.rare.as_mut() {
+            let callbacks = rare.callbacks.len();
+            rare.callbacks.retain(|(c, _)| *c != id);
+            if rare.callbacks.len() != callbacks {
+                return true;
+            }
         }
         let Some(links) = slot.links.as_mut() else {
             return false;
@@ -276,13 +305,15 @@ impl Core {
     /// them would leave a group counting a greenlet that is gone.
     pub(crate) fn unlink_callbacks(&self) -> usize {
         let mut slot = self.slot.lock_unpoisoned();
-        std::mem::take(&mut slot.callbacks).len()
+        slot.rare
+            .as_mut()
+            .map_or(0, |r| std::mem::take(&mut r.callbacks).len())
     }
 
     /// Links and `link` callbacks that have not run yet.
     pub(crate) fn link_count(&self) -> usize {
         let slot = self.slot.lock_unpoisoned();
-        slot.links.as_ref().map_or(0, Vec::len) + slot.callbacks.len()
+        slot.links.as_ref().map_or(0, Vec::len) + slot.callback_count()
     }
 
     /// Why the greenlet was killed, if it was and the killer gave a reason.
@@ -290,22 +321,45 @@ impl Core {
         if !self.killed.load(Ordering::Acquire) {
             return None;
         }
-        self.slot.lock_unpoisoned().kill_reason.clone()
+        let slot = self.slot.lock_unpoisoned();
+        slot.rare.as_ref().and_then(|r| r.kill_reason.clone())
+    }
+
+    /// Records where the greenlet panicked (the panic hook). It lives with the rare fields
+    /// rather than in a `Mutex` of its own (32 bytes of every record): the slot's lock is
+    /// never held across code that can panic, but the hook only tries it, so a panic there
+    /// would lose the location from the error message (it is still logged) instead of
+    /// deadlocking.
+    pub(crate) fn set_panic_location(&self, location: String) {
+        let mut slot = match self.slot.try_lock() {
+            Ok(slot) => slot,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
+        slot.rare().panic_location = Some(location);
+    }
+
+    /// Takes the location [`set_panic_location`](Core::set_panic_location) recorded.
+    pub(crate) fn take_panic_location(&self) -> Option<String> {
+        let mut slot = self.slot.lock_unpoisoned();
+        slot.rare.as_mut().and_then(|r| r.panic_location.take())
     }
 
     /// Makes this the record of a greenlet that waits for `start` (`Builder::build`).
     pub(crate) fn set_pending(&self, launcher: Launcher) {
-        self.slot.lock_unpoisoned().pending = Some(launcher);
+        self.slot.lock_unpoisoned().rare().pending = Some(launcher);
     }
 
     /// Takes the launcher of a greenlet that was not started yet (`None` once started).
     pub(crate) fn take_pending(&self) -> Option<Launcher> {
-        self.slot.lock_unpoisoned().pending.take()
+        let mut slot = self.slot.lock_unpoisoned();
+        slot.rare.as_mut().and_then(|r| r.pending.take())
     }
 
     /// Whether it waits for `start`.
     pub(crate) fn is_pending(&self) -> bool {
-        self.slot.lock_unpoisoned().pending.is_some()
+        let slot = self.slot.lock_unpoisoned();
+        slot.rare.as_ref().is_some_and(|r| r.pending.is_some())
     }
 
     /// Asks the greenlet to die at its next (or current) blocking call. One that was made
@@ -313,13 +367,17 @@ impl Core {
     pub(crate) fn kill_nowait(&self, reason: Option<String>) {
         let (co, pending) = {
             let mut slot = self.slot.lock_unpoisoned();
-            if reason.is_some() && slot.kill_reason.is_none() {
-                slot.kill_reason = reason;
+            if reason.is_some() {
+                let rare = slot.rare();
+                if rare.kill_reason.is_none() {
+                    rare.kill_reason = reason;
+                }
             }
             if !self.killed.swap(true, Ordering::AcqRel) && !self.is_done() {
                 KILLED_RUNNING.fetch_add(1, Ordering::AcqRel);
             }
-            (slot.co.clone(), slot.pending.take())
+            let pending = slot.rare.as_mut().and_then(|r| r.pending.take());
+            (slot.co.clone(), pending)
         };
         if let Some(launcher) = pending {
             let _never_spawns = launcher(Start::Never);
@@ -445,6 +503,30 @@ mod tests {
         assert!(
             weak.upgrade().is_none(),
             "the record outlived its greenlet and every handle: a count leaked"
+        );
+    }
+
+    #[test]
+    fn the_rare_fields_are_boxed_only_when_used() {
+        use crate::poison::MutexExt;
+        let core = super::Core::new(1, None);
+        assert!(core.slot.lock_unpoisoned().rare.is_none());
+        assert_eq!((core.link_count(), core.kill_reason()), (0, None));
+        assert!(core.next_callback().is_none() && !core.is_pending());
+        core.kill_nowait(Some("why".into()));
+        assert!(core.slot.lock_unpoisoned().rare.is_some());
+        assert_eq!(core.kill_reason().as_deref(), Some("why"));
+        // Ends it, which also takes back the kill's count in KILLED_RUNNING.
+        assert!(!core.finish_unstarted());
+    }
+
+    #[test]
+    fn a_panics_error_names_where_it_panicked() {
+        let err = crate::run(|| crate::spawn(|| panic!("boom")).get()).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("boom") && message.contains(&format!("(at {}:", file!())),
+            "{message}"
         );
     }
 

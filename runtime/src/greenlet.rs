@@ -399,7 +399,7 @@ fn error_from_payload(core: &Core, p: Box<dyn Any + Send>) -> GreenletError {
     } else {
         panic_message(&*p)
     };
-    if let Some(loc) = core.panic_location.lock_unpoisoned().take() {
+    if let Some(loc) = core.take_panic_location() {
         message = format!("{message} (at {loc})");
     }
     GreenletError::Panicked {

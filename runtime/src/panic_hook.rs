@@ -11,7 +11,6 @@
 use std::panic;
 
 use crate::context::{current_core, panic_message, SPAWNING};
-use crate::poison::MutexExt;
 
 pub(crate) fn install() {
     let prev = panic::take_hook();
@@ -36,7 +35,7 @@ pub(crate) fn install() {
                 log::error!(greenlet = name, id = id, at = loc.as_str();
                     "greenlet {name:?} (#{id}) panicked at {loc}: {msg}");
             }
-            *core.panic_location.lock_unpoisoned() = Some(loc);
+            core.set_panic_location(loc);
             return;
         }
         prev(info);
