@@ -69,7 +69,9 @@ impl Core {
 
 struct Shared<T> {
     core: Arc<Core>,
-    result: Mutex<Option<Result<T, GreenletError>>>,
+    /// The error boxed: a `GreenletError` is 56 bytes inline, carried by every greenlet's
+    /// record while it runs (issue 24); a box is 8, made only when it fails.
+    result: Mutex<Option<Result<T, Box<GreenletError>>>>,
 }
 
 /// A handle to a spawned greenlet (gevent's `Greenlet`). Cloning gives another handle to the
@@ -290,7 +292,7 @@ where
 /// Ends a greenlet that never got a coroutine (killed before it was started, or no stack for
 /// it): its result, its links and callbacks, its joiners woken.
 fn finish_unstarted<T: Send + 'static>(shared: &Arc<Shared<T>>, why: GreenletError) {
-    *shared.result.lock_unpoisoned() = Some(Err(why));
+    *shared.result.lock_unpoisoned() = Some(Err(Box::new(why)));
     if shared.core.finish_unstarted() {
         run_callbacks(shared.clone());
     }
@@ -317,7 +319,7 @@ where
             reason: core.kill_reason(),
         })
     };
-    *shared.result.lock_unpoisoned() = Some(result);
+    *shared.result.lock_unpoisoned() = Some(result.map_err(Box::new));
     if core.finish() {
         run_callbacks(shared);
     }
@@ -589,7 +591,7 @@ impl<T> Greenlet<T> {
     /// How it failed, once finished; `None` while running or if it succeeded.
     pub fn exception(&self) -> Option<GreenletError> {
         match &*self.lock_result() {
-            Some(Err(e)) => Some(e.clone()),
+            Some(Err(e)) => Some((**e).clone()),
             _ => None,
         }
     }
@@ -678,7 +680,7 @@ impl<T> Greenlet<T> {
             Some(Ok(v)) => Ok(v),
             Some(Err(e)) => {
                 *r = Some(Err(e.clone()));
-                Err(e)
+                Err(*e)
             }
             None => Err(GreenletError::Panicked {
                 name: self.name().to_string(),
@@ -893,7 +895,7 @@ impl<T> Greenlet<T> {
         self.shared.core.link_count() > 0
     }
 
-    fn lock_result(&self) -> std::sync::MutexGuard<'_, Option<Result<T, GreenletError>>> {
+    fn lock_result(&self) -> std::sync::MutexGuard<'_, Option<Result<T, Box<GreenletError>>>> {
         self.shared.result.lock_unpoisoned()
     }
 
@@ -902,7 +904,7 @@ impl<T> Greenlet<T> {
         T: Clone,
     {
         match &*self.lock_result() {
-            Some(r) => r.clone(),
+            Some(r) => r.clone().map_err(|e| *e),
             None => Err(GreenletError::Panicked {
                 name: self.name().to_string(),
                 id: self.id(),
@@ -1001,3 +1003,18 @@ pub fn killall<T>(greenlets: &[Greenlet<T>], opts: KillAll) -> bool {
 
 /// A caught panic payload carried back to `run`'s caller.
 pub(crate) struct SendPayload(pub(crate) Box<dyn Any + Send>);
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_running_greenlets_result_slot_stays_small() {
+        // The slot every greenlet carries while it runs (issue 24): the error is boxed, so
+        // the lock and one pointer-sized payload, not the error's 56 bytes inline.
+        type Slot = std::sync::Mutex<Option<Result<(), Box<super::GreenletError>>>>;
+        assert!(
+            std::mem::size_of::<Slot>() <= 24,
+            "{}",
+            std::mem::size_of::<Slot>()
+        );
+    }
+}
