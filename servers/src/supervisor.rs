@@ -269,6 +269,10 @@ struct Slot {
     restart_at: Option<Instant>,
     /// SIGKILLed for its silence; not yet reaped.
     killed: bool,
+    /// The worker said `listening on`. One stopped before it had was still starting: a
+    /// mayfly worker takes its stop signals before it listens, so until then SIGTERM simply
+    /// ends it, with nothing to drain.
+    listening: bool,
 }
 
 /// The running workers.
@@ -319,6 +323,7 @@ impl Supervisor {
                 child: Some(child),
                 restart_at: None,
                 killed: false,
+                listening: false,
             });
         }
         if let Err(e) = sup.wait_ready() {
@@ -360,16 +365,26 @@ impl Supervisor {
         }
     }
 
-    /// Notes a worker's `stats on ADDR` (if that worker still runs); returns the rest.
-    fn note(&self, said: Said) -> Option<Said> {
-        if let (i, pid, Ok(Announce::Stats(a))) = &said {
-            let mut r = self.roster.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(w) = r.get_mut(*i).filter(|w| w.pid == Some(*pid)) {
-                w.stats = Some(*a);
+    /// Notes a worker's `stats on ADDR` and `listening on ADDR` (if that worker still runs);
+    /// returns what it said.
+    fn note(&mut self, said: Said) -> Said {
+        match &said {
+            (i, pid, Ok(Announce::Stats(a))) => {
+                let mut r = self.roster.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(w) = r.get_mut(*i).filter(|w| w.pid == Some(*pid)) {
+                    w.stats = Some(*a);
+                }
             }
-            return None;
+            (i, pid, Ok(Announce::Listening(_))) => {
+                if let Some(s) = self.slots.get_mut(*i) {
+                    if s.child.as_ref().map(Child::id) == Some(*pid) {
+                        s.listening = true;
+                    }
+                }
+            }
+            _ => {}
         }
-        Some(said)
+        said
     }
 
     fn spawn(&mut self, i: usize) -> Result<Child, Error> {
@@ -424,9 +439,9 @@ impl Supervisor {
         while waiting.iter().any(|w| *w) {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.ready.recv_timeout(left).map(|m| self.note(m)) {
-                Ok(None) => {}
-                Ok(Some((i, _, Ok(_)))) => waiting[i] = false,
-                Ok(Some((i, _, Err(e)))) => {
+                Ok((_, _, Ok(Announce::Stats(_)))) => {}
+                Ok((i, _, Ok(_))) => waiting[i] = false,
+                Ok((i, _, Err(e))) => {
                     let soon = Instant::now() + Duration::from_secs(1);
                     let status = self.slots[i]
                         .child
@@ -473,6 +488,7 @@ impl Supervisor {
                             self.slots[i].child = Some(c);
                             self.slots[i].restart_at = None;
                             self.slots[i].killed = false;
+                            self.slots[i].listening = false;
                         }
                         Err(e) => {
                             log::error!(worker = i, error:% = e; "{e}");
@@ -481,10 +497,8 @@ impl Supervisor {
                     }
                 }
             }
-            // Restarted workers' stats pages; nobody waits for their `listening on`.
-            while let Ok(m) = self.ready.try_recv() {
-                self.note(m);
-            }
+            // Restarted workers' stats pages and `listening on`; nobody waits for them.
+            self.note_announcements();
             // The tick's wait, cut short by any worker's beat.
             self.beats.poll(TICK);
         }
@@ -554,8 +568,18 @@ impl Supervisor {
         }
     }
 
+    /// Takes what the workers have said since the last call.
+    fn note_announcements(&mut self) {
+        while let Ok(m) = self.ready.try_recv() {
+            let _ = self.note(m);
+        }
+    }
+
     /// SIGTERM to every live worker, then waits up to grace + slack for each (SIGKILL after).
+    /// A worker ended by the SIGTERM before it said `listening on` (a restart still starting)
+    /// stopped cleanly: it had no connections to drain.
     fn stop_all(&mut self) -> Result<(), Error> {
+        self.note_announcements();
         for s in &mut self.slots {
             s.restart_at = None;
             if let Some(c) = &s.child {
@@ -564,12 +588,16 @@ impl Supervisor {
         }
         let deadline = mayfly::deadline_after(self.opts.grace.saturating_add(self.opts.stop_slack));
         let mut unclean = 0;
-        for s in &mut self.slots {
+        for (i, s) in self.slots.iter_mut().enumerate() {
             let Some(mut c) = s.child.take() else {
                 continue;
             };
             match wait_until(&mut c, deadline) {
                 Some(st) if st.success() => {}
+                Some(st) if !s.listening && st.signal() == Some(libc::SIGTERM) => {
+                    log::info!(worker = i, worker_pid = c.id();
+                        "worker {i} (pid {}) was still starting: stopped", c.id());
+                }
                 _ => unclean += 1,
             }
         }
@@ -768,6 +796,49 @@ mod tests {
             .unwrap();
         assert_eq!(sup.counters().worker_timeouts.load(Ordering::Relaxed), 0);
         assert_eq!(sup.counters().worker_exits.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_stop_while_a_restarted_worker_is_still_starting_is_clean() {
+        // The first run listens then exits; the restart never gets to `listening on` and takes
+        // no SIGTERM handler (a mayfly worker before it registers its signals): the stop ends
+        // it, and that is a clean stop. One that had listened and died by SIGTERM is not.
+        let dir = std::env::temp_dir().join(format!("mayfly-sup-start-{}", std::process::id()));
+        let _ = std::fs::remove_file(&dir);
+        let marker = dir.display().to_string();
+        let script = format!(
+            "if [ -e {marker} ]; then exec sleep 30; fi; touch {marker}; \
+             echo listening on 127.0.0.1:1; exit 1"
+        );
+        let mut o = Options::new(1);
+        o.restart_backoff = Duration::from_millis(1);
+        let mut sup = Supervisor::start(&o, move || {
+            let mut c = Command::new("sh");
+            c.args(["-c", &script]);
+            c
+        })
+        .unwrap();
+        let first = sup.pids()[0].unwrap();
+        let roster = sup.roster();
+        let t = Instant::now();
+        let r = sup.run(|| {
+            let now = roster.lock().unwrap()[0].pid;
+            (now.is_some_and(|p| p != first) || t.elapsed() > Duration::from_secs(10))
+                .then_some(libc::SIGTERM)
+        });
+        let _ = std::fs::remove_file(&dir);
+        assert!(t.elapsed() < Duration::from_secs(10), "never restarted");
+        r.unwrap();
+
+        // A worker that listened and has no handler: SIGTERM ends it, and that is unclean.
+        let mut sup = Supervisor::start(&Options::new(1), || {
+            let mut c = Command::new("sh");
+            c.args(["-c", "echo listening on 127.0.0.1:1; exec sleep 30"]);
+            c
+        })
+        .unwrap();
+        let e = sup.run(|| Some(libc::SIGTERM)).unwrap_err();
+        assert!(matches!(e, Error::UncleanStop(1)), "{e}");
     }
 
     #[test]
