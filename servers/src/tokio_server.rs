@@ -139,7 +139,9 @@ where
         stats.conn_opened();
         let task = handler(conn, &stats, &stop);
         tasks.spawn(async move {
-            let _held = (permit, slot);
+            // Dropped in this order: the peer's slot is free before the connection's
+            // permit lets the accept loop take the peer's next client.
+            let _held = (slot, permit);
             task.await;
         });
     }

@@ -136,7 +136,9 @@ fn max_connections_holds_new_clients_until_a_slot_frees_in_every_build() {
         drop(a);
         c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut r = [0u8; 1];
-        c.read_exact(&mut r).unwrap();
+        c.read_exact(&mut r).unwrap_or_else(|e| {
+            panic!("{mode}: the third client was not served once a slot freed: {e}")
+        });
         assert_eq!(&r, b"C", "{mode}: served once a slot freed");
         drop((b, c));
         server.stop();

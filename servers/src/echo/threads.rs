@@ -38,7 +38,6 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, opts: &Options) {
         let spawned = std::thread::Builder::new()
             .stack_size(opts.thread_stack)
             .spawn(move || {
-                let _slot = slot;
                 let bytes = s.stats.bytes();
                 let conn = Counted::new(conn, &bytes);
                 let outcome = match &tls {
@@ -48,6 +47,9 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, opts: &Options) {
                     }
                     Some(acc) => tls_echo(conn, acc, &s.stats),
                 };
+                // The peer's slot first: the accept loop resumes once `closed` counts this
+                // connection gone, and its peer's next client must find the slot free.
+                drop(slot);
                 s.closed(id, &outcome); // before `conn` closes at the end of this closure
             });
         if let Err(e) = spawned {
