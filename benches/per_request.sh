@@ -14,7 +14,7 @@
 # pinned to CPU 1 for 8 s; perf counts the server for the 4 s in the middle. Requests in that
 # window are the client's req/s times 4 s. Rounds are interleaved (every build at every
 # count, then again); the table shows medians. Loopback only; every process it starts is
-# stopped by PID.
+# stopped by PID. RUNS_OUT=FILE keeps every run's figures (one JSON object a line).
 set -euo pipefail
 
 ROUNDS=${1:-3}
@@ -128,4 +128,23 @@ for conns, build in sorted(keys, key=lambda k: (k[0], keys.index(k))):
           f"{med['sys_us']:.2f} | {med['syscalls']:.2f} | {med['reads']:.2f} | "
           f"{med['eagain']:.2f} | {med['writes']:.2f} | {med['epoll_waits']:.3f} | "
           f"{med['switches']:.3f} |")
+
+# The first build against each other, round by round (the rounds are interleaved, so round i
+# of one build ran next to round i of the other): the median ratio and its spread.
+first = keys[0][1]
+print()
+print(f"{first} ÷ each build, per round (median, min–max of the {sys.argv[2]} rounds):")
+print()
+print("| conns | ratio | CPU per request | user time per request |")
+print("|---:|---|---|---|")
+for conns in sorted({k[0] for k in keys}):
+    mine = [r for r in rows if r["build"] == first and r["conns"] == conns]
+    for build in [b for c, b in keys if c == conns and b != first]:
+        theirs = [r for r in rows if r["build"] == build and r["conns"] == conns]
+        cells = []
+        for col in ("cpu_us", "user_us"):
+            q = [a[col] / b[col] for a, b in zip(mine, theirs) if b[col] > 0]
+            cells.append(f"{statistics.median(q):.2f} ({min(q):.2f}–{max(q):.2f})" if q else "–")
+        print(f"| {conns} | {first} ÷ {build} | {cells[0]} | {cells[1]} |")
 PY
+if [ -n "${RUNS_OUT:-}" ]; then cp "$TMP/runs" "$RUNS_OUT"; fi

@@ -23,6 +23,9 @@ WINDOW=${WINDOW:-10s}
 BIN=${MAYFLY_BIN:-target/release/mayfly}
 CLIENT=${CLIENT_BIN:-target/release/mayfly}
 OUT=${OUT:-target/request_instructions}
+# CACHE_SIM=yes simulates the caches too (callgrind's model of this machine's L1 and last
+# level): the profile then also counts data reads and writes that miss (D1mr/D1mw, DLmr/DLmw).
+CACHE_SIM=${CACHE_SIM:-no}
 [ -x "$BIN" ] || { echo "no $BIN: run cargo build --release first" >&2; exit 2; }
 command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 2; }
 mkdir -p "$OUT"
@@ -32,7 +35,8 @@ trap 'rm -rf "$TMP"' EXIT
 
 for build in "${BUILDS[@]}"; do
     cg="$OUT/$build-$CONNS.cg"
-    taskset -c 0 valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file="$cg" \
+    taskset -c 0 valgrind --tool=callgrind --instr-atstart=no --cache-sim="$CACHE_SIM" \
+        --callgrind-out-file="$cg" \
         "$BIN" serve echo --mode "$build" --addr 127.0.0.1:0 >"$TMP/server.log" 2>&1 &
     sp=$!
     addr=
@@ -57,12 +61,16 @@ for build in "${BUILDS[@]}"; do
 import json, re, sys
 build, conns, client, cg = sys.argv[1:]
 req = json.load(open(client))["requests"]
-ir = 0
+names, totals = ["Ir"], [0]
 for line in open(cg):
-    m = re.match(r"(summary|totals): (\d+)", line)
+    if line.startswith("events:"):
+        names = line.split()[1:]
+    m = re.match(r"(summary|totals):((?: \d+)+)", line)
     if m:
-        ir = int(m.group(2))
-print(f"{build} at {conns} connections: {ir / max(req, 1):.0f} instructions per request "
-      f"({ir} in the window, {req} requests; profile {cg})")
+        totals = [int(x) for x in m.group(2).split()]
+per = {n: t / max(req, 1) for n, t in zip(names, totals)}
+extra = "".join(f", {per[n]:.1f} {n}" for n in ("D1mr", "D1mw", "DLmr", "DLmw") if n in per)
+print(f"{build} at {conns} connections: {per['Ir']:.0f} instructions per request{extra} "
+      f"({totals[0]} in the window, {req} requests; profile {cg})")
 PY
 done

@@ -325,3 +325,27 @@ fn a_stack_that_cannot_be_mapped_is_an_error_not_a_panic() {
     // The runtime is fine afterwards.
     assert_eq!(spawn(|| 2).get(), Ok(2));
 }
+
+#[test]
+fn greenlets_start_in_spawn_order_and_take_turns_at_each_yield() {
+    // The worker takes the next ready greenlet off its queue before running the current one
+    // (to prefetch its stack: vendor/may PATCHED.md); the order must stay first in, first out.
+    let order = mayfly::run(|| {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let gs: Vec<_> = (0..50)
+            .map(|i| {
+                let order = order.clone();
+                spawn(move || {
+                    for round in 0..3 {
+                        order.lock().unwrap().push((round, i));
+                        mayfly::yield_now();
+                    }
+                })
+            })
+            .collect();
+        joinall(&gs, JoinAll::default()).unwrap();
+        Arc::try_unwrap(order).unwrap().into_inner().unwrap()
+    });
+    let expected: Vec<_> = (0..3).flat_map(|r| (0..50).map(move |i| (r, i))).collect();
+    assert_eq!(order, expected);
+}

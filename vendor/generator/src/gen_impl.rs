@@ -167,6 +167,33 @@ impl<'a, A, T, const LOCAL: bool> GeneratorObj<'a, A, T, LOCAL> {
         self.gen.prefetch();
     }
 
+    // mayfly patch: prefetch_record and prefetch_frames (PATCHED.md, "Prefetch hints").
+    /// Asks the CPU to load the generator's record (its saved registers), without reading
+    /// it: a scheduler calls this when it learns that the generator will run soon, so that
+    /// a later [`prefetch_frames`](Self::prefetch_frames) finds the record in cache.
+    #[inline]
+    pub fn prefetch_record(&self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let p = self.gen.as_ptr() as *const i8;
+            // SAFETY: a prefetch never faults and reads nothing architecturally; `p` is the
+            // record's address and the line after it holds the rest of its context.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(p);
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64));
+            }
+        }
+    }
+
+    /// Asks the CPU to load the `lines` cache lines of the suspended stack that a resume
+    /// touches first (the saved registers and the frames it returns through). Reads the
+    /// record's saved stack pointer (see [`prefetch_record`](Self::prefetch_record)).
+    #[inline]
+    pub fn prefetch_frames(&self, lines: usize) {
+        self.gen.context.regs.prefetch_frames(lines);
+    }
+
     /// prepare the para that passed into generator before send
     #[inline]
     pub fn set_para(&mut self, para: A) {

@@ -19,6 +19,31 @@ impl RegContext {
         self.regs.prefetch();
     }
 
+    /// mayfly patch. Asks the CPU to load the `lines` cache lines of the suspended stack from the saved
+    /// stack pointer up (the saved registers and the frames a resume returns through).
+    /// A hint only: no memory is read here and nothing changes if the lines are not used.
+    #[inline]
+    pub fn prefetch_frames(&self, lines: usize) {
+        #[cfg(all(target_arch = "x86_64", unix))]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let sp = self.regs.stack_pointer() & !63;
+            if sp == 0 {
+                return; // never suspended
+            }
+            for i in 0..lines {
+                // SAFETY: a prefetch never faults and reads nothing architecturally, so any
+                // address is sound; these are the generator's own stack lines.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>((sp + i * 64) as *const i8) };
+            }
+        }
+        #[cfg(not(all(target_arch = "x86_64", unix)))]
+        {
+            let _ = lines;
+            self.regs.prefetch();
+        }
+    }
+
     /// Create a new context, only used in tests
     #[cfg(test)]
     fn new(init: InitFn, arg: usize, start: *mut usize, stack: &Stack) -> RegContext {

@@ -32,6 +32,7 @@ mod likely;
 mod local;
 mod park;
 mod pool;
+mod prefetch;
 mod sleep;
 #[macro_use]
 mod macros;

@@ -42,6 +42,12 @@ impl Registers {
             prefetch(ptr.add(8)); // RSP + 8
         }
     }
+
+    /// mayfly patch: the saved stack pointer (what a resume loads into RSP).
+    #[inline]
+    pub fn stack_pointer(&self) -> usize {
+        self.gpr[1]
+    }
 }
 
 pub fn initialize_call_frame(

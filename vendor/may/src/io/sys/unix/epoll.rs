@@ -91,6 +91,12 @@ impl Selector {
         let n = epoll.wait(events, timeout_ms)?;
         // println!("epoll_wait = {}", n);
 
+        // mayfly patch (PATCHED.md, "Prefetching the next coroutine"). Every event's data is a different connection's, cold when many are ready: ask
+        // for all of them first, so their misses overlap instead of one per atomic below.
+        for event in &events[..n] {
+            crate::prefetch::data(event.data() as *const u8);
+        }
+
         // collect coroutines
         for event in &events[..n] {
             if event.data() == 0 {
@@ -124,6 +130,8 @@ impl Selector {
                 h.remove()
             });
 
+            // mayfly patch: it runs soon, after this batch; its record is loaded meanwhile.
+            co.prefetch_record();
             #[cfg(feature = "work_steal")]
             scheduler.schedule_with_id(co, id);
             #[cfg(not(feature = "work_steal"))]
