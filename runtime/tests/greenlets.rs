@@ -328,8 +328,8 @@ fn a_stack_that_cannot_be_mapped_is_an_error_not_a_panic() {
 
 #[test]
 fn greenlets_start_in_spawn_order_and_take_turns_at_each_yield() {
-    // The worker takes the next ready greenlet off its queue before running the current one
-    // (to prefetch its stack: vendor/may PATCHED.md); the order must stay first in, first out.
+    // Greenlets that yield go to the back of the worker's queue, first in, first out (the
+    // test below pins the same for a batch woken by I/O, where the worker looks ahead).
     let order = mayfly::run(|| {
         let order = Arc::new(Mutex::new(Vec::new()));
         let gs: Vec<_> = (0..50)
@@ -347,5 +347,44 @@ fn greenlets_start_in_spawn_order_and_take_turns_at_each_yield() {
         Arc::try_unwrap(order).unwrap().into_inner().unwrap()
     });
     let expected: Vec<_> = (0..3).flat_map(|r| (0..50).map(move |i| (r, i))).collect();
+    assert_eq!(order, expected);
+}
+
+#[test]
+fn greenlets_woken_by_one_batch_of_io_run_in_the_order_their_sockets_became_ready() {
+    // The worker prefetches the stack of the greenlet after the running one while it runs a
+    // batch that epoll woke, holding that greenlet off the queue meanwhile (vendor/may
+    // PATCHED.md); the batch must still run in order. The writer fills the sockets in order
+    // without parking, so one epoll_wait returns them all, in that order (epoll's ready list
+    // is first in, first out).
+    use std::io::{Read, Write};
+    const N: usize = 32;
+    let order = mayfly::run(|| {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut writers = Vec::new();
+        let readers: Vec<_> = (0..N)
+            .map(|i| {
+                let (w, mut r) = mayfly::net::UnixStream::pair().unwrap();
+                writers.push(w);
+                let order = order.clone();
+                spawn(move || {
+                    let mut b = [0u8; 1];
+                    for round in 0..3 {
+                        r.read_exact(&mut b).unwrap();
+                        order.lock().unwrap().push((round, i));
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..3 {
+            mayfly::sleep(ms(20)); // every reader parked in its read
+            for w in &mut writers {
+                w.write_all(b"x").unwrap();
+            }
+        }
+        joinall(&readers, JoinAll::default()).unwrap();
+        Arc::try_unwrap(order).unwrap().into_inner().unwrap()
+    });
+    let expected: Vec<_> = (0..3).flat_map(|r| (0..N).map(move |i| (r, i))).collect();
     assert_eq!(order, expected);
 }

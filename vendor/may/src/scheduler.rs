@@ -138,7 +138,24 @@ impl Scheduler {
 
     #[inline]
     #[cfg(feature = "work_steal")]
+    #[allow(dead_code)] // the kqueue and IOCP loops call it; epoll calls the one below
     pub fn run_queued_tasks(&self, id: usize) {
+        self.run_queued_tasks_after_io(id, 0)
+    }
+
+    /// mayfly patch (PATCHED.md, "Prefetching the next coroutine"): `run_queued_tasks` after
+    /// the event loop queued `woken` coroutines, whose stacks are likely cold.
+    #[inline]
+    #[cfg(not(feature = "work_steal"))]
+    pub fn run_queued_tasks_after_io(&self, id: usize, _woken: usize) {
+        self.run_queued_tasks(id)
+    }
+
+    /// mayfly patch (PATCHED.md, "Prefetching the next coroutine"): `run_queued_tasks` after
+    /// the event loop queued `woken` coroutines, whose stacks are likely cold.
+    #[inline]
+    #[cfg(feature = "work_steal")]
+    pub fn run_queued_tasks_after_io(&self, id: usize, woken: usize) {
         let local = unsafe { &mut *self.local_queues.get_unchecked(id).get() };
 
         let max_steal: usize = std::cmp::min(3, self.workers - 1);
@@ -146,16 +163,24 @@ impl Scheduler {
         #[cfg(feature = "rand_work_steal")]
         let mut rng = fastrand::Rng::new();
 
-        // mayfly patch (PATCHED.md, "Prefetching the next coroutine"). The coroutine after the running one, taken off the queue early (the queue is
-        // FIFO, so the order is the same) so that its stack frames are loaded while this one
-        // runs: at thousands of connections every resumed stack is cold.
+        // mayfly patch (PATCHED.md, "Prefetching the next coroutine"). While the coroutines
+        // the event loop just woke run (`cold` of them: at thousands of connections every
+        // resumed stack is cold), the one after the running one is taken off the queue early
+        // (the queue is first in, first out, so the order is the same) and its stack frames
+        // are loaded while this one runs. Not for the rest (a yield ping-pong, coroutines
+        // queued by other coroutines), whose stacks are in cache: the prefetches would cost
+        // a few ns a switch for nothing.
         let mut next: Option<CoroutineImpl> = None;
+        let mut cold = woken;
         'work: loop {
             match next.take().or_else(|| local.pop()) {
                 Some(co) => {
-                    next = local.pop();
-                    if let Some(n) = &next {
-                        n.prefetch_frames(crate::prefetch::FRAME_LINES);
+                    if cold > 0 {
+                        cold -= 1;
+                        next = local.pop();
+                        if let Some(n) = &next {
+                            n.prefetch_frames(crate::prefetch::FRAME_LINES);
+                        }
                     }
                     run_coroutine(co);
                     continue 'work;

@@ -98,6 +98,7 @@ impl Selector {
         }
 
         // collect coroutines
+        let mut woken = 0;
         for event in &events[..n] {
             if event.data() == 0 {
                 // this is just a wakeup event, ignore it
@@ -132,14 +133,15 @@ impl Selector {
 
             // mayfly patch: it runs soon, after this batch; its record is loaded meanwhile.
             co.prefetch_record();
+            woken += 1;
             #[cfg(feature = "work_steal")]
             scheduler.schedule_with_id(co, id);
             #[cfg(not(feature = "work_steal"))]
             crate::coroutine_impl::run_coroutine(co);
         }
 
-        // run all the local tasks
-        scheduler.run_queued_tasks(id);
+        // run all the local tasks (mayfly patch: the `woken` first with their stacks prefetched)
+        scheduler.run_queued_tasks_after_io(id, woken);
 
         // free the unused event_data
         self.free_unused_event_data(id);
