@@ -21,7 +21,8 @@ impl RegContext {
 
     /// mayfly patch. Asks the CPU to load the `lines` cache lines of the suspended stack from the saved
     /// stack pointer up (the saved registers and the frames a resume returns through).
-    /// A hint only: no memory is read here and nothing changes if the lines are not used.
+    /// A hint: only the saved stack pointer is read, and nothing changes if the lines are not
+    /// used.
     #[inline]
     pub fn prefetch_frames(&self, lines: usize) {
         #[cfg(all(target_arch = "x86_64", unix))]
