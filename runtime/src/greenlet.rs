@@ -250,7 +250,7 @@ where
     }
     context::count_spawning();
     SPAWNING.with(|s| s.set(true));
-    // SAFETY (may's two conditions for `spawn`):
+    // SAFETY (may's two conditions for `spawn`, which `spawn_detached` shares):
     // 1. Thread-local storage across a yield: the body runs only on the one worker thread.
     //    Every way a mayfly greenlet is resumed — the worker's run queue, its epoll loop and
     //    I/O timer list, or the worker's global queue — runs it on the worker. The only
@@ -265,12 +265,15 @@ where
     //    reads the same thread's storage as before it.
     // 2. Stack overflow: may's stacks have a guard page; an overflow faults on it instead
     //    of corrupting memory, and may/generator turn the fault into a panic.
+    // Detached (vendor/may PATCHED.md, "Spawning without a join handle"): the greenlet's own
+    // record is its join, so may's join, panic and result slots would only be allocated,
+    // triggered and dropped unused.
     let spawned = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
-        b.spawn(move || run_body(theirs, f))
+        b.spawn_detached(move || run_body(theirs, f))
     }));
     SPAWNING.with(|s| s.set(false));
     match spawned {
-        Ok(Ok(_detached)) => Ok(()),
+        Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {
             context::count_spawn_failed();
             Err(SpawnError {

@@ -305,7 +305,7 @@ impl Builder {
 
         let handle = Coroutine::new(name, stack_size);
         // create the local storage
-        let local = CoroutineLocal::new(handle.clone(), join.clone());
+        let local = CoroutineLocal::new(handle.clone(), Some(join.clone()));
         // attache the local storage to the coroutine
         co.set_local_data(Box::into_raw(local) as *mut u8);
 
@@ -368,6 +368,55 @@ impl Builder {
         }
 
         Ok(handle)
+    }
+
+    /// mayfly patch (PATCHED.md, "Spawning without a join handle"): [`spawn`](Self::spawn) for
+    /// a body whose end nobody joins through may: no `JoinHandle`, so none of the join, panic
+    /// and result slots `spawn` allocates (three allocations and their atomic traffic), and
+    /// no join to trigger when it returns. A panic that escapes the body is dropped (as it is
+    /// when a `JoinHandle` is dropped unjoined). Scheduled exactly as `spawn` schedules.
+    ///
+    /// # Errors
+    /// As [`spawn`](Self::spawn): the coroutine could not be created.
+    ///
+    /// # Safety
+    /// As [`spawn`](Self::spawn).
+    pub unsafe fn spawn_detached<F>(self, f: F) -> io::Result<()>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        static DONE: Done = Done {};
+
+        let id = self.id;
+        let sched = get_scheduler();
+        let name = self.name;
+        let stack_size = self.stack_size.unwrap_or_else(|| config().get_stack_size());
+
+        let subscriber = EventSubscriber {
+            resource: &DONE as &dyn EventSource as *const _ as *mut dyn EventSource,
+        };
+        let closure = move || {
+            f();
+            subscriber
+        };
+
+        let mut co = if stack_size == config().get_stack_size() {
+            let mut co = sched.pool.get();
+            co.init_code(closure);
+            co
+        } else {
+            Gn::new_opt(stack_size, closure)
+        };
+
+        let handle = Coroutine::new(name, stack_size);
+        let local = CoroutineLocal::new(handle, None);
+        co.set_local_data(Box::into_raw(local) as *mut u8);
+
+        match id {
+            None => sched.schedule_global(co),
+            Some(id) => sched.schedule_global_with_id(co, id),
+        }
+        Ok(())
     }
 
     /// first run the coroutine in current thread, you should always use
@@ -554,13 +603,16 @@ pub(crate) fn run_coroutine(mut co: CoroutineImpl) {
         None => {
             // panic happened here
             let local = unsafe { &mut *get_co_local(&co) };
-            let join = local.get_join();
-            // set the panic data
-            if let Some(panic) = co.get_panic_data() {
-                join.set_panic_data(panic);
+            // mayfly patch: a detached coroutine has no join; its panic data is dropped
+            let panic = co.get_panic_data();
+            if let Some(join) = local.get_join() {
+                // set the panic data
+                if let Some(panic) = panic {
+                    join.set_panic_data(panic);
+                }
+                // trigger the join here
+                join.trigger();
             }
-            // trigger the join here
-            join.trigger();
             Done::drop_coroutine(co);
         }
     }

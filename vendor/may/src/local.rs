@@ -16,8 +16,9 @@ thread_local! {static LOCALMAP: LocalMap = RefCell::new(HashMap::default());}
 pub struct CoroutineLocal {
     // current coroutine handle
     co: Coroutine,
-    // when panic happens, we need to trigger the join here
-    join: Arc<Join>,
+    // when panic happens, we need to trigger the join here (mayfly patch: `None` for a
+    // coroutine spawned detached, which has no join)
+    join: Option<Arc<Join>>,
     // real local data hash map
     local_data: LocalMap,
     // mayfly patch (PATCHED.md, "A word for the runtime above"): one word the runtime above
@@ -35,7 +36,7 @@ impl Drop for CoroutineLocal {
 
 impl CoroutineLocal {
     /// create coroutine local storage
-    pub fn new(co: Coroutine, join: Arc<Join>) -> Box<Self> {
+    pub fn new(co: Coroutine, join: Option<Arc<Join>>) -> Box<Self> {
         Box::new(CoroutineLocal {
             co,
             join,
@@ -59,8 +60,8 @@ impl CoroutineLocal {
         &self.co
     }
 
-    // get the join handle
-    pub fn get_join(&self) -> Arc<Join> {
+    // get the join handle (mayfly patch: none for a detached coroutine)
+    pub fn get_join(&self) -> Option<Arc<Join>> {
         self.join.clone()
     }
 }
