@@ -307,13 +307,13 @@ where
     T: Send + 'static,
 {
     context::count_started();
-    let core = shared.core.clone();
-    let start = core.begin();
+    let core = &*shared.core;
+    let start = shared.core.begin();
     crate::loop_watch::resumed();
     let result = if start {
         match panic::catch_unwind(AssertUnwindSafe(f)) {
             Ok(v) => Ok(v),
-            Err(p) => Err(error_from_payload(&core, p)),
+            Err(p) => Err(error_from_payload(core, p)),
         }
     } else {
         Err(GreenletError::Killed {
