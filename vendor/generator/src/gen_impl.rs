@@ -173,17 +173,10 @@ impl<'a, A, T, const LOCAL: bool> GeneratorObj<'a, A, T, LOCAL> {
     /// a later [`prefetch_frames`](Self::prefetch_frames) finds the record in cache.
     #[inline]
     pub fn prefetch_record(&self) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let p = self.gen.as_ptr() as *const i8;
-            // SAFETY: a prefetch never faults and reads nothing architecturally; `p` is the
-            // record's address and the line after it holds the rest of its context.
-            unsafe {
-                _mm_prefetch::<_MM_HINT_T0>(p);
-                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64));
-            }
-        }
+        // The record's first line, and the next one, which holds the rest of its context.
+        let p = self.gen.as_ptr() as *const u8;
+        crate::reg_context::prefetch_line(p);
+        crate::reg_context::prefetch_line(p.wrapping_add(64));
     }
 
     /// Asks the CPU to load the `lines` cache lines of the suspended stack that a resume

@@ -27,15 +27,12 @@ impl RegContext {
     pub fn prefetch_frames(&self, lines: usize) {
         #[cfg(all(target_arch = "x86_64", unix))]
         {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
             let sp = self.regs.stack_pointer() & !63;
             if sp == 0 {
                 return; // never suspended
             }
             for i in 0..lines {
-                // SAFETY: a prefetch never faults and reads nothing architecturally, so any
-                // address is sound; these are the generator's own stack lines.
-                unsafe { _mm_prefetch::<_MM_HINT_T0>((sp + i * 64) as *const i8) };
+                prefetch_line((sp + i * 64) as *const u8);
             }
         }
         #[cfg(not(all(target_arch = "x86_64", unix)))]
@@ -81,6 +78,19 @@ impl RegContext {
 
         unsafe { swap_registers(&mut cur, regs) }
     }
+}
+
+/// mayfly patch: asks the CPU to load the cache line at `p` (x86-64; nothing elsewhere). The
+/// one place generator's prefetch hints issue the instruction.
+#[inline]
+pub(crate) fn prefetch_line(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults and reads nothing architecturally, whatever `p` is.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 #[cfg(test)]
@@ -165,3 +175,4 @@ mod test {
         }
     }
 }
+

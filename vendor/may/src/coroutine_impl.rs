@@ -265,9 +265,6 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        static DONE: Done = Done {};
-
-        let sched = get_scheduler();
         let name = self.name;
         let stack_size = self.stack_size.unwrap_or_else(|| config().get_stack_size());
 
@@ -278,11 +275,7 @@ impl Builder {
         let their_join = join.clone();
         let their_packet = packet.clone();
 
-        let subscriber = EventSubscriber {
-            resource: &DONE as &dyn EventSource as *const _ as *mut dyn EventSource,
-        };
-
-        let closure = move || {
+        let body = move || {
             // trigger the JoinHandler
             // we must declare the variable before calling f so that stack is prepared
             // to unwind these local data. for the panic err we would set it in the
@@ -292,22 +285,12 @@ impl Builder {
             their_packet.store(f());
 
             their_join.trigger();
-            subscriber
-        };
-
-        let mut co = if stack_size == config().get_stack_size() {
-            let mut co = sched.pool.get();
-            co.init_code(closure);
-            co
-        } else {
-            Gn::new_opt(stack_size, closure)
         };
 
         let handle = Coroutine::new(name, stack_size);
         // create the local storage
         let local = CoroutineLocal::new(handle.clone(), Some(join.clone()));
-        // attache the local storage to the coroutine
-        co.set_local_data(Box::into_raw(local) as *mut u8);
+        let co = build_coroutine(stack_size, local, body);
 
         Ok((co, make_join_handle(handle, join, packet, panic)))
     }
@@ -360,13 +343,7 @@ impl Builder {
         // we will still get optimizations in spawn_impl
         let id = self.id;
         let (co, handle) = self.spawn_impl(f)?;
-        let s = get_scheduler();
-
-        match id {
-            None => s.schedule_global(co),
-            Some(id) => s.schedule_global_with_id(co, id),
-        }
-
+        schedule_spawned(id, co);
         Ok(handle)
     }
 
@@ -385,37 +362,9 @@ impl Builder {
     where
         F: FnOnce() + Send + 'static,
     {
-        static DONE: Done = Done {};
-
-        let id = self.id;
-        let sched = get_scheduler();
-        let name = self.name;
         let stack_size = self.stack_size.unwrap_or_else(|| config().get_stack_size());
-
-        let subscriber = EventSubscriber {
-            resource: &DONE as &dyn EventSource as *const _ as *mut dyn EventSource,
-        };
-        let closure = move || {
-            f();
-            subscriber
-        };
-
-        let mut co = if stack_size == config().get_stack_size() {
-            let mut co = sched.pool.get();
-            co.init_code(closure);
-            co
-        } else {
-            Gn::new_opt(stack_size, closure)
-        };
-
-        let handle = Coroutine::new(name, stack_size);
-        let local = CoroutineLocal::new(handle, None);
-        co.set_local_data(Box::into_raw(local) as *mut u8);
-
-        match id {
-            None => sched.schedule_global(co),
-            Some(id) => sched.schedule_global_with_id(co, id),
-        }
+        let local = CoroutineLocal::new(Coroutine::new(self.name, stack_size), None);
+        schedule_spawned(self.id, build_coroutine(stack_size, local, f));
         Ok(())
     }
 
@@ -593,6 +542,43 @@ pub fn park() {
 #[inline]
 pub fn park_timeout(dur: Duration) {
     park_timeout_impl(Some(dur));
+}
+
+/// The coroutine that runs `body` with its local storage `local` attached, on a stack of
+/// `stack_size` words (from the scheduler's pool when that is the configured size): what
+/// `spawn` and `spawn_detached` share (mayfly patch, PATCHED.md "Spawning without a join
+/// handle").
+fn build_coroutine<B>(stack_size: usize, local: Box<CoroutineLocal>, body: B) -> CoroutineImpl
+where
+    B: FnOnce() + Send + 'static,
+{
+    static DONE: Done = Done {};
+    let subscriber = EventSubscriber {
+        resource: &DONE as &dyn EventSource as *const _ as *mut dyn EventSource,
+    };
+    let closure = move || {
+        body();
+        subscriber
+    };
+    let mut co = if stack_size == config().get_stack_size() {
+        let mut co = get_scheduler().pool.get();
+        co.init_code(closure);
+        co
+    } else {
+        Gn::new_opt(stack_size, closure)
+    };
+    // attach the local storage to the coroutine
+    co.set_local_data(Box::into_raw(local) as *mut u8);
+    co
+}
+
+/// Queues a new coroutine as `spawn` does: on the global queue, or worker `id`'s.
+fn schedule_spawned(id: Option<usize>, co: CoroutineImpl) {
+    let s = get_scheduler();
+    match id {
+        None => s.schedule_global(co),
+        Some(id) => s.schedule_global_with_id(co, id),
+    }
 }
 
 /// run the coroutine
