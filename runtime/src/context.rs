@@ -14,8 +14,11 @@ use crate::wait::WaitList;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 static ALIVE: AtomicU64 = AtomicU64::new(0);
-/// Spawned greenlets that have not started running yet (see `yield_now`).
-static UNSTARTED: AtomicU64 = AtomicU64::new(0);
+/// Spawned greenlets that have not started running yet, by the queue their coroutine waits
+/// in: the worker's own run queue (spawned on the worker) or its global queue (spawned from
+/// another thread, which a yield must let run first: see `yield_now`).
+static UNSTARTED_LOCAL: AtomicU64 = AtomicU64::new(0);
+static UNSTARTED_GLOBAL: AtomicU64 = AtomicU64::new(0);
 
 /// A fresh greenlet id (never 0: 0 means "not a greenlet").
 pub(crate) fn next_id() -> u64 {
@@ -29,24 +32,49 @@ pub(crate) fn alive() -> u64 {
 
 /// Greenlets spawned that have not started running yet.
 pub(crate) fn unstarted() -> u64 {
-    UNSTARTED.load(Ordering::Acquire)
+    UNSTARTED_LOCAL.load(Ordering::Acquire) + UNSTARTED_GLOBAL.load(Ordering::Acquire)
 }
 
-/// Counts a greenlet about to be spawned (alive and not started).
-pub(crate) fn count_spawning() {
+/// Greenlets spawned from other threads that have not started yet: their coroutines wait in
+/// the worker's global queue, which it drains only when its own run queue is empty.
+pub(crate) fn unstarted_on_global_queue() -> u64 {
+    UNSTARTED_GLOBAL.load(Ordering::Acquire)
+}
+
+/// Where a spawned greenlet's coroutine is queued (vendor/may PATCHED.md, "Spawning onto the
+/// spawner's run queue").
+#[derive(Clone, Copy)]
+pub(crate) enum SpawnQueue {
+    /// Spawned on the worker: its own run queue.
+    Local,
+    /// Spawned from another thread: the worker's global queue.
+    Global,
+}
+
+impl SpawnQueue {
+    fn count(self) -> &'static AtomicU64 {
+        match self {
+            SpawnQueue::Local => &UNSTARTED_LOCAL,
+            SpawnQueue::Global => &UNSTARTED_GLOBAL,
+        }
+    }
+}
+
+/// Counts a greenlet about to be spawned onto `queue` (alive and not started).
+pub(crate) fn count_spawning(queue: SpawnQueue) {
     ALIVE.fetch_add(1, Ordering::Relaxed);
-    UNSTARTED.fetch_add(1, Ordering::AcqRel);
+    queue.count().fetch_add(1, Ordering::AcqRel);
 }
 
 /// Takes back [`count_spawning`] for a spawn that failed.
-pub(crate) fn count_spawn_failed() {
+pub(crate) fn count_spawn_failed(queue: SpawnQueue) {
     ALIVE.fetch_sub(1, Ordering::Relaxed);
-    UNSTARTED.fetch_sub(1, Ordering::AcqRel);
+    queue.count().fetch_sub(1, Ordering::AcqRel);
 }
 
-/// Counts a greenlet that starts running.
-pub(crate) fn count_started() {
-    UNSTARTED.fetch_sub(1, Ordering::AcqRel);
+/// Counts a greenlet spawned onto `queue` that starts running.
+pub(crate) fn count_started(queue: SpawnQueue) {
+    queue.count().fetch_sub(1, Ordering::AcqRel);
 }
 
 /// Counts a greenlet that finished.

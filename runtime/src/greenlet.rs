@@ -248,7 +248,12 @@ where
         // So may's stack-overflow message names the greenlet (unnamed ones cost nothing).
         b = b.name(name.to_string());
     }
-    context::count_spawning();
+    let queue = if crate::worker::on_worker() {
+        context::SpawnQueue::Local
+    } else {
+        context::SpawnQueue::Global
+    };
+    context::count_spawning(queue);
     SPAWNING.with(|s| s.set(true));
     // SAFETY (may's two conditions for `spawn`, which `spawn_detached` shares):
     // 1. Thread-local storage across a yield: the body runs only on the one worker thread.
@@ -269,19 +274,19 @@ where
     // record is its join, so may's join, panic and result slots would only be allocated,
     // triggered and dropped unused.
     let spawned = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
-        b.spawn_detached(move || run_body(theirs, f))
+        b.spawn_detached(move || run_body(theirs, f, queue))
     }));
     SPAWNING.with(|s| s.set(false));
     match spawned {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {
-            context::count_spawn_failed();
+            context::count_spawn_failed(queue);
             Err(SpawnError {
                 reason: e.to_string(),
             })
         }
         Err(p) => {
-            context::count_spawn_failed();
+            context::count_spawn_failed(queue);
             Err(SpawnError {
                 reason: format!(
                     "{} (out of memory mappings? see vm.max_map_count)",
@@ -301,12 +306,12 @@ fn finish_unstarted<T: Send + 'static>(shared: &Arc<Shared<T>>, why: GreenletErr
     }
 }
 
-fn run_body<T, F>(shared: Arc<Shared<T>>, f: F)
+fn run_body<T, F>(shared: Arc<Shared<T>>, f: F, queue: context::SpawnQueue)
 where
     F: FnOnce() -> T,
     T: Send + 'static,
 {
-    context::count_started();
+    context::count_started(queue);
     let core = &*shared.core;
     let start = shared.core.begin();
     crate::loop_watch::resumed();

@@ -65,7 +65,7 @@ pub fn yield_now() {
     crate::start::ensure_started();
     // The three loads first: `is_coroutine` reads may's thread-local context, which costs
     // more than they do, and they are almost always all zero.
-    if (crate::context::unstarted() > 0
+    if (crate::context::unstarted_on_global_queue() > 0
         || LINE_OPEN.load(Ordering::Acquire)
         || crate::wait::remote_wakes_pending())
         && may::coroutine::is_coroutine()
@@ -88,10 +88,11 @@ static LINE: Mutex<Option<Vec<InLine>>> = Mutex::new(None);
 /// A yielder in the line: its coroutine and the flag that tells it its turn came.
 type InLine = (may::coroutine::Coroutine, Arc<AtomicBool>);
 
-/// may puts new coroutines on the worker's *global* queue but a yielding one on its *local*
-/// queue, which the worker drains first: a plain yield would come straight back before any
-/// newly spawned greenlet started. gevent's `sleep(0)` lets them start, so the first yield
-/// that finds unstarted greenlets opens a *line*: it queues one tiny waker behind them on the
+/// A greenlet spawned on the worker waits in the worker's own (*local*) run queue, where a
+/// yield goes too, behind it: a plain yield lets it start. One spawned from another thread
+/// waits in the worker's *global* queue, which the worker drains only when its local queue is
+/// empty: a plain yield would come straight back before it started. gevent's `sleep(0)` lets
+/// it start, so the first yield that finds such unstarted greenlets opens a *line*: it queues one tiny waker behind them on the
 /// global queue and parks in the line. Every yield while the line is open joins it (a plain
 /// yield would jump ahead of those already in line, and `1A 2A 1B 2B` would become
 /// `1A 2A 2B 1B`). When the waker runs — after the new greenlets had their turn — it closes
@@ -130,9 +131,12 @@ fn yield_behind_new_greenlets() {
 
 /// Queues the waker that closes the line; false if it could not be spawned.
 fn spawn_line_waker() -> bool {
+    // On the worker's global queue (`id`), behind greenlets spawned and woken from other
+    // threads: a spawn on the worker would queue it on the worker's own run queue, which
+    // runs first (vendor/may PATCHED.md, "Spawning onto the spawner's run queue").
     // SAFETY: the waker touches no thread-locals and never blocks: it takes a lock held only
     // for pushes and swaps, sets flags and unparks coroutine handles, all valid on any thread.
-    let spawned = unsafe { may::coroutine::Builder::new().spawn(wake_line) };
+    let spawned = unsafe { may::coroutine::Builder::new().id(0).spawn(wake_line) };
     spawned.is_ok()
 }
 

@@ -351,6 +351,47 @@ fn greenlets_start_in_spawn_order_and_take_turns_at_each_yield() {
 }
 
 #[test]
+fn greenlets_run_in_the_order_they_became_ready_whether_spawned_or_woken() {
+    // A greenlet spawned on the worker is queued on the worker's own run queue, like one an
+    // event wakes (vendor/may PATCHED.md, "Spawning onto the spawner's run queue"): spawned
+    // first, it runs first, as in gevent. (may queued it on a global queue the worker drains
+    // only when its run queue is empty: the woken one ran first.)
+    let order = mayfly::run(|| {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let event = Arc::new(mayfly::event::Event::new());
+        let (o, e) = (order.clone(), event.clone());
+        let woken = spawn(move || {
+            e.wait(None);
+            o.lock().unwrap().push("woken");
+        });
+        mayfly::yield_now(); // it starts and waits
+        let o = order.clone();
+        let spawned = spawn(move || o.lock().unwrap().push("spawned"));
+        event.set();
+        joinall(&[woken, spawned], JoinAll::default()).unwrap();
+        Arc::try_unwrap(order).unwrap().into_inner().unwrap()
+    });
+    assert_eq!(order, ["spawned", "woken"]);
+}
+
+#[test]
+fn a_yield_lets_greenlets_spawned_from_another_thread_start() {
+    // Spawned off the worker, a greenlet waits in the worker's global queue, behind its run
+    // queue; a yield still lets it start (the yield waits behind the global queue).
+    mayfly::run(|| {
+        let gs = std::thread::spawn(|| (0..3).map(|i| spawn(move || i)).collect::<Vec<_>>())
+            .join()
+            .unwrap();
+        mayfly::yield_now();
+        assert!(gs.iter().all(|g| g.ready()), "a yield ran before them");
+        assert_eq!(
+            gs.iter().map(|g| g.value()).collect::<Vec<_>>(),
+            [Some(0), Some(1), Some(2)]
+        );
+    });
+}
+
+#[test]
 fn greenlets_woken_by_one_batch_of_io_run_in_the_order_their_sockets_became_ready() {
     // The worker prefetches the stack of the greenlet after the running one while it runs a
     // batch that epoll woke, holding that greenlet off the queue meanwhile (vendor/may

@@ -572,10 +572,17 @@ where
     co
 }
 
-/// Queues a new coroutine as `spawn` does: on the global queue, or worker `id`'s.
+/// Queues a new coroutine as `spawn` does: on worker `id`'s global queue if one was asked
+/// for; else, with one worker, spawned on it, on its own run queue (mayfly patch, PATCHED.md
+/// "Spawning onto the spawner's run queue"); else on a global queue, waking its worker.
 fn schedule_spawned(id: Option<usize>, co: CoroutineImpl) {
     let s = get_scheduler();
     match id {
+        // mayfly patch: the only worker, spawning, is running, so nothing needs waking and
+        // no other worker could take the coroutine: the global queue's push and its eventfd
+        // write (a system call a spawn) bought nothing. (`schedule` off the worker is
+        // `schedule_global`.) With several workers the global queues spread spawns over them.
+        None if s.workers == 1 => s.schedule(co),
         None => s.schedule_global(co),
         Some(id) => s.schedule_global_with_id(co, id),
     }
