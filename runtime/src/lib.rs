@@ -186,6 +186,9 @@
 //!    - [`Greenlet::kill`] (may's cancel) only queues the victim: on the worker's local queue
 //!      when called from a greenlet, on the worker's global queue when called from another OS
 //!      thread. Either way it resumes, and unwinds, on the worker.
+//!    - A new greenlet is queued for the worker too: on its local queue when spawned on
+//!      the worker (vendor/may PATCHED.md, "Spawning onto the spawner's run queue"), on its
+//!      global queue when spawned from another OS thread.
 //!    - Other OS threads only ever *unpark* greenlets (which queues them for the worker).
 //!
 //!    Every blocking primitive additionally checks, after it resumes, that it is on the worker
