@@ -4,7 +4,7 @@
 //! hangs or a FIFO nobody has opened yet never freezes the worker: the other greenlets go on
 //! running meanwhile.
 //!
-//! The functions mirror `std::fs` ([`read`], [`write`], [`metadata`], [`read_dir`],
+//! The functions mirror `std::fs` ([`read`], [`write`](fn@write), [`metadata`], [`read_dir`],
 //! [`create_dir`], [`rename`], [`remove_file`], …) and [`File`] wraps a `std::fs::File`
 //! whose `read`, `write`, `metadata`, `set_len` and `sync_all` run on the pool ([`Seek`] and
 //! [`File::try_clone`] stay on the caller: they never touch the disk). Called from a plain OS

@@ -3,7 +3,7 @@
 //! CPUs a thread or a child may run on ([`affinity`]: [`cpus_allowed`], [`PinnedThread`],
 //! [`pin_command`]), a child that dies with its parent ([`parent_death`]:
 //! [`die_with_parent`]), what machine this is ([`host`]: the kernel, the CPU model), and when a
-//! process started ([`start_time`]).
+//! process started ([`start_time`](fn@start_time)).
 //!
 //! A leaf: it uses no other part of the runtime, so servers (the stats page, `--workers
 //! auto`), clients (`mayfly compare` sampling and pinning a server child) and tests all read
