@@ -161,10 +161,70 @@ impl std::fmt::Debug for Slot {
 
 static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
 
+/// A greenlet's record, whatever its result type: greenlet.rs's `Shared<T>`, which holds the
+/// untyped [`Core`] as its first field and the typed result beside it, in one allocation
+/// (issue 24: one record per spawn, not a core and a result slot apart).
+pub(crate) trait Record: Send + Sync {
+    /// The record's untyped part.
+    fn core(&self) -> &Core;
+}
+
+/// A counted handle to a greenlet's record, whatever its result type; it derefs to the
+/// record's [`Core`]. What a group, a `Local` or the loop monitor keeps of a greenlet.
+#[derive(Clone)]
+pub(crate) struct CoreRef(Arc<dyn Record>);
+
+impl CoreRef {
+    /// Wraps a counted record.
+    pub(crate) fn new(record: Arc<dyn Record>) -> Self {
+        CoreRef(record)
+    }
+
+    /// A handle that does not keep the record alive.
+    pub(crate) fn downgrade(&self) -> WeakCore {
+        WeakCore(Arc::downgrade(&self.0))
+    }
+}
+
+impl std::ops::Deref for CoreRef {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        self.0.core()
+    }
+}
+
+impl std::fmt::Debug for CoreRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+/// A [`CoreRef`] that does not keep the record alive.
+#[derive(Clone)]
+pub(crate) struct WeakCore(std::sync::Weak<dyn Record>);
+
+impl WeakCore {
+    /// The record, if it is still alive.
+    pub(crate) fn upgrade(&self) -> Option<CoreRef> {
+        self.0.upgrade().map(CoreRef)
+    }
+}
+
+/// Makes one more [`CoreRef`] to the record whose [`Core`] this is: [`Core::counted`], which
+/// knows the record's type.
+///
+/// # Safety
+/// The core must be the first field of a live record that `Arc` owns, of the type this
+/// function was made for (greenlet.rs's `counted::<T>` for a `Shared<T>`).
+pub(crate) type Counted = unsafe fn(&Core) -> CoreRef;
+
 /// The untyped part of a greenlet, shared by its handles and the greenlet itself.
 #[derive(Debug)]
 pub(crate) struct Core {
     pub(crate) id: u64,
+    /// Turns a borrow of this core (the running greenlet's, read from may's word) back into
+    /// a counted handle to its whole record ([`current_core`]).
+    counted: Counted,
     /// Set by `Builder::name`, or `Greenlet-<id>` on first use (formatting it at every spawn
     /// would cost more than the spawn's own bookkeeping).
     name: OnceLock<String>,
@@ -177,14 +237,16 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    /// The record of a greenlet about to be spawned.
-    pub(crate) fn new(id: u64, name: Option<String>) -> Self {
+    /// The record of a greenlet about to be spawned; `counted` is the [`Counted`] of the
+    /// record type this core is placed in.
+    pub(crate) fn new(id: u64, name: Option<String>, counted: Counted) -> Self {
         let cell = OnceLock::new();
         if let Some(n) = name {
             let _ = cell.set(n);
         }
         Core {
             id,
+            counted,
             name: cell,
             slot: Mutex::new(Slot {
                 co: None,
@@ -200,11 +262,18 @@ impl Core {
     /// Called first thing in the greenlet's own coroutine: makes it the current greenlet and
     /// records its coroutine handle (for `kill`). Returns false if it was killed before it
     /// started (it must not run then).
-    pub(crate) fn begin(self: &Arc<Self>) -> bool {
-        let word = Arc::into_raw(self.clone()) as usize;
-        // The record travels in may's word for this coroutine (vendor/may, PATCHED.md): one
-        // strong count, given back by `drop_current` when the coroutine's local storage goes.
-        if let Ok(Some((old, drop_old))) = may::coroutine::set_user_word(word, drop_current) {
+    ///
+    /// `word` carries one strong count of the record into may's word for this coroutine
+    /// (vendor/may, PATCHED.md), given back by `drop_word` when the coroutine's local storage
+    /// goes: the greenlet's own count, moved rather than cloned.
+    ///
+    /// # Safety
+    /// `word` is `Arc::into_raw` of the record this core is the first field of, and the
+    /// record's type is the one `drop_word` and this core's [`Counted`] were made for: the
+    /// word is read back as a `&Core` ([`with_current`]) and as that record
+    /// ([`current_core`]). Called on the greenlet's own coroutine.
+    pub(crate) unsafe fn begin(&self, word: usize, drop_word: fn(usize)) -> bool {
+        if let Ok(Some((old, drop_old))) = may::coroutine::set_user_word(word, drop_word) {
             drop_old(old);
         }
         self.slot.lock_unpoisoned().co = Some(may::coroutine::current());
@@ -441,24 +510,15 @@ impl Core {
     }
 }
 
-/// Gives back the strong count [`Core::begin`] put in may's word for the coroutine: called
-/// once, by may, when the coroutine's local storage is dropped (or by `begin` for a word it
-/// replaces).
-fn drop_current(word: usize) {
-    // SAFETY: `word` is what `Arc::into_raw` gave `Core::begin`, and may calls this once per
-    // word it was given (at the storage's drop, or not at all once `set_user_word` handed the
-    // word back, whose caller then calls this instead): the count it owns is given back once.
-    drop(unsafe { Arc::from_raw(word as *const Core) });
-}
-
 /// The running greenlet's record, borrowed: `None` outside a greenlet (or in a may coroutine
 /// that is no greenlet).
 ///
 /// Sound because the word in may's local storage of the running coroutine holds one strong
 /// count of the record until that storage is dropped, which happens only after the
 /// coroutine's last instruction; `f` runs on the coroutine, before that, and cannot keep the
-/// reference (it is bounded by the call).
-fn with_current<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
+/// reference (it is bounded by the call). The word points at the record, whose first field
+/// is its core ([`Core::begin`]'s contract).
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
     match may::coroutine::user_word() {
         // SAFETY: see above: the pointer is live for as long as this call runs.
         Some(word) => f(Some(unsafe { &*(word as *const Core) })),
@@ -472,14 +532,10 @@ thread_local! {
 }
 
 /// The running greenlet's record; `None` outside a greenlet.
-pub(crate) fn current_core() -> Option<Arc<Core>> {
-    let word = may::coroutine::user_word()? as *const Core;
-    // SAFETY: as `with_current`: the word holds a strong count while the coroutine runs, so
-    // taking one more here (and handing it out as an `Arc`) is sound.
-    unsafe {
-        Arc::increment_strong_count(word);
-        Some(Arc::from_raw(word))
-    }
+pub(crate) fn current_core() -> Option<CoreRef> {
+    // SAFETY: the core read from may's word is the first field of a live record of the type
+    // its `counted` was made for (`Core::begin`'s contract), borrowed for this call.
+    with_current(|core| core.map(|core| unsafe { (core.counted)(core) }))
 }
 
 /// Greenlets asked to die that have not finished yet, in the whole process. While it is 0
@@ -510,17 +566,16 @@ pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Weak};
     use std::time::Duration;
 
     #[test]
     fn a_greenlets_record_in_mays_word_is_given_back_when_it_ends() {
-        let weak: Weak<super::Core> = crate::run(|| {
+        let weak: super::WeakCore = crate::run(|| {
             let g = crate::spawn(|| {
                 let core = super::current_core().expect("a greenlet has its record");
                 assert_eq!(core.id, crate::getcurrent().id);
                 assert!(!super::current_killed());
-                Arc::downgrade(&core)
+                core.downgrade()
             });
             let weak = g.get().unwrap();
             drop(g);
@@ -537,7 +592,8 @@ mod tests {
     #[test]
     fn the_rare_fields_are_boxed_only_when_used() {
         use crate::poison::MutexExt;
-        let core = super::Core::new(1, None);
+        // A core outside any record: nothing here reads it back as one (`counted` unused).
+        let core = super::Core::new(1, None, |_| unreachable!());
         assert!(core.slot.lock_unpoisoned().rare.is_none());
         assert_eq!((core.link_count(), core.kill_reason()), (0, None));
         assert!(core.next_callback().is_none() && !core.is_pending());

@@ -9,7 +9,9 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::context::{self, current_core, panic_message, Core, Launcher, Start, SPAWNING};
+use crate::context::{
+    self, current_core, panic_message, Core, CoreRef, Launcher, Record, Start, SPAWNING,
+};
 use crate::park::WaitUntil;
 use crate::poison::MutexExt;
 
@@ -67,8 +69,13 @@ impl Core {
     }
 }
 
+/// A greenlet's record: its untyped core and its typed result, in one allocation (issue 24:
+/// one allocation a spawn fewer than a core and a result slot apart). `repr(C)` with the
+/// core first, so a pointer to the record is a pointer to its core: what may's word for the
+/// greenlet's coroutine holds ([`Core::begin`]).
+#[repr(C)]
 struct Shared<T> {
-    core: Arc<Core>,
+    core: Core,
     /// The error boxed: a `GreenletError` is 56 bytes inline, carried by every greenlet's
     /// record while it runs (issue 24); a box is 8, made only when it fails.
     result: Mutex<Option<Result<T, Box<GreenletError>>>>,
@@ -88,6 +95,49 @@ struct Shared<T> {
 /// ```
 pub struct Greenlet<T> {
     shared: Arc<Shared<T>>,
+}
+
+impl<T: Send + 'static> Shared<T> {
+    /// The record of a greenlet about to be made.
+    fn new(name: Option<String>) -> Arc<Self> {
+        Arc::new(Shared {
+            core: Core::new(context::next_id(), name, counted::<T>),
+            result: Mutex::new(None),
+        })
+    }
+}
+
+impl<T: Send + 'static> Record for Shared<T> {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+}
+
+/// [`context::Counted`] for a `Shared<T>`: one more counted handle to the record whose core
+/// `core` is.
+///
+/// # Safety
+/// `core` is the `core` field of a live `Shared<T>` that an `Arc` owns.
+unsafe fn counted<T: Send + 'static>(core: &Core) -> CoreRef {
+    let record = (core as *const Core).cast::<Shared<T>>();
+    // SAFETY: `Shared<T>` is `repr(C)` with the core first, so the core's address is the
+    // record's, the address `Arc::into_raw` gives; the caller guarantees an `Arc` owns it and
+    // it is alive (borrowed), so one more strong count can be taken and handed out.
+    unsafe {
+        Arc::increment_strong_count(record);
+        CoreRef::new(Arc::from_raw(record))
+    }
+}
+
+/// Gives back the strong count of a `Shared<T>` that `run_body` moved into may's word: called
+/// once, by may, when the coroutine's local storage is dropped (or by `Core::begin` for a word
+/// it replaces).
+fn drop_record<T>(word: usize) {
+    // SAFETY: `word` is what `Arc::into_raw` gave `run_body` for a `Shared<T>`, and may calls
+    // this once per word it was given (at the storage's drop, or not at all once
+    // `set_user_word` handed the word back, whose caller then calls this instead): the count
+    // it owns is given back once.
+    drop(unsafe { Arc::from_raw(word as *const Shared<T>) });
 }
 
 impl<T> Clone for Greenlet<T> {
@@ -155,10 +205,7 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let shared = Arc::new(Shared {
-            core: Arc::new(Core::new(context::next_id(), self.name)),
-            result: Mutex::new(None),
-        });
+        let shared = Shared::new(self.name);
         launch(&shared, self.stack_size, f)?;
         Ok(Greenlet { shared })
     }
@@ -181,22 +228,14 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let shared = Arc::new(Shared {
-            core: Arc::new(Core::new(context::next_id(), self.name)),
-            result: Mutex::new(None),
-        });
+        let shared = Shared::new(self.name);
         let weak = Arc::downgrade(&shared);
-        let weak_core = Arc::downgrade(&shared.core);
         let stack_size = self.stack_size;
         // The launcher holds the body and a weak handle: no cycle while it waits in the core.
         let launcher: Launcher = Box::new(move |start| {
             let Some(shared) = weak.upgrade() else {
-                // Every handle is gone, so nobody can see it run; a group may still hold its
-                // record: end that, so the group does not wait for it.
-                if let Some(core) = weak_core.upgrade() {
-                    core.finish_unstarted();
-                    core.drop_callbacks();
-                }
+                // Every counted handle is gone (a group's too: it counts the whole record), so
+                // nobody can see it run or wait for it.
                 return Ok(());
             };
             let launched = match start {
@@ -312,8 +351,18 @@ where
     T: Send + 'static,
 {
     context::count_started(queue);
-    let core = &*shared.core;
-    let start = shared.core.begin();
+    // The greenlet's count of its record moves into may's word for this coroutine, which
+    // keeps it until the coroutine's local storage is dropped, after this function returns:
+    // the borrow below outlives nothing it borrows from.
+    let word = Arc::into_raw(shared);
+    // SAFETY: `word` came from `Arc::into_raw` just now and its count is held by may's word
+    // from the next line until after this function ends (see above).
+    let shared: &Shared<T> = unsafe { &*word };
+    let core = &shared.core;
+    // SAFETY: `word` is `Arc::into_raw` of the `Shared<T>` whose core is `core` (its first
+    // field: `repr(C)`), whose `counted` is `counted::<T>`, with `drop_record::<T>`; this runs
+    // on the greenlet's own coroutine.
+    let start = unsafe { core.begin(word as usize, drop_record::<T>) };
     crate::loop_watch::resumed();
     let result = if start {
         match panic::catch_unwind(AssertUnwindSafe(f)) {
@@ -329,7 +378,11 @@ where
     };
     *shared.result.lock_unpoisoned() = Some(result.map_err(Box::new));
     if core.finish() {
-        run_callbacks(shared);
+        // SAFETY: the word's count keeps the record alive (above); this takes one more.
+        run_callbacks(unsafe {
+            Arc::increment_strong_count(word);
+            Arc::from_raw(word)
+        });
     }
     // After the callbacks' greenlet was counted: a waiter never sees the count dip between.
     note_finished();
@@ -373,7 +426,8 @@ pub(crate) fn wait_alive_at_most(n: u64, until: Option<Instant>) -> bool {
 /// the panic hook and stops none of the others. It holds `shared` meanwhile: the callbacks
 /// hold only weak handles, and the last handle may be gone (`spawn(f).link(cb)`).
 fn run_callbacks<T: Send + 'static>(shared: Arc<Shared<T>>) {
-    let core = shared.core.clone();
+    let record = shared.clone();
+    let core = &record.core;
     let spawned = Builder::new()
         .name(format!("link-{}", core.id))
         .spawn(move || {
@@ -921,8 +975,16 @@ impl<T> Greenlet<T> {
         }
     }
 
-    pub(crate) fn core(&self) -> &Arc<Core> {
+    pub(crate) fn core(&self) -> &Core {
         &self.shared.core
+    }
+
+    /// A counted handle to the greenlet's record, untyped (what a group keeps).
+    pub(crate) fn record(&self) -> CoreRef
+    where
+        T: Send + 'static,
+    {
+        CoreRef::new(self.shared.clone())
     }
 }
 
@@ -1014,6 +1076,54 @@ pub(crate) struct SendPayload(pub(crate) Box<dyn Any + Send>);
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// An over-aligned result that counts its drops: a record whose core and result are cast
+    /// wrongly, or whose count is given back twice or never, shows here.
+    #[repr(align(64))]
+    #[derive(Clone)]
+    struct Aligned(u64, Arc<AtomicUsize>);
+
+    impl Drop for Aligned {
+        fn drop(&mut self) {
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn the_running_greenlets_untyped_handle_is_its_whole_record() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (counted, seen) = (drops.clone(), drops.clone());
+        let (record, id, dropped_before) = crate::run(move || {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let g = crate::spawn(move || {
+                // From may's word: the core's address, read back as the typed record.
+                tx.send(crate::context::current_core().unwrap()).unwrap();
+                Aligned(7, counted)
+            });
+            let id = g.id();
+            assert_eq!(g.get().map(|v| v.0).ok(), Some(7));
+            let record = rx.recv().unwrap();
+            drop(g);
+            // Let may drop the ended coroutine's storage, and the word's count with it.
+            crate::sleep(std::time::Duration::from_millis(20));
+            (record, id, seen.load(Ordering::SeqCst))
+        });
+        // The clone `get` made was dropped (1); the stored result is kept by `record` alone.
+        assert_eq!(dropped_before, 1);
+        assert!(record.is_done());
+        assert_eq!(record.id, id);
+        let weak = record.downgrade();
+        drop(record);
+        assert!(weak.upgrade().is_none(), "a count of the record leaked");
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            2,
+            "the stored result was not dropped once"
+        );
+    }
+
     #[test]
     fn a_running_greenlets_result_slot_stays_small() {
         // The slot every greenlet carries while it runs (issue 24): the error is boxed, so

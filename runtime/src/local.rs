@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::context::Core;
+use crate::context::{CoreRef, WeakCore};
 use crate::poison::{unpoison, MutexExt};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,7 +27,7 @@ struct Inner<T> {
     init: Box<dyn Fn() -> T + Send + Sync>,
     /// For each living greenlet that holds a value: its record and the id of the link that
     /// drops the value when it ends, to unlink when the `Local` goes first.
-    links: Mutex<HashMap<u64, (Weak<Core>, u64)>>,
+    links: Mutex<HashMap<u64, (WeakCore, u64)>>,
 }
 
 impl<T> Drop for Inner<T> {
@@ -85,7 +85,7 @@ impl<T: Send + 'static> Local<T> {
         }
     }
 
-    fn owner() -> (Owner, Option<Arc<Core>>) {
+    fn owner() -> (Owner, Option<CoreRef>) {
         match crate::context::current_core() {
             Some(core) => (Owner::Greenlet(core.id), Some(core)),
             None => (Owner::Thread(std::thread::current().id()), None),
@@ -125,7 +125,7 @@ impl<T: Send + 'static> Local<T> {
 
     /// Drops the value of `core` (the calling greenlet) when it ends (at once if it already
     /// has), and remembers the link so that dropping the `Local` first removes it.
-    fn link_to_end(&self, core: &Arc<Core>, owner: Owner) {
+    fn link_to_end(&self, core: &CoreRef, owner: Owner) {
         let weak: Weak<Inner<T>> = Arc::downgrade(&self.inner);
         let id = core.id;
         let link = core.add_link(Box::new(move || {
@@ -142,7 +142,7 @@ impl<T: Send + 'static> Local<T> {
             self.inner
                 .links
                 .lock_unpoisoned()
-                .insert(id, (Arc::downgrade(core), link));
+                .insert(id, (core.downgrade(), link));
         }
     }
 

@@ -5,10 +5,10 @@
 //! [`crate::monitor`], above start-up.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::context::Core;
+use crate::context::CoreRef;
 use crate::poison::MutexExt;
 
 /// One episode of a greenlet holding the worker.
@@ -24,7 +24,7 @@ pub struct Report {
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static SWITCHES: AtomicU64 = AtomicU64::new(0);
-static RUNNING: Mutex<Option<Arc<Core>>> = Mutex::new(None);
+static RUNNING: Mutex<Option<CoreRef>> = Mutex::new(None);
 static SEEN: AtomicU64 = AtomicU64::new(0);
 static REPORTS: Mutex<Vec<Report>> = Mutex::new(Vec::new());
 static STARTED: OnceLock<Duration> = OnceLock::new();

@@ -19,7 +19,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::context::Core;
+use crate::context::CoreRef;
 use crate::greenlet::{Builder, Greenlet, GreenletError, SpawnError};
 use crate::park::WaitUntil;
 use crate::poison::MutexExt;
@@ -34,7 +34,7 @@ pub const DEFAULT_READ_AHEAD: usize = 1024;
 type Outcome = Arc<dyn Fn() -> Option<GreenletError> + Send + Sync>;
 
 /// A member's record, the link that removes it when it ends (for `discard`), and its outcome.
-type Member = (Arc<Core>, Option<u64>, Outcome);
+type Member = (CoreRef, Option<u64>, Outcome);
 
 struct Members {
     live: Mutex<HashMap<u64, Member>>,
@@ -149,7 +149,7 @@ impl Group {
     }
 
     fn insert<T: Send + 'static>(&self, g: &Greenlet<T>) {
-        let core = g.core();
+        let core = g.record();
         let id = core.id;
         let handle = g.clone();
         let outcome: Outcome = Arc::new(move || handle.exception());
@@ -409,7 +409,7 @@ impl Group {
         crate::spawn(move || group.map(f, items))
     }
 
-    fn snapshot(&self) -> Vec<Arc<Core>> {
+    fn snapshot(&self) -> Vec<CoreRef> {
         self.members
             .live
             .lock_unpoisoned()
