@@ -13,11 +13,15 @@ use crate::poison::MutexExt;
 use crate::wait::WaitList;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+/// Greenlets spawned and not finished. Its changes and reads are `SeqCst`: with
+/// `FINISH_WAITERS` in greenlet.rs they pair as a Dekker handshake (a finish and a waiter
+/// each write one and then read the other), which on x86 costs no fence (a locked
+/// read-modify-write is one already, a `SeqCst` load a plain load).
 static ALIVE: AtomicU64 = AtomicU64::new(0);
-/// Spawned greenlets that have not started running yet, by the queue their coroutine waits
-/// in: the worker's own run queue (spawned on the worker) or its global queue (spawned from
-/// another thread, which a yield must let run first: see `yield_now`).
-static UNSTARTED_LOCAL: AtomicU64 = AtomicU64::new(0);
+/// Greenlets spawned from another thread that have not started running yet: their
+/// coroutines wait on the worker's global queue, which a yield must let run first (see
+/// `yield_now`). Greenlets spawned on the worker go on its own run queue and are not counted:
+/// nothing asks how many of them wait (issue 24: two locked instructions a spawn).
 static UNSTARTED_GLOBAL: AtomicU64 = AtomicU64::new(0);
 
 /// A fresh greenlet id (never 0: 0 means "not a greenlet").
@@ -27,12 +31,7 @@ pub(crate) fn next_id() -> u64 {
 
 /// Greenlets spawned and not finished.
 pub(crate) fn alive() -> u64 {
-    ALIVE.load(Ordering::Relaxed)
-}
-
-/// Greenlets spawned that have not started running yet.
-pub(crate) fn unstarted() -> u64 {
-    UNSTARTED_LOCAL.load(Ordering::Acquire) + UNSTARTED_GLOBAL.load(Ordering::Acquire)
+    ALIVE.load(Ordering::SeqCst)
 }
 
 /// Greenlets spawned from other threads that have not started yet: their coroutines wait in
@@ -52,34 +51,41 @@ pub(crate) enum SpawnQueue {
 }
 
 impl SpawnQueue {
-    fn count(self) -> &'static AtomicU64 {
+    /// The count of greenlets waiting in this queue to start, if it is kept.
+    fn unstarted(self) -> Option<&'static AtomicU64> {
         match self {
-            SpawnQueue::Local => &UNSTARTED_LOCAL,
-            SpawnQueue::Global => &UNSTARTED_GLOBAL,
+            SpawnQueue::Local => None,
+            SpawnQueue::Global => Some(&UNSTARTED_GLOBAL),
         }
     }
 }
 
-/// Counts a greenlet about to be spawned onto `queue` (alive and not started).
+/// Counts a greenlet about to be spawned onto `queue` (alive, and not started).
 pub(crate) fn count_spawning(queue: SpawnQueue) {
-    ALIVE.fetch_add(1, Ordering::Relaxed);
-    queue.count().fetch_add(1, Ordering::AcqRel);
+    ALIVE.fetch_add(1, Ordering::SeqCst);
+    if let Some(unstarted) = queue.unstarted() {
+        unstarted.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 /// Takes back [`count_spawning`] for a spawn that failed.
 pub(crate) fn count_spawn_failed(queue: SpawnQueue) {
-    ALIVE.fetch_sub(1, Ordering::Relaxed);
-    queue.count().fetch_sub(1, Ordering::AcqRel);
+    ALIVE.fetch_sub(1, Ordering::SeqCst);
+    if let Some(unstarted) = queue.unstarted() {
+        unstarted.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Counts a greenlet spawned onto `queue` that starts running.
 pub(crate) fn count_started(queue: SpawnQueue) {
-    queue.count().fetch_sub(1, Ordering::AcqRel);
+    if let Some(unstarted) = queue.unstarted() {
+        unstarted.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
-/// Counts a greenlet that finished.
+/// Counts a greenlet that finished (`SeqCst`: see [`ALIVE`]).
 fn count_finished() {
-    ALIVE.fetch_sub(1, Ordering::Relaxed);
+    ALIVE.fetch_sub(1, Ordering::SeqCst);
 }
 
 /// A callback run once when a greenlet finishes (gevent's `rawlink`): it runs on the

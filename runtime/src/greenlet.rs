@@ -6,14 +6,14 @@
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::context::{
     self, current_core, panic_message, Core, CoreRef, Launcher, Record, Start, SPAWNING,
 };
+use crate::once_slot::OnceSlot;
 use crate::park::WaitUntil;
-use crate::poison::MutexExt;
 
 /// Why a greenlet did not produce a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,8 +77,9 @@ impl Core {
 struct Shared<T> {
     core: Core,
     /// The error boxed: a `GreenletError` is 56 bytes inline, carried by every greenlet's
-    /// record while it runs (issue 24); a box is 8, made only when it fails.
-    result: Mutex<Option<Result<T, Box<GreenletError>>>>,
+    /// record while it runs (issue 24); a box is 8, made only when it fails. Written once,
+    /// by the greenlet's end (`run_body`) or, for one that never ran, by `finish_unstarted`.
+    result: OnceSlot<Result<T, Box<GreenletError>>>,
 }
 
 /// A handle to a spawned greenlet (gevent's `Greenlet`). Cloning gives another handle to the
@@ -102,7 +103,7 @@ impl<T: Send + 'static> Shared<T> {
     fn new(name: Option<String>) -> Arc<Self> {
         Arc::new(Shared {
             core: Core::new(context::next_id(), name, counted::<T>),
-            result: Mutex::new(None),
+            result: OnceSlot::new(),
         })
     }
 }
@@ -339,7 +340,9 @@ where
 /// Ends a greenlet that never got a coroutine (killed before it was started, or no stack for
 /// it): its result, its links and callbacks, its joiners woken.
 fn finish_unstarted<T: Send + 'static>(shared: &Arc<Shared<T>>, why: GreenletError) {
-    *shared.result.lock_unpoisoned() = Some(Err(Box::new(why)));
+    // SAFETY: the only write of this greenlet's result: it never ran (no coroutine, so no
+    // `run_body`), and its launcher, which calls this, runs once.
+    unsafe { shared.result.write(Err(Box::new(why))) };
     if shared.core.finish_unstarted() {
         run_callbacks(shared.clone());
     }
@@ -376,7 +379,9 @@ where
             reason: core.kill_reason(),
         })
     };
-    *shared.result.lock_unpoisoned() = Some(result.map_err(Box::new));
+    // SAFETY: the only write of this greenlet's result: it runs (so `finish_unstarted`, which
+    // is for greenlets that never ran, does not), and this is its body's end, reached once.
+    unsafe { shared.result.write(result.map_err(Box::new)) };
     if core.finish() {
         // SAFETY: the word's count keeps the record alive (above); this takes one more.
         run_callbacks(unsafe {
@@ -389,16 +394,17 @@ where
 }
 
 /// Who waits for the number of living greenlets to fall ([`wait_alive_at_most`]), woken
-/// after every finish while someone waits (one fence and one load otherwise).
+/// after every finish while someone waits (one load otherwise).
 static FINISHES: crate::wait::WaitList = crate::wait::WaitList::new();
 static FINISH_WAITERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 fn note_finished() {
-    use std::sync::atomic::{fence, Ordering};
-    // Pairs with the fence in `wait_alive_at_most`: either the waiter sees this greenlet's
-    // finish in its check, or this sees the waiter and wakes it.
-    fence(Ordering::SeqCst);
-    if FINISH_WAITERS.load(Ordering::Relaxed) > 0 {
+    use std::sync::atomic::Ordering;
+    // A Dekker handshake with `wait_alive_at_most`, all four accesses `SeqCst` (one total
+    // order): this finish took its count off `context::alive` (SeqCst, in `Core::finish`)
+    // before this load, and a waiter counts itself before it reads `alive`; so either this
+    // load sees the waiter and wakes it, or the waiter's read sees this finish.
+    if FINISH_WAITERS.load(Ordering::SeqCst) > 0 {
         FINISHES.wake_all();
     }
 }
@@ -406,16 +412,16 @@ fn note_finished() {
 /// Waits until at most `n` greenlets are alive (spawned and not finished) or `until`
 /// passes; returns whether it happened.
 pub(crate) fn wait_alive_at_most(n: u64, until: Option<Instant>) -> bool {
-    use std::sync::atomic::{fence, Ordering};
+    use std::sync::atomic::Ordering;
     struct Waiting;
     impl Drop for Waiting {
         fn drop(&mut self) {
             FINISH_WAITERS.fetch_sub(1, Ordering::Relaxed);
         }
     }
-    FINISH_WAITERS.fetch_add(1, Ordering::Relaxed);
+    // SeqCst: see `note_finished`.
+    FINISH_WAITERS.fetch_add(1, Ordering::SeqCst);
     let _waiting = Waiting;
-    fence(Ordering::SeqCst);
     FINISHES.wait_until(until, || context::alive() <= n)
 }
 
@@ -647,15 +653,15 @@ impl<T> Greenlet<T> {
 
     /// True if it finished by returning a value.
     pub fn successful(&self) -> bool {
-        self.ready() && matches!(&*self.lock_result(), Some(Ok(_)))
+        self.ready() && self.shared.result.with(|r| matches!(r, Some(Ok(_))))
     }
 
     /// How it failed, once finished; `None` while running or if it succeeded.
     pub fn exception(&self) -> Option<GreenletError> {
-        match &*self.lock_result() {
+        self.shared.result.with(|r| match r {
             Some(Err(e)) => Some((**e).clone()),
             _ => None,
-        }
+        })
     }
 
     /// Waits until the greenlet finishes, or until `timeout` passes. Returns [`ready`].
@@ -737,19 +743,21 @@ impl<T> Greenlet<T> {
     /// As [`get`](Greenlet::get).
     pub fn into_result(self) -> Result<T, GreenletError> {
         self.join(None);
-        let mut r = self.lock_result();
-        match r.take() {
-            Some(Ok(v)) => Ok(v),
+        let taken = self.shared.result.with(|r| match r.take() {
+            Some(Ok(v)) => Some(Ok(v)),
             Some(Err(e)) => {
                 *r = Some(Err(e.clone()));
-                Err(*e)
+                Some(Err(*e))
             }
-            None => Err(GreenletError::Panicked {
+            None => None,
+        });
+        taken.unwrap_or_else(|| {
+            Err(GreenletError::Panicked {
                 name: self.name().to_string(),
                 id: self.id(),
                 message: "the value was already taken by into_result".into(),
-            }),
-        }
+            })
+        })
     }
 
     /// The value if the greenlet finished successfully (gevent's `g.value`), without waiting.
@@ -757,10 +765,10 @@ impl<T> Greenlet<T> {
     where
         T: Clone,
     {
-        match &*self.lock_result() {
+        self.shared.result.with(|r| match r {
             Some(Ok(v)) => Some(v.clone()),
             _ => None,
-        }
+        })
     }
 
     /// Kills the greenlet and waits until it is dead (gevent's `kill(block=True)`).
@@ -957,22 +965,21 @@ impl<T> Greenlet<T> {
         self.shared.core.link_count() > 0
     }
 
-    fn lock_result(&self) -> std::sync::MutexGuard<'_, Option<Result<T, Box<GreenletError>>>> {
-        self.shared.result.lock_unpoisoned()
-    }
-
     fn result_now(&self) -> Result<T, GreenletError>
     where
         T: Clone,
     {
-        match &*self.lock_result() {
-            Some(r) => r.clone().map_err(|e| *e),
-            None => Err(GreenletError::Panicked {
+        let now = self
+            .shared
+            .result
+            .with(|r| r.as_ref().map(|r| r.clone().map_err(|e| *e)));
+        now.unwrap_or_else(|| {
+            Err(GreenletError::Panicked {
                 name: self.name().to_string(),
                 id: self.id(),
                 message: "the value was already taken by into_result".into(),
-            }),
-        }
+            })
+        })
     }
 
     pub(crate) fn core(&self) -> &Core {
@@ -1127,10 +1134,11 @@ mod tests {
     #[test]
     fn a_running_greenlets_result_slot_stays_small() {
         // The slot every greenlet carries while it runs (issue 24): the error is boxed, so
-        // the lock and one pointer-sized payload, not the error's 56 bytes inline.
-        type Slot = std::sync::Mutex<Option<Result<(), Box<super::GreenletError>>>>;
+        // the written flag, the readers' lock (8 bytes each with padding) and a 16-byte
+        // `Option<Result<(), Box<_>>>`, not the error's 56 bytes inline (that was 72 or more).
+        type Slot = crate::once_slot::OnceSlot<Result<(), Box<super::GreenletError>>>;
         assert!(
-            std::mem::size_of::<Slot>() <= 24,
+            std::mem::size_of::<Slot>() <= 32,
             "{}",
             std::mem::size_of::<Slot>()
         );

@@ -249,7 +249,8 @@ compile_error!(
 );
 
 // Layers, bottom to top (a module only uses modules below it):
-// - leaves: `poison` (the unpoisoned lock), `config` (plain data), `wait` (the wait list);
+// - leaves: `poison` (the unpoisoned lock), `config` (plain data), `wait` (the wait list),
+//   `once_slot` (a greenlet's result: written once without a lock);
 // - `context` (who is running: the greenlet record, kept in may's word for the coroutine,
 //   counters), `loop_watch` (switch recording, the watching thread), `worker` (the worker's identity, the hop back),
 //   `timer` (the timer thread), `panic_hook`;
@@ -275,6 +276,7 @@ mod loop_exit;
 mod loop_watch;
 pub mod monitor;
 pub mod net;
+mod once_slot;
 mod panic_hook;
 mod park;
 mod poison;

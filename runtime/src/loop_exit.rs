@@ -33,7 +33,9 @@ pub(crate) fn main_ended() {
 /// docs); `ready` is the wait's condition, checked again last.
 pub(crate) fn check(ready: &mut impl FnMut() -> bool) {
     let main = MAIN.load(Ordering::Acquire);
-    if main == 0 || crate::context::alive() != 1 || crate::context::unstarted() != 0 {
+    // One alive and it is the caller, which runs: no other greenlet is spawned, so none is
+    // unstarted either (a spawn counts a greenlet alive before its coroutine is queued).
+    if main == 0 || crate::context::alive() != 1 {
         return;
     }
     let Some(me) = crate::context::current_core() else {
