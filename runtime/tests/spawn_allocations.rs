@@ -60,13 +60,14 @@ fn a_spawn_and_join_allocates_less_than_raw_mays() {
         });
         (mayfly, raw)
     });
-    // 5.1 measured (8.1 before the detached spawn); raw may 8.1. The counter counts:
+    // 4.1 measured (5.1 before the record and the handle's result became one allocation,
+    // 8.1 before the detached spawn); raw may 8.1. The counter counts:
     assert!(
         raw >= 7.0,
         "raw may's spawn+join counted {raw:.2} allocations"
     );
     assert!(
-        mayfly <= 6.0,
+        mayfly <= 4.5,
         "a greenlet's spawn+join made {mayfly:.2} allocations (raw may: {raw:.2})"
     );
 }
