@@ -34,6 +34,7 @@
 mod bind;
 mod lines;
 pub mod lookup;
+mod nocancel;
 mod ready;
 mod resolve;
 mod sendfile;

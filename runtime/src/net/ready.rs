@@ -45,13 +45,15 @@
 //! when the stream's own timeouts are either unset or swept; everything else goes through
 //! may's calls under [`super::stream::timed`], as before.
 
-use std::io::{self, Read, Write};
+use std::io;
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use std::sync::atomic::Ordering;
 
 use may::io::{AsIoData, WaitIo};
 
+use super::nocancel;
 use super::stream::StreamState;
 use super::sweep::Watch;
 
@@ -67,11 +69,12 @@ const WRITABLE: usize = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as us
 
 /// What the fast path needs from a may stream: its readiness flag and its raw socket.
 pub(crate) trait RawStream: AsIoData {
-    /// One nonblocking `read(2)` on the socket.
+    /// One nonblocking `recvfrom(2)` on the socket ([`nocancel::recv`]).
     fn raw_read(&self, buf: &mut [u8]) -> io::Result<usize>;
-    /// One nonblocking `write(2)` on the socket.
+    /// One nonblocking `sendto(2)` on the socket ([`nocancel::send`]).
     fn raw_write(&self, buf: &[u8]) -> io::Result<usize>;
-    /// One nonblocking `writev(2)` on the socket: every buffer in one call.
+    /// One nonblocking `writev(2)` on the socket: every buffer in one call
+    /// ([`nocancel::sendv`]).
     fn raw_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize>;
 }
 
@@ -79,13 +82,13 @@ macro_rules! raw_stream {
     ($may:ty) => {
         impl RawStream for $may {
             fn raw_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-                (&mut self.inner()).read(buf)
+                nocancel::recv(self.inner().as_raw_fd(), buf)
             }
             fn raw_write(&self, buf: &[u8]) -> io::Result<usize> {
-                (&mut self.inner()).write(buf)
+                nocancel::send(self.inner().as_raw_fd(), buf)
             }
             fn raw_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-                (&mut self.inner()).write_vectored(bufs)
+                nocancel::sendv(self.inner().as_raw_fd(), bufs)
             }
         }
     };
