@@ -253,6 +253,7 @@ compile_error!(
 //   `once_slot` (a greenlet's result: written once without a lock);
 // - `context` (who is running: the greenlet record, kept in may's word for the coroutine,
 //   counters), `loop_watch` (switch recording, the watching thread), `worker` (the worker's identity, the hop back),
+//   `worker_counter` (counters the worker adds to without a locked instruction),
 //   `timer` (the timer thread), `panic_hook`;
 // - `start` (start-up wiring: Config::start, ensure_started);
 // - `timeout`, `park` (park_until and the shared wait loop), `sleep`, `waitable`, `greenlet`,
@@ -297,6 +298,7 @@ pub mod tls;
 mod wait;
 mod waitable;
 mod worker;
+mod worker_counter;
 
 pub use config::Config;
 pub use greenlet::{

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::sweep;
+use crate::worker_counter::WorkerCounter;
 
 /// Byte totals that many sockets add to: a server's bytes in and out.
 ///
@@ -19,28 +20,33 @@ use super::sweep;
 /// c.add_read(3);
 /// assert_eq!((c.read(), c.written()), (3, 0));
 /// ```
+///
+/// Safe to add to from any thread; on may's worker thread an add is a plain store, not a
+/// locked instruction (`worker_counter`).
 #[derive(Debug, Default)]
 pub struct ByteCounters {
-    read: AtomicU64,
-    written: AtomicU64,
+    read: WorkerCounter,
+    written: WorkerCounter,
 }
 
 impl ByteCounters {
     /// Bytes read so far.
     pub fn read(&self) -> u64 {
-        self.read.load(Ordering::Relaxed)
+        self.read.get()
     }
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
-        self.written.load(Ordering::Relaxed)
+        self.written.get()
     }
     /// Counts `n` bytes read.
+    #[inline]
     pub fn add_read(&self, n: u64) {
-        self.read.fetch_add(n, Ordering::Relaxed);
+        self.read.add(n);
     }
     /// Counts `n` bytes written.
+    #[inline]
     pub fn add_written(&self, n: u64) {
-        self.written.fetch_add(n, Ordering::Relaxed);
+        self.written.add(n);
     }
 }
 

@@ -1,12 +1,14 @@
 //! A request latency histogram cheap enough for the hot path: fixed bucket bounds
-//! ([`LATENCY_BOUNDS`], 10 µs to 1 s), one relaxed atomic add for the bucket, one for the
-//! count and one for the sum per observation. A server that can time a request (the echo
+//! ([`LATENCY_BOUNDS`], 10 µs to 1 s), two adds per observation (the bucket and the sum; the
+//! count is the buckets' total), each a plain store on may's worker thread and a relaxed
+//! atomic add elsewhere (`worker_counter`). A server that can time a request (the echo
 //! handler from a read to its reply written, mayfly-http around the handler) records into
 //! [`ServerStats::request_took`](super::ServerStats::request_took); the stats page exposes
 //! it as a Prometheus histogram.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use crate::worker_counter::WorkerCounter;
 
 /// The buckets' upper bounds (a last, unbounded bucket catches the rest): 10 µs to 1 s,
 /// about three a decade, so both a loopback echo (µs) and a slow handler (ms) land in
@@ -31,9 +33,8 @@ pub const LATENCY_BOUNDS: [Duration; 13] = [
 #[derive(Debug, Default)]
 pub struct LatencyHistogram {
     /// One per bound, and the last for everything longer.
-    buckets: [AtomicU64; LATENCY_BOUNDS.len() + 1],
-    count: AtomicU64,
-    sum_ns: AtomicU64,
+    buckets: [WorkerCounter; LATENCY_BOUNDS.len() + 1],
+    sum_ns: WorkerCounter,
 }
 
 /// A copy of a [`LatencyHistogram`] at one moment.
@@ -66,23 +67,20 @@ impl LatencyHistogram {
             .iter()
             .position(|b| d <= *b)
             .unwrap_or(LATENCY_BOUNDS.len());
-        self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
+        self.buckets[i].add(1);
         let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+        self.sum_ns.add(ns);
     }
 
-    /// The counts now (read bucket by bucket: a request recorded meanwhile may be in the
-    /// count but not yet in its bucket, or the other way round).
+    /// The counts now (read bucket by bucket: the count is their total, so it always
+    /// matches them; a request recorded meanwhile may be in its bucket but not yet in the
+    /// sum, or the other way round).
     pub fn snapshot(&self) -> LatencySnapshot {
+        let buckets: Vec<u64> = self.buckets.iter().map(WorkerCounter::get).collect();
         LatencySnapshot {
-            buckets: self
-                .buckets
-                .iter()
-                .map(|b| b.load(Ordering::Relaxed))
-                .collect(),
-            count: self.count.load(Ordering::Relaxed),
-            sum: Duration::from_nanos(self.sum_ns.load(Ordering::Relaxed)),
+            count: buckets.iter().fold(0u64, |a, b| a.wrapping_add(*b)),
+            buckets,
+            sum: Duration::from_nanos(self.sum_ns.get()),
         }
     }
 }

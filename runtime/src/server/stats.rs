@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::net::ByteCounters;
 
 use super::latency::{LatencyHistogram, LatencySnapshot};
+use crate::worker_counter::WorkerCounter;
 
 /// Counters a server keeps; read a consistent-enough copy with [`ServerStats::snapshot`].
 ///
@@ -32,7 +33,8 @@ pub struct ServerStats {
     accepted: AtomicU64,
     active: AtomicU64,
     closed: AtomicU64,
-    requests: AtomicU64,
+    /// On the worker a plain store (`worker_counter`): one a request.
+    requests: WorkerCounter,
     timeouts: AtomicU64,
     resets: AtomicU64,
     protocol_errors: AtomicU64,
@@ -179,7 +181,7 @@ impl ServerStats {
             accepted: z(),
             active: z(),
             closed: z(),
-            requests: z(),
+            requests: WorkerCounter::new(),
             timeouts: z(),
             resets: z(),
             protocol_errors: z(),
@@ -208,7 +210,7 @@ impl ServerStats {
             accepted: l(&self.accepted),
             active: l(&self.active),
             closed: l(&self.closed),
-            requests: l(&self.requests),
+            requests: self.requests.get(),
             bytes_in: self.bytes.read(),
             bytes_out: self.bytes.written(),
             timeouts,
@@ -255,8 +257,9 @@ impl ServerStats {
     }
 
     /// Counts `n` requests served.
+    #[inline]
     pub fn requests(&self, n: u64) {
-        self.requests.fetch_add(n, Ordering::Relaxed);
+        self.requests.add(n);
     }
 
     /// A handler panicked.
@@ -285,7 +288,7 @@ impl ServerStats {
     }
 
     /// One request took `d` (from its arrival to its answer, as the server can time it):
-    /// three relaxed atomic adds, see [`LatencyHistogram`].
+    /// two adds, see [`LatencyHistogram`].
     #[inline]
     pub fn request_took(&self, d: Duration) {
         self.latency.observe(d);
