@@ -8,10 +8,9 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
 
 use mayfly::log_limit::{LogLimit, DEFAULT_LOG_EVERY};
-use mayfly::server::ServerStats;
+use mayfly::server::{RequestStart, ServerStats};
 
 use crate::rate::RateLimit;
 use may_minihttp::{Request, Response};
@@ -41,9 +40,9 @@ impl may_minihttp::HttpService for Service {
             }
         }
         self.stats.requests(1);
-        let started = Instant::now();
+        let started = RequestStart::now();
         let answered = panic::catch_unwind(AssertUnwindSafe(|| (self.handler)(req, rsp)));
-        self.stats.request_took(started.elapsed());
+        self.stats.request_done(started);
         match answered {
             Ok(r) => r.inspect_err(|e| handler_failed(req, e)),
             Err(p) => {

@@ -38,7 +38,7 @@ pub use datagram::{
     DEFAULT_MAX_HANDLERS, GAUGE_BUDGET_SOURCES, GAUGE_OVER_BUDGET, GAUGE_REFUSED_SOURCE,
     MAX_UDP_PAYLOAD,
 };
-pub use latency::{LatencyHistogram, LatencySnapshot, LATENCY_BOUNDS};
+pub use latency::{LatencyHistogram, LatencySnapshot, RequestStart, LATENCY_BOUNDS};
 pub use limits::{
     default_max_connections, default_max_per_peer, fd_limit, peer_key, PeerLimit, PeerSlot,
     DEFAULT_FD_RESERVE, DEFAULT_PEER_SHARE_PERCENT,

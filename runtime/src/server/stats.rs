@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::net::ByteCounters;
 
-use super::latency::{LatencyHistogram, LatencySnapshot};
+use super::latency::{LatencyHistogram, LatencySnapshot, RequestStart};
 use crate::worker_counter::WorkerCounter;
 
 /// Counters a server keeps; read a consistent-enough copy with [`ServerStats::snapshot`].
@@ -292,6 +292,22 @@ impl ServerStats {
     #[inline]
     pub fn request_took(&self, d: Duration) {
         self.latency.observe(d);
+    }
+
+    /// One request that started at `start` is answered:
+    /// [`request_took`](ServerStats::request_took) of its time since then, read and recorded
+    /// in integers (see [`RequestStart`]).
+    ///
+    /// ```
+    /// use mayfly::server::{RequestStart, ServerStats};
+    /// let stats = ServerStats::new();
+    /// let start = RequestStart::now();
+    /// stats.request_done(start);
+    /// assert_eq!(stats.latency().count, 1);
+    /// ```
+    #[inline]
+    pub fn request_done(&self, start: RequestStart) {
+        self.latency.observe_ns(start.elapsed_ns());
     }
 
     /// The request latency histogram now.

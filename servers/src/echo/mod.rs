@@ -221,11 +221,11 @@ pub fn echo_until_closed<S: std::io::Read + std::io::Write>(
         if n == 0 {
             return Ok(());
         }
-        let read_at = std::time::Instant::now();
+        let read_at = mayfly::server::RequestStart::now();
         uppercase(&mut buf[..n]);
         conn.write_all(&buf[..n])?;
         stats.requests(1);
-        stats.request_took(read_at.elapsed());
+        stats.request_done(read_at);
     }
 }
 
