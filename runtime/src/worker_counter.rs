@@ -6,8 +6,9 @@
 //! worker writes (a load and a store, no `lock` prefix: nothing else can write between
 //! them), and everyone else's (a relaxed `fetch_add`, as before: a thread-per-connection
 //! build, the thread pool, a plain OS thread). The value is the sum of the two. An echo
-//! request made five locked adds here (issue 24: the user-space cost of a request); a locked
-//! add is about 20 cycles where a plain store is one.
+//! request made six locked adds to a server's counters (issue 24: the user-space cost of a
+//! request); on the worker it now makes none (about 8 ns each against 4 for the lane's
+//! `pthread_self`, load and store, on the machine it was measured on).
 //!
 //! Why no add is lost: a lane is only ever written by read-modify-write sequences that cannot
 //! overlap. The worker's lane is written only where [`crate::worker::on_worker`] is true,

@@ -4,7 +4,8 @@
 //!
 //! In a process with more than one thread (every mayfly process: may's worker, its timer
 //! thread, the main thread), glibc wraps each call that POSIX makes a cancellation point in
-//! `__pthread_enable_asynccancel` and `__pthread_disable_asynccancel`, one locked
+//! `__pthread_enable_asynccancel` and `__pthread_disable_asynccancel`, in glibc 2.36 (the
+//! version this was measured on; other versions and C libraries may do less) one locked
 //! compare-and-swap each on the thread's cancel word: four locked instructions per echo
 //! round trip, for a `pthread_cancel` that nothing in a Rust program calls (std has no way
 //! to, and neither has may nor mayfly). `syscall(2)` is not a cancellation point, so the
@@ -34,16 +35,17 @@ fn result(r: libc::c_long) -> io::Result<usize> {
 /// The system call's error (`WouldBlock` on an empty nonblocking socket).
 pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call (a unique
-    // borrow), and the kernel writes at most that many; the two address arguments are null,
-    // which `recvfrom` accepts as "no address wanted". `fd` is any integer: a closed or
-    // foreign fd makes the kernel return `EBADF`/`ENOTSOCK`, not touch our memory.
+    // borrow), and the kernel writes at most that many into it, whatever `fd` is (a closed
+    // fd is `EBADF`, a non-socket `ENOTSOCK`); the two address arguments are null, which
+    // `recvfrom` accepts as "no address wanted". All integer arguments are passed as
+    // `c_long`, the width `syscall` reads them at.
     let r = unsafe {
         libc::syscall(
             libc::SYS_recvfrom,
-            fd,
+            fd as libc::c_long,
             buf.as_mut_ptr(),
             buf.len(),
-            0,
+            0 as libc::c_long,
             std::ptr::null_mut::<libc::sockaddr>(),
             std::ptr::null_mut::<libc::socklen_t>(),
         )
@@ -63,29 +65,35 @@ pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     let r = unsafe {
         libc::syscall(
             libc::SYS_sendto,
-            fd,
+            fd as libc::c_long,
             buf.as_ptr(),
             buf.len(),
-            libc::MSG_NOSIGNAL,
+            libc::MSG_NOSIGNAL as libc::c_long,
             std::ptr::null::<libc::sockaddr>(),
-            0 as libc::socklen_t,
+            0 as libc::c_long,
         )
     };
     result(r)
 }
 
 /// One `writev(fd, bufs, n)`: what std's `TcpStream::write_vectored` calls, with at most
-/// `IOV_MAX` (1024) buffers as std caps them.
+/// `UIO_MAXIOV` (1024) buffers as std caps them.
 ///
 /// # Errors
 /// The system call's error (`WouldBlock` on a full send buffer, `BrokenPipe`).
 pub(crate) fn sendv(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-    const IOV_MAX: usize = 1024;
-    let n = bufs.len().min(IOV_MAX);
+    let n = bufs.len().min(libc::UIO_MAXIOV as usize);
     // SAFETY: `IoSlice` is guaranteed ABI-compatible with `struct iovec` on Unix (std's
     // docs), so `bufs` is `n` valid iovecs, each pointing at bytes borrowed for the whole
     // call; the kernel only reads them. A bad `fd` is an error return.
-    let r = unsafe { libc::syscall(libc::SYS_writev, fd, bufs.as_ptr(), n as libc::c_int) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_writev,
+            fd as libc::c_long,
+            bufs.as_ptr(),
+            n as libc::c_long,
+        )
+    };
     result(r)
 }
 

@@ -3,8 +3,9 @@
 //! count is the buckets' total), each a plain store on may's worker thread and a relaxed
 //! atomic add elsewhere (`worker_counter`). A server that can time a request (the echo
 //! handler from a read to its reply written, mayfly-http around the handler) records into
-//! [`ServerStats::request_took`](super::ServerStats::request_took); the stats page exposes
-//! it as a Prometheus histogram.
+//! [`ServerStats::request_done`](super::ServerStats::request_done) (from a [`RequestStart`])
+//! or [`ServerStats::request_took`](super::ServerStats::request_took) (a `Duration`); the
+//! stats page exposes it as a Prometheus histogram.
 
 use std::time::Duration;
 

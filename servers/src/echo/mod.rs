@@ -210,7 +210,7 @@ pub fn start(mode: Mode, opts: &Options) -> io::Result<Box<dyn Running>> {
 
 /// The course's communication loop, for any blocking stream (the coroutine and threads
 /// builds): recv → uppercase → sendall, until the client closes. Each reply counts as one
-/// request in `stats`, timed from its read to its reply written (`request_took`).
+/// request in `stats`, timed from its read to its reply written (`request_done`).
 pub fn echo_until_closed<S: std::io::Read + std::io::Write>(
     conn: &mut S,
     stats: &ServerStats,
