@@ -120,13 +120,23 @@ impl<T: Send + 'static> Record for Shared<T> {
 /// # Safety
 /// `core` is the `core` field of a live `Shared<T>` that an `Arc` owns.
 unsafe fn counted<T: Send + 'static>(core: &Core) -> CoreRef {
-    let record = (core as *const Core).cast::<Shared<T>>();
     // SAFETY: `Shared<T>` is `repr(C)` with the core first, so the core's address is the
     // record's, the address `Arc::into_raw` gives; the caller guarantees an `Arc` owns it and
-    // it is alive (borrowed), so one more strong count can be taken and handed out.
+    // that it is alive.
+    CoreRef::new(unsafe { one_more_count((core as *const Core).cast::<Shared<T>>()) })
+}
+
+/// One more strong count of a record known only by its raw pointer (may's word).
+///
+/// # Safety
+/// `record` is `Arc::into_raw` of a `Shared<T>` (or the same address) that is alive for
+/// the call: some count of it is held elsewhere.
+unsafe fn one_more_count<T>(record: *const Shared<T>) -> Arc<Shared<T>> {
+    // SAFETY: the caller's promise: an `Arc` owns `record` and holds it alive, so one more
+    // strong count can be taken and handed out as an `Arc`.
     unsafe {
         Arc::increment_strong_count(record);
-        CoreRef::new(Arc::from_raw(record))
+        Arc::from_raw(record)
     }
 }
 
@@ -383,11 +393,8 @@ where
     // is for greenlets that never ran, does not), and this is its body's end, reached once.
     unsafe { shared.result.write(result.map_err(Box::new)) };
     if core.finish() {
-        // SAFETY: the word's count keeps the record alive (above); this takes one more.
-        run_callbacks(unsafe {
-            Arc::increment_strong_count(word);
-            Arc::from_raw(word)
-        });
+        // SAFETY: `word` is `Arc::into_raw` of the record, kept alive by may's word (above).
+        run_callbacks(unsafe { one_more_count(word) });
     }
     // After the callbacks' greenlet was counted: a waiter never sees the count dip between.
     note_finished();
@@ -751,13 +758,7 @@ impl<T> Greenlet<T> {
             }
             None => None,
         });
-        taken.unwrap_or_else(|| {
-            Err(GreenletError::Panicked {
-                name: self.name().to_string(),
-                id: self.id(),
-                message: "the value was already taken by into_result".into(),
-            })
-        })
+        taken.unwrap_or_else(|| Err(self.taken_error()))
     }
 
     /// The value if the greenlet finished successfully (gevent's `g.value`), without waiting.
@@ -973,13 +974,16 @@ impl<T> Greenlet<T> {
             .shared
             .result
             .with(|r| r.as_ref().map(|r| r.clone().map_err(|e| *e)));
-        now.unwrap_or_else(|| {
-            Err(GreenletError::Panicked {
-                name: self.name().to_string(),
-                id: self.id(),
-                message: "the value was already taken by into_result".into(),
-            })
-        })
+        now.unwrap_or_else(|| Err(self.taken_error()))
+    }
+
+    /// What a read of the result says once `into_result` took the value.
+    fn taken_error(&self) -> GreenletError {
+        GreenletError::Panicked {
+            name: self.name().to_string(),
+            id: self.id(),
+            message: "the value was already taken by into_result".into(),
+        }
     }
 
     pub(crate) fn core(&self) -> &Core {
