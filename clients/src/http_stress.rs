@@ -186,6 +186,7 @@ impl From<HttpStressReport> for crate::stress::StressReport {
             latency_us: r.latency_us,
             fairness: r.fairness,
             seconds: r.seconds,
+            rate: None,
             first_error: r.first_error,
             ok: r.ok,
         }

@@ -2,6 +2,7 @@
 //!
 //! - [`stress`]: N OS threads (or greenlets) each looping `Thread-<i> say hello <k>` against
 //!   an uppercase echo server, checking every reply and timing it.
+//! - [`pace`]: a fixed request rate shared by every connection of a load (`--rate`).
 //! - [`stress_conn`]: the stress client's connections, plaintext or TLS (`--tls`), std or
 //!   mayfly.
 //! - [`udp_stress`]: the same load over UDP (`--proto udp`), counting lost, late and wrong
@@ -39,6 +40,7 @@ pub mod file_bench;
 pub mod file_shell;
 pub mod file_user;
 pub mod http_stress;
+pub mod pace;
 pub mod report;
 pub mod sample;
 pub mod server_cpu;

@@ -25,7 +25,7 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -33,6 +33,7 @@ use hdrhistogram::Histogram;
 pub use crate::fairness::Fairness;
 use mayfly_proto::child::{Window, WindowMark};
 
+use crate::pace::Pacer;
 use crate::stress_conn::{GreenConn, Timed};
 use crate::tls_conn::{ClientTls, StdConn};
 use serde::{Deserialize, Serialize};
@@ -60,6 +61,9 @@ pub enum StressOptionsError {
     /// No connections, or no threads to drive them.
     #[error("--{0} must be at least 1")]
     Zero(&'static str),
+    /// [`StressOptions::rate`] cannot pace anything.
+    #[error(transparent)]
+    Rate(#[from] crate::pace::RateError),
 }
 
 /// What to run.
@@ -93,6 +97,10 @@ pub struct StressOptions {
     /// After this many replies on a connection, close it and open a new one (with TLS, a new
     /// handshake): `--reconnect-every N`. 0 (default): keep each connection.
     pub reconnect_every: u64,
+    /// Requests per second over all connections (`--rate`, [`crate::pace`]): each request
+    /// waits for its slot. `None` (default): every connection sends its next request as soon
+    /// as it has the reply.
+    pub rate: Option<f64>,
 }
 
 impl StressOptions {
@@ -111,6 +119,7 @@ impl StressOptions {
             disconnect_rate: 0.0,
             tls: None,
             reconnect_every: 0,
+            rate: None,
         }
     }
 
@@ -119,7 +128,8 @@ impl StressOptions {
     /// # Errors
     ///
     /// [`StressOptionsError::Zero`] for zero connections or threads,
-    /// [`StressOptionsError::DisconnectRate`] if `disconnect_rate` is not within 0..=1.
+    /// [`StressOptionsError::DisconnectRate`] if `disconnect_rate` is not within 0..=1,
+    /// [`StressOptionsError::Rate`] for a `rate` that is not above zero.
     ///
     /// ```
     /// use mayfly_clients::stress::{StressOptions, StressOptionsError};
@@ -136,6 +146,9 @@ impl StressOptions {
         }
         if !(0.0..=1.0).contains(&self.disconnect_rate) {
             return Err(StressOptionsError::DisconnectRate(self.disconnect_rate));
+        }
+        if let Some(rate) = self.rate {
+            crate::pace::check_rate(rate)?;
         }
         Ok(self)
     }
@@ -185,6 +198,10 @@ pub struct StressReport {
     pub fairness: Fairness,
     /// Length of the measured window in seconds.
     pub seconds: f64,
+    /// The offered rate in requests per second when the load was paced (`--rate`); `rps`
+    /// below it means the client or the server could not keep up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
     /// The first error seen, to say why connections failed.
     pub first_error: Option<String>,
     /// True when every connection was established and answered, and no I/O error or wrong
@@ -361,6 +378,7 @@ pub fn run(opts: &StressOptions) -> StressReport {
             max: hist.max(),
         },
         seconds,
+        rate: opts.rate,
         first_error,
         fairness,
         ok: false,
@@ -408,6 +426,8 @@ fn progress_loop(t: &Tally, done: &AtomicBool) {
 struct Gate {
     state: Mutex<(usize, Option<Instant>)>,
     cv: std::sync::Condvar,
+    /// Set when the gate opens, if the load is paced.
+    pacer: OnceLock<Pacer>,
 }
 
 impl Gate {
@@ -423,12 +443,16 @@ impl Gate {
         }
     }
 
-    fn open_when(&self, arrived: usize) -> Instant {
+    /// Opens the gate once `arrived` threads wait at it; a paced load's slots start then.
+    fn open_when(&self, arrived: usize, rate: Option<f64>) -> Instant {
         let mut st = self.state.lock().unwrap();
         while st.0 < arrived {
             st = self.cv.wait(st).unwrap();
         }
         let t = Instant::now();
+        if let Some(p) = rate.and_then(|r| Pacer::new(r, t).ok()) {
+            let _ = self.pacer.set(p);
+        }
         st.1 = Some(t);
         self.cv.notify_all();
         t
@@ -458,7 +482,7 @@ fn run_threads(opts: &StressOptions, tally: &Arc<Tally>) -> Load {
             }
         }
     }
-    let t0 = gate.open_when(handles.len());
+    let t0 = gate.open_when(handles.len(), opts.rate);
     mark(opts, Window::Start);
     let end = t0 + opts.duration;
     std::thread::sleep(end.saturating_duration_since(Instant::now()));
@@ -517,6 +541,12 @@ fn client_thread(
     while !sessions.is_empty() && Instant::now() < end {
         let mut k = 0;
         while k < sessions.len() && Instant::now() < end {
+            if let Some(p) = gate.pacer.get() {
+                p.wait_thread();
+                if Instant::now() >= end {
+                    break;
+                }
+            }
             let step = sessions[k]
                 .wait_at_most_until(cutoff)
                 .and_then(|()| sessions[k].request());
@@ -641,6 +671,13 @@ fn disconnect_and_reconnect(
     Ok(())
 }
 
+/// The measured window of a coroutine-mode load, set when it opens.
+struct Opened {
+    end: Instant,
+    /// The slots of a paced load (`--rate`).
+    pacer: Option<Pacer>,
+}
+
 /// Coroutine mode: one greenlet per connection on mayfly's one worker thread.
 fn run_greenlets(opts: &StressOptions, tally: &Arc<Tally>) -> Load {
     let opts = opts.clone();
@@ -648,7 +685,7 @@ fn run_greenlets(opts: &StressOptions, tally: &Arc<Tally>) -> Load {
     mayfly::run(move || {
         let go = Arc::new(mayfly::event::Event::new());
         let ready = Arc::new(AtomicU64::new(0));
-        let end = Arc::new(Mutex::new(None::<Instant>));
+        let opened = Arc::new(OnceLock::<Opened>::new());
         let hist = Arc::new(Mutex::new(histogram()));
         let mut gs = Vec::with_capacity(opts.connections);
         for c in 0..opts.connections {
@@ -657,7 +694,7 @@ fn run_greenlets(opts: &StressOptions, tally: &Arc<Tally>) -> Load {
                 tally.clone(),
                 go.clone(),
                 ready.clone(),
-                end.clone(),
+                opened.clone(),
                 hist.clone(),
             );
             // rustls needs up to 60 KiB of stack in an unoptimised build (docs/BENCHMARKS.md).
@@ -681,7 +718,10 @@ fn run_greenlets(opts: &StressOptions, tally: &Arc<Tally>) -> Load {
             mayfly::sleep(Duration::from_millis(5));
         }
         let t0 = Instant::now();
-        *end.lock().unwrap() = Some(t0 + opts.duration);
+        let _ = opened.set(Opened {
+            end: t0 + opts.duration,
+            pacer: opts.rate.and_then(|r| Pacer::new(r, t0).ok()),
+        });
         mark(&opts, Window::Start);
         go.set();
         mayfly::sleep_until(t0 + opts.duration);
@@ -705,7 +745,7 @@ fn client_greenlet(
     tally: &Tally,
     go: &mayfly::event::Event,
     ready: &AtomicU64,
-    end: &Mutex<Option<Instant>>,
+    opened: &OnceLock<Opened>,
     hist: &Mutex<Histogram<u64>>,
 ) -> Option<u64> {
     let stream = match connect_green(opts) {
@@ -721,11 +761,18 @@ fn client_greenlet(
     };
     ready.fetch_add(1, Ordering::AcqRel);
     go.wait(None);
-    let end = end.lock().unwrap().expect("end set");
+    let Opened { end, pacer } = opened.get().expect("set before the go");
+    let end = *end;
     let mut session = Session::new(stream, c);
     session.timeout = opts.io_timeout;
     let cutoff = end + DRAIN;
     while Instant::now() < end {
+        if let Some(p) = pacer {
+            p.wait_green();
+            if Instant::now() >= end {
+                break;
+            }
+        }
         let step = session
             .wait_at_most_until(cutoff)
             .and_then(|()| session.request());

@@ -251,7 +251,7 @@ impl ServeFileCommand {
 /// };
 /// assert_eq!(cmd.args().join(" "), "stress --addr 127.0.0.1:9000 --json --duration 2000ms");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StressCommand {
     /// The server.
     pub addr: String,
@@ -273,6 +273,8 @@ pub struct StressCommand {
     pub tls_ca: Option<PathBuf>,
     /// A new connection every this many replies (`--reconnect-every N`).
     pub reconnect_every: Option<u64>,
+    /// Requests per second over all connections (`--rate R`).
+    pub rate: Option<f64>,
 }
 
 impl StressCommand {
@@ -289,6 +291,7 @@ impl StressCommand {
             duration: None,
             tls_ca: None,
             reconnect_every: None,
+            rate: None,
         }
     }
 
@@ -321,6 +324,9 @@ impl StressCommand {
         }
         if let Some(n) = self.reconnect_every {
             a.extend(["--reconnect-every".into(), n.to_string()]);
+        }
+        if let Some(r) = self.rate {
+            a.extend(["--rate".into(), r.to_string()]);
         }
         a
     }

@@ -632,6 +632,11 @@ pub struct StressArgs {
     /// Print window start/end marks on stderr (used by `mayfly compare`).
     #[arg(long, hide = true)]
     pub marks: bool,
+    /// Requests per second over all connections (TCP): each request waits for its slot, so
+    /// every server is offered the same load (without it, each connection sends its next
+    /// request as soon as it has the reply).
+    #[arg(help_heading = "Load", long, value_name = "REQ_PER_S")]
+    pub rate: Option<f64>,
     /// After each request (TCP: threads mode; HTTP: either mode), drop the connection with
     /// this probability (a clean close, a reset, or a reset mid-message, at random) and
     /// reconnect. For soak tests.
@@ -698,6 +703,12 @@ pub struct CompareArgs {
     /// Client threads in threads mode.
     #[arg(help_heading = "How to run", long, default_value_t = compare::DEFAULT_CLIENT_THREADS, value_parser = at_least_one)]
     pub client_threads: usize,
+    /// Offer every run this many requests per second (`stress --rate`) instead of as many as
+    /// the client can send: every build answers the same load, so CPU per request does not
+    /// follow the client's speed. Pick a rate below what every build reaches unpaced (a row
+    /// that falls short is flagged rate-short). TCP only.
+    #[arg(help_heading = "How to run", long, value_name = "REQ_PER_S")]
+    pub rate: Option<f64>,
     /// Write report.json, report.md, report.svg, report.html and compare.log into this directory.
     #[arg(help_heading = "Output", long)]
     pub out: Option<PathBuf>,

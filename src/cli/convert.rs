@@ -190,8 +190,20 @@ pub fn stress_options(a: &StressArgs) -> Result<StressOptions> {
     o.disconnect_rate = a.disconnect_rate;
     o.progress = !a.json && std::io::stderr().is_terminal();
     o.reconnect_every = a.reconnect_every;
+    o.rate = a.rate;
     o.tls = a.tls.client(&a.addr)?;
     Ok(o.checked()?)
+}
+
+/// `--rate` paces the TCP echo load only: refused, not ignored, for the others.
+fn refuse_rate(a: &StressArgs, proto: &str) -> Result<()> {
+    match a.rate {
+        Some(_) => Err(Usage(format!(
+            "--rate paces the TCP echo load only (--proto tcp), not --proto {proto}"
+        ))
+        .into()),
+        None => Ok(()),
+    }
 }
 
 /// `mayfly stress --proto udp`: `--connections` is the number of sockets (default: one
@@ -209,6 +221,7 @@ pub fn udp_stress_options(a: &StressArgs) -> Result<UdpStressOptions> {
             Usage("--disconnect-rate has no meaning over UDP (no connection)".to_string()).into(),
         );
     }
+    refuse_rate(a, "udp")?;
     let mut o = UdpStressOptions::new(resolve(&a.addr)?);
     o.threads = a.threads;
     o.sockets = a.connections.unwrap_or(a.threads);
@@ -231,6 +244,7 @@ pub fn http_stress_options(a: &StressArgs) -> Result<HttpStressOptions> {
         ))
         .into());
     }
+    refuse_rate(a, "http")?;
     let mut o = HttpStressOptions::new(resolve(&a.addr)?);
     o.threads = a.threads;
     o.connections = a.connections.unwrap_or(a.threads);
@@ -268,6 +282,7 @@ pub fn compare_options(a: &CompareArgs) -> Result<CompareOptions> {
             },
             log: a.log.clone(),
             server_fd_limit: a.server_fd_limit,
+            rate: a.rate,
             ..defaults
         });
     }
@@ -325,6 +340,7 @@ pub fn compare_options(a: &CompareArgs) -> Result<CompareOptions> {
         server_fd_limit: a.server_fd_limit,
         tls: a.tls.files(a.out.as_deref())?,
         reconnect_every: a.tls.reconnect_every,
+        rate: a.rate,
         ..defaults
     })
 }

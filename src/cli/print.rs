@@ -198,6 +198,10 @@ pub fn file_bench(r: &FileBenchReport, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// A paced run (`--rate`) whose req/s fell below this share of the offered rate is reported
+/// as not reached (the last slots of the window are still in flight when it closes).
+const RATE_REACHED: f64 = 0.98;
+
 /// `mayfly stress`.
 pub fn stress(r: &StressReport, json: bool) -> Result<()> {
     if json {
@@ -207,6 +211,14 @@ pub fn stress(r: &StressReport, json: bool) -> Result<()> {
             "{} requests in {:.1} s: {:.0} req/s over {} connections ({} connected)",
             r.requests, r.seconds, r.rps, r.connections, r.connected
         );
+        if let Some(rate) = r.rate {
+            let short = if r.rps < RATE_REACHED * rate {
+                ": not reached, the client or the server could not keep up"
+            } else {
+                ""
+            };
+            println!("paced: {rate:.0} req/s offered{short}");
+        }
         println!(
             "latency µs: p50 {}  p99 {}  p99.9 {}  max {}",
             r.latency_us.p50, r.latency_us.p99, r.latency_us.p999, r.latency_us.max

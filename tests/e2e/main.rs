@@ -6,6 +6,7 @@
 //! | [`echo`] | the echo builds, the stress client, compare |
 //! | [`cli`] | exit codes people meet first (nothing listening, `:8080`, a port in use, a missing `--root` or local file), counts like `10k`, completions, the man page, `MAYFLY_ADDR` |
 //! | [`compare`] | compare stopped by SIGTERM, SIGINT or SIGKILL: its children go with it |
+//! | [`pace`] | the paced load: `stress --rate` in both client modes, `compare --rate` and its rate-short flag |
 //! | [`report_page`] | the compare report's first screen in headless Chromium, report.json's schema and metadata |
 //! | [`demo`] | `mayfly demo sticky`: the sticky-packet lesson |
 //! | [`io_models`] | the IO-models chapter's builds (blocking, nonblocking, select, epoll-lt, epoll-et) |
@@ -43,6 +44,7 @@ mod haproxy;
 mod http;
 mod io_models;
 mod logging;
+mod pace;
 mod report_page;
 mod stats_http;
 mod tls;

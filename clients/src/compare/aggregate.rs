@@ -119,6 +119,7 @@ pub fn medians(runs: &[Row]) -> Vec<Row> {
                 rounds: ok.len(),
                 spread_pct: (ok.len() >= 2 && cpu > 0.0).then(|| (hi - lo) / cpu * 100.0),
                 client_limited: bound * 2 > ok.len(),
+                offered_rps: all.first().and_then(|r| r.offered_rps),
                 limit: (!notes.is_empty()).then(|| notes.join("; ")),
                 warnings: Vec::new(),
             };

@@ -119,6 +119,7 @@ pub fn run_with_progress(
         partial: None,
         tls: opts.tls.is_some(),
         reconnect_every: opts.reconnect_every,
+        rate: opts.rate,
     };
     let planned = opts.repeat * opts.connections.len() * opts.builds.len();
     let log_name = log_path.display().to_string();

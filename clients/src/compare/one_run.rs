@@ -120,6 +120,7 @@ pub(super) fn run_one(
         duration: Some(opts.duration),
         tls_ca: opts.tls.as_ref().map(|t| t.ca.clone()),
         reconnect_every: (opts.reconnect_every > 0).then_some(opts.reconnect_every),
+        rate: opts.rate,
         ..StressCommand::new(server.addr.as_str())
     };
     cmd.args(stress.args())
@@ -239,6 +240,7 @@ pub(super) fn run_one(
         wrong_replies: rep.wrong_replies,
         rounds: 1,
         server_cpus: server_cpus.clone(),
+        offered_rps: opts.rate,
         ..Row::default()
     };
     if let (Some(m0), Some(m1)) = (&start, &end) {

@@ -171,6 +171,10 @@ pub struct CompareOptions {
     /// The client opens a new connection (over TLS: a new handshake) every this many
     /// replies (`--reconnect-every N`); 0: long connections.
     pub reconnect_every: u64,
+    /// Offer every run this many requests per second (`--rate`, [`crate::pace`]) instead of
+    /// as many as the client can send: every build then answers the same load, and its CPU
+    /// per request no longer follows the client's speed. TCP echo load only.
+    pub rate: Option<f64>,
 }
 
 /// The certificate files of `compare --tls`.
@@ -217,6 +221,7 @@ impl CompareOptions {
             stop: Arc::default(),
             tls: None,
             reconnect_every: 0,
+            rate: None,
         }
     }
 
@@ -278,6 +283,18 @@ impl CompareOptions {
         }
         if self.duration.is_zero() {
             return Err(CompareError::Invalid("--duration must be more than 0"));
+        }
+        if let Some(rate) = self.rate {
+            if crate::pace::check_rate(rate).is_err() {
+                return Err(CompareError::Invalid(
+                    "--rate must be a positive number of requests per second",
+                ));
+            }
+            if self.serves != Serves::Echo {
+                return Err(CompareError::Invalid(
+                    "--rate paces the TCP echo load only (--proto tcp)",
+                ));
+            }
         }
         if self.tls.is_some()
             && (self.serves != Serves::Echo

@@ -90,7 +90,7 @@ pub const SERVICE: &[Column] = &[
     col(
         "warnings",
         false,
-        "short tags for the warnings listed under the tables: fd-limit, unanswered, wrong, failed, client-limited, spread, unfair (fairness below 0.90), idle (server and client both under 50% CPU: a contended host)",
+        "short tags for the warnings listed under the tables: fd-limit, unanswered, wrong, failed, rate-short, client-limited, spread, unfair (fairness below 0.90), idle (server and client both under 50% CPU in a run not paced by --rate: a contended host)",
     ),
 ];
 
@@ -128,6 +128,10 @@ pub const RATIOS: &[Column] = &[
     col("req/s", true, "coroutine's req/s ÷ the other's"),
 ];
 
+/// A paced row (`compare --rate`) whose req/s fell below this share of the offered rate is
+/// flagged `rate-short` (the window's last slots are still in flight when it closes).
+pub const RATE_REACHED: f64 = 0.98;
+
 /// Spread above which a row is flagged, percent.
 pub const HIGH_SPREAD_PCT: f64 = 10.0;
 
@@ -151,6 +155,13 @@ pub fn setup(s: &Settings) -> String {
         (true, 0) => "over TLS (long connections), ".to_string(),
         (true, n) => format!("over TLS, a new connection and handshake every {n} replies, "),
         (false, n) => format!("a new connection every {n} replies, "),
+    };
+    let transport = match s.rate {
+        Some(r) => format!(
+            "{transport}paced at {} req/s, ",
+            thousands(r.round() as u64)
+        ),
+        None => transport,
     };
     format!(
         "{:.0} s per run, {} {} interleaved (tables show medians), {transport}client {}, {}, {} CPUs",
@@ -254,6 +265,20 @@ fn findings(r: &Row) -> Vec<(&'static str, String)> {
     if let Some(l) = &r.limit {
         w.push(("failed", l.clone()));
     }
+    if let Some(rate) = r
+        .offered_rps
+        .filter(|&rate| r.requests > 0 && r.rps < RATE_REACHED * rate)
+    {
+        w.push((
+            "rate-short",
+            format!(
+                "rate not reached: {} req/s offered, {} answered; the client or the server \
+                 could not keep up, so this row's load was lower than the others'",
+                thousands(rate.round() as u64),
+                thousands(r.rps.round() as u64)
+            ),
+        ));
+    }
     if r.client_limited {
         w.push((
             "client-limited",
@@ -287,7 +312,9 @@ fn findings(r: &Row) -> Vec<(&'static str, String)> {
         ));
     }
     let cpu_read = r.server_cpu > 0.0 || r.client_cpu > 0.0;
-    if measured && cpu_read && r.server_cpu < IDLE_CPU && r.client_cpu < IDLE_CPU {
+    // A paced load (`--rate`) leaves both sides idle by design.
+    let paced = r.offered_rps.is_some();
+    if measured && cpu_read && !paced && r.server_cpu < IDLE_CPU && r.client_cpu < IDLE_CPU {
         w.push((
             "idle",
             format!(
@@ -370,5 +397,42 @@ mod tests {
             "{}",
             setup(&s)
         );
+        s.rate = Some(60_000.0);
+        assert!(
+            setup(&s).contains("every 20 replies, paced at 60,000 req/s, client"),
+            "{}",
+            setup(&s)
+        );
+    }
+
+    #[test]
+    fn a_paced_row_short_of_its_rate_is_flagged_and_not_called_idle() {
+        let row = |rps: f64| Row {
+            requests: 1000,
+            connected: 10,
+            rps,
+            offered_rps: Some(1000.0),
+            server_cpu: 0.05,
+            client_cpu: 0.05,
+            fairness: crate::fairness::Fairness {
+                jain: 1.0,
+                ..Default::default()
+            },
+            ..Row::default()
+        };
+        assert_eq!(warning_tags(&row(990.0)), "", "within 2% of the rate");
+        assert_eq!(warning_tags(&row(900.0)), "rate-short");
+        assert!(
+            warnings(&row(900.0))[0]
+                .starts_with("rate not reached: 1,000 req/s offered, 900 answered"),
+            "{:?}",
+            warnings(&row(900.0))
+        );
+        // The same idle CPUs unpaced: a contended host.
+        let unpaced = Row {
+            offered_rps: None,
+            ..row(990.0)
+        };
+        assert_eq!(warning_tags(&unpaced), "idle");
     }
 }

@@ -76,6 +76,8 @@ pub struct Row {
     /// True when the load generator, not the server, was the bottleneck: req/s then measures
     /// the client.
     pub client_limited: bool,
+    /// The load's offered rate in requests per second when it was paced (`compare --rate`).
+    pub offered_rps: Option<f64>,
     /// Why the run could not do what was asked (fd, thread or port limits…), if so.
     pub limit: Option<String>,
     /// What a reader must know before trusting this row ([`legend::warnings`](super::legend::warnings)).
@@ -193,6 +195,9 @@ pub struct Settings {
     /// The client opened a new connection every this many replies (over TLS: a new
     /// handshake each time); 0: long connections.
     pub reconnect_every: u64,
+    /// Requests per second offered to every run (`compare --rate`); `None`: as many as the
+    /// client could send.
+    pub rate: Option<f64>,
 }
 
 /// Why a report covers fewer runs than were planned.
@@ -239,6 +244,7 @@ impl Default for Settings {
             partial: None,
             tls: false,
             reconnect_every: 0,
+            rate: None,
         }
     }
 }
