@@ -8,13 +8,21 @@
 #
 # BUILDS lists echo builds (default: coroutine tokio may epoll); an entry LABEL=BINARY runs
 # the coroutine build of another mayfly binary under that label, interleaved with the rest.
+# RATE=R paces the client at R requests a second (`stress --rate`): every build then answers
+# the same load, and CPU per request does not follow the client's speed.
 # Needs `perf` (syscall tracepoints: run as root or lower kernel.perf_event_paranoid) and a
-# release build (`cargo build --release`). Each run: the server pinned to CPU 0, the
+# release build (`cargo build --release`). Each measurement: the server pinned to CPU 0, the
 # coroutine client (`mayfly stress --mode coroutine`, the same load as `mayfly compare`)
-# pinned to CPU 1 for 8 s; perf counts the server for the 4 s in the middle. Requests in that
-# window are the client's req/s times 4 s. Rounds are interleaved (every build at every
-# count, then again); the table shows medians. Loopback only; every process it starts is
-# stopped by PID. RUNS_OUT=FILE keeps every run's figures (one JSON object a line).
+# pinned to CPU 1 for 6 s; perf counts the server from the client's window start mark to its
+# end mark (`stress --marks`: all connections made, replies counted), so the requests in
+# perf's window are the client's req/s times 6 s.
+#
+# Every build is measured twice a round: once for CPU (task-clock and context switches,
+# software counters), once for system calls (syscall tracepoints, whose own cost is kernel
+# time of the server's: it would be added to every build alike and pull every ratio toward
+# 1). Rounds are interleaved (every build at every count, then again); the table shows
+# medians. Loopback only; every process it starts is stopped by PID. RUNS_OUT=FILE keeps
+# every run's figures (one JSON object a line).
 set -euo pipefail
 
 ROUNDS=${1:-3}
@@ -24,7 +32,7 @@ COUNTS=("${@:-500 10000}")
 COUNTS=(${COUNTS[*]})
 # shellcheck disable=SC2206
 BUILDS=(${BUILDS:-coroutine tokio may epoll})
-WINDOW=4
+WINDOW=6
 BIN=${MAYFLY_BIN:-target/release/mayfly}
 [ -x "$BIN" ] || { echo "no $BIN: run cargo build --release first" >&2; exit 2; }
 command -v perf >/dev/null || { echo "perf is not installed" >&2; exit 2; }
@@ -32,66 +40,102 @@ ulimit -n 20000 2>/dev/null || true
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-EVENTS=task-clock,context-switches,raw_syscalls:sys_enter
-EVENTS+=,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom
-EVENTS+=,syscalls:sys_enter_write,syscalls:sys_enter_sendto
-EVENTS+=,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait
+CPU_EVENTS=task-clock,context-switches
+CALL_EVENTS=raw_syscalls:sys_enter
+CALL_EVENTS+=,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom
+CALL_EVENTS+=,syscalls:sys_enter_write,syscalls:sys_enter_sendto
+CALL_EVENTS+=,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait
 
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }   # utime stime, in clock ticks
 
-one_run() { # build conns -> appends one line to $TMP/runs
-    local build=$1 n=$2 sp cp addr bin=$BIN mode=$1
+wait_for() { # FILE PATTERN: waits (up to 60 s) until FILE has a line matching PATTERN
+    for _ in $(seq 6000); do
+        grep -q "$2" "$1" 2>/dev/null && return 0
+        sleep 0.01
+    done
+    echo "timed out waiting for '$2' in $1" >&2
+    return 1
+}
+
+measure() { # build conns what(cpu|calls) -> $TMP/perf-<what>.csv, $TMP/client-<what>.json, $TMP/ticks-<what>
+    local build=$1 n=$2 what=$3 sp cp pp addr bin=$BIN mode=$1 u0 s0 u1 s1 backlog
     if [[ $build == *=* ]]; then
         bin=${build#*=}
-        build=${build%%=*}
         mode=coroutine
     fi
-    taskset -c 0 "$bin" serve echo --mode "$mode" --addr 127.0.0.1:0 >"$TMP/server.log" 2>&1 &
+    : >"$TMP/server.log"
+    # The backlog compare gives a server for N connections (clients/src/compare/one_run.rs).
+    backlog=$((n < 128 ? 128 : (n > 65535 ? 65535 : n)))
+    taskset -c 0 "$bin" serve echo --mode "$mode" --addr 127.0.0.1:0 --backlog "$backlog" \
+        >"$TMP/server.log" 2>&1 &
     sp=$!
     for _ in $(seq 100); do
         addr=$(grep -o '127\.0\.0\.1:[0-9]*' "$TMP/server.log" | head -1 || true)
         [ -n "$addr" ] && break
         sleep 0.05
     done
+    : >"$TMP/client.err"
     taskset -c 1 "$BIN" stress --addr "$addr" --mode coroutine --connections "$n" \
-        --duration 8s --json >"$TMP/client.json" 2>/dev/null &
+        --duration "${WINDOW}s" --json --marks ${RATE:+--rate "$RATE"} \
+        >"$TMP/client-$what.json" 2>"$TMP/client.err" &
     cp=$!
-    sleep 2
+    wait_for "$TMP/client.err" 'window start'
     read -r u0 s0 < <(ticks "$sp")
-    perf stat -x, -e "$EVENTS" -e syscalls:sys_exit_recvfrom --filter 'ret == -11' \
-        -e syscalls:sys_exit_read --filter 'ret == -11' \
-        -p "$sp" -- sleep "$WINDOW" 2>"$TMP/perf.csv" >/dev/null
+    if [ "$what" = cpu ]; then
+        perf stat -x, -e "$CPU_EVENTS" -p "$sp" -o "$TMP/perf-$what.csv" &
+    else
+        perf stat -x, -e "$CALL_EVENTS" -e syscalls:sys_exit_recvfrom --filter 'ret == -11' \
+            -e syscalls:sys_exit_read --filter 'ret == -11' \
+            -p "$sp" -o "$TMP/perf-$what.csv" &
+    fi
+    pp=$!
+    sleep "$((WINDOW - 1))" # no polling (a grep every 10 ms) while most of the window runs
+    wait_for "$TMP/client.err" 'window end'
+    kill -INT "$pp"
+    wait "$pp" || true
     read -r u1 s1 < <(ticks "$sp")
+    echo "$((u1 - u0)) $((s1 - s0))" >"$TMP/ticks-$what"
     wait "$cp" || true
     kill "$sp" 2>/dev/null || true
     wait "$sp" 2>/dev/null || true
-    python3 - "$build" "$n" "$WINDOW" "$TMP/perf.csv" "$TMP/client.json" \
-        "$((u1 - u0))" "$((s1 - s0))" "$(getconf CLK_TCK)" >>"$TMP/runs" <<'PY'
+}
+
+one_run() { # build conns -> appends one line to $TMP/runs
+    local build=$1 n=$2
+    measure "$build" "$n" cpu
+    measure "$build" "$n" calls
+    python3 - "${build%%=*}" "$n" "$WINDOW" "$TMP" >>"$TMP/runs" <<'PY'
 import json, sys
-build, n, window, perf_csv, client, du, ds, _hz = sys.argv[1:]
-counts = {}
-for line in open(perf_csv):
-    f = line.strip().split(",")
-    if len(f) > 2:
-        try:
-            counts[f[2]] = counts.get(f[2], 0) + float(f[0])
-        except ValueError:
-            pass
-rps = json.load(open(client))["rps"]
-req = rps * float(window)
-per = lambda *names: sum(counts.get(k, 0) for k in names) / req
+build, n, window, tmp = sys.argv[1:]
+def counts(what):
+    c = {}
+    for line in open(f"{tmp}/perf-{what}.csv"):
+        f = line.strip().split(",")
+        if len(f) > 2:
+            try:
+                c[f[2]] = c.get(f[2], 0) + float(f[0])
+            except ValueError:
+                pass
+    return c
+def requests(what):
+    return json.load(open(f"{tmp}/client-{what}.json"))["rps"] * float(window)
+cpu, calls = counts("cpu"), counts("calls")
+du, ds = map(int, open(f"{tmp}/ticks-cpu").read().split())
+req_cpu, req_calls = requests("cpu"), requests("calls")
+per = lambda *names: sum(calls.get(k, 0) for k in names) / req_calls
+cpu_us = cpu.get("task-clock", 0) * 1e3 / req_cpu
 row = {
-    "build": build, "conns": int(n), "rps": rps,
-    "cpu_us": counts.get("task-clock", 0) * 1e3 / req,
-    # /proc's tick counts span perf's start and exit too: use them for the split only.
-    "user_us": counts.get("task-clock", 0) * 1e3 / req * int(du) / max(1, int(du) + int(ds)),
-    "sys_us": counts.get("task-clock", 0) * 1e3 / req * int(ds) / max(1, int(du) + int(ds)),
+    "build": build, "conns": int(n), "rps": req_cpu / float(window),
+    "cpu_us": cpu_us,
+    # /proc's tick counts (10 ms each) over the same window: used for the split only.
+    "user_us": cpu_us * du / max(1, du + ds),
+    "sys_us": cpu_us * ds / max(1, du + ds),
     "syscalls": per("raw_syscalls:sys_enter"),
     "reads": per("syscalls:sys_enter_read", "syscalls:sys_enter_recvfrom"),
     "eagain": per("syscalls:sys_exit_recvfrom", "syscalls:sys_exit_read"),
     "writes": per("syscalls:sys_enter_write", "syscalls:sys_enter_sendto"),
     "epoll_waits": per("syscalls:sys_enter_epoll_wait", "syscalls:sys_enter_epoll_pwait"),
-    "switches": per("context-switches"),
+    "switches": cpu.get("context-switches", 0) / req_cpu,
 }
 print(json.dumps(row))
 PY
@@ -111,7 +155,7 @@ import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 cols = ["cpu_us", "user_us", "sys_us", "syscalls", "reads", "eagain", "writes",
         "epoll_waits", "switches"]
-print(f"Per request, medians of {sys.argv[2]} interleaved rounds (server on CPU 0, client on CPU 1):")
+print(f"Per request, medians of {sys.argv[2]} interleaved rounds (server on CPU 0, client on CPU 1; CPU read without the syscall tracepoints):")
 print()
 print("| build | conns | CPU µs | user µs | kernel µs | syscalls | reads | reads → EAGAIN"
       " | writes | epoll_wait | context switches |")
