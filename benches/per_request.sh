@@ -38,7 +38,8 @@ BIN=${MAYFLY_BIN:-target/release/mayfly}
 command -v perf >/dev/null || { echo "perf is not installed" >&2; exit 2; }
 ulimit -n 20000 2>/dev/null || true
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+SP= CP= PP= # the running server, client and perf: stopped by PID on any exit
+trap 'kill $SP $CP $PP 2>/dev/null; rm -rf "$TMP"' EXIT
 
 CPU_EVENTS=task-clock,context-switches
 CALL_EVENTS=raw_syscalls:sys_enter
@@ -48,9 +49,10 @@ CALL_EVENTS+=,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait
 
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }   # utime stime, in clock ticks
 
-wait_for() { # FILE PATTERN: waits (up to 60 s) until FILE has a line matching PATTERN
+wait_for() { # FILE PATTERN PID: waits (up to 60 s) until FILE has a line matching PATTERN
     for _ in $(seq 6000); do
         grep -q "$2" "$1" 2>/dev/null && return 0
+        kill -0 "$3" 2>/dev/null || { echo "the client exited: $(cat "$1")" >&2; return 1; }
         sleep 0.01
     done
     echo "timed out waiting for '$2' in $1" >&2
@@ -69,17 +71,20 @@ measure() { # build conns what(cpu|calls) -> $TMP/perf-<what>.csv, $TMP/client-<
     taskset -c 0 "$bin" serve echo --mode "$mode" --addr 127.0.0.1:0 --backlog "$backlog" \
         >"$TMP/server.log" 2>&1 &
     sp=$!
+    SP=$sp
     for _ in $(seq 100); do
         addr=$(grep -o '127\.0\.0\.1:[0-9]*' "$TMP/server.log" | head -1 || true)
         [ -n "$addr" ] && break
         sleep 0.05
     done
+    [ -n "$addr" ] || { echo "the $build server printed no address: $(cat "$TMP/server.log")" >&2; exit 1; }
     : >"$TMP/client.err"
     taskset -c 1 "$BIN" stress --addr "$addr" --mode coroutine --connections "$n" \
         --duration "${WINDOW}s" --json --marks ${RATE:+--rate "$RATE"} \
         >"$TMP/client-$what.json" 2>"$TMP/client.err" &
     cp=$!
-    wait_for "$TMP/client.err" 'window start'
+    CP=$cp
+    wait_for "$TMP/client.err" 'window start' "$cp"
     read -r u0 s0 < <(ticks "$sp")
     if [ "$what" = cpu ]; then
         perf stat -x, -e "$CPU_EVENTS" -p "$sp" -o "$TMP/perf-$what.csv" &
@@ -89,15 +94,19 @@ measure() { # build conns what(cpu|calls) -> $TMP/perf-<what>.csv, $TMP/client-<
             -p "$sp" -o "$TMP/perf-$what.csv" &
     fi
     pp=$!
+    PP=$pp
     sleep "$((WINDOW - 1))" # no polling (a grep every 10 ms) while most of the window runs
-    wait_for "$TMP/client.err" 'window end'
-    kill -INT "$pp"
+    wait_for "$TMP/client.err" 'window end' "$cp"
+    kill -INT "$pp" 2>/dev/null || true
     wait "$pp" || true
+    PP=
     read -r u1 s1 < <(ticks "$sp")
     echo "$((u1 - u0)) $((s1 - s0))" >"$TMP/ticks-$what"
     wait "$cp" || true
+    CP=
     kill "$sp" 2>/dev/null || true
     wait "$sp" 2>/dev/null || true
+    SP=
 }
 
 one_run() { # build conns -> appends one line to $TMP/runs

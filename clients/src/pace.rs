@@ -10,7 +10,9 @@
 //!
 //! A connection takes a slot before each request and waits until that slot is due. A
 //! connection that is late (the slot is already past) sends at once, so a stall is caught up
-//! afterwards instead of lowering the rate. Latency is still timed from the send, not from the
+//! afterwards instead of lowering the rate. A slot at or after the window's end is not waited
+//! for: the connection is done. So a run needs at least one slot per connection (rate ×
+//! duration ≥ connections, [`check_slots`]), or some connections are never answered. Latency is still timed from the send, not from the
 //! slot, so a paced run's percentiles leave out the time a late request waited for its turn
 //! (coordinated omission).
 //!
@@ -30,6 +32,61 @@ use std::time::{Duration, Instant};
 
 /// The grid a greenlet's wait is rounded up to ([`Pacer::wait_green`]).
 pub const GREEN_TICK: Duration = Duration::from_millis(1);
+
+/// A paced run whose req/s fell below this share of the offered rate did not reach it (the
+/// window's last slots are still in flight when it closes).
+pub const RATE_REACHED: f64 = 0.98;
+
+/// Whether `rps` answered reached the offered `rate` ([`RATE_REACHED`]).
+///
+/// ```
+/// assert!(mayfly_clients::pace::reached(990.0, 1000.0));
+/// assert!(!mayfly_clients::pace::reached(900.0, 1000.0));
+/// ```
+pub fn reached(rps: f64, rate: f64) -> bool {
+    rps >= RATE_REACHED * rate
+}
+
+/// Too few slots: a paced run of `rate` for `seconds` has fewer requests than connections.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[error(
+    "--rate {rate} for {seconds} s is {slots} requests, fewer than the {connections} connections: \
+     some would never be answered (raise --rate or --duration, or open fewer connections)"
+)]
+pub struct SlotsError {
+    /// Requests a second.
+    pub rate: f64,
+    /// The window.
+    pub seconds: f64,
+    /// Slots in the window.
+    pub slots: u64,
+    /// Connections asked for.
+    pub connections: u64,
+}
+
+/// Checks that a paced window has a slot for every connection.
+///
+/// # Errors
+/// [`SlotsError`] when `rate` × `window` is less than `connections`.
+///
+/// ```
+/// use std::time::Duration;
+/// use mayfly_clients::pace::check_slots;
+/// assert!(check_slots(1000.0, Duration::from_secs(6), 500).is_ok());
+/// assert!(check_slots(1000.0, Duration::from_secs(6), 10_000).is_err());
+/// ```
+pub fn check_slots(rate: f64, window: Duration, connections: usize) -> Result<(), SlotsError> {
+    let slots = (rate * window.as_secs_f64()).floor() as u64;
+    if slots < connections as u64 {
+        return Err(SlotsError {
+            rate,
+            seconds: window.as_secs_f64(),
+            slots,
+            connections: connections as u64,
+        });
+    }
+    Ok(())
+}
 
 /// A rate that cannot pace anything: zero, negative, or not a number.
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
@@ -92,29 +149,39 @@ impl Pacer {
     /// rounded up to the next [`GREEN_TICK`] after the start: the greenlets due within one
     /// tick wake together, so mayfly's timer thread wakes once a tick instead of once a
     /// request. The load then comes in bursts of rate × tick requests (50 at 50,000 req/s),
-    /// none early.
-    pub fn wait_green(&self) {
+    /// none early. Returns false, without waiting, if the slot is not before `end` (the
+    /// window's end): the caller sends nothing more.
+    pub fn wait_green(&self, end: Instant) -> bool {
         let due = self.next_due();
-        if Instant::now() < due {
-            mayfly::sleep_until(self.tick_at_or_after(due));
+        if due >= end {
+            return false;
         }
+        if Instant::now() < due {
+            mayfly::sleep_until(self.tick_at_or_after(due).min(end));
+        }
+        Instant::now() < end
     }
 
     /// The first [`GREEN_TICK`] boundary after the start that is not before `t`.
     fn tick_at_or_after(&self, t: Instant) -> Instant {
         let since = t.saturating_duration_since(self.start).as_nanos();
         let tick = GREEN_TICK.as_nanos();
-        let ticks = since.div_ceil(tick);
-        self.start + Duration::from_nanos((ticks * tick) as u64)
+        let at = since.div_ceil(tick).saturating_mul(tick);
+        self.start + Duration::from_nanos(u64::try_from(at).unwrap_or(u64::MAX))
     }
 
     /// Takes the next slot and sleeps this OS thread until it is due (at once if it is past).
-    pub fn wait_thread(&self) {
+    /// Returns false, without waiting, if the slot is not before `end` (the window's end).
+    pub fn wait_thread(&self, end: Instant) -> bool {
         let due = self.next_due();
+        if due >= end {
+            return false;
+        }
         let now = Instant::now();
         if now < due {
             std::thread::sleep(due - now);
         }
+        Instant::now() < end
     }
 }
 
@@ -142,18 +209,53 @@ mod tests {
 
     #[test]
     fn a_thread_waits_for_its_slot_and_a_late_one_does_not() {
+        let never = Instant::now() + Duration::from_secs(60);
         let p = Pacer::new(20.0, Instant::now()).unwrap();
         let t = Instant::now();
-        p.wait_thread(); // slot 0: due now
-        p.wait_thread(); // slot 1: due 50 ms after the start
+        assert!(p.wait_thread(never)); // slot 0: due now
+        assert!(p.wait_thread(never)); // slot 1: due 50 ms after the start
         let waited = t.elapsed();
         assert!(waited >= Duration::from_millis(45), "{waited:?}");
-        // Slots 2 and 3 are already past for a pacer started a second ago.
+        // Slots 0 and 1 are already past for a pacer started a second ago.
         let late = Pacer::new(20.0, Instant::now() - Duration::from_secs(1)).unwrap();
         let t = Instant::now();
-        late.wait_thread();
-        late.wait_thread();
+        assert!(late.wait_thread(never));
+        assert!(late.wait_thread(never));
         assert!(t.elapsed() < Duration::from_millis(40), "{:?}", t.elapsed());
+    }
+
+    #[test]
+    fn a_slot_at_or_after_the_end_is_not_waited_for() {
+        // One request an hour: slot 0 now, slot 1 an hour after the start.
+        let start = Instant::now();
+        let end = start + Duration::from_millis(100);
+        let p = Pacer::new(1.0 / 3600.0, start).unwrap();
+        let t = Instant::now();
+        assert!(p.wait_thread(end));
+        assert!(!p.wait_thread(end), "slot 1 is after the end");
+        mayfly::run(move || {
+            let p = Pacer::new(1.0 / 3600.0, start).unwrap();
+            assert!(p.wait_green(end));
+            assert!(!p.wait_green(end));
+            // A rate so low its slot is centuries away: no overflow, no wait.
+            let p = Pacer::new(1e-12, start).unwrap();
+            assert!(p.wait_green(end));
+            assert!(!p.wait_green(end));
+        });
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    }
+
+    #[test]
+    fn a_window_needs_a_slot_for_every_connection() {
+        let e = check_slots(1000.0, Duration::from_secs(6), 10_000).unwrap_err();
+        assert_eq!(e.slots, 6000);
+        assert!(
+            e.to_string().starts_with(
+                "--rate 1000 for 6 s is 6000 requests, fewer than the 10000 connections"
+            ),
+            "{e}"
+        );
+        assert!(check_slots(1000.0, Duration::from_secs(6), 6000).is_ok());
     }
 
     #[test]
@@ -169,8 +271,9 @@ mod tests {
         mayfly::run(move || {
             let p = Pacer::new(4000.0, Instant::now()).unwrap();
             let t = Instant::now();
+            let never = t + Duration::from_secs(60);
             for _ in 0..9 {
-                p.wait_green();
+                assert!(p.wait_green(never));
             }
             // Slot 8 is due 2 ms after the start; no wait ends before its slot.
             assert!(t.elapsed() >= ms * 2, "{:?}", t.elapsed());

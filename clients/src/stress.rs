@@ -64,6 +64,9 @@ pub enum StressOptionsError {
     /// [`StressOptions::rate`] cannot pace anything.
     #[error(transparent)]
     Rate(#[from] crate::pace::RateError),
+    /// A paced window with fewer slots than connections.
+    #[error(transparent)]
+    Slots(#[from] crate::pace::SlotsError),
 }
 
 /// What to run.
@@ -129,7 +132,8 @@ impl StressOptions {
     ///
     /// [`StressOptionsError::Zero`] for zero connections or threads,
     /// [`StressOptionsError::DisconnectRate`] if `disconnect_rate` is not within 0..=1,
-    /// [`StressOptionsError::Rate`] for a `rate` that is not above zero.
+    /// [`StressOptionsError::Rate`] for a `rate` that is not above zero,
+    /// [`StressOptionsError::Slots`] for one that gives some connections no request.
     ///
     /// ```
     /// use mayfly_clients::stress::{StressOptions, StressOptionsError};
@@ -149,6 +153,7 @@ impl StressOptions {
         }
         if let Some(rate) = self.rate {
             crate::pace::check_rate(rate)?;
+            crate::pace::check_slots(rate, self.duration, self.connections)?;
         }
         Ok(self)
     }
@@ -542,8 +547,7 @@ fn client_thread(
         let mut k = 0;
         while k < sessions.len() && Instant::now() < end {
             if let Some(p) = gate.pacer.get() {
-                p.wait_thread();
-                if Instant::now() >= end {
+                if !p.wait_thread(end) {
                     break;
                 }
             }
@@ -768,8 +772,7 @@ fn client_greenlet(
     let cutoff = end + DRAIN;
     while Instant::now() < end {
         if let Some(p) = pacer {
-            p.wait_green();
-            if Instant::now() >= end {
+            if !p.wait_green(end) {
                 break;
             }
         }

@@ -198,10 +198,6 @@ pub fn file_bench(r: &FileBenchReport, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// A paced run (`--rate`) whose req/s fell below this share of the offered rate is reported
-/// as not reached (the last slots of the window are still in flight when it closes).
-const RATE_REACHED: f64 = 0.98;
-
 /// `mayfly stress`.
 pub fn stress(r: &StressReport, json: bool) -> Result<()> {
     if json {
@@ -212,7 +208,7 @@ pub fn stress(r: &StressReport, json: bool) -> Result<()> {
             r.requests, r.seconds, r.rps, r.connections, r.connected
         );
         if let Some(rate) = r.rate {
-            let short = if r.rps < RATE_REACHED * rate {
+            let short = if !mayfly_clients::pace::reached(r.rps, rate) {
                 ": not reached, the client or the server could not keep up"
             } else {
                 ""

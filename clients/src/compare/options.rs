@@ -295,6 +295,16 @@ impl CompareOptions {
                     "--rate paces the TCP echo load only (--proto tcp)",
                 ));
             }
+            if self
+                .connections
+                .iter()
+                .any(|&n| crate::pace::check_slots(rate, self.duration, n).is_err())
+            {
+                return Err(CompareError::Invalid(
+                    "--rate × --duration must be at least the largest --connections (one request \
+                     for every connection), or some would never be answered",
+                ));
+            }
         }
         if self.tls.is_some()
             && (self.serves != Serves::Echo

@@ -128,10 +128,6 @@ pub const RATIOS: &[Column] = &[
     col("req/s", true, "coroutine's req/s ÷ the other's"),
 ];
 
-/// A paced row (`compare --rate`) whose req/s fell below this share of the offered rate is
-/// flagged `rate-short` (the window's last slots are still in flight when it closes).
-pub const RATE_REACHED: f64 = 0.98;
-
 /// Spread above which a row is flagged, percent.
 pub const HIGH_SPREAD_PCT: f64 = 10.0;
 
@@ -267,7 +263,7 @@ fn findings(r: &Row) -> Vec<(&'static str, String)> {
     }
     if let Some(rate) = r
         .offered_rps
-        .filter(|&rate| r.requests > 0 && r.rps < RATE_REACHED * rate)
+        .filter(|&rate| r.requests > 0 && !crate::pace::reached(r.rps, rate))
     {
         w.push((
             "rate-short",
@@ -312,8 +308,11 @@ fn findings(r: &Row) -> Vec<(&'static str, String)> {
         ));
     }
     let cpu_read = r.server_cpu > 0.0 || r.client_cpu > 0.0;
-    // A paced load (`--rate`) leaves both sides idle by design.
-    let paced = r.offered_rps.is_some();
+    // A paced load (`--rate`) that reached its rate leaves both sides idle by design; one
+    // that fell short while both sides idled is the contended host this warns of.
+    let paced = r
+        .offered_rps
+        .is_some_and(|rate| crate::pace::reached(r.rps, rate));
     if measured && cpu_read && !paced && r.server_cpu < IDLE_CPU && r.client_cpu < IDLE_CPU {
         w.push((
             "idle",
@@ -406,7 +405,7 @@ mod tests {
     }
 
     #[test]
-    fn a_paced_row_short_of_its_rate_is_flagged_and_not_called_idle() {
+    fn a_paced_row_short_of_its_rate_is_flagged_and_one_that_reached_it_is_not_idle() {
         let row = |rps: f64| Row {
             requests: 1000,
             connected: 10,
@@ -421,7 +420,8 @@ mod tests {
             ..Row::default()
         };
         assert_eq!(warning_tags(&row(990.0)), "", "within 2% of the rate");
-        assert_eq!(warning_tags(&row(900.0)), "rate-short");
+        // Short of its rate with both sides idle: a contended host after all.
+        assert_eq!(warning_tags(&row(900.0)), "rate-short, idle");
         assert!(
             warnings(&row(900.0))[0]
                 .starts_with("rate not reached: 1,000 req/s offered, 900 answered"),
