@@ -635,7 +635,7 @@ pub struct StressArgs {
     /// Requests per second over all connections (TCP): each request waits for its slot, so
     /// every server is offered the same load (without it, each connection sends its next
     /// request as soon as it has the reply).
-    #[arg(help_heading = "Load", long, value_name = "REQ_PER_S")]
+    #[arg(help_heading = "Load", long, value_name = "REQ_PER_S", value_parser = rate)]
     pub rate: Option<f64>,
     /// After each request (TCP: threads mode; HTTP: either mode), drop the connection with
     /// this probability (a clean close, a reset, or a reset mid-message, at random) and
@@ -707,7 +707,7 @@ pub struct CompareArgs {
     /// the client can send: every build answers the same load, so CPU per request does not
     /// follow the client's speed. Pick a rate below what every build reaches unpaced (a row
     /// that falls short is flagged rate-short). TCP only.
-    #[arg(help_heading = "How to run", long, value_name = "REQ_PER_S")]
+    #[arg(help_heading = "How to run", long, value_name = "REQ_PER_S", value_parser = rate)]
     pub rate: Option<f64>,
     /// Write report.json, report.md, report.svg, report.html and compare.log into this directory.
     #[arg(help_heading = "Output", long)]
@@ -734,6 +734,14 @@ pub struct CompareArgs {
 }
 
 /// A count that must be at least 1 (`--connections 0` is a usage error); `10k` is 10,000.
+/// `--rate`: requests a second, as a number (`2500`, `0.5`) or a count (`50k`, `1M`).
+fn rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) => Ok(r),
+        Err(_) => count(s).map(|n| n as f64),
+    }
+}
+
 fn at_least_one(s: &str) -> Result<usize, String> {
     match count(s)? {
         0 => Err("must be at least 1".to_string()),

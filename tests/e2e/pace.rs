@@ -34,7 +34,8 @@ fn stress_at_a_rate_sends_that_many_requests_in_both_client_modes() {
         &["--mode", "coroutine", "--connections", "20"][..],
         &["--mode", "threads", "--threads", "4", "--connections", "20"],
     ] {
-        let paced = stress_json(&server.addr, &[mode, &["--rate", "400"]].concat());
+        // A plain number (compare below takes a count: 10M).
+        let paced = stress_json(&server.addr, &[mode, &["--rate", "400.0"]].concat());
         let requests = paced["requests"].as_u64().unwrap();
         // 400 slots fall in the 1 s window; the last few may be answered after it closes.
         assert!(
@@ -170,7 +171,7 @@ fn compare_offers_its_rate_to_every_run_and_flags_a_rate_not_reached() {
     // Idle CPUs are what a paced run is for: not a contended host.
     assert!(!warnings.contains("both sides idle"), "{warnings}");
     // Ten connections cannot make ten million round trips a second.
-    let report = compare_json("10000000");
+    let report = compare_json("10M");
     let row = &report["rows"][0];
     let warnings = row["warnings"].to_string();
     assert!(
