@@ -217,7 +217,10 @@ fn scaling(rows: &[Row]) -> Vec<String> {
             } else {
                 " (not pinned)".to_string()
             };
-            let caveat = if r.client_limited || one.client_limited {
+            let caveat = if r.offered_rps.is_some() {
+                " The load was paced (--rate), so req/s is the offered rate, not what either \
+                 could do: compare their CPU per request."
+            } else if r.client_limited || one.client_limited {
                 " The load generator was the bottleneck, so this measures the client, not the \
                  servers."
             } else {
@@ -503,6 +506,21 @@ mod tests {
                     .to_string()
             ),
             "{v:?}"
+        );
+        // Paced, both answer the offered rate: the line says req/s measures the rate.
+        let paced: Vec<Row> = rows
+            .iter()
+            .map(|r| Row {
+                offered_rps: Some(1000.0),
+                rps: 1000.0,
+                ..r.clone()
+            })
+            .collect();
+        let v = of(&paced, &ratios(&paced, &paced));
+        let line = v.lines.iter().find(|l| l.starts_with("Scaling")).unwrap();
+        assert!(
+            line.ends_with("The load was paced (--rate), so req/s is the offered rate, not what either could do: compare their CPU per request."),
+            "{line}"
         );
     }
 
