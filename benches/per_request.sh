@@ -60,7 +60,7 @@ wait_for() { # FILE PATTERN PID: waits (up to 60 s) until FILE has a line matchi
 }
 
 measure() { # build conns what(cpu|calls) -> $TMP/perf-<what>.csv, $TMP/client-<what>.json, $TMP/ticks-<what>
-    local build=$1 n=$2 what=$3 sp cp pp addr bin=$BIN mode=$1 u0 s0 u1 s1 backlog
+    local build=$1 n=$2 what=$3 addr bin=$BIN mode=$1 u0 s0 u1 s1 backlog
     if [[ $build == *=* ]]; then
         bin=${build#*=}
         mode=coroutine
@@ -70,8 +70,7 @@ measure() { # build conns what(cpu|calls) -> $TMP/perf-<what>.csv, $TMP/client-<
     backlog=$((n < 128 ? 128 : (n > 65535 ? 65535 : n)))
     taskset -c 0 "$bin" serve echo --mode "$mode" --addr 127.0.0.1:0 --backlog "$backlog" \
         >"$TMP/server.log" 2>&1 &
-    sp=$!
-    SP=$sp
+    SP=$!
     for _ in $(seq 100); do
         addr=$(grep -o '127\.0\.0\.1:[0-9]*' "$TMP/server.log" | head -1 || true)
         [ -n "$addr" ] && break
@@ -82,30 +81,28 @@ measure() { # build conns what(cpu|calls) -> $TMP/perf-<what>.csv, $TMP/client-<
     taskset -c 1 "$BIN" stress --addr "$addr" --mode coroutine --connections "$n" \
         --duration "${WINDOW}s" --json --marks ${RATE:+--rate "$RATE"} \
         >"$TMP/client-$what.json" 2>"$TMP/client.err" &
-    cp=$!
-    CP=$cp
-    wait_for "$TMP/client.err" 'window start' "$cp"
-    read -r u0 s0 < <(ticks "$sp")
+    CP=$!
+    wait_for "$TMP/client.err" 'window start' "$CP"
+    read -r u0 s0 < <(ticks "$SP")
     if [ "$what" = cpu ]; then
-        perf stat -x, -e "$CPU_EVENTS" -p "$sp" -o "$TMP/perf-$what.csv" &
+        perf stat -x, -e "$CPU_EVENTS" -p "$SP" -o "$TMP/perf-$what.csv" &
     else
         perf stat -x, -e "$CALL_EVENTS" -e syscalls:sys_exit_recvfrom --filter 'ret == -11' \
             -e syscalls:sys_exit_read --filter 'ret == -11' \
-            -p "$sp" -o "$TMP/perf-$what.csv" &
+            -p "$SP" -o "$TMP/perf-$what.csv" &
     fi
-    pp=$!
-    PP=$pp
+    PP=$!
     sleep "$((WINDOW - 1))" # no polling (a grep every 10 ms) while most of the window runs
-    wait_for "$TMP/client.err" 'window end' "$cp"
-    kill -INT "$pp" 2>/dev/null || true
-    wait "$pp" || true
+    wait_for "$TMP/client.err" 'window end' "$CP"
+    kill -INT "$PP" 2>/dev/null || true
+    wait "$PP" || true
     PP=
-    read -r u1 s1 < <(ticks "$sp")
+    read -r u1 s1 < <(ticks "$SP")
     echo "$((u1 - u0)) $((s1 - s0))" >"$TMP/ticks-$what"
-    wait "$cp" || true
+    wait "$CP" || true
     CP=
-    kill "$sp" 2>/dev/null || true
-    wait "$sp" 2>/dev/null || true
+    kill "$SP" 2>/dev/null || true
+    wait "$SP" 2>/dev/null || true
     SP=
 }
 

@@ -12,9 +12,9 @@
 //! connection that is late (the slot is already past) sends at once, so a stall is caught up
 //! afterwards instead of lowering the rate. A slot at or after the window's end is not waited
 //! for: the connection is done. So a run needs at least one slot per connection (rate ×
-//! duration ≥ connections, [`check_slots`]), or some connections are never answered. Latency is still timed from the send, not from the
-//! slot, so a paced run's percentiles leave out the time a late request waited for its turn
-//! (coordinated omission).
+//! duration ≥ connections, [`check_slots`]), or some connections are never answered.
+//! Latency is still timed from the send, not from the slot, so a paced run's percentiles
+//! leave out the time a late request waited for its turn (coordinated omission).
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -140,6 +140,11 @@ impl Pacer {
         self.start + Duration::from_nanos((k as f64 * self.interval_ns) as u64)
     }
 
+    /// Takes the next slot; its due time if that is before `end`.
+    fn next_due_before(&self, end: Instant) -> Option<Instant> {
+        Some(self.next_due()).filter(|due| *due < end)
+    }
+
     /// Slots taken so far.
     pub fn issued(&self) -> u64 {
         self.issued.load(Ordering::Relaxed)
@@ -152,10 +157,9 @@ impl Pacer {
     /// none early. Returns false, without waiting, if the slot is not before `end` (the
     /// window's end): the caller sends nothing more.
     pub fn wait_green(&self, end: Instant) -> bool {
-        let due = self.next_due();
-        if due >= end {
+        let Some(due) = self.next_due_before(end) else {
             return false;
-        }
+        };
         if Instant::now() < due {
             mayfly::sleep_until(self.tick_at_or_after(due).min(end));
         }
@@ -173,10 +177,9 @@ impl Pacer {
     /// Takes the next slot and sleeps this OS thread until it is due (at once if it is past).
     /// Returns false, without waiting, if the slot is not before `end` (the window's end).
     pub fn wait_thread(&self, end: Instant) -> bool {
-        let due = self.next_due();
-        if due >= end {
+        let Some(due) = self.next_due_before(end) else {
             return false;
-        }
+        };
         let now = Instant::now();
         if now < due {
             std::thread::sleep(due - now);

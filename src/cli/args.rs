@@ -733,7 +733,6 @@ pub struct CompareArgs {
     pub tls: super::tls_args::CompareTlsArgs,
 }
 
-/// A count that must be at least 1 (`--connections 0` is a usage error); `10k` is 10,000.
 /// `--rate`: requests a second, as a number (`2500`, `0.5`) or a count (`50k`, `1M`).
 fn rate(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
@@ -742,6 +741,7 @@ fn rate(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A count that must be at least 1 (`--connections 0` is a usage error); `10k` is 10,000.
 fn at_least_one(s: &str) -> Result<usize, String> {
     match count(s)? {
         0 => Err("must be at least 1".to_string()),
