@@ -31,7 +31,7 @@ pub const COST: &[Column] = &[
     col(
         "CPU µs/req",
         true,
-        "server CPU time (user + system) per answered request in the measured window; lower is better. The headline: it does not depend on how fast the load generator is",
+        "server CPU time (user + system) per answered request in the measured window; lower is better. The headline: it depends far less than req/s on how fast the load generator is (--rate compares at equal load)",
     ),
     col(
         "req/core-s",
